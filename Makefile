@@ -1,0 +1,138 @@
+# tlspool -- plain make, no generator.  `make help` lists the targets.
+
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+LIBDIR   ?= $(PREFIX)/lib
+INCDIR   ?= $(PREFIX)/include
+MANDIR   ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR  ?=
+
+VERSION  := 0.1.0
+SOMAJOR  := 0
+
+CC       ?= cc
+BUILD    ?= build
+SAN      ?=
+
+PKGS     := gnutls getdns libgcrypt inih json-c
+DEPCFLAGS = $(shell pkg-config --cflags $(PKGS))
+DEPLIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread
+CHECKLIBS = $(shell pkg-config --libs check)
+
+WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wformat=2
+CFLAGS   ?= -O2 -g
+ifneq ($(SAN),)
+CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+ALLCFLAGS = $(WARN) $(CFLAGS) -fPIC -D_GNU_SOURCE -Iinclude -Isrc/validate \
+            -DTLSPOOL_SYSCONFDIR='"$(SYSCONFDIR)"' -DTLSPOOL_VERSION='"$(VERSION)"' \
+            $(DEPCFLAGS)
+
+VAL_SRC  := $(wildcard src/validate/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c)
+UNIT_SRC := $(wildcard tests/unit/check_*.c)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+
+VAL_OBJ  := $(VAL_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
+
+VAL_A    := $(BUILD)/libtlspool-validate.a
+VAL_SO   := $(BUILD)/libtlspool-validate.so.$(VERSION)
+CLI      := $(BUILD)/tlspool-connect
+MANPAGES := $(wildcard man/*.[1-9])
+
+.PHONY: all deps check check-run check-asan check-valgrind demo demo-run \
+        install clean format lint-man help tests
+
+all: $(VAL_A) $(VAL_SO) $(CLI)
+
+help:
+	@echo "make [all]        build the libraries and tlspool-connect into $(BUILD)/"
+	@echo "make check        install missing Debian packages, build, run every test"
+	@echo "make check-asan   the same under AddressSanitizer and UBSan"
+	@echo "make check-valgrind  unit tests under valgrind"
+	@echo "make demo         install, build, and show DANE lookups on the local signed zones"
+	@echo "make install      PREFIX=$(PREFIX) DESTDIR=..."
+	@echo "make format       clang-format the sources"
+
+deps:
+	@scripts/deps
+
+$(BUILD)/%.o: %.c $(wildcard include/tlspool/*.h src/validate/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
+
+$(VAL_A): $(VAL_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(VAL_SO): $(VAL_OBJ) src/validate/libtlspool-validate.map
+	$(CC) -shared -Wl,-soname,libtlspool-validate.so.$(SOMAJOR) \
+	  -Wl,--version-script=src/validate/libtlspool-validate.map \
+	  $(LDFLAGS) -o $@ $(VAL_OBJ) $(DEPLIBS)
+	ln -sf libtlspool-validate.so.$(VERSION) $(BUILD)/libtlspool-validate.so.$(SOMAJOR)
+	ln -sf libtlspool-validate.so.$(SOMAJOR) $(BUILD)/libtlspool-validate.so
+
+$(CLI): $(CLI_OBJ) $(VAL_A)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(VAL_A) $(DEPLIBS)
+
+$(BUILD)/tests/check_%: tests/unit/check_%.c $(VAL_A) tests/unit/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -Itests/unit $(LDFLAGS) -o $@ $< \
+	  $(VAL_A) $(DEPLIBS) $(CHECKLIBS)
+
+$(BUILD)/tests/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $<
+
+tests: all $(UNIT_BIN) $(TOOL_BIN)
+
+# `make check` and `make demo` first install what is missing, then run a
+# second make so that pkg-config sees the installed packages.
+check: deps
+	@$(MAKE) --no-print-directory check-run
+
+check-run: tests
+	@BUILD=$(BUILD) tests/run
+
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 check-run
+
+check-valgrind: deps
+	@$(MAKE) --no-print-directory tests
+	@BUILD=$(BUILD) VALGRIND=1 tests/run --unit
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/demo
+
+lint-man:
+	@for m in $(MANPAGES); do mandoc -Tlint -W warning $$m || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/tlspool \
+	  $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
+	install -m 644 include/tlspool/*.h $(DESTDIR)$(INCDIR)/tlspool/
+	install -m 644 $(VAL_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(VAL_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libtlspool-validate.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libtlspool-validate.so.$(SOMAJOR)
+	ln -sf libtlspool-validate.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libtlspool-validate.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    tlspool-validate.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/tlspool-validate.pc
+	for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+	  install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,193 @@
+/*
+ * tlspool/validate.h -- DNSSEC-validated lookups for DANE and friends.
+ *
+ * This library answers one question per call: "what does the DNS, validated
+ * against the configured trust anchor, say about this owner name and type?"
+ * It never merges distinct outcomes: a validated "no records" is not a
+ * timeout, and a bogus answer is not "no records".  Callers that need to
+ * authenticate a peer must treat every verdict except TLSPOOL_DNS_SECURE
+ * as "not proven".
+ *
+ * All functions are thread-safe for distinct objects; a tlspool_dns handle
+ * may be shared between threads.  The library never prints and never exits;
+ * failures return -1 or NULL with errno set and a message in the caller's
+ * error buffer.
+ */
+#ifndef TLSPOOL_VALIDATE_H
+#define TLSPOOL_VALIDATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Resource record types that the library looks up. */
+#define TLSPOOL_RR_A 1
+#define TLSPOOL_RR_CNAME 5
+#define TLSPOOL_RR_AAAA 28
+#define TLSPOOL_RR_TLSA 52
+#define TLSPOOL_RR_SMIMEA 53
+#define TLSPOOL_RR_OPENPGPKEY 61
+
+/*
+ * The DNSSEC verdict of one lookup.  Zero means "not checked".  Only
+ * TLSPOOL_DNS_SECURE carries records that may authenticate anything.
+ */
+typedef enum tlspool_dns_verdict {
+	TLSPOOL_DNS_UNCHECKED = 0,
+	TLSPOOL_DNS_SECURE,          /* validated, records present */
+	TLSPOOL_DNS_SECURE_NODATA,   /* validated: the name has no such records */
+	TLSPOOL_DNS_SECURE_NXDOMAIN, /* validated: the name does not exist */
+	TLSPOOL_DNS_INSECURE,        /* provably unsigned: records are unproven */
+	TLSPOOL_DNS_INDETERMINATE,   /* no trust anchor covers the name */
+	TLSPOOL_DNS_BOGUS,           /* validation failed */
+	TLSPOOL_DNS_SERVFAIL,        /* the server failed or refused */
+	TLSPOOL_DNS_TIMEOUT,         /* no answer in time */
+} tlspool_dns_verdict;
+
+/* A short lowercase name for a verdict ("secure", "bogus", ...). */
+const char *tlspool_dns_verdict_name(tlspool_dns_verdict v);
+
+/* Nonzero for the verdicts that must fail closed (bogus, servfail,
+ * timeout, indeterminate): errors, never "no records". */
+int tlspool_dns_verdict_is_error(tlspool_dns_verdict v);
+
+/* --- configuration ([dns] section of tlspool.conf) --------------------- */
+
+typedef struct tlspool_dns_config tlspool_dns_config;
+
+/* A configuration with the embedded defaults: stub resolution through
+ * /etc/resolv.conf, trust anchor /usr/share/dns/root.key, 5000 ms. */
+tlspool_dns_config *tlspool_dns_config_new(void);
+void tlspool_dns_config_free(tlspool_dns_config *cfg);
+
+/*
+ * Set one key of the [dns] section: "resolution", "upstream" (repeatable),
+ * "trust_anchor", "timeout_ms".  Returns 0, or -1 with errno EINVAL and a
+ * message naming the key and what is wrong with the value.
+ */
+int tlspool_dns_config_set(tlspool_dns_config *cfg, const char *key,
+                           const char *value, char *err, size_t errlen);
+
+/*
+ * Read the [dns] section of a tlspool.conf file (INI syntax).  Other
+ * sections of the product's configuration are accepted and left to their
+ * own readers; an unknown section, an unknown [dns] key or a bad value is
+ * an error whose message names the file, line and key.  path NULL means
+ * $TLSPOOL_CONFIG, else the installed default; only that installed default
+ * may be missing (then the embedded defaults apply).
+ */
+tlspool_dns_config *tlspool_dns_config_load(const char *path, char *err,
+                                            size_t errlen);
+
+/* The path tlspool_dns_config_load(NULL, ...) reads. */
+const char *tlspool_config_default_path(void);
+
+/* --- lookups ------------------------------------------------------------ */
+
+typedef struct tlspool_dns tlspool_dns;
+
+/* A resolver for one configuration (the configuration is copied).  NULL on
+ * failure, with the reason (an unreadable trust anchor, say) in err. */
+tlspool_dns *tlspool_dns_new(const tlspool_dns_config *cfg, char *err,
+                             size_t errlen);
+void tlspool_dns_free(tlspool_dns *dns);
+
+/* One record, rdata in wire form. */
+typedef struct tlspool_rr {
+	uint16_t type;
+	uint32_t ttl;
+	size_t rdlen;
+	unsigned char *rdata;
+} tlspool_rr;
+
+typedef struct tlspool_dns_answer {
+	tlspool_dns_verdict verdict;
+	uint16_t qtype;
+	char qname[256];          /* the owner name asked for, with final dot */
+	char owner[256];          /* where the records were found (CNAME end) */
+	size_t ncname;            /* CNAMEs followed, in order */
+	char (*cname)[256];       /* ncname targets */
+	size_t nrr;               /* records of qtype at owner */
+	tlspool_rr *rr;
+	uint32_t ttl;             /* smallest TTL along the chain */
+	time_t rrsig_expiration;  /* earliest RRSIG expiration, 0 if none */
+	char detail[160];         /* why, for the error verdicts */
+} tlspool_dns_answer;
+
+/*
+ * Look up (name, type) and validate the answer.  CNAMEs are followed up to
+ * 8 steps, also across zones, and the chain's verdict is the worst of its
+ * links.  Returns 0 with *out set for every DNS outcome (the verdict says
+ * which); -1 with errno only for bad arguments (EINVAL) or memory (ENOMEM).
+ */
+int tlspool_dns_lookup(tlspool_dns *dns, const char *name, uint16_t type,
+                       tlspool_dns_answer **out, char *err, size_t errlen);
+void tlspool_dns_answer_free(tlspool_dns_answer *ans);
+
+/* --- owner names -------------------------------------------------------- */
+
+/*
+ * "_PORT._tcp.NAME." (proto "tcp", "udp" or "sctp"), RFC 6698 section 3.
+ * Returns the length written, or -1 with errno EINVAL (bad name or
+ * protocol) or ENAMETOOLONG (does not fit buf or exceeds 255 octets).
+ */
+int tlspool_tlsa_owner(char *buf, size_t buflen, unsigned port,
+                       const char *proto, const char *name);
+
+/*
+ * The owner name of the OPENPGPKEY (RFC 7929 section 3) or SMIMEA
+ * (RFC 8162 section 3) record of user@domain: hex of the first 28 octets
+ * of SHA2-256 over the UTF-8 local part, then "._openpgpkey." or
+ * "._smimecert." and the domain.  type is TLSPOOL_RR_OPENPGPKEY or
+ * TLSPOOL_RR_SMIMEA.  Errors as for tlspool_tlsa_owner.
+ */
+int tlspool_user_owner(char *buf, size_t buflen, uint16_t type,
+                       const char *user_at_domain);
+
+/* Check a domain name: LDH labels (underscore allowed for owner names
+ * when underscore is nonzero), 1..63 octets each, 253 in all, optional
+ * final dot.  Returns 0 or -1 with errno EINVAL. */
+int tlspool_check_domain(const char *name, int underscore);
+
+/* --- rdata -------------------------------------------------------------- */
+
+/* TLSA and SMIMEA rdata (RFC 6698 section 2.1, RFC 8162 section 2). */
+typedef struct tlspool_tlsa {
+	uint8_t usage, selector, mtype;
+	size_t len;
+	const unsigned char *data; /* points into the rdata */
+} tlspool_tlsa;
+
+/*
+ * Parse TLSA or SMIMEA rdata.  Returns 0, or -1 with errno EBADMSG when the
+ * rdata is malformed: shorter than 4 octets, or a SHA2-256 (1) or SHA2-512
+ * (2) association of the wrong length.  Unknown usages, selectors and
+ * matching types parse fine: deciding that they are unusable is the
+ * matcher's job (RFC 7671 section 4).
+ */
+int tlspool_tlsa_parse(const unsigned char *rdata, size_t len,
+                       tlspool_tlsa *out);
+
+/*
+ * Print one record in zone-file form ("OWNER TTL IN TYPE RDATA") into buf.
+ * TLSA/SMIMEA print as numbers and hex, OPENPGPKEY as base64, A/AAAA as
+ * addresses; other types, and malformed rdata of these, in RFC 3597
+ * generic form ("\# LEN HEX"), so that a diagnosis shows what was
+ * served.  Returns the length, or -1 with errno ENOSPC if buf is too small
+ * (or EINVAL for NULL arguments).
+ */
+int tlspool_rr_format(char *buf, size_t buflen, const char *owner,
+                      const tlspool_rr *rr);
+
+/* The mnemonic of a type ("TLSA", "OPENPGPKEY", ...), or "TYPEnnn" in a
+ * static per-thread buffer. */
+const char *tlspool_rr_type_name(uint16_t type);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

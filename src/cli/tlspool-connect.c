@@ -1,0 +1,367 @@
+/*
+ * tlspool-connect -- command line front end of tlspool.
+ *
+ * This version implements the DNS side of a DANE diagnosis (--lookup);
+ * the connection modes (--client, --server) come with the starttls API.
+ * It uses only the public headers.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <tlspool/validate.h>
+
+/* Exit codes, DESIGN section 6 and tlspool-connect(1). */
+enum {
+	EXIT_OK = 0,
+	EXIT_USAGE = 1,
+	EXIT_CONNECT = 2,
+	EXIT_TLS = 3,
+	EXIT_AUTH = 4,
+	EXIT_REFUSED = 5,
+	EXIT_DNS = 6,
+};
+
+static const char *progname = "tlspool-connect";
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+	        "usage: %s --lookup NAME [PORT] [--udp|--sctp] [--json]\n"
+	        "       %s --lookup USER@DOMAIN [--smimea] [--json]\n"
+	        "       %s --client [OPTIONS] HOST PORT\n"
+	        "       %s --server [OPTIONS] [--bind ADDR] PORT\n"
+	        "options: --config FILE  -v  --help  --version\n"
+	        "See tlspool-connect(1).\n",
+	        progname, progname, progname, progname);
+}
+
+static void die_usage(const char *fmt, ...)
+        __attribute__((format(printf, 1, 2), noreturn));
+static void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage(stderr);
+	exit(EXIT_USAGE);
+}
+
+static void iso_time(char *buf, size_t len, time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* What a verdict means for someone who wants to authenticate a peer. */
+static const char *verdict_text(const tlspool_dns_answer *a)
+{
+	switch (a->verdict) {
+	case TLSPOOL_DNS_SECURE:
+		return "records validated by DNSSEC";
+	case TLSPOOL_DNS_SECURE_NODATA:
+		return "the name exists but has no records of this type "
+		       "(proven by DNSSEC)";
+	case TLSPOOL_DNS_SECURE_NXDOMAIN:
+		return "the name does not exist (proven by DNSSEC)";
+	case TLSPOOL_DNS_INSECURE:
+		return "the zone is not signed: a delegation on the way "
+		       "has no DS, so its records cannot authenticate";
+	default:
+		return a->detail;
+	}
+}
+
+static int exit_for(const tlspool_dns_answer *a)
+{
+	if (a->verdict == TLSPOOL_DNS_SECURE && a->nrr > 0)
+		return EXIT_OK;
+	if (tlspool_dns_verdict_is_error(a->verdict))
+		return EXIT_DNS;
+	return EXIT_AUTH;
+}
+
+static void print_text(const tlspool_dns_answer *a)
+{
+	char line[8192], when[32];
+	size_t i;
+
+	printf("; query   %s %s\n", a->qname, tlspool_rr_type_name(a->qtype));
+	for (i = 0; i < a->ncname; i++)
+		printf("; cname   %s -> %s\n", i == 0 ? a->qname : a->cname[i - 1],
+		       a->cname[i]);
+	printf("; verdict %s: %s\n", tlspool_dns_verdict_name(a->verdict),
+	       verdict_text(a));
+	if (a->ttl != 0)
+		printf("; ttl     %u\n", (unsigned)a->ttl);
+	if (a->rrsig_expiration != 0) {
+		iso_time(when, sizeof(when), a->rrsig_expiration);
+		printf("; rrsig   earliest expiration %s\n", when);
+	}
+	for (i = 0; i < a->nrr; i++)
+		if (tlspool_rr_format(line, sizeof(line), a->owner, &a->rr[i]) >
+		    0)
+			printf("%s\n", line);
+}
+
+static json_object *hex_string(const unsigned char *p, size_t len)
+{
+	char *s = malloc(2 * len + 1);
+	json_object *o;
+	size_t i;
+
+	if (s == NULL)
+		return NULL;
+	for (i = 0; i < len; i++)
+		snprintf(s + 2 * i, 3, "%02X", p[i]);
+	s[2 * len] = '\0';
+	o = json_object_new_string(s);
+	free(s);
+	return o;
+}
+
+static void print_json(const tlspool_dns_answer *a)
+{
+	json_object *doc = json_object_new_object();
+	json_object *chain = json_object_new_array();
+	json_object *recs = json_object_new_array();
+	char line[8192], when[32];
+	size_t i;
+
+	json_object_object_add(doc, "query", json_object_new_string(a->qname));
+	json_object_object_add(doc, "type", json_object_new_string(
+	                                            tlspool_rr_type_name(a->qtype)));
+	json_object_object_add(doc, "verdict",
+	                       json_object_new_string(
+	                               tlspool_dns_verdict_name(a->verdict)));
+	json_object_object_add(doc, "explanation",
+	                       json_object_new_string(verdict_text(a)));
+	for (i = 0; i < a->ncname; i++)
+		json_object_array_add(chain, json_object_new_string(a->cname[i]));
+	json_object_object_add(doc, "cname_chain", chain);
+	json_object_object_add(doc, "owner", json_object_new_string(a->owner));
+	json_object_object_add(doc, "ttl", json_object_new_int64(a->ttl));
+	if (a->rrsig_expiration != 0) {
+		iso_time(when, sizeof(when), a->rrsig_expiration);
+		json_object_object_add(doc, "rrsig_expiration",
+		                       json_object_new_string(when));
+	}
+	for (i = 0; i < a->nrr; i++) {
+		json_object *r = json_object_new_object();
+		tlspool_tlsa t;
+
+		if (tlspool_rr_format(line, sizeof(line), a->owner, &a->rr[i]) >
+		    0)
+			json_object_object_add(r, "text",
+			                       json_object_new_string(line));
+		if ((a->qtype == TLSPOOL_RR_TLSA ||
+		     a->qtype == TLSPOOL_RR_SMIMEA) &&
+		    tlspool_tlsa_parse(a->rr[i].rdata, a->rr[i].rdlen, &t) == 0) {
+			json_object_object_add(r, "usage",
+			                       json_object_new_int(t.usage));
+			json_object_object_add(r, "selector",
+			                       json_object_new_int(t.selector));
+			json_object_object_add(r, "matching_type",
+			                       json_object_new_int(t.mtype));
+			json_object_object_add(r, "data",
+			                       hex_string(t.data, t.len));
+		} else {
+			json_object_object_add(
+			        r, "rdata", hex_string(a->rr[i].rdata, a->rr[i].rdlen));
+		}
+		json_object_array_add(recs, r);
+	}
+	json_object_object_add(doc, "records", recs);
+	json_object_object_add(doc, "exit_code", json_object_new_int(exit_for(a)));
+	printf("%s\n", json_object_to_json_string_ext(
+	                       doc, JSON_C_TO_STRING_PRETTY |
+	                                    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(doc);
+}
+
+/* One line on stderr that says what failed, for scripts and logs. */
+static void print_failure(const tlspool_dns_answer *a)
+{
+	const char *type = tlspool_rr_type_name(a->qtype);
+
+	fflush(stdout); /* keep the transcript in order on a terminal */
+	switch (a->verdict) {
+	case TLSPOOL_DNS_SECURE:
+	case TLSPOOL_DNS_SECURE_NODATA:
+	case TLSPOOL_DNS_SECURE_NXDOMAIN:
+		fprintf(stderr, "%s: %s: no %s records: %s\n", progname,
+		        a->owner, type, verdict_text(a));
+		break;
+	case TLSPOOL_DNS_TIMEOUT:
+		fprintf(stderr, "%s: %s: %s lookup timed out (%s)\n", progname,
+		        a->owner, type, a->detail);
+		break;
+	case TLSPOOL_DNS_SERVFAIL:
+		fprintf(stderr, "%s: %s: %s lookup failed (%s)\n", progname,
+		        a->owner, type, a->detail);
+		break;
+	default:
+		fprintf(stderr, "%s: %s: %s RRset is %s (%s)\n", progname,
+		        a->owner, type, tlspool_dns_verdict_name(a->verdict),
+		        verdict_text(a));
+	}
+}
+
+struct lookup_opts {
+	const char *config;
+	const char *name;
+	const char *port;
+	const char *proto;
+	int smimea, json, verbose;
+};
+
+static int run_lookup(const struct lookup_opts *o)
+{
+	char err[512], owner[256];
+	tlspool_dns_config *cfg;
+	tlspool_dns *dns;
+	tlspool_dns_answer *ans;
+	uint16_t type = TLSPOOL_RR_TLSA;
+	int rc;
+
+	if (strchr(o->name, '@') != NULL) {
+		if (o->port != NULL)
+			die_usage("%s: a user identity takes no PORT", o->name);
+		type = o->smimea ? TLSPOOL_RR_SMIMEA : TLSPOOL_RR_OPENPGPKEY;
+		if (tlspool_user_owner(owner, sizeof(owner), type, o->name) < 0)
+			die_usage("%s: not a user@domain identity", o->name);
+	} else if (o->name[0] == '_') {
+		/* Already an owner name: ask for it as it is. */
+		if (o->port != NULL || tlspool_check_domain(o->name, 1) != 0 ||
+		    strlen(o->name) >= sizeof(owner))
+			die_usage("%s: not an owner name", o->name);
+		strcpy(owner, o->name);
+	} else {
+		char *end;
+		unsigned long port = 443;
+
+		if (o->smimea)
+			die_usage("%s: --smimea needs USER@DOMAIN", o->name);
+		if (o->port != NULL) {
+			errno = 0;
+			port = strtoul(o->port, &end, 10);
+			if (errno || *end || port == 0 || port > 65535 ||
+			    o->port[0] < '0' || o->port[0] > '9')
+				die_usage("%s: not a port number", o->port);
+		}
+		if (tlspool_tlsa_owner(owner, sizeof(owner), (unsigned)port,
+		                       o->proto, o->name) < 0)
+			die_usage("%s: not a host name", o->name);
+	}
+	cfg = tlspool_dns_config_load(o->config, err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "%s: %s\n", progname, err);
+		return EXIT_USAGE;
+	}
+	dns = tlspool_dns_new(cfg, err, sizeof(err));
+	tlspool_dns_config_free(cfg);
+	if (dns == NULL) {
+		fprintf(stderr, "%s: %s\n", progname, err);
+		return EXIT_USAGE;
+	}
+	if (tlspool_dns_lookup(dns, owner, type, &ans, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", progname, err);
+		tlspool_dns_free(dns);
+		return errno == EINVAL ? EXIT_USAGE : EXIT_DNS;
+	}
+	if (o->json)
+		print_json(ans);
+	else
+		print_text(ans);
+	rc = exit_for(ans);
+	if (rc != EXIT_OK)
+		print_failure(ans);
+	tlspool_dns_answer_free(ans);
+	tlspool_dns_free(dns);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_LOOKUP = 256, OPT_CLIENT, OPT_SERVER, OPT_CONFIG, OPT_UDP,
+	       OPT_SCTP, OPT_JSON, OPT_SMIMEA, OPT_VERSION, OPT_HELP };
+	static const struct option longopts[] = {
+	        {"lookup", no_argument, NULL, OPT_LOOKUP},
+	        {"client", no_argument, NULL, OPT_CLIENT},
+	        {"server", no_argument, NULL, OPT_SERVER},
+	        {"config", required_argument, NULL, OPT_CONFIG},
+	        {"udp", no_argument, NULL, OPT_UDP},
+	        {"sctp", no_argument, NULL, OPT_SCTP},
+	        {"json", no_argument, NULL, OPT_JSON},
+	        {"smimea", no_argument, NULL, OPT_SMIMEA},
+	        {"verbose", no_argument, NULL, 'v'},
+	        {"version", no_argument, NULL, OPT_VERSION},
+	        {"help", no_argument, NULL, OPT_HELP},
+	        {NULL, 0, NULL, 0},
+	};
+	struct lookup_opts lo = {.proto = "tcp"};
+	int mode = 0, c;
+
+	while ((c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_LOOKUP:
+		case OPT_CLIENT:
+		case OPT_SERVER:
+			if (mode != 0 && mode != c)
+				die_usage("%s", "choose one of --lookup, "
+				                "--client, --server");
+			mode = c;
+			break;
+		case OPT_CONFIG:
+			lo.config = optarg;
+			break;
+		case OPT_UDP:
+			lo.proto = "udp";
+			break;
+		case OPT_SCTP:
+			lo.proto = "sctp";
+			break;
+		case OPT_JSON:
+			lo.json = 1;
+			break;
+		case OPT_SMIMEA:
+			lo.smimea = 1;
+			break;
+		case 'v':
+			lo.verbose++;
+			break;
+		case OPT_VERSION:
+			printf("tlspool-connect %s\n", TLSPOOL_VERSION);
+			return EXIT_OK;
+		case OPT_HELP:
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (mode == OPT_CLIENT || mode == OPT_SERVER) {
+		fprintf(stderr, "%s: --%s is not available in this version\n",
+		        progname, mode == OPT_CLIENT ? "client" : "server");
+		return EXIT_USAGE;
+	}
+	if (mode != OPT_LOOKUP)
+		die_usage("%s", "one of --lookup, --client or --server is needed");
+	if (optind >= argc || argc - optind > 2)
+		die_usage("%s", "--lookup takes NAME [PORT]");
+	lo.name = argv[optind];
+	lo.port = argc - optind == 2 ? argv[optind + 1] : NULL;
+	return run_lookup(&lo);
+}

@@ -1,0 +1,571 @@
+/*
+ * DNSSEC-validated lookups through getdns.
+ *
+ * Outline:
+ *   1. tlspool_dns_new() makes one getdns context per configuration: stub
+ *      or recursive, the upstreams, the trust anchor read from a zone-file
+ *      style file, the timeout.  getdns contexts are not safe for
+ *      concurrent use, so each handle serialises its queries with a mutex.
+ *   2. A lookup asks with "dnssec_return_all_statuses", so that a bogus
+ *      reply comes back with dnssec_status BOGUS instead of being dropped
+ *      (with "dnssec_return_status" getdns reports it as NO_NAME, which
+ *      would read like a missing name).
+ *   3. Each reply is classified, keeping every outcome apart: timeout,
+ *      server failure, bogus, indeterminate, insecure, and for secure
+ *      replies records / NODATA / NXDOMAIN (rcode 3).
+ *   4. CNAMEs are followed inside the reply; when the chain leaves the
+ *      reply (a target in another zone, which an authoritative server
+ *      does not chase) the target is asked for in a new query, at most
+ *      TP_MAX_CNAMES steps, with loop detection.  RFC 7671 section 7 and
+ *      RFC 7672 section 2.2.2 expect the chain's security to be that of
+ *      its weakest link: any error stops the chain with that error, any
+ *      insecure link makes the whole answer insecure.
+ */
+#include <errno.h>
+#include <getdns/getdns.h>
+#include <getdns/getdns_extra.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+
+#define TP_RR_SOA 6
+#define TP_RR_RRSIG 46
+
+struct tlspool_dns {
+	pthread_mutex_t lock;
+	getdns_context *ctx;
+	getdns_dict *ext;
+	unsigned timeout_ms;
+};
+
+const char *tlspool_dns_verdict_name(tlspool_dns_verdict v)
+{
+	switch (v) {
+	case TLSPOOL_DNS_UNCHECKED:
+		return "unchecked";
+	case TLSPOOL_DNS_SECURE:
+		return "secure";
+	case TLSPOOL_DNS_SECURE_NODATA:
+		return "secure-nodata";
+	case TLSPOOL_DNS_SECURE_NXDOMAIN:
+		return "secure-nxdomain";
+	case TLSPOOL_DNS_INSECURE:
+		return "insecure";
+	case TLSPOOL_DNS_INDETERMINATE:
+		return "indeterminate";
+	case TLSPOOL_DNS_BOGUS:
+		return "bogus";
+	case TLSPOOL_DNS_SERVFAIL:
+		return "servfail";
+	case TLSPOOL_DNS_TIMEOUT:
+		return "timeout";
+	}
+	return "unknown";
+}
+
+int tlspool_dns_verdict_is_error(tlspool_dns_verdict v)
+{
+	return v == TLSPOOL_DNS_INDETERMINATE || v == TLSPOOL_DNS_BOGUS ||
+	       v == TLSPOOL_DNS_SERVFAIL || v == TLSPOOL_DNS_TIMEOUT ||
+	       v == TLSPOOL_DNS_UNCHECKED;
+}
+
+static getdns_list *upstream_list(const tlspool_dns_config *cfg)
+{
+	getdns_list *list = getdns_list_create();
+	size_t i;
+
+	if (list == NULL)
+		return NULL;
+	for (i = 0; i < cfg->nupstream; i++) {
+		const struct tp_upstream *u = &cfg->upstream[i];
+		getdns_bindata type, data;
+		getdns_dict *d = getdns_dict_create();
+		int v4 = u->family == AF_INET;
+
+		type.data = (uint8_t *)(v4 ? "IPv4" : "IPv6");
+		type.size = 4;
+		data.data = (uint8_t *)u->addr;
+		data.size = v4 ? 4 : 16;
+		if (d == NULL ||
+		    getdns_dict_set_bindata(d, "address_type", &type) ||
+		    getdns_dict_set_bindata(d, "address_data", &data) ||
+		    getdns_dict_set_int(d, "port", u->port) ||
+		    getdns_list_set_dict(list, i, d)) {
+			getdns_dict_destroy(d);
+			getdns_list_destroy(list);
+			return NULL;
+		}
+		getdns_dict_destroy(d);
+	}
+	return list;
+}
+
+static int load_trust_anchor(getdns_context *ctx, const char *path, char *err,
+                             size_t errlen)
+{
+	getdns_list *anchors = NULL;
+	size_t n = 0;
+	FILE *fp;
+	int rv = -1;
+
+	fp = fopen(path, "r");
+	if (fp == NULL) {
+		tp_err(err, errlen, "trust anchor %s: %s", path,
+		       strerror(errno));
+		return -1;
+	}
+	/* Origin NULL: with "." getdns 1.6 rejects ordinary anchor files. */
+	if (getdns_fp2rr_list(fp, &anchors, NULL, 3600) != GETDNS_RETURN_GOOD ||
+	    getdns_list_get_length(anchors, &n) != GETDNS_RETURN_GOOD ||
+	    n == 0) {
+		tp_err(err, errlen,
+		       "trust anchor %s: no DS or DNSKEY records in zone-file "
+		       "syntax",
+		       path);
+		goto out;
+	}
+	if (getdns_context_set_dnssec_trust_anchors(ctx, anchors) !=
+	    GETDNS_RETURN_GOOD) {
+		tp_err(err, errlen, "trust anchor %s: rejected by getdns",
+		       path);
+		goto out;
+	}
+	rv = 0;
+out:
+	getdns_list_destroy(anchors);
+	fclose(fp);
+	return rv;
+}
+
+tlspool_dns *tlspool_dns_new(const tlspool_dns_config *cfg, char *err,
+                             size_t errlen)
+{
+	tlspool_dns *dns;
+	getdns_list *ups = NULL;
+	getdns_return_t r;
+
+	if (cfg == NULL) {
+		tp_err(err, errlen, "no configuration");
+		errno = EINVAL;
+		return NULL;
+	}
+	dns = calloc(1, sizeof(*dns));
+	if (dns == NULL)
+		goto nomem;
+	if (pthread_mutex_init(&dns->lock, NULL) != 0) {
+		free(dns);
+		goto nomem;
+	}
+	dns->timeout_ms = cfg->timeout_ms;
+	/* set_from_os reads /etc/resolv.conf: the default upstreams. */
+	r = getdns_context_create(&dns->ctx, 1);
+	if (r != GETDNS_RETURN_GOOD) {
+		tp_err(err, errlen, "getdns: cannot create a context: %s",
+		       getdns_get_errorstr_by_id(r));
+		goto fail;
+	}
+	r = getdns_context_set_resolution_type(
+	        dns->ctx, cfg->recursive ? GETDNS_RESOLUTION_RECURSING
+	                                 : GETDNS_RESOLUTION_STUB);
+	if (r != GETDNS_RETURN_GOOD) {
+		tp_err(err, errlen, "resolution: %s",
+		       getdns_get_errorstr_by_id(r));
+		goto fail;
+	}
+	if (cfg->nupstream > 0) {
+		ups = upstream_list(cfg);
+		if (ups == NULL ||
+		    getdns_context_set_upstream_recursive_servers(dns->ctx,
+		                                                  ups) !=
+		            GETDNS_RETURN_GOOD) {
+			tp_err(err, errlen, "upstream: rejected by getdns");
+			getdns_list_destroy(ups);
+			goto fail;
+		}
+		getdns_list_destroy(ups);
+	}
+	if (load_trust_anchor(dns->ctx, cfg->trust_anchor, err, errlen) != 0)
+		goto fail;
+	if (getdns_context_set_timeout(dns->ctx, cfg->timeout_ms) !=
+	    GETDNS_RETURN_GOOD) {
+		tp_err(err, errlen, "timeout_ms: rejected by getdns");
+		goto fail;
+	}
+	dns->ext = getdns_dict_create();
+	if (dns->ext == NULL ||
+	    getdns_dict_set_int(dns->ext, "dnssec_return_all_statuses",
+	                        GETDNS_EXTENSION_TRUE) != GETDNS_RETURN_GOOD) {
+		tp_err(err, errlen, "getdns: cannot set extensions");
+		goto fail;
+	}
+	return dns;
+nomem:
+	tp_err(err, errlen, "out of memory");
+	errno = ENOMEM;
+	return NULL;
+fail:
+	tlspool_dns_free(dns);
+	errno = EINVAL;
+	return NULL;
+}
+
+void tlspool_dns_free(tlspool_dns *dns)
+{
+	if (dns == NULL)
+		return;
+	getdns_dict_destroy(dns->ext);
+	if (dns->ctx != NULL)
+		getdns_context_destroy(dns->ctx);
+	pthread_mutex_destroy(&dns->lock);
+	free(dns);
+}
+
+void tlspool_dns_answer_free(tlspool_dns_answer *ans)
+{
+	size_t i;
+
+	if (ans == NULL)
+		return;
+	for (i = 0; i < ans->nrr; i++)
+		free(ans->rr[i].rdata);
+	free(ans->rr);
+	free(ans->cname);
+	free(ans);
+}
+
+/* The owner or CNAME target of rr as text with a final dot; 0 or -1. */
+static int rr_name(getdns_dict *rr, const char *key, char out[256])
+{
+	getdns_bindata *b;
+	char *s = NULL;
+	int rv = -1;
+
+	if (getdns_dict_get_bindata(rr, key, &b) == GETDNS_RETURN_GOOD &&
+	    getdns_convert_dns_name_to_fqdn(b, &s) == GETDNS_RETURN_GOOD &&
+	    strlen(s) < 256) {
+		strcpy(out, s);
+		rv = 0;
+	}
+	free(s);
+	return rv;
+}
+
+static uint32_t rr_int(getdns_dict *rr, const char *key, uint32_t dflt)
+{
+	uint32_t v;
+
+	return getdns_dict_get_int(rr, key, &v) == GETDNS_RETURN_GOOD ? v
+	                                                               : dflt;
+}
+
+static void min_ttl(tlspool_dns_answer *ans, uint32_t ttl)
+{
+	if (ans->ttl == 0 || ttl < ans->ttl)
+		ans->ttl = ttl;
+}
+
+static int add_rr(tlspool_dns_answer *ans, getdns_dict *rr)
+{
+	getdns_bindata *raw;
+	tlspool_rr *grown, *r;
+
+	if (getdns_dict_get_bindata(rr, "/rdata/rdata_raw", &raw) !=
+	    GETDNS_RETURN_GOOD)
+		return 0; /* nothing to keep */
+	grown = realloc(ans->rr, (ans->nrr + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return -1;
+	ans->rr = grown;
+	r = &ans->rr[ans->nrr];
+	r->type = ans->qtype;
+	r->ttl = rr_int(rr, "ttl", 0);
+	r->rdlen = raw->size;
+	r->rdata = malloc(raw->size ? raw->size : 1);
+	if (r->rdata == NULL)
+		return -1;
+	memcpy(r->rdata, raw->data, raw->size);
+	ans->nrr++;
+	min_ttl(ans, r->ttl);
+	return 0;
+}
+
+static int add_cname(tlspool_dns_answer *ans, const char *target)
+{
+	char(*grown)[256] = realloc(ans->cname,
+	                            (ans->ncname + 1) * sizeof(*grown));
+
+	if (grown == NULL)
+		return -1;
+	ans->cname = grown;
+	strcpy(ans->cname[ans->ncname++], target);
+	return 0;
+}
+
+/* Has the chain already passed through name?  (loop detection) */
+static int visited(const tlspool_dns_answer *ans, const char *name)
+{
+	size_t i;
+
+	if (tp_name_equal(ans->qname, name))
+		return 1;
+	for (i = 0; i < ans->ncname; i++)
+		if (tp_name_equal(ans->cname[i], name))
+			return 1;
+	return 0;
+}
+
+/* Earliest expiration of the RRSIGs in a section covering qtype or CNAME;
+ * also tells whether one of them is expired or not yet valid. */
+static void scan_rrsigs(tlspool_dns_answer *ans, getdns_list *section,
+                        int *expired, int *early)
+{
+	time_t now = time(NULL);
+	size_t i, n = 0;
+
+	getdns_list_get_length(section, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		uint32_t cov, exp, inc;
+
+		if (getdns_list_get_dict(section, i, &rr) ||
+		    rr_int(rr, "type", 0) != TP_RR_RRSIG)
+			continue;
+		cov = rr_int(rr, "/rdata/type_covered", 0);
+		if (cov != ans->qtype && cov != TLSPOOL_RR_CNAME)
+			continue;
+		exp = rr_int(rr, "/rdata/signature_expiration", 0);
+		inc = rr_int(rr, "/rdata/signature_inception", 0);
+		/* RFC 4034 section 3.1.5: serial number arithmetic; these
+		 * times are near enough to now to compare directly. */
+		if ((time_t)exp < now)
+			*expired = 1;
+		if ((time_t)inc > now)
+			*early = 1;
+		if (ans->rrsig_expiration == 0 ||
+		    (time_t)exp < ans->rrsig_expiration)
+			ans->rrsig_expiration = (time_t)exp;
+	}
+}
+
+/* Negative answers: TTL of the SOA in the authority section, capped by
+ * its MINIMUM field (RFC 2308 section 5). */
+static void negative_ttl(tlspool_dns_answer *ans, getdns_dict *reply)
+{
+	getdns_list *auth;
+	size_t i, n = 0;
+
+	if (getdns_dict_get_list(reply, "authority", &auth))
+		return;
+	getdns_list_get_length(auth, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		uint32_t ttl, min;
+
+		if (getdns_list_get_dict(auth, i, &rr) ||
+		    rr_int(rr, "type", 0) != TP_RR_SOA)
+			continue;
+		ttl = rr_int(rr, "ttl", 0);
+		min = rr_int(rr, "/rdata/minimum", ttl);
+		min_ttl(ans, ttl < min ? ttl : min);
+	}
+}
+
+enum step { STEP_DONE, STEP_FOLLOW };
+
+/*
+ * Classify one reply for the name *cur.  Walks the CNAMEs in the answer
+ * section from *cur, collects the records of qtype at the end, and sets
+ * *cur to a name still to be asked for when the chain leaves the reply.
+ */
+static int classify(tlspool_dns_answer *ans, getdns_dict *resp,
+                    char cur[256], enum step *step)
+{
+	getdns_dict *reply;
+	getdns_list *answer;
+	uint32_t status = 0, rcode, sec;
+	size_t i, n = 0;
+	int moved = 1, expired = 0, early = 0;
+	char start[256];
+
+	*step = STEP_DONE;
+	getdns_dict_get_int(resp, "status", &status);
+	if (status == GETDNS_RESPSTATUS_ALL_TIMEOUT) {
+		ans->verdict = TLSPOOL_DNS_TIMEOUT;
+		return 0;
+	}
+	if (getdns_dict_get_dict(resp, "/replies_tree/0", &reply) !=
+	    GETDNS_RETURN_GOOD) {
+		/* No reply at all and not a timeout: the upstream failed. */
+		ans->verdict = TLSPOOL_DNS_SERVFAIL;
+		snprintf(ans->detail, sizeof(ans->detail),
+		         "no usable reply (getdns status %u)", (unsigned)status);
+		return 0;
+	}
+	rcode = rr_int(reply, "/header/rcode", 2);
+	if (rcode != 0 && rcode != 3) {
+		ans->verdict = TLSPOOL_DNS_SERVFAIL;
+		snprintf(ans->detail, sizeof(ans->detail), "server answered %s",
+		         rcode == 2   ? "SERVFAIL"
+		         : rcode == 5 ? "REFUSED"
+		                      : "with an error");
+		return 0;
+	}
+	if (getdns_dict_get_list(reply, "answer", &answer) != GETDNS_RETURN_GOOD)
+		answer = NULL;
+	sec = rr_int(reply, "dnssec_status", 0);
+	if (answer != NULL)
+		scan_rrsigs(ans, answer, &expired, &early);
+	switch (sec) {
+	case GETDNS_DNSSEC_SECURE:
+		break;
+	case GETDNS_DNSSEC_INSECURE:
+		ans->verdict = TLSPOOL_DNS_INSECURE;
+		break;
+	case GETDNS_DNSSEC_BOGUS:
+		ans->verdict = TLSPOOL_DNS_BOGUS;
+		snprintf(ans->detail, sizeof(ans->detail), "%s",
+		         expired ? "RRSIG expired"
+		         : early ? "RRSIG not yet valid"
+		                 : "DNSSEC validation failed");
+		return 0;
+	default: /* indeterminate, or not validated at all */
+		ans->verdict = TLSPOOL_DNS_INDETERMINATE;
+		snprintf(ans->detail, sizeof(ans->detail),
+		         "no trust anchor covers the name");
+		return 0;
+	}
+	getdns_list_get_length(answer, &n);
+	strcpy(start, cur);
+	while (moved) {
+		moved = 0;
+		for (i = 0; i < n; i++) {
+			getdns_dict *rr;
+			char owner[256], target[256];
+
+			if (getdns_list_get_dict(answer, i, &rr) ||
+			    rr_int(rr, "type", 0) != TLSPOOL_RR_CNAME ||
+			    rr_name(rr, "name", owner) ||
+			    !tp_name_equal(owner, cur) ||
+			    rr_name(rr, "/rdata/cname", target))
+				continue;
+			if (visited(ans, target)) {
+				ans->verdict = TLSPOOL_DNS_SERVFAIL;
+				snprintf(ans->detail, sizeof(ans->detail),
+				         "CNAME loop at %.100s", target);
+				return 0;
+			}
+			if (ans->ncname == TP_MAX_CNAMES) {
+				ans->verdict = TLSPOOL_DNS_SERVFAIL;
+				snprintf(ans->detail, sizeof(ans->detail),
+				         "CNAME chain longer than %d",
+				         TP_MAX_CNAMES);
+				return 0;
+			}
+			min_ttl(ans, rr_int(rr, "ttl", 0));
+			if (add_cname(ans, target))
+				return -1;
+			strcpy(cur, target);
+			moved = 1;
+			break;
+		}
+	}
+	strcpy(ans->owner, cur);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char owner[256];
+
+		if (getdns_list_get_dict(answer, i, &rr) ||
+		    rr_int(rr, "type", 0) != ans->qtype ||
+		    rr_name(rr, "name", owner) || !tp_name_equal(owner, cur))
+			continue;
+		if (add_rr(ans, rr))
+			return -1;
+	}
+	if (ans->nrr == 0 && !tp_name_equal(start, cur)) {
+		/* The chain left this reply: ask for its end. */
+		*step = STEP_FOLLOW;
+		return 0;
+	}
+	if (ans->nrr == 0)
+		negative_ttl(ans, reply);
+	if (ans->verdict != TLSPOOL_DNS_INSECURE)
+		ans->verdict = ans->nrr > 0 ? TLSPOOL_DNS_SECURE
+		               : rcode == 3 ? TLSPOOL_DNS_SECURE_NXDOMAIN
+		                            : TLSPOOL_DNS_SECURE_NODATA;
+	return 0;
+}
+
+int tlspool_dns_lookup(tlspool_dns *dns, const char *name, uint16_t type,
+                       tlspool_dns_answer **out, char *err, size_t errlen)
+{
+	tlspool_dns_answer *ans;
+	char cur[256];
+	size_t len;
+	int round;
+
+	if (out != NULL)
+		*out = NULL;
+	if (dns == NULL || out == NULL || tlspool_check_domain(name, 1) != 0) {
+		tp_err(err, errlen, "%s: not a domain name",
+		       name ? name : "(null)");
+		errno = EINVAL;
+		return -1;
+	}
+	ans = calloc(1, sizeof(*ans));
+	if (ans == NULL)
+		goto nomem;
+	len = strlen(name);
+	snprintf(ans->qname, sizeof(ans->qname), "%s%s", name,
+	         name[len - 1] == '.' ? "" : ".");
+	strcpy(ans->owner, ans->qname);
+	strcpy(cur, ans->qname);
+	ans->qtype = type;
+	for (round = 0; round <= TP_MAX_CNAMES; round++) {
+		getdns_dict *resp = NULL;
+		getdns_return_t r;
+		tlspool_dns_verdict before = ans->verdict;
+		enum step step;
+		int rv;
+
+		pthread_mutex_lock(&dns->lock);
+		r = getdns_general_sync(dns->ctx, cur, type, dns->ext, &resp);
+		pthread_mutex_unlock(&dns->lock);
+		if (r != GETDNS_RETURN_GOOD) {
+			getdns_dict_destroy(resp);
+			ans->verdict = TLSPOOL_DNS_SERVFAIL;
+			snprintf(ans->detail, sizeof(ans->detail),
+			         "getdns: %s", getdns_get_errorstr_by_id(r));
+			break;
+		}
+		rv = classify(ans, resp, cur, &step);
+		getdns_dict_destroy(resp);
+		if (rv != 0)
+			goto nomem;
+		/* An insecure link taints the rest of the chain. */
+		if (before == TLSPOOL_DNS_INSECURE &&
+		    !tlspool_dns_verdict_is_error(ans->verdict))
+			ans->verdict = TLSPOOL_DNS_INSECURE;
+		if (step == STEP_DONE)
+			break;
+		if (round == TP_MAX_CNAMES) {
+			ans->verdict = TLSPOOL_DNS_SERVFAIL;
+			snprintf(ans->detail, sizeof(ans->detail),
+			         "CNAME chain longer than %d", TP_MAX_CNAMES);
+		}
+	}
+	if (ans->verdict == TLSPOOL_DNS_TIMEOUT)
+		snprintf(ans->detail, sizeof(ans->detail),
+		         "no answer within %u ms", dns->timeout_ms);
+	*out = ans;
+	return 0;
+nomem:
+	tlspool_dns_answer_free(ans);
+	tp_err(err, errlen, "out of memory");
+	errno = ENOMEM;
+	return -1;
+}

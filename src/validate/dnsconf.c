@@ -1,0 +1,257 @@
+/*
+ * The [dns] section of tlspool.conf.
+ *
+ * The file is INI (read with libinih).  This module owns the meaning of
+ * the [dns] keys; the other sections belong to libtlspool and are only
+ * checked here for being known section names, so that a misspelt section
+ * is an error instead of a silently ignored block.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+
+#define TP_DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
+#define TP_DEFAULT_TIMEOUT_MS 5000
+#define TP_MAX_TIMEOUT_MS 600000
+
+#ifndef TLSPOOL_SYSCONFDIR
+#define TLSPOOL_SYSCONFDIR "/etc"
+#endif
+
+const char *tlspool_config_default_path(void)
+{
+	return TLSPOOL_SYSCONFDIR "/tlspool.conf";
+}
+
+tlspool_dns_config *tlspool_dns_config_new(void)
+{
+	tlspool_dns_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (cfg == NULL)
+		return NULL;
+	strcpy(cfg->trust_anchor, TP_DEFAULT_TRUST_ANCHOR);
+	cfg->timeout_ms = TP_DEFAULT_TIMEOUT_MS;
+	return cfg;
+}
+
+void tlspool_dns_config_free(tlspool_dns_config *cfg)
+{
+	free(cfg);
+}
+
+int tp_parse_upstream(const char *s, struct tp_upstream *out)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *at = strrchr(s, '@');
+	size_t hlen = at ? (size_t)(at - s) : strlen(s);
+	unsigned long port = 53;
+
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (at != NULL) {
+		char *end;
+
+		if (at[1] < '0' || at[1] > '9')
+			return -1;
+		errno = 0;
+		port = strtoul(at + 1, &end, 10);
+		if (errno != 0 || *end != '\0' || port == 0 || port > 65535)
+			return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	out->port = (unsigned)port;
+	if (inet_pton(AF_INET, host, out->addr) == 1)
+		out->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, out->addr) == 1)
+		out->family = AF_INET6;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max,
+                      unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int tlspool_dns_config_set(tlspool_dns_config *cfg, const char *key,
+                           const char *value, char *err, size_t errlen)
+{
+	if (cfg == NULL || key == NULL || value == NULL) {
+		tp_err(err, errlen, "missing argument");
+		errno = EINVAL;
+		return -1;
+	}
+	if (strcmp(key, "resolution") == 0) {
+		if (strcmp(value, "stub") == 0)
+			cfg->recursive = 0;
+		else if (strcmp(value, "recursive") == 0)
+			cfg->recursive = 1;
+		else
+			goto bad;
+	} else if (strcmp(key, "upstream") == 0) {
+		if (cfg->nupstream == TP_MAX_UPSTREAMS) {
+			tp_err(err, errlen, "upstream: more than %d upstreams",
+			       TP_MAX_UPSTREAMS);
+			errno = EINVAL;
+			return -1;
+		}
+		if (tp_parse_upstream(value, &cfg->upstream[cfg->nupstream]))
+			goto bad;
+		cfg->nupstream++;
+	} else if (strcmp(key, "trust_anchor") == 0) {
+		if (value[0] == '\0' ||
+		    strlen(value) >= sizeof(cfg->trust_anchor))
+			goto bad;
+		strcpy(cfg->trust_anchor, value);
+	} else if (strcmp(key, "timeout_ms") == 0) {
+		if (parse_uint(value, 1, TP_MAX_TIMEOUT_MS, &cfg->timeout_ms))
+			goto bad;
+	} else {
+		tp_err(err, errlen, "%s: unknown key in [dns]", key);
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+bad:
+	if (strcmp(key, "resolution") == 0)
+		tp_err(err, errlen, "resolution: \"%s\" is not stub or recursive",
+		       value);
+	else if (strcmp(key, "upstream") == 0)
+		tp_err(err, errlen,
+		       "upstream: \"%s\" is not ADDRESS or ADDRESS@PORT", value);
+	else if (strcmp(key, "timeout_ms") == 0)
+		tp_err(err, errlen,
+		       "timeout_ms: \"%s\" is not a number from 1 to %d", value,
+		       TP_MAX_TIMEOUT_MS);
+	else
+		tp_err(err, errlen, "%s: bad value \"%s\"", key, value);
+	errno = EINVAL;
+	return -1;
+}
+
+/* Sections of tlspool.conf that other modules read. */
+static int known_section(const char *s)
+{
+	static const char *const names[] = {"dns",   "tls",   "validation",
+	                                    "cache", "authz", NULL};
+	size_t i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(s, names[i]) == 0)
+			return 1;
+	return strncmp(s, "identity ", 9) == 0 && s[9] != '\0';
+}
+
+struct load_state {
+	tlspool_dns_config *cfg;
+	FILE *fp;
+	int line;      /* the line inih is processing */
+	int msgline;   /* where msg was found */
+	char msg[256]; /* the first error, without file and line */
+};
+
+/* fgets for inih that counts lines, so that the handler knows where it
+ * is (the packaged inih does not pass line numbers to handlers). */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_state *st = stream;
+	char *s = fgets(str, num, st->fp);
+
+	if (s != NULL)
+		st->line++;
+	return s;
+}
+
+static int on_entry(void *user, const char *section, const char *key,
+                    const char *value)
+{
+	struct load_state *st = user;
+	char msg[sizeof(st->msg)];
+	int bad = 0;
+
+	if (section[0] == '\0') {
+		snprintf(msg, sizeof(msg), "%s: key outside any section", key);
+		bad = 1;
+	} else if (!known_section(section)) {
+		snprintf(msg, sizeof(msg), "[%s]: unknown section", section);
+		bad = 1;
+	} else if (strcmp(section, "dns") == 0) {
+		bad = tlspool_dns_config_set(st->cfg, key, value, msg,
+		                             sizeof(msg)) != 0;
+	}
+	if (bad && st->msg[0] == '\0') {
+		strcpy(st->msg, msg);
+		st->msgline = st->line;
+	}
+	return !bad;
+}
+
+tlspool_dns_config *tlspool_dns_config_load(const char *path, char *err,
+                                            size_t errlen)
+{
+	struct load_state st;
+	int may_be_missing = 0, line;
+	FILE *fp;
+
+	if (path == NULL) {
+		path = getenv("TLSPOOL_CONFIG");
+		if (path == NULL || path[0] == '\0') {
+			path = tlspool_config_default_path();
+			may_be_missing = 1;
+		}
+	}
+	memset(&st, 0, sizeof(st));
+	st.cfg = tlspool_dns_config_new();
+	if (st.cfg == NULL) {
+		tp_err(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	fp = fopen(path, "r");
+	if (fp == NULL) {
+		int e = errno;
+
+		if (e == ENOENT && may_be_missing)
+			return st.cfg;
+		tp_err(err, errlen, "%s: %s", path, strerror(e));
+		tlspool_dns_config_free(st.cfg);
+		errno = e;
+		return NULL;
+	}
+	st.fp = fp;
+	line = ini_parse_stream(read_line, &st, on_entry, &st);
+	fclose(fp);
+	if (line != 0) {
+		/* inih reports its own first error (a syntax error) and ours
+		 * alike: keep whichever came first. */
+		if (st.msg[0] == '\0' || (line > 0 && line < st.msgline))
+			strcpy(st.msg, "syntax error");
+		else
+			line = st.msgline;
+		tp_err(err, errlen, "%s:%d: %s", path, line, st.msg);
+		tlspool_dns_config_free(st.cfg);
+		errno = EINVAL;
+		return NULL;
+	}
+	return st.cfg;
+}
