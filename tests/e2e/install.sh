@@ -1,0 +1,44 @@
+#!/bin/bash
+# make install into a DESTDIR, then build and run a program against the
+# installed library with nothing but pkg-config's flags.
+. "$(dirname "$0")/common"
+
+D="$T/root"
+expect install 0 -- make -s install BUILD="$BUILD" DESTDIR="$D" PREFIX=/usr
+for f in usr/include/tlspool/validate.h usr/lib/libtlspool-validate.a \
+	usr/lib/libtlspool-validate.so.0 usr/lib/pkgconfig/tlspool-validate.pc \
+	usr/bin/tlspool-connect usr/share/man/man1/tlspool-connect.1 \
+	usr/share/man/man5/tlspool.conf.5 usr/share/man/man3/tlspool_validate.3; do
+	if [ -e "$D/$f" ]; then npass=$((npass + 1)); else
+		nfail=$((nfail + 1)); echo "not ok: install: $f missing"; fi
+done
+# The soname is versioned and the library exports only tlspool_* symbols.
+expect soname 0 -- sh -c "readelf -d '$D/usr/lib/libtlspool-validate.so.0' | grep -q 'SONAME.*libtlspool-validate.so.0'"
+expect exports 1 -- sh -c "nm -D --defined-only '$D/usr/lib/libtlspool-validate.so.0' | awk '{print \$3}' | grep -v '^tlspool_' | grep -v '^TLSPOOL_'"
+
+cat >"$T/prog.c" <<'C'
+#include <stdio.h>
+#include <tlspool/validate.h>
+
+int main(void)
+{
+	char buf[256];
+
+	if (tlspool_user_owner(buf, sizeof(buf), TLSPOOL_RR_OPENPGPKEY,
+	                       "hugh@example.com") < 0)
+		return 1;
+	puts(buf);
+	return 0;
+}
+C
+export PKG_CONFIG_PATH="$D/usr/lib/pkgconfig"
+pc="pkg-config --define-variable=libdir=$D/usr/lib --define-variable=includedir=$D/usr/include"
+san=""
+case "$BUILD" in *asan*) san="-fsanitize=address,undefined" ;; esac
+# shellcheck disable=SC2046
+expect compile 0 -- cc -std=c11 -Wall -Werror $san -o "$T/prog" "$T/prog.c" \
+	$($pc --cflags --libs tlspool-validate)
+expect run 0 -- env LD_LIBRARY_PATH="$D/usr/lib" "$T/prog"
+grep_in out run '^c93f1e400f26708f98cb19d936620da35eec8f72e57f9eec01c1afd6\._openpgpkey\.example\.com\.$'
+expect ldd 0 -- sh -c "LD_LIBRARY_PATH='$D/usr/lib' ldd '$T/prog' | grep -q '$D/usr/lib/libtlspool-validate.so.0'"
+finish
