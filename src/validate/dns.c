@@ -375,15 +375,13 @@ static void negative_ttl(tlspool_dns_answer *ans, getdns_dict *reply)
 	}
 }
 
-enum step { STEP_DONE, STEP_FOLLOW };
-
 /*
  * Classify one reply for the name *cur.  Walks the CNAMEs in the answer
  * section from *cur, collects the records of qtype at the end, and sets
  * *cur to a name still to be asked for when the chain leaves the reply.
  */
-static int classify(tlspool_dns_answer *ans, getdns_dict *resp,
-                    char cur[256], enum step *step)
+int tp_dns_classify(tlspool_dns_answer *ans, struct getdns_dict *resp,
+                    char cur[256], enum tp_step *step)
 {
 	getdns_dict *reply;
 	getdns_list *answer;
@@ -392,7 +390,7 @@ static int classify(tlspool_dns_answer *ans, getdns_dict *resp,
 	int moved = 1, expired = 0, early = 0;
 	char start[256];
 
-	*step = STEP_DONE;
+	*step = TP_STEP_DONE;
 	getdns_dict_get_int(resp, "status", &status);
 	if (status == GETDNS_RESPSTATUS_ALL_TIMEOUT) {
 		ans->verdict = TLSPOOL_DNS_TIMEOUT;
@@ -488,7 +486,7 @@ static int classify(tlspool_dns_answer *ans, getdns_dict *resp,
 	}
 	if (ans->nrr == 0 && !tp_name_equal(start, cur)) {
 		/* The chain left this reply: ask for its end. */
-		*step = STEP_FOLLOW;
+		*step = TP_STEP_FOLLOW;
 		return 0;
 	}
 	if (ans->nrr == 0)
@@ -529,7 +527,7 @@ int tlspool_dns_lookup(tlspool_dns *dns, const char *name, uint16_t type,
 		getdns_dict *resp = NULL;
 		getdns_return_t r;
 		tlspool_dns_verdict before = ans->verdict;
-		enum step step;
+		enum tp_step step;
 		int rv;
 
 		pthread_mutex_lock(&dns->lock);
@@ -542,7 +540,7 @@ int tlspool_dns_lookup(tlspool_dns *dns, const char *name, uint16_t type,
 			         "getdns: %s", getdns_get_errorstr_by_id(r));
 			break;
 		}
-		rv = classify(ans, resp, cur, &step);
+		rv = tp_dns_classify(ans, resp, cur, &step);
 		getdns_dict_destroy(resp);
 		if (rv != 0)
 			goto nomem;
@@ -550,7 +548,7 @@ int tlspool_dns_lookup(tlspool_dns *dns, const char *name, uint16_t type,
 		if (before == TLSPOOL_DNS_INSECURE &&
 		    !tlspool_dns_verdict_is_error(ans->verdict))
 			ans->verdict = TLSPOOL_DNS_INSECURE;
-		if (step == STEP_DONE)
+		if (step == TP_STEP_DONE)
 			break;
 		if (round == TP_MAX_CNAMES) {
 			ans->verdict = TLSPOOL_DNS_SERVFAIL;

@@ -40,4 +40,15 @@ int tp_parse_upstream(const char *s, struct tp_upstream *out);
  * dot on either. */
 int tp_name_equal(const char *a, const char *b);
 
+struct getdns_dict;
+enum tp_step { TP_STEP_DONE, TP_STEP_FOLLOW };
+
+/*
+ * Classify one getdns response to a query for cur (dns.c): sets
+ * ans->verdict and collects records; TP_STEP_FOLLOW with cur changed when
+ * a CNAME chain leaves the reply.  0, or -1 for lack of memory.
+ */
+int tp_dns_classify(tlspool_dns_answer *ans, struct getdns_dict *resp,
+                    char cur[256], enum tp_step *step);
+
 #endif

@@ -10,7 +10,7 @@ done
 "$CLI" --help >"$T/help"
 for opt in $(grep -oE -- '--[a-z][a-z-]+' "$T/help" | sort -u); do
 	case "$opt" in --client | --server | --bind) continue ;; esac
-	if mandoc -Tascii man/tlspool-connect.1 | col -b | grep -q -- "$opt"; then
+	if mandoc -Tascii man/tlspool-connect.1 | sed 's/.\x08//g' | grep -q -- "$opt"; then
 		npass=$((npass + 1))
 	else
 		nfail=$((nfail + 1))
