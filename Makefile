@@ -29,29 +29,33 @@ CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
 endif
-ALLCFLAGS = $(WARN) $(CFLAGS) -fPIC -D_GNU_SOURCE -Iinclude -Isrc/validate \
+ALLCFLAGS = $(WARN) $(CFLAGS) -fPIC -D_GNU_SOURCE -Iinclude -Isrc/validate -Isrc/lib \
             -DTLSPOOL_SYSCONFDIR='"$(SYSCONFDIR)"' -DTLSPOOL_VERSION='"$(VERSION)"' \
             $(DEPCFLAGS)
 
 VAL_SRC  := $(wildcard src/validate/*.c)
+LIB_SRC  := $(wildcard src/lib/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/check_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 
 VAL_OBJ  := $(VAL_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 
 VAL_A    := $(BUILD)/libtlspool-validate.a
 VAL_SO   := $(BUILD)/libtlspool-validate.so.$(VERSION)
+LIB_A    := $(BUILD)/libtlspool.a
+LIB_SO   := $(BUILD)/libtlspool.so.$(VERSION)
 CLI      := $(BUILD)/tlspool-connect
 MANPAGES := $(wildcard man/*.[1-9])
 
 .PHONY: all deps check check-run check-asan check-valgrind demo demo-run \
         install clean format lint-man help tests
 
-all: $(VAL_A) $(VAL_SO) $(CLI)
+all: $(VAL_A) $(VAL_SO) $(LIB_A) $(LIB_SO) $(CLI)
 
 help:
 	@echo "make [all]        build the libraries and tlspool-connect into $(BUILD)/"
@@ -65,7 +69,7 @@ help:
 deps:
 	@scripts/deps
 
-$(BUILD)/%.o: %.c $(wildcard include/tlspool/*.h src/validate/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/tlspool/*.h src/validate/*.h src/lib/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -c -o $@ $<
 
@@ -80,13 +84,25 @@ $(VAL_SO): $(VAL_OBJ) src/validate/libtlspool-validate.map
 	ln -sf libtlspool-validate.so.$(VERSION) $(BUILD)/libtlspool-validate.so.$(SOMAJOR)
 	ln -sf libtlspool-validate.so.$(SOMAJOR) $(BUILD)/libtlspool-validate.so
 
-$(CLI): $(CLI_OBJ) $(VAL_A)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(VAL_A) $(DEPLIBS)
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
 
-$(BUILD)/tests/check_%: tests/unit/check_%.c $(VAL_A) tests/unit/testutil.h
+$(LIB_SO): $(LIB_OBJ) $(VAL_SO) src/lib/libtlspool.map
+	$(CC) -shared -Wl,-soname,libtlspool.so.$(SOMAJOR) \
+	  -Wl,--version-script=src/lib/libtlspool.map \
+	  $(LDFLAGS) -o $@ $(LIB_OBJ) -L$(BUILD) -ltlspool-validate $(DEPLIBS) -ldl
+	ln -sf libtlspool.so.$(VERSION) $(BUILD)/libtlspool.so.$(SOMAJOR)
+	ln -sf libtlspool.so.$(SOMAJOR) $(BUILD)/libtlspool.so
+
+# Programs link the static libraries: no LD_LIBRARY_PATH in the build tree.
+$(CLI): $(CLI_OBJ) $(LIB_A) $(VAL_A)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_A) $(VAL_A) $(DEPLIBS) -ldl
+
+$(BUILD)/tests/check_%: tests/unit/check_%.c $(LIB_A) $(VAL_A) tests/unit/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -Itests/unit $(LDFLAGS) -o $@ $< \
-	  $(VAL_A) $(DEPLIBS) $(CHECKLIBS)
+	  $(LIB_A) $(VAL_A) $(DEPLIBS) -ldl $(CHECKLIBS)
 
 $(BUILD)/tests/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
@@ -121,13 +137,15 @@ install: all
 	  $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
 	install -m 644 include/tlspool/*.h $(DESTDIR)$(INCDIR)/tlspool/
-	install -m 644 $(VAL_A) $(DESTDIR)$(LIBDIR)/
-	install -m 755 $(VAL_SO) $(DESTDIR)$(LIBDIR)/
-	ln -sf libtlspool-validate.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libtlspool-validate.so.$(SOMAJOR)
-	ln -sf libtlspool-validate.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libtlspool-validate.so
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	install -m 644 $(VAL_A) $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(VAL_SO) $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	for l in libtlspool-validate libtlspool; do \
+	  ln -sf $$l.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$$l.so.$(SOMAJOR); \
+	  ln -sf $$l.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/$$l.so; done
+	for pc in tlspool-validate tlspool; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-	    tlspool-validate.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/tlspool-validate.pc
+	    $$pc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/$$pc.pc; done
 	for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 	  install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 
