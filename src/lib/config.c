@@ -1,0 +1,453 @@
+/*
+ * tlspool.conf for libtlspool: every section (the [dns] keys are handed
+ * to libtlspool-validate, which owns their meaning).
+ *
+ * The configuration is loaded on first use and shared, reference-counted,
+ * by the calls in flight.  A call acquires the current configuration; if
+ * the file (its path from $TLSPOOL_CONFIG, its size or its modification
+ * time) changed since it was loaded, it is loaded again, so that a
+ * long-running process follows its administrator.  A file that fails to
+ * load is an error for the call: never a silent fallback.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <grp.h>
+#include <ini.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+
+#define TP_MAX_IDENTITIES 256
+
+static unsigned long to_ulong(const char *s, unsigned long min,
+                              unsigned long max, int *bad)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s < '0' || *s > '9' || errno || *end || v < min || v > max)
+		*bad = 1;
+	return v;
+}
+
+static int yes_no(const char *s, int *bad)
+{
+	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 ||
+	    strcmp(s, "1") == 0)
+		return 1;
+	if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 ||
+	    strcmp(s, "0") == 0)
+		return 0;
+	*bad = 1;
+	return 0;
+}
+
+static int copy_path(char *dst, size_t len, const char *v, int *bad)
+{
+	if (strlen(v) >= len)
+		*bad = 1;
+	else
+		strcpy(dst, v);
+	return 0;
+}
+
+struct load_state {
+	struct tp_config *cfg;
+	FILE *fp;
+	int line, msgline;
+	char msg[300];
+};
+
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_state *st = stream;
+	char *s = fgets(str, num, st->fp);
+
+	if (s != NULL)
+		st->line++;
+	return s;
+}
+
+static void set_msg(struct load_state *st, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static void set_msg(struct load_state *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (st->msg[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
+	va_end(ap);
+	st->msgline = st->line;
+}
+
+static struct tp_identity *identity(struct tp_config *cfg, const char *name)
+{
+	struct tp_identity *grown;
+	size_t i;
+
+	for (i = 0; i < cfg->nids; i++)
+		if (strcasecmp(cfg->ids[i].name, name) == 0)
+			return &cfg->ids[i];
+	if (cfg->nids == TP_MAX_IDENTITIES)
+		return NULL;
+	grown = realloc(cfg->ids, (cfg->nids + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return NULL;
+	cfg->ids = grown;
+	memset(&grown[cfg->nids], 0, sizeof(*grown));
+	strcpy(grown[cfg->nids].name, name);
+	return &grown[cfg->nids++];
+}
+
+/* allow_users / allow_groups: names or numbers, space separated. */
+static int add_ids(struct tp_identity *id, const char *value, int groups,
+                   char *bad, size_t badlen)
+{
+	char *copy = strdup(value), *tok, *save = NULL;
+	int rv = 0;
+
+	if (copy == NULL)
+		return -1;
+	id->acl = 1;
+	for (tok = strtok_r(copy, " \t,", &save); tok != NULL;
+	     tok = strtok_r(NULL, " \t,", &save)) {
+		unsigned long n;
+		char *end;
+		unsigned *list = groups ? id->gids : id->uids;
+		size_t *count = groups ? &id->ngids : &id->nuids;
+
+		errno = 0;
+		n = strtoul(tok, &end, 10);
+		if (*tok >= '0' && *tok <= '9' && !errno && !*end) {
+			/* a number */
+		} else if (groups) {
+			struct group *g = getgrnam(tok);
+
+			if (g == NULL)
+				goto unknown;
+			n = g->gr_gid;
+		} else {
+			struct passwd *p = getpwnam(tok);
+
+			if (p == NULL)
+				goto unknown;
+			n = p->pw_uid;
+		}
+		if (*count == TP_MAX_ACL)
+			goto unknown;
+		list[(*count)++] = (unsigned)n;
+		continue;
+unknown:
+		snprintf(bad, badlen, "%s", tok);
+		rv = 1;
+		break;
+	}
+	free(copy);
+	return rv;
+}
+
+static int on_entry(void *user, const char *section, const char *key,
+                    const char *value)
+{
+	struct load_state *st = user;
+	struct tp_config *c = st->cfg;
+	char msg[256], who[64];
+	int bad = 0;
+
+	if (section[0] == '\0') {
+		set_msg(st, "%s: key outside any section", key);
+		return 0;
+	}
+	if (strcmp(section, "dns") == 0) {
+		if (tlspool_dns_config_set(c->dns, key, value, msg,
+		                           sizeof(msg)) != 0) {
+			set_msg(st, "%s", msg);
+			return 0;
+		}
+		return 1;
+	}
+	if (strcmp(section, "tls") == 0) {
+		if (strcmp(key, "priority") == 0)
+			copy_path(c->priority, sizeof(c->priority), value, &bad);
+		else if (strcmp(key, "handshake_timeout_ms") == 0)
+			c->handshake_timeout_ms =
+			        to_ulong(value, 1, 3600000, &bad);
+		else if (strcmp(key, "relay_threads") == 0)
+			c->relay_threads = to_ulong(value, 1, 64, &bad);
+		else if (strcmp(key, "dtls_idle_timeout_ms") == 0)
+			c->dtls_idle_timeout_ms =
+			        to_ulong(value, 1, 86400000, &bad);
+		else
+			goto unknown;
+	} else if (strcmp(section, "validation") == 0) {
+		if (strcmp(key, "pkix_fallback") == 0)
+			c->pkix_fallback = yes_no(value, &bad);
+		else
+			goto unknown;
+	} else if (strcmp(section, "cache") == 0) {
+		if (strcmp(key, "path") == 0)
+			copy_path(c->cache_path, sizeof(c->cache_path), value,
+			          &bad);
+		else if (strcmp(key, "max_ttl") == 0)
+			c->max_ttl = to_ulong(value, 0, 86400 * 365, &bad);
+		else if (strcmp(key, "negative_ttl") == 0)
+			c->negative_ttl = to_ulong(value, 0, 86400, &bad);
+		else
+			goto unknown;
+	} else if (strcmp(section, "authz") == 0) {
+		if (strcmp(key, "plugin") == 0)
+			copy_path(c->authz_plugin, sizeof(c->authz_plugin),
+			          value, &bad);
+		else if (strcmp(key, "config") == 0)
+			copy_path(c->authz_config, sizeof(c->authz_config),
+			          value, &bad);
+		else
+			goto unknown;
+	} else if (strncmp(section, "identity ", 9) == 0) {
+		const char *name = section + 9;
+		struct tp_identity *id;
+
+		if (tp_check_identity(name) != 0) {
+			set_msg(st, "[%s]: not a domain or user@domain identity",
+			        section);
+			return 0;
+		}
+		id = identity(c, name);
+		if (id == NULL) {
+			set_msg(st, "[%s]: too many identities", section);
+			return 0;
+		}
+		if (strcmp(key, "certificate") == 0)
+			copy_path(id->certificate, sizeof(id->certificate),
+			          value, &bad);
+		else if (strcmp(key, "key") == 0)
+			copy_path(id->key, sizeof(id->key), value, &bad);
+		else if (strcmp(key, "openpgp_key") == 0)
+			copy_path(id->openpgp_key, sizeof(id->openpgp_key),
+			          value, &bad);
+		else if (strcmp(key, "allow_users") == 0 ||
+		         strcmp(key, "allow_groups") == 0) {
+			int r = add_ids(id, value, key[6] == 'g', who,
+			                sizeof(who));
+
+			if (r < 0)
+				return 0;
+			if (r > 0) {
+				set_msg(st, "%s: no such user or group \"%s\"", key,
+				        who);
+				return 0;
+			}
+		} else
+			goto unknown;
+	} else {
+		set_msg(st, "[%s]: unknown section", section);
+		return 0;
+	}
+	if (bad || value[0] == '\0') {
+		if (value[0] == '\0' && (strcmp(key, "path") == 0 ||
+		                         strcmp(key, "plugin") == 0 ||
+		                         strcmp(key, "config") == 0))
+			return 1; /* documented as "empty: none" */
+		set_msg(st, "%s: bad value \"%s\"", key, value);
+		return 0;
+	}
+	return 1;
+unknown:
+	snprintf(msg, sizeof(msg), "%s: unknown key in [%s]", key, section);
+	set_msg(st, "%s", msg);
+	return 0;
+}
+
+int tp_check_identity(const char *name)
+{
+	const char *at;
+
+	if (name == NULL || name[0] == '\0')
+		goto bad;
+	at = strrchr(name, '@');
+	if (at == NULL)
+		return tlspool_check_domain(name, 0);
+	/* user@domain: a non-empty local part without controls or space */
+	if (at == name || strlen(name) > 255)
+		goto bad;
+	for (const char *p = name; p < at; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			goto bad;
+	return tlspool_check_domain(at + 1, 0);
+bad:
+	errno = EINVAL;
+	return -1;
+}
+
+static void config_free(struct tp_config *cfg);
+
+static struct tp_config *config_new(void)
+{
+	struct tp_config *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->dns = tlspool_dns_config_new();
+	if (c->dns == NULL) {
+		free(c);
+		return NULL;
+	}
+	strcpy(c->priority, "NORMAL");
+	c->handshake_timeout_ms = 10000;
+	c->relay_threads = 1;
+	c->dtls_idle_timeout_ms = 300000;
+	c->max_ttl = 3600;
+	c->refs = 1;
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+int tp_config_load(const char *path, int may_be_missing,
+                   struct tp_config **out, char *err, size_t errlen)
+{
+	struct load_state st;
+	int line;
+
+	*out = NULL;
+	memset(&st, 0, sizeof(st));
+	st.cfg = config_new();
+	if (st.cfg == NULL) {
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return -1;
+	}
+	snprintf(st.cfg->path, sizeof(st.cfg->path), "%s", path);
+	st.fp = fopen(path, "r");
+	if (st.fp == NULL) {
+		int e = errno;
+
+		if (e == ENOENT && may_be_missing) {
+			*out = st.cfg;
+			return 0;
+		}
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		config_free(st.cfg);
+		errno = e;
+		return -1;
+	}
+	line = ini_parse_stream(read_line, &st, on_entry, &st);
+	fclose(st.fp);
+	if (line != 0) {
+		if (st.msg[0] == '\0' || (line > 0 && line < st.msgline))
+			snprintf(st.msg, sizeof(st.msg), "syntax error");
+		else
+			line = st.msgline;
+		snprintf(err, errlen, "%s:%d: %s", path, line, st.msg);
+		config_free(st.cfg);
+		errno = EINVAL;
+		return -1;
+	}
+	*out = st.cfg;
+	return 0;
+}
+
+const struct tp_identity *tp_config_identity(const struct tp_config *cfg,
+                                             const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < cfg->nids; i++)
+		if (strcasecmp(cfg->ids[i].name, name) == 0)
+			return &cfg->ids[i];
+	return NULL;
+}
+
+/* --- the shared, reloadable current configuration ---------------------- */
+
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tp_config *current;
+
+struct tp_config *tp_config_acquire(char *err, size_t errlen)
+{
+	const char *path = getenv("TLSPOOL_CONFIG");
+	int may_be_missing = 0;
+	struct tp_config *cfg = NULL;
+	struct stat sb;
+	int have;
+
+	if (path == NULL || path[0] == '\0') {
+		path = tlspool_config_default_path();
+		may_be_missing = 1;
+	}
+	have = stat(path, &sb) == 0;
+	pthread_mutex_lock(&current_lock);
+	if (current != NULL && strcmp(current->path, path) == 0 &&
+	    current->present == have &&
+	    (!have || (current->mtime.tv_sec == sb.st_mtim.tv_sec &&
+	               current->mtime.tv_nsec == sb.st_mtim.tv_nsec &&
+	               current->size == sb.st_size))) {
+		cfg = current;
+		cfg->refs++;
+		pthread_mutex_unlock(&current_lock);
+		return cfg;
+	}
+	if (tp_config_load(path, may_be_missing, &cfg, err, errlen) != 0) {
+		pthread_mutex_unlock(&current_lock);
+		return NULL;
+	}
+	cfg->present = have;
+	if (have) {
+		cfg->mtime = sb.st_mtim;
+		cfg->size = sb.st_size;
+	}
+	if (current != NULL)
+		tp_config_release_locked(current);
+	current = cfg;
+	cfg->refs++;
+	pthread_mutex_unlock(&current_lock);
+	return cfg;
+}
+
+static void config_free(struct tp_config *cfg)
+{
+	if (cfg->release_hook != NULL)
+		cfg->release_hook(cfg);
+	tlspool_dns_free(cfg->resolver);
+	tlspool_dns_config_free(cfg->dns);
+	pthread_mutex_destroy(&cfg->lock);
+	free(cfg->ids);
+	free(cfg);
+}
+
+void tp_config_release_locked(struct tp_config *cfg)
+{
+	if (--cfg->refs == 0)
+		config_free(cfg);
+}
+
+void tp_config_release(struct tp_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	pthread_mutex_lock(&current_lock);
+	tp_config_release_locked(cfg);
+	pthread_mutex_unlock(&current_lock);
+}
+
+tlspool_dns *tp_config_resolver(struct tp_config *cfg, char *err,
+                                size_t errlen)
+{
+	tlspool_dns *dns;
+
+	pthread_mutex_lock(&cfg->lock);
+	if (cfg->resolver == NULL)
+		cfg->resolver = tlspool_dns_new(cfg->dns, err, errlen);
+	dns = cfg->resolver;
+	pthread_mutex_unlock(&cfg->lock);
+	return dns;
+}

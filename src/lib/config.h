@@ -1,0 +1,68 @@
+/* The configuration of libtlspool (tlspool.conf, all sections). */
+#ifndef TLSPOOL_CONFIG_H
+#define TLSPOOL_CONFIG_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "lib.h"
+
+#define TP_MAX_ACL 32
+
+struct tp_identity {
+	char name[256];             /* domain or user@domain */
+	char certificate[PATH_MAX]; /* PEM chain; empty: made on the fly */
+	char key[PATH_MAX];         /* file or pkcs11: URI */
+	char openpgp_key[PATH_MAX];
+	int acl;                    /* allow_users or allow_groups given */
+	unsigned uids[TP_MAX_ACL], gids[TP_MAX_ACL];
+	size_t nuids, ngids;
+};
+
+struct tp_config {
+	char path[PATH_MAX];
+	int present;           /* the file existed when loaded */
+	struct timespec mtime; /* its modification time and size then */
+	off_t size;
+	tlspool_dns_config *dns;
+	char priority[256];
+	unsigned handshake_timeout_ms, relay_threads, dtls_idle_timeout_ms;
+	int pkix_fallback;
+	char cache_path[PATH_MAX];
+	unsigned max_ttl, negative_ttl;
+	char authz_plugin[PATH_MAX], authz_config[PATH_MAX];
+	struct tp_identity *ids;
+	size_t nids;
+
+	/* run-time state that lives as long as this configuration */
+	pthread_mutex_t lock;
+	unsigned refs;          /* guarded by the module's lock */
+	tlspool_dns *resolver;  /* made on first use */
+	void *creds;            /* credential cache (cred.c) */
+	void (*release_hook)(struct tp_config *);
+};
+
+/* Load path; with may_be_missing a missing file gives the defaults. */
+int tp_config_load(const char *path, int may_be_missing,
+                   struct tp_config **out, char *err, size_t errlen);
+
+/* The current configuration ($TLSPOOL_CONFIG or the installed default),
+ * loaded again when the file changed; release it after use. */
+struct tp_config *tp_config_acquire(char *err, size_t errlen);
+void tp_config_release(struct tp_config *cfg);
+void tp_config_release_locked(struct tp_config *cfg);
+
+/* The configured identity of that name (case-insensitive), or NULL. */
+const struct tp_identity *tp_config_identity(const struct tp_config *cfg,
+                                             const char *name);
+
+/* The configuration's resolver, made on first use. */
+tlspool_dns *tp_config_resolver(struct tp_config *cfg, char *err,
+                                size_t errlen);
+
+/* domain or user@domain; 0 or -1 with EINVAL. */
+int tp_check_identity(const char *name);
+
+#endif

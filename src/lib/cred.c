@@ -1,0 +1,303 @@
+/*
+ * Credentials of local identities.
+ *
+ * An [identity NAME] section names a private key (a PEM file, or a
+ * pkcs11: URI handled by GnuTLS through p11-kit, so a key in a token never
+ * leaves it) and optionally a PEM certificate chain.  Without a chain a
+ * self-signed certificate is made on the fly whose subject and
+ * subjectAltName name the identity (DESIGN section 3): DANE-EE "3 1 x"
+ * records bind the key, so the certificate around it need not be stable.
+ *
+ * The ACL (allow_users, allow_groups) is checked against the effective
+ * user and the groups of the calling process on every use, before the key
+ * is touched.
+ */
+#include <errno.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cred.h"
+
+struct cred_cache {
+	size_t n;
+	struct {
+		char name[256];
+		gnutls_certificate_credentials_t creds;
+	} e[];
+};
+
+int tp_acl_check(const struct tp_identity *id)
+{
+	gid_t groups[256];
+	uid_t euid = geteuid();
+	gid_t egid = getegid();
+	int ng, i;
+	size_t k;
+
+	if (!id->acl)
+		return 0;
+	for (k = 0; k < id->nuids; k++)
+		if (id->uids[k] == euid)
+			return 0;
+	ng = getgroups(sizeof(groups) / sizeof(groups[0]), groups);
+	for (k = 0; k < id->ngids; k++) {
+		if (id->gids[k] == egid)
+			return 0;
+		for (i = 0; i < ng; i++)
+			if (id->gids[k] == groups[i])
+				return 0;
+	}
+	return tp_fail(EACCES,
+	               "%s: the ACL (allow_users, allow_groups) does not "
+	               "admit uid %u",
+	               id->name, (unsigned)euid);
+}
+
+static int load_key(const struct tp_identity *id, gnutls_privkey_t *out)
+{
+	gnutls_privkey_t key = NULL;
+	gnutls_datum_t data = {NULL, 0};
+	int r;
+
+	if ((r = gnutls_privkey_init(&key)) < 0)
+		goto gnutls_err;
+	if (strncmp(id->key, "pkcs11:", 7) == 0) {
+		r = gnutls_privkey_import_url(key, id->key, 0);
+	} else {
+		if ((r = gnutls_load_file(id->key, &data)) < 0)
+			goto gnutls_err;
+		r = gnutls_privkey_import_x509_raw(key, &data,
+		                                   GNUTLS_X509_FMT_PEM, NULL, 0);
+		if (r < 0)
+			r = gnutls_privkey_import_x509_raw(
+			        key, &data, GNUTLS_X509_FMT_DER, NULL, 0);
+		/* the key's bytes are a secret: wipe before freeing */
+		gnutls_memset(data.data, 0, data.size);
+		gnutls_free(data.data);
+	}
+	if (r < 0)
+		goto gnutls_err;
+	*out = key;
+	return 0;
+gnutls_err:
+	gnutls_privkey_deinit(key);
+	return tp_fail(EINVAL, "%s: key %s: %s", id->name, id->key,
+	               gnutls_strerror(r));
+}
+
+/*
+ * The public half of a key.  A key in a PKCS#11 token may not expose it
+ * through the private key object (EC keys often do not); then the
+ * token's public key object of the same URI is used.
+ */
+static int public_key(const struct tp_identity *id, gnutls_privkey_t key,
+                      gnutls_pubkey_t pub)
+{
+	char url[PATH_MAX + 16], *t;
+	int r = gnutls_pubkey_import_privkey(pub, key, 0, 0);
+
+	if (r >= 0 || strncmp(id->key, "pkcs11:", 7) != 0)
+		return r;
+	snprintf(url, sizeof(url), "%s", id->key);
+	t = strstr(url, "type=private");
+	if (t != NULL) {
+		/* "type=private" -> "type=public", one octet shorter */
+		memcpy(t, "type=public", 11);
+		memmove(t + 11, t + 12, strlen(t + 12) + 1);
+	}
+	return gnutls_pubkey_import_url(pub, url, 0);
+}
+
+/* Add the RDNs of DESIGN section 3, most general first: dc=test,
+ * dc=example, dc=www (then uid= for a user), so that the DN reads
+ * "UID=john,DC=example,DC=test" in RFC 4514 order. */
+static int set_identity_dn(gnutls_x509_crt_t crt, const char *name)
+{
+	const char *at = strrchr(name, '@'), *dom = at ? at + 1 : name;
+	const char *end = dom + strlen(dom);
+	int r;
+
+	if (end > dom && end[-1] == '.')
+		end--;
+	while (end > dom) {
+		const char *label = end;
+
+		while (label > dom && label[-1] != '.')
+			label--;
+		r = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_LDAP_DC, 0,
+		                                  label, (unsigned)(end - label));
+		if (r < 0)
+			return r;
+		end = label > dom ? label - 1 : dom;
+	}
+	if (at != NULL)
+		return gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_LDAP_UID,
+		                                     0, name,
+		                                     (unsigned)(at - name));
+	return 0;
+}
+
+/* A self-signed certificate for key, naming the identity. */
+static int self_signed(const struct tp_identity *id, gnutls_privkey_t key,
+                       gnutls_pcert_st *pcert)
+{
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_pubkey_t pub = NULL;
+	unsigned char serial[16];
+	const char *at = strrchr(id->name, '@');
+	time_t now = time(NULL);
+	int r;
+
+	if ((r = gnutls_x509_crt_init(&crt)) < 0 ||
+	    (r = gnutls_pubkey_init(&pub)) < 0 ||
+	    (r = public_key(id, key, pub)) < 0 ||
+	    (r = gnutls_x509_crt_set_pubkey(crt, pub)) < 0 ||
+	    (r = gnutls_x509_crt_set_version(crt, 3)) < 0 ||
+	    (r = gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial))) < 0)
+		goto out;
+	serial[0] &= 0x7f; /* a positive INTEGER (RFC 5280 section 4.1.2.2) */
+	if ((r = gnutls_x509_crt_set_serial(crt, serial, sizeof(serial))) < 0 ||
+	    (r = gnutls_x509_crt_set_activation_time(crt, now - 3600)) < 0 ||
+	    (r = gnutls_x509_crt_set_expiration_time(crt, now + 365 * 86400)) <
+	            0 ||
+	    (r = set_identity_dn(crt, id->name)) < 0 ||
+	    (r = gnutls_x509_crt_set_subject_alt_name(
+	             crt, at ? GNUTLS_SAN_RFC822NAME : GNUTLS_SAN_DNSNAME,
+	             id->name, (unsigned)strlen(id->name),
+	             GNUTLS_FSAN_SET)) < 0 ||
+	    (r = gnutls_x509_crt_set_basic_constraints(crt, 0, -1)) < 0 ||
+	    (r = gnutls_x509_crt_set_key_usage(
+	             crt, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
+	    (r = gnutls_x509_crt_privkey_sign(crt, crt, key, GNUTLS_DIG_SHA256,
+	                                      0)) < 0 ||
+	    (r = gnutls_pcert_import_x509(pcert, crt, 0)) < 0)
+		goto out;
+out:
+	gnutls_pubkey_deinit(pub);
+	gnutls_x509_crt_deinit(crt);
+	if (r < 0)
+		return tp_fail(EINVAL, "%s: cannot make a certificate: %s",
+		               id->name, gnutls_strerror(r));
+	return 0;
+}
+
+static int make_creds(const struct tp_identity *id,
+                      gnutls_certificate_credentials_t *out)
+{
+	gnutls_certificate_credentials_t creds = NULL;
+	gnutls_privkey_t key = NULL;
+	gnutls_pcert_st *pcerts = NULL;
+	unsigned npcerts = 0, i;
+	int r;
+
+	if (load_key(id, &key) != 0)
+		return -1;
+	if (id->certificate[0] != '\0') {
+		gnutls_datum_t data = {NULL, 0};
+
+		r = gnutls_load_file(id->certificate, &data);
+		if (r >= 0) {
+			npcerts = 16;
+			pcerts = gnutls_calloc(npcerts, sizeof(*pcerts));
+			r = pcerts == NULL ? GNUTLS_E_MEMORY_ERROR
+			                   : gnutls_pcert_list_import_x509_raw(
+			                             pcerts, &npcerts, &data,
+			                             GNUTLS_X509_FMT_PEM, 0);
+			gnutls_free(data.data);
+		}
+		if (r < 0) {
+			gnutls_free(pcerts);
+			gnutls_privkey_deinit(key);
+			return tp_fail(EINVAL, "%s: certificate %s: %s", id->name,
+			               id->certificate, gnutls_strerror(r));
+		}
+	} else {
+		pcerts = gnutls_calloc(1, sizeof(*pcerts));
+		if (pcerts == NULL || self_signed(id, key, pcerts) != 0) {
+			gnutls_free(pcerts);
+			gnutls_privkey_deinit(key);
+			return pcerts == NULL ? tp_fail(ENOMEM, "out of memory")
+			                      : -1;
+		}
+		npcerts = 1;
+	}
+	if ((r = gnutls_certificate_allocate_credentials(&creds)) < 0)
+		goto fail;
+	/* Takes ownership of the key and the certificates; it also checks
+	 * that they belong together. */
+	r = gnutls_certificate_set_key(creds, NULL, 0, pcerts, (int)npcerts,
+	                               key);
+	if (r < 0)
+		goto fail;
+	gnutls_free(pcerts); /* the array only: its contents moved */
+	*out = creds;
+	return 0;
+fail:
+	gnutls_certificate_free_credentials(creds);
+	for (i = 0; i < npcerts; i++)
+		gnutls_pcert_deinit(&pcerts[i]);
+	gnutls_free(pcerts);
+	gnutls_privkey_deinit(key);
+	return tp_fail(EINVAL, "%s: %s", id->name, gnutls_strerror(r));
+}
+
+static void free_cache(struct tp_config *cfg)
+{
+	struct cred_cache *c = cfg->creds;
+	size_t i;
+
+	for (i = 0; c != NULL && i < c->n; i++)
+		gnutls_certificate_free_credentials(c->e[i].creds);
+	free(c);
+	cfg->creds = NULL;
+}
+
+int tp_cred_get(struct tp_config *cfg, const char *name,
+                gnutls_certificate_credentials_t *out)
+{
+	const struct tp_identity *id = tp_config_identity(cfg, name);
+	struct cred_cache *c, *grown;
+	size_t i;
+	int rv = -1;
+
+	if (id == NULL)
+		return tp_fail(ENOKEY, "%s: no [identity %s] in %s", name, name,
+		               cfg->path);
+	if (id->key[0] == '\0')
+		return tp_fail(ENOKEY, "%s: [identity %s] has no key", name,
+		               name);
+	if (tp_acl_check(id) != 0)
+		return -1;
+	pthread_mutex_lock(&cfg->lock);
+	c = cfg->creds;
+	for (i = 0; c != NULL && i < c->n; i++)
+		if (strcasecmp(c->e[i].name, id->name) == 0) {
+			*out = c->e[i].creds;
+			rv = 0;
+			goto out;
+		}
+	grown = realloc(c, sizeof(*c) + ((c ? c->n : 0) + 1) * sizeof(c->e[0]));
+	if (grown == NULL) {
+		tp_fail(ENOMEM, "out of memory");
+		goto out;
+	}
+	if (c == NULL)
+		grown->n = 0;
+	cfg->creds = c = grown;
+	cfg->release_hook = free_cache;
+	if (make_creds(id, &c->e[c->n].creds) != 0)
+		goto out;
+	strcpy(c->e[c->n].name, id->name);
+	*out = c->e[c->n++].creds;
+	rv = 0;
+out:
+	pthread_mutex_unlock(&cfg->lock);
+	return rv;
+}

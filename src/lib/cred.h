@@ -1,0 +1,23 @@
+/* Local identities: credentials from tlspool.conf and their ACL. */
+#ifndef TLSPOOL_CRED_H
+#define TLSPOOL_CRED_H
+
+#include <gnutls/gnutls.h>
+
+#include "config.h"
+
+/*
+ * The credentials of identity name: its certificate chain (or a
+ * self-signed certificate made on the fly for a key alone) and its private
+ * key (a file, or a pkcs11: URI).  Cached in cfg and valid while cfg is
+ * held.  Fails with ENOKEY (no such identity, or it has no key), EACCES
+ * (the ACL does not admit this process) or EINVAL (unusable key or
+ * certificate), recording the detail with tp_fail().
+ */
+int tp_cred_get(struct tp_config *cfg, const char *name,
+                gnutls_certificate_credentials_t *out);
+
+/* Does the identity's ACL admit the calling process?  0 or -1 EACCES. */
+int tp_acl_check(const struct tp_identity *id);
+
+#endif
