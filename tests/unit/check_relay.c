@@ -1,0 +1,876 @@
+/*
+ * The relay engine (src/lib/relay.c): real TLS sessions over TCP loopback,
+ * handshaken in this process with a certificate made at start-up, handed
+ * to a relay; the test plays the application on socketpair ends and, where
+ * only one side is relayed, the TLS peer.
+ *
+ * RELAY_BENCH=1 build/tests/check_relay prints the throughput of 1 GiB
+ * through two relays instead of running the tests.
+ */
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/x509.h>
+
+#include "relay.h"
+#include "testutil.h"
+
+static gnutls_certificate_credentials_t srv_cred, cli_cred;
+static const char *priority; /* NULL: the defaults */
+
+/* --- scaffolding --- */
+
+static void make_creds(void)
+{
+	gnutls_x509_privkey_t key;
+	gnutls_x509_crt_t crt;
+	unsigned char serial[8] = {0x01, 0x02};
+	time_t now = time(NULL);
+
+	if (gnutls_x509_privkey_init(&key) < 0 ||
+	    gnutls_x509_privkey_generate(
+	            key, GNUTLS_PK_ECDSA,
+	            GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) < 0 ||
+	    gnutls_x509_crt_init(&crt) < 0 ||
+	    gnutls_x509_crt_set_version(crt, 3) < 0 ||
+	    gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) < 0 ||
+	    gnutls_x509_crt_set_activation_time(crt, now - 3600) < 0 ||
+	    gnutls_x509_crt_set_expiration_time(crt, now + 86400) < 0 ||
+	    gnutls_x509_crt_set_dn(crt, "CN=relay.test", NULL) < 0 ||
+	    gnutls_x509_crt_set_key(crt, key) < 0 ||
+	    gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) < 0 ||
+	    gnutls_certificate_allocate_credentials(&srv_cred) < 0 ||
+	    gnutls_certificate_set_x509_key(srv_cred, &crt, 1, key) < 0 ||
+	    gnutls_certificate_allocate_credentials(&cli_cred) < 0) {
+		fprintf(stderr, "check_relay: cannot make a certificate\n");
+		exit(EXIT_FAILURE);
+	}
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_privkey_deinit(key);
+}
+
+static void tcp_pair(int fd[2])
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int one = 1;
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(l, 0);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&a, len), 0);
+	ck_assert_int_eq(listen(l, 1), 0);
+	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
+	fd[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd[0], 0);
+	ck_assert_int_eq(connect(fd[0], (struct sockaddr *)&a, len), 0);
+	fd[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(fd[1], 0);
+	close(l);
+	/* Handshake flights are several small writes: without this, Nagle
+	 * and delayed ACKs cost tens of milliseconds per handshake. */
+	for (int i = 0; i < 2; i++)
+		setsockopt(fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void set_nonblock(int fd, int on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	ck_assert_int_ge(fl, 0);
+	fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+}
+
+static gnutls_session_t new_session(int server, int fd)
+{
+	gnutls_session_t s;
+
+	/* NO_SIGNAL: the test's own peers may write into a reset socket. */
+	ck_assert_int_eq(gnutls_init(&s, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
+	                                         GNUTLS_NO_SIGNAL),
+	                 0);
+	if (priority != NULL)
+		ck_assert_int_eq(gnutls_priority_set_direct(s, priority, NULL), 0);
+	else
+		ck_assert_int_eq(gnutls_set_default_priority(s), 0);
+	ck_assert_int_eq(gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
+	                                        server ? srv_cred : cli_cred),
+	                 0);
+	gnutls_transport_set_int(s, fd);
+	return s;
+}
+
+/* A TLS connection: cli on cfd, srv on sfd, handshaken, both blocking. */
+struct link {
+	gnutls_session_t cli, srv;
+	int cfd, sfd;
+};
+
+static void *server_handshake(void *arg)
+{
+	gnutls_session_t s = arg;
+	int r;
+
+	do
+		r = gnutls_handshake(s);
+	while (r < 0 && !gnutls_error_is_fatal(r));
+	return (void *)(intptr_t)r;
+}
+
+static struct link link_new(void)
+{
+	struct link k;
+	pthread_t t;
+	void *sr;
+	int fd[2], cr;
+
+	tcp_pair(fd);
+	k.cfd = fd[0];
+	k.sfd = fd[1];
+	k.cli = new_session(0, k.cfd);
+	k.srv = new_session(1, k.sfd);
+	ck_assert_int_eq(pthread_create(&t, NULL, server_handshake, k.srv), 0);
+	do
+		cr = gnutls_handshake(k.cli);
+	while (cr < 0 && !gnutls_error_is_fatal(cr));
+	pthread_join(t, &sr);
+	ck_assert_msg(cr == 0, "client handshake: %s", gnutls_strerror(cr));
+	ck_assert_msg(sr == NULL, "server handshake: %s",
+	              gnutls_strerror((int)(intptr_t)sr));
+	return k;
+}
+
+/* Hand one session of a link to r; returns the application's end. */
+static int relay_side(tp_relay *r, gnutls_session_t s, int netfd)
+{
+	int sp[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	ck_assert_int_eq(tp_relay_add(r, s, netfd, sp[1], 0), 0);
+	return sp[0];
+}
+
+static void peer_close(gnutls_session_t s, int fd)
+{
+	gnutls_deinit(s);
+	close(fd);
+}
+
+static void wait_count(tp_relay *r, size_t want, int ms)
+{
+	for (int i = 0; i < ms && tp_relay_count(r) != want; i++)
+		usleep(1000);
+	ck_assert_uint_eq(tp_relay_count(r), want);
+}
+
+static int fd_closed(int fd)
+{
+	return fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+static int count_threads(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	int n = -1;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* Read until EOF or ECONNRESET, at most ms; returns 0 then, -1 on timeout
+ * or another error.  Data before the end is discarded. */
+static int app_wait_end(int fd, int ms)
+{
+	char buf[4096];
+	struct pollfd p = {fd, POLLIN, 0};
+
+	for (int i = 0; i < ms; i += 10) {
+		ssize_t n;
+
+		if (poll(&p, 1, 10) == 0)
+			continue;
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return 0;
+		if (n < 0 && errno != EAGAIN)
+			return -1;
+	}
+	return -1;
+}
+
+static void app_write(int fd, const void *p, size_t len)
+{
+	ck_assert_int_eq(send(fd, p, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* Read exactly len bytes (blocking). */
+static void app_read(int fd, void *p, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = recv(fd, (char *)p + got, len - got, 0);
+
+		ck_assert_int_gt(n, 0);
+		got += (size_t)n;
+	}
+}
+
+static void tls_write(gnutls_session_t s, const void *p, size_t len)
+{
+	ck_assert_int_eq(gnutls_record_send(s, p, len), (ssize_t)len);
+}
+
+static void tls_read(gnutls_session_t s, void *p, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = gnutls_record_recv(s, (char *)p + got, len - got);
+
+		ck_assert_msg(n > 0, "gnutls_record_recv: %zd", n);
+		got += (size_t)n;
+	}
+}
+
+/* A reproducible byte stream: byte i of seed's stream depends on (seed, i)
+ * only, so that a reader can regenerate what it should have received. */
+static void stream_fill(uint64_t seed, uint64_t off, unsigned char *p,
+                        size_t len)
+{
+	while (len > 0) {
+		uint64_t z = seed + (off / 8 + 1) * 0x9e3779b97f4a7c15ULL;
+		size_t skip = off % 8, n = 8 - skip;
+		unsigned char b[8];
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		z ^= z >> 31;
+		memcpy(b, &z, 8);
+		if (n > len)
+			n = len;
+		memcpy(p, b + skip, n);
+		p += n;
+		off += n;
+		len -= n;
+	}
+}
+
+/* One direction of bulk traffic on an application end. */
+struct flow {
+	int fd;
+	uint64_t seed, len, done;
+	int ok;
+	int raw; /* benchmark: constant data, not compared */
+};
+
+static void *flow_write(void *arg)
+{
+	struct flow *f = arg;
+	static _Thread_local unsigned char buf[65536];
+
+	f->ok = 1;
+	while (f->done < f->len) {
+		size_t n = f->len - f->done < sizeof(buf) ? f->len - f->done
+		                                          : sizeof(buf);
+		ssize_t w;
+
+		if (!f->raw)
+			stream_fill(f->seed, f->done, buf, n);
+		w = send(f->fd, buf, n, MSG_NOSIGNAL);
+		if (w <= 0) {
+			f->ok = 0;
+			break;
+		}
+		/* A partial write: the rest is regenerated next round. */
+		f->done += (uint64_t)w;
+	}
+	shutdown(f->fd, SHUT_WR);
+	return NULL;
+}
+
+/* Compares every byte against the stream and wants EOF right after len. */
+static void *flow_read(void *arg)
+{
+	struct flow *f = arg;
+	static _Thread_local unsigned char buf[65536], want[65536];
+
+	f->ok = 0;
+	for (;;) {
+		ssize_t n = recv(f->fd, buf, sizeof(buf), 0);
+
+		if (n <= 0) {
+			f->ok = n == 0 && f->done == f->len;
+			break;
+		}
+		if (f->done + (uint64_t)n > f->len)
+			break;
+		if (f->raw) {
+			f->done += (uint64_t)n;
+			continue;
+		}
+		stream_fill(f->seed, f->done, want, (size_t)n);
+		if (memcmp(buf, want, (size_t)n) != 0)
+			break;
+		f->done += (uint64_t)n;
+	}
+	return NULL;
+}
+
+/* --- negative cases --- */
+
+START_TEST(new_rejects)
+{
+	errno = 0;
+	ck_assert_ptr_null(tp_relay_new(0));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_null(tp_relay_new(100000));
+	ck_assert_int_eq(errno, EINVAL);
+	tp_relay_free(NULL);
+	ck_assert_uint_eq(tp_relay_count(NULL), 0);
+}
+END_TEST
+
+enum fdkind { STREAM, SEQPKT, PIPE, CLOSED, SAME };
+
+static const struct {
+	const char *what;
+	enum fdkind net, app;
+	int datagram, no_relay, no_session, want;
+} bad_adds[] = {
+        {"closed netfd", CLOSED, STREAM, 0, 0, 0, EBADF},
+        {"closed appfd", STREAM, CLOSED, 0, 0, 0, EBADF},
+        {"pipe as appfd", STREAM, PIPE, 0, 0, 0, ENOTSOCK},
+        {"pipe as netfd", PIPE, STREAM, 0, 0, 0, ENOTSOCK},
+        {"netfd == appfd", STREAM, SAME, 0, 0, 0, EINVAL},
+        {"no relay", STREAM, STREAM, 0, 1, 0, EINVAL},
+        {"no session", STREAM, STREAM, 0, 0, 1, EINVAL},
+        {"stream appfd for DTLS", STREAM, STREAM, 1, 0, 0, EINVAL},
+        {"seqpacket appfd for TLS", STREAM, SEQPKT, 0, 0, 0, EINVAL},
+};
+
+static int make_fd(enum fdkind k)
+{
+	int p[2];
+
+	switch (k) {
+	case STREAM:
+	case SEQPKT:
+		ck_assert_int_eq(socketpair(AF_UNIX,
+		                            k == STREAM ? SOCK_STREAM : SOCK_SEQPACKET,
+		                            0, p),
+		                 0);
+		break;
+	case PIPE:
+		ck_assert_int_eq(pipe(p), 0);
+		break;
+	default: /* a number that nothing else will take meanwhile */
+		ck_assert_int_eq(pipe(p), 0);
+		p[0] = fcntl(p[1], F_DUPFD, 3000);
+		ck_assert_int_ge(p[0], 0);
+		close(p[0]);
+		close(p[1]);
+		return p[0];
+	}
+	close(p[1]);
+	return p[0];
+}
+
+START_TEST(add_rejects)
+{
+	tp_relay *r = tp_relay_new(1);
+	gnutls_session_t s = NULL;
+	int netfd, appfd;
+
+	ck_assert_ptr_nonnull(r);
+	if (!bad_adds[_i].no_session)
+		ck_assert_int_eq(gnutls_init(&s, GNUTLS_SERVER), 0);
+	netfd = make_fd(bad_adds[_i].net);
+	appfd = bad_adds[_i].app == SAME ? netfd : make_fd(bad_adds[_i].app);
+	errno = 0;
+	ck_assert_int_eq(tp_relay_add(bad_adds[_i].no_relay ? NULL : r, s,
+	                              netfd, appfd, bad_adds[_i].datagram),
+	                 -1);
+	ck_assert_msg(errno == bad_adds[_i].want, "%s: errno %d, want %d",
+	              bad_adds[_i].what, errno, bad_adds[_i].want);
+	/* Ownership was taken: both closed (the session is deinit'ed,
+	 * which ASan and valgrind check). */
+	ck_assert_msg(fd_closed(netfd), "%s: netfd open", bad_adds[_i].what);
+	ck_assert_msg(fd_closed(appfd), "%s: appfd open", bad_adds[_i].what);
+	ck_assert_uint_eq(tp_relay_count(r), 0);
+	tp_relay_free(r);
+}
+END_TEST
+
+/* The peer writes bytes that are no TLS record. */
+START_TEST(peer_garbage)
+{
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_new();
+	unsigned char junk[5 + 200] = {23, 3, 3, 0, 200};
+	char buf[5];
+	int app = relay_side(r, k.srv, k.sfd);
+	ssize_t n;
+
+	tls_write(k.cli, "hello", 5);
+	app_read(app, buf, 5);
+	ck_assert_mem_eq(buf, "hello", 5);
+	memset(junk + 5, 0xa5, 200);
+	ck_assert_int_eq(write(k.cfd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	ck_assert_int_eq(app_wait_end(app, 5000), 0);
+	wait_count(r, 0, 5000);
+	/* The relay said why (RFC 8446 s6.2: bad_record_mac). */
+	n = gnutls_record_recv(k.cli, buf, sizeof(buf));
+	ck_assert_int_eq(n, GNUTLS_E_FATAL_ALERT_RECEIVED);
+	ck_assert_int_eq(gnutls_alert_get(k.cli), GNUTLS_A_BAD_RECORD_MAC);
+	close(app);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
+}
+END_TEST
+
+/* The peer resets while the application is sending. */
+START_TEST(peer_reset)
+{
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_new();
+	struct linger lg = {1, 0};
+	static char big[1 << 20];
+	char buf[5];
+	int app = relay_side(r, k.srv, k.sfd);
+
+	tls_write(k.cli, "hello", 5);
+	app_read(app, buf, 5);
+	ck_assert_int_eq(setsockopt(k.cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	peer_close(k.cli, k.cfd); /* RST */
+	/* The relay writes into the reset socket: EPIPE, not SIGPIPE. */
+	set_nonblock(app, 1);
+	for (int i = 0; i < 16; i++)
+		if (send(app, big, sizeof(big), MSG_NOSIGNAL) < 0 &&
+		    errno != EAGAIN)
+			break;
+	ck_assert_int_eq(app_wait_end(app, 5000), 0);
+	wait_count(r, 0, 5000);
+	close(app);
+	tp_relay_free(r);
+}
+END_TEST
+
+struct writer {
+	gnutls_session_t s;
+	ssize_t last;
+};
+
+static void *tls_flood(void *arg)
+{
+	struct writer *w = arg;
+	static char buf[16384];
+
+	do
+		w->last = gnutls_record_send(w->s, buf, sizeof(buf));
+	while (w->last > 0);
+	return NULL;
+}
+
+/* The application closes its end while the peer keeps sending. */
+START_TEST(app_closes_early)
+{
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_new();
+	struct writer w = {k.cli, 0};
+	pthread_t t;
+	char buf[1000];
+	int app = relay_side(r, k.srv, k.sfd);
+
+	ck_assert_int_eq(pthread_create(&t, NULL, tls_flood, &w), 0);
+	app_read(app, buf, sizeof(buf));
+	close(app);
+	wait_count(r, 0, 5000);
+	/* The relay closed netfd, so the flood ends in an error. */
+	pthread_join(t, NULL);
+	ck_assert_int_lt(w.last, 0);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
+}
+END_TEST
+
+/* --- positive cases --- */
+
+START_TEST(echo_one_side)
+{
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_new();
+	char buf[5];
+	int app = relay_side(r, k.srv, k.sfd);
+
+	ck_assert_uint_eq(tp_relay_count(r), 1);
+	tls_write(k.cli, "ping!", 5);
+	app_read(app, buf, 5);
+	ck_assert_mem_eq(buf, "ping!", 5);
+	app_write(app, "pong!", 5);
+	tls_read(k.cli, buf, 5);
+	ck_assert_mem_eq(buf, "pong!", 5);
+	/* The peer's close_notify gives the application EOF. */
+	ck_assert_int_eq(gnutls_bye(k.cli, GNUTLS_SHUT_WR), 0);
+	ck_assert_int_eq(recv(app, buf, 5, 0), 0);
+	close(app);
+	/* ... and closing the application end sends close_notify. */
+	ck_assert_int_eq(gnutls_record_recv(k.cli, buf, 5), 0);
+	wait_count(r, 0, 5000);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
+}
+END_TEST
+
+/* app A -> relay -> TLS -> relay -> app B, and back, at once. */
+START_TEST(bulk_both_ways)
+{
+	const uint64_t len = 64ull << 20;
+	tp_relay *r = tp_relay_new(2);
+	struct link k = link_new();
+	int a = relay_side(r, k.cli, k.cfd), b = relay_side(r, k.srv, k.sfd);
+	struct flow aw = {a, 1, len, 0, 0, 0}, br = {b, 1, len, 0, 0, 0};
+	struct flow bw = {b, 2, len, 0, 0, 0}, ar = {a, 2, len, 0, 0, 0};
+	pthread_t t[4];
+
+	pthread_create(&t[0], NULL, flow_write, &aw);
+	pthread_create(&t[1], NULL, flow_read, &br);
+	pthread_create(&t[2], NULL, flow_write, &bw);
+	pthread_create(&t[3], NULL, flow_read, &ar);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	ck_assert(aw.ok && bw.ok);
+	ck_assert_msg(br.ok, "A->B: %llu bytes ok of %llu",
+	              (unsigned long long)br.done, (unsigned long long)len);
+	ck_assert_msg(ar.ok, "B->A: %llu bytes ok of %llu",
+	              (unsigned long long)ar.done, (unsigned long long)len);
+	/* Both directions ended with EOF: both connections are done. */
+	wait_count(r, 0, 5000);
+	close(a);
+	close(b);
+	tp_relay_free(r);
+}
+END_TEST
+
+/* Half-close through two relays, like socat. */
+START_TEST(half_close)
+{
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_new();
+	int a = relay_side(r, k.cli, k.cfd), b = relay_side(r, k.srv, k.sfd);
+	char buf[8];
+
+	app_write(a, "question", 8);
+	ck_assert_int_eq(shutdown(a, SHUT_WR), 0);
+	app_read(b, buf, 8);
+	ck_assert_mem_eq(buf, "question", 8);
+	ck_assert_int_eq(recv(b, buf, 8, 0), 0); /* EOF after close_notify */
+	ck_assert_uint_eq(tp_relay_count(r), 2); /* B->A still open */
+	app_write(b, "answer", 6);
+	close(b);
+	app_read(a, buf, 6);
+	ck_assert_mem_eq(buf, "answer", 6);
+	ck_assert_int_eq(recv(a, buf, 8, 0), 0);
+	wait_count(r, 0, 5000);
+	close(a);
+	tp_relay_free(r);
+}
+END_TEST
+
+/* Half-close against a plain TLS peer: close_notify, not a bare EOF. */
+START_TEST(half_close_tls_peer)
+{
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_new();
+	int app = relay_side(r, k.srv, k.sfd);
+	char buf[8];
+
+	app_write(app, "question", 8);
+	ck_assert_int_eq(shutdown(app, SHUT_WR), 0);
+	tls_read(k.cli, buf, 8);
+	ck_assert_int_eq(gnutls_record_recv(k.cli, buf, 8), 0);
+	tls_write(k.cli, "answer", 6);
+	app_read(app, buf, 6);
+	ck_assert_mem_eq(buf, "answer", 6);
+	ck_assert_uint_eq(tp_relay_count(r), 1);
+	ck_assert_int_eq(gnutls_bye(k.cli, GNUTLS_SHUT_WR), 0);
+	ck_assert_int_eq(recv(app, buf, 8, 0), 0);
+	wait_count(r, 0, 5000);
+	close(app);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
+}
+END_TEST
+
+#define MANY 200
+
+/* Many connections on one thread: no thread per connection. */
+START_TEST(many_connections)
+{
+	tp_relay *r = tp_relay_new(1);
+	static struct link k[MANY];
+	static int app[MANY];
+	int threads = count_threads();
+	char msg[32], buf[32];
+
+	for (int i = 0; i < MANY; i++) {
+		k[i] = link_new();
+		app[i] = relay_side(r, k[i].srv, k[i].sfd);
+	}
+	ck_assert_uint_eq(tp_relay_count(r), MANY);
+	ck_assert_int_eq(count_threads(), threads);
+	for (int i = 0; i < MANY; i++) {
+		int n = snprintf(msg, sizeof(msg), "message %d", i);
+
+		tls_write(k[i].cli, msg, (size_t)n);
+		app_read(app[i], buf, (size_t)n);
+		ck_assert_mem_eq(buf, msg, (size_t)n);
+		app_write(app[i], buf, (size_t)n); /* echo */
+		tls_read(k[i].cli, buf, (size_t)n);
+		ck_assert_mem_eq(buf, msg, (size_t)n);
+	}
+	ck_assert_int_eq(count_threads(), threads);
+	for (int i = 0; i < MANY; i++) {
+		close(app[i]);
+		peer_close(k[i].cli, k[i].cfd);
+	}
+	wait_count(r, 0, 10000);
+	tp_relay_free(r);
+}
+END_TEST
+
+/* Connections added and closed leave no descriptor behind. */
+START_TEST(no_fd_leak)
+{
+	tp_relay *r = tp_relay_new(1);
+	int fds = count_fds();
+
+	for (int i = 0; i < 1000; i++) {
+		struct link k = link_new();
+		int app = relay_side(r, k.srv, k.sfd);
+
+		/* Either side may end first. */
+		if (i % 2) {
+			close(app);
+			peer_close(k.cli, k.cfd);
+		} else {
+			peer_close(k.cli, k.cfd);
+			close(app);
+		}
+	}
+	wait_count(r, 0, 10000);
+	ck_assert_int_eq(count_fds(), fds);
+	tp_relay_free(r);
+}
+END_TEST
+
+/* Freeing the relay releases live connections without close_notify. */
+START_TEST(free_live)
+{
+	int fds = count_fds();
+	tp_relay *r = tp_relay_new(2);
+	struct link k[3];
+	int app[3];
+	char buf[4];
+
+	for (int i = 0; i < 3; i++) {
+		k[i] = link_new();
+		app[i] = relay_side(r, k[i].srv, k[i].sfd);
+	}
+	tls_write(k[0].cli, "live", 4);
+	app_read(app[0], buf, 4);
+	ck_assert_uint_eq(tp_relay_count(r), 3);
+	tp_relay_free(r);
+	for (int i = 0; i < 3; i++) {
+		ck_assert(fd_closed(k[i].sfd));
+		ck_assert_int_eq(recv(app[i], buf, 4, 0), 0);
+		ck_assert_int_eq(gnutls_record_recv(k[i].cli, buf, 4),
+		                 GNUTLS_E_PREMATURE_TERMINATION);
+		close(app[i]);
+		peer_close(k[i].cli, k[i].cfd);
+	}
+	ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
+/* --- the hand-run benchmark --- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A test case of its own, run only on request: Check's assertions work
+ * only inside a test. */
+START_TEST(bench)
+{
+	const uint64_t len = 1ull << 30;
+	/* The cipher that gnutls-cli --benchmark-ciphers reports. */
+	tp_relay *r1, *r2;
+	struct link k;
+	struct flow w = {0, 7, len, 0, 0, 1}, rd = {0, 7, len, 0, 0, 1};
+	pthread_t t[2];
+	double t0, dt;
+
+	priority = "NORMAL:-CIPHER-ALL:+AES-128-GCM";
+	r1 = tp_relay_new(1);
+	r2 = tp_relay_new(1);
+	k = link_new();
+	printf("cipher: %s\n",
+	       gnutls_cipher_get_name(gnutls_cipher_get(k.cli)));
+	w.fd = relay_side(r1, k.cli, k.cfd);
+	rd.fd = relay_side(r2, k.srv, k.sfd);
+	t0 = now_s();
+	pthread_create(&t[0], NULL, flow_write, &w);
+	pthread_create(&t[1], NULL, flow_read, &rd);
+	pthread_join(t[0], NULL);
+	pthread_join(t[1], NULL);
+	dt = now_s() - t0;
+	printf("1 GiB app -> relay -> TLS -> relay -> app: %.2f s, %.0f MB/s%s\n",
+	       dt, (double)len / dt / 1e6, rd.ok ? "" : " (DATA MISMATCH)");
+	close(w.fd);
+	close(rd.fd);
+	tp_relay_free(r1);
+	tp_relay_free(r2);
+	ck_assert(rd.ok);
+}
+END_TEST
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long n = -1;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* Resident memory of idle relayed connections, each of which has carried
+ * a message both ways.  The test's peers keep only their sockets (their
+ * sessions are freed), so the growth is the relay side's: its gnutls
+ * session, its connection state, and the heap they leave behind. */
+START_TEST(bench_idle)
+{
+	enum { N = 2000 };
+	static int app[N], cfd[N];
+	tp_relay *r = tp_relay_new(1);
+	long before;
+	char buf[5];
+
+	before = rss_kib();
+	for (int i = 0; i < N; i++) {
+		struct link k = link_new();
+
+		app[i] = relay_side(r, k.srv, k.sfd);
+		tls_write(k.cli, "ping!", 5);
+		app_read(app[i], buf, 5);
+		app_write(app[i], buf, 5);
+		tls_read(k.cli, buf, 5);
+		gnutls_deinit(k.cli);
+		cfd[i] = k.cfd;
+	}
+	usleep(100000);
+	printf("%d idle connections: %.1f KiB resident each\n", N,
+	       (double)(rss_kib() - before) / N);
+	for (int i = 0; i < N; i++) {
+		close(app[i]);
+		close(cfd[i]);
+	}
+	tp_relay_free(r);
+}
+END_TEST
+
+static Suite *bench_suite(void)
+{
+	Suite *s = suite_create("relay benchmark");
+	TCase *tc = tcase_create("bench");
+
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, bench);
+	tcase_add_test(tc, bench_idle);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("relay");
+	TCase *neg = tcase_create("negative");
+	TCase *pos = tcase_create("positive");
+
+	tcase_set_timeout(neg, 60);
+	tcase_set_timeout(pos, 300);
+	tcase_add_test(neg, new_rejects);
+	tcase_add_loop_test(neg, add_rejects, 0,
+	                    sizeof(bad_adds) / sizeof(bad_adds[0]));
+	tcase_add_test(neg, peer_garbage);
+	tcase_add_test(neg, peer_reset);
+	tcase_add_test(neg, app_closes_early);
+	tcase_add_test(pos, echo_one_side);
+	tcase_add_test(pos, bulk_both_ways);
+	tcase_add_test(pos, half_close);
+	tcase_add_test(pos, half_close_tls_peer);
+	tcase_add_test(pos, many_connections);
+	tcase_add_test(pos, no_fd_leak);
+	tcase_add_test(pos, free_live);
+	suite_add_tcase(s, neg);
+	suite_add_tcase(s, pos);
+	return s;
+}
+
+int main(void)
+{
+	struct rlimit rl;
+	int rc;
+
+	/* Connections hold four descriptors each in these tests. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 10000 &&
+	    rl.rlim_max >= 10000) {
+		rl.rlim_cur = 10000;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	make_creds();
+	if (getenv("RELAY_BENCH") != NULL)
+		rc = tp_run_suite(bench_suite());
+	else
+		rc = tp_run_suite(suite());
+	gnutls_certificate_free_credentials(srv_cred);
+	gnutls_certificate_free_credentials(cli_cred);
+	return rc;
+}
