@@ -37,6 +37,8 @@ VAL_SRC  := $(wildcard src/validate/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/check_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
+# Test tools that link the validation library (the others stand alone).
+LIBTOOLS := tlsagen dane-probe
 
 VAL_OBJ  := $(VAL_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -91,6 +93,10 @@ $(BUILD)/tests/check_%: tests/unit/check_%.c $(VAL_A) tests/unit/testutil.h
 $(BUILD)/tests/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $<
+
+$(LIBTOOLS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/tools/%.c $(VAL_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(VAL_A) $(DEPLIBS)
 
 tests: all $(UNIT_BIN) $(TOOL_BIN)
 
