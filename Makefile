@@ -85,7 +85,7 @@ $(VAL_SO): $(VAL_OBJ) src/validate/libtlspool-validate.map
 $(CLI): $(CLI_OBJ) $(VAL_A)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(VAL_A) $(DEPLIBS)
 
-$(BUILD)/tests/check_%: tests/unit/check_%.c $(VAL_A) tests/unit/testutil.h
+$(BUILD)/tests/check_%: tests/unit/check_%.c $(VAL_A) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -Itests/unit $(LDFLAGS) -o $@ $< \
 	  $(VAL_A) $(DEPLIBS) $(CHECKLIBS)

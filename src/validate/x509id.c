@@ -48,7 +48,9 @@ static int oid_is(const gnutls_datum_t *oid, const char *want)
 {
 	size_t n = strlen(want);
 
-	return oid->size == n && memcmp(oid->data, want, n) == 0;
+	/* GnuTLS may count the OID string's terminating NUL. */
+	return (oid->size == n || (oid->size == n + 1 && oid->data[n] == 0)) &&
+	       memcmp(oid->data, want, n) == 0;
 }
 
 /* A local part we accept in an identity: 1..64 printable ASCII octets

@@ -74,6 +74,13 @@ tls_www_server
 tls_www_client
 expiration_days = 30"
 
+# certtool leaves the rfc822Name out when tls_www_server is set.
+user="signing_key
+encryption_key
+tls_www_client
+email_protection_key
+expiration_days = 30"
+
 key root
 cert root - 'cn = "tlspool test root"' 'organization = "tlspool tests"' \
     ca cert_signing_key 'expiration_days = 30'
@@ -95,8 +102,8 @@ cert expired inter 'cn = "www.example.test"' 'dns_name = "www.example.test"' \
     'activation_date = "2020-01-01 00:00:00"' \
     'expiration_date = "2021-01-01 00:00:00"'
 cert other inter 'cn = "www.other.test"' 'dns_name = "www.other.test"' "$leaf"
-cert john inter 'dn = "uid=john,dc=example,dc=test"' "$leaf"
-cert mail inter 'cn = "John"' 'email = "john@example.test"' "$leaf"
+cert john inter 'dn = "uid=john,dc=example,dc=test"' "$user"
+cert mail inter 'cn = "John"' 'email = "john@example.test"' "$user"
 cert impostor - 'cn = "tlspool test intermediate"' \
     'organization = "tlspool tests"' ca cert_signing_key 'expiration_days = 30'
 cert cndc inter 'dn = "cn=Web Server,dc=www,dc=example,dc=test"' "$leaf"
@@ -111,7 +118,7 @@ openssl x509 -req -in multi.csr -CA inter.pem -CAkey inter.key \
     { echo "$0: openssl failed for multi" >&2; exit 1; }
 der multi
 cert noname inter 'dn = "o=Org,c=NL"' "$leaf"
-cert ldapuid inter 'dn = "uid=john,o=Org"' 'email = "john@example.test"' "$leaf"
+cert ldapuid inter 'dn = "uid=john,o=Org"' 'email = "john@example.test"' "$user"
 certtool --pubkey-info --load-privkey rawkey.key --outder \
     --outfile rawkey.spki >/dev/null 2>&1
 # The bare keys of the CAs, for "2 1 0" records.
