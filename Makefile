@@ -38,6 +38,8 @@ LIB_SRC  := $(wildcard src/lib/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/check_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
+# Test tools that link the validation library (the others stand alone).
+LIBTOOLS := tlsagen dane-probe
 
 VAL_OBJ  := $(VAL_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -99,7 +101,7 @@ $(LIB_SO): $(LIB_OBJ) $(VAL_SO) src/lib/libtlspool.map
 $(CLI): $(CLI_OBJ) $(LIB_A) $(VAL_A)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_A) $(VAL_A) $(DEPLIBS) -ldl
 
-$(BUILD)/tests/check_%: tests/unit/check_%.c $(LIB_A) $(VAL_A) tests/unit/testutil.h
+$(BUILD)/tests/check_%: tests/unit/check_%.c $(LIB_A) $(VAL_A) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -Wno-format-nonliteral -Itests/unit $(LDFLAGS) -o $@ $< \
 	  $(LIB_A) $(VAL_A) $(DEPLIBS) -ldl $(CHECKLIBS)
@@ -107,6 +109,10 @@ $(BUILD)/tests/check_%: tests/unit/check_%.c $(LIB_A) $(VAL_A) tests/unit/testut
 $(BUILD)/tests/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $<
+
+$(LIBTOOLS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/tools/%.c $(VAL_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(VAL_A) $(DEPLIBS)
 
 tests: all $(UNIT_BIN) $(TOOL_BIN)
 

@@ -190,4 +190,7 @@ const char *tlspool_rr_type_name(uint16_t type);
 #ifdef __cplusplus
 }
 #endif
+/* DANE matching, X.509 identities and TLSA generation. */
+#include <tlspool/dane.h>
+
 #endif

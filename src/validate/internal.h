@@ -10,7 +10,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include <gnutls/x509.h>
+
 #include "tlspool/validate.h"
+#include "tlspool/dane.h"
 
 #define TP_MAX_UPSTREAMS 8
 #define TP_MAX_CNAMES 8
@@ -50,5 +53,40 @@ enum tp_step { TP_STEP_DONE, TP_STEP_FOLLOW };
  */
 int tp_dns_classify(tlspool_dns_answer *ans, struct getdns_dict *resp,
                     char cur[256], enum tp_step *step);
+
+/* --- DANE (dane.c, x509id.c, der.c, trust.c) --- */
+
+/* Most certificates the matcher accepts from a peer (RFC 8446 sets no
+ * limit; real chains have a handful). */
+#define TP_DANE_MAX_CHAIN 16
+
+struct tlspool_trust {
+	gnutls_x509_trust_list_t tl;
+};
+
+/* Split a DER certificate into its tbsCertificate and its
+ * subjectPublicKeyInfo (each with tag and length), checking the DER
+ * framing of the outer structure.  0 or -1 (malformed). */
+int tp_der_cert_parts(const unsigned char *der, size_t len, tlspool_span *tbs,
+                      tlspool_span *spki);
+
+/* 0 if der is exactly one DER SEQUENCE (a SubjectPublicKeyInfo's
+ * framing), else -1. */
+int tp_der_one_sequence(const unsigned char *der, size_t len);
+
+/* tlspool_x509_identity() and tlspool_x509_names() on a parsed
+ * certificate. */
+int tp_x509_identity(gnutls_x509_crt_t crt, char *buf, size_t buflen);
+int tp_x509_names(gnutls_x509_crt_t crt, const char *reference);
+
+/* Does one presented dNSName (plen octets, not NUL-terminated) match the
+ * reference host name, per RFC 6125 section 6.4?  1 or 0. */
+int tp_dns_id_matches(const char *presented, size_t plen,
+                      const char *reference);
+
+/* The association data of matching type mtype (0, 1, 2) over data, into
+ * out.  Returns its length, or -1 with errno EINVAL or ENOSPC. */
+int tp_tlsa_assoc(const unsigned char *data, size_t len, uint8_t mtype,
+                  unsigned char *out, size_t outlen);
 
 #endif

@@ -1,0 +1,563 @@
+/*
+ * starttls_client() and starttls_server() over TCP.
+ *
+ * Outline of one call (DESIGN section 1, data flow):
+ *   1. Consume fd at once: the work goes on a private duplicate and the
+ *      caller's number is closed, so every later exit path has one
+ *      descriptor to shut down and close.
+ *   2. Check the arguments (protocol, flags of the role, names, socket
+ *      type) and acquire the configuration.
+ *   3. Credentials: the client's for myname (unless LOCALCERT_NONE); the
+ *      server's chosen after the ClientHello from myname or the SNI,
+ *      with checksni consulted.  The ACL is checked before a key is used.
+ *   4. The GnuTLS handshake, blocking, bounded by handshake_timeout_ms.
+ *   5. The peer: its certificate chain, its claimed identity, the TLSA
+ *      RRset looked up with DNSSEC, the DANE matcher's verdict.  Every
+ *      DNS failure fails closed; a proven absence of DANE records fails
+ *      too unless [validation] pkix_fallback allows PKIX.
+ *   6. The NO_REMOTE_* flags, then the peer name into the caller's
+ *      buffer (ENAMETOOLONG before anything is written).
+ *   7. A socketpair: one end to the relay engine with the session and
+ *      the network descriptor, the other end returned.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "cred.h"
+#include "relay.h"
+#include "tlspool/dane.h"
+
+#define ROLE_FLAGS_CLIENT                                                     \
+	(STARTTLS_LOCALCERT_NONE | STARTTLS_NO_REMOTE_USER |                  \
+	 STARTTLS_NO_REMOTE_DOMAIN | STARTTLS_NO_CACHE_READ |                 \
+	 STARTTLS_NO_CACHE_WRITE | STARTTLS_NO_AUTHZ)
+#define ROLE_FLAGS_SERVER                                                     \
+	(STARTTLS_PEERCERT_OPTIONAL | STARTTLS_PEERCERT_NONE |                \
+	 STARTTLS_NO_REMOTE_USER | STARTTLS_NO_REMOTE_DOMAIN |                \
+	 STARTTLS_NO_CACHE_READ | STARTTLS_NO_CACHE_WRITE | STARTTLS_NO_AUTHZ)
+
+struct call {
+	int server;
+	int net; /* our duplicate of the caller's fd */
+	int flags;
+	const char *myname;
+	int (*checksni)(char *);
+	struct tp_config *cfg;
+	gnutls_session_t session;
+	gnutls_certificate_credentials_t own_creds; /* freed by us */
+	char sni[256];
+	int cb_errno; /* a failure inside the ClientHello hook */
+	char peer[320];
+};
+
+/* --- the relay engine, one per process ---------------------------------- */
+
+static pthread_mutex_t relay_lock = PTHREAD_MUTEX_INITIALIZER;
+static tp_relay *relay;
+
+static tp_relay *get_relay(unsigned nthreads)
+{
+	tp_relay *r;
+
+	pthread_mutex_lock(&relay_lock);
+	if (relay == NULL)
+		relay = tp_relay_new(nthreads);
+	r = relay;
+	pthread_mutex_unlock(&relay_lock);
+	return r;
+}
+
+/* --- failures ------------------------------------------------------------ */
+
+/* Map a handshake failure to errno, with its detail. */
+static int handshake_failed(struct call *c, int r)
+{
+	const char *what = c->server ? "client" : "server";
+
+	if (c->cb_errno != 0) {
+		errno = c->cb_errno;
+		return -1; /* the hook recorded the detail */
+	}
+	switch (r) {
+	case GNUTLS_E_TIMEDOUT:
+		return tp_fail(ETIMEDOUT,
+		               "TLS handshake did not finish within %u ms",
+		               c->cfg->handshake_timeout_ms);
+	case GNUTLS_E_PREMATURE_TERMINATION:
+	case GNUTLS_E_PULL_ERROR:
+	case GNUTLS_E_PUSH_ERROR:
+	case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
+		return tp_fail(ECONNRESET,
+		               "the %s closed the connection during the TLS "
+		               "handshake (%s)",
+		               what, gnutls_strerror(r));
+	case GNUTLS_E_NO_CERTIFICATE_FOUND:
+	case GNUTLS_E_CERTIFICATE_REQUIRED:
+		return tp_fail(EKEYREJECTED,
+		               "the %s presented no certificate", what);
+	case GNUTLS_E_FATAL_ALERT_RECEIVED:
+	case GNUTLS_E_WARNING_ALERT_RECEIVED:
+		return tp_fail(EPROTO, "the %s sent the TLS alert \"%s\"", what,
+		               gnutls_alert_get_name(
+		                       gnutls_alert_get(c->session)));
+	}
+	return tp_fail(EPROTO, "TLS handshake failed: %s", gnutls_strerror(r));
+}
+
+/* --- arguments ----------------------------------------------------------- */
+
+static int check_args(struct call *c, int proto, const char *sniname)
+{
+	int type = 0, probe;
+	socklen_t len = sizeof(type);
+
+	if (proto == IPPROTO_UDP)
+		return tp_fail(EPROTONOSUPPORT,
+		               "IPPROTO_UDP: DTLS is not available in this "
+		               "version");
+	if (proto == IPPROTO_SCTP) {
+		probe = socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP);
+		if (probe < 0)
+			return tp_fail(EPROTONOSUPPORT,
+			               "IPPROTO_SCTP: this kernel has no SCTP");
+		close(probe);
+		return tp_fail(EPROTONOSUPPORT,
+		               "IPPROTO_SCTP: DTLS over SCTP is not available "
+		               "in this version");
+	}
+	if (proto != IPPROTO_TCP)
+		return tp_fail(EINVAL, "protocol %d: use IPPROTO_TCP, "
+		                       "IPPROTO_UDP or IPPROTO_SCTP",
+		               proto);
+	if (c->flags & ~(c->server ? ROLE_FLAGS_SERVER : ROLE_FLAGS_CLIENT))
+		return tp_fail(EINVAL, "flags 0x%x: unknown, or not for a %s",
+		               (unsigned)c->flags &
+		                       ~(c->server ? ROLE_FLAGS_SERVER
+		                                   : ROLE_FLAGS_CLIENT),
+		               c->server ? "server" : "client");
+	if ((c->flags & STARTTLS_PEERCERT_OPTIONAL) &&
+	    (c->flags & STARTTLS_PEERCERT_NONE))
+		return tp_fail(EINVAL, "PEERCERT_OPTIONAL and PEERCERT_NONE "
+		                       "exclude each other");
+	if (c->myname != NULL && tp_check_identity(c->myname) != 0)
+		return tp_fail(EINVAL, "myname \"%.100s\": not a domain or "
+		                       "user@domain",
+		               c->myname);
+	if (sniname != NULL && tlspool_check_domain(sniname, 0) != 0)
+		return tp_fail(EINVAL, "sniname \"%.100s\": not a host name",
+		               sniname);
+	if (getsockopt(c->net, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+		return tp_fail(EINVAL, "fd is not a socket (%s)",
+		               strerror(errno));
+	if (type != SOCK_STREAM)
+		return tp_fail(EINVAL, "IPPROTO_TCP needs a SOCK_STREAM socket");
+	return 0;
+}
+
+/* --- the session ---------------------------------------------------------- */
+
+/* The server picks its identity once the ClientHello is in: from myname,
+ * or from the SNI; checksni sees every SNI (RFC 6066 section 3). */
+static int on_client_hello(gnutls_session_t s)
+{
+	struct call *c = gnutls_session_get_ptr(s);
+	gnutls_certificate_credentials_t creds;
+	size_t len = sizeof(c->sni) - 1;
+	unsigned type;
+	const char *name;
+
+	c->sni[0] = '\0';
+	if (gnutls_server_name_get(s, c->sni, &len, &type, 0) == 0 &&
+	    type == GNUTLS_NAME_DNS)
+		c->sni[len] = '\0';
+	else
+		c->sni[0] = '\0';
+	if (c->sni[0] != '\0' && c->checksni != NULL &&
+	    !c->checksni(c->sni)) {
+		tp_fail(EPERM, "SNI \"%s\" refused by checksni", c->sni);
+		goto refuse;
+	}
+	name = c->myname != NULL ? c->myname : c->sni;
+	if (name[0] == '\0') {
+		tp_fail(ENOKEY, "the client sent no SNI and no myname was "
+		                "given");
+		goto refuse;
+	}
+	if (c->myname == NULL && tlspool_check_domain(name, 0) != 0) {
+		tp_fail(ENOKEY, "SNI \"%.100s\" is not a host name", name);
+		goto refuse;
+	}
+	if (tp_cred_get(c->cfg, name, &creds) != 0)
+		goto refuse;
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, creds);
+	return 0;
+refuse:
+	c->cb_errno = errno;
+	return GNUTLS_E_UNRECOGNIZED_NAME;
+}
+
+static int start_session(struct call *c, const char *sniname)
+{
+	gnutls_certificate_credentials_t creds = NULL;
+	const char *errpos = NULL;
+	int r;
+
+	if (!c->server && c->myname != NULL &&
+	    !(c->flags & STARTTLS_LOCALCERT_NONE)) {
+		if (tp_cred_get(c->cfg, c->myname, &creds) != 0)
+			return -1;
+	} else if (!c->server) {
+		if (gnutls_certificate_allocate_credentials(&c->own_creds) < 0)
+			return tp_fail(ENOMEM, "out of memory");
+		creds = c->own_creds;
+	}
+	/* GNUTLS_NO_SIGNAL: a peer that vanishes must not raise SIGPIPE in
+	 * the application's process. */
+	r = gnutls_init(&c->session, (c->server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
+	                                     GNUTLS_NO_SIGNAL);
+	if (r < 0)
+		return tp_fail(ENOMEM, "gnutls_init: %s", gnutls_strerror(r));
+	gnutls_session_set_ptr(c->session, c);
+	r = gnutls_priority_set_direct(c->session, c->cfg->priority, &errpos);
+	if (r < 0)
+		return tp_fail(EINVAL, "[tls] priority \"%s\": %s at \"%s\"",
+		               c->cfg->priority, gnutls_strerror(r),
+		               errpos ? errpos : "");
+	if (c->server) {
+		gnutls_handshake_set_post_client_hello_function(c->session,
+		                                                on_client_hello);
+		gnutls_certificate_server_set_request(
+		        c->session, (c->flags & STARTTLS_PEERCERT_NONE)
+		                            ? GNUTLS_CERT_IGNORE
+		                    : (c->flags & STARTTLS_PEERCERT_OPTIONAL)
+		                            ? GNUTLS_CERT_REQUEST
+		                            : GNUTLS_CERT_REQUIRE);
+	} else {
+		gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, creds);
+		if (sniname != NULL)
+			gnutls_server_name_set(c->session, GNUTLS_NAME_DNS,
+			                       sniname, strlen(sniname));
+	}
+	gnutls_transport_set_int(c->session, c->net);
+	gnutls_handshake_set_timeout(c->session, c->cfg->handshake_timeout_ms);
+	return 0;
+}
+
+static int handshake(struct call *c)
+{
+	int r, fl = fcntl(c->net, F_GETFL);
+
+	/* The handshake blocks (bounded by its timeout); the relay makes the
+	 * descriptor non-blocking afterwards. */
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		fcntl(c->net, F_SETFL, fl & ~O_NONBLOCK);
+	do
+		r = gnutls_handshake(c->session);
+	while (r < 0 && !gnutls_error_is_fatal(r));
+	return r < 0 ? handshake_failed(c, r) : 0;
+}
+
+/* --- the peer ------------------------------------------------------------ */
+
+/* Fetch the TLSA RRset at owner and run the matcher over the chain. */
+static int dane_check(struct call *c, const char *owner, const char *refname,
+                      const tlspool_span *chain, size_t nchain)
+{
+	char err[256];
+	tlspool_dns *dns = tp_config_resolver(c->cfg, err, sizeof(err));
+	tlspool_dns_answer *ans = NULL;
+	tlspool_dane_result *res = NULL;
+	tlspool_tlsa *tlsa = NULL;
+	tlspool_dane_input in;
+	size_t i, n = 0;
+	int rv = -1;
+
+	if (dns == NULL)
+		return tp_fail(EINVAL, "[dns]: %s", err);
+	if (tlspool_dns_lookup(dns, owner, TLSPOOL_RR_TLSA, &ans, err,
+	                       sizeof(err)) != 0)
+		return tp_fail(errno, "%s", err);
+	if (ans->verdict == TLSPOOL_DNS_TIMEOUT) {
+		tp_fail(ETIMEDOUT, "%s: TLSA lookup timed out (%s)", ans->owner,
+		        ans->detail);
+		goto out;
+	}
+	if (tlspool_dns_verdict_is_error(ans->verdict)) {
+		tp_fail(EKEYREJECTED, "%s: TLSA RRset is %s (%s)", ans->owner,
+		        tlspool_dns_verdict_name(ans->verdict), ans->detail);
+		goto out;
+	}
+	tlsa = calloc(ans->nrr ? ans->nrr : 1, sizeof(*tlsa));
+	if (tlsa == NULL) {
+		tp_fail(ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < ans->nrr; i++)
+		if (tlspool_tlsa_parse(ans->rr[i].rdata, ans->rr[i].rdlen,
+		                       &tlsa[n]) == 0)
+			n++;
+	memset(&in, 0, sizeof(in));
+	in.chain = chain;
+	in.nchain = nchain;
+	in.tlsa = tlsa;
+	in.ntlsa = n;
+	in.dns = ans->verdict;
+	in.dns_detail = ans->detail;
+	in.names = &refname;
+	in.nnames = 1;
+	in.now = time(NULL);
+	in.trust = NULL; /* PKIX usages 0/1 need a store: see pkix_fallback */
+	if (tlspool_dane_match(&in, &res, err, sizeof(err)) != 0) {
+		tp_fail(errno, "DANE: %s", err);
+		goto out;
+	}
+	switch (res->verdict) {
+	case TLSPOOL_DANE_AUTHENTICATED:
+		rv = 0;
+		break;
+	case TLSPOOL_DANE_NO_RECORDS:
+	case TLSPOOL_DANE_INSECURE:
+	case TLSPOOL_DANE_NO_USABLE:
+		tp_fail(EKEYREJECTED,
+		        "%s: %s; no DANE authentication, and [validation] "
+		        "pkix_fallback is %s",
+		        ans->owner, res->reason,
+		        c->cfg->pkix_fallback ? "not available in this version"
+		                              : "off");
+		break;
+	default:
+		tp_fail(EKEYREJECTED, "%s: %s", ans->owner, res->reason);
+	}
+out:
+	tlspool_dane_result_free(res);
+	free(tlsa);
+	tlspool_dns_answer_free(ans);
+	return rv;
+}
+
+static int peer_port(int net, unsigned *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(net, (struct sockaddr *)&ss, &len) != 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		*port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	else if (ss.ss_family == AF_INET6)
+		*port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	else
+		return -1;
+	return 0;
+}
+
+/*
+ * Authenticate the peer.  Sets c->peer to its identity ("" when the
+ * caller's flags let it stay anonymous).
+ */
+static int authenticate(struct call *c, const char *sniname)
+{
+	const gnutls_datum_t *certs;
+	unsigned ncerts = 0, i, port = 0;
+	tlspool_span chain[16];
+	char owner[320];
+	const char *ref;
+	int n;
+
+	certs = gnutls_certificate_get_peers(c->session, &ncerts);
+	if (certs == NULL || ncerts == 0) {
+		if (c->server && (c->flags & (STARTTLS_PEERCERT_OPTIONAL |
+		                              STARTTLS_PEERCERT_NONE))) {
+			c->peer[0] = '\0'; /* anonymous, as the caller chose */
+			return 0;
+		}
+		return tp_fail(EKEYREJECTED, "the %s presented no certificate",
+		               c->server ? "client" : "server");
+	}
+	if (ncerts > sizeof(chain) / sizeof(chain[0]))
+		ncerts = sizeof(chain) / sizeof(chain[0]);
+	for (i = 0; i < ncerts; i++) {
+		chain[i].data = certs[i].data;
+		chain[i].len = certs[i].size;
+	}
+	n = tlspool_x509_identity(&chain[0], c->peer, sizeof(c->peer));
+	if (n < 0)
+		c->peer[0] = '\0';
+	if (!c->server) {
+		/* RFC 6698 section 3 / DESIGN section 4: the reference name
+		 * is the SNI we sent, else the name the certificate claims. */
+		ref = sniname != NULL ? sniname : c->peer;
+		if (ref[0] == '\0')
+			return tp_fail(EKEYREJECTED,
+			               "the server's certificate names no "
+			               "identity and no sniname was given");
+		if (strchr(ref, '@') != NULL)
+			return tp_fail(EKEYREJECTED,
+			               "the server claims the user identity "
+			               "%s: OPENPGPKEY/SMIMEA validation is not "
+			               "available in this version",
+			               ref);
+		if (peer_port(c->net, &port) != 0)
+			return tp_fail(EINVAL, "fd is not an IPv4 or IPv6 "
+			                       "connection: no port for TLSA");
+		if (tlspool_tlsa_owner(owner, sizeof(owner), port, "tcp", ref) < 0)
+			return tp_fail(EKEYREJECTED, "%s: no TLSA owner name",
+			               ref);
+		if (dane_check(c, owner, ref, chain, ncerts) != 0)
+			return -1;
+		if (ref != c->peer)
+			snprintf(c->peer, sizeof(c->peer), "%s", ref);
+		return 0;
+	}
+	if (c->peer[0] == '\0')
+		return tp_fail(EKEYREJECTED,
+		               "the client's certificate names no identity "
+		               "(no dc= DN, no subjectAltName)");
+	if (strchr(c->peer, '@') != NULL)
+		return tp_fail(EKEYREJECTED,
+		               "the client claims the user identity %s: "
+		               "OPENPGPKEY/SMIMEA validation is not available "
+		               "in this version",
+		               c->peer);
+	/* DESIGN section 4: a client domain D is proven by TLSA at D. */
+	snprintf(owner, sizeof(owner), "%s", c->peer);
+	return dane_check(c, owner, c->peer, chain, ncerts);
+}
+
+static int check_identity_kind(struct call *c)
+{
+	int user = strchr(c->peer, '@') != NULL;
+
+	if (c->peer[0] == '\0')
+		return 0;
+	if (user && (c->flags & STARTTLS_NO_REMOTE_USER))
+		return tp_fail(EPERM, "%s: user peers refused by "
+		                      "STARTTLS_NO_REMOTE_USER",
+		               c->peer);
+	if (!user && (c->flags & STARTTLS_NO_REMOTE_DOMAIN))
+		return tp_fail(EPERM, "%s: domain peers refused by "
+		                      "STARTTLS_NO_REMOTE_DOMAIN",
+		               c->peer);
+	return 0;
+}
+
+/* --- the whole call -------------------------------------------------------- */
+
+static int run(struct call *c, int fd, int proto, const char *sniname,
+               char *peername, size_t peername_len)
+{
+	char err[512];
+	int pair[2] = {-1, -1}, rv = -1, alert = -1, saved;
+	tp_relay *r;
+
+	tp_clear_error();
+	/* 1. consume fd */
+	c->net = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	saved = errno;
+	close(fd);
+	if (c->net < 0)
+		return tp_fail(saved == EBADF ? EINVAL : saved,
+		               "fd %d: %s", fd, strerror(saved));
+	if (check_args(c, proto, sniname) != 0)
+		goto out;
+	c->cfg = tp_config_acquire(err, sizeof(err));
+	if (c->cfg == NULL) {
+		tp_fail(errno, "%s", err);
+		goto out;
+	}
+	if (start_session(c, sniname) != 0 || handshake(c) != 0)
+		goto out;
+	if (authenticate(c, sniname) != 0) {
+		alert = errno == ETIMEDOUT ? -1 : GNUTLS_A_BAD_CERTIFICATE;
+		goto out;
+	}
+	if (check_identity_kind(c) != 0) {
+		alert = GNUTLS_A_ACCESS_DENIED;
+		goto out;
+	}
+	if (peername != NULL) {
+		if (strlen(c->peer) + 1 > peername_len) {
+			tp_fail(ENAMETOOLONG,
+			        "the peer's identity %s needs %zu bytes, "
+			        "peername has %zu",
+			        c->peer, strlen(c->peer) + 1, peername_len);
+			goto out;
+		}
+		strcpy(peername, c->peer);
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+		tp_fail(errno, "socketpair: %s", strerror(errno));
+		goto out;
+	}
+	r = get_relay(c->cfg->relay_threads);
+	if (r == NULL) {
+		tp_fail(errno, "relay engine: %s", strerror(errno));
+		goto out;
+	}
+	/* The relay owns the session and both descriptors from here on,
+	 * whatever it answers. */
+	saved = tp_relay_add(r, c->session, c->net, pair[1], 0);
+	c->session = NULL;
+	c->net = pair[1] = -1;
+	if (saved != 0) {
+		tp_fail(errno, "relay engine: %s", strerror(errno));
+		goto out;
+	}
+	rv = pair[0];
+	pair[0] = -1;
+out:
+	saved = errno;
+	if (c->session != NULL) {
+		if (alert >= 0)
+			gnutls_alert_send(c->session, GNUTLS_AL_FATAL,
+			                  (gnutls_alert_description_t)alert);
+		gnutls_deinit(c->session);
+	}
+	if (c->net >= 0) {
+		shutdown(c->net, SHUT_RDWR);
+		close(c->net);
+	}
+	if (pair[0] >= 0)
+		close(pair[0]);
+	if (pair[1] >= 0)
+		close(pair[1]);
+	if (c->own_creds != NULL)
+		gnutls_certificate_free_credentials(c->own_creds);
+	tp_config_release(c->cfg);
+	errno = saved;
+	return rv;
+}
+
+int starttls_client(int fd, int proto, char *myname, int flags,
+                    char *sniname, char *peername, size_t peername_len)
+{
+	struct call c;
+
+	memset(&c, 0, sizeof(c));
+	c.flags = flags;
+	c.myname = myname;
+	return run(&c, fd, proto, sniname, peername, peername_len);
+}
+
+int starttls_server(int fd, int proto, char *myname, int flags,
+                    int checksni(char *), char *peername, size_t peername_len)
+{
+	struct call c;
+
+	memset(&c, 0, sizeof(c));
+	c.server = 1;
+	c.flags = flags;
+	c.myname = myname;
+	c.checksni = checksni;
+	return run(&c, fd, proto, NULL, peername, peername_len);
+}

@@ -1,0 +1,390 @@
+/*
+ * Identities named by X.509 certificates (DESIGN section 3) and the
+ * RFC 6125 name check that PKIX-TA(0), PKIX-EE(1) and DANE-TA(2) need
+ * (RFC 7671 section 5.2; DANE-EE(3) ignores names, section 5.1).
+ *
+ * Outline:
+ * 1. The subject DN is read as its RDN sequence in DER order, the most
+ *    general RDN first.  If any RDN is dc= (RFC 4519 section 2.4), the DN
+ *    decides: the dc= RDNs must be single-valued, come first and be
+ *    contiguous; each is one LDH label; together, most specific first,
+ *    they spell the domain (RFC 2247 section 4).  If the RDN right after
+ *    them is uid=, the certificate names "uid@domain"; a uid= anywhere
+ *    else makes the DN ambiguous, and it names nothing.  Other RDNs may
+ *    follow (more specific).
+ * 2. Without dc= RDNs the subjectAltName decides: the first dNSName that
+ *    is a host name (not a wildcard) for a domain, else the first
+ *    rfc822Name for a user.
+ * 3. Name check: a host reference matches the dc= domain, or any
+ *    subjectAltName dNSName, wildcards allowed only as the complete
+ *    leftmost label of a name with at least three labels, matching exactly
+ *    one label (RFC 6125 section 6.4.3; partial-label wildcards as in
+ *    "w*.example.test" are refused, as RFC 9525 section 6.3 does).  A user
+ *    reference matches the uid=/dc= identity or an rfc822Name, the local
+ *    part exactly and the domain without case.  The subject CN is never a
+ *    name: RFC 9525 section 6.3 dropped the CN-ID fallback, and an
+ *    unchecked CN is what lets one certificate speak for any name.
+ */
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gnutls/gnutls.h>
+
+#include "internal.h"
+
+#define OID_DC "0.9.2342.19200300.100.1.25"
+#define OID_UID "0.9.2342.19200300.100.1.1"
+#define MAX_RDNS 64
+
+/* ASN.1 string tags that may carry a dc= or uid= value. */
+static int string_tag(unsigned long tag)
+{
+	return tag == 12 /* UTF8String */ || tag == 19 /* PrintableString */ ||
+	       tag == 22 /* IA5String */;
+}
+
+static int oid_is(const gnutls_datum_t *oid, const char *want)
+{
+	size_t n = strlen(want);
+
+	/* GnuTLS may count the OID string's terminating NUL. */
+	return (oid->size == n || (oid->size == n + 1 && oid->data[n] == 0)) &&
+	       memcmp(oid->data, want, n) == 0;
+}
+
+/* A local part we accept in an identity: 1..64 printable ASCII octets
+ * (RFC 5321 section 4.5.3.1.1), no '@', no space, no quotes. */
+static int good_local(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (p[i] <= 0x20 || p[i] >= 0x7f || p[i] == '@' || p[i] == '"' ||
+		    p[i] == '\\')
+			return 0;
+	return 1;
+}
+
+/* Is this, as a whole, one LDH label (RFC 1034 section 3.5, with digits
+ * first allowed per RFC 1123)? */
+static int good_label(const unsigned char *p, size_t n)
+{
+	char buf[64];
+
+	if (n == 0 || n > 63 || memchr(p, '.', n) != NULL)
+		return 0;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return tlspool_check_domain(buf, 0) == 0;
+}
+
+/*
+ * Step 1 of the outline.  Returns the length written to buf, -1 with
+ * errno ENOENT when the DN has no dc= RDN, EBADMSG when its dc=/uid= RDNs
+ * do not form a name, ENAMETOOLONG when buflen is too small.  *user is
+ * set when the name is user@domain.
+ */
+static int dn_identity(gnutls_x509_crt_t crt, char *buf, size_t buflen,
+                       int *user)
+{
+	enum { OTHER, DC, UID } kind[MAX_RDNS];
+	gnutls_datum_t val[MAX_RDNS];
+	gnutls_x509_dn_t dn;
+	gnutls_x509_ava_st ava;
+	char domain[256];
+	size_t dlen = 0, i, n, ndc = 0, nuid = 0, k;
+	int rv, iava, hidden = 0;
+
+	*user = 0;
+	if (gnutls_x509_crt_get_subject(crt, &dn) < 0)
+		goto bad;
+	for (n = 0;; n++) {
+		rv = gnutls_x509_dn_get_rdn_ava(dn, (int)n, 0, &ava);
+		if (rv == GNUTLS_E_ASN1_ELEMENT_NOT_FOUND)
+			break;
+		if (rv < 0 || n == MAX_RDNS)
+			goto bad;
+		kind[n] = oid_is(&ava.oid, OID_DC) ? DC
+		          : oid_is(&ava.oid, OID_UID) ? UID : OTHER;
+		val[n] = ava.value;
+		if (kind[n] != OTHER && !string_tag(ava.value_tag))
+			goto bad;
+		ndc += kind[n] == DC;
+		nuid += kind[n] == UID;
+		/* A multi-valued RDN is never a name; one that hides a dc=
+		 * or uid= would be a second, conflicting claim. */
+		for (iava = 1; gnutls_x509_dn_get_rdn_ava(dn, (int)n, iava, &ava) == 0;
+		     iava++) {
+			if (kind[n] != OTHER || oid_is(&ava.oid, OID_DC) ||
+			    oid_is(&ava.oid, OID_UID))
+				hidden = 1;
+		}
+	}
+	if (ndc == 0 && !hidden) {
+		errno = ENOENT; /* the DN does not name; the SAN may */
+		return -1;
+	}
+	/* dc= RDNs open the DN (DER order: most general first), contiguous;
+	 * at most one uid= right after them; no other dc=/uid=. */
+	if (hidden || ndc == 0 || nuid > 1)
+		goto bad;
+	for (i = 0; i < n; i++)
+		if ((kind[i] == DC) != (i < ndc) ||
+		    (kind[i] == UID && i != ndc))
+			goto bad;
+	/* The domain, most specific label first (RFC 2247 section 4). */
+	for (k = ndc; k-- > 0;) {
+		if (!good_label(val[k].data, val[k].size) ||
+		    dlen + val[k].size + 2 > sizeof(domain))
+			goto bad;
+		if (dlen)
+			domain[dlen++] = '.';
+		for (i = 0; i < val[k].size; i++) {
+			char c = (char)val[k].data[i];
+			domain[dlen++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+		}
+	}
+	domain[dlen] = '\0';
+	if (tlspool_check_domain(domain, 0) != 0)
+		goto bad;
+	if (nuid == 1) {
+		if (!good_local(val[ndc].data, val[ndc].size))
+			goto bad;
+		if (val[ndc].size + 1 + dlen + 1 > buflen)
+			goto toolong;
+		memcpy(buf, val[ndc].data, val[ndc].size);
+		buf[val[ndc].size] = '@';
+		memcpy(buf + val[ndc].size + 1, domain, dlen + 1);
+		*user = 1;
+		return (int)(val[ndc].size + 1 + dlen);
+	}
+	if (dlen + 1 > buflen)
+		goto toolong;
+	memcpy(buf, domain, dlen + 1);
+	return (int)dlen;
+toolong:
+	errno = ENAMETOOLONG;
+	return -1;
+bad:
+	errno = EBADMSG;
+	return -1;
+}
+
+/* A presented rfc822Name "local@domain" that we accept. */
+static int good_mailbox(const char *p, size_t n)
+{
+	const char *at = memchr(p, '@', n);
+	char dom[256];
+	size_t dl;
+
+	if (at == NULL || !good_local((const unsigned char *)p, (size_t)(at - p)))
+		return 0;
+	dl = n - (size_t)(at - p) - 1;
+	if (dl == 0 || dl >= sizeof(dom))
+		return 0;
+	memcpy(dom, at + 1, dl);
+	dom[dl] = '\0';
+	return tlspool_check_domain(dom, 0) == 0;
+}
+
+/* The subjectAltName entry seq, NUL-terminated in buf (which has room for
+ * 256 octets).  Returns the GnuTLS SAN type, 0 for an entry that is too
+ * long or holds a NUL (skipped), or -1 at the end. */
+static int san_entry(gnutls_x509_crt_t crt, unsigned seq, char *buf,
+                     size_t *len)
+{
+	size_t size = 256;
+	int rv = gnutls_x509_crt_get_subject_alt_name(crt, seq, buf, &size, NULL);
+
+	if (rv == GNUTLS_E_SHORT_MEMORY_BUFFER)
+		return 0;
+	if (rv < 0)
+		return -1;
+	if (size >= 256 || memchr(buf, '\0', size) != NULL)
+		return 0;
+	buf[size] = '\0';
+	*len = size;
+	return rv;
+}
+
+int tp_x509_identity(gnutls_x509_crt_t crt, char *buf, size_t buflen)
+{
+	char san[257];
+	size_t len = 0;
+	unsigned seq;
+	int rv, user, type, want;
+
+	rv = dn_identity(crt, buf, buflen, &user);
+	if (rv >= 0 || errno != ENOENT)
+		return rv;
+	/* No dc= RDNs: the subjectAltName, domains before users. */
+	for (want = GNUTLS_SAN_DNSNAME;; want = GNUTLS_SAN_RFC822NAME) {
+		for (seq = 0; seq < 1024; seq++) {
+			type = san_entry(crt, seq, san, &len);
+			if (type < 0)
+				break;
+			if (type != want)
+				continue;
+			if (want == GNUTLS_SAN_DNSNAME
+			            ? tlspool_check_domain(san, 0) != 0
+			            : !good_mailbox(san, len))
+				continue;
+			if (len >= buflen) {
+				errno = ENAMETOOLONG;
+				return -1;
+			}
+			memcpy(buf, san, len + 1);
+			if (want == GNUTLS_SAN_DNSNAME) {
+				for (size_t i = 0; i < len; i++)
+					if (buf[i] >= 'A' && buf[i] <= 'Z')
+						buf[i] = (char)(buf[i] - 'A' + 'a');
+				/* one final dot is not part of the identity */
+				if (len > 1 && buf[len - 1] == '.')
+					buf[--len] = '\0';
+			}
+			return (int)len;
+		}
+		if (want == GNUTLS_SAN_RFC822NAME)
+			break;
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+int tp_dns_id_matches(const char *p, size_t plen, const char *ref)
+{
+	size_t rlen = strlen(ref);
+	const char *rest;
+
+	/* Compare without one final dot on either side. */
+	if (plen > 0 && p[plen - 1] == '.')
+		plen--;
+	if (rlen > 0 && ref[rlen - 1] == '.')
+		rlen--;
+	if (plen == 0 || rlen == 0 || memchr(ref, '*', rlen) != NULL)
+		return 0;
+	if (plen >= 2 && p[0] == '*' && p[1] == '.') {
+		/* "*.example.test": at least two labels after the wildcard,
+		 * and no other wildcard. */
+		const char *suffix = p + 1; /* ".example.test" */
+		size_t slen = plen - 1;
+
+		if (memchr(suffix, '*', slen) != NULL ||
+		    memchr(suffix + 1, '.', slen - 1) == NULL)
+			return 0;
+		rest = memchr(ref, '.', rlen);
+		if (rest == NULL || rest == ref) /* one non-empty label */
+			return 0;
+		return (size_t)(ref + rlen - rest) == slen &&
+		       strncasecmp(rest, suffix, slen) == 0;
+	}
+	if (memchr(p, '*', plen) != NULL)
+		return 0;
+	return plen == rlen && strncasecmp(p, ref, plen) == 0;
+}
+
+/* user@domain against user@domain: local part exact, domain without case. */
+static int mailbox_equal(const char *a, size_t alen, const char *b)
+{
+	const char *aat = memchr(a, '@', alen), *bat = strchr(b, '@');
+
+	if (aat == NULL || bat == NULL || aat - a != bat - b ||
+	    memcmp(a, b, (size_t)(aat - a)) != 0)
+		return 0;
+	char dom[256];
+	size_t dl = alen - (size_t)(aat - a) - 1;
+
+	if (dl >= sizeof(dom))
+		return 0;
+	memcpy(dom, aat + 1, dl);
+	dom[dl] = '\0';
+	return tp_name_equal(dom, bat + 1);
+}
+
+int tp_x509_names(gnutls_x509_crt_t crt, const char *ref)
+{
+	char id[320], san[257];
+	size_t len = 0;
+	unsigned seq;
+	int rv, user, type, want_user = strchr(ref, '@') != NULL;
+
+	rv = dn_identity(crt, id, sizeof(id), &user);
+	if (rv < 0 && errno != ENOENT)
+		return -1;  /* an ambiguous DN names nothing, fail closed */
+	if (rv >= 0 && user == want_user &&
+	    (user ? mailbox_equal(id, (size_t)rv, ref) : tp_name_equal(id, ref)))
+		return 1;
+	for (seq = 0; seq < 1024; seq++) {
+		type = san_entry(crt, seq, san, &len);
+		if (type < 0)
+			break;
+		if (!want_user && type == GNUTLS_SAN_DNSNAME &&
+		    tp_dns_id_matches(san, len, ref))
+			return 1;
+		if (want_user && type == GNUTLS_SAN_RFC822NAME &&
+		    good_mailbox(san, len) && mailbox_equal(san, len, ref))
+			return 1;
+	}
+	return 0;
+}
+
+static int import(const tlspool_span *cert, gnutls_x509_crt_t *crt)
+{
+	gnutls_datum_t d;
+
+	if (cert == NULL || cert->data == NULL || cert->len == 0 ||
+	    cert->len > 0xffffffffu) {
+		errno = EINVAL;
+		return -1;
+	}
+	d.data = (unsigned char *)cert->data;
+	d.size = (unsigned)cert->len;
+	if (gnutls_x509_crt_init(crt) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (gnutls_x509_crt_import(*crt, &d, GNUTLS_X509_FMT_DER) < 0) {
+		gnutls_x509_crt_deinit(*crt);
+		errno = EBADMSG;
+		return -1;
+	}
+	return 0;
+}
+
+int tlspool_x509_identity(const tlspool_span *cert, char *buf, size_t buflen)
+{
+	gnutls_x509_crt_t crt;
+	int rv;
+
+	if (buf == NULL || buflen == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	buf[0] = '\0';
+	if (import(cert, &crt) != 0)
+		return -1;
+	rv = tp_x509_identity(crt, buf, buflen);
+	if (rv < 0)
+		buf[0] = '\0';
+	gnutls_x509_crt_deinit(crt);
+	return rv;
+}
+
+int tlspool_x509_names(const tlspool_span *cert, const char *reference)
+{
+	gnutls_x509_crt_t crt;
+	int rv;
+
+	if (reference == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (import(cert, &crt) != 0)
+		return -1;
+	rv = tp_x509_names(crt, reference);
+	gnutls_x509_crt_deinit(crt);
+	return rv;
+}
