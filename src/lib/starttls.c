@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +162,12 @@ static int check_args(struct call *c, int proto, const char *sniname)
 		               strerror(errno));
 	if (type != SOCK_STREAM)
 		return tp_fail(EINVAL, "IPPROTO_TCP needs a SOCK_STREAM socket");
+	/* Each TLS record goes out in one write; Nagle's algorithm would hold
+	 * small records back for a delayed ACK (40 ms on Linux), in the
+	 * handshake and in interactive traffic alike.  stunnel does the
+	 * same.  Not a TCP socket (AF_UNIX): nothing to do. */
+	type = 1;
+	setsockopt(c->net, IPPROTO_TCP, TCP_NODELAY, &type, sizeof(type));
 	return 0;
 }
 
