@@ -55,7 +55,7 @@ CLI      := $(BUILD)/tlspool-connect
 MANPAGES := $(wildcard man/*.[1-9])
 
 .PHONY: all deps check check-run check-asan check-valgrind demo demo-run \
-        install clean format lint-man help tests
+        install clean format lint-man help tests fuzz fuzz-run
 
 all: $(VAL_A) $(VAL_SO) $(LIB_A) $(LIB_SO) $(CLI)
 
@@ -64,6 +64,7 @@ help:
 	@echo "make check        install missing Debian packages, build, run every test"
 	@echo "make check-asan   the same under AddressSanitizer and UBSan"
 	@echo "make check-valgrind  unit tests under valgrind"
+	@echo "make fuzz         build the libFuzzer targets with clang, run each $(FUZZ_TIME) s"
 	@echo "make demo         install, build, and show DANE lookups on the local signed zones"
 	@echo "make install      PREFIX=$(PREFIX) DESTDIR=..."
 	@echo "make format       clang-format the sources"
@@ -131,6 +132,35 @@ check-valgrind: deps
 	@$(MAKE) --no-print-directory tests
 	@BUILD=$(BUILD) VALGRIND=1 tests/run --unit
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c): the library is rebuilt with
+# clang and coverage instrumentation in build-fuzz/; each target runs for
+# FUZZ_TIME seconds from its seed corpus tests/fuzz/corpus/NAME/, writing
+# new inputs to build-fuzz/corpus/NAME/.  tests/run runs this when clang
+# is installed.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 10
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) \
+	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address -fno-omit-frame-pointer" \
+	  fuzz-run
+
+fuzz-run: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do n=$${f##*/fuzz_}; \
+	  mkdir -p $(BUILD)/corpus/$$n || exit 1; \
+	  echo "=== fuzz_$$n ($(FUZZ_TIME) s)"; \
+	  $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=0 \
+	    $(BUILD)/corpus/$$n tests/fuzz/corpus/$$n >$(BUILD)/fuzz_$$n.log 2>&1 || \
+	    { tail -40 $(BUILD)/fuzz_$$n.log; exit 1; }; \
+	  tail -1 $(BUILD)/fuzz_$$n.log; done
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(VAL_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -fsanitize=fuzzer,address \
+	  -o $@ $< $(VAL_A) $(DEPLIBS)
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) scripts/demo
@@ -159,4 +189,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

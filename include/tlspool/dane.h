@@ -140,7 +140,7 @@ int tlspool_dane_match(const tlspool_dane_input *in, tlspool_dane_result **out,
                        char *err, size_t errlen);
 void tlspool_dane_result_free(tlspool_dane_result *res);
 
-/* Short lowercase names ("authenticated", "no-match", "digest differs" ...)
+/* Short lowercase names ("authenticated", "no-match", "skipped-agility" ...)
  * for printing and JSON. */
 const char *tlspool_dane_verdict_name(tlspool_dane_verdict v);
 const char *tlspool_dane_outcome_name(tlspool_dane_outcome o);
