@@ -197,7 +197,7 @@ static void *client(void *arg)
 	long r;
 
 	gnutls_certificate_allocate_credentials(&any);
-	gnutls_init(&s, GNUTLS_CLIENT);
+	gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL);
 	gnutls_set_default_priority(s);
 	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, any);
 	gnutls_transport_set_int(s, (int)(long)arg);
@@ -219,7 +219,7 @@ static int handshake_with(gnutls_certificate_credentials_t c)
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	pthread_create(&t, NULL, client, (void *)(long)sv[1]);
-	gnutls_init(&s, GNUTLS_SERVER);
+	gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_SIGNAL);
 	gnutls_set_default_priority(s);
 	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, c);
 	gnutls_transport_set_int(s, sv[0]);
