@@ -29,6 +29,7 @@ static void sh(const char *fmt, const char *arg)
 
 static void setup(void)
 {
+	strcpy(dir, "/tmp/tlspool-cred-XXXXXX"); /* once per test */
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	/* two keys, and a certificate for the first */
 	sh("cd %s && certtool --generate-privkey --key-type ecdsa --outfile k1.pem%s 2>/dev/null"
