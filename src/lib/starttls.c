@@ -57,7 +57,8 @@ struct call {
 	gnutls_session_t session;
 	gnutls_certificate_credentials_t own_creds; /* freed by us */
 	char sni[256];
-	int cb_errno; /* a failure inside the ClientHello hook */
+	unsigned port; /* the peer's, for the TLSA owner name; 0 unknown */
+	int cb_errno;  /* a failure inside the ClientHello hook */
 	char peer[320];
 };
 
@@ -86,6 +87,11 @@ static int handshake_failed(struct call *c, int r)
 	const char *what = c->server ? "client" : "server";
 
 	if (c->cb_errno != 0) {
+		/* RFC 6066 section 3: tell the client why, rather than just
+		 * closing; GnuTLS does not send this alert itself. */
+		gnutls_alert_send(c->session, GNUTLS_AL_FATAL,
+		                  c->cb_errno == EPERM ? GNUTLS_A_ACCESS_DENIED
+		                                       : GNUTLS_A_UNRECOGNIZED_NAME);
 		errno = c->cb_errno;
 		return -1; /* the hook recorded the detail */
 	}
@@ -375,7 +381,7 @@ static int peer_port(int net, unsigned *port)
 static int authenticate(struct call *c, const char *sniname)
 {
 	const gnutls_datum_t *certs;
-	unsigned ncerts = 0, i, port = 0;
+	unsigned ncerts = 0, i;
 	tlspool_span chain[16];
 	char owner[320];
 	const char *ref;
@@ -414,10 +420,11 @@ static int authenticate(struct call *c, const char *sniname)
 			               "%s: OPENPGPKEY/SMIMEA validation is not "
 			               "available in this version",
 			               ref);
-		if (peer_port(c->net, &port) != 0)
+		if (c->port == 0)
 			return tp_fail(EINVAL, "fd is not an IPv4 or IPv6 "
 			                       "connection: no port for TLSA");
-		if (tlspool_tlsa_owner(owner, sizeof(owner), port, "tcp", ref) < 0)
+		if (tlspool_tlsa_owner(owner, sizeof(owner), c->port, "tcp",
+		                       ref) < 0)
 			return tp_fail(EKEYREJECTED, "%s: no TLSA owner name",
 			               ref);
 		if (dane_check(c, owner, ref, chain, ncerts) != 0)
@@ -482,6 +489,9 @@ static int run(struct call *c, int fd, int proto, const char *sniname,
 		tp_fail(errno, "%s", err);
 		goto out;
 	}
+	/* now: after the handshake a server that refused us may be gone */
+	if (peer_port(c->net, &c->port) != 0)
+		c->port = 0;
 	if (start_session(c, sniname) != 0 || handshake(c) != 0)
 		goto out;
 	if (authenticate(c, sniname) != 0) {

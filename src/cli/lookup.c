@@ -1,60 +1,14 @@
 /*
- * tlspool-connect -- command line front end of tlspool.
- *
- * This version implements the DNS side of a DANE diagnosis (--lookup);
- * the connection modes (--client, --server) come with the starttls API.
- * It uses only the public headers.
+ * tlspool-connect --lookup: the DNS side of a DANE diagnosis.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <tlspool/validate.h>
-
-/* Exit codes, DESIGN section 6 and tlspool-connect(1). */
-enum {
-	EXIT_OK = 0,
-	EXIT_USAGE = 1,
-	EXIT_CONNECT = 2,
-	EXIT_TLS = 3,
-	EXIT_AUTH = 4,
-	EXIT_REFUSED = 5,
-	EXIT_DNS = 6,
-};
-
-static const char *progname = "tlspool-connect";
-
-static void usage(FILE *fp)
-{
-	fprintf(fp,
-	        "usage: %s --lookup NAME [PORT] [--udp|--sctp] [--json]\n"
-	        "       %s --lookup USER@DOMAIN [--smimea] [--json]\n"
-	        "       %s --client [OPTIONS] HOST PORT\n"
-	        "       %s --server [OPTIONS] [--bind ADDR] PORT\n"
-	        "options: --config FILE  -v  --help  --version\n"
-	        "See tlspool-connect(1).\n",
-	        progname, progname, progname, progname);
-}
-
-static void die_usage(const char *fmt, ...)
-        __attribute__((format(printf, 1, 2), noreturn));
-static void die_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	usage(stderr);
-	exit(EXIT_USAGE);
-}
+#include "cli.h"
 
 static void iso_time(char *buf, size_t len, time_t t)
 {
@@ -218,15 +172,7 @@ static void print_failure(const tlspool_dns_answer *a)
 	}
 }
 
-struct lookup_opts {
-	const char *config;
-	const char *name;
-	const char *port;
-	const char *proto;
-	int smimea, json, verbose;
-};
-
-static int run_lookup(const struct lookup_opts *o)
+int run_lookup(const struct options *o)
 {
 	char err[512], owner[256];
 	tlspool_dns_config *cfg;
@@ -290,78 +236,4 @@ static int run_lookup(const struct lookup_opts *o)
 	tlspool_dns_answer_free(ans);
 	tlspool_dns_free(dns);
 	return rc;
-}
-
-int main(int argc, char **argv)
-{
-	enum { OPT_LOOKUP = 256, OPT_CLIENT, OPT_SERVER, OPT_CONFIG, OPT_UDP,
-	       OPT_SCTP, OPT_JSON, OPT_SMIMEA, OPT_VERSION, OPT_HELP };
-	static const struct option longopts[] = {
-	        {"lookup", no_argument, NULL, OPT_LOOKUP},
-	        {"client", no_argument, NULL, OPT_CLIENT},
-	        {"server", no_argument, NULL, OPT_SERVER},
-	        {"config", required_argument, NULL, OPT_CONFIG},
-	        {"udp", no_argument, NULL, OPT_UDP},
-	        {"sctp", no_argument, NULL, OPT_SCTP},
-	        {"json", no_argument, NULL, OPT_JSON},
-	        {"smimea", no_argument, NULL, OPT_SMIMEA},
-	        {"verbose", no_argument, NULL, 'v'},
-	        {"version", no_argument, NULL, OPT_VERSION},
-	        {"help", no_argument, NULL, OPT_HELP},
-	        {NULL, 0, NULL, 0},
-	};
-	struct lookup_opts lo = {.proto = "tcp"};
-	int mode = 0, c;
-
-	while ((c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_LOOKUP:
-		case OPT_CLIENT:
-		case OPT_SERVER:
-			if (mode != 0 && mode != c)
-				die_usage("%s", "choose one of --lookup, "
-				                "--client, --server");
-			mode = c;
-			break;
-		case OPT_CONFIG:
-			lo.config = optarg;
-			break;
-		case OPT_UDP:
-			lo.proto = "udp";
-			break;
-		case OPT_SCTP:
-			lo.proto = "sctp";
-			break;
-		case OPT_JSON:
-			lo.json = 1;
-			break;
-		case OPT_SMIMEA:
-			lo.smimea = 1;
-			break;
-		case 'v':
-			lo.verbose++;
-			break;
-		case OPT_VERSION:
-			printf("tlspool-connect %s\n", TLSPOOL_VERSION);
-			return EXIT_OK;
-		case OPT_HELP:
-			usage(stdout);
-			return EXIT_OK;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (mode == OPT_CLIENT || mode == OPT_SERVER) {
-		fprintf(stderr, "%s: --%s is not available in this version\n",
-		        progname, mode == OPT_CLIENT ? "client" : "server");
-		return EXIT_USAGE;
-	}
-	if (mode != OPT_LOOKUP)
-		die_usage("%s", "one of --lookup, --client or --server is needed");
-	if (optind >= argc || argc - optind > 2)
-		die_usage("%s", "--lookup takes NAME [PORT]");
-	lo.name = argv[optind];
-	lo.port = argc - optind == 2 ? argv[optind + 1] : NULL;
-	return run_lookup(&lo);
 }

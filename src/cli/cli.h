@@ -1,0 +1,46 @@
+/* tlspool-connect: shared declarations of the command line front end. */
+#ifndef TLSPOOL_CLI_H
+#define TLSPOOL_CLI_H
+
+#include <tlspool/starttls.h>
+#include <tlspool/validate.h>
+
+/* Exit codes: DESIGN section 6 and tlspool-connect(1). */
+enum {
+	EXIT_OK = 0,
+	EXIT_USAGE = 1,
+	EXIT_CONNECT = 2,
+	EXIT_TLS = 3,
+	EXIT_AUTH = 4,
+	EXIT_REFUSED = 5,
+	EXIT_DNS = 6,
+};
+
+#define MAX_SNI_ALLOW 32
+
+struct options {
+	int mode;             /* 'l'ookup, 'c'lient, 's'erver */
+	const char *config;
+	const char *name;     /* --lookup NAME, or the client's HOST */
+	const char *port;
+	const char *proto;    /* "tcp", "udp", "sctp" */
+	int smimea, json, verbose, diagnose;
+	const char *sni, *myname, *exec, *bind;
+	int fd;               /* --fd N, or -1 */
+	int fork;
+	const char *sni_allow[MAX_SNI_ALLOW];
+	int nsni_allow;
+	int flags;            /* STARTTLS_* */
+	int linger_ms;
+};
+
+extern const char *progname;
+
+void die_usage(const char *fmt, ...)
+        __attribute__((format(printf, 1, 2), noreturn));
+
+int run_lookup(const struct options *o);
+int run_client(const struct options *o);
+int run_server(const struct options *o);
+
+#endif
