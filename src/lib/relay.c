@@ -609,7 +609,9 @@ size_t tp_relay_count(tp_relay *r)
 
 /* gnutls's own push uses send() without MSG_NOSIGNAL unless the session
  * was made with GNUTLS_NO_SIGNAL; a peer that resets must not kill the
- * application with SIGPIPE, whatever flags the session had. */
+ * application with SIGPIPE, whatever flags the session had.  (The workers
+ * also block signals, so a SIGPIPE would stay pending on the thread; the
+ * flag does not rely on that.) */
 static ssize_t push_nosignal(gnutls_transport_ptr_t ptr, const giovec_t *iov,
                              int iovcnt)
 {
@@ -664,16 +666,27 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 {
 	struct conn *c = NULL;
 	struct worker *w;
+	int err;
 
 	if (r == NULL || session == NULL || netfd == appfd) {
-		errno = EINVAL;
+		tp_fail(EINVAL, "relay: no relay, no session, or netfd == appfd");
 		goto err;
 	}
-	if (prepare_fd(netfd) < 0 || prepare_fd(appfd) < 0 ||
-	    check_sockets(netfd, appfd, datagram) < 0)
+	if (prepare_fd(netfd) < 0 || prepare_fd(appfd) < 0) {
+		tp_fail(errno, "relay: descriptor: %s", strerror(errno));
 		goto err;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	}
+	if (check_sockets(netfd, appfd, datagram) < 0) {
+		tp_fail(errno, "relay: %s",
+		        errno == EINVAL ? (datagram ? "appfd is not SOCK_SEQPACKET"
+		                                    : "appfd is not SOCK_STREAM")
+		                        : strerror(errno));
 		goto err;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		tp_fail(ENOMEM, "relay: out of memory");
+		goto err;
+	}
 	gnutls_transport_set_int(session, netfd);
 	gnutls_transport_set_vec_push_function(session, push_nosignal);
 	c->s = session;
@@ -693,15 +706,12 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 	return 0;
 
 err:
-	{
-		int err = errno;
-
-		if (session != NULL)
-			gnutls_deinit(session);
-		close(netfd);
-		if (appfd != netfd)
-			close(appfd);
-		errno = err;
-	}
+	err = errno;
+	if (session != NULL)
+		gnutls_deinit(session);
+	close(netfd);
+	if (appfd != netfd)
+		close(appfd);
+	errno = err;
 	return -1;
 }
