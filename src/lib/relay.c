@@ -65,7 +65,7 @@
 /* One TLS record of plaintext (RFC 8446 s5.1, RFC 5246 s6.2.1). */
 #define BLOCK 16384
 /* Steps (each moves at most one block) before others get their turn. */
-#define BUDGET 16
+#define BUDGET      16
 #define MAX_THREADS 1024
 
 enum up_state { UP_OPEN, UP_BYE, UP_DONE };
@@ -101,6 +101,7 @@ struct conn {
 	bool datagram;
 	bool queued;
 	bool recv_wants_wr; /* gnutls_record_recv blocked on a write */
+	bool app_rdhup;     /* epoll saw the application shut its end */
 };
 
 struct worker {
@@ -111,9 +112,9 @@ struct worker {
 	atomic_bool stop;
 	pthread_mutex_t mu; /* protects incoming */
 	struct conn *incoming;
-	struct conn *live;             /* worker thread only */
-	struct conn *rhead, **rtail;   /* worker thread only */
-	unsigned char scratch[BLOCK];  /* worker thread only */
+	struct conn *live;            /* worker thread only */
+	struct conn *rhead, **rtail;  /* worker thread only */
+	unsigned char scratch[BLOCK]; /* worker thread only */
 };
 
 struct tp_relay {
@@ -255,7 +256,11 @@ static int step_up(struct conn *c, unsigned char *scratch)
 			return errno == EINTR ? 1 : -1;
 		}
 		if (n == 0) {
-			c->ups = UP_BYE;
+			/* On SOCK_SEQPACKET an empty message also reads as
+			 * 0; only the shutdown that epoll reported is EOF.
+			 * An empty message carries nothing: dropped. */
+			if (!c->datagram || c->app_rdhup)
+				c->ups = UP_BYE;
 			return 1;
 		}
 		if (tls_send(c, scratch, (size_t)n, &sent) < 0)
@@ -428,6 +433,8 @@ static void on_event(struct worker *w, struct end *e, uint32_t ev)
 		e->rd = true;
 	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		e->wr = true;
+	if (e == &c->app && (ev & (EPOLLRDHUP | EPOLLHUP)))
+		c->app_rdhup = true;
 	if (e == &c->app && (ev & EPOLLHUP) && c->downs != DOWN_DONE) {
 		/* The application can receive no more (it closed its end,
 		 * or both directions are shut anyway). */
@@ -569,8 +576,8 @@ tp_relay *tp_relay_new(unsigned nthreads)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (; started < nthreads; started++)
-		if ((err = pthread_create(&r->w[started].tid, NULL,
-		                          worker_main, &r->w[started])) != 0)
+		if ((err = pthread_create(&r->w[started].tid, NULL, worker_main,
+		                          &r->w[started])) != 0)
 			break;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (started < nthreads)
@@ -669,7 +676,8 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 	int err;
 
 	if (r == NULL || session == NULL || netfd == appfd) {
-		tp_fail(EINVAL, "relay: no relay, no session, or netfd == appfd");
+		tp_fail(EINVAL,
+		        "relay: no relay, no session, or netfd == appfd");
 		goto err;
 	}
 	if (prepare_fd(netfd) < 0 || prepare_fd(appfd) < 0) {
@@ -678,9 +686,10 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 	}
 	if (check_sockets(netfd, appfd, datagram) < 0) {
 		tp_fail(errno, "relay: %s",
-		        errno == EINVAL ? (datagram ? "appfd is not SOCK_SEQPACKET"
-		                                    : "appfd is not SOCK_STREAM")
-		                        : strerror(errno));
+		        errno == EINVAL
+		                ? (datagram ? "appfd is not SOCK_SEQPACKET"
+		                            : "appfd is not SOCK_STREAM")
+		                : strerror(errno));
 		goto err;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {

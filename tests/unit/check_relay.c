@@ -98,11 +98,13 @@ static gnutls_session_t new_session(int server, int fd, unsigned flags)
 	gnutls_session_t s;
 
 	/* NO_SIGNAL: the test's own peers may write into a reset socket. */
-	ck_assert_int_eq(gnutls_init(&s, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
-	                                         GNUTLS_NO_SIGNAL | flags),
-	                 0);
+	ck_assert_int_eq(
+	        gnutls_init(&s, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
+	                                GNUTLS_NO_SIGNAL | flags),
+	        0);
 	if (priority != NULL)
-		ck_assert_int_eq(gnutls_priority_set_direct(s, priority, NULL), 0);
+		ck_assert_int_eq(gnutls_priority_set_direct(s, priority, NULL),
+		                 0);
 	else
 		ck_assert_int_eq(gnutls_set_default_priority(s), 0);
 	ck_assert_int_eq(gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
@@ -409,10 +411,11 @@ static int make_fd(enum fdkind k)
 	switch (k) {
 	case STREAM:
 	case SEQPKT:
-		ck_assert_int_eq(socketpair(AF_UNIX,
-		                            k == STREAM ? SOCK_STREAM : SOCK_SEQPACKET,
-		                            0, p),
-		                 0);
+		ck_assert_int_eq(
+		        socketpair(AF_UNIX,
+		                   k == STREAM ? SOCK_STREAM : SOCK_SEQPACKET,
+		                   0, p),
+		        0);
 		break;
 	case PIPE:
 		ck_assert_int_eq(pipe(p), 0);
@@ -471,7 +474,8 @@ START_TEST(peer_garbage)
 	app_read(app, buf, 5);
 	ck_assert_mem_eq(buf, "hello", 5);
 	memset(junk + 5, 0xa5, 200);
-	ck_assert_int_eq(write(k.cfd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	ck_assert_int_eq(write(k.cfd, junk, sizeof(junk)),
+	                 (ssize_t)sizeof(junk));
 	ck_assert_int_eq(app_wait_end(app, 5000), 0);
 	wait_count(r, 0, 5000);
 	/* The relay said why (RFC 8446 s6.2: bad_record_mac). */
@@ -776,8 +780,10 @@ START_TEST(dtls_messages)
 	int b = relay_side_as(r, k.srv, k.sfd, 1);
 	char buf[100];
 
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
 		app_write(a, msgs[i], strlen(msgs[i]));
+		app_write(a, "", 0); /* an empty message is no EOF */
+	}
 	for (int i = 0; i < 3; i++) {
 		ssize_t n = recv(b, buf, sizeof(buf), 0);
 
@@ -830,7 +836,8 @@ START_TEST(bench)
 	pthread_join(t[0], NULL);
 	pthread_join(t[1], NULL);
 	dt = now_s() - t0;
-	printf("1 GiB app -> relay -> TLS -> relay -> app: %.2f s, %.0f MB/s%s\n",
+	printf("1 GiB app -> relay -> TLS -> relay -> app: %.2f s, %.0f "
+	       "MB/s%s\n",
 	       dt, (double)len / dt / 1e6, rd.ok ? "" : " (DATA MISMATCH)");
 	close(w.fd);
 	close(rd.fd);
