@@ -65,7 +65,7 @@
 /* One TLS record of plaintext (RFC 8446 s5.1, RFC 5246 s6.2.1). */
 #define BLOCK 16384
 /* Steps (each moves at most one block) before others get their turn. */
-#define BUDGET 16
+#define BUDGET      16
 #define MAX_THREADS 1024
 
 enum up_state { UP_OPEN, UP_BYE, UP_DONE };
@@ -101,6 +101,7 @@ struct conn {
 	bool datagram;
 	bool queued;
 	bool recv_wants_wr; /* gnutls_record_recv blocked on a write */
+	bool app_rdhup;     /* epoll saw the application shut its end */
 };
 
 struct worker {
@@ -111,9 +112,9 @@ struct worker {
 	atomic_bool stop;
 	pthread_mutex_t mu; /* protects incoming */
 	struct conn *incoming;
-	struct conn *live;             /* worker thread only */
-	struct conn *rhead, **rtail;   /* worker thread only */
-	unsigned char scratch[BLOCK];  /* worker thread only */
+	struct conn *live;            /* worker thread only */
+	struct conn *rhead, **rtail;  /* worker thread only */
+	unsigned char scratch[BLOCK]; /* worker thread only */
 };
 
 struct tp_relay {
@@ -255,7 +256,11 @@ static int step_up(struct conn *c, unsigned char *scratch)
 			return errno == EINTR ? 1 : -1;
 		}
 		if (n == 0) {
-			c->ups = UP_BYE;
+			/* On SOCK_SEQPACKET an empty message also reads as
+			 * 0; only the shutdown that epoll reported is EOF.
+			 * An empty message carries nothing: dropped. */
+			if (!c->datagram || c->app_rdhup)
+				c->ups = UP_BYE;
 			return 1;
 		}
 		if (tls_send(c, scratch, (size_t)n, &sent) < 0)
@@ -428,6 +433,8 @@ static void on_event(struct worker *w, struct end *e, uint32_t ev)
 		e->rd = true;
 	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		e->wr = true;
+	if (e == &c->app && (ev & (EPOLLRDHUP | EPOLLHUP)))
+		c->app_rdhup = true;
 	if (e == &c->app && (ev & EPOLLHUP) && c->downs != DOWN_DONE) {
 		/* The application can receive no more (it closed its end,
 		 * or both directions are shut anyway). */
@@ -569,8 +576,8 @@ tp_relay *tp_relay_new(unsigned nthreads)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (; started < nthreads; started++)
-		if ((err = pthread_create(&r->w[started].tid, NULL,
-		                          worker_main, &r->w[started])) != 0)
+		if ((err = pthread_create(&r->w[started].tid, NULL, worker_main,
+		                          &r->w[started])) != 0)
 			break;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (started < nthreads)
@@ -609,7 +616,9 @@ size_t tp_relay_count(tp_relay *r)
 
 /* gnutls's own push uses send() without MSG_NOSIGNAL unless the session
  * was made with GNUTLS_NO_SIGNAL; a peer that resets must not kill the
- * application with SIGPIPE, whatever flags the session had. */
+ * application with SIGPIPE, whatever flags the session had.  (The workers
+ * also block signals, so a SIGPIPE would stay pending on the thread; the
+ * flag does not rely on that.) */
 static ssize_t push_nosignal(gnutls_transport_ptr_t ptr, const giovec_t *iov,
                              int iovcnt)
 {
@@ -664,16 +673,29 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 {
 	struct conn *c = NULL;
 	struct worker *w;
+	int err;
 
 	if (r == NULL || session == NULL || netfd == appfd) {
-		errno = EINVAL;
+		tp_fail(EINVAL,
+		        "relay: no relay, no session, or netfd == appfd");
 		goto err;
 	}
-	if (prepare_fd(netfd) < 0 || prepare_fd(appfd) < 0 ||
-	    check_sockets(netfd, appfd, datagram) < 0)
+	if (prepare_fd(netfd) < 0 || prepare_fd(appfd) < 0) {
+		tp_fail(errno, "relay: descriptor: %s", strerror(errno));
 		goto err;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	}
+	if (check_sockets(netfd, appfd, datagram) < 0) {
+		tp_fail(errno, "relay: %s",
+		        errno == EINVAL
+		                ? (datagram ? "appfd is not SOCK_SEQPACKET"
+		                            : "appfd is not SOCK_STREAM")
+		                : strerror(errno));
 		goto err;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		tp_fail(ENOMEM, "relay: out of memory");
+		goto err;
+	}
 	gnutls_transport_set_int(session, netfd);
 	gnutls_transport_set_vec_push_function(session, push_nosignal);
 	c->s = session;
@@ -693,15 +715,12 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 	return 0;
 
 err:
-	{
-		int err = errno;
-
-		if (session != NULL)
-			gnutls_deinit(session);
-		close(netfd);
-		if (appfd != netfd)
-			close(appfd);
-		errno = err;
-	}
+	err = errno;
+	if (session != NULL)
+		gnutls_deinit(session);
+	close(netfd);
+	if (appfd != netfd)
+		close(appfd);
+	errno = err;
 	return -1;
 }

@@ -13,23 +13,36 @@
 
 typedef struct tp_relay tp_relay;
 
-/* An engine with nthreads (>= 1) threads.  NULL with errno on failure. */
+/* An engine with nthreads (1 to 1024) threads, which block all signals.
+ * NULL with errno on failure (EINVAL for nthreads out of range). */
 tp_relay *tp_relay_new(unsigned nthreads);
 
 /*
  * Hand over a connection whose handshake is complete.  Takes ownership of
  * session, netfd and appfd in every case: on failure they are released
- * (gnutls_deinit, close) before returning -1 with errno.  datagram is
- * nonzero for DTLS: appfd is then a SOCK_SEQPACKET end and one message is
- * one record.
+ * (gnutls_deinit, close) before returning -1 with errno (EINVAL, EBADF,
+ * ENOTSOCK, ENOMEM) and a detail for starttls_errstr().
+ *
+ * Both descriptors must be sockets; they are made non-blocking and
+ * close-on-exec.  The session's transport is set to netfd and its push
+ * function replaced by one that sends with MSG_NOSIGNAL, so that a peer
+ * that resets cannot raise SIGPIPE.  appfd is a SOCK_STREAM end, or for
+ * datagram nonzero (DTLS) a SOCK_SEQPACKET end where one message is one
+ * record.
+ *
+ * EOF on appfd sends close_notify; the peer's close_notify (or EOF) gives
+ * the application EOF; the connection is released when both directions
+ * ended, at once on an error (appfd is then closed without close_notify
+ * to the peer).  DTLS has no half-close: either end finishes both.
  */
 int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
                  int datagram);
 
-/* Connections currently relayed. */
+/* Connections currently relayed (added and not yet released); 0 for NULL. */
 size_t tp_relay_count(tp_relay *r);
 
-/* Stop the threads and release every connection.  NULL is accepted. */
+/* Stop the threads and release every connection, without close_notify: the
+ * peer must not take a cut stream for a complete one.  NULL is accepted. */
 void tp_relay_free(tp_relay *r);
 
 #endif
