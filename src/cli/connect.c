@@ -406,7 +406,7 @@ int run_server(const struct options *o)
 		if (pid == 0) {
 			close(lfd);
 			signal(SIGCHLD, SIG_DFL);
-			_exit(serve_one(o, conn));
+			exit(serve_one(o, conn)); /* exit: the relay flushes */
 		}
 		if (pid < 0)
 			fprintf(stderr, "%s: fork: %s\n", progname,

@@ -56,6 +56,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <poll.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
@@ -102,6 +104,8 @@ struct conn {
 	bool queued;
 	bool recv_wants_wr; /* gnutls_record_recv blocked on a write */
 	bool app_rdhup;     /* epoll saw the application shut its end */
+	atomic_bool up_done;     /* ups == UP_DONE, for tp_relay_flush */
+	struct conn *aprev, *anext; /* the relay's list of all, under amu */
 };
 
 struct worker {
@@ -121,6 +125,8 @@ struct tp_relay {
 	unsigned nthreads;
 	atomic_size_t count;
 	struct worker *w;
+	pthread_mutex_t amu; /* protects all */
+	struct conn *all;    /* every live connection, for tp_relay_flush */
 };
 
 /* --- releasing --- */
@@ -138,6 +144,17 @@ static void spill_drop(struct spill *sp)
 static void conn_release(struct conn *c)
 {
 	struct worker *w = c->w;
+	tp_relay *r = w->r;
+
+	/* Off the list before appfd is closed: tp_relay_flush polls it. */
+	pthread_mutex_lock(&r->amu);
+	if (c->aprev != NULL)
+		c->aprev->anext = c->anext;
+	else
+		r->all = c->anext;
+	if (c->anext != NULL)
+		c->anext->aprev = c->aprev;
+	pthread_mutex_unlock(&r->amu);
 
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->net.fd, NULL);
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->app.fd, NULL);
@@ -281,6 +298,7 @@ static int step_up(struct conn *c, unsigned char *scratch)
 	if (r < 0)
 		return -1;
 	c->ups = UP_DONE;
+	atomic_store(&c->up_done, true);
 	if (c->datagram)
 		c->downs = DOWN_DONE;
 	else
@@ -341,10 +359,23 @@ static int step_down(struct conn *c, unsigned char *scratch)
 		if (gnutls_record_get_direction(c->s) == 1) {
 			c->recv_wants_wr = true;
 			c->net.wr = false;
-		} else {
-			c->net.rd = false;
+			return 0;
 		}
-		return 0;
+		/* GnuTLS also answers AGAIN after a post-handshake message
+		 * (a TLS 1.3 NewSessionTicket) when the socket is not empty:
+		 * with edge-triggered epoll no new edge would come for what
+		 * is already there, so only a socket that really has
+		 * nothing (EAGAIN) clears the flag. */
+		{
+			char b;
+			ssize_t k = recv(c->net.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+			if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				c->net.rd = false;
+				return 0;
+			}
+		}
+		return 1; /* try again: data or EOF is waiting */
 	}
 	if (r < 0) {
 		if (!gnutls_error_is_fatal((int)r))
@@ -566,6 +597,7 @@ tp_relay *tp_relay_new(unsigned nthreads)
 	    (r->w = calloc(nthreads, sizeof(*r->w))) == NULL)
 		goto err;
 	r->nthreads = nthreads;
+	pthread_mutex_init(&r->amu, NULL);
 	for (; made < nthreads; made++)
 		if (worker_init(r, &r->w[made]) < 0) {
 			err = errno;
@@ -612,6 +644,50 @@ void tp_relay_free(tp_relay *r)
 size_t tp_relay_count(tp_relay *r)
 {
 	return r == NULL ? 0 : atomic_load(&r->count);
+}
+
+/*
+ * Connections whose application end is closed (or shut for writing) but
+ * whose close_notify has not gone out yet: what would be lost if the
+ * process ended now.  poll() on appfd sees the application's close even
+ * before the worker has processed it, so there is no race with the
+ * worker's own view.
+ */
+static size_t closing(tp_relay *r)
+{
+	size_t n = 0;
+	struct conn *c;
+
+	pthread_mutex_lock(&r->amu);
+	for (c = r->all; c != NULL; c = c->anext) {
+		struct pollfd p = {c->app.fd, POLLRDHUP, 0};
+
+		if (!atomic_load(&c->up_done) && poll(&p, 1, 0) == 1 &&
+		    (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			n++;
+	}
+	pthread_mutex_unlock(&r->amu);
+	return n;
+}
+
+int tp_relay_flush(tp_relay *r, unsigned timeout_ms)
+{
+	struct timespec t0, t;
+
+	if (r == NULL)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (closing(r) > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 +
+		            (t.tv_nsec - t0.tv_nsec) / 1000000 >=
+		    (long)timeout_ms) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		usleep(2000);
+	}
+	return 0;
 }
 
 /* gnutls's own push uses send() without MSG_NOSIGNAL unless the session
@@ -707,6 +783,12 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 	 * misses a connection in transit. */
 	atomic_fetch_add(&w->nconn, 1);
 	atomic_fetch_add(&r->count, 1);
+	pthread_mutex_lock(&r->amu);
+	c->anext = r->all;
+	if (r->all != NULL)
+		r->all->aprev = c;
+	r->all = c;
+	pthread_mutex_unlock(&r->amu);
 	pthread_mutex_lock(&w->mu);
 	c->next = w->incoming;
 	w->incoming = c;

@@ -41,6 +41,15 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 /* Connections currently relayed (added and not yet released); 0 for NULL. */
 size_t tp_relay_count(tp_relay *r);
 
+/*
+ * Wait until every connection whose application end was closed (or shut
+ * for writing) has sent its remaining data and close_notify, at most
+ * timeout_ms.  0, or -1 with errno ETIMEDOUT.  libtlspool calls it when
+ * the process exits, so that a program that writes, closes and returns
+ * from main() loses nothing.
+ */
+int tp_relay_flush(tp_relay *r, unsigned timeout_ms);
+
 /* Stop the threads and release every connection, without close_notify: the
  * peer must not take a cut stream for a complete one.  NULL is accepted. */
 void tp_relay_free(tp_relay *r);

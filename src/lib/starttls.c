@@ -67,13 +67,24 @@ struct call {
 static pthread_mutex_t relay_lock = PTHREAD_MUTEX_INITIALIZER;
 static tp_relay *relay;
 
+/* At exit, what the application wrote and closed still goes out, with
+ * close_notify (bounded: a peer that reads nothing cannot hold the
+ * process). */
+static void flush_at_exit(void)
+{
+	tp_relay_flush(relay, 5000);
+}
+
 static tp_relay *get_relay(unsigned nthreads)
 {
 	tp_relay *r;
 
 	pthread_mutex_lock(&relay_lock);
-	if (relay == NULL)
+	if (relay == NULL) {
 		relay = tp_relay_new(nthreads);
+		if (relay != NULL)
+			atexit(flush_at_exit);
+	}
 	r = relay;
 	pthread_mutex_unlock(&relay_lock);
 	return r;

@@ -196,7 +196,7 @@ grep_in out s_server '^cba$'
 # openssl s_client against tlspool-connect --server, itself checking DANE
 rr=$("$TLSAGEN" 3 1 1 "$C/www.pem" x | awk '{print $5, $6, $7, $8}')
 server "${P[sclient]}" --no-peer-cert --exec 'echo from-tlspool'
-expect s_client 0 -- bash -c "echo | timeout 20 openssl s_client -connect 127.0.0.1:${P[sclient]} -servername www.example.test -dane_tlsa_domain www.example.test -dane_tlsa_rrdata '$rr' -verify_return_error -brief 2>&1"
+expect s_client 0 -- bash -c "timeout 20 openssl s_client -ign_eof -connect 127.0.0.1:${P[sclient]} -servername www.example.test -dane_tlsa_domain www.example.test -dane_tlsa_rrdata '$rr' -verify_return_error -brief </dev/null 2>&1"
 grep_in out s_client 'from-tlspool'
 grep_in out s_client 'Verification: OK'
 check_server s_client 0
