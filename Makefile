@@ -54,7 +54,8 @@ LIB_SO   := $(BUILD)/libtlspool.so.$(VERSION)
 CLI      := $(BUILD)/tlspool-connect
 MANPAGES := $(wildcard man/*.[1-9])
 
-.PHONY: all deps check check-run check-asan check-valgrind demo demo-run \
+PHONY_BENCH := bench
+.PHONY: all deps check bench check-run check-asan check-valgrind demo demo-run \
         install clean format lint-man help tests fuzz fuzz-run
 
 all: $(VAL_A) $(VAL_SO) $(LIB_A) $(LIB_SO) $(CLI)
@@ -65,6 +66,7 @@ help:
 	@echo "make check-asan   the same under AddressSanitizer and UBSan"
 	@echo "make check-valgrind  unit tests under valgrind"
 	@echo "make fuzz         build the libFuzzer targets with clang, run each $(FUZZ_TIME) s"
+	@echo "make bench        1 GiB through tlspool-connect vs socat OPENSSL (ratio)"
 	@echo "make demo         install, build, and show DANE lookups on the local signed zones"
 	@echo "make install      PREFIX=$(PREFIX) DESTDIR=..."
 	@echo "make format       clang-format the sources"
@@ -164,6 +166,11 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(VAL_A)
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) scripts/demo
+
+# Benchmarks against peers measured side by side (bench/).
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bench/throughput.sh
 
 lint-man:
 	@for m in $(MANPAGES); do mandoc -Tlint -W warning $$m || exit 1; done

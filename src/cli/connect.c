@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -120,11 +121,27 @@ static int step(struct dir *d, int readable, int writable)
 	return 0;
 }
 
-/* stdin -> tls and tls -> stdout until the peer's EOF. */
-static int pump(int tls)
+/* Milliseconds on a monotonic clock. */
+static long long now_ms(void)
 {
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * stdin -> tls and tls -> stdout.  Our EOF is passed on as a half-close
+ * and reading goes on until the peer's EOF; after the peer's EOF, what
+ * we still send gets linger_ms more (socat's -t), for a peer that shut
+ * only its own write side.
+ */
+static int pump(int tls, int linger_ms)
+{
+	long long deadline = -1;
 	struct dir *up = calloc(1, sizeof(*up)), *down = calloc(1, sizeof(*down));
 	int rv = EXIT_OK, shut = 0;
+	long long linger = linger_ms;
 
 	if (up == NULL || down == NULL) {
 		fprintf(stderr, "%s: out of memory\n", progname);
@@ -157,7 +174,10 @@ static int pump(int tls)
 		}
 		if (np == 0)
 			break;
-		if (poll(p, (nfds_t)np, -1) < 0) {
+		if (deadline >= 0 && now_ms() >= deadline)
+			break;
+		if (poll(p, (nfds_t)np,
+		         deadline < 0 ? -1 : (int)(deadline - now_ms())) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -183,8 +203,12 @@ static int pump(int tls)
 			shutdown(tls, SHUT_WR);
 			shut = 1;
 		}
-		if (down->eof && down->len == 0)
-			break; /* the peer is done: so are we */
+		if (down->eof && down->len == 0) {
+			if (up->eof && up->len == 0)
+				break; /* both directions are done */
+			if (deadline < 0)
+				deadline = now_ms() + linger;
+		}
 	}
 	free(up);
 	free(down);
@@ -230,7 +254,7 @@ static int serve_plain(const struct options *o, int tls, const char *peer,
 	fprintf(stderr, "peer: %s\n", peer[0] ? peer : "(anonymous)");
 	if (o->exec != NULL)
 		return run_exec(o, tls, peer, local, sni);
-	rv = pump(tls);
+	rv = pump(tls, o->linger_ms);
 	close(tls);
 	return rv;
 }

@@ -1,0 +1,107 @@
+#!/bin/bash
+# make bench: 1 GiB through tlspool-connect --client into tlspool-connect
+# --server on loopback, against socat OPENSSL on both sides, run
+# alternately in one invocation (these machines are shared: only the
+# ratio of runs made side by side means anything).  Prints each time, the
+# medians and the ratio socat/tlspool (above 1: tlspool is faster).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+BUILD=${BUILD:-build}
+CLI="$BUILD/tlspool-connect"
+SIZE_MB=${SIZE_MB:-1024}
+ROUNDS=${ROUNDS:-3}
+D=$(mktemp -d /tmp/tlspool-bench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	zones/serve stop "$D/z" >/dev/null 2>&1
+	rm -rf "$D"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+	done
+}
+wait_port() {
+	for _ in $(seq 200); do
+		ss -Htln "sport = :$1" | grep -q . && return 0
+		sleep 0.05
+	done
+	echo "bench: nothing listens on $1" >&2
+	return 1
+}
+
+certtool --generate-privkey --key-type ecdsa --outfile "$D/www.key" 2>/dev/null
+printf 'dns_name = www.example.test\nexpiration_days = 2\nsigning_key\n' >"$D/tmpl"
+certtool --generate-self-signed --load-privkey "$D/www.key" --template "$D/tmpl" \
+	--outfile "$D/www.pem" 2>/dev/null
+PORTS=()
+for i in $(seq "$ROUNDS"); do PORTS+=("$(free_port)"); done
+for p in "${PORTS[@]}"; do
+	echo "_$p._tcp.www IN TLSA 3 1 1 $(openssl pkey -in "$D/www.key" -pubout -outform DER | sha256sum | cut -c1-64)"
+done >"$D/add"
+zones/serve start "$D/z" --add example.test "$D/add" 2>/dev/null || exit 1
+{
+	cat "$D/z/tlspool.conf"
+	printf '[identity www.example.test]\nkey = %s\ncertificate = %s\n' "$D/www.key" "$D/www.pem"
+} >"$D/tlspool.conf"
+export TLSPOOL_CONFIG="$D/tlspool.conf"
+
+secs() { date +%s.%N; }
+
+run_tlspool() {
+	local p=$1 t0 t1
+	"$CLI" --server --bind 127.0.0.1 --myname www.example.test --no-peer-cert \
+		--exec 'cat >/dev/null' "$p" 2>"$D/server.err" &
+	pids+=($!)
+	wait_port "$p" || return 1
+	t0=$(secs)
+	head -c "${SIZE_MB}M" /dev/zero |
+		"$CLI" --client --sni www.example.test 127.0.0.1 "$p" >/dev/null 2>"$D/client.err" ||
+		{ echo "bench: tlspool-connect failed: $(cat "$D/client.err")" >&2; return 1; }
+	wait "${pids[-1]}"
+	t1=$(secs)
+	echo "$t1 - $t0" | bc
+}
+
+run_socat() {
+	local p t0 t1
+	p=$(free_port)
+	socat -u "OPENSSL-LISTEN:$p,bind=127.0.0.1,reuseaddr,cert=$D/www.pem,key=$D/www.key,verify=0" \
+		OPEN:/dev/null 2>"$D/socat.err" &
+	pids+=($!)
+	wait_port "$p" || return 1
+	t0=$(secs)
+	head -c "${SIZE_MB}M" /dev/zero |
+		socat -u - "OPENSSL:127.0.0.1:$p,verify=0" 2>>"$D/socat.err" ||
+		{ echo "bench: socat failed: $(cat "$D/socat.err")" >&2; return 1; }
+	wait "${pids[-1]}"
+	t1=$(secs)
+	echo "$t1 - $t0" | bc
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "throughput: ${SIZE_MB} MiB client -> server over loopback, $ROUNDS rounds each, alternating"
+: >"$D/t.tlspool"
+: >"$D/t.socat"
+for i in $(seq "$ROUNDS"); do
+	t=$(run_tlspool "${PORTS[$((i - 1))]}") || exit 1
+	echo "  round $i  tlspool-connect  ${t} s"
+	echo "$t" >>"$D/t.tlspool"
+	t=$(run_socat) || exit 1
+	echo "  round $i  socat OPENSSL    ${t} s"
+	echo "$t" >>"$D/t.socat"
+done
+mt=$(median <"$D/t.tlspool")
+ms=$(median <"$D/t.socat")
+printf 'median: tlspool-connect %.3f s (%.0f MiB/s), socat %.3f s (%.0f MiB/s)\n' \
+	"$mt" "$(echo "$SIZE_MB / $mt" | bc -l)" "$ms" "$(echo "$SIZE_MB / $ms" | bc -l)"
+printf 'ratio socat/tlspool: %.2f (above 1.0: tlspool-connect is faster)\n' \
+	"$(echo "$ms / $mt" | bc -l)"
