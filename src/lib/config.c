@@ -430,6 +430,13 @@ void tp_config_release_locked(struct tp_config *cfg)
 		config_free(cfg);
 }
 
+void tp_config_ref(struct tp_config *cfg)
+{
+	pthread_mutex_lock(&current_lock);
+	cfg->refs++;
+	pthread_mutex_unlock(&current_lock);
+}
+
 void tp_config_release(struct tp_config *cfg)
 {
 	if (cfg == NULL)

@@ -52,6 +52,8 @@ int tp_config_load(const char *path, int may_be_missing,
  * loaded again when the file changed; release it after use. */
 struct tp_config *tp_config_acquire(char *err, size_t errlen);
 void tp_config_release(struct tp_config *cfg);
+/* One more reference, e.g. for a relayed session using its credentials. */
+void tp_config_ref(struct tp_config *cfg);
 void tp_config_release_locked(struct tp_config *cfg);
 
 /* The configured identity of that name (case-insensitive), or NULL. */

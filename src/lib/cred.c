@@ -259,13 +259,71 @@ static void free_cache(struct tp_config *cfg)
 	cfg->creds = NULL;
 }
 
+/* The cached credentials called name ("" for the anonymous ones), or a
+ * new slot for them; cfg->lock held. */
+static gnutls_certificate_credentials_t *cache_slot(struct tp_config *cfg,
+                                                   const char *name,
+                                                   int *fresh)
+{
+	struct cred_cache *c = cfg->creds, *grown;
+	size_t i;
+
+	for (i = 0; c != NULL && i < c->n; i++)
+		if (strcasecmp(c->e[i].name, name) == 0) {
+			*fresh = 0;
+			return &c->e[i].creds;
+		}
+	grown = realloc(c, sizeof(*c) + ((c ? c->n : 0) + 1) * sizeof(c->e[0]));
+	if (grown == NULL)
+		return NULL;
+	if (c == NULL)
+		grown->n = 0;
+	cfg->creds = c = grown;
+	cfg->release_hook = free_cache;
+	snprintf(c->e[c->n].name, sizeof(c->e[c->n].name), "%s", name);
+	c->e[c->n].creds = NULL;
+	*fresh = 1;
+	return &c->e[c->n].creds;
+}
+
+/* A fresh slot that stayed empty is given back. */
+static void cache_commit(struct tp_config *cfg)
+{
+	struct cred_cache *c = cfg->creds;
+
+	if (c->e[c->n].creds != NULL)
+		c->n++;
+}
+
+int tp_cred_anonymous(struct tp_config *cfg,
+                      gnutls_certificate_credentials_t *out)
+{
+	gnutls_certificate_credentials_t *slot;
+	int fresh, rv = 0;
+
+	pthread_mutex_lock(&cfg->lock);
+	slot = cache_slot(cfg, "", &fresh);
+	if (slot == NULL) {
+		rv = tp_fail(ENOMEM, "out of memory");
+	} else if (fresh) {
+		if (gnutls_certificate_allocate_credentials(slot) < 0) {
+			*slot = NULL;
+			rv = tp_fail(ENOMEM, "out of memory");
+		}
+		cache_commit(cfg);
+	}
+	if (rv == 0)
+		*out = *slot;
+	pthread_mutex_unlock(&cfg->lock);
+	return rv;
+}
+
 int tp_cred_get(struct tp_config *cfg, const char *name,
                 gnutls_certificate_credentials_t *out)
 {
 	const struct tp_identity *id = tp_config_identity(cfg, name);
-	struct cred_cache *c, *grown;
-	size_t i;
-	int rv = -1;
+	gnutls_certificate_credentials_t *slot;
+	int fresh, rv = -1;
 
 	if (id == NULL)
 		return tp_fail(ENOKEY, "%s: no [identity %s] in %s", name, name,
@@ -276,28 +334,21 @@ int tp_cred_get(struct tp_config *cfg, const char *name,
 	if (tp_acl_check(id) != 0)
 		return -1;
 	pthread_mutex_lock(&cfg->lock);
-	c = cfg->creds;
-	for (i = 0; c != NULL && i < c->n; i++)
-		if (strcasecmp(c->e[i].name, id->name) == 0) {
-			*out = c->e[i].creds;
-			rv = 0;
-			goto out;
-		}
-	grown = realloc(c, sizeof(*c) + ((c ? c->n : 0) + 1) * sizeof(c->e[0]));
-	if (grown == NULL) {
+	slot = cache_slot(cfg, id->name, &fresh);
+	if (slot == NULL) {
 		tp_fail(ENOMEM, "out of memory");
-		goto out;
+	} else if (!fresh) {
+		*out = *slot;
+		rv = 0;
+	} else {
+		if (make_creds(id, slot) != 0)
+			*slot = NULL;
+		cache_commit(cfg);
+		if (*slot != NULL) {
+			*out = *slot;
+			rv = 0;
+		}
 	}
-	if (c == NULL)
-		grown->n = 0;
-	cfg->creds = c = grown;
-	cfg->release_hook = free_cache;
-	if (make_creds(id, &c->e[c->n].creds) != 0)
-		goto out;
-	strcpy(c->e[c->n].name, id->name);
-	*out = c->e[c->n++].creds;
-	rv = 0;
-out:
 	pthread_mutex_unlock(&cfg->lock);
 	return rv;
 }

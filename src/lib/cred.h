@@ -17,6 +17,11 @@
 int tp_cred_get(struct tp_config *cfg, const char *name,
                 gnutls_certificate_credentials_t *out);
 
+/* Credentials without a key, for a client with no local identity: they
+ * let GnuTLS take the peer's certificate.  Cached in cfg. */
+int tp_cred_anonymous(struct tp_config *cfg,
+                      gnutls_certificate_credentials_t *out);
+
 /* Does the identity's ACL admit the calling process?  0 or -1 EACCES. */
 int tp_acl_check(const struct tp_identity *id);
 

@@ -125,6 +125,7 @@ struct tp_relay {
 	unsigned nthreads;
 	atomic_size_t count;
 	struct worker *w;
+	void (*on_release)(void *); /* see tp_relay_set_release_hook */
 	pthread_mutex_t amu; /* protects all */
 	struct conn *all;    /* every live connection, for tp_relay_flush */
 };
@@ -136,6 +137,16 @@ static void spill_drop(struct spill *sp)
 	free(sp->buf);
 	sp->buf = NULL;
 	sp->off = sp->len = 0;
+}
+
+/* The session goes first, then what it used (the hook). */
+static void release_session(tp_relay *r, gnutls_session_t s)
+{
+	void *ptr = gnutls_session_get_ptr(s);
+
+	gnutls_deinit(s);
+	if (r != NULL && r->on_release != NULL)
+		r->on_release(ptr);
 }
 
 /* Every connection ends here: in the worker, or in tp_relay_free after the
@@ -158,7 +169,7 @@ static void conn_release(struct conn *c)
 
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->net.fd, NULL);
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->app.fd, NULL);
-	gnutls_deinit(c->s);
+	release_session(w->r, c->s);
 	close(c->net.fd);
 	close(c->app.fd);
 	spill_drop(&c->up);
@@ -641,6 +652,11 @@ void tp_relay_free(tp_relay *r)
 	free(r);
 }
 
+void tp_relay_set_release_hook(tp_relay *r, void (*hook)(void *))
+{
+	r->on_release = hook;
+}
+
 size_t tp_relay_count(tp_relay *r)
 {
 	return r == NULL ? 0 : atomic_load(&r->count);
@@ -799,7 +815,7 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 err:
 	err = errno;
 	if (session != NULL)
-		gnutls_deinit(session);
+		release_session(r, session);
 	close(netfd);
 	if (appfd != netfd)
 		close(appfd);

@@ -38,6 +38,15 @@ tp_relay *tp_relay_new(unsigned nthreads);
 int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
                  int datagram);
 
+/*
+ * hook(gnutls_session_get_ptr(session)) runs after each session handed
+ * over is deinitialised, so that what the session used (credentials, the
+ * configuration that holds them) can be released then and not before:
+ * GnuTLS needs credentials to outlive their sessions.  Set it before the
+ * first tp_relay_add().
+ */
+void tp_relay_set_release_hook(tp_relay *r, void (*hook)(void *));
+
 /* Connections currently relayed (added and not yet released); 0 for NULL. */
 size_t tp_relay_count(tp_relay *r);
 

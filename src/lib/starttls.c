@@ -55,7 +55,6 @@ struct call {
 	int (*checksni)(char *);
 	struct tp_config *cfg;
 	gnutls_session_t session;
-	gnutls_certificate_credentials_t own_creds; /* freed by us */
 	char sni[256];
 	unsigned port; /* the peer's, for the TLSA owner name; 0 unknown */
 	int cb_errno;  /* a failure inside the ClientHello hook */
@@ -75,15 +74,40 @@ static void flush_at_exit(void)
 	tp_relay_flush(relay, 5000);
 }
 
+/* A relayed session's credentials belong to its configuration, which is
+ * held until the session is gone (see run()). */
+static void release_config(void *cfg)
+{
+	tp_config_release(cfg);
+}
+
+/* A child made by fork() has none of the relay's threads: it starts a
+ * relay of its own on its first call.  (The parent's relayed descriptors
+ * stay open in the child until it exits, as with any fork.) */
+static void forget_relay(void)
+{
+	relay = NULL;
+	pthread_mutex_init(&relay_lock, NULL);
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, forget_relay);
+}
+
 static tp_relay *get_relay(unsigned nthreads)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	tp_relay *r;
 
+	pthread_once(&once, register_atfork);
 	pthread_mutex_lock(&relay_lock);
 	if (relay == NULL) {
 		relay = tp_relay_new(nthreads);
-		if (relay != NULL)
+		if (relay != NULL) {
+			tp_relay_set_release_hook(relay, release_config);
 			atexit(flush_at_exit);
+		}
 	}
 	r = relay;
 	pthread_mutex_unlock(&relay_lock);
@@ -241,9 +265,8 @@ static int start_session(struct call *c, const char *sniname)
 		if (tp_cred_get(c->cfg, c->myname, &creds) != 0)
 			return -1;
 	} else if (!c->server) {
-		if (gnutls_certificate_allocate_credentials(&c->own_creds) < 0)
-			return tp_fail(ENOMEM, "out of memory");
-		creds = c->own_creds;
+		if (tp_cred_anonymous(c->cfg, &creds) != 0)
+			return -1;
 	}
 	/* GNUTLS_NO_SIGNAL: a peer that vanishes must not raise SIGPIPE in
 	 * the application's process. */
@@ -533,7 +556,10 @@ static int run(struct call *c, int fd, int proto, const char *sniname,
 		goto out;
 	}
 	/* The relay owns the session and both descriptors from here on,
-	 * whatever it answers. */
+	 * whatever it answers; the session holds a reference to the
+	 * configuration (its credentials), dropped by release_config(). */
+	tp_config_ref(c->cfg);
+	gnutls_session_set_ptr(c->session, c->cfg);
 	saved = tp_relay_add(r, c->session, c->net, pair[1], 0);
 	c->session = NULL;
 	c->net = pair[1] = -1;
@@ -559,33 +585,50 @@ out:
 		close(pair[0]);
 	if (pair[1] >= 0)
 		close(pair[1]);
-	if (c->own_creds != NULL)
-		gnutls_certificate_free_credentials(c->own_creds);
 	tp_config_release(c->cfg);
 	errno = saved;
 	return rv;
 }
 
+/* A name without its final dot: SNI carries none (RFC 6066 section 3),
+ * and identities are compared without it (DESIGN section 3). */
+static const char *undotted(const char *name, char *buf, size_t len)
+{
+	size_t n;
+
+	if (name == NULL)
+		return NULL;
+	n = strlen(name);
+	if (n == 0 || name[n - 1] != '.' || n >= len)
+		return name;
+	memcpy(buf, name, n - 1);
+	buf[n - 1] = '\0';
+	return buf;
+}
+
 int starttls_client(int fd, int proto, char *myname, int flags,
                     char *sniname, char *peername, size_t peername_len)
 {
+	char my[320], sni[256];
 	struct call c;
 
 	memset(&c, 0, sizeof(c));
 	c.flags = flags;
-	c.myname = myname;
-	return run(&c, fd, proto, sniname, peername, peername_len);
+	c.myname = undotted(myname, my, sizeof(my));
+	return run(&c, fd, proto, undotted(sniname, sni, sizeof(sni)),
+	           peername, peername_len);
 }
 
 int starttls_server(int fd, int proto, char *myname, int flags,
                     int checksni(char *), char *peername, size_t peername_len)
 {
+	char my[320];
 	struct call c;
 
 	memset(&c, 0, sizeof(c));
 	c.server = 1;
 	c.flags = flags;
-	c.myname = myname;
+	c.myname = undotted(myname, my, sizeof(my));
 	c.checksni = checksni;
 	return run(&c, fd, proto, NULL, peername, peername_len);
 }
