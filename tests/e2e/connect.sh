@@ -24,7 +24,8 @@ free_port() {
 }
 declare -A P
 for s in good ta_root ta_inter wrong bogus expired insecure notlsa cname \
-	sniallow certreq exec big halfclose gnutls openssl sclient gcli; do
+	sniallow certreq exec big halfclose gnutls openssl sclient gcli fork fd \
+	sclientcert; do
 	P[$s]=$(free_port)
 done
 
@@ -38,7 +39,8 @@ C="$W/c"
 	tlsa 2 1 1 "$C/inter.pem" "_${P[ta_inter]}._tcp.www.example.test."
 	tlsa 3 1 1 "$C/other.pem" "_${P[wrong]}._tcp.www.example.test."
 	echo "_${P[cname]}._tcp.alias.example.test. IN CNAME _${P[good]}._tcp.www.example.test."
-	for s in sniallow certreq exec big halfclose gnutls openssl sclient gcli; do
+	for s in sniallow certreq exec big halfclose gnutls openssl sclient gcli \
+		fork fd sclientcert; do
 		tlsa 3 1 1 "$C/www.pem" "_${P[$s]}._tcp.www.example.test."
 	done
 	tlsa 3 1 1 "$W/client.pem" "client.example.test."
@@ -207,5 +209,32 @@ server "${P[gcli]}" --exec 'echo "hello $TLSPOOL_PEER"'
 expect gnutls-cli 0 -- bash -c "sleep 1 | timeout 20 gnutls-cli --insecure --port ${P[gcli]} --sni-hostname www.example.test --x509keyfile '$W/client.key' --x509certfile '$W/client.pem' 127.0.0.1 2>/dev/null"
 grep_in out gnutls-cli '^hello client\.example\.test$'
 check_server gnutls-cli 0 '^peer: client\.example\.test$'
+
+# openssl s_client with a client certificate: the server proves the
+# client's domain by its TLSA record
+server "${P[sclientcert]}" --exec 'echo "hello $TLSPOOL_PEER"'
+expect s_client-cert 0 -- bash -c "timeout 20 openssl s_client -ign_eof -connect 127.0.0.1:${P[sclientcert]} -servername www.example.test -cert '$W/client.pem' -key '$W/client.key' -quiet </dev/null 2>/dev/null"
+grep_in out s_client-cert '^hello client\.example\.test$'
+check_server s_client-cert 0 '^peer: client\.example\.test$'
+
+# --fork: every connection, each in its own process
+("$CLI" --server --bind 127.0.0.1 --fork --no-peer-cert --exec 'echo "served $TLSPOOL_SNI"' \
+	"${P[fork]}" 2>"$T/fork.err") &
+fpid=$!
+pids+=($fpid)
+wait_port "${P[fork]}"
+for i in 1 2 3; do
+	expect "fork-$i" 0 -- bash -c "client ${P[fork]} www.example.test </dev/null"
+	grep_in out "fork-$i" '^served www\.example\.test$'
+done
+kill "$fpid" 2>/dev/null
+
+# --fd: an inherited, already connected descriptor
+server "${P[fd]}" --no-peer-cert --exec 'cat'
+expect fd 0 -- bash -c "exec 5<>/dev/tcp/127.0.0.1/${P[fd]}; echo via-fd | '$CLI' --client --fd 5 --sni www.example.test"
+grep_in out fd '^via-fd$'
+grep_in err fd '^peer: www\.example\.test$'
+check_server fd 0
+expect fd-usage 1 -- "$CLI" --client --fd 5 127.0.0.1 443
 
 finish

@@ -8,13 +8,19 @@ expect install 0 -- make -s install BUILD="$BUILD" DESTDIR="$D" PREFIX=/usr
 for f in usr/include/tlspool/validate.h usr/lib/libtlspool-validate.a \
 	usr/lib/libtlspool-validate.so.0 usr/lib/pkgconfig/tlspool-validate.pc \
 	usr/bin/tlspool-connect usr/share/man/man1/tlspool-connect.1 \
-	usr/share/man/man5/tlspool.conf.5 usr/share/man/man3/tlspool_validate.3; do
+	usr/share/man/man5/tlspool.conf.5 usr/share/man/man3/tlspool_validate.3 \
+	usr/include/tlspool/starttls.h usr/include/tlspool/dane.h \
+	usr/lib/libtlspool.so.0 usr/lib/pkgconfig/tlspool.pc \
+	usr/share/man/man3/starttls_client.3 usr/share/man/man3/starttls_server.3 \
+	usr/share/man/man3/tlspool_dane_match.3; do
 	if [ -e "$D/$f" ]; then npass=$((npass + 1)); else
 		nfail=$((nfail + 1)); echo "not ok: install: $f missing"; fi
 done
 # The soname is versioned and the library exports only tlspool_* symbols.
 expect soname 0 -- sh -c "readelf -d '$D/usr/lib/libtlspool-validate.so.0' | grep -q 'SONAME.*libtlspool-validate.so.0'"
 expect exports 1 -- sh -c "nm -D --defined-only '$D/usr/lib/libtlspool-validate.so.0' | awk '{print \$3}' | grep -v '^tlspool_' | grep -v '^TLSPOOL_'"
+# libtlspool exports the three calls of starttls.h and nothing else
+expect exports-tlspool 0 -- sh -c "test \"\$(nm -D --defined-only '$D/usr/lib/libtlspool.so.0' | awk '\$3 !~ /^TLSPOOL/ {sub(/@.*/, \"\", \$3); print \$3}' | sort | tr '\n' ' ')\" = 'starttls_client starttls_errstr starttls_server '"
 
 cat >"$T/prog.c" <<'C'
 #include <stdio.h>
@@ -41,4 +47,30 @@ expect compile 0 -- cc -std=c11 -Wall -Werror $san -o "$T/prog" "$T/prog.c" \
 expect run 0 -- env LD_LIBRARY_PATH="$D/usr/lib" "$T/prog"
 grep_in out run '^c93f1e400f26708f98cb19d936620da35eec8f72e57f9eec01c1afd6\._openpgpkey\.example\.com\.$'
 expect ldd 0 -- sh -c "LD_LIBRARY_PATH='$D/usr/lib' ldd '$T/prog' | grep -q '$D/usr/lib/libtlspool-validate.so.0'"
+# a program of the application API, linked by pkg-config tlspool
+cat >"$T/app.c" <<'C'
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <tlspool/starttls.h>
+
+int main(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	/* an unknown flag: EINVAL, and fd consumed */
+	if (starttls_client(fd, IPPROTO_TCP, NULL, 0x4000, NULL, NULL, 0) != -1 ||
+	    errno != EINVAL)
+		return 1;
+	puts(starttls_errstr());
+	return 0;
+}
+C
+# shellcheck disable=SC2046
+expect compile-app 0 -- cc -std=c11 -Wall -Werror $san -o "$T/app" "$T/app.c" \
+	-Wl,-rpath-link,"$D/usr/lib" \
+	$($pc --cflags --libs tlspool)
+expect run-app 0 -- env LD_LIBRARY_PATH="$D/usr/lib" "$T/app"
+grep_in out run-app '^flags 0x4000: unknown'
 finish
