@@ -169,6 +169,17 @@ int tlspool_x509_identity(const tlspool_span *cert, char *buf, size_t buflen);
  */
 int tlspool_x509_names(const tlspool_span *cert, const char *reference);
 
+/* What a certificate says of itself, for diagnostics. */
+typedef struct tlspool_x509_info {
+	char subject[512], issuer[512]; /* RFC 4514 strings */
+	time_t not_before, not_after;
+	unsigned char spki_sha256[32];  /* what "x 1 1" records hold */
+	int self_issued;
+} tlspool_x509_info;
+
+/* Describe a DER certificate.  0, or -1 with errno EINVAL or EBADMSG. */
+int tlspool_x509_describe(const tlspool_span *cert, tlspool_x509_info *out);
+
 /* --- record generation -------------------------------------------------- */
 
 /*

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include <tlspool/validate.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,6 +35,24 @@ int starttls_server(int fd, int proto, char *myname, int flags,
 
 /* The calling thread's detail of its last failure ("" if none). */
 const char *starttls_errstr(void);
+
+/*
+ * What the calling thread's last starttls_client() or starttls_server()
+ * learnt about its peer, for diagnosis (tlspool-connect --diagnose):
+ * the peer's certificates as sent, the TLSA owner name asked for, the
+ * DNS answer and the DANE matcher's result with one step per record.
+ * Members are NULL (nchain 0) where the call did not get that far.  Valid
+ * until the same thread's next call; never NULL.
+ */
+typedef struct starttls_trace {
+	size_t nchain;
+	const tlspool_span *chain;       /* DER, [0] the peer's own */
+	const char *owner;               /* TLSA owner name, or NULL */
+	const tlspool_dns_answer *dns;   /* the lookup, or NULL */
+	const tlspool_dane_result *dane; /* the matcher, or NULL */
+} starttls_trace;
+
+const starttls_trace *starttls_last_trace(void);
 
 #ifdef __cplusplus
 }

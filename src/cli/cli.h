@@ -40,6 +40,19 @@ void die_usage(const char *fmt, ...)
         __attribute__((format(printf, 1, 2), noreturn));
 
 int run_lookup(const struct options *o);
+
+/* lookup.c: the DNS answer as text (zone-file comments and records) and
+ * as a JSON object; ISO 8601 times; hex strings for JSON. */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <time.h>
+void print_answer_text(FILE *fp, const tlspool_dns_answer *a);
+json_object *answer_json(const tlspool_dns_answer *a);
+json_object *hex_string(const unsigned char *p, size_t len);
+void iso_time(char *buf, size_t len, time_t t);
+
+/* diagnose.c: the trace of the last starttls call, --diagnose / --json */
+void print_trace(const struct options *o, const char *peer, int exit_code);
 int run_client(const struct options *o);
 int run_server(const struct options *o);
 

@@ -313,11 +313,13 @@ int run_client(const struct options *o)
 	tls = starttls_client(fd, ipproto(o), (char *)o->myname, o->flags,
 	                      (char *)sni, peer, sizeof(peer));
 	if (tls < 0) {
-		int e = errno;
+		int e = errno, rc = exit_for_errno(e, starttls_errstr());
 
+		print_trace(o, peer, rc);
 		fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
-		return exit_for_errno(e, starttls_errstr());
+		return rc;
 	}
+	print_trace(o, peer, 0);
 	return serve_plain(o, tls, peer, o->myname, sni);
 }
 
@@ -381,11 +383,13 @@ static int serve_one(const struct options *o, int conn)
 	tls = starttls_server(conn, ipproto(o), (char *)o->myname, o->flags,
 	                      check_sni, peer, sizeof(peer));
 	if (tls < 0) {
-		int e = errno;
+		int e = errno, rc = exit_for_errno(e, starttls_errstr());
 
+		print_trace(o, peer, rc);
 		fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
-		return exit_for_errno(e, starttls_errstr());
+		return rc;
 	}
+	print_trace(o, peer, 0);
 	return serve_plain(o, tls, peer, o->myname ? o->myname : seen_sni,
 	                   seen_sni);
 }

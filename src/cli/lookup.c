@@ -10,7 +10,7 @@
 
 #include "cli.h"
 
-static void iso_time(char *buf, size_t len, time_t t)
+void iso_time(char *buf, size_t len, time_t t)
 {
 	struct tm tm;
 
@@ -46,30 +46,30 @@ static int exit_for(const tlspool_dns_answer *a)
 	return EXIT_AUTH;
 }
 
-static void print_text(const tlspool_dns_answer *a)
+void print_answer_text(FILE *fp, const tlspool_dns_answer *a)
 {
 	char line[8192], when[32];
 	size_t i;
 
-	printf("; query   %s %s\n", a->qname, tlspool_rr_type_name(a->qtype));
+	fprintf(fp, "; query   %s %s\n", a->qname, tlspool_rr_type_name(a->qtype));
 	for (i = 0; i < a->ncname; i++)
-		printf("; cname   %s -> %s\n", i == 0 ? a->qname : a->cname[i - 1],
+		fprintf(fp, "; cname   %s -> %s\n", i == 0 ? a->qname : a->cname[i - 1],
 		       a->cname[i]);
-	printf("; verdict %s: %s\n", tlspool_dns_verdict_name(a->verdict),
+	fprintf(fp, "; verdict %s: %s\n", tlspool_dns_verdict_name(a->verdict),
 	       verdict_text(a));
 	if (a->ttl != 0)
-		printf("; ttl     %u\n", (unsigned)a->ttl);
+		fprintf(fp, "; ttl     %u\n", (unsigned)a->ttl);
 	if (a->rrsig_expiration != 0) {
 		iso_time(when, sizeof(when), a->rrsig_expiration);
-		printf("; rrsig   earliest expiration %s\n", when);
+		fprintf(fp, "; rrsig   earliest expiration %s\n", when);
 	}
 	for (i = 0; i < a->nrr; i++)
 		if (tlspool_rr_format(line, sizeof(line), a->owner, &a->rr[i]) >
 		    0)
-			printf("%s\n", line);
+			fprintf(fp, "%s\n", line);
 }
 
-static json_object *hex_string(const unsigned char *p, size_t len)
+json_object *hex_string(const unsigned char *p, size_t len)
 {
 	char *s = malloc(2 * len + 1);
 	json_object *o;
@@ -85,7 +85,7 @@ static json_object *hex_string(const unsigned char *p, size_t len)
 	return o;
 }
 
-static void print_json(const tlspool_dns_answer *a)
+json_object *answer_json(const tlspool_dns_answer *a)
 {
 	json_object *doc = json_object_new_object();
 	json_object *chain = json_object_new_array();
@@ -137,6 +137,13 @@ static void print_json(const tlspool_dns_answer *a)
 		json_object_array_add(recs, r);
 	}
 	json_object_object_add(doc, "records", recs);
+	return doc;
+}
+
+static void print_json(const tlspool_dns_answer *a)
+{
+	json_object *doc = answer_json(a);
+
 	json_object_object_add(doc, "exit_code", json_object_new_int(exit_for(a)));
 	printf("%s\n", json_object_to_json_string_ext(
 	                       doc, JSON_C_TO_STRING_PRETTY |
@@ -229,7 +236,7 @@ int run_lookup(const struct options *o)
 	if (o->json)
 		print_json(ans);
 	else
-		print_text(ans);
+		print_answer_text(stdout, ans);
 	rc = exit_for(ans);
 	if (rc != EXIT_OK)
 		print_failure(ans);

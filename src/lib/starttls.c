@@ -114,6 +114,109 @@ static tp_relay *get_relay(unsigned nthreads)
 	return r;
 }
 
+/* --- the diagnostic trace (starttls_last_trace) -------------------------- */
+
+struct trace_store {
+	starttls_trace pub;
+	tlspool_span chain[16];
+	char owner[320];
+	tlspool_dns_answer *dns;
+	tlspool_dane_result *dane;
+};
+
+static pthread_key_t trace_key;
+static pthread_once_t trace_once = PTHREAD_ONCE_INIT;
+
+static void trace_clear(struct trace_store *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->pub.nchain; i++)
+		free((void *)t->chain[i].data);
+	tlspool_dns_answer_free(t->dns);
+	tlspool_dane_result_free(t->dane);
+	memset(t, 0, sizeof(*t));
+	t->pub.chain = t->chain;
+}
+
+static void trace_free(void *p)
+{
+	if (p != NULL)
+		trace_clear(p);
+	free(p);
+}
+
+static void trace_key_init(void)
+{
+	pthread_key_create(&trace_key, trace_free);
+}
+
+/* This thread's trace, emptied; NULL only without memory. */
+static struct trace_store *trace_reset(void)
+{
+	struct trace_store *t;
+
+	pthread_once(&trace_once, trace_key_init);
+	t = pthread_getspecific(trace_key);
+	if (t == NULL) {
+		t = calloc(1, sizeof(*t));
+		if (t == NULL || pthread_setspecific(trace_key, t) != 0) {
+			free(t);
+			return NULL;
+		}
+	}
+	trace_clear(t);
+	return t;
+}
+
+const starttls_trace *starttls_last_trace(void)
+{
+	static const starttls_trace empty;
+	struct trace_store *t;
+
+	pthread_once(&trace_once, trace_key_init);
+	t = pthread_getspecific(trace_key);
+	return t != NULL ? &t->pub : &empty;
+}
+
+/* Keep copies of the peer's certificates for the trace. */
+static void trace_chain(const tlspool_span *chain, size_t n)
+{
+	struct trace_store *t = pthread_getspecific(trace_key);
+	size_t i;
+
+	for (i = 0; t != NULL && i < n && i < 16; i++) {
+		unsigned char *p = malloc(chain[i].len ? chain[i].len : 1);
+
+		if (p == NULL)
+			break;
+		memcpy(p, chain[i].data, chain[i].len);
+		t->chain[i].data = p;
+		t->chain[i].len = chain[i].len;
+		t->pub.nchain = i + 1;
+	}
+}
+
+/* Hand the lookup and the matcher's result over to the trace (which then
+ * owns them); without a trace they are freed. */
+static void trace_keep(const char *owner, tlspool_dns_answer *dns,
+                       tlspool_dane_result *dane)
+{
+	struct trace_store *t = pthread_getspecific(trace_key);
+
+	if (t == NULL) {
+		tlspool_dns_answer_free(dns);
+		tlspool_dane_result_free(dane);
+		return;
+	}
+	snprintf(t->owner, sizeof(t->owner), "%s", owner);
+	t->pub.owner = t->owner;
+	t->dns = dns;
+	t->pub.dns = dns;
+	t->dane = dane;
+	t->pub.dane = dane;
+}
+
 /* --- failures ------------------------------------------------------------ */
 
 /* Map a handshake failure to errno, with its detail. */
@@ -386,9 +489,8 @@ static int dane_check(struct call *c, const char *owner, const char *refname,
 		tp_fail(EKEYREJECTED, "%s: %s", ans->owner, res->reason);
 	}
 out:
-	tlspool_dane_result_free(res);
 	free(tlsa);
-	tlspool_dns_answer_free(ans);
+	trace_keep(owner, ans, res);
 	return rv;
 }
 
@@ -437,6 +539,7 @@ static int authenticate(struct call *c, const char *sniname)
 		chain[i].data = certs[i].data;
 		chain[i].len = certs[i].size;
 	}
+	trace_chain(chain, ncerts);
 	n = tlspool_x509_identity(&chain[0], c->peer, sizeof(c->peer));
 	if (n < 0)
 		c->peer[0] = '\0';
@@ -509,6 +612,7 @@ static int run(struct call *c, int fd, int proto, const char *sniname,
 	tp_relay *r;
 
 	tp_clear_error();
+	trace_reset();
 	/* 1. consume fd */
 	c->net = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	saved = errno;

@@ -29,7 +29,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <stdio.h>
 
 #include "internal.h"
 
@@ -387,4 +389,43 @@ int tlspool_x509_names(const tlspool_span *cert, const char *reference)
 	rv = tp_x509_names(crt, reference);
 	gnutls_x509_crt_deinit(crt);
 	return rv;
+}
+
+/* A DN in RFC 4514 order into buf; "" when it cannot be read. */
+static void dn_text(gnutls_x509_crt_t crt, int issuer, char *buf, size_t len)
+{
+	gnutls_datum_t dn = {NULL, 0};
+	int r = issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &dn, 0)
+	               : gnutls_x509_crt_get_dn3(crt, &dn, 0);
+
+	snprintf(buf, len, "%s", r >= 0 && dn.data ? (char *)dn.data : "");
+	gnutls_free(dn.data);
+}
+
+int tlspool_x509_describe(const tlspool_span *cert, tlspool_x509_info *out)
+{
+	gnutls_x509_crt_t crt;
+	tlspool_span tbs, spki;
+
+	if (out == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	if (import(cert, &crt) != 0)
+		return -1;
+	if (tp_der_cert_parts(cert->data, cert->len, &tbs, &spki) != 0 ||
+	    gnutls_hash_fast(GNUTLS_DIG_SHA256, spki.data, spki.len,
+	                     out->spki_sha256) < 0) {
+		gnutls_x509_crt_deinit(crt);
+		errno = EBADMSG;
+		return -1;
+	}
+	dn_text(crt, 0, out->subject, sizeof(out->subject));
+	dn_text(crt, 1, out->issuer, sizeof(out->issuer));
+	out->not_before = gnutls_x509_crt_get_activation_time(crt);
+	out->not_after = gnutls_x509_crt_get_expiration_time(crt);
+	out->self_issued = gnutls_x509_crt_check_issuer(crt, crt) == 1;
+	gnutls_x509_crt_deinit(crt);
+	return 0;
 }

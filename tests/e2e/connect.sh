@@ -135,6 +135,34 @@ for case in "wrong:www.example.test:4:_${P[wrong]}._tcp.www.example.test.: " \
 	server_rc >/dev/null
 done
 
+# --diagnose: the trace of a failure, record by record
+server "${P[wrong]}" --no-peer-cert --exec 'cat'
+expect diagnose 4 -- bash -c "echo hi | client ${P[wrong]} www.example.test --diagnose"
+grep_in err diagnose '^; cert    depth 0: subject ".*"$'
+grep_in err diagnose '^;           SPKI SHA2-256 [0-9A-F]{64}$'
+grep_in err diagnose "^; query   _${P[wrong]}\\._tcp\\.www\\.example\\.test\\. TLSA$"
+grep_in err diagnose '^; verdict secure: '
+grep_in err diagnose '^; record  1: 3 1 1 \(DANE-EE\): '
+grep_in err diagnose '^; dane    no-match: '
+server_rc >/dev/null
+
+# --json: one document on stderr whose verdict agrees with the exit code
+jsonerr() { grep -v -e '^peer: ' -e '^tlspool-connect: ' "$T/err"; }
+for case in "good:www.example.test:0:authenticated:secure" \
+	"bogus:www.bogus.test:6:dns-error:bogus" \
+	"wrong:www.example.test:4:no-match:secure"; do
+	IFS=: read -r name sni code verdict dnsv <<<"$case"
+	server "${P[$name]}" --no-peer-cert --exec 'cat'
+	expect "json-$name" "$code" -- bash -c "echo hi | client ${P[$name]} $sni --json"
+	if jsonerr | jq -e --arg v "$verdict" --arg d "$dnsv" --argjson c "$code" \
+		'.verdict == $v and .dns.verdict == $d and .exit_code == $c and (.chain|length) >= 1 and ((.records|length) >= 1 or $v == "dns-error")' >/dev/null; then
+		npass=$((npass + 1))
+	else
+		nfail=$((nfail + 1)); echo "not ok: json-$name: $(jsonerr | head -c 400)"
+	fi
+	server_rc >/dev/null
+done
+
 server "${P[sniallow]}" --no-peer-cert --sni-allow 'mail.*' --exec cat
 expect sni-allow 3 -- bash -c "echo hi | client ${P[sniallow]} www.example.test"
 check_server sni-allow 5 'refused by checksni'

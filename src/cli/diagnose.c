@@ -1,0 +1,168 @@
+/*
+ * tlspool-connect --diagnose and --json for connections: the validation
+ * trace of the last starttls call (starttls_last_trace()), on stderr,
+ * since stdout carries the connection's data.
+ *
+ * Text: the peer's certificates (depth, subject, issuer, dates, SPKI
+ * digest), the TLSA lookup as --lookup prints it, each record with what
+ * became of it and why, and the verdict.  JSON: the same as one document.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void hex(char *out, const unsigned char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		sprintf(out + 2 * i, "%02X", p[i]);
+	out[2 * len] = '\0';
+}
+
+static void chain_text(FILE *fp, const starttls_trace *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nchain; i++) {
+		tlspool_x509_info x;
+		char nb[32], na[32], spki[65];
+
+		if (tlspool_x509_describe(&t->chain[i], &x) != 0) {
+			fprintf(fp, "; cert    depth %zu: unparsable\n", i);
+			continue;
+		}
+		iso_time(nb, sizeof(nb), x.not_before);
+		iso_time(na, sizeof(na), x.not_after);
+		hex(spki, x.spki_sha256, sizeof(x.spki_sha256));
+		fprintf(fp, "; cert    depth %zu: subject \"%s\"\n", i, x.subject);
+		fprintf(fp, ";           issuer \"%s\"%s\n", x.issuer,
+		        x.self_issued ? " (self-issued)" : "");
+		fprintf(fp, ";           valid %s .. %s\n", nb, na);
+		fprintf(fp, ";           SPKI SHA2-256 %s\n", spki);
+	}
+}
+
+static void steps_text(FILE *fp, const tlspool_dane_result *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nsteps; i++) {
+		const tlspool_dane_step *s = &r->steps[i];
+
+		fprintf(fp, "; record  %zu: %u %u %u (%s): %s", s->index + 1,
+		        s->usage, s->selector, s->mtype,
+		        tlspool_dane_usage_name(s->usage),
+		        tlspool_dane_outcome_name(s->outcome));
+		if (s->depth >= 0)
+			fprintf(fp, " at depth %d", s->depth);
+		fprintf(fp, "%s%s\n", s->reason[0] ? ": " : "", s->reason);
+	}
+	fprintf(fp, "; dane    %s: %s\n", tlspool_dane_verdict_name(r->verdict),
+	        r->reason);
+}
+
+static json_object *trace_json(const starttls_trace *t, const char *peer,
+                               int exit_code)
+{
+	json_object *doc = json_object_new_object();
+	json_object *chain = json_object_new_array();
+	size_t i;
+
+	json_object_object_add(doc, "peer", json_object_new_string(peer));
+	for (i = 0; i < t->nchain; i++) {
+		json_object *c = json_object_new_object();
+		tlspool_x509_info x;
+		char when[32];
+
+		json_object_object_add(c, "depth", json_object_new_int((int)i));
+		if (tlspool_x509_describe(&t->chain[i], &x) == 0) {
+			json_object_object_add(c, "subject",
+			                       json_object_new_string(x.subject));
+			json_object_object_add(c, "issuer",
+			                       json_object_new_string(x.issuer));
+			iso_time(when, sizeof(when), x.not_before);
+			json_object_object_add(c, "not_before",
+			                       json_object_new_string(when));
+			iso_time(when, sizeof(when), x.not_after);
+			json_object_object_add(c, "not_after",
+			                       json_object_new_string(when));
+			json_object_object_add(c, "spki_sha256",
+			                       hex_string(x.spki_sha256, 32));
+		}
+		json_object_array_add(chain, c);
+	}
+	json_object_object_add(doc, "chain", chain);
+	if (t->dns != NULL)
+		json_object_object_add(doc, "dns", answer_json(t->dns));
+	if (t->dane != NULL) {
+		json_object *steps = json_object_new_array();
+
+		for (i = 0; i < t->dane->nsteps; i++) {
+			const tlspool_dane_step *s = &t->dane->steps[i];
+			json_object *j = json_object_new_object();
+
+			json_object_object_add(j, "record",
+			                       json_object_new_int((int)s->index));
+			json_object_object_add(j, "usage", json_object_new_int(s->usage));
+			json_object_object_add(j, "selector",
+			                       json_object_new_int(s->selector));
+			json_object_object_add(j, "matching_type",
+			                       json_object_new_int(s->mtype));
+			json_object_object_add(
+			        j, "outcome",
+			        json_object_new_string(tlspool_dane_outcome_name(s->outcome)));
+			json_object_object_add(j, "depth", json_object_new_int(s->depth));
+			json_object_object_add(j, "reason",
+			                       json_object_new_string(s->reason));
+			json_object_array_add(steps, j);
+		}
+		json_object_object_add(doc, "records", steps);
+		json_object_object_add(
+		        doc, "verdict",
+		        json_object_new_string(tlspool_dane_verdict_name(t->dane->verdict)));
+		json_object_object_add(doc, "reason",
+		                       json_object_new_string(t->dane->reason));
+	} else {
+		/* no matcher: the DNS failed, the peer stayed anonymous, or
+		 * the call failed before validation */
+		const char *v = t->dns != NULL &&
+		                                tlspool_dns_verdict_is_error(t->dns->verdict)
+		                        ? "dns-error"
+		                : exit_code == 0 ? "anonymous"
+		                                 : "not-validated";
+
+		json_object_object_add(doc, "verdict", json_object_new_string(v));
+	}
+	json_object_object_add(doc, "error",
+	                       json_object_new_string(exit_code ? starttls_errstr() : ""));
+	json_object_object_add(doc, "exit_code", json_object_new_int(exit_code));
+	return doc;
+}
+
+void print_trace(const struct options *o, const char *peer, int exit_code)
+{
+	const starttls_trace *t = starttls_last_trace();
+
+	if (o->json) {
+		json_object *doc = trace_json(t, peer, exit_code);
+
+		fprintf(stderr, "%s\n",
+		        json_object_to_json_string_ext(
+		                doc, JSON_C_TO_STRING_PRETTY |
+		                             JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+		return;
+	}
+	if (!o->diagnose)
+		return;
+	fprintf(stderr, "; diagnosis of the peer\n");
+	chain_text(stderr, t);
+	if (t->dns != NULL)
+		print_answer_text(stderr, t->dns);
+	else if (t->nchain > 0)
+		fprintf(stderr, "; no TLSA lookup was made\n");
+	if (t->dane != NULL)
+		steps_text(stderr, t->dane);
+}
