@@ -191,7 +191,7 @@ install: all
 	    $$pc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/$$pc.pc; done
 	for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 	  install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
-	for f in starttls_server starttls_errstr; do \
+	for f in starttls_server starttls_errstr starttls_last_trace; do \
 	  ln -sf starttls_client.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
 
 format:
