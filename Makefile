@@ -74,7 +74,7 @@ help:
 deps:
 	@scripts/deps
 
-$(BUILD)/%.o: %.c $(wildcard include/tlspool/*.h src/validate/*.h src/lib/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/tlspool/*.h src/validate/*.h src/lib/*.h src/cli/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -c -o $@ $<
 
