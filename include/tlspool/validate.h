@@ -83,6 +83,20 @@ int tlspool_dns_config_set(tlspool_dns_config *cfg, const char *key,
 tlspool_dns_config *tlspool_dns_config_load(const char *path, char *err,
                                             size_t errlen);
 
+/*
+ * Read a file of tlspool.conf's syntax (INI: "[section]", "key = value",
+ * comments with ; or #), calling entry() for each key.  entry returns 0,
+ * or -1 with a message (without file and line) in msg.  An indented line
+ * and a line of more than 199 characters are errors, since INI readers
+ * would take them as continuations or cut them.  Returns 0, or -1 with
+ * errno (that of fopen, or EINVAL) and "FILE:LINE: message" in err.
+ */
+int tlspool_conf_parse(const char *path,
+                       int (*entry)(void *user, const char *section,
+                                    const char *key, const char *value,
+                                    char *msg, size_t msglen),
+                       void *user, char *err, size_t errlen);
+
 /* The path tlspool_dns_config_load(NULL, ...) reads. */
 const char *tlspool_config_default_path(void);
 

@@ -13,7 +13,6 @@
 #include <stdarg.h>
 #include <strings.h>
 #include <grp.h>
-#include <ini.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -57,37 +56,6 @@ static int copy_path(char *dst, size_t len, const char *v, int *bad)
 	else
 		strcpy(dst, v);
 	return 0;
-}
-
-struct load_state {
-	struct tp_config *cfg;
-	FILE *fp;
-	int line, msgline;
-	char msg[300];
-};
-
-static char *read_line(char *str, int num, void *stream)
-{
-	struct load_state *st = stream;
-	char *s = fgets(str, num, st->fp);
-
-	if (s != NULL)
-		st->line++;
-	return s;
-}
-
-static void set_msg(struct load_state *st, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-static void set_msg(struct load_state *st, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (st->msg[0] != '\0')
-		return;
-	va_start(ap, fmt);
-	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
-	va_end(ap);
-	st->msgline = st->line;
 }
 
 static struct tp_identity *identity(struct tp_config *cfg, const char *name)
@@ -157,24 +125,20 @@ unknown:
 }
 
 static int on_entry(void *user, const char *section, const char *key,
-                    const char *value)
+                    const char *value, char *msg, size_t msglen)
 {
-	struct load_state *st = user;
-	struct tp_config *c = st->cfg;
-	char msg[256], who[64];
+	struct tp_config *c = user;
+	char who[64];
 	int bad = 0;
 
 	if (section[0] == '\0') {
-		set_msg(st, "%s: key outside any section", key);
-		return 0;
+		snprintf(msg, msglen, "%s: key outside any section", key);
+		return -1;
 	}
 	if (strcmp(section, "dns") == 0) {
-		if (tlspool_dns_config_set(c->dns, key, value, msg,
-		                           sizeof(msg)) != 0) {
-			set_msg(st, "%s", msg);
-			return 0;
-		}
-		return 1;
+		if (tlspool_dns_config_set(c->dns, key, value, msg, msglen) != 0)
+			return -1;
+		return 0;
 	}
 	if (strcmp(section, "tls") == 0) {
 		if (strcmp(key, "priority") == 0)
@@ -218,14 +182,14 @@ static int on_entry(void *user, const char *section, const char *key,
 		struct tp_identity *id;
 
 		if (tp_check_identity(name) != 0) {
-			set_msg(st, "[%s]: not a domain or user@domain identity",
+			snprintf(msg, msglen, "[%s]: not a domain or user@domain identity",
 			        section);
-			return 0;
+			return -1;
 		}
 		id = identity(c, name);
 		if (id == NULL) {
-			set_msg(st, "[%s]: too many identities", section);
-			return 0;
+			snprintf(msg, msglen, "[%s]: too many identities", section);
+			return -1;
 		}
 		if (strcmp(key, "certificate") == 0)
 			copy_path(id->certificate, sizeof(id->certificate),
@@ -241,31 +205,30 @@ static int on_entry(void *user, const char *section, const char *key,
 			                sizeof(who));
 
 			if (r < 0)
-				return 0;
+				return -1;
 			if (r > 0) {
-				set_msg(st, "%s: no such user or group \"%s\"", key,
+				snprintf(msg, msglen, "%s: no such user or group \"%s\"", key,
 				        who);
-				return 0;
+				return -1;
 			}
 		} else
 			goto unknown;
 	} else {
-		set_msg(st, "[%s]: unknown section", section);
-		return 0;
+		snprintf(msg, msglen, "[%s]: unknown section", section);
+		return -1;
 	}
 	if (bad || value[0] == '\0') {
 		if (value[0] == '\0' && (strcmp(key, "path") == 0 ||
 		                         strcmp(key, "plugin") == 0 ||
 		                         strcmp(key, "config") == 0))
-			return 1; /* documented as "empty: none" */
-		set_msg(st, "%s: bad value \"%s\"", key, value);
-		return 0;
+			return 0; /* documented as "empty: none" */
+		snprintf(msg, msglen, "%s: bad value \"%s\"", key, value);
+		return -1;
 	}
-	return 1;
-unknown:
-	snprintf(msg, sizeof(msg), "%s: unknown key in [%s]", key, section);
-	set_msg(st, "%s", msg);
 	return 0;
+unknown:
+	snprintf(msg, msglen, "%s: unknown key in [%s]", key, section);
+	return -1;
 }
 
 int tp_check_identity(const char *name)
@@ -315,44 +278,27 @@ static struct tp_config *config_new(void)
 int tp_config_load(const char *path, int may_be_missing,
                    struct tp_config **out, char *err, size_t errlen)
 {
-	struct load_state st;
-	int line;
+	struct tp_config *cfg = config_new();
 
 	*out = NULL;
-	memset(&st, 0, sizeof(st));
-	st.cfg = config_new();
-	if (st.cfg == NULL) {
+	if (cfg == NULL) {
 		snprintf(err, errlen, "out of memory");
 		errno = ENOMEM;
 		return -1;
 	}
-	snprintf(st.cfg->path, sizeof(st.cfg->path), "%s", path);
-	st.fp = fopen(path, "r");
-	if (st.fp == NULL) {
+	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+	if (tlspool_conf_parse(path, on_entry, cfg, err, errlen) != 0) {
 		int e = errno;
 
 		if (e == ENOENT && may_be_missing) {
-			*out = st.cfg;
+			*out = cfg;
 			return 0;
 		}
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		config_free(st.cfg);
+		config_free(cfg);
 		errno = e;
 		return -1;
 	}
-	line = ini_parse_stream(read_line, &st, on_entry, &st);
-	fclose(st.fp);
-	if (line != 0) {
-		if (st.msg[0] == '\0' || (line > 0 && line < st.msgline))
-			snprintf(st.msg, sizeof(st.msg), "syntax error");
-		else
-			line = st.msgline;
-		snprintf(err, errlen, "%s:%d: %s", path, line, st.msg);
-		config_free(st.cfg);
-		errno = EINVAL;
-		return -1;
-	}
-	*out = st.cfg;
+	*out = cfg;
 	return 0;
 }
 

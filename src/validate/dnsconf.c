@@ -8,7 +8,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,56 +161,29 @@ static int known_section(const char *s)
 	return strncmp(s, "identity ", 9) == 0 && s[9] != '\0';
 }
 
-struct load_state {
-	tlspool_dns_config *cfg;
-	FILE *fp;
-	int line;      /* the line inih is processing */
-	int msgline;   /* where msg was found */
-	char msg[256]; /* the first error, without file and line */
-};
-
-/* fgets for inih that counts lines, so that the handler knows where it
- * is (the packaged inih does not pass line numbers to handlers). */
-static char *read_line(char *str, int num, void *stream)
-{
-	struct load_state *st = stream;
-	char *s = fgets(str, num, st->fp);
-
-	if (s != NULL)
-		st->line++;
-	return s;
-}
-
 static int on_entry(void *user, const char *section, const char *key,
-                    const char *value)
+                    const char *value, char *msg, size_t msglen)
 {
-	struct load_state *st = user;
-	char msg[sizeof(st->msg)];
-	int bad = 0;
+	tlspool_dns_config *cfg = user;
 
 	if (section[0] == '\0') {
-		snprintf(msg, sizeof(msg), "%s: key outside any section", key);
-		bad = 1;
-	} else if (!known_section(section)) {
-		snprintf(msg, sizeof(msg), "[%s]: unknown section", section);
-		bad = 1;
-	} else if (strcmp(section, "dns") == 0) {
-		bad = tlspool_dns_config_set(st->cfg, key, value, msg,
-		                             sizeof(msg)) != 0;
+		snprintf(msg, msglen, "%s: key outside any section", key);
+		return -1;
 	}
-	if (bad && st->msg[0] == '\0') {
-		strcpy(st->msg, msg);
-		st->msgline = st->line;
+	if (!known_section(section)) {
+		snprintf(msg, msglen, "[%s]: unknown section", section);
+		return -1;
 	}
-	return !bad;
+	if (strcmp(section, "dns") == 0)
+		return tlspool_dns_config_set(cfg, key, value, msg, msglen);
+	return 0;
 }
 
 tlspool_dns_config *tlspool_dns_config_load(const char *path, char *err,
                                             size_t errlen)
 {
-	struct load_state st;
-	int may_be_missing = 0, line;
-	FILE *fp;
+	tlspool_dns_config *cfg;
+	int may_be_missing = 0;
 
 	if (path == NULL) {
 		path = getenv("TLSPOOL_CONFIG");
@@ -220,38 +192,20 @@ tlspool_dns_config *tlspool_dns_config_load(const char *path, char *err,
 			may_be_missing = 1;
 		}
 	}
-	memset(&st, 0, sizeof(st));
-	st.cfg = tlspool_dns_config_new();
-	if (st.cfg == NULL) {
+	cfg = tlspool_dns_config_new();
+	if (cfg == NULL) {
 		tp_err(err, errlen, "out of memory");
 		errno = ENOMEM;
 		return NULL;
 	}
-	fp = fopen(path, "r");
-	if (fp == NULL) {
+	if (tlspool_conf_parse(path, on_entry, cfg, err, errlen) != 0) {
 		int e = errno;
 
 		if (e == ENOENT && may_be_missing)
-			return st.cfg;
-		tp_err(err, errlen, "%s: %s", path, strerror(e));
-		tlspool_dns_config_free(st.cfg);
+			return cfg;
+		tlspool_dns_config_free(cfg);
 		errno = e;
 		return NULL;
 	}
-	st.fp = fp;
-	line = ini_parse_stream(read_line, &st, on_entry, &st);
-	fclose(fp);
-	if (line != 0) {
-		/* inih reports its own first error (a syntax error) and ours
-		 * alike: keep whichever came first. */
-		if (st.msg[0] == '\0' || (line > 0 && line < st.msgline))
-			strcpy(st.msg, "syntax error");
-		else
-			line = st.msgline;
-		tp_err(err, errlen, "%s:%d: %s", path, line, st.msg);
-		tlspool_dns_config_free(st.cfg);
-		errno = EINVAL;
-		return NULL;
-	}
-	return st.cfg;
+	return cfg;
 }

@@ -48,6 +48,14 @@ static const struct {
         {"resolution = stub\n", ":1: resolution: key outside any section"},
         {"[dns]\nthis line has no equals sign\n", ":2: syntax error"},
         {"[dns\nresolution = stub\n", ":1: syntax error"},
+        /* what INI readers would take silently: a continuation line, a
+         * cut line */
+        {"[dns]\nresolution = stub\n  recursive\n", ":3: indented line"},
+        {"[dns]\n\ttimeout_ms = 5\n", ":2: indented line"},
+        {"[dns]\ntrust_anchor = /xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.key\n",
+         ":2: line too long"},
         {"[dns]\nupstream=1.1.1.1\nupstream=1.1.1.2\nupstream=1.1.1.3\n"
          "upstream=1.1.1.4\nupstream=1.1.1.5\nupstream=1.1.1.6\n"
          "upstream=1.1.1.7\nupstream=1.1.1.8\nupstream=1.1.1.9\n",
@@ -117,6 +125,7 @@ START_TEST(good_file)
 	const char *p = write_conf(
 	        "; the test hierarchy\n"
 	        "[dns]\n"
+	        "  ; an indented comment is fine\n"
 	        "resolution = stub   ; inline comment\n"
 	        "upstream = 127.0.0.1@53530\n"
 	        "upstream = ::1\n"
