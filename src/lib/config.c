@@ -111,8 +111,11 @@ static int add_ids(struct tp_identity *id, const char *value, int groups,
 				goto unknown;
 			n = p->pw_uid;
 		}
-		if (*count == TP_MAX_ACL)
-			goto unknown;
+		if (*count == TP_MAX_ACL) {
+			snprintf(bad, badlen, "(more than %d entries)", TP_MAX_ACL);
+			rv = 1;
+			break;
+		}
 		list[(*count)++] = (unsigned)n;
 		continue;
 unknown:

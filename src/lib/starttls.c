@@ -333,6 +333,11 @@ static int on_client_hello(gnutls_session_t s)
 		c->sni[len] = '\0';
 	else
 		c->sni[0] = '\0';
+	if (c->sni[0] != '\0' && tlspool_check_domain(c->sni, 0) != 0) {
+		/* checksni and the identities see host names only */
+		tp_fail(ENOKEY, "SNI \"%.100s\" is not a host name", c->sni);
+		goto refuse;
+	}
 	if (c->sni[0] != '\0' && c->checksni != NULL &&
 	    !c->checksni(c->sni)) {
 		tp_fail(EPERM, "SNI \"%s\" refused by checksni", c->sni);
@@ -342,10 +347,6 @@ static int on_client_hello(gnutls_session_t s)
 	if (name[0] == '\0') {
 		tp_fail(ENOKEY, "the client sent no SNI and no myname was "
 		                "given");
-		goto refuse;
-	}
-	if (c->myname == NULL && tlspool_check_domain(name, 0) != 0) {
-		tp_fail(ENOKEY, "SNI \"%.100s\" is not a host name", name);
 		goto refuse;
 	}
 	if (tp_cred_get(c->cfg, name, &creds) != 0)
@@ -633,7 +634,10 @@ static int run(struct call *c, int fd, int proto, const char *sniname,
 	if (start_session(c, sniname) != 0 || handshake(c) != 0)
 		goto out;
 	if (authenticate(c, sniname) != 0) {
-		alert = errno == ETIMEDOUT ? -1 : GNUTLS_A_BAD_CERTIFICATE;
+		/* the peer hears "bad certificate" only when it is to blame */
+		alert = errno == EKEYREJECTED ? GNUTLS_A_BAD_CERTIFICATE
+		        : errno == ETIMEDOUT  ? -1
+		                              : GNUTLS_A_INTERNAL_ERROR;
 		goto out;
 	}
 	if (check_identity_kind(c) != 0) {
