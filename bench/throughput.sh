@@ -6,6 +6,7 @@
 # medians and the ratio socat/tlspool (above 1: tlspool is faster).
 set -u
 cd "$(dirname "$0")/.." || exit 1
+. scripts/ports.sh
 BUILD=${BUILD:-build}
 CLI="$BUILD/tlspool-connect"
 SIZE_MB=${SIZE_MB:-1024}
@@ -21,21 +22,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
-	done
-}
-wait_port() {
-	for _ in $(seq 200); do
-		ss -Htln "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	echo "bench: nothing listens on $1" >&2
-	return 1
-}
 
 certtool --generate-privkey --key-type ecdsa --outfile "$D/www.key" 2>/dev/null
 printf 'dns_name = www.example.test\nexpiration_days = 2\nsigning_key\n' >"$D/tmpl"

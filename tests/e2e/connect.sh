@@ -4,6 +4,7 @@
 # against real peers: gnutls-serv, gnutls-cli, openssl s_server, s_client.
 # Asserts exit codes, stdout and stderr.
 . "$(dirname "$0")/common"
+. scripts/ports.sh
 
 W="$T/w"
 mkdir -p "$W"
@@ -14,14 +15,6 @@ printf 'dc = test\ndc = example\ndc = client\ndns_name = client.example.test\nex
 certtool --generate-self-signed --load-privkey "$W/client.key" \
 	--template "$W/client.tmpl" --outfile "$W/client.pem" 2>/dev/null
 
-# One port per scenario: the port is part of the TLSA owner name.
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
-	done
-}
 declare -A P
 for s in good ta_root ta_inter wrong bogus expired insecure notlsa cname \
 	sniallow certreq exec big halfclose gnutls openssl sclient gcli fork fd \
@@ -71,15 +64,6 @@ CONF="$W/tlspool.conf"
 } >"$CONF"
 export TLSPOOL_CONFIG="$CONF"
 
-wait_port() {
-	local i
-	for i in $(seq 100); do
-		ss -Htln "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	echo "not ok: nothing listens on $1"
-	return 1
-}
 
 # server PORT [OPTIONS...]: a one-connection tlspool-connect server in the
 # background; its stderr goes to $T/server.err, its exit code to $T/server.rc
