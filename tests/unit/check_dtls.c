@@ -255,7 +255,7 @@ START_TEST(thousand_messages)
 	ck_assert_int_eq(getsockopt(tls, SOL_SOCKET, SO_TYPE, &type, &tl), 0);
 	ck_assert_int_eq(type, SOCK_SEQPACKET);
 	for (unsigned i = 0; i < 1000; i++) {
-		/* every size from 1 to DATA_MTU over the run, both ends */
+		/* sizes spread over 1 to DATA_MTU, both ends included */
 		size_t n = i == 0 ? 1 : i == 1 ? DATA_MTU
 		                                : 1 + (i * 389u) % DATA_MTU;
 		ssize_t r;
