@@ -8,6 +8,12 @@
  * the TLS write side (the library sends close_notify) and reading goes on
  * until the peer closes; EOF from the peer ends the run once what it sent
  * is written out.
+ *
+ * --udp (DTLS): the descriptor keeps message boundaries.  Each read from
+ * stdin (at most DGRAM_MAX bytes) goes out as one message, and each
+ * message received is written out as it came.  DTLS has no half-close:
+ * EOF on stdin waits up to --linger ms for replies in flight, then closes
+ * (the library sends close_notify).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +34,10 @@
 #include "cli.h"
 
 #define BUFSZ 65536
+/* The largest message read from stdin with --udp: what one DTLS record
+ * carries on any path of IPv6 minimum MTU (1280 - 48 IPv6 and UDP - 37
+ * DTLS record overhead = 1195), rounded down. */
+#define DGRAM_MAX 1024
 
 /* --- exit codes from a failed starttls call ------------------------------ */
 
@@ -83,6 +93,7 @@ static int ipproto(const struct options *o)
 
 struct dir {
 	int from, to;
+	size_t rdmax; /* the largest read: one message with --udp */
 	char buf[BUFSZ];
 	size_t len, off;
 	int eof;
@@ -101,7 +112,7 @@ static int step(struct dir *d, int readable, int writable)
 	ssize_t n;
 
 	if (readable && d->len == 0 && !d->eof) {
-		n = read(d->from, d->buf, sizeof(d->buf));
+		n = read(d->from, d->buf, d->rdmax);
 		if (n == 0)
 			d->eof = 1;
 		else if (n > 0)
@@ -136,7 +147,7 @@ static long long now_ms(void)
  * we still send gets linger_ms more (socat's -t), for a peer that shut
  * only its own write side.
  */
-static int pump(int tls, int linger_ms)
+static int pump(int tls, int linger_ms, int datagram)
 {
 	long long deadline = -1;
 	struct dir *up = calloc(1, sizeof(*up)), *down = calloc(1, sizeof(*down));
@@ -151,6 +162,8 @@ static int pump(int tls, int linger_ms)
 	}
 	up->from = 0, up->to = tls;
 	down->from = tls, down->to = 1;
+	up->rdmax = datagram ? DGRAM_MAX : sizeof(up->buf);
+	down->rdmax = sizeof(down->buf);
 	set_nonblock(tls);
 	for (;;) {
 		struct pollfd p[3];
@@ -197,6 +210,16 @@ static int pump(int tls, int linger_ms)
 			        strerror(errno));
 			rv = EXIT_CONNECT;
 			break;
+		}
+		if (datagram) {
+			/* No half-close: the peer's close ends both ways; our
+			 * EOF lingers for replies, then close() below sends
+			 * close_notify. */
+			if (down->eof && down->len == 0)
+				break;
+			if (up->eof && up->len == 0 && deadline < 0)
+				deadline = now_ms() + linger;
+			continue;
 		}
 		if (up->eof && up->len == 0 && !shut) {
 			/* half-close: the peer gets close_notify */
@@ -254,7 +277,7 @@ static int serve_plain(const struct options *o, int tls, const char *peer,
 	fprintf(stderr, "peer: %s\n", peer[0] ? peer : "(anonymous)");
 	if (o->exec != NULL)
 		return run_exec(o, tls, peer, local, sni);
-	rv = pump(tls, o->linger_ms);
+	rv = pump(tls, o->linger_ms, strcmp(o->proto, "tcp") != 0);
 	close(tls);
 	return rv;
 }
@@ -361,7 +384,7 @@ static int listen_on(const struct options *o)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, 128) == 0)
+		    (sock_type(o) == SOCK_DGRAM || listen(fd, 128) == 0))
 			break;
 		e = errno;
 		close(fd);
@@ -394,6 +417,23 @@ static int serve_one(const struct options *o, int conn)
 	                   seen_sni);
 }
 
+/* --udp: the first datagram names the client; the socket is connected to
+ * it and handed to starttls_server(), which reads that datagram (the
+ * ClientHello) itself. */
+static int accept_dgram(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char b;
+
+	while (recvfrom(fd, &b, 1, MSG_PEEK, (struct sockaddr *)&ss, &len) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len) != 0)
+		return -1;
+	return fd;
+}
+
 int run_server(const struct options *o)
 {
 	int lfd, conn;
@@ -407,6 +447,23 @@ int run_server(const struct options *o)
 		return EXIT_CONNECT;
 	if (o->verbose)
 		fprintf(stderr, "%s: listening on port %s\n", progname, o->port);
+	if (sock_type(o) == SOCK_DGRAM) {
+		if (o->fork) {
+			close(lfd);
+			fprintf(stderr, "%s: --fork is not available with "
+			                "--udp in this version\n",
+			        progname);
+			return EXIT_USAGE;
+		}
+		conn = accept_dgram(lfd);
+		if (conn < 0) {
+			fprintf(stderr, "%s: recvfrom: %s\n", progname,
+			        strerror(errno));
+			close(lfd);
+			return EXIT_CONNECT;
+		}
+		return serve_one(o, conn);
+	}
 	if (!o->fork) {
 		conn = accept(lfd, NULL, NULL);
 		close(lfd);

@@ -44,6 +44,18 @@
  *   alerts, bad records, resets, other errno) abort: no close_notify is
  *   sent, since that would tell the peer the stream ended cleanly, and
  *   closing appfd gives the application EOF or ECONNRESET.
+ *
+ *   Datagrams (DTLS).  appfd is SOCK_SEQPACKET: one recv is one message,
+ *   sent as one record; one record received is one message.  A message
+ *   larger than the session's data MTU (gnutls_dtls_get_data_mtu) cannot
+ *   go out as one record: gnutls_record_send says GNUTLS_E_LARGE_PACKET
+ *   and the relay drops that message, as the network drops a datagram
+ *   that does not fit, and the connection goes on.  There is no
+ *   keep-alive: a datagram connection with no traffic either way for the
+ *   idle timeout (tp_relay_set_idle_timeout) is closed, with close_notify
+ *   best effort.  Each worker that holds datagram connections wakes at
+ *   least every IDLE_TICK_MS to look at their last-activity times; one
+ *   with only streams sleeps until an event.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -69,6 +81,8 @@
 /* Steps (each moves at most one block) before others get their turn. */
 #define BUDGET      16
 #define MAX_THREADS 1024
+/* The longest a worker with datagram connections sleeps. */
+#define IDLE_TICK_MS 250
 
 enum up_state { UP_OPEN, UP_BYE, UP_DONE };
 enum down_state { DOWN_OPEN, DOWN_SHUT, DOWN_DONE };
@@ -104,6 +118,7 @@ struct conn {
 	bool queued;
 	bool recv_wants_wr; /* gnutls_record_recv blocked on a write */
 	bool app_rdhup;     /* epoll saw the application shut its end */
+	long long last_ms;  /* datagram: the last progress, for idling */
 	atomic_bool up_done;     /* ups == UP_DONE, for tp_relay_flush */
 	struct conn *aprev, *anext; /* the relay's list of all, under amu */
 };
@@ -118,6 +133,8 @@ struct worker {
 	struct conn *incoming;
 	struct conn *live;            /* worker thread only */
 	struct conn *rhead, **rtail;  /* worker thread only */
+	size_t ndgram;                /* worker thread only */
+	long long next_idle_ms;       /* worker thread only */
 	unsigned char scratch[BLOCK]; /* worker thread only */
 };
 
@@ -126,6 +143,7 @@ struct tp_relay {
 	atomic_size_t count;
 	struct worker *w;
 	void (*on_release)(void *); /* see tp_relay_set_release_hook */
+	atomic_uint idle_ms; /* datagram idle timeout; 0 never */
 	pthread_mutex_t amu; /* protects all */
 	struct conn *all;    /* every live connection, for tp_relay_flush */
 };
@@ -180,6 +198,8 @@ static void conn_release(struct conn *c)
 		w->live = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	if (c->datagram && c->last_ms != 0)
+		w->ndgram--;
 	atomic_fetch_sub(&w->nconn, 1);
 	atomic_fetch_sub(&w->r->count, 1);
 	free(c);
@@ -413,6 +433,14 @@ app_error:
 	return 1;
 }
 
+static long long mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000 + 1;
+}
+
 static enum pump_result pump(struct conn *c, unsigned char *scratch)
 {
 	int budget = BUDGET, up, down;
@@ -421,6 +449,8 @@ static enum pump_result pump(struct conn *c, unsigned char *scratch)
 		if ((up = step_up(c, scratch)) < 0 ||
 		    (down = step_down(c, scratch)) < 0)
 			return P_ABORT;
+		if (c->datagram && (up || down) && budget == BUDGET)
+			c->last_ms = mono_ms();
 		if (c->ups == UP_DONE && c->downs == DOWN_DONE)
 			return P_FINISHED;
 		if (!up && !down)
@@ -518,9 +548,36 @@ static void take_incoming(struct worker *w)
 			conn_release(c);
 			continue;
 		}
+		if (c->datagram) {
+			c->last_ms = mono_ms();
+			w->ndgram++;
+		}
 		/* Try both sides at once: gnutls may already hold records
 		 * that arrived with the end of the handshake. */
 		enqueue(w, c);
+	}
+}
+
+/* Close the datagram connections silent for the idle timeout.  The
+ * close_notify goes out if the socket takes it at once; the application
+ * gets EOF. */
+static void expire_idle(struct worker *w)
+{
+	unsigned idle = atomic_load(&w->r->idle_ms);
+	long long now = mono_ms();
+	struct conn *c, *next;
+
+	if (now < w->next_idle_ms)
+		return;
+	w->next_idle_ms = now + IDLE_TICK_MS;
+	if (idle == 0)
+		return;
+	for (c = w->live; c != NULL; c = next) {
+		next = c->next;
+		if (!c->datagram || c->queued || now - c->last_ms < idle)
+			continue;
+		gnutls_bye(c->s, GNUTLS_SHUT_WR);
+		conn_release(c);
 	}
 }
 
@@ -530,7 +587,10 @@ static void *worker_main(void *arg)
 	struct epoll_event ev[64];
 
 	while (!atomic_load(&w->stop)) {
-		int n = epoll_wait(w->epfd, ev, 64, w->rhead != NULL ? 0 : -1);
+		int n = epoll_wait(w->epfd, ev, 64,
+		                   w->rhead != NULL  ? 0
+		                   : w->ndgram > 0 ? IDLE_TICK_MS
+		                                   : -1);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -544,6 +604,8 @@ static void *worker_main(void *arg)
 				on_event(w, ev[i].data.ptr, ev[i].events);
 		}
 		run_queue(w);
+		if (w->ndgram > 0)
+			expire_idle(w);
 	}
 	return NULL;
 }
@@ -655,6 +717,11 @@ void tp_relay_free(tp_relay *r)
 void tp_relay_set_release_hook(tp_relay *r, void (*hook)(void *))
 {
 	r->on_release = hook;
+}
+
+void tp_relay_set_idle_timeout(tp_relay *r, unsigned ms)
+{
+	atomic_store(&r->idle_ms, ms);
 }
 
 size_t tp_relay_count(tp_relay *r)

@@ -47,6 +47,14 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
  */
 void tp_relay_set_release_hook(tp_relay *r, void (*hook)(void *));
 
+/*
+ * Datagram connections with no traffic either way for ms milliseconds are
+ * closed (close_notify best effort; the application gets EOF); 0 never.
+ * Checked about every 250 ms.  libtlspool sets it from [tls]
+ * dtls_idle_timeout_ms.  Stream connections have no idle timeout.
+ */
+void tp_relay_set_idle_timeout(tp_relay *r, unsigned ms);
+
 /* Connections currently relayed (added and not yet released); 0 for NULL. */
 size_t tp_relay_count(tp_relay *r);
 

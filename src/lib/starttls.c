@@ -1,5 +1,7 @@
 /*
- * starttls_client() and starttls_server() over TCP.
+ * starttls_client() and starttls_server() over TCP, and DTLS over UDP
+ * (the server first runs the stateless cookie exchange, see
+ * dtls_cookie_exchange(); the returned descriptor is then SOCK_SEQPACKET).
  *
  * Outline of one call (DESIGN section 1, data flow):
  *   1. Consume fd at once: the work goes on a private duplicate and the
@@ -22,8 +24,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/dtls.h>
 #include <gnutls/gnutls.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -50,6 +55,8 @@
 struct call {
 	int server;
 	int net; /* our duplicate of the caller's fd */
+	int datagram; /* IPPROTO_UDP: DTLS, see dtls_cookie_exchange() */
+	gnutls_dtls_prestate_st prestate; /* the server's verified cookie */
 	int flags;
 	const char *myname;
 	int (*checksni)(char *);
@@ -261,15 +268,27 @@ static int handshake_failed(struct call *c, int r)
 
 /* --- arguments ----------------------------------------------------------- */
 
+/* DTLS needs a connected SOCK_DGRAM socket: the peer's address is the
+ * cookie's input and its port the TLSA owner's. */
+static int check_dgram_socket(struct call *c, int type)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (type != SOCK_DGRAM)
+		return tp_fail(EINVAL, "IPPROTO_UDP needs a SOCK_DGRAM socket");
+	if (getpeername(c->net, (struct sockaddr *)&ss, &len) != 0)
+		return tp_fail(EINVAL, "IPPROTO_UDP needs a connected socket "
+		                       "(%s)",
+		               strerror(errno));
+	return 0;
+}
+
 static int check_args(struct call *c, int proto, const char *sniname)
 {
 	int type = 0, probe;
 	socklen_t len = sizeof(type);
 
-	if (proto == IPPROTO_UDP)
-		return tp_fail(EPROTONOSUPPORT,
-		               "IPPROTO_UDP: DTLS is not available in this "
-		               "version");
 	if (proto == IPPROTO_SCTP) {
 		probe = socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP);
 		if (probe < 0)
@@ -280,10 +299,11 @@ static int check_args(struct call *c, int proto, const char *sniname)
 		               "IPPROTO_SCTP: DTLS over SCTP is not available "
 		               "in this version");
 	}
-	if (proto != IPPROTO_TCP)
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return tp_fail(EINVAL, "protocol %d: use IPPROTO_TCP, "
 		                       "IPPROTO_UDP or IPPROTO_SCTP",
 		               proto);
+	c->datagram = proto == IPPROTO_UDP;
 	if (c->flags & ~(c->server ? ROLE_FLAGS_SERVER : ROLE_FLAGS_CLIENT))
 		return tp_fail(EINVAL, "flags 0x%x: unknown, or not for a %s",
 		               (unsigned)c->flags &
@@ -304,6 +324,8 @@ static int check_args(struct call *c, int proto, const char *sniname)
 	if (getsockopt(c->net, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
 		return tp_fail(EINVAL, "fd is not a socket (%s)",
 		               strerror(errno));
+	if (c->datagram)
+		return check_dgram_socket(c, type);
 	if (type != SOCK_STREAM)
 		return tp_fail(EINVAL, "IPPROTO_TCP needs a SOCK_STREAM socket");
 	/* Each TLS record goes out in one write; Nagle's algorithm would hold
@@ -358,6 +380,134 @@ refuse:
 	return GNUTLS_E_UNRECOGNIZED_NAME;
 }
 
+/* --- DTLS ----------------------------------------------------------------- */
+
+/* The largest UDP payload we send: the path MTU the kernel knows for the
+ * connected peer (IP_MTU), less the IP and UDP headers, and never above
+ * what an Ethernet path carries unfragmented (loopback says 65536, and a
+ * route's MTU says nothing of the hops behind it). */
+#define DTLS_MAX_MTU 1500
+
+static unsigned dtls_mtu(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int mtu = 0, v6 = 0;
+	socklen_t ml = sizeof(mtu);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		v6 = ss.ss_family == AF_INET6;
+	if ((v6 ? getsockopt(fd, IPPROTO_IPV6, IPV6_MTU, &mtu, &ml)
+	        : getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &ml)) != 0 ||
+	    mtu <= 0 || mtu > DTLS_MAX_MTU)
+		mtu = DTLS_MAX_MTU;
+	if (mtu < 576)
+		mtu = 576; /* RFC 791: every IPv4 host takes 576 bytes */
+	return (unsigned)mtu - (v6 ? 48 : 28);
+}
+
+/* MTU and retransmission: the first retransmission after 1 s (RFC 6347
+ * section 4.2.4.1), doubling, the whole handshake bounded by
+ * handshake_timeout_ms.  The server's cookie exchange is already done. */
+static void dtls_setup(struct call *c)
+{
+	gnutls_dtls_set_mtu(c->session, dtls_mtu(c->net));
+	gnutls_dtls_set_timeouts(c->session, 1000,
+	                         c->cfg->handshake_timeout_ms);
+	if (c->server)
+		gnutls_dtls_prestate_set(c->session, &c->prestate);
+}
+
+/* One random key per process for the stateless cookies. */
+static gnutls_datum_t cookie_key;
+static int cookie_key_err;
+static pthread_once_t cookie_once = PTHREAD_ONCE_INIT;
+
+static void cookie_key_init(void)
+{
+	cookie_key_err = gnutls_key_generate(&cookie_key,
+	                                     GNUTLS_COOKIE_KEY_SIZE);
+}
+
+static ssize_t cookie_push(gnutls_transport_ptr_t p, const void *data,
+                           size_t len)
+{
+	return send((int)(intptr_t)p, data, len, MSG_NOSIGNAL);
+}
+
+static long long mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * RFC 6347 section 4.2.1: before any state is kept for the client, its
+ * ClientHello must return the cookie of a HelloVerifyRequest, which
+ * proves that it receives at its address.  Nothing is allocated here: the
+ * datagram is peeked at on the stack, answered statelessly and dropped;
+ * the one with a valid cookie stays in the socket for the handshake.
+ */
+static int dtls_cookie_exchange(struct call *c)
+{
+	unsigned char buf[4096];
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	long long deadline = mono_ms() + c->cfg->handshake_timeout_ms;
+	int fl = fcntl(c->net, F_GETFL);
+
+	pthread_once(&cookie_once, cookie_key_init);
+	if (cookie_key_err < 0)
+		return tp_fail(ENOMEM, "DTLS cookie key: %s",
+		               gnutls_strerror(cookie_key_err));
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		fcntl(c->net, F_SETFL, fl & ~O_NONBLOCK);
+	memset(&peer, 0, sizeof(peer));
+	if (getpeername(c->net, (struct sockaddr *)&peer, &plen) != 0)
+		return tp_fail(EINVAL, "getpeername: %s", strerror(errno));
+	for (;;) {
+		long long left = deadline - mono_ms();
+		struct pollfd p = {c->net, POLLIN, 0};
+		ssize_t n;
+		int r;
+
+		if (left <= 0)
+			return tp_fail(ETIMEDOUT,
+			               "no DTLS ClientHello with a valid cookie "
+			               "within %u ms",
+			               c->cfg->handshake_timeout_ms);
+		r = poll(&p, 1, (int)left);
+		if (r < 0 && errno != EINTR)
+			return tp_fail(errno, "poll: %s", strerror(errno));
+		if (r <= 0)
+			continue;
+		n = recv(c->net, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0) {
+			/* ECONNREFUSED: an ICMP error for an earlier
+			 * HelloVerifyRequest; the client may still come. */
+			if (errno == EAGAIN || errno == EINTR ||
+			    errno == ECONNREFUSED)
+				continue;
+			return tp_fail(ECONNRESET, "recv: %s", strerror(errno));
+		}
+		memset(&c->prestate, 0, sizeof(c->prestate));
+		r = gnutls_dtls_cookie_verify(&cookie_key, &peer, plen, buf,
+		                              (size_t)n, &c->prestate);
+		if (r == 0)
+			return 0;
+		(void)!recv(c->net, buf, 1, MSG_DONTWAIT); /* drop it */
+		if (r == GNUTLS_E_BAD_COOKIE)
+			gnutls_dtls_cookie_send(&cookie_key, &peer, plen,
+			                        &c->prestate,
+			                        (gnutls_transport_ptr_t)(intptr_t)
+			                                c->net,
+			                        cookie_push);
+		/* anything else (not a ClientHello): ignored */
+	}
+}
+
 static int start_session(struct call *c, const char *sniname)
 {
 	gnutls_certificate_credentials_t creds = NULL;
@@ -375,7 +525,8 @@ static int start_session(struct call *c, const char *sniname)
 	/* GNUTLS_NO_SIGNAL: a peer that vanishes must not raise SIGPIPE in
 	 * the application's process. */
 	r = gnutls_init(&c->session, (c->server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
-	                                     GNUTLS_NO_SIGNAL);
+	                                     GNUTLS_NO_SIGNAL |
+	                                     (c->datagram ? GNUTLS_DATAGRAM : 0));
 	if (r < 0)
 		return tp_fail(ENOMEM, "gnutls_init: %s", gnutls_strerror(r));
 	gnutls_session_set_ptr(c->session, c);
@@ -401,6 +552,8 @@ static int start_session(struct call *c, const char *sniname)
 	}
 	gnutls_transport_set_int(c->session, c->net);
 	gnutls_handshake_set_timeout(c->session, c->cfg->handshake_timeout_ms);
+	if (c->datagram)
+		dtls_setup(c);
 	return 0;
 }
 
@@ -561,8 +714,8 @@ static int authenticate(struct call *c, const char *sniname)
 		if (c->port == 0)
 			return tp_fail(EINVAL, "fd is not an IPv4 or IPv6 "
 			                       "connection: no port for TLSA");
-		if (tlspool_tlsa_owner(owner, sizeof(owner), c->port, "tcp",
-		                       ref) < 0)
+		if (tlspool_tlsa_owner(owner, sizeof(owner), c->port,
+		                       c->datagram ? "udp" : "tcp", ref) < 0)
 			return tp_fail(EKEYREJECTED, "%s: no TLSA owner name",
 			               ref);
 		if (dane_check(c, owner, ref, chain, ncerts) != 0)
@@ -631,6 +784,8 @@ static int run(struct call *c, int fd, int proto, const char *sniname,
 	/* now: after the handshake a server that refused us may be gone */
 	if (peer_port(c->net, &c->port) != 0)
 		c->port = 0;
+	if (c->server && c->datagram && dtls_cookie_exchange(c) != 0)
+		goto out;
 	if (start_session(c, sniname) != 0 || handshake(c) != 0)
 		goto out;
 	if (authenticate(c, sniname) != 0) {
@@ -654,7 +809,10 @@ static int run(struct call *c, int fd, int proto, const char *sniname,
 		}
 		strcpy(peername, c->peer);
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+	if (socketpair(AF_UNIX,
+	               (c->datagram ? SOCK_SEQPACKET : SOCK_STREAM) |
+	                       SOCK_CLOEXEC,
+	               0, pair) != 0) {
 		tp_fail(errno, "socketpair: %s", strerror(errno));
 		goto out;
 	}
@@ -666,9 +824,11 @@ static int run(struct call *c, int fd, int proto, const char *sniname,
 	/* The relay owns the session and both descriptors from here on,
 	 * whatever it answers; the session holds a reference to the
 	 * configuration (its credentials), dropped by release_config(). */
+	if (c->datagram)
+		tp_relay_set_idle_timeout(r, c->cfg->dtls_idle_timeout_ms);
 	tp_config_ref(c->cfg);
 	gnutls_session_set_ptr(c->session, c->cfg);
-	saved = tp_relay_add(r, c->session, c->net, pair[1], 0);
+	saved = tp_relay_add(r, c->session, c->net, pair[1], c->datagram);
 	c->session = NULL;
 	c->net = pair[1] = -1;
 	if (saved != 0) {

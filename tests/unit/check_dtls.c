@@ -1,0 +1,587 @@
+/*
+ * DTLS over UDP through the public API, against zones signed and served
+ * for this test: 1,000 messages whole and in order, the largest message a
+ * record carries and the one byte more that the relay drops, DANE failing
+ * closed, the handshake through a forwarder that drops datagrams, a flood
+ * of ClientHellos without cookies, and the idle timeout.
+ *
+ * The fixture binds one UDP socket per scenario (their ports are in the
+ * TLSA owner names _PORT._udp.www.example.test), publishes the records,
+ * starts zones/serve and writes the tlspool.conf read through
+ * TLSPOOL_CONFIG.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <tlspool/starttls.h>
+
+#include "testutil.h"
+
+enum { U_GOOD, U_WRONG, U_LOSS, U_FLOOD, U_IDLE, U_COUNT };
+
+/* The UDP payload is capped at 1500 - 28 bytes (starttls_client(3)); the
+ * default priority negotiates an AEAD with 13 bytes of DTLS record header,
+ * 8 of explicit nonce and a 16 byte tag. */
+#define DATA_MTU (1472 - 13 - 8 - 16)
+
+static char dir[] = "/tmp/tlspool-dtls-XXXXXX";
+static int usock[U_COUNT];
+static unsigned uport[U_COUNT];
+
+#define need(cond, what)                                                      \
+	do {                                                                  \
+		if (!(cond)) {                                                \
+			fprintf(stderr, "check_dtls: setup: %s\n", what);     \
+			teardown();                                           \
+			exit(1);                                              \
+		}                                                             \
+	} while (0)
+
+static void teardown(void);
+
+static void run_sh(const char *cmd)
+{
+	need(system(cmd) == 0, cmd);
+}
+
+static char *slurp(const char *path)
+{
+	static char buf[4096];
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	need(fp != NULL, path);
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return buf;
+}
+
+static struct sockaddr_in loopback(unsigned p)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(p)};
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return sa;
+}
+
+/* A UDP socket bound on loopback (port 0: any); its port in *p. */
+static int udp_bound(unsigned *p)
+{
+	struct sockaddr_in sa = loopback(0);
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return -1;
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	if (p != NULL)
+		*p = ntohs(sa.sin_port);
+	return fd;
+}
+
+static void setup(void)
+{
+	char cmd[8192], spki_s[128], conf[8192], zconf[1024];
+	FILE *fp;
+	const char *zones = getenv("TLSPOOL_SOURCE_DIR");
+
+	if (zones == NULL)
+		zones = ".";
+	need(mkdtemp(dir) != NULL, "mkdtemp");
+	for (int i = 0; i < U_COUNT; i++)
+		need((usock[i] = udp_bound(&uport[i])) >= 0, "udp socket");
+	snprintf(cmd, sizeof(cmd),
+	         "cd %s && certtool --generate-privkey --key-type ecdsa --outfile ks.pem 2>/dev/null && "
+	         "printf 'dns_name = www.example.test\\nexpiration_days = 30\\nsigning_key\\n' > tmpl && "
+	         "certtool --generate-self-signed --load-privkey ks.pem --template tmpl --outfile cs.pem 2>/dev/null && "
+	         "openssl pkey -in ks.pem -pubout -outform DER | sha256sum | cut -c1-64 > spki_s",
+	         dir);
+	run_sh(cmd);
+	snprintf(cmd, sizeof(cmd), "%s/spki_s", dir);
+	strcpy(spki_s, slurp(cmd));
+	snprintf(cmd, sizeof(cmd), "%s/example.add", dir);
+	fp = fopen(cmd, "w");
+	need(fp != NULL, cmd);
+	for (int i = 0; i < U_COUNT; i++)
+		if (i == U_WRONG)
+			fprintf(fp, "_%u._udp.www IN TLSA 3 1 1 %064d\n", uport[i], 0);
+		else
+			fprintf(fp, "_%u._udp.www IN TLSA 3 1 1 %s\n", uport[i], spki_s);
+	/* TCP at the good port: the UDP lookup must not find it */
+	fprintf(fp, "_%u._tcp.www IN TLSA 3 1 1 %s\n", uport[U_WRONG], spki_s);
+	fclose(fp);
+	snprintf(cmd, sizeof(cmd),
+	         "%s/zones/serve start %s/z --add example.test %s/example.add 2>/dev/null",
+	         zones, dir, dir);
+	run_sh(cmd);
+	snprintf(cmd, sizeof(cmd), "%s/z/tlspool.conf", dir);
+	strcpy(zconf, slurp(cmd));
+	snprintf(conf, sizeof(conf),
+	         "%s\n[tls]\nhandshake_timeout_ms = 6000\ndtls_idle_timeout_ms = 1000\n"
+	         "[identity www.example.test]\nkey = %s/ks.pem\ncertificate = %s/cs.pem\n",
+	         zconf, dir, dir);
+	snprintf(cmd, sizeof(cmd), "%s/tlspool.conf", dir);
+	fp = fopen(cmd, "w");
+	need(fp != NULL, cmd);
+	fputs(conf, fp);
+	fclose(fp);
+	setenv("TLSPOOL_CONFIG", cmd, 1);
+}
+
+static void teardown(void)
+{
+	char cmd[512];
+	const char *zones = getenv("TLSPOOL_SOURCE_DIR");
+
+	snprintf(cmd, sizeof(cmd), "%s/zones/serve stop %s/z; rm -rf %s",
+	         zones ? zones : ".", dir, dir);
+	(void)!system(cmd);
+}
+
+static void udp_connect(int fd, unsigned p)
+{
+	struct sockaddr_in sa = loopback(p);
+
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+}
+
+static unsigned port_of(int fd)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	return ntohs(sa.sin_port);
+}
+
+/* --- a server in a thread ---------------------------------------------- */
+
+struct server {
+	pthread_t thread;
+	int fd; /* connected UDP socket */
+	int echo;
+	int rv, err;
+	char errstr[512];
+};
+
+static void *serve(void *arg)
+{
+	struct server *s = arg;
+	char buf[65536];
+	ssize_t n;
+
+	s->rv = starttls_server(s->fd, IPPROTO_UDP, "www.example.test",
+	                        STARTTLS_PEERCERT_NONE, NULL, NULL, 0);
+	s->err = errno;
+	snprintf(s->errstr, sizeof(s->errstr), "%s", starttls_errstr());
+	if (s->rv >= 0 && s->echo)
+		while ((n = recv(s->rv, buf, sizeof(buf), 0)) > 0)
+			if (send(s->rv, buf, (size_t)n, MSG_NOSIGNAL) != n)
+				break;
+	if (s->rv >= 0 && s->echo)
+		close(s->rv);
+	return NULL;
+}
+
+/* The server socket of scenario `which`, connected to the client's port
+ * cport, serving in a thread. */
+static struct server *start_server_fd(int fd, unsigned cport, int echo)
+{
+	struct server *s = calloc(1, sizeof(*s));
+
+	s->fd = fd;
+	s->echo = echo;
+	udp_connect(s->fd, cport);
+	ck_assert_int_eq(pthread_create(&s->thread, NULL, serve, s), 0);
+	return s;
+}
+
+static struct server *start_server(int which, unsigned cport, int echo)
+{
+	return start_server_fd(usock[which], cport, echo);
+}
+
+static void join_server(struct server *s)
+{
+	pthread_join(s->thread, NULL);
+	free(s);
+}
+
+/* A client of scenario `which` (to port p); returns the descriptor or -1. */
+static int client_to(int cfd, unsigned p)
+{
+	udp_connect(cfd, p);
+	return starttls_client(cfd, IPPROTO_UDP, NULL, 0, "www.example.test",
+	                       NULL, 0);
+}
+
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(seed * 31 + i * 7);
+}
+
+/* One message back within 5 s; its length, or -1. */
+static ssize_t recv_msg(int fd, unsigned char *buf, size_t len)
+{
+	struct pollfd p = {fd, POLLIN, 0};
+
+	if (poll(&p, 1, 5000) != 1)
+		return -1;
+	return recv(fd, buf, len, MSG_TRUNC);
+}
+
+/* --- tests ---------------------------------------------------------------- */
+
+START_TEST(thousand_messages)
+{
+	int cfd = udp_bound(NULL), tls;
+	struct server *s = start_server(U_GOOD, port_of(cfd), 1);
+	unsigned char out[DATA_MTU + 1], in[65536];
+	int type = 0;
+	socklen_t tl = sizeof(type);
+
+	tls = client_to(cfd, uport[U_GOOD]);
+	ck_assert_msg(tls >= 0, "client: %s", starttls_errstr());
+	ck_assert_int_eq(getsockopt(tls, SOL_SOCKET, SO_TYPE, &type, &tl), 0);
+	ck_assert_int_eq(type, SOCK_SEQPACKET);
+	for (unsigned i = 0; i < 1000; i++) {
+		/* sizes spread over 1 to DATA_MTU, both ends included */
+		size_t n = i == 0 ? 1 : i == 1 ? DATA_MTU
+		                                : 1 + (i * 389u) % DATA_MTU;
+		ssize_t r;
+
+		fill(out, n, i);
+		ck_assert_int_eq(send(tls, out, n, 0), (ssize_t)n);
+		r = recv_msg(tls, in, sizeof(in));
+		ck_assert_msg(r == (ssize_t)n, "message %u: %zd bytes, sent %zu",
+		              i, r, n);
+		ck_assert_msg(memcmp(in, out, n) == 0, "message %u differs", i);
+	}
+	/* One byte more than a record carries: the relay drops it (as the
+	 * network would), and the next message arrives as usual. */
+	fill(out, DATA_MTU + 1, 7);
+	ck_assert_int_eq(send(tls, out, DATA_MTU + 1, 0), DATA_MTU + 1);
+	ck_assert_int_eq(send(tls, "after", 5, 0), 5);
+	ck_assert_int_eq(recv_msg(tls, in, sizeof(in)), 5);
+	ck_assert(memcmp(in, "after", 5) == 0);
+	close(tls);
+	join_server(s);
+}
+END_TEST
+
+START_TEST(wrong_record_fails_closed)
+{
+	int cfd = udp_bound(NULL), rv;
+	struct server *s = start_server(U_WRONG, port_of(cfd), 0);
+	struct stat sb;
+	ino_t ino;
+
+	ck_assert_int_eq(fstat(cfd, &sb), 0);
+	ino = sb.st_ino;
+	rv = client_to(cfd, uport[U_WRONG]);
+	ck_assert_msg(rv == -1 && errno == EKEYREJECTED, "rv %d errno %d: %s",
+	              rv, errno, starttls_errstr());
+	ck_assert_msg(strstr(starttls_errstr(), "._udp.") != NULL, "%s",
+	              starttls_errstr());
+	/* consumed: closed, or its number reused by another thread */
+	errno = 0;
+	ck_assert(fcntl(cfd, F_GETFD) == -1 ? errno == EBADF
+	                                    : fstat(cfd, &sb) == 0 &&
+	                                              sb.st_ino != ino);
+	join_server(s);
+}
+END_TEST
+
+/* A forwarder between client and server that drops the client's first
+ * datagram (the first ClientHello) and the server's second (its first
+ * flight after the cookie exchange): both sides must retransmit. */
+struct fwd {
+	pthread_t thread;
+	int front, back; /* to the client; connected to the server */
+	int passed, dropped;
+};
+
+static void *forward(void *arg)
+{
+	struct fwd *f = arg;
+	unsigned char buf[65536];
+	int from_client = 0, from_server = 0, connected = 0;
+
+	for (;;) {
+		struct pollfd p[2] = {{f->front, POLLIN, 0}, {f->back, POLLIN, 0}};
+		struct sockaddr_in sa;
+		socklen_t len = sizeof(sa);
+		ssize_t n;
+
+		if (poll(p, 2, 3000) <= 0)
+			return NULL; /* quiet: the test is over */
+		if (p[0].revents & POLLIN) {
+			n = recvfrom(f->front, buf, sizeof(buf), 0,
+			             (struct sockaddr *)&sa, &len);
+			if (n < 0)
+				continue;
+			if (!connected) {
+				connect(f->front, (struct sockaddr *)&sa, len);
+				connected = 1;
+			}
+			if (++from_client == 1)
+				f->dropped++;
+			else if (send(f->back, buf, (size_t)n, 0) == n)
+				f->passed++;
+		}
+		if (p[1].revents & POLLIN) {
+			n = recv(f->back, buf, sizeof(buf), 0);
+			if (n < 0)
+				continue;
+			if (++from_server == 2)
+				f->dropped++;
+			else if (send(f->front, buf, (size_t)n, 0) == n)
+				f->passed++;
+		}
+	}
+}
+
+START_TEST(handshake_survives_loss)
+{
+	struct fwd f = {0};
+	int cfd = udp_bound(NULL), tls;
+	struct server *s;
+	unsigned char in[64];
+	struct timespec t0, t1;
+
+	f.front = usock[U_LOSS]; /* the port in the TLSA owner name */
+	unsigned sport;
+	int sfd = udp_bound(&sport);
+
+	f.back = udp_bound(NULL);
+	s = start_server_fd(sfd, port_of(f.back), 1);
+	udp_connect(f.back, sport);
+	pthread_create(&f.thread, NULL, forward, &f);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	tls = client_to(cfd, uport[U_LOSS]);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_msg(tls >= 0, "client: %s", starttls_errstr());
+	ck_assert_int_eq(send(tls, "ping", 4, 0), 4);
+	ck_assert_int_eq(recv_msg(tls, in, sizeof(in)), 4);
+	ck_assert_int_eq(f.dropped, 2);
+	/* recovered by the 1 s timers, not by luck */
+	ck_assert(t1.tv_sec - t0.tv_sec >= 1);
+	close(tls);
+	join_server(s);
+	pthread_join(f.thread, NULL);
+	close(f.back);
+}
+END_TEST
+
+/* The first datagram a GnuTLS DTLS client sends: a ClientHello without a
+ * cookie. */
+static unsigned char hello[4096];
+static size_t hello_len;
+
+static ssize_t capture(gnutls_transport_ptr_t p, const void *data, size_t len)
+{
+	(void)p;
+	if (hello_len == 0 && len <= sizeof(hello)) {
+		memcpy(hello, data, len);
+		hello_len = len;
+	}
+	return (ssize_t)len;
+}
+
+static ssize_t nothing(gnutls_transport_ptr_t p, void *data, size_t len)
+{
+	(void)p, (void)data, (void)len;
+	errno = EAGAIN;
+	return -1;
+}
+
+static int nothing_timeout(gnutls_transport_ptr_t p, unsigned ms)
+{
+	(void)p, (void)ms;
+	return 0;
+}
+
+static void make_hello(void)
+{
+	gnutls_session_t s;
+	gnutls_certificate_credentials_t cred;
+
+	gnutls_certificate_allocate_credentials(&cred);
+	gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_DATAGRAM | GNUTLS_NONBLOCK);
+	gnutls_set_default_priority(s);
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+	gnutls_transport_set_push_function(s, capture);
+	gnutls_transport_set_pull_function(s, nothing);
+	gnutls_transport_set_pull_timeout_function(s, nothing_timeout);
+	(void)gnutls_handshake(s);
+	gnutls_deinit(s);
+	gnutls_certificate_free_credentials(cred);
+	ck_assert_uint_gt(hello_len, 60);
+}
+
+static long rss_kib(void)
+{
+	FILE *fp = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+
+	while (fp != NULL && fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	if (fp != NULL)
+		fclose(fp);
+	return kib;
+}
+
+/* Read until nothing came for ms; the count. */
+static int drain(int fd, int ms)
+{
+	unsigned char buf[2048];
+	struct pollfd p = {fd, POLLIN, 0};
+	int n = 0;
+
+	while (poll(&p, 1, ms) == 1)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+			n++;
+	return n;
+}
+
+START_TEST(cookie_flood_keeps_memory_flat)
+{
+	int cfd = udp_bound(NULL), tls, answers, others[8];
+	struct server *s;
+	long before, after;
+	unsigned char in[64];
+	const char *pre = getenv("LD_PRELOAD");
+	int valgrind = pre != NULL && strstr(pre, "vgpreload") != NULL;
+
+	make_hello();
+	s = start_server(U_FLOOD, port_of(cfd), 1);
+	udp_connect(cfd, uport[U_FLOOD]);
+	usleep(100000); /* the server is in its cookie phase */
+	drain(cfd, 0);
+	before = rss_kib();
+	/* Other source ports: the connected server socket never sees them. */
+	for (int i = 0; i < 8; i++) {
+		struct sockaddr_in sa = loopback(uport[U_FLOOD]);
+
+		others[i] = udp_bound(NULL);
+		for (int k = 0; k < 100; k++)
+			sendto(others[i], hello, hello_len, 0,
+			       (struct sockaddr *)&sa, sizeof(sa));
+	}
+	/* From the client's own address (a spoofer's best case): 3,000
+	 * ClientHellos with fresh randoms, each answered statelessly. */
+	answers = 0;
+	for (int i = 0; i < 3000; i++) {
+		hello[27] = (unsigned char)i;
+		hello[28] = (unsigned char)(i >> 8);
+		if (send(cfd, hello, hello_len, 0) < 0 && errno != ECONNREFUSED)
+			ck_abort_msg("send: %s", strerror(errno));
+		if (i % 50 == 49)
+			answers += drain(cfd, 0);
+	}
+	answers += drain(cfd, 200);
+	after = rss_kib();
+	ck_assert_msg(answers > 100, "only %d HelloVerifyRequests", answers);
+	if (!valgrind)
+		ck_assert_msg(after - before < 1024, "RSS %ld -> %ld KiB", before,
+		              after);
+	for (int i = 0; i < 8; i++) {
+		ck_assert_int_eq(drain(others[i], 0), 0);
+		close(others[i]);
+	}
+	/* a real client still gets through */
+	tls = starttls_client(cfd, IPPROTO_UDP, NULL, 0, "www.example.test",
+	                      NULL, 0);
+	ck_assert_msg(tls >= 0, "client: %s", starttls_errstr());
+	ck_assert_int_eq(send(tls, "ping", 4, 0), 4);
+	ck_assert_int_eq(recv_msg(tls, in, sizeof(in)), 4);
+	close(tls);
+	join_server(s);
+}
+END_TEST
+
+START_TEST(idle_connection_closed)
+{
+	int cfd = udp_bound(NULL), tls;
+	struct server *s = start_server(U_IDLE, port_of(cfd), 1);
+	unsigned char in[64];
+	struct pollfd p;
+	struct timespec t0, t1;
+	long ms;
+
+	tls = client_to(cfd, uport[U_IDLE]);
+	ck_assert_msg(tls >= 0, "client: %s", starttls_errstr());
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	p = (struct pollfd){tls, POLLIN, 0};
+	ck_assert_int_eq(poll(&p, 1, 4000), 1);
+	ck_assert_int_le(recv(tls, in, sizeof(in), 0), 0); /* EOF */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_msg(ms >= 900 && ms < 2500, "closed after %ld ms", ms);
+	close(tls);
+	join_server(s); /* the server's end idled out too: its echo ended */
+}
+END_TEST
+
+START_TEST(sctp_and_others)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	ck_assert_int_eq(starttls_client(fd, IPPROTO_SCTP, NULL, 0, NULL, NULL, 0), -1);
+	ck_assert_int_eq(errno, EPROTONOSUPPORT);
+	errno = 0;
+	ck_assert(fcntl(fd, F_GETFD) == -1 && errno == EBADF);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	ck_assert_int_eq(starttls_server(fd, 17 + 1000, NULL, 0, NULL, NULL, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* UDP needs a connected datagram socket */
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	ck_assert_int_eq(starttls_client(fd, IPPROTO_UDP, NULL, 0, NULL, NULL, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "connected"));
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("dtls");
+	TCase *t = tcase_create("dtls");
+
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, sctp_and_others);
+	tcase_add_test(t, thousand_messages);
+	tcase_add_test(t, wrong_record_fails_closed);
+	tcase_add_test(t, handshake_survives_loss);
+	tcase_add_test(t, cookie_flood_keeps_memory_flat);
+	tcase_add_test(t, idle_connection_closed);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	int rv;
+
+	setup();
+	rv = tp_run_suite(suite());
+	teardown();
+	return rv;
+}
