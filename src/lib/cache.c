@@ -285,7 +285,8 @@ static int lenv_open(struct lenv *l)
 	if (r == 0)
 		r = mdb_env_set_maxreaders(l->env, 256);
 	if (r == 0)
-		r = mdb_env_open(l->env, l->path, MDB_NOSUBDIR | MDB_NOTLS, 0600);
+		r = mdb_env_open(l->env, l->path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NOMETASYNC,
+		                 0600);
 	if (r == 0)
 		r = mdb_txn_begin(l->env, NULL, 0, &txn);
 	if (r == 0)
