@@ -186,4 +186,18 @@ rules '* * allow' 'oops'
 expect authz-bad-line 1 -- client "$A" "${C[@]}"
 grep_in err authz-bad-line "/rules:2: want \"LOCAL REMOTE allow\\|deny\""
 
+# --- negative entries ([cache] negative_ttl): fail fast, never pass ---
+{
+	make_conf "$W/z2" | sed "s|cache\.mdb|neg.mdb|"
+	printf '[cache]\nnegative_ttl = 60\n'
+} >"$W/neg.conf"
+export TLSPOOL_CONFIG="$W/neg.conf"
+expect neg-online 4 -- client "${P[garb]}"
+expect neg-list 0 -- "$CLI" --cache-list
+grep_in out neg-list "authn fail www\.example\.test _${P[garb]}\._tcp"
+expect neg-cached 4 -- client "${P[garb]}"
+grep_in err neg-cached 'a cached failure, until'
+expect neg-no-read 4 -- client "${P[garb]}" --no-cache-read
+no_grep_in err neg-no-read 'cached failure'
+
 finish
