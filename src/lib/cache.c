@@ -258,13 +258,22 @@ struct lenv {
 };
 
 static pthread_mutex_t lenv_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct lenv *lenvs;
+static struct lenv *lenvs, *stale;
 static pthread_once_t lenv_once = PTHREAD_ONCE_INIT;
 
-/* LMDB: "do not use an environment after fork()".  The child leaks the
- * parent's (its locks are the parent's) and opens its own. */
+/* LMDB: "do not use an environment after fork()".  The child keeps the
+ * parent's aside, unused (their locks are the parent's), and opens its
+ * own. */
 static void lenv_forget(void)
 {
+	struct lenv *l = lenvs;
+
+	while (l != NULL && l->next != NULL)
+		l = l->next;
+	if (l != NULL) {
+		l->next = stale;
+		stale = lenvs;
+	}
 	lenvs = NULL;
 	pthread_mutex_init(&lenv_lock, NULL);
 }
