@@ -16,7 +16,7 @@ CC       ?= cc
 BUILD    ?= build
 SAN      ?=
 
-PKGS     := gnutls getdns libgcrypt inih json-c
+PKGS     := gnutls getdns libgcrypt inih json-c lmdb
 DEPCFLAGS = $(shell pkg-config --cflags $(PKGS))
 DEPLIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread
 CHECKLIBS = $(shell pkg-config --libs check)
@@ -52,13 +52,15 @@ VAL_SO   := $(BUILD)/libtlspool-validate.so.$(VERSION)
 LIB_A    := $(BUILD)/libtlspool.a
 LIB_SO   := $(BUILD)/libtlspool.so.$(VERSION)
 CLI      := $(BUILD)/tlspool-connect
+AUTHZ_SO := $(BUILD)/tlspool-authz-rules.so
+BENCH_BIN := $(BUILD)/bench/cache_bench
 MANPAGES := $(wildcard man/*.[1-9])
 
 PHONY_BENCH := bench
 .PHONY: all deps check bench check-run check-asan check-valgrind demo demo-run \
         install clean format lint-man help tests fuzz fuzz-run
 
-all: $(VAL_A) $(VAL_SO) $(LIB_A) $(LIB_SO) $(CLI)
+all: $(VAL_A) $(VAL_SO) $(LIB_A) $(LIB_SO) $(CLI) $(AUTHZ_SO)
 
 help:
 	@echo "make [all]        build the libraries and tlspool-connect into $(BUILD)/"
@@ -66,7 +68,8 @@ help:
 	@echo "make check-asan   the same under AddressSanitizer and UBSan"
 	@echo "make check-valgrind  unit tests under valgrind"
 	@echo "make fuzz         build the libFuzzer targets with clang, run each $(FUZZ_TIME) s"
-	@echo "make bench        1 GiB through tlspool-connect vs socat OPENSSL (ratio)"
+	@echo "make bench        1 GiB through tlspool-connect vs socat OPENSSL (ratio);"
+	@echo "                  validation from a warm cache vs from DNS (ratio)"
 	@echo "make demo         install, build, and show DANE lookups on the local signed zones"
 	@echo "make install      PREFIX=$(PREFIX) DESTDIR=..."
 	@echo "make format       clang-format the sources"
@@ -103,6 +106,15 @@ $(LIB_SO): $(LIB_OBJ) $(VAL_SO) src/lib/libtlspool.map
 # Programs link the static libraries: no LD_LIBRARY_PATH in the build tree.
 $(CLI): $(CLI_OBJ) $(LIB_A) $(VAL_A)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_A) $(VAL_A) $(DEPLIBS) -ldl
+
+# The rules authorization plugin (tlspool_authz(3)): stands alone.
+$(AUTHZ_SO): src/authz/rules.c include/tlspool/authz.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -shared $(LDFLAGS) -o $@ src/authz/rules.c
+
+$(BENCH_BIN): bench/cache_bench.c $(LIB_A) $(VAL_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(DEPLIBS) -ldl
 
 $(BUILD)/tests/check_%: tests/unit/check_%.c $(LIB_A) $(VAL_A) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
@@ -169,8 +181,9 @@ demo: deps
 
 # Benchmarks against peers measured side by side (bench/).
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@BUILD=$(BUILD) bench/throughput.sh
+	@BUILD=$(BUILD) bench/cache.sh
 
 lint-man:
 	@for m in $(MANPAGES); do mandoc -Tlint -W warning $$m || exit 1; done
@@ -182,6 +195,8 @@ install: all
 	install -m 644 include/tlspool/*.h $(DESTDIR)$(INCDIR)/tlspool/
 	install -m 644 $(VAL_A) $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(VAL_SO) $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	install -d $(DESTDIR)$(LIBDIR)/tlspool
+	install -m 755 $(AUTHZ_SO) $(DESTDIR)$(LIBDIR)/tlspool/
 	for l in libtlspool-validate libtlspool; do \
 	  ln -sf $$l.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$$l.so.$(SOMAJOR); \
 	  ln -sf $$l.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/$$l.so; done

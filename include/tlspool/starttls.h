@@ -41,8 +41,11 @@ const char *starttls_errstr(void);
  * learnt about its peer, for diagnosis (tlspool-connect --diagnose):
  * the peer's certificates as sent, the TLSA owner name asked for, the
  * DNS answer and the DANE matcher's result with one step per record.
- * Members are NULL (nchain 0) where the call did not get that far.  Valid
- * until the same thread's next call; never NULL.
+ * Members are NULL (nchain 0) where the call did not get that far.  When
+ * the peer was authenticated from the validation cache, from_cache is 1,
+ * owner names the record the cached result came from, and dns and dane
+ * are NULL (no lookup was made).  Valid until the same thread's next
+ * call; never NULL.
  */
 typedef struct starttls_trace {
 	size_t nchain;
@@ -50,6 +53,7 @@ typedef struct starttls_trace {
 	const char *owner;               /* TLSA owner name, or NULL */
 	const tlspool_dns_answer *dns;   /* the lookup, or NULL */
 	const tlspool_dane_result *dane; /* the matcher, or NULL */
+	int from_cache;                  /* 1: the cache answered */
 } starttls_trace;
 
 const starttls_trace *starttls_last_trace(void);

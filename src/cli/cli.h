@@ -19,7 +19,7 @@ enum {
 #define MAX_SNI_ALLOW 32
 
 struct options {
-	int mode;             /* 'l'ookup, 'c'lient, 's'erver */
+	int mode;             /* 'l'ookup, 'c'lient, 's'erver, cache 'L'ist, 'F'lush */
 	const char *config;
 	const char *name;     /* --lookup NAME, or the client's HOST */
 	const char *port;
@@ -40,6 +40,10 @@ void die_usage(const char *fmt, ...)
         __attribute__((format(printf, 1, 2), noreturn));
 
 int run_lookup(const struct options *o);
+
+/* cacheadm.c: --cache-list and --cache-flush */
+int run_cache_list(const struct options *o);
+int run_cache_flush(const struct options *o);
 
 /* lookup.c: the DNS answer as text (zone-file comments and records) and
  * as a JSON object; ISO 8601 times; hex strings for JSON. */

@@ -343,6 +343,8 @@ int run_client(const struct options *o)
 		return rc;
 	}
 	print_trace(o, peer, 0);
+	if (starttls_errstr()[0] != '\0') /* the cache could not be used */
+		fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
 	return serve_plain(o, tls, peer, o->myname, sni);
 }
 
@@ -413,6 +415,8 @@ static int serve_one(const struct options *o, int conn)
 		return rc;
 	}
 	print_trace(o, peer, 0);
+	if (starttls_errstr()[0] != '\0') /* the cache could not be used */
+		fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
 	return serve_plain(o, tls, peer, o->myname ? o->myname : seen_sni,
 	                   seen_sni);
 }

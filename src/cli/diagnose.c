@@ -127,7 +127,9 @@ static json_object *trace_json(const starttls_trace *t, const char *peer,
 	} else {
 		/* no matcher: the DNS failed, the peer stayed anonymous, or
 		 * the call failed before validation */
-		const char *v = t->dns != NULL &&
+		const char *v = t->from_cache ? (exit_code == 0 ? "cached"
+		                                                : "cached-failure")
+		                : t->dns != NULL &&
 		                                tlspool_dns_verdict_is_error(t->dns->verdict)
 		                        ? "dns-error"
 		                : exit_code == 0 ? "anonymous"
@@ -135,6 +137,8 @@ static json_object *trace_json(const starttls_trace *t, const char *peer,
 
 		json_object_object_add(doc, "verdict", json_object_new_string(v));
 	}
+	json_object_object_add(doc, "from_cache",
+	                       json_object_new_boolean(t->from_cache));
 	json_object_object_add(doc, "error",
 	                       json_object_new_string(exit_code ? starttls_errstr() : ""));
 	json_object_object_add(doc, "exit_code", json_object_new_int(exit_code));
@@ -159,7 +163,11 @@ void print_trace(const struct options *o, const char *peer, int exit_code)
 		return;
 	fprintf(stderr, "; diagnosis of the peer\n");
 	chain_text(stderr, t);
-	if (t->dns != NULL)
+	if (t->from_cache)
+		fprintf(stderr, "; cache   %s TLSA: %s from the validation "
+		        "cache, no lookup was made\n", t->owner ? t->owner : "",
+		        exit_code == 0 ? "authenticated" : "a cached failure");
+	else if (t->dns != NULL)
 		print_answer_text(stderr, t->dns);
 	else if (t->nchain > 0)
 		fprintf(stderr, "; no TLSA lookup was made\n");

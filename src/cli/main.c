@@ -22,13 +22,14 @@ static void usage(FILE *fp)
 	        "       %s --server [OPTIONS] [--bind ADDR] [--fork] PORT\n"
 	        "       %s --lookup NAME [PORT] [--udp|--sctp] [--json]\n"
 	        "       %s --lookup USER@DOMAIN [--smimea] [--json]\n"
+	        "       %s --cache-list | --cache-flush [--config FILE]\n"
 	        "options: --sni NAME --myname ID --sni-allow GLOB --exec CMD\n"
 	        "         --fd N --config FILE --linger MS --udp --sctp\n"
 	        "         --peer-cert-optional --no-peer-cert --no-local-cert\n"
 	        "         --no-remote-user --no-remote-domain --no-cache-read\n"
 	        "         --no-cache-write --no-authz -v --help --version\n"
 	        "See tlspool-connect(1).\n",
-	        progname, progname, progname, progname, progname);
+	        progname, progname, progname, progname, progname, progname);
 }
 
 void die_usage(const char *fmt, ...)
@@ -63,10 +64,13 @@ int main(int argc, char **argv)
 		OPT_LOOKUP = 256, OPT_CLIENT, OPT_SERVER, OPT_CONFIG, OPT_UDP,
 		OPT_SCTP, OPT_JSON, OPT_SMIMEA, OPT_VERSION, OPT_HELP, OPT_SNI,
 		OPT_MYNAME, OPT_FD, OPT_EXEC, OPT_FORK, OPT_SNI_ALLOW, OPT_BIND,
-		OPT_DIAGNOSE, OPT_LINGER, OPT_STARTTLS, OPT_FLAG,
+		OPT_DIAGNOSE, OPT_LINGER, OPT_STARTTLS, OPT_CACHE_LIST,
+		OPT_CACHE_FLUSH, OPT_FLAG,
 	};
 	static const struct option longopts[] = {
 	        {"lookup", no_argument, NULL, OPT_LOOKUP},
+	        {"cache-list", no_argument, NULL, OPT_CACHE_LIST},
+	        {"cache-flush", no_argument, NULL, OPT_CACHE_FLUSH},
 	        {"client", no_argument, NULL, OPT_CLIENT},
 	        {"server", no_argument, NULL, OPT_SERVER},
 	        {"config", required_argument, NULL, OPT_CONFIG},
@@ -108,12 +112,18 @@ int main(int argc, char **argv)
 		switch (c) {
 		case OPT_LOOKUP:
 		case OPT_CLIENT:
-		case OPT_SERVER: {
-			int m = c == OPT_LOOKUP ? 'l' : c == OPT_CLIENT ? 'c' : 's';
+		case OPT_SERVER:
+		case OPT_CACHE_LIST:
+		case OPT_CACHE_FLUSH: {
+			int m = c == OPT_LOOKUP       ? 'l'
+			        : c == OPT_CLIENT     ? 'c'
+			        : c == OPT_SERVER     ? 's'
+			        : c == OPT_CACHE_LIST ? 'L'
+			                              : 'F';
 
 			if (o.mode != 0 && o.mode != m)
 				die_usage("choose one of --lookup, --client, "
-				          "--server");
+				          "--server, --cache-list, --cache-flush");
 			o.mode = m;
 			break;
 		}
@@ -189,6 +199,12 @@ int main(int argc, char **argv)
 		o.name = argv[optind];
 		o.port = nargs == 2 ? argv[optind + 1] : NULL;
 		return run_lookup(&o);
+	case 'L':
+	case 'F':
+		if (nargs != 0)
+			die_usage("--cache-list and --cache-flush take no "
+			          "arguments");
+		return o.mode == 'L' ? run_cache_list(&o) : run_cache_flush(&o);
 	case 'c':
 		if (o.fd >= 0 ? nargs != 0 : nargs != 2)
 			die_usage("--client takes HOST PORT, or --fd N");

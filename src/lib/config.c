@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "authz.h"
+#include "cache.h"
 
 #define TP_MAX_IDENTITIES 256
 
@@ -366,6 +368,8 @@ static void config_free(struct tp_config *cfg)
 {
 	if (cfg->release_hook != NULL)
 		cfg->release_hook(cfg);
+	tp_cache_free(cfg->cache);
+	tp_authz_free(cfg->authz);
 	tlspool_dns_free(cfg->resolver);
 	tlspool_dns_config_free(cfg->dns);
 	pthread_mutex_destroy(&cfg->lock);

@@ -41,6 +41,8 @@ struct tp_config {
 	unsigned refs;          /* guarded by the module's lock */
 	tlspool_dns *resolver;  /* made on first use */
 	void *creds;            /* credential cache (cred.c) */
+	void *cache;            /* validation cache (cache.c), first use */
+	void *authz;            /* authorization plugin (authz.c), first use */
 	void (*release_hook)(struct tp_config *);
 };
 

@@ -17,8 +17,12 @@
  *      RRset looked up with DNSSEC, the DANE matcher's verdict.  Every
  *      DNS failure fails closed; a proven absence of DANE records fails
  *      too unless [validation] pkix_fallback allows PKIX.
- *   6. The NO_REMOTE_* flags, then the peer name into the caller's
- *      buffer (ENAMETOOLONG before anything is written).
+ *      The validation cache (cache.c) answers first when it holds a
+ *      fresh result for (identity, owner, SHA2-256 of the peer's key);
+ *      a result reached online from secure DNS is stored.
+ *   6. The NO_REMOTE_* flags, authorization (authz.c), then the peer
+ *      name into the caller's buffer (ENAMETOOLONG before anything is
+ *      written).
  *   7. A socketpair: one end to the relay engine with the session and
  *      the network descriptor, the other end returned.
  */
@@ -38,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "authz.h"
+#include "cache.h"
 #include "config.h"
 #include "cred.h"
 #include "relay.h"
@@ -66,6 +72,9 @@ struct call {
 	unsigned port; /* the peer's, for the TLSA owner name; 0 unknown */
 	int cb_errno;  /* a failure inside the ClientHello hook */
 	char peer[320];
+	unsigned char spki[32]; /* SHA2-256 of the peer's SPKI ... */
+	int have_spki;          /* ... when known */
+	char cache_note[256];   /* why the cache could not be used */
 };
 
 /* --- the relay engine, one per process ---------------------------------- */
@@ -222,6 +231,18 @@ static void trace_keep(const char *owner, tlspool_dns_answer *dns,
 	t->pub.dns = dns;
 	t->dane = dane;
 	t->pub.dane = dane;
+}
+
+/* The cache answered: no lookup, no matcher. */
+static void trace_cached(const char *owner)
+{
+	struct trace_store *t = pthread_getspecific(trace_key);
+
+	if (t == NULL)
+		return;
+	snprintf(t->owner, sizeof(t->owner), "%s", owner);
+	t->pub.owner = t->owner;
+	t->pub.from_cache = 1;
 }
 
 /* --- failures ------------------------------------------------------------ */
@@ -573,9 +594,18 @@ static int handshake(struct call *c)
 
 /* --- the peer ------------------------------------------------------------ */
 
+/* What an online validation tells the cache. */
+struct online {
+	int cacheable;   /* reached from secure DNS */
+	uint32_t ttl;    /* the RRset's (smallest along a CNAME chain) */
+	time_t rrsig;    /* earliest RRSIG expiration, 0 none */
+	int usage;       /* of the record that matched, or -1 */
+};
+
 /* Fetch the TLSA RRset at owner and run the matcher over the chain. */
-static int dane_check(struct call *c, const char *owner, const char *refname,
-                      const tlspool_span *chain, size_t nchain)
+static int dane_online(struct call *c, const char *owner, const char *refname,
+                       const tlspool_span *chain, size_t nchain,
+                       struct online *o)
 {
 	char err[256];
 	tlspool_dns *dns = tp_config_resolver(c->cfg, err, sizeof(err));
@@ -625,6 +655,20 @@ static int dane_check(struct call *c, const char *owner, const char *refname,
 		tp_fail(errno, "DANE: %s", err);
 		goto out;
 	}
+	o->ttl = ans->ttl;
+	o->rrsig = ans->rrsig_expiration;
+	o->usage = res->matched >= 0 && (size_t)res->matched < n
+	                   ? tlsa[res->matched].usage : -1;
+	/* Only secure DNS may be remembered (DESIGN section 4); among the
+	 * failures only those that secure DNS proves. */
+	o->cacheable = ans->verdict == TLSPOOL_DNS_SECURE ||
+	               ans->verdict == TLSPOOL_DNS_SECURE_NODATA ||
+	               ans->verdict == TLSPOOL_DNS_SECURE_NXDOMAIN;
+	if (res->verdict != TLSPOOL_DANE_AUTHENTICATED &&
+	    res->verdict != TLSPOOL_DANE_NO_MATCH &&
+	    res->verdict != TLSPOOL_DANE_NO_USABLE &&
+	    res->verdict != TLSPOOL_DANE_NO_RECORDS)
+		o->cacheable = 0;
 	switch (res->verdict) {
 	case TLSPOOL_DANE_AUTHENTICATED:
 		rv = 0;
@@ -646,6 +690,97 @@ out:
 	free(tlsa);
 	trace_keep(owner, ans, res);
 	return rv;
+}
+
+/*
+ * When an authentication expires: at the RRset's TTL, its earliest
+ * RRSIG expiration, and (cache.c) max_ttl.  A record that constrains a
+ * certificate rather than just the key (usages 0-2: dates are checked)
+ * holds no longer than the chain's earliest notAfter.
+ */
+static time_t expiry_of(const struct online *o, const tlspool_span *chain,
+                        size_t nchain, time_t now)
+{
+	time_t exp = now + (time_t)o->ttl;
+	tlspool_x509_info x;
+	size_t i;
+
+	if (o->rrsig != 0 && o->rrsig < exp)
+		exp = o->rrsig;
+	for (i = 0; o->usage != 3 && i < nchain; i++) {
+		if (tlspool_x509_describe(&chain[i], &x) != 0)
+			return now; /* nothing to keep */
+		if (x.not_after < exp)
+			exp = x.not_after;
+	}
+	return exp;
+}
+
+/*
+ * dane_online() behind the validation cache, keyed by (refname, owner,
+ * TLSA, SHA2-256 of the end entity's SPKI).  A fresh positive entry
+ * authenticates without DNS; a fresh negative one ([cache] negative_ttl)
+ * fails without DNS; anything else goes online and stores its result.
+ */
+static int dane_check(struct call *c, const char *owner, const char *refname,
+                      const tlspool_span *chain, size_t nchain)
+{
+	struct online o = {0, 0, 0, -1};
+	struct tp_cache_key key;
+	tlspool_x509_info x;
+	tp_cache *cache = tp_config_cache(c->cfg);
+	time_t now = time(NULL), exp = 0;
+	struct tm tm;
+	char when[32];
+	int r;
+
+	if (nchain > 0 && tlspool_x509_describe(&chain[0], &x) == 0) {
+		memcpy(c->spki, x.spki_sha256, 32);
+		c->have_spki = 1;
+	}
+	memset(&key, 0, sizeof(key));
+	key.kind = TP_CACHE_AUTHN;
+	key.a = refname;
+	key.b = owner;
+	key.type = TLSPOOL_RR_TLSA;
+	memcpy(key.digest, c->spki, 32);
+	if (!c->have_spki)
+		cache = NULL;
+	if (cache != NULL && !(c->flags & STARTTLS_NO_CACHE_READ)) {
+		r = tp_cache_get(cache, &key, now, &exp, c->cache_note,
+		                 sizeof(c->cache_note));
+		if (r == TP_CACHE_PASS) {
+			trace_cached(owner);
+			return 0;
+		}
+		if (r == TP_CACHE_FAIL) {
+			trace_cached(owner);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+			         gmtime_r(&exp, &tm));
+			return tp_fail(EKEYREJECTED,
+			               "%s: a cached failure, until %s "
+			               "(STARTTLS_NO_CACHE_READ validates online)",
+			               owner, when);
+		}
+	}
+	r = dane_online(c, owner, refname, chain, nchain, &o);
+	if (cache == NULL || (c->flags & STARTTLS_NO_CACHE_WRITE) || !o.cacheable)
+		return r;
+	if (r == 0)
+		tp_cache_put(cache, &key, TP_CACHE_PASS,
+		             expiry_of(&o, chain, nchain, now), now,
+		             c->cache_note, sizeof(c->cache_note));
+	else if (errno == EKEYREJECTED && c->cfg->negative_ttl > 0) {
+		int e = errno;
+
+		exp = now + (time_t)c->cfg->negative_ttl;
+		if (o.rrsig != 0 && o.rrsig < exp)
+			exp = o.rrsig;
+		tp_cache_put(cache, &key, TP_CACHE_FAIL, exp, now,
+		             c->cache_note, sizeof(c->cache_note));
+		errno = e;
+	}
+	return r;
 }
 
 static int peer_port(int net, unsigned *port)
@@ -756,6 +891,44 @@ static int check_identity_kind(struct call *c)
 	return 0;
 }
 
+/* The plugin's verdict on (local, remote), through the cache. */
+static int authorize(struct call *c, int proto, const char *sniname)
+{
+	tlspool_authz_request req;
+
+	memset(&req, 0, sizeof(req));
+	req.api = TLSPOOL_AUTHZ_API;
+	req.local = c->myname != NULL ? c->myname : c->server ? c->sni : "";
+	req.remote = c->peer;
+	req.role = c->server ? TLSPOOL_AUTHZ_SERVER : TLSPOOL_AUTHZ_CLIENT;
+	req.protocol = proto;
+	req.sni = c->server ? c->sni : sniname != NULL ? sniname : "";
+	req.peer_key_sha256 = c->have_spki && c->peer[0] ? c->spki : NULL;
+	return tp_authz_check(c->cfg, &req, c->flags, c->cache_note,
+	                      sizeof(c->cache_note));
+}
+
+/*
+ * A cache that could not be used is reported by the call that met it:
+ * a failure's detail says so too; after a success starttls_errstr() holds
+ * it as a warning (the peer was validated online).
+ */
+static void cache_report(struct call *c, int rv)
+{
+	char detail[512];
+	int e = errno;
+
+	if (c->cache_note[0] == '\0')
+		return;
+	if (rv < 0)
+		snprintf(detail, sizeof(detail), "%s [%s]", starttls_errstr(),
+		         c->cache_note);
+	else
+		snprintf(detail, sizeof(detail), "warning: %s; validated online",
+		         c->cache_note);
+	tp_fail(e, "%s", detail);
+}
+
 /* --- the whole call -------------------------------------------------------- */
 
 static int run(struct call *c, int fd, int proto, const char *sniname,
@@ -795,7 +968,8 @@ static int run(struct call *c, int fd, int proto, const char *sniname,
 		                              : GNUTLS_A_INTERNAL_ERROR;
 		goto out;
 	}
-	if (check_identity_kind(c) != 0) {
+	if (check_identity_kind(c) != 0 ||
+	    (!(c->flags & STARTTLS_NO_AUTHZ) && authorize(c, proto, sniname) != 0)) {
 		alert = GNUTLS_A_ACCESS_DENIED;
 		goto out;
 	}
@@ -839,6 +1013,7 @@ static int run(struct call *c, int fd, int proto, const char *sniname,
 	pair[0] = -1;
 out:
 	saved = errno;
+	cache_report(c, rv);
 	if (c->session != NULL) {
 		if (alert >= 0)
 			gnutls_alert_send(c->session, GNUTLS_AL_FATAL,

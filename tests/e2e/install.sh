@@ -12,15 +12,17 @@ for f in usr/include/tlspool/validate.h usr/lib/libtlspool-validate.a \
 	usr/include/tlspool/starttls.h usr/include/tlspool/dane.h \
 	usr/lib/libtlspool.so.0 usr/lib/pkgconfig/tlspool.pc \
 	usr/share/man/man3/starttls_client.3 usr/share/man/man3/starttls_server.3 \
-	usr/share/man/man3/tlspool_dane_match.3; do
+	usr/share/man/man3/tlspool_dane_match.3 usr/include/tlspool/authz.h \
+	usr/include/tlspool/cache.h usr/lib/tlspool/tlspool-authz-rules.so \
+	usr/share/man/man3/tlspool_authz.3; do
 	if [ -e "$D/$f" ]; then npass=$((npass + 1)); else
 		nfail=$((nfail + 1)); echo "not ok: install: $f missing"; fi
 done
 # The soname is versioned and the library exports only tlspool_* symbols.
 expect soname 0 -- sh -c "readelf -d '$D/usr/lib/libtlspool-validate.so.0' | grep -q 'SONAME.*libtlspool-validate.so.0'"
 expect exports 1 -- sh -c "nm -D --defined-only '$D/usr/lib/libtlspool-validate.so.0' | awk '{print \$3}' | grep -v '^tlspool_' | grep -v '^TLSPOOL_'"
-# libtlspool exports the calls of starttls.h and nothing else
-expect exports-tlspool 0 -- sh -c "test \"\$(nm -D --defined-only '$D/usr/lib/libtlspool.so.0' | awk '\$3 !~ /^TLSPOOL/ {sub(/@.*/, \"\", \$3); print \$3}' | sort | tr '\n' ' ')\" = 'starttls_client starttls_errstr starttls_last_trace starttls_server '"
+# libtlspool exports the calls of starttls.h and cache.h and nothing else
+expect exports-tlspool 0 -- sh -c "test \"\$(nm -D --defined-only '$D/usr/lib/libtlspool.so.0' | awk '\$3 !~ /^TLSPOOL/ {sub(/@.*/, \"\", \$3); print \$3}' | sort | tr '\n' ' ')\" = 'starttls_client starttls_errstr starttls_last_trace starttls_server tlspool_cache_flush tlspool_cache_list '"
 
 cat >"$T/prog.c" <<'C'
 #include <stdio.h>

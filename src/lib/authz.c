@@ -1,0 +1,160 @@
+/*
+ * Authorization plugins (tlspool/authz.h, DESIGN section 4).
+ *
+ * Outline: a configuration's plugin is loaded on first use with dlopen()
+ * and initialised with the [authz] config string; a plugin that fails to
+ * load or initialise makes every call fail closed with its message (it is
+ * not retried until the configuration changes).  Each answer is cached,
+ * keyed by (local, remote) and a digest of everything else the plugin
+ * saw (role, protocol, SNI, the peer's key, the plugin and its config),
+ * so that a cached answer is exactly the answer the plugin gave to the
+ * same question: allowed for max_ttl, denied for negative_ttl (0: denials
+ * are not cached), errors never.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <gnutls/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "authz.h"
+#include "cache.h"
+
+struct tp_authz {
+	void *dl, *state;
+	int ready;
+	tlspool_authz_decide_fn *decide;
+	tlspool_authz_fini_fn *fini;
+	char err[512];
+};
+
+void tp_authz_free(void *p)
+{
+	struct tp_authz *a = p;
+
+	if (a == NULL)
+		return;
+	if (a->ready && a->fini != NULL)
+		a->fini(a->state);
+	if (a->dl != NULL)
+		dlclose(a->dl);
+	free(a);
+}
+
+static struct tp_authz *load(const struct tp_config *cfg)
+{
+	struct tp_authz *a = calloc(1, sizeof(*a));
+	tlspool_authz_init_fn *init;
+	char err[400] = "";
+
+	if (a == NULL)
+		return NULL;
+	a->dl = dlopen(cfg->authz_plugin, RTLD_NOW | RTLD_LOCAL);
+	if (a->dl == NULL) {
+		snprintf(a->err, sizeof(a->err), "[authz] plugin: %s", dlerror());
+		return a;
+	}
+	/* POSIX: dlsym's void * converts to a function pointer. */
+	*(void **)&init = dlsym(a->dl, "tlspool_authz_init");
+	*(void **)&a->decide = dlsym(a->dl, "tlspool_authz_decide");
+	*(void **)&a->fini = dlsym(a->dl, "tlspool_authz_fini");
+	if (init == NULL || a->decide == NULL) {
+		snprintf(a->err, sizeof(a->err),
+		         "[authz] plugin %.200s: no tlspool_authz_init or "
+		         "tlspool_authz_decide", cfg->authz_plugin);
+		return a;
+	}
+	if (init(cfg->authz_config, &a->state, err, sizeof(err)) != 0) {
+		snprintf(a->err, sizeof(a->err), "[authz] plugin %.200s: %.280s",
+		         cfg->authz_plugin, err[0] ? err : "init failed");
+		return a;
+	}
+	a->ready = 1;
+	return a;
+}
+
+static struct tp_authz *plugin(struct tp_config *cfg)
+{
+	struct tp_authz *a;
+
+	pthread_mutex_lock(&cfg->lock);
+	if (cfg->authz == NULL)
+		cfg->authz = load(cfg);
+	a = cfg->authz;
+	pthread_mutex_unlock(&cfg->lock);
+	return a;
+}
+
+/* The digest of the request's other fields, for the cache key. */
+static int context_digest(const struct tp_config *cfg,
+                          const tlspool_authz_request *req,
+                          unsigned char out[32])
+{
+	gnutls_hash_hd_t h;
+	unsigned char nokey[32] = {0};
+	char num[32];
+
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) != 0)
+		return -1;
+	snprintf(num, sizeof(num), "%d/%d", req->role, req->protocol);
+	gnutls_hash(h, num, strlen(num) + 1);
+	gnutls_hash(h, req->sni, strlen(req->sni) + 1);
+	gnutls_hash(h, req->peer_key_sha256 ? req->peer_key_sha256 : nokey, 32);
+	gnutls_hash(h, cfg->authz_plugin, strlen(cfg->authz_plugin) + 1);
+	gnutls_hash(h, cfg->authz_config, strlen(cfg->authz_config) + 1);
+	gnutls_hash_deinit(h, out);
+	return 0;
+}
+
+int tp_authz_check(struct tp_config *cfg, const tlspool_authz_request *req,
+                   int flags, char *note, size_t notelen)
+{
+	struct tp_cache_key key;
+	tp_cache *cache = tp_config_cache(cfg);
+	struct tp_authz *a;
+	char reason[256] = "";
+	time_t now = time(NULL);
+	int r;
+
+	if (cfg->authz_plugin[0] == '\0')
+		return 0;
+	memset(&key, 0, sizeof(key));
+	key.kind = TP_CACHE_AUTHZ;
+	key.a = req->local;
+	key.b = req->remote;
+	if (context_digest(cfg, req, key.digest) != 0)
+		cache = NULL;
+	if (cache != NULL && !(flags & STARTTLS_NO_CACHE_READ)) {
+		r = tp_cache_get(cache, &key, now, NULL, note, notelen);
+		if (r == TP_CACHE_PASS)
+			return 0;
+		if (r == TP_CACHE_FAIL)
+			return tp_fail(EPERM, "authorization: %s -> %s denied "
+			               "(cached denial)",
+			               req->local[0] ? req->local : "(none)",
+			               req->remote[0] ? req->remote : "(anonymous)");
+	}
+	a = plugin(cfg);
+	if (a == NULL)
+		return tp_fail(ENOMEM, "out of memory");
+	if (!a->ready)
+		return tp_fail(EINVAL, "%s", a->err);
+	r = a->decide(a->state, req, reason, sizeof(reason));
+	reason[sizeof(reason) - 1] = '\0';
+	if (r == TLSPOOL_AUTHZ_ALLOW) {
+		if (cache != NULL && !(flags & STARTTLS_NO_CACHE_WRITE))
+			tp_cache_put(cache, &key, TP_CACHE_PASS,
+			             now + (time_t)cfg->max_ttl, now, note, notelen);
+		return 0;
+	}
+	if (r == TLSPOOL_AUTHZ_DENY && cache != NULL && cfg->negative_ttl > 0 &&
+	    !(flags & STARTTLS_NO_CACHE_WRITE))
+		tp_cache_put(cache, &key, TP_CACHE_FAIL,
+		             now + (time_t)cfg->negative_ttl, now, note, notelen);
+	return tp_fail(EPERM, "authorization: %s",
+	               reason[0] ? reason
+	               : r == TLSPOOL_AUTHZ_DENY ? "denied by the plugin"
+	                                         : "the plugin failed");
+}
