@@ -192,5 +192,7 @@ const char *tlspool_rr_type_name(uint16_t type);
 #endif
 /* DANE matching, X.509 identities and TLSA generation. */
 #include <tlspool/dane.h>
+/* OpenPGP keys and OPENPGPKEY matching (RFC 7929). */
+#include <tlspool/openpgp.h>
 
 #endif
