@@ -66,6 +66,8 @@ static int load_key(const struct tp_identity *id, gnutls_privkey_t *out)
 	gnutls_datum_t data = {NULL, 0};
 	int r;
 
+	if (id->key[0] == '\0' && id->openpgp_key[0] != '\0')
+		return tp_openpgp_privkey(id, out);
 	if ((r = gnutls_privkey_init(&key)) < 0)
 		goto gnutls_err;
 	if (strncmp(id->key, "pkcs11:", 7) == 0) {
@@ -328,7 +330,7 @@ int tp_cred_get(struct tp_config *cfg, const char *name,
 	if (id == NULL)
 		return tp_fail(ENOKEY, "%s: no [identity %s] in %s", name, name,
 		               cfg->path);
-	if (id->key[0] == '\0')
+	if (id->key[0] == '\0' && id->openpgp_key[0] == '\0')
 		return tp_fail(ENOKEY, "%s: [identity %s] has no key", name,
 		               name);
 	if (tp_acl_check(id) != 0)
