@@ -154,6 +154,7 @@ static int self_signed(const struct tp_identity *id, gnutls_privkey_t key,
 	gnutls_pubkey_t pub = NULL;
 	unsigned char serial[16];
 	const char *at = strrchr(id->name, '@');
+	gnutls_digest_algorithm_t dig = GNUTLS_DIG_SHA256;
 	time_t now = time(NULL);
 	int r;
 
@@ -165,6 +166,9 @@ static int self_signed(const struct tp_identity *id, gnutls_privkey_t key,
 	    (r = gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial))) < 0)
 		goto out;
 	serial[0] &= 0x7f; /* a positive INTEGER (RFC 5280 section 4.1.2.2) */
+	/* Ed25519 signs with its own hash (RFC 8410): ask the key */
+	if (gnutls_pubkey_get_pk_algorithm(pub, NULL) == GNUTLS_PK_EDDSA_ED25519)
+		dig = GNUTLS_DIG_SHA512;
 	if ((r = gnutls_x509_crt_set_serial(crt, serial, sizeof(serial))) < 0 ||
 	    (r = gnutls_x509_crt_set_activation_time(crt, now - 3600)) < 0 ||
 	    (r = gnutls_x509_crt_set_expiration_time(crt, now + 365 * 86400)) <
@@ -177,8 +181,7 @@ static int self_signed(const struct tp_identity *id, gnutls_privkey_t key,
 	    (r = gnutls_x509_crt_set_basic_constraints(crt, 0, -1)) < 0 ||
 	    (r = gnutls_x509_crt_set_key_usage(
 	             crt, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
-	    (r = gnutls_x509_crt_privkey_sign(crt, crt, key, GNUTLS_DIG_SHA256,
-	                                      0)) < 0 ||
+	    (r = gnutls_x509_crt_privkey_sign(crt, crt, key, dig, 0)) < 0 ||
 	    (r = gnutls_pcert_import_x509(pcert, crt, 0)) < 0)
 		goto out;
 out:
