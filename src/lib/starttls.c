@@ -610,7 +610,8 @@ static int user_check(struct call *c, const char *user,
 		}
 	}
 keep:
-	trace_keep_openpgp(res);
+	if (res != NULL)
+		trace_keep_openpgp(res);
 	if (ans != NULL)
 		trace_keep(owner, ans, NULL);
 	return rv;
