@@ -943,7 +943,7 @@ static void eval_primary(struct tp_pgp *g, const struct pkt *pk,
 	}
 	if (best < 0) {
 		snprintf(info->reason, sizeof(info->reason),
-		         "no valid self-signature%s%s",
+		         "no valid self-signature%s%.120s",
 		         uidnote[0] ? " (" : "", uidnote);
 		if (uidnote[0])
 			strncat(info->reason, ")",
@@ -996,7 +996,8 @@ static void eval_uid(struct tp_pgp *g, const struct pkt *pk,
 		snprintf(u->reason, sizeof(u->reason), "revoked");
 	else if (!certified)
 		snprintf(u->reason, sizeof(u->reason),
-		         "no valid self-certification%s%s", first[0] ? ": " : "",
+		         "no valid self-certification%s%.120s",
+		         first[0] ? ": " : "",
 		         first);
 	else
 		u->valid = 1;
@@ -1054,7 +1055,8 @@ static void eval_subkey(struct tp_pgp *g, const struct pkt *pk,
 	}
 	if (best < 0) {
 		snprintf(info->reason, sizeof(info->reason),
-		         "no valid binding signature%s%s", first[0] ? ": " : "",
+		         "no valid binding signature%s%.120s",
+		         first[0] ? ": " : "",
 		         first);
 		return;
 	}
