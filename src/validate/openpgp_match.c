@@ -170,7 +170,7 @@ static int match_record(const tlspool_openpgp_input *in, const struct peer *p,
 	hex(fpr, sizeof(fpr), ki->fingerprint, ki->fingerprint_len);
 	if (!ki->valid) {
 		snprintf(why, whylen, "%s %s matches the peer's key but does "
-		                      "not count: %s",
+		                      "not count: %.100s",
 		         ki == &cert->primary ? "key" : "subkey", fpr, ki->reason);
 		return 0;
 	}
@@ -192,15 +192,15 @@ static int match_record(const tlspool_openpgp_input *in, const struct peer *p,
 	}
 	if (named == NULL) {
 		snprintf(why, whylen, "key %s matches, but no User ID names "
-		                      "<%.80s>%s%.60s%s",
+		                      "<%.60s>%s%.40s%s",
 		         fpr, in->identity, cert->nuids ? " (first: \"" : "",
 		         cert->nuids ? cert->uids[0].text : "",
 		         cert->nuids ? "\")" : "");
 		return 0;
 	}
 	if (!named->valid) {
-		snprintf(why, whylen, "key %s matches, but the User ID \"%.60s\" "
-		                      "does not count: %.80s",
+		snprintf(why, whylen, "key %s matches, but the User ID \"%.50s\" "
+		                      "does not count: %.60s",
 		         fpr, named->text, named->reason);
 		return 0;
 	}
