@@ -489,7 +489,7 @@ END_TEST
 /* RFC 7929 section 3 owner name, against sha256sum in the shell. */
 START_TEST(owner_hash_sha256sum)
 {
-	char buf[300], cmd[200], want[80];
+	char buf[300], cmd[200], want[128];
 	FILE *p;
 
 	snprintf(cmd, sizeof(cmd), "printf %%s john | sha256sum | cut -c1-56");
