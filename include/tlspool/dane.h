@@ -196,4 +196,8 @@ int tlspool_tlsa_make(const tlspool_span *der, int rawkey, uint8_t usage,
 #ifdef __cplusplus
 }
 #endif
+/* OpenPGP keys need the types above; <tlspool/validate.h> includes
+ * them only once these are complete. */
+#define TLSPOOL_DANE_COMPLETE
+#include <tlspool/openpgp.h>
 #endif

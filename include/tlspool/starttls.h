@@ -54,6 +54,10 @@ typedef struct starttls_trace {
 	const tlspool_dns_answer *dns;   /* the lookup, or NULL */
 	const tlspool_dane_result *dane; /* the matcher, or NULL */
 	int from_cache;                  /* 1: the cache answered */
+	/* For a user peer: the OPENPGPKEY matcher's result, or NULL (owner,
+	 * dns and dane then describe the lookup that decided: OPENPGPKEY,
+	 * or SMIMEA with the DANE matcher's result). */
+	const tlspool_openpgp_result *openpgp;
 } starttls_trace;
 
 const starttls_trace *starttls_last_trace(void);

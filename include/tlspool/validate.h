@@ -206,5 +206,10 @@ const char *tlspool_rr_type_name(uint16_t type);
 #endif
 /* DANE matching, X.509 identities and TLSA generation. */
 #include <tlspool/dane.h>
+/* OpenPGP keys and OPENPGPKEY matching (RFC 7929); when dane.h came
+ * first, its end includes them instead. */
+#ifdef TLSPOOL_DANE_COMPLETE
+#include <tlspool/openpgp.h>
+#endif
 
 #endif

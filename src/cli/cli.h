@@ -55,6 +55,10 @@ json_object *answer_json(const tlspool_dns_answer *a);
 json_object *hex_string(const unsigned char *p, size_t len);
 void iso_time(char *buf, size_t len, time_t t);
 
+/* openpgp_info.c: an OPENPGPKEY record's key, as comments or JSON */
+void print_openpgp_text(FILE *fp, const tlspool_rr *rr);
+json_object *openpgp_json(const tlspool_rr *rr);
+
 /* diagnose.c: the trace of the last starttls call, --diagnose / --json */
 void print_trace(const struct options *o, const char *peer, int exit_code);
 int run_client(const struct options *o);

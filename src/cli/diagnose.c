@@ -63,6 +63,47 @@ static void steps_text(FILE *fp, const tlspool_dane_result *r)
 	        r->reason);
 }
 
+/* A user peer: what the OPENPGPKEY matcher made of each record. */
+static void openpgp_text(FILE *fp, const tlspool_openpgp_result *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nsteps; i++)
+		fprintf(fp, "; openpgp record %zu: %s: %s\n", r->steps[i].index + 1,
+		        r->steps[i].matched ? "matched" : "no match",
+		        r->steps[i].reason);
+	fprintf(fp, "; openpgp %s: %s\n", tlspool_dane_verdict_name(r->verdict),
+	        r->reason);
+}
+
+static json_object *openpgp_result_json(const tlspool_openpgp_result *r)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < r->nsteps; i++) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "record",
+		                       json_object_new_int((int)r->steps[i].index));
+		json_object_object_add(j, "matched",
+		                       json_object_new_boolean(r->steps[i].matched));
+		json_object_object_add(j, "reason",
+		                       json_object_new_string(r->steps[i].reason));
+		json_object_array_add(a, j);
+	}
+	json_object_object_add(o, "records", a);
+	json_object_object_add(o, "verdict", json_object_new_string(
+	                                             tlspool_dane_verdict_name(r->verdict)));
+	json_object_object_add(o, "reason", json_object_new_string(r->reason));
+	if (r->matched >= 0) {
+		json_object_object_add(o, "fingerprint",
+		                       hex_string(r->fingerprint, r->fingerprint_len));
+		json_object_object_add(o, "uid", json_object_new_string(r->uid));
+	}
+	return o;
+}
+
 static json_object *trace_json(const starttls_trace *t, const char *peer,
                                int exit_code)
 {
@@ -96,7 +137,16 @@ static json_object *trace_json(const starttls_trace *t, const char *peer,
 	json_object_object_add(doc, "chain", chain);
 	if (t->dns != NULL)
 		json_object_object_add(doc, "dns", answer_json(t->dns));
-	if (t->dane != NULL) {
+	if (t->openpgp != NULL)
+		json_object_object_add(doc, "openpgp",
+		                       openpgp_result_json(t->openpgp));
+	if (t->dane == NULL && t->openpgp != NULL) {
+		json_object_object_add(doc, "verdict",
+		                       json_object_new_string(tlspool_dane_verdict_name(
+		                               t->openpgp->verdict)));
+		json_object_object_add(doc, "reason",
+		                       json_object_new_string(t->openpgp->reason));
+	} else if (t->dane != NULL) {
 		json_object *steps = json_object_new_array();
 
 		for (i = 0; i < t->dane->nsteps; i++) {
@@ -171,6 +221,8 @@ void print_trace(const struct options *o, const char *peer, int exit_code)
 		print_answer_text(stderr, t->dns);
 	else if (t->nchain > 0)
 		fprintf(stderr, "; no TLSA lookup was made\n");
+	if (t->openpgp != NULL)
+		openpgp_text(stderr, t->openpgp);
 	if (t->dane != NULL)
 		steps_text(stderr, t->dane);
 }

@@ -63,10 +63,13 @@ void print_answer_text(FILE *fp, const tlspool_dns_answer *a)
 		iso_time(when, sizeof(when), a->rrsig_expiration);
 		fprintf(fp, "; rrsig   earliest expiration %s\n", when);
 	}
-	for (i = 0; i < a->nrr; i++)
+	for (i = 0; i < a->nrr; i++) {
 		if (tlspool_rr_format(line, sizeof(line), a->owner, &a->rr[i]) >
 		    0)
 			fprintf(fp, "%s\n", line);
+		if (a->qtype == TLSPOOL_RR_OPENPGPKEY)
+			print_openpgp_text(fp, &a->rr[i]);
+	}
 }
 
 json_object *hex_string(const unsigned char *p, size_t len)
@@ -134,6 +137,9 @@ json_object *answer_json(const tlspool_dns_answer *a)
 			json_object_object_add(
 			        r, "rdata", hex_string(a->rr[i].rdata, a->rr[i].rdlen));
 		}
+		if (a->qtype == TLSPOOL_RR_OPENPGPKEY)
+			json_object_object_add(r, "openpgp",
+			                       openpgp_json(&a->rr[i]));
 		json_object_array_add(recs, r);
 	}
 	json_object_object_add(doc, "records", recs);

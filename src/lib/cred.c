@@ -66,6 +66,8 @@ static int load_key(const struct tp_identity *id, gnutls_privkey_t *out)
 	gnutls_datum_t data = {NULL, 0};
 	int r;
 
+	if (id->key[0] == '\0' && id->openpgp_key[0] != '\0')
+		return tp_openpgp_privkey(id, out);
 	if ((r = gnutls_privkey_init(&key)) < 0)
 		goto gnutls_err;
 	if (strncmp(id->key, "pkcs11:", 7) == 0) {
@@ -152,6 +154,7 @@ static int self_signed(const struct tp_identity *id, gnutls_privkey_t key,
 	gnutls_pubkey_t pub = NULL;
 	unsigned char serial[16];
 	const char *at = strrchr(id->name, '@');
+	gnutls_digest_algorithm_t dig = GNUTLS_DIG_SHA256;
 	time_t now = time(NULL);
 	int r;
 
@@ -163,6 +166,9 @@ static int self_signed(const struct tp_identity *id, gnutls_privkey_t key,
 	    (r = gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial))) < 0)
 		goto out;
 	serial[0] &= 0x7f; /* a positive INTEGER (RFC 5280 section 4.1.2.2) */
+	/* Ed25519 signs with its own hash (RFC 8410): ask the key */
+	if (gnutls_pubkey_get_pk_algorithm(pub, NULL) == GNUTLS_PK_EDDSA_ED25519)
+		dig = GNUTLS_DIG_SHA512;
 	if ((r = gnutls_x509_crt_set_serial(crt, serial, sizeof(serial))) < 0 ||
 	    (r = gnutls_x509_crt_set_activation_time(crt, now - 3600)) < 0 ||
 	    (r = gnutls_x509_crt_set_expiration_time(crt, now + 365 * 86400)) <
@@ -175,8 +181,7 @@ static int self_signed(const struct tp_identity *id, gnutls_privkey_t key,
 	    (r = gnutls_x509_crt_set_basic_constraints(crt, 0, -1)) < 0 ||
 	    (r = gnutls_x509_crt_set_key_usage(
 	             crt, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
-	    (r = gnutls_x509_crt_privkey_sign(crt, crt, key, GNUTLS_DIG_SHA256,
-	                                      0)) < 0 ||
+	    (r = gnutls_x509_crt_privkey_sign(crt, crt, key, dig, 0)) < 0 ||
 	    (r = gnutls_pcert_import_x509(pcert, crt, 0)) < 0)
 		goto out;
 out:
@@ -328,7 +333,7 @@ int tp_cred_get(struct tp_config *cfg, const char *name,
 	if (id == NULL)
 		return tp_fail(ENOKEY, "%s: no [identity %s] in %s", name, name,
 		               cfg->path);
-	if (id->key[0] == '\0')
+	if (id->key[0] == '\0' && id->openpgp_key[0] == '\0')
 		return tp_fail(ENOKEY, "%s: [identity %s] has no key", name,
 		               name);
 	if (tp_acl_check(id) != 0)

@@ -2,6 +2,7 @@
 #ifndef TLSPOOL_CRED_H
 #define TLSPOOL_CRED_H
 
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 
 #include "config.h"
@@ -21,6 +22,10 @@ int tp_cred_get(struct tp_config *cfg, const char *name,
  * let GnuTLS take the peer's certificate.  Cached in cfg. */
 int tp_cred_anonymous(struct tp_config *cfg,
                       gnutls_certificate_credentials_t *out);
+
+/* The private key of an identity's openpgp_key (openpgp_key.c): an
+ * unprotected gpg --export-secret-keys export.  0, or -1 EINVAL. */
+int tp_openpgp_privkey(const struct tp_identity *id, gnutls_privkey_t *out);
 
 /* Does the identity's ACL admit the calling process?  0 or -1 EACCES. */
 int tp_acl_check(const struct tp_identity *id);

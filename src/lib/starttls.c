@@ -138,6 +138,7 @@ struct trace_store {
 	char owner[320];
 	tlspool_dns_answer *dns;
 	tlspool_dane_result *dane;
+	tlspool_openpgp_result *openpgp;
 };
 
 static pthread_key_t trace_key;
@@ -151,6 +152,7 @@ static void trace_clear(struct trace_store *t)
 		free((void *)t->chain[i].data);
 	tlspool_dns_answer_free(t->dns);
 	tlspool_dane_result_free(t->dane);
+	tlspool_openpgp_result_free(t->openpgp);
 	memset(t, 0, sizeof(*t));
 	t->pub.chain = t->chain;
 }
@@ -227,6 +229,8 @@ static void trace_keep(const char *owner, tlspool_dns_answer *dns,
 	}
 	snprintf(t->owner, sizeof(t->owner), "%s", owner);
 	t->pub.owner = t->owner;
+	tlspool_dns_answer_free(t->dns); /* a second lookup replaces it */
+	tlspool_dane_result_free(t->dane);
 	t->dns = dns;
 	t->pub.dns = dns;
 	t->dane = dane;
@@ -243,6 +247,20 @@ static void trace_cached(const char *owner)
 	snprintf(t->owner, sizeof(t->owner), "%s", owner);
 	t->pub.owner = t->owner;
 	t->pub.from_cache = 1;
+}
+
+/* The OPENPGPKEY matcher's result joins the trace (which owns it). */
+static void trace_keep_openpgp(tlspool_openpgp_result *res)
+{
+	struct trace_store *t = pthread_getspecific(trace_key);
+
+	if (t == NULL) {
+		tlspool_openpgp_result_free(res);
+		return;
+	}
+	tlspool_openpgp_result_free(t->openpgp);
+	t->openpgp = res;
+	t->pub.openpgp = res;
 }
 
 /* --- failures ------------------------------------------------------------ */
@@ -602,11 +620,13 @@ struct online {
 	int usage;       /* of the record that matched, or -1 */
 };
 
-/* Fetch the TLSA RRset at owner and run the matcher over the chain. */
-static int dane_online(struct call *c, const char *owner, const char *refname,
-                       const tlspool_span *chain, size_t nchain,
-                       struct online *o)
+/* Fetch the TLSA (or SMIMEA) RRset at owner and run the matcher over the
+ * chain. */
+static int rrset_online(struct call *c, uint16_t type, const char *owner,
+                        const char *refname, const tlspool_span *chain,
+                        size_t nchain, struct online *o)
 {
+	const char *tn = tlspool_rr_type_name(type);
 	char err[256];
 	tlspool_dns *dns = tp_config_resolver(c->cfg, err, sizeof(err));
 	tlspool_dns_answer *ans = NULL;
@@ -618,16 +638,15 @@ static int dane_online(struct call *c, const char *owner, const char *refname,
 
 	if (dns == NULL)
 		return tp_fail(EINVAL, "[dns]: %s", err);
-	if (tlspool_dns_lookup(dns, owner, TLSPOOL_RR_TLSA, &ans, err,
-	                       sizeof(err)) != 0)
+	if (tlspool_dns_lookup(dns, owner, type, &ans, err, sizeof(err)) != 0)
 		return tp_fail(errno, "%s", err);
 	if (ans->verdict == TLSPOOL_DNS_TIMEOUT) {
-		tp_fail(ETIMEDOUT, "%s: TLSA lookup timed out (%s)", ans->owner,
-		        ans->detail);
+		tp_fail(ETIMEDOUT, "%s: %s lookup timed out (%s)", ans->owner,
+		        tn, ans->detail);
 		goto out;
 	}
 	if (tlspool_dns_verdict_is_error(ans->verdict)) {
-		tp_fail(EKEYREJECTED, "%s: TLSA RRset is %s (%s)", ans->owner,
+		tp_fail(EKEYREJECTED, "%s: %s RRset is %s (%s)", ans->owner, tn,
 		        tlspool_dns_verdict_name(ans->verdict), ans->detail);
 		goto out;
 	}
@@ -717,13 +736,14 @@ static time_t expiry_of(const struct online *o, const tlspool_span *chain,
 }
 
 /*
- * dane_online() behind the validation cache, keyed by (refname, owner,
- * TLSA, SHA2-256 of the end entity's SPKI).  A fresh positive entry
+ * rrset_online() behind the validation cache, keyed by (refname, owner,
+ * type, SHA2-256 of the end entity's SPKI).  A fresh positive entry
  * authenticates without DNS; a fresh negative one ([cache] negative_ttl)
  * fails without DNS; anything else goes online and stores its result.
  */
-static int dane_check(struct call *c, const char *owner, const char *refname,
-                      const tlspool_span *chain, size_t nchain)
+static int rrset_check(struct call *c, uint16_t type, const char *owner,
+                       const char *refname, const tlspool_span *chain,
+                       size_t nchain)
 {
 	struct online o = {0, 0, 0, -1};
 	struct tp_cache_key key;
@@ -742,7 +762,7 @@ static int dane_check(struct call *c, const char *owner, const char *refname,
 	key.kind = TP_CACHE_AUTHN;
 	key.a = refname;
 	key.b = owner;
-	key.type = TLSPOOL_RR_TLSA;
+	key.type = type;
 	memcpy(key.digest, c->spki, 32);
 	if (!c->have_spki)
 		cache = NULL;
@@ -763,7 +783,7 @@ static int dane_check(struct call *c, const char *owner, const char *refname,
 			               owner, when);
 		}
 	}
-	r = dane_online(c, owner, refname, chain, nchain, &o);
+	r = rrset_online(c, type, owner, refname, chain, nchain, &o);
 	if (cache == NULL || (c->flags & STARTTLS_NO_CACHE_WRITE) || !o.cacheable)
 		return r;
 	if (r == 0)
@@ -781,6 +801,109 @@ static int dane_check(struct call *c, const char *owner, const char *refname,
 		errno = e;
 	}
 	return r;
+}
+
+static int dane_check(struct call *c, const char *owner, const char *refname,
+                      const tlspool_span *chain, size_t nchain)
+{
+	return rrset_check(c, TLSPOOL_RR_TLSA, owner, refname, chain, nchain);
+}
+
+/*
+ * A user peer U@D (DESIGN section 4): OPENPGPKEY at the RFC 7929 owner
+ * name, else SMIMEA at the RFC 8162 one; either suffices.  A DNS error on
+ * either lookup fails closed.  The trace keeps the lookup that decided:
+ * the one that authenticated, else the first that had records.
+ */
+static int user_check(struct call *c, const char *user,
+                      const tlspool_span *chain, size_t nchain)
+{
+	char err[256], owner[320], pgp_owner[320], why[400];
+	tlspool_dns *dns = tp_config_resolver(c->cfg, err, sizeof(err));
+	tlspool_dns_answer *ans = NULL;
+	tlspool_openpgp_result *res = NULL;
+	tlspool_openpgp_input in;
+	tlspool_span *recs = NULL;
+	size_t i;
+	int rv = -1;
+
+	if (dns == NULL)
+		return tp_fail(EINVAL, "[dns]: %s", err);
+	if (tlspool_user_owner(owner, sizeof(owner), TLSPOOL_RR_OPENPGPKEY,
+	                       user) < 0)
+		return tp_fail(EKEYREJECTED, "%s: no OPENPGPKEY owner name",
+		               user);
+	if (tlspool_dns_lookup(dns, owner, TLSPOOL_RR_OPENPGPKEY, &ans, err,
+	                       sizeof(err)) != 0)
+		return tp_fail(errno, "%s", err);
+	if (ans->verdict == TLSPOOL_DNS_TIMEOUT) {
+		tp_fail(ETIMEDOUT, "%s: OPENPGPKEY lookup timed out (%s)",
+		        ans->owner, ans->detail);
+		goto keep;
+	}
+	recs = calloc(ans->nrr ? ans->nrr : 1, sizeof(*recs));
+	if (recs == NULL) {
+		tp_fail(ENOMEM, "out of memory");
+		goto keep;
+	}
+	for (i = 0; i < ans->nrr; i++) {
+		recs[i].data = ans->rr[i].rdata;
+		recs[i].len = ans->rr[i].rdlen;
+	}
+	memset(&in, 0, sizeof(in));
+	in.chain = chain;
+	in.nchain = nchain;
+	in.records = recs;
+	in.nrecords = ans->nrr;
+	in.dns = ans->verdict;
+	in.dns_detail = ans->detail;
+	in.identity = user;
+	in.now = time(NULL);
+	if (tlspool_openpgp_match(&in, &res, err, sizeof(err)) != 0) {
+		tp_fail(errno, "OPENPGPKEY: %s", err);
+		goto keep;
+	}
+	free(recs);
+	if (res->verdict == TLSPOOL_DANE_AUTHENTICATED) {
+		rv = 0;
+	} else if (res->verdict == TLSPOOL_DANE_DNS_ERROR) {
+		tp_fail(EKEYREJECTED, "%s: %s", ans->owner, res->reason);
+	} else {
+		/* not proven by OPENPGPKEY: SMIMEA may still prove it */
+		snprintf(why, sizeof(why), "%s", res->reason);
+		trace_keep_openpgp(res);
+		res = NULL;
+		snprintf(pgp_owner, sizeof(pgp_owner), "%s", owner);
+		if (tlspool_user_owner(owner, sizeof(owner), TLSPOOL_RR_SMIMEA,
+		                       user) < 0) {
+			tp_fail(EKEYREJECTED, "%s: no SMIMEA owner name", user);
+			goto keep;
+		}
+		if (rrset_check(c, TLSPOOL_RR_SMIMEA, owner, user, chain,
+		                nchain) == 0) {
+			tlspool_dns_answer_free(ans);
+			return 0;
+		}
+		if (errno != EKEYREJECTED) {
+			tlspool_dns_answer_free(ans);
+			return -1;
+		}
+		snprintf(err, sizeof(err), "%s", starttls_errstr());
+		tp_fail(EKEYREJECTED, "%s: OPENPGPKEY: %s; SMIMEA: %s", user,
+		        why, err);
+		/* the OPENPGPKEY records, if any, are what the peer failed */
+		snprintf(owner, sizeof(owner), "%s", pgp_owner);
+		if (ans->nrr == 0) {
+			tlspool_dns_answer_free(ans);
+			ans = NULL;
+		}
+	}
+keep:
+	if (res != NULL)
+		trace_keep_openpgp(res);
+	if (ans != NULL)
+		trace_keep(owner, ans, NULL);
+	return rv;
 }
 
 static int peer_port(int net, unsigned *port)
@@ -841,11 +964,7 @@ static int authenticate(struct call *c, const char *sniname)
 			               "the server's certificate names no "
 			               "identity and no sniname was given");
 		if (strchr(ref, '@') != NULL)
-			return tp_fail(EKEYREJECTED,
-			               "the server claims the user identity "
-			               "%s: OPENPGPKEY/SMIMEA validation is not "
-			               "available in this version",
-			               ref);
+			return user_check(c, ref, chain, ncerts);
 		if (c->port == 0)
 			return tp_fail(EINVAL, "fd is not an IPv4 or IPv6 "
 			                       "connection: no port for TLSA");
@@ -864,11 +983,7 @@ static int authenticate(struct call *c, const char *sniname)
 		               "the client's certificate names no identity "
 		               "(no dc= DN, no subjectAltName)");
 	if (strchr(c->peer, '@') != NULL)
-		return tp_fail(EKEYREJECTED,
-		               "the client claims the user identity %s: "
-		               "OPENPGPKEY/SMIMEA validation is not available "
-		               "in this version",
-		               c->peer);
+		return user_check(c, c->peer, chain, ncerts);
 	/* DESIGN section 4: a client domain D is proven by TLSA at D. */
 	snprintf(owner, sizeof(owner), "%s", c->peer);
 	return dane_check(c, owner, c->peer, chain, ncerts);

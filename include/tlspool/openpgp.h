@@ -1,0 +1,177 @@
+/*
+ * tlspool/openpgp.h -- OpenPGP transferable public keys (RFC 4880,
+ * RFC 9580) and their use as DNS-published user identities (OPENPGPKEY,
+ * RFC 7929).
+ *
+ * tlspool_openpgp_parse() reads one transferable public (or unprotected
+ * secret) key, checks its self-signatures and says which keys and User IDs
+ * count at a given time.  tlspool_openpgp_match() is the OPENPGPKEY
+ * counterpart of tlspool_dane_match(): a pure function of the peer's key,
+ * the OPENPGPKEY RRset with its DNSSEC verdict, the identity claimed and
+ * the time.  Its verdicts are those of the DANE matcher.
+ *
+ * Included by <tlspool/validate.h>.  Free of GnuTLS types.  Thread-safe
+ * for distinct objects.  The library never prints and never exits.
+ */
+#ifndef TLSPOOL_OPENPGP_H
+#define TLSPOOL_OPENPGP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <tlspool/dane.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Key flags (RFC 9580 section 5.2.3.29), from the self-signature. */
+#define TLSPOOL_OPENPGP_CERTIFY 0x01
+#define TLSPOOL_OPENPGP_SIGN 0x02
+#define TLSPOOL_OPENPGP_ENCRYPT_COMMS 0x04
+#define TLSPOOL_OPENPGP_ENCRYPT_STORAGE 0x08
+#define TLSPOOL_OPENPGP_AUTH 0x20
+
+/* One key: the primary key or a subkey. */
+typedef struct tlspool_openpgp_keyinfo {
+	int version;                   /* 4 or 6 */
+	int algorithm;                 /* RFC 9580 section 9.1 */
+	char algorithm_name[32];       /* "RSA-3072", "EdDSA-Ed25519", ... */
+	unsigned char fingerprint[32]; /* v4: SHA-1, v6: SHA2-256 */
+	size_t fingerprint_len;        /* 20 or 32 */
+	time_t created, expires;       /* expires 0: never */
+	unsigned flags;                /* TLSPOOL_OPENPGP_*, 0 without */
+	int has_flags;                 /* a key flags subpacket was present */
+	int valid;                     /* counts at the time given */
+	char reason[160];              /* why it does not count, or "" */
+} tlspool_openpgp_keyinfo;
+
+typedef struct tlspool_openpgp_uid {
+	char text[256];     /* the User ID as UTF-8, cut at 255 octets */
+	int valid;          /* validly self-certified, not revoked/expired */
+	char reason[160];
+} tlspool_openpgp_uid;
+
+/* A parsed transferable public key. */
+typedef struct tlspool_openpgp_cert {
+	tlspool_openpgp_keyinfo primary;
+	size_t nsubkeys;
+	tlspool_openpgp_keyinfo *subkeys;
+	size_t nuids;
+	tlspool_openpgp_uid *uids;
+	int secret;         /* parsed from secret key packets */
+	void *internal;     /* key material, for the matcher */
+} tlspool_openpgp_cert;
+
+/*
+ * Parse one transferable public key (the rdata of one OPENPGPKEY record,
+ * or the output of gpg --export; with allow_secret nonzero also of
+ * gpg --export-secret-keys) and check its self-signatures, key and
+ * signature expiration and revocations at time now.  Returns 0 with *out
+ * set (whose keys may still all be invalid: see their reason); -1 with
+ * errno EBADMSG (malformed: truncated or overlong packets, partial
+ * lengths, an indeterminate old-format length, trailing data, packets out
+ * of order), ENOTSUP (a primary key of an unknown version or algorithm),
+ * EINVAL or ENOMEM, and a message in err.
+ */
+int tlspool_openpgp_parse(const unsigned char *data, size_t len,
+                          int allow_secret, time_t now,
+                          tlspool_openpgp_cert **out, char *err,
+                          size_t errlen);
+void tlspool_openpgp_free(tlspool_openpgp_cert *cert);
+
+/* "RSA", "ECDSA", "EdDSA", "Ed25519", "ECDH", ... or "algorithm-N"
+ * (thread-local). */
+const char *tlspool_openpgp_algorithm_name(int algorithm);
+
+/* Does a User ID name identity ("user@domain" or "domain")?  RFC 7929
+ * section 3 / DESIGN section 3: it contains "<identity>", compared
+ * case-insensitively in the domain, with any text around it.  1 or 0. */
+int tlspool_openpgp_uid_names(const char *uid, const char *identity);
+
+/* --- the OPENPGPKEY matcher ------------------------------------------- */
+
+typedef struct tlspool_openpgp_input {
+	/* The peer: DER certificates as sent, [0] the end entity, whose
+	 * SubjectPublicKeyInfo is compared; or, with nchain 0, an RFC 7250
+	 * raw public key (DER SubjectPublicKeyInfo). */
+	const tlspool_span *chain;
+	size_t nchain;
+	tlspool_span rawkey;
+	/* The OPENPGPKEY RRset's rdata and what DNSSEC said about it. */
+	const tlspool_span *records;
+	size_t nrecords;
+	tlspool_dns_verdict dns;
+	const char *dns_detail;
+	const char *identity; /* "user@domain" (or "domain") claimed */
+	time_t now;
+} tlspool_openpgp_input;
+
+typedef struct tlspool_openpgp_step {
+	size_t index;  /* the record */
+	int matched;
+	char reason[240];
+} tlspool_openpgp_step;
+
+typedef struct tlspool_openpgp_result {
+	tlspool_dane_verdict verdict; /* AUTHENTICATED, NO_MATCH, ... */
+	tlspool_dns_verdict dns;
+	int matched;                  /* index of the record, or -1 */
+	/* The key that matched (primary or subkey) and the User ID. */
+	unsigned char fingerprint[32];
+	size_t fingerprint_len;
+	int subkey;                   /* the matching key is a subkey */
+	char uid[256];
+	char reason[320];
+	size_t nsteps;
+	tlspool_openpgp_step *steps;
+} tlspool_openpgp_result;
+
+/*
+ * Decide whether the peer's key is the one the OPENPGPKEY records publish
+ * for the identity: equal key material (RSA n and e, the EC point, the
+ * Ed25519 key) to the valid primary key or to a valid subkey that may sign
+ * or authenticate, of a key that has a valid User ID naming the identity.
+ * Only a secure RRset is looked at.  Returns 0 with *out set for every
+ * verdict; -1 with errno EINVAL or ENOMEM.
+ */
+int tlspool_openpgp_match(const tlspool_openpgp_input *in,
+                          tlspool_openpgp_result **out, char *err,
+                          size_t errlen);
+void tlspool_openpgp_result_free(tlspool_openpgp_result *res);
+
+/* --- secret keys, for local identities -------------------------------- */
+
+/* The key material of one unprotected secret key, as octet strings
+ * (big-endian, no sign octet). */
+typedef struct tlspool_openpgp_secret {
+	int algorithm;                 /* 1 RSA, 19 ECDSA, 22 EdDSA, 27 Ed25519 */
+	const char *curve;             /* "P-256", ..., "Ed25519"; NULL: RSA */
+	tlspool_span n, e;             /* RSA public */
+	tlspool_span d, p, q, u;       /* RSA secret: p < q, u = p^-1 mod q */
+	tlspool_span x, y;             /* EC point; Ed25519: x only */
+	tlspool_span k;                /* EC secret scalar, Ed25519 seed */
+	unsigned char fingerprint[32];
+	size_t fingerprint_len;
+	int subkey;
+	void *internal;
+} tlspool_openpgp_secret;
+
+/*
+ * From a gpg --export-secret-keys export of an unprotected key: the
+ * secret of the first valid key that may authenticate (the primary key
+ * first, then subkeys), else of the valid primary key.  Returns 0 with
+ * *out set, or -1 with errno EBADMSG, ENOTSUP, EACCES (the key is
+ * protected by a passphrase), ENOKEY (no usable key) or ENOMEM.  The
+ * secret is wiped by tlspool_openpgp_secret_free().
+ */
+int tlspool_openpgp_secret_key(const unsigned char *data, size_t len,
+                               time_t now, tlspool_openpgp_secret **out,
+                               char *err, size_t errlen);
+void tlspool_openpgp_secret_free(tlspool_openpgp_secret *sec);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
