@@ -100,8 +100,11 @@ static void release_config(void *cfg)
 /* A child made by fork() has none of the relay's threads: it starts a
  * relay of its own on its first call.  (The parent's relayed descriptors
  * stay open in the child until it exits, as with any fork.) */
+static tp_relay *parents_relay; /* reachable, for leak checkers */
+
 static void forget_relay(void)
 {
+	parents_relay = relay;
 	relay = NULL;
 	pthread_mutex_init(&relay_lock, NULL);
 }
