@@ -27,6 +27,7 @@
 
 #include <tlspool/starttls.h>
 
+#include "fixture.h"
 #include "testutil.h"
 
 enum { U_GOOD, U_WRONG, U_LOSS, U_FLOOD, U_IDLE, U_COUNT };
@@ -40,35 +41,13 @@ static char dir[] = "/tmp/tlspool-dtls-XXXXXX";
 static int usock[U_COUNT];
 static unsigned uport[U_COUNT];
 
-#define need(cond, what)                                                      \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "check_dtls: setup: %s\n", what);     \
-			teardown();                                           \
-			exit(1);                                              \
-		}                                                             \
-	} while (0)
 
-static void teardown(void);
-
-static void run_sh(const char *cmd)
-{
-	need(system(cmd) == 0, cmd);
-}
 
 static char *slurp(const char *path)
 {
 	static char buf[4096];
-	FILE *fp = fopen(path, "r");
-	size_t n;
 
-	need(fp != NULL, path);
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	buf[n] = '\0';
-	fclose(fp);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	return buf;
+	return slurp_into(path, buf, sizeof(buf));
 }
 
 static struct sockaddr_in loopback(unsigned p)

@@ -24,6 +24,7 @@
 
 #include <tlspool/starttls.h>
 
+#include "fixture.h"
 #include "testutil.h"
 
 enum { L_GOOD, L_WRONG, L_BOGUS, L_EXPIRED, L_INSECURE, L_NOTLSA, L_CLOSER,
@@ -33,52 +34,15 @@ static char dir[] = "/tmp/tlspool-starttls-XXXXXX";
 static int listener[L_COUNT];
 static unsigned port[L_COUNT];
 
-/* The fixture runs outside any test: failures end the program. */
-#define need(cond, what)                                                      \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "check_starttls: setup: %s\n", what); \
-			teardown();                                           \
-			exit(1);                                              \
-		}                                                             \
-	} while (0)
 
-static void teardown(void);
-
-static void run_sh(const char *cmd)
-{
-	need(system(cmd) == 0, cmd);
-}
 
 static char *slurp(const char *path)
 {
 	static char buf[4096];
-	FILE *fp = fopen(path, "r");
-	size_t n;
 
-	need(fp != NULL, path);
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	buf[n] = '\0';
-	fclose(fp);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	return buf;
+	return slurp_into(path, buf, sizeof(buf));
 }
 
-static int listen_any(unsigned *p)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	need(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	             listen(fd, 512) == 0,
-	     "listen");
-	getsockname(fd, (struct sockaddr *)&sa, &len);
-	*p = ntohs(sa.sin_port);
-	return fd;
-}
 
 static void setup(void)
 {

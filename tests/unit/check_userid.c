@@ -23,41 +23,15 @@
 
 #include <tlspool/starttls.h>
 
+#include "fixture.h"
 #include "testutil.h"
 
 static char dir[] = "/tmp/tlspool-userid-XXXXXX";
 static int listener;
 static unsigned port;
 
-#define need(cond, what)                                                      \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "check_userid: setup: %s\n", what);   \
-			teardown();                                           \
-			exit(1);                                              \
-		}                                                             \
-	} while (0)
 
-static void teardown(void);
 
-static void run_sh(const char *cmd)
-{
-	need(system(cmd) == 0, cmd);
-}
-
-static char *slurp(const char *path, char *buf, size_t len)
-{
-	FILE *fp = fopen(path, "r");
-	size_t n;
-
-	need(fp != NULL, path);
-	n = fread(buf, 1, len - 1, fp);
-	buf[n] = '\0';
-	fclose(fp);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	return buf;
-}
 
 /* A copy of ed.pub, edited: 1 truncated, 2 overlong first packet, 3 the
  * User ID's self-signature corrupted. */
@@ -92,20 +66,6 @@ static void edited_key(int how, const char *out)
 	fclose(fp);
 }
 
-static int listen_any(unsigned *p)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	need(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	             listen(fd, 64) == 0,
-	     "listen");
-	getsockname(fd, (struct sockaddr *)&sa, &len);
-	*p = ntohs(sa.sin_port);
-	return fd;
-}
 
 /* "HASH._openpgpkey IN OPENPGPKEY BASE64-OF-FILE" lines via the shell. */
 static void setup(void)
@@ -146,7 +106,7 @@ static void setup(void)
 	         src, dir, dir, dir, dir);
 	run_sh(cmd);
 	snprintf(cmd, sizeof(cmd), "%s/z/tlspool.conf", dir);
-	slurp(cmd, zconf, sizeof(zconf));
+	slurp_into(cmd, zconf, sizeof(zconf));
 	snprintf(conf, sizeof(conf),
 	         "%s\n[tls]\nhandshake_timeout_ms = 3000\n"
 	         "[identity www.example.test]\nkey = %s/ks.pem\n"
