@@ -291,22 +291,12 @@ static int on_path(const struct ctx *x, size_t idx, size_t *pos)
 	return 0;
 }
 
-/* Verify path[0..count-1] with anchor as the one trusted certificate. */
-static int verify_below(const struct ctx *x, size_t count,
-                        gnutls_x509_crt_t anchor, char *why, size_t whylen)
-{
-	gnutls_x509_crt_t list[TP_DANE_MAX_CHAIN];
-	gnutls_datum_t out = {NULL, 0};
-	unsigned status = 0;
-	size_t i;
-	int rv;
 
-	if (count == 0)
-		return 0;
-	for (i = 0; i < count; i++)
-		list[i] = x->c[x->path[i]].crt;
-	rv = gnutls_x509_crt_list_verify(list, (unsigned)count, &anchor, 1, NULL,
-	                                 0, VERIFY_FLAGS, &status);
+/* A GnuTLS verification's outcome: 0, or -1 with the reason in words. */
+static int verify_result(int rv, unsigned status, char *why, size_t whylen)
+{
+	gnutls_datum_t out = {NULL, 0};
+
 	if (rv < 0) {
 		snprintf(why, whylen, "%s", gnutls_strerror(rv));
 		return -1;
@@ -323,11 +313,28 @@ static int verify_below(const struct ctx *x, size_t count,
 	return -1;
 }
 
+/* Verify path[0..count-1] with anchor as the one trusted certificate. */
+static int verify_below(const struct ctx *x, size_t count,
+                        gnutls_x509_crt_t anchor, char *why, size_t whylen)
+{
+	gnutls_x509_crt_t list[TP_DANE_MAX_CHAIN];
+	unsigned status = 0;
+	size_t i;
+	int rv;
+
+	if (count == 0)
+		return 0;
+	for (i = 0; i < count; i++)
+		list[i] = x->c[x->path[i]].crt;
+	rv = gnutls_x509_crt_list_verify(list, (unsigned)count, &anchor, 1, NULL,
+	                                 0, VERIFY_FLAGS, &status);
+	return verify_result(rv, status, why, whylen);
+}
+
 /* The PKIX path to the trust store (RFC 5280 section 6), dates aside. */
 static int pkix_ok(const struct ctx *x, char *why, size_t whylen)
 {
 	gnutls_x509_crt_t list[TP_DANE_MAX_CHAIN];
-	gnutls_datum_t out = {NULL, 0};
 	unsigned status = 0;
 	size_t i;
 	int rv;
@@ -337,20 +344,7 @@ static int pkix_ok(const struct ctx *x, char *why, size_t whylen)
 	rv = gnutls_x509_trust_list_verify_crt2(x->in->trust->tl, list,
 	                                        (unsigned)x->npath, NULL, 0,
 	                                        VERIFY_FLAGS, &status, NULL);
-	if (rv < 0) {
-		snprintf(why, whylen, "%s", gnutls_strerror(rv));
-		return -1;
-	}
-	if (status == 0)
-		return 0;
-	if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509,
-	                                                 &out, 0) == 0) {
-		snprintf(why, whylen, "%s", out.data);
-		gnutls_free(out.data);
-	} else {
-		snprintf(why, whylen, "status 0x%x", status);
-	}
-	return -1;
+	return verify_result(rv, status, why, whylen);
 }
 
 /* Are path[0..count-1] valid at the input's time?  On failure, *bad is the
