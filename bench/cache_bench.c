@@ -25,8 +25,8 @@ static double now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-static int online(tlspool_dns *dns, const tlspool_span *cert,
-                  const char *owner, const char *ref)
+static int online(tlspool_dns *dns, const tlspool_span *cert, const char *owner,
+                  const char *ref)
 {
 	tlspool_dns_answer *ans = NULL;
 	tlspool_dane_result *res = NULL;
@@ -110,21 +110,25 @@ int main(int argc, char **argv)
 	FILE *fp;
 
 	if (argc < 5 || (fp = fopen(argv[1], "rb")) == NULL) {
-		fprintf(stderr, "usage: cache_bench CERT.der OWNER REFNAME LMDB [ROUNDS]\n");
+		fprintf(stderr, "usage: cache_bench CERT.der OWNER REFNAME "
+		                "LMDB [ROUNDS]\n");
 		return 1;
 	}
 	cert.data = der;
 	cert.len = fread(der, 1, sizeof(der), fp);
 	fclose(fp);
 	cfg = tp_config_acquire(err, sizeof(err));
-	if (cfg == NULL || (dns = tp_config_resolver(cfg, err, sizeof(err))) == NULL) {
+	if (cfg == NULL ||
+	    (dns = tp_config_resolver(cfg, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "cache_bench: %s\n", err);
 		return 1;
 	}
 	mem = tp_cache_new(NULL, 3600);
 	lmdb = tp_cache_new(argv[4], 3600);
 	if (!online(dns, &cert, argv[2], argv[3])) {
-		fprintf(stderr, "cache_bench: %s does not authenticate online\n", argv[2]);
+		fprintf(stderr,
+		        "cache_bench: %s does not authenticate online\n",
+		        argv[2]);
 		return 1;
 	}
 	fill(mem, &cert, argv[2], argv[3]);
@@ -143,11 +147,14 @@ int main(int argc, char **argv)
 	for (int i = 0; i < cache_rounds; i++)
 		bad += !cached(lmdb, &cert, argv[2], argv[3]);
 	t_lmdb = (now_us() - t0) / cache_rounds;
-	printf("validation from DNS (lookup + DANE match): %9.1f us  (%d rounds)\n",
+	printf("validation from DNS (lookup + DANE match): %9.1f us  (%d "
+	       "rounds)\n",
 	       t_dns, rounds);
-	printf("validation from a warm memory cache:       %9.2f us  (%d rounds)\n",
+	printf("validation from a warm memory cache:       %9.2f us  (%d "
+	       "rounds)\n",
 	       t_mem, cache_rounds);
-	printf("validation from a warm LMDB cache:         %9.2f us  (%d rounds)\n",
+	printf("validation from a warm LMDB cache:         %9.2f us  (%d "
+	       "rounds)\n",
 	       t_lmdb, cache_rounds);
 	printf("ratio DNS/memory cache: %.0f   DNS/LMDB cache: %.0f\n",
 	       t_dns / t_mem, t_dns / t_lmdb);

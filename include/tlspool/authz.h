@@ -26,7 +26,7 @@ extern "C" {
 #define TLSPOOL_AUTHZ_CLIENT 0 /* we called starttls_client() */
 #define TLSPOOL_AUTHZ_SERVER 1 /* we called starttls_server() */
 
-#define TLSPOOL_AUTHZ_DENY 0
+#define TLSPOOL_AUTHZ_DENY  0
 #define TLSPOOL_AUTHZ_ALLOW 1
 #define TLSPOOL_AUTHZ_ERROR (-1) /* treated as a denial, never cached */
 
@@ -47,8 +47,8 @@ typedef struct tlspool_authz_request {
  * is handed to the other calls.  0, or -1 with a message in err: every
  * connection then fails (closed) with that message.
  */
-typedef int tlspool_authz_init_fn(const char *config, void **state,
-                                  char *err, size_t errlen);
+typedef int tlspool_authz_init_fn(const char *config, void **state, char *err,
+                                  size_t errlen);
 /*
  * TLSPOOL_AUTHZ_ALLOW or TLSPOOL_AUTHZ_DENY, with a reason (for a denial:
  * shown to the application by starttls_errstr()), or TLSPOOL_AUTHZ_ERROR.

@@ -21,7 +21,7 @@ typedef struct tlspool_cache_entry {
 	const char *other;    /* authn: "OWNER TYPE"; authz: the remote one */
 	char spki[65];        /* authn: hex SHA2-256 of the peer's key */
 	time_t stored, expiry;
-	int valid;            /* 0: a malformed record (never used) */
+	int valid; /* 0: a malformed record (never used) */
 } tlspool_cache_entry;
 
 /* Called once per entry; a nonzero return stops the walk. */

@@ -55,32 +55,42 @@ void tlspool_trust_free(tlspool_trust *trust);
  */
 typedef enum tlspool_dane_verdict {
 	TLSPOOL_DANE_UNCHECKED = 0,
-	TLSPOOL_DANE_AUTHENTICATED, /* a usable record matched, all checks passed */
-	TLSPOOL_DANE_NO_MATCH,      /* usable records, none authenticates the peer */
-	TLSPOOL_DANE_NO_USABLE,     /* secure records, none of them usable */
-	TLSPOOL_DANE_NO_RECORDS,    /* secure NODATA/NXDOMAIN (or empty RRset) */
-	TLSPOOL_DANE_INSECURE,      /* the zone is unsigned: records prove nothing */
-	TLSPOOL_DANE_DNS_ERROR,     /* bogus, SERVFAIL, timeout, indeterminate */
-	TLSPOOL_DANE_PEER_ERROR,    /* the peer's certificate or key is unparsable */
+	TLSPOOL_DANE_AUTHENTICATED, /* a usable record matched, all checks
+	                               passed */
+	TLSPOOL_DANE_NO_MATCH, /* usable records, none authenticates the peer */
+	TLSPOOL_DANE_NO_USABLE,  /* secure records, none of them usable */
+	TLSPOOL_DANE_NO_RECORDS, /* secure NODATA/NXDOMAIN (or empty RRset) */
+	TLSPOOL_DANE_INSECURE, /* the zone is unsigned: records prove nothing */
+	TLSPOOL_DANE_DNS_ERROR,  /* bogus, SERVFAIL, timeout, indeterminate */
+	TLSPOOL_DANE_PEER_ERROR, /* the peer's certificate or key is unparsable
+	                          */
 } tlspool_dane_verdict;
 
 /* What became of one record. */
 typedef enum tlspool_dane_outcome {
 	TLSPOOL_DANE_REC_UNCHECKED = 0,
-	TLSPOOL_DANE_REC_MATCHED,        /* authenticated the peer */
-	TLSPOOL_DANE_REC_NO_MATCH,       /* association data matches no eligible cert/key */
-	TLSPOOL_DANE_REC_UNUSABLE,       /* unknown usage/selector/mtype, malformed, or no trust store */
-	TLSPOOL_DANE_REC_AGILITY,        /* skipped: a stronger digest exists (RFC 7671 s9) */
+	TLSPOOL_DANE_REC_MATCHED,  /* authenticated the peer */
+	TLSPOOL_DANE_REC_NO_MATCH, /* association data matches no eligible
+	                              cert/key */
+	TLSPOOL_DANE_REC_UNUSABLE, /* unknown usage/selector/mtype, malformed,
+	                              or no trust store */
+	TLSPOOL_DANE_REC_AGILITY, /* skipped: a stronger digest exists (RFC 7671
+	                             s9) */
 	TLSPOOL_DANE_REC_NOT_APPLICABLE, /* cannot apply to a raw public key */
-	TLSPOOL_DANE_REC_NAME_MISMATCH,  /* matched, but no reference name in the certificate */
-	TLSPOOL_DANE_REC_CHAIN_FAILED,   /* matched an anchor the chain does not verify to */
-	TLSPOOL_DANE_REC_EXPIRED,        /* matched, but a certificate is outside its dates */
-	TLSPOOL_DANE_REC_PKIX_FAILED,    /* matched, but the PKIX path to the trust store fails */
-	TLSPOOL_DANE_REC_NOT_USED,       /* the RRset is not secure: not considered */
+	TLSPOOL_DANE_REC_NAME_MISMATCH, /* matched, but no reference name in the
+	                                   certificate */
+	TLSPOOL_DANE_REC_CHAIN_FAILED,  /* matched an anchor the chain does not
+	                                   verify to */
+	TLSPOOL_DANE_REC_EXPIRED, /* matched, but a certificate is outside its
+	                             dates */
+	TLSPOOL_DANE_REC_PKIX_FAILED, /* matched, but the PKIX path to the trust
+	                                 store fails */
+	TLSPOOL_DANE_REC_NOT_USED, /* the RRset is not secure: not considered */
 } tlspool_dane_outcome;
 
 /* Matcher options. */
-#define TLSPOOL_DANE_NO_PKIX 0x01 /* usages 0 and 1 unusable (RFC 7672 s3.1.3, SMTP) */
+#define TLSPOOL_DANE_NO_PKIX                                                   \
+	0x01 /* usages 0 and 1 unusable (RFC 7672 s3.1.3, SMTP) */
 
 typedef struct tlspool_dane_input {
 	/* The peer: DER certificates as sent, [0] the end entity; or, with
@@ -92,18 +102,19 @@ typedef struct tlspool_dane_input {
 	const tlspool_tlsa *tlsa;
 	size_t ntlsa;
 	tlspool_dns_verdict dns;
-	const char *dns_detail;  /* optional: the lookup's detail, for the trace */
+	const char
+	        *dns_detail; /* optional: the lookup's detail, for the trace */
 	/* Reference identifiers (RFC 6125 section 6.2): host names, or
 	 * user@domain.  A certificate must name one of them for usages 0-2. */
 	const char *const *names;
 	size_t nnames;
-	time_t now;              /* validity dates are checked at this time */
+	time_t now; /* validity dates are checked at this time */
 	const tlspool_trust *trust; /* NULL: usages 0 and 1 are unusable */
-	unsigned flags;          /* TLSPOOL_DANE_* options */
+	unsigned flags;             /* TLSPOOL_DANE_* options */
 } tlspool_dane_input;
 
 typedef struct tlspool_dane_step {
-	size_t index;            /* position in the input records */
+	size_t index; /* position in the input records */
 	uint8_t usage, selector, mtype;
 	tlspool_dane_outcome outcome;
 	/* Depth of the certificate the record matched: 0 the end entity,
@@ -116,17 +127,17 @@ typedef struct tlspool_dane_step {
 
 typedef struct tlspool_dane_result {
 	tlspool_dane_verdict verdict;
-	tlspool_dns_verdict dns;  /* as given */
-	int matched;              /* index of the record that authenticated, or -1 */
-	int depth;                /* its depth, or -1 */
+	tlspool_dns_verdict dns; /* as given */
+	int matched; /* index of the record that authenticated, or -1 */
+	int depth;   /* its depth, or -1 */
 	/* The reference name the certificate was checked against and
 	 * matched (usages 0-2), or names[0] for DANE-EE, or "". */
 	char name[256];
 	/* The identity the end entity certificate names (DESIGN section 3):
 	 * "domain" or "user@domain"; "" for a raw key or no identity. */
 	char identity[320];
-	char reason[240];         /* the verdict in words */
-	size_t nsteps;            /* one per input record, in input order */
+	char reason[240]; /* the verdict in words */
+	size_t nsteps;    /* one per input record, in input order */
 	tlspool_dane_step *steps;
 } tlspool_dane_result;
 
@@ -173,7 +184,7 @@ int tlspool_x509_names(const tlspool_span *cert, const char *reference);
 typedef struct tlspool_x509_info {
 	char subject[512], issuer[512]; /* RFC 4514 strings */
 	time_t not_before, not_after;
-	unsigned char spki_sha256[32];  /* what "x 1 1" records hold */
+	unsigned char spki_sha256[32]; /* what "x 1 1" records hold */
 	int self_issued;
 } tlspool_x509_info;
 

@@ -27,11 +27,11 @@ extern "C" {
 #endif
 
 /* Key flags (RFC 9580 section 5.2.3.29), from the self-signature. */
-#define TLSPOOL_OPENPGP_CERTIFY 0x01
-#define TLSPOOL_OPENPGP_SIGN 0x02
-#define TLSPOOL_OPENPGP_ENCRYPT_COMMS 0x04
+#define TLSPOOL_OPENPGP_CERTIFY         0x01
+#define TLSPOOL_OPENPGP_SIGN            0x02
+#define TLSPOOL_OPENPGP_ENCRYPT_COMMS   0x04
 #define TLSPOOL_OPENPGP_ENCRYPT_STORAGE 0x08
-#define TLSPOOL_OPENPGP_AUTH 0x20
+#define TLSPOOL_OPENPGP_AUTH            0x20
 
 /* One key: the primary key or a subkey. */
 typedef struct tlspool_openpgp_keyinfo {
@@ -48,8 +48,8 @@ typedef struct tlspool_openpgp_keyinfo {
 } tlspool_openpgp_keyinfo;
 
 typedef struct tlspool_openpgp_uid {
-	char text[256];     /* the User ID as UTF-8, cut at 255 octets */
-	int valid;          /* validly self-certified, not revoked/expired */
+	char text[256]; /* the User ID as UTF-8, cut at 255 octets */
+	int valid;      /* validly self-certified, not revoked/expired */
 	char reason[160];
 } tlspool_openpgp_uid;
 
@@ -60,8 +60,8 @@ typedef struct tlspool_openpgp_cert {
 	tlspool_openpgp_keyinfo *subkeys;
 	size_t nuids;
 	tlspool_openpgp_uid *uids;
-	int secret;         /* parsed from secret key packets */
-	void *internal;     /* key material, for the matcher */
+	int secret;     /* parsed from secret key packets */
+	void *internal; /* key material, for the matcher */
 } tlspool_openpgp_cert;
 
 /*
@@ -77,8 +77,7 @@ typedef struct tlspool_openpgp_cert {
  */
 int tlspool_openpgp_parse(const unsigned char *data, size_t len,
                           int allow_secret, time_t now,
-                          tlspool_openpgp_cert **out, char *err,
-                          size_t errlen);
+                          tlspool_openpgp_cert **out, char *err, size_t errlen);
 void tlspool_openpgp_free(tlspool_openpgp_cert *cert);
 
 /* "RSA", "ECDSA", "EdDSA", "Ed25519", "ECDH", ... or "algorithm-N"
@@ -109,7 +108,7 @@ typedef struct tlspool_openpgp_input {
 } tlspool_openpgp_input;
 
 typedef struct tlspool_openpgp_step {
-	size_t index;  /* the record */
+	size_t index; /* the record */
 	int matched;
 	char reason[240];
 } tlspool_openpgp_step;
@@ -117,11 +116,11 @@ typedef struct tlspool_openpgp_step {
 typedef struct tlspool_openpgp_result {
 	tlspool_dane_verdict verdict; /* AUTHENTICATED, NO_MATCH, ... */
 	tlspool_dns_verdict dns;
-	int matched;                  /* index of the record, or -1 */
+	int matched; /* index of the record, or -1 */
 	/* The key that matched (primary or subkey) and the User ID. */
 	unsigned char fingerprint[32];
 	size_t fingerprint_len;
-	int subkey;                   /* the matching key is a subkey */
+	int subkey; /* the matching key is a subkey */
 	char uid[256];
 	char reason[320];
 	size_t nsteps;
@@ -146,12 +145,12 @@ void tlspool_openpgp_result_free(tlspool_openpgp_result *res);
 /* The key material of one unprotected secret key, as octet strings
  * (big-endian, no sign octet). */
 typedef struct tlspool_openpgp_secret {
-	int algorithm;                 /* 1 RSA, 19 ECDSA, 22 EdDSA, 27 Ed25519 */
-	const char *curve;             /* "P-256", ..., "Ed25519"; NULL: RSA */
-	tlspool_span n, e;             /* RSA public */
-	tlspool_span d, p, q, u;       /* RSA secret: p < q, u = p^-1 mod q */
-	tlspool_span x, y;             /* EC point; Ed25519: x only */
-	tlspool_span k;                /* EC secret scalar, Ed25519 seed */
+	int algorithm;           /* 1 RSA, 19 ECDSA, 22 EdDSA, 27 Ed25519 */
+	const char *curve;       /* "P-256", ..., "Ed25519"; NULL: RSA */
+	tlspool_span n, e;       /* RSA public */
+	tlspool_span d, p, q, u; /* RSA secret: p < q, u = p^-1 mod q */
+	tlspool_span x, y;       /* EC point; Ed25519: x only */
+	tlspool_span k;          /* EC secret scalar, Ed25519 seed */
 	unsigned char fingerprint[32];
 	size_t fingerprint_len;
 	int subkey;

@@ -19,19 +19,18 @@ extern "C" {
 #endif
 
 #define STARTTLS_PEERCERT_OPTIONAL 0x01 /* server: request, accept none */
-#define STARTTLS_PEERCERT_NONE 0x02     /* server: do not request */
-#define STARTTLS_LOCALCERT_NONE 0x04    /* client: offer no certificate */
-#define STARTTLS_NO_REMOTE_USER 0x08    /* refuse user@domain peers */
-#define STARTTLS_NO_REMOTE_DOMAIN 0x10  /* refuse domain peers */
-#define STARTTLS_NO_CACHE_READ 0x20     /* validate online */
-#define STARTTLS_NO_CACHE_WRITE 0x40    /* do not store the result */
-#define STARTTLS_NO_AUTHZ 0x80          /* skip authorization */
+#define STARTTLS_PEERCERT_NONE     0x02 /* server: do not request */
+#define STARTTLS_LOCALCERT_NONE    0x04 /* client: offer no certificate */
+#define STARTTLS_NO_REMOTE_USER    0x08 /* refuse user@domain peers */
+#define STARTTLS_NO_REMOTE_DOMAIN  0x10 /* refuse domain peers */
+#define STARTTLS_NO_CACHE_READ     0x20 /* validate online */
+#define STARTTLS_NO_CACHE_WRITE    0x40 /* do not store the result */
+#define STARTTLS_NO_AUTHZ          0x80 /* skip authorization */
 
-int starttls_client(int fd, int proto, char *myname, int flags,
-                    char *sniname, char *peername, size_t peername_len);
+int starttls_client(int fd, int proto, char *myname, int flags, char *sniname,
+                    char *peername, size_t peername_len);
 int starttls_server(int fd, int proto, char *myname, int flags,
-                    int checksni(char *), char *peername,
-                    size_t peername_len);
+                    int checksni(char *), char *peername, size_t peername_len);
 
 /* The calling thread's detail of its last failure ("" if none). */
 const char *starttls_errstr(void);

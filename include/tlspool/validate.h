@@ -25,11 +25,11 @@ extern "C" {
 #endif
 
 /* Resource record types that the library looks up. */
-#define TLSPOOL_RR_A 1
-#define TLSPOOL_RR_CNAME 5
-#define TLSPOOL_RR_AAAA 28
-#define TLSPOOL_RR_TLSA 52
-#define TLSPOOL_RR_SMIMEA 53
+#define TLSPOOL_RR_A          1
+#define TLSPOOL_RR_CNAME      5
+#define TLSPOOL_RR_AAAA       28
+#define TLSPOOL_RR_TLSA       52
+#define TLSPOOL_RR_SMIMEA     53
 #define TLSPOOL_RR_OPENPGPKEY 61
 
 /*
@@ -38,14 +38,14 @@ extern "C" {
  */
 typedef enum tlspool_dns_verdict {
 	TLSPOOL_DNS_UNCHECKED = 0,
-	TLSPOOL_DNS_SECURE,          /* validated, records present */
-	TLSPOOL_DNS_SECURE_NODATA,   /* validated: the name has no such records */
+	TLSPOOL_DNS_SECURE,        /* validated, records present */
+	TLSPOOL_DNS_SECURE_NODATA, /* validated: the name has no such records */
 	TLSPOOL_DNS_SECURE_NXDOMAIN, /* validated: the name does not exist */
-	TLSPOOL_DNS_INSECURE,        /* provably unsigned: records are unproven */
-	TLSPOOL_DNS_INDETERMINATE,   /* no trust anchor covers the name */
-	TLSPOOL_DNS_BOGUS,           /* validation failed */
-	TLSPOOL_DNS_SERVFAIL,        /* the server failed or refused */
-	TLSPOOL_DNS_TIMEOUT,         /* no answer in time */
+	TLSPOOL_DNS_INSECURE,      /* provably unsigned: records are unproven */
+	TLSPOOL_DNS_INDETERMINATE, /* no trust anchor covers the name */
+	TLSPOOL_DNS_BOGUS,         /* validation failed */
+	TLSPOOL_DNS_SERVFAIL,      /* the server failed or refused */
+	TLSPOOL_DNS_TIMEOUT,       /* no answer in time */
 } tlspool_dns_verdict;
 
 /* A short lowercase name for a verdict ("secure", "bogus", ...). */
@@ -121,15 +121,15 @@ typedef struct tlspool_rr {
 typedef struct tlspool_dns_answer {
 	tlspool_dns_verdict verdict;
 	uint16_t qtype;
-	char qname[256];          /* the owner name asked for, with final dot */
-	char owner[256];          /* where the records were found (CNAME end) */
-	size_t ncname;            /* CNAMEs followed, in order */
-	char (*cname)[256];       /* ncname targets */
-	size_t nrr;               /* records of qtype at owner */
+	char qname[256];    /* the owner name asked for, with final dot */
+	char owner[256];    /* where the records were found (CNAME end) */
+	size_t ncname;      /* CNAMEs followed, in order */
+	char (*cname)[256]; /* ncname targets */
+	size_t nrr;         /* records of qtype at owner */
 	tlspool_rr *rr;
-	uint32_t ttl;             /* smallest TTL along the chain */
-	time_t rrsig_expiration;  /* earliest RRSIG expiration, 0 if none */
-	char detail[160];         /* why, for the error verdicts */
+	uint32_t ttl;            /* smallest TTL along the chain */
+	time_t rrsig_expiration; /* earliest RRSIG expiration, 0 if none */
+	char detail[160];        /* why, for the error verdicts */
 } tlspool_dns_answer;
 
 /*

@@ -65,7 +65,8 @@ static int matches(const char *pat, const char *name)
 		return name[0] == '\0';
 	if (pat[0] == '@') {
 		at = strrchr(name, '@');
-		return at != NULL && at != name && strcasecmp(at + 1, pat + 1) == 0;
+		return at != NULL && at != name &&
+		       strcasecmp(at + 1, pat + 1) == 0;
 	}
 	if (pat[0] == '.')
 		return strchr(name, '@') == NULL && nn > np &&
@@ -83,7 +84,8 @@ static int parse(struct rules *rs, FILE *fp, char *err, size_t errlen)
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(fp)) {
-			snprintf(err, errlen, "%s:%u: line too long", rs->path, lineno);
+			snprintf(err, errlen, "%s:%u: line too long", rs->path,
+			         lineno);
 			return -1;
 		}
 		if ((p = strchr(line, '#')) != NULL)
@@ -95,18 +97,23 @@ static int parse(struct rules *rs, FILE *fp, char *err, size_t errlen)
 		if (n == 0)
 			continue;
 		if (n != 3) {
-			snprintf(err, errlen, "%s:%u: want \"LOCAL REMOTE "
-			         "allow|deny\"", rs->path, lineno);
+			snprintf(err, errlen,
+			         "%s:%u: want \"LOCAL REMOTE "
+			         "allow|deny\"",
+			         rs->path, lineno);
 			return -1;
 		}
 		if (!pattern_ok(tok[0]) || !pattern_ok(tok[1])) {
-			snprintf(err, errlen, "%s:%u: bad pattern \"%s\"", rs->path,
-			         lineno, pattern_ok(tok[0]) ? tok[1] : tok[0]);
+			snprintf(err, errlen, "%s:%u: bad pattern \"%s\"",
+			         rs->path, lineno,
+			         pattern_ok(tok[0]) ? tok[1] : tok[0]);
 			return -1;
 		}
-		if (strcmp(tok[2], "allow") != 0 && strcmp(tok[2], "deny") != 0) {
-			snprintf(err, errlen, "%s:%u: \"%s\": want allow or deny",
-			         rs->path, lineno, tok[2]);
+		if (strcmp(tok[2], "allow") != 0 &&
+		    strcmp(tok[2], "deny") != 0) {
+			snprintf(err, errlen,
+			         "%s:%u: \"%s\": want allow or deny", rs->path,
+			         lineno, tok[2]);
 			return -1;
 		}
 		nr = realloc(rs->r, (rs->n + 1) * sizeof(*rs->r));
@@ -115,8 +122,10 @@ static int parse(struct rules *rs, FILE *fp, char *err, size_t errlen)
 			return -1;
 		}
 		rs->r = nr;
-		snprintf(rs->r[rs->n].local, sizeof(rs->r[0].local), "%s", tok[0]);
-		snprintf(rs->r[rs->n].remote, sizeof(rs->r[0].remote), "%s", tok[1]);
+		snprintf(rs->r[rs->n].local, sizeof(rs->r[0].local), "%s",
+		         tok[0]);
+		snprintf(rs->r[rs->n].remote, sizeof(rs->r[0].remote), "%s",
+		         tok[1]);
 		rs->r[rs->n].allow = tok[2][0] == 'a';
 		rs->r[rs->n].line = lineno;
 		rs->n++;
@@ -132,7 +141,8 @@ int tlspool_authz_init(const char *config, void **state, char *err,
 
 	*state = NULL;
 	if (config == NULL || config[0] == '\0') {
-		snprintf(err, errlen, "rules: [authz] config must name a rules file");
+		snprintf(err, errlen,
+		         "rules: [authz] config must name a rules file");
 		return -1;
 	}
 	rs = calloc(1, sizeof(*rs));
@@ -171,7 +181,8 @@ int tlspool_authz_decide(void *state, const tlspool_authz_request *req,
 			snprintf(reason, reasonlen, "%s:%u: %s %s %s", rs->path,
 			         r->line, r->local, r->remote,
 			         r->allow ? "allow" : "deny");
-			return r->allow ? TLSPOOL_AUTHZ_ALLOW : TLSPOOL_AUTHZ_DENY;
+			return r->allow ? TLSPOOL_AUTHZ_ALLOW
+			                : TLSPOOL_AUTHZ_DENY;
 		}
 	}
 	snprintf(reason, reasonlen, "%s: no rule for %s -> %s (deny)", rs->path,

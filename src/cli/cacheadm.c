@@ -22,9 +22,8 @@ static int print_entry(const tlspool_cache_entry *e, void *arg)
 	}
 	iso_time(when, sizeof(when), e->expiry);
 	printf("%s %s %s %s %s %s %s%s\n", e->key, e->authz ? "authz" : "authn",
-	       e->pass ? "pass" : "fail",
-	       e->identity[0] ? e->identity : "-", e->other[0] ? e->other : "-",
-	       e->authz ? "-" : e->spki, when,
+	       e->pass ? "pass" : "fail", e->identity[0] ? e->identity : "-",
+	       e->other[0] ? e->other : "-", e->authz ? "-" : e->spki, when,
 	       e->expiry <= now ? " expired" : "");
 	return 0;
 }

@@ -19,18 +19,18 @@ enum {
 #define MAX_SNI_ALLOW 32
 
 struct options {
-	int mode;             /* 'l'ookup, 'c'lient, 's'erver, cache 'L'ist, 'F'lush */
+	int mode; /* 'l'ookup, 'c'lient, 's'erver, cache 'L'ist, 'F'lush */
 	const char *config;
-	const char *name;     /* --lookup NAME, or the client's HOST */
+	const char *name; /* --lookup NAME, or the client's HOST */
 	const char *port;
-	const char *proto;    /* "tcp", "udp", "sctp" */
+	const char *proto; /* "tcp", "udp", "sctp" */
 	int smimea, json, verbose, diagnose;
 	const char *sni, *myname, *exec, *bind;
-	int fd;               /* --fd N, or -1 */
+	int fd; /* --fd N, or -1 */
 	int fork;
 	const char *sni_allow[MAX_SNI_ALLOW];
 	int nsni_allow;
-	int flags;            /* STARTTLS_* */
+	int flags; /* STARTTLS_* */
 	int linger_ms;
 };
 

@@ -150,7 +150,8 @@ static long long now_ms(void)
 static int pump(int tls, int linger_ms, int datagram)
 {
 	long long deadline = -1;
-	struct dir *up = calloc(1, sizeof(*up)), *down = calloc(1, sizeof(*down));
+	struct dir *up = calloc(1, sizeof(*up)),
+	           *down = calloc(1, sizeof(*down));
 	int rv = EXIT_OK, shut = 0;
 	long long linger = linger_ms;
 
@@ -202,9 +203,12 @@ static int pump(int tls, int linger_ms, int datagram)
 			rv = EXIT_CONNECT;
 			break;
 		}
-		if (step(down, it >= 0 && (p[it].revents & (POLLIN | POLLHUP | POLLERR)),
+		if (step(down,
+		         it >= 0 &&
+		                 (p[it].revents & (POLLIN | POLLHUP | POLLERR)),
 		         io >= 0 && p[io].revents)) {
-			if (errno == EPIPE && down->from == tls && down->to == 1)
+			if (errno == EPIPE && down->from == tls &&
+			    down->to == 1)
 				break; /* our reader went away: done */
 			fprintf(stderr, "%s: receiving: %s\n", progname,
 			        strerror(errno));
@@ -282,7 +286,8 @@ static int serve_plain(const struct options *o, int tls, const char *peer,
 	return rv;
 }
 
-/* --- client ---------------------------------------------------------------- */
+/* --- client ----------------------------------------------------------------
+ */
 
 static int connect_to(const struct options *o)
 {
@@ -318,7 +323,8 @@ static int is_address(const char *s)
 {
 	unsigned char buf[16];
 
-	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	       inet_pton(AF_INET6, s, buf) == 1;
 }
 
 int run_client(const struct options *o)
@@ -348,7 +354,8 @@ int run_client(const struct options *o)
 	return serve_plain(o, tls, peer, o->myname, sni);
 }
 
-/* --- server ---------------------------------------------------------------- */
+/* --- server ----------------------------------------------------------------
+ */
 
 static const struct options *server_opts;
 static char seen_sni[256];
@@ -450,12 +457,14 @@ int run_server(const struct options *o)
 	if (lfd < 0)
 		return EXIT_CONNECT;
 	if (o->verbose)
-		fprintf(stderr, "%s: listening on port %s\n", progname, o->port);
+		fprintf(stderr, "%s: listening on port %s\n", progname,
+		        o->port);
 	if (sock_type(o) == SOCK_DGRAM) {
 		if (o->fork) {
 			close(lfd);
-			fprintf(stderr, "%s: --fork is not available with "
-			                "--udp in this version\n",
+			fprintf(stderr,
+			        "%s: --fork is not available with "
+			        "--udp in this version\n",
 			        progname);
 			return EXIT_USAGE;
 		}

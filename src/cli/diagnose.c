@@ -36,7 +36,8 @@ static void chain_text(FILE *fp, const starttls_trace *t)
 		iso_time(nb, sizeof(nb), x.not_before);
 		iso_time(na, sizeof(na), x.not_after);
 		hex(spki, x.spki_sha256, sizeof(x.spki_sha256));
-		fprintf(fp, "; cert    depth %zu: subject \"%s\"\n", i, x.subject);
+		fprintf(fp, "; cert    depth %zu: subject \"%s\"\n", i,
+		        x.subject);
 		fprintf(fp, ";           issuer \"%s\"%s\n", x.issuer,
 		        x.self_issued ? " (self-issued)" : "");
 		fprintf(fp, ";           valid %s .. %s\n", nb, na);
@@ -69,7 +70,8 @@ static void openpgp_text(FILE *fp, const tlspool_openpgp_result *r)
 	size_t i;
 
 	for (i = 0; i < r->nsteps; i++)
-		fprintf(fp, "; openpgp record %zu: %s: %s\n", r->steps[i].index + 1,
+		fprintf(fp, "; openpgp record %zu: %s: %s\n",
+		        r->steps[i].index + 1,
 		        r->steps[i].matched ? "matched" : "no match",
 		        r->steps[i].reason);
 	fprintf(fp, "; openpgp %s: %s\n", tlspool_dane_verdict_name(r->verdict),
@@ -84,22 +86,28 @@ static json_object *openpgp_result_json(const tlspool_openpgp_result *r)
 	for (i = 0; i < r->nsteps; i++) {
 		json_object *j = json_object_new_object();
 
-		json_object_object_add(j, "record",
-		                       json_object_new_int((int)r->steps[i].index));
-		json_object_object_add(j, "matched",
-		                       json_object_new_boolean(r->steps[i].matched));
-		json_object_object_add(j, "reason",
-		                       json_object_new_string(r->steps[i].reason));
+		json_object_object_add(
+		        j, "record",
+		        json_object_new_int((int)r->steps[i].index));
+		json_object_object_add(
+		        j, "matched",
+		        json_object_new_boolean(r->steps[i].matched));
+		json_object_object_add(
+		        j, "reason",
+		        json_object_new_string(r->steps[i].reason));
 		json_object_array_add(a, j);
 	}
 	json_object_object_add(o, "records", a);
-	json_object_object_add(o, "verdict", json_object_new_string(
-	                                             tlspool_dane_verdict_name(r->verdict)));
+	json_object_object_add(
+	        o, "verdict",
+	        json_object_new_string(tlspool_dane_verdict_name(r->verdict)));
 	json_object_object_add(o, "reason", json_object_new_string(r->reason));
 	if (r->matched >= 0) {
-		json_object_object_add(o, "fingerprint",
-		                       hex_string(r->fingerprint, r->fingerprint_len));
-		json_object_object_add(o, "uid", json_object_new_string(r->uid));
+		json_object_object_add(
+		        o, "fingerprint",
+		        hex_string(r->fingerprint, r->fingerprint_len));
+		json_object_object_add(o, "uid",
+		                       json_object_new_string(r->uid));
 	}
 	return o;
 }
@@ -119,10 +127,11 @@ static json_object *trace_json(const starttls_trace *t, const char *peer,
 
 		json_object_object_add(c, "depth", json_object_new_int((int)i));
 		if (tlspool_x509_describe(&t->chain[i], &x) == 0) {
-			json_object_object_add(c, "subject",
-			                       json_object_new_string(x.subject));
-			json_object_object_add(c, "issuer",
-			                       json_object_new_string(x.issuer));
+			json_object_object_add(
+			        c, "subject",
+			        json_object_new_string(x.subject));
+			json_object_object_add(
+			        c, "issuer", json_object_new_string(x.issuer));
 			iso_time(when, sizeof(when), x.not_before);
 			json_object_object_add(c, "not_before",
 			                       json_object_new_string(when));
@@ -141,11 +150,13 @@ static json_object *trace_json(const starttls_trace *t, const char *peer,
 		json_object_object_add(doc, "openpgp",
 		                       openpgp_result_json(t->openpgp));
 	if (t->dane == NULL && t->openpgp != NULL) {
-		json_object_object_add(doc, "verdict",
-		                       json_object_new_string(tlspool_dane_verdict_name(
-		                               t->openpgp->verdict)));
-		json_object_object_add(doc, "reason",
-		                       json_object_new_string(t->openpgp->reason));
+		json_object_object_add(
+		        doc, "verdict",
+		        json_object_new_string(tlspool_dane_verdict_name(
+		                t->openpgp->verdict)));
+		json_object_object_add(
+		        doc, "reason",
+		        json_object_new_string(t->openpgp->reason));
 	} else if (t->dane != NULL) {
 		json_object *steps = json_object_new_array();
 
@@ -153,45 +164,55 @@ static json_object *trace_json(const starttls_trace *t, const char *peer,
 			const tlspool_dane_step *s = &t->dane->steps[i];
 			json_object *j = json_object_new_object();
 
-			json_object_object_add(j, "record",
-			                       json_object_new_int((int)s->index));
-			json_object_object_add(j, "usage", json_object_new_int(s->usage));
-			json_object_object_add(j, "selector",
-			                       json_object_new_int(s->selector));
+			json_object_object_add(
+			        j, "record",
+			        json_object_new_int((int)s->index));
+			json_object_object_add(j, "usage",
+			                       json_object_new_int(s->usage));
+			json_object_object_add(
+			        j, "selector",
+			        json_object_new_int(s->selector));
 			json_object_object_add(j, "matching_type",
 			                       json_object_new_int(s->mtype));
 			json_object_object_add(
 			        j, "outcome",
-			        json_object_new_string(tlspool_dane_outcome_name(s->outcome)));
-			json_object_object_add(j, "depth", json_object_new_int(s->depth));
-			json_object_object_add(j, "reason",
-			                       json_object_new_string(s->reason));
+			        json_object_new_string(
+			                tlspool_dane_outcome_name(s->outcome)));
+			json_object_object_add(j, "depth",
+			                       json_object_new_int(s->depth));
+			json_object_object_add(
+			        j, "reason", json_object_new_string(s->reason));
 			json_object_array_add(steps, j);
 		}
 		json_object_object_add(doc, "records", steps);
 		json_object_object_add(
 		        doc, "verdict",
-		        json_object_new_string(tlspool_dane_verdict_name(t->dane->verdict)));
+		        json_object_new_string(
+		                tlspool_dane_verdict_name(t->dane->verdict)));
 		json_object_object_add(doc, "reason",
 		                       json_object_new_string(t->dane->reason));
 	} else {
 		/* no matcher: the DNS failed, the peer stayed anonymous, or
 		 * the call failed before validation */
-		const char *v = t->from_cache ? (exit_code == 0 ? "cached"
-		                                                : "cached-failure")
-		                : t->dns != NULL &&
-		                                tlspool_dns_verdict_is_error(t->dns->verdict)
-		                        ? "dns-error"
-		                : exit_code == 0 ? "anonymous"
-		                                 : "not-validated";
+		const char *v =
+		        t->from_cache
+		                ? (exit_code == 0 ? "cached" : "cached-failure")
+		        : t->dns != NULL && tlspool_dns_verdict_is_error(
+		                                    t->dns->verdict)
+		                ? "dns-error"
+		        : exit_code == 0 ? "anonymous"
+		                         : "not-validated";
 
-		json_object_object_add(doc, "verdict", json_object_new_string(v));
+		json_object_object_add(doc, "verdict",
+		                       json_object_new_string(v));
 	}
 	json_object_object_add(doc, "from_cache",
 	                       json_object_new_boolean(t->from_cache));
-	json_object_object_add(doc, "error",
-	                       json_object_new_string(exit_code ? starttls_errstr() : ""));
-	json_object_object_add(doc, "exit_code", json_object_new_int(exit_code));
+	json_object_object_add(
+	        doc, "error",
+	        json_object_new_string(exit_code ? starttls_errstr() : ""));
+	json_object_object_add(doc, "exit_code",
+	                       json_object_new_int(exit_code));
 	return doc;
 }
 
@@ -214,8 +235,10 @@ void print_trace(const struct options *o, const char *peer, int exit_code)
 	fprintf(stderr, "; diagnosis of the peer\n");
 	chain_text(stderr, t);
 	if (t->from_cache)
-		fprintf(stderr, "; cache   %s TLSA: %s from the validation "
-		        "cache, no lookup was made\n", t->owner ? t->owner : "",
+		fprintf(stderr,
+		        "; cache   %s TLSA: %s from the validation "
+		        "cache, no lookup was made\n",
+		        t->owner ? t->owner : "",
 		        exit_code == 0 ? "authenticated" : "a cached failure");
 	else if (t->dns != NULL)
 		print_answer_text(stderr, t->dns);

@@ -51,12 +51,13 @@ void print_answer_text(FILE *fp, const tlspool_dns_answer *a)
 	char line[8192], when[32];
 	size_t i;
 
-	fprintf(fp, "; query   %s %s\n", a->qname, tlspool_rr_type_name(a->qtype));
+	fprintf(fp, "; query   %s %s\n", a->qname,
+	        tlspool_rr_type_name(a->qtype));
 	for (i = 0; i < a->ncname; i++)
-		fprintf(fp, "; cname   %s -> %s\n", i == 0 ? a->qname : a->cname[i - 1],
-		       a->cname[i]);
+		fprintf(fp, "; cname   %s -> %s\n",
+		        i == 0 ? a->qname : a->cname[i - 1], a->cname[i]);
 	fprintf(fp, "; verdict %s: %s\n", tlspool_dns_verdict_name(a->verdict),
-	       verdict_text(a));
+	        verdict_text(a));
 	if (a->ttl != 0)
 		fprintf(fp, "; ttl     %u\n", (unsigned)a->ttl);
 	if (a->rrsig_expiration != 0) {
@@ -97,15 +98,17 @@ json_object *answer_json(const tlspool_dns_answer *a)
 	size_t i;
 
 	json_object_object_add(doc, "query", json_object_new_string(a->qname));
-	json_object_object_add(doc, "type", json_object_new_string(
-	                                            tlspool_rr_type_name(a->qtype)));
-	json_object_object_add(doc, "verdict",
-	                       json_object_new_string(
-	                               tlspool_dns_verdict_name(a->verdict)));
+	json_object_object_add(
+	        doc, "type",
+	        json_object_new_string(tlspool_rr_type_name(a->qtype)));
+	json_object_object_add(
+	        doc, "verdict",
+	        json_object_new_string(tlspool_dns_verdict_name(a->verdict)));
 	json_object_object_add(doc, "explanation",
 	                       json_object_new_string(verdict_text(a)));
 	for (i = 0; i < a->ncname; i++)
-		json_object_array_add(chain, json_object_new_string(a->cname[i]));
+		json_object_array_add(chain,
+		                      json_object_new_string(a->cname[i]));
 	json_object_object_add(doc, "cname_chain", chain);
 	json_object_object_add(doc, "owner", json_object_new_string(a->owner));
 	json_object_object_add(doc, "ttl", json_object_new_int64(a->ttl));
@@ -124,7 +127,8 @@ json_object *answer_json(const tlspool_dns_answer *a)
 			                       json_object_new_string(line));
 		if ((a->qtype == TLSPOOL_RR_TLSA ||
 		     a->qtype == TLSPOOL_RR_SMIMEA) &&
-		    tlspool_tlsa_parse(a->rr[i].rdata, a->rr[i].rdlen, &t) == 0) {
+		    tlspool_tlsa_parse(a->rr[i].rdata, a->rr[i].rdlen, &t) ==
+		            0) {
 			json_object_object_add(r, "usage",
 			                       json_object_new_int(t.usage));
 			json_object_object_add(r, "selector",
@@ -135,7 +139,8 @@ json_object *answer_json(const tlspool_dns_answer *a)
 			                       hex_string(t.data, t.len));
 		} else {
 			json_object_object_add(
-			        r, "rdata", hex_string(a->rr[i].rdata, a->rr[i].rdlen));
+			        r, "rdata",
+			        hex_string(a->rr[i].rdata, a->rr[i].rdlen));
 		}
 		if (a->qtype == TLSPOOL_RR_OPENPGPKEY)
 			json_object_object_add(r, "openpgp",
@@ -150,7 +155,8 @@ static void print_json(const tlspool_dns_answer *a)
 {
 	json_object *doc = answer_json(a);
 
-	json_object_object_add(doc, "exit_code", json_object_new_int(exit_for(a)));
+	json_object_object_add(doc, "exit_code",
+	                       json_object_new_int(exit_for(a)));
 	printf("%s\n", json_object_to_json_string_ext(
 	                       doc, JSON_C_TO_STRING_PRETTY |
 	                                    JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -61,11 +61,29 @@ static int number(const char *s, long min, long max, const char *what)
 int main(int argc, char **argv)
 {
 	enum {
-		OPT_LOOKUP = 256, OPT_CLIENT, OPT_SERVER, OPT_CONFIG, OPT_UDP,
-		OPT_SCTP, OPT_JSON, OPT_SMIMEA, OPT_VERSION, OPT_HELP, OPT_SNI,
-		OPT_MYNAME, OPT_FD, OPT_EXEC, OPT_FORK, OPT_SNI_ALLOW, OPT_BIND,
-		OPT_DIAGNOSE, OPT_LINGER, OPT_STARTTLS, OPT_CACHE_LIST,
-		OPT_CACHE_FLUSH, OPT_FLAG,
+		OPT_LOOKUP = 256,
+		OPT_CLIENT,
+		OPT_SERVER,
+		OPT_CONFIG,
+		OPT_UDP,
+		OPT_SCTP,
+		OPT_JSON,
+		OPT_SMIMEA,
+		OPT_VERSION,
+		OPT_HELP,
+		OPT_SNI,
+		OPT_MYNAME,
+		OPT_FD,
+		OPT_EXEC,
+		OPT_FORK,
+		OPT_SNI_ALLOW,
+		OPT_BIND,
+		OPT_DIAGNOSE,
+		OPT_LINGER,
+		OPT_STARTTLS,
+		OPT_CACHE_LIST,
+		OPT_CACHE_FLUSH,
+		OPT_FLAG,
 	};
 	static const struct option longopts[] = {
 	        {"lookup", no_argument, NULL, OPT_LOOKUP},
@@ -88,13 +106,20 @@ int main(int argc, char **argv)
 	        {"diagnose", no_argument, NULL, OPT_DIAGNOSE},
 	        {"linger", required_argument, NULL, OPT_LINGER},
 	        {"starttls", required_argument, NULL, OPT_STARTTLS},
-	        {"peer-cert-optional", no_argument, NULL, OPT_FLAG + STARTTLS_PEERCERT_OPTIONAL},
-	        {"no-peer-cert", no_argument, NULL, OPT_FLAG + STARTTLS_PEERCERT_NONE},
-	        {"no-local-cert", no_argument, NULL, OPT_FLAG + STARTTLS_LOCALCERT_NONE},
-	        {"no-remote-user", no_argument, NULL, OPT_FLAG + STARTTLS_NO_REMOTE_USER},
-	        {"no-remote-domain", no_argument, NULL, OPT_FLAG + STARTTLS_NO_REMOTE_DOMAIN},
-	        {"no-cache-read", no_argument, NULL, OPT_FLAG + STARTTLS_NO_CACHE_READ},
-	        {"no-cache-write", no_argument, NULL, OPT_FLAG + STARTTLS_NO_CACHE_WRITE},
+	        {"peer-cert-optional", no_argument, NULL,
+	         OPT_FLAG + STARTTLS_PEERCERT_OPTIONAL},
+	        {"no-peer-cert", no_argument, NULL,
+	         OPT_FLAG + STARTTLS_PEERCERT_NONE},
+	        {"no-local-cert", no_argument, NULL,
+	         OPT_FLAG + STARTTLS_LOCALCERT_NONE},
+	        {"no-remote-user", no_argument, NULL,
+	         OPT_FLAG + STARTTLS_NO_REMOTE_USER},
+	        {"no-remote-domain", no_argument, NULL,
+	         OPT_FLAG + STARTTLS_NO_REMOTE_DOMAIN},
+	        {"no-cache-read", no_argument, NULL,
+	         OPT_FLAG + STARTTLS_NO_CACHE_READ},
+	        {"no-cache-write", no_argument, NULL,
+	         OPT_FLAG + STARTTLS_NO_CACHE_WRITE},
 	        {"no-authz", no_argument, NULL, OPT_FLAG + STARTTLS_NO_AUTHZ},
 	        {"verbose", no_argument, NULL, 'v'},
 	        {"version", no_argument, NULL, OPT_VERSION},
@@ -123,7 +148,8 @@ int main(int argc, char **argv)
 
 			if (o.mode != 0 && o.mode != m)
 				die_usage("choose one of --lookup, --client, "
-				          "--server, --cache-list, --cache-flush");
+				          "--server, --cache-list, "
+				          "--cache-flush");
 			o.mode = m;
 			break;
 		}
@@ -159,7 +185,8 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SNI_ALLOW:
 			if (o.nsni_allow == MAX_SNI_ALLOW)
-				die_usage("more than %d --sni-allow", MAX_SNI_ALLOW);
+				die_usage("more than %d --sni-allow",
+				          MAX_SNI_ALLOW);
 			o.sni_allow[o.nsni_allow++] = optarg;
 			break;
 		case OPT_BIND:
@@ -172,8 +199,9 @@ int main(int argc, char **argv)
 			o.linger_ms = number(optarg, 0, 3600000, "--linger");
 			break;
 		case OPT_STARTTLS:
-			die_usage("--starttls %s: not available in this version",
-			          optarg);
+			die_usage(
+			        "--starttls %s: not available in this version",
+			        optarg);
 		case 'v':
 			o.verbose++;
 			break;

@@ -52,8 +52,8 @@ static void key_text(FILE *fp, const char *what,
 		iso_time(exp, sizeof(exp), k->expires);
 	fprintf(fp, ";   %-7s %s v%d %s\n", what, fpr, k->version,
 	        k->algorithm_name);
-	fprintf(fp, ";           flags %s; created %s; expires %s; %s%s\n", flags,
-	        when, exp, k->valid ? "valid" : "invalid: ", k->reason);
+	fprintf(fp, ";           flags %s; created %s; expires %s; %s%s\n",
+	        flags, when, exp, k->valid ? "valid" : "invalid: ", k->reason);
 }
 
 void print_openpgp_text(FILE *fp, const tlspool_rr *rr)
@@ -93,7 +93,8 @@ static json_object *key_json(const tlspool_openpgp_keyinfo *k)
 	json_object_object_add(o, "created", json_object_new_string(when));
 	if (k->expires) {
 		iso_time(when, sizeof(when), k->expires);
-		json_object_object_add(o, "expires", json_object_new_string(when));
+		json_object_object_add(o, "expires",
+		                       json_object_new_string(when));
 	}
 	json_object_object_add(o, "valid", json_object_new_boolean(k->valid));
 	if (!k->valid)
@@ -121,11 +122,12 @@ json_object *openpgp_json(const tlspool_rr *rr)
 
 		json_object_object_add(u, "text",
 		                       json_object_new_string(c->uids[i].text));
-		json_object_object_add(u, "valid",
-		                       json_object_new_boolean(c->uids[i].valid));
+		json_object_object_add(
+		        u, "valid", json_object_new_boolean(c->uids[i].valid));
 		if (!c->uids[i].valid)
 			json_object_object_add(
-			        u, "reason", json_object_new_string(c->uids[i].reason));
+			        u, "reason",
+			        json_object_new_string(c->uids[i].reason));
 		json_object_array_add(a, u);
 	}
 	json_object_object_add(o, "uids", a);

@@ -53,7 +53,8 @@ static struct tp_authz *load(const struct tp_config *cfg)
 		return NULL;
 	a->dl = dlopen(cfg->authz_plugin, RTLD_NOW | RTLD_LOCAL);
 	if (a->dl == NULL) {
-		snprintf(a->err, sizeof(a->err), "[authz] plugin: %s", dlerror());
+		snprintf(a->err, sizeof(a->err), "[authz] plugin: %s",
+		         dlerror());
 		return a;
 	}
 	/* POSIX: dlsym's void * converts to a function pointer. */
@@ -63,12 +64,14 @@ static struct tp_authz *load(const struct tp_config *cfg)
 	if (init == NULL || a->decide == NULL) {
 		snprintf(a->err, sizeof(a->err),
 		         "[authz] plugin %.200s: no tlspool_authz_init or "
-		         "tlspool_authz_decide", cfg->authz_plugin);
+		         "tlspool_authz_decide",
+		         cfg->authz_plugin);
 		return a;
 	}
 	if (init(cfg->authz_config, &a->state, err, sizeof(err)) != 0) {
-		snprintf(a->err, sizeof(a->err), "[authz] plugin %.200s: %.280s",
-		         cfg->authz_plugin, err[0] ? err : "init failed");
+		snprintf(a->err, sizeof(a->err),
+		         "[authz] plugin %.200s: %.280s", cfg->authz_plugin,
+		         err[0] ? err : "init failed");
 		return a;
 	}
 	a->ready = 1;
@@ -131,10 +134,12 @@ int tp_authz_check(struct tp_config *cfg, const tlspool_authz_request *req,
 		if (r == TP_CACHE_PASS)
 			return 0;
 		if (r == TP_CACHE_FAIL)
-			return tp_fail(EPERM, "authorization: %s -> %s denied "
+			return tp_fail(EPERM,
+			               "authorization: %s -> %s denied "
 			               "(cached denial)",
 			               req->local[0] ? req->local : "(none)",
-			               req->remote[0] ? req->remote : "(anonymous)");
+			               req->remote[0] ? req->remote
+			                              : "(anonymous)");
 	}
 	a = plugin(cfg);
 	if (a == NULL)
@@ -146,15 +151,17 @@ int tp_authz_check(struct tp_config *cfg, const tlspool_authz_request *req,
 	if (r == TLSPOOL_AUTHZ_ALLOW) {
 		if (cache != NULL && !(flags & STARTTLS_NO_CACHE_WRITE))
 			tp_cache_put(cache, &key, TP_CACHE_PASS,
-			             now + (time_t)cfg->max_ttl, now, note, notelen);
+			             now + (time_t)cfg->max_ttl, now, note,
+			             notelen);
 		return 0;
 	}
 	if (r == TLSPOOL_AUTHZ_DENY && cache != NULL && cfg->negative_ttl > 0 &&
 	    !(flags & STARTTLS_NO_CACHE_WRITE))
 		tp_cache_put(cache, &key, TP_CACHE_FAIL,
-		             now + (time_t)cfg->negative_ttl, now, note, notelen);
+		             now + (time_t)cfg->negative_ttl, now, note,
+		             notelen);
 	return tp_fail(EPERM, "authorization: %s",
-	               reason[0] ? reason
+	               reason[0]                 ? reason
 	               : r == TLSPOOL_AUTHZ_DENY ? "denied by the plugin"
 	                                         : "the plugin failed");
 }

@@ -33,10 +33,10 @@
 #include "cache.h"
 #include "config.h"
 
-#define TP_RECMAX (TP_CACHE_HDR + 2 * 320)
+#define TP_RECMAX      (TP_CACHE_HDR + 2 * 320)
 #define TP_MEM_BUCKETS 4096
-#define TP_MEM_MAX 65536
-#define TP_RETRY 5
+#define TP_MEM_MAX     65536
+#define TP_RETRY       5
 
 /* --- records -------------------------------------------------------------- */
 
@@ -71,12 +71,14 @@ static int64_t get64(const unsigned char *p)
 static void lower(char *dst, const char *src, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
-		dst[i] = (src[i] >= 'A' && src[i] <= 'Z') ? src[i] + 32 : src[i];
+		dst[i] =
+		        (src[i] >= 'A' && src[i] <= 'Z') ? src[i] + 32 : src[i];
 }
 
 static int key_ok(const struct tp_cache_key *k)
 {
-	return k != NULL && (k->kind == TP_CACHE_AUTHN || k->kind == TP_CACHE_AUTHZ) &&
+	return k != NULL &&
+	       (k->kind == TP_CACHE_AUTHN || k->kind == TP_CACHE_AUTHZ) &&
 	       k->a != NULL && k->b != NULL && strlen(k->a) <= 320 &&
 	       strlen(k->b) <= 320;
 }
@@ -246,12 +248,13 @@ static int mem_put(struct mem_store *m, const unsigned char key[32],
 	return 0;
 }
 
-/* --- LMDB environments, one per process and path --------------------------- */
+/* --- LMDB environments, one per process and path ---------------------------
+ */
 
 struct lenv {
 	struct lenv *next;
 	char path[PATH_MAX];
-	MDB_env *env;     /* NULL while broken */
+	MDB_env *env; /* NULL while broken */
 	MDB_dbi dbi;
 	time_t failed_at; /* when it last failed to open */
 	char why[300];
@@ -294,7 +297,8 @@ static int lenv_open(struct lenv *l)
 	if (r == 0)
 		r = mdb_env_set_maxreaders(l->env, 256);
 	if (r == 0)
-		r = mdb_env_open(l->env, l->path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NOMETASYNC,
+		r = mdb_env_open(l->env, l->path,
+		                 MDB_NOSUBDIR | MDB_NOTLS | MDB_NOMETASYNC,
 		                 0600);
 	if (r == 0)
 		r = mdb_txn_begin(l->env, NULL, 0, &txn);
@@ -305,7 +309,8 @@ static int lenv_open(struct lenv *l)
 		txn = NULL;
 	}
 	if (r == 0) {
-		mdb_reader_check(l->env, &dead); /* slots of crashed processes */
+		mdb_reader_check(l->env,
+		                 &dead); /* slots of crashed processes */
 		return 0;
 	}
 	if (txn != NULL)
@@ -333,15 +338,17 @@ static struct lenv *lenv_get(const char *path, time_t now, char *note,
 		l = calloc(1, sizeof(*l));
 		if (l == NULL) {
 			pthread_mutex_unlock(&lenv_lock);
-			snprintf(note, notelen, "cache %.150s: out of memory", path);
+			snprintf(note, notelen, "cache %.150s: out of memory",
+			         path);
 			return NULL;
 		}
 		snprintf(l->path, sizeof(l->path), "%s", path);
 		l->next = lenvs;
 		lenvs = l;
 	}
-	if (l->env == NULL && (l->failed_at == 0 || now - l->failed_at >= TP_RETRY ||
-	                       now < l->failed_at)) {
+	if (l->env == NULL &&
+	    (l->failed_at == 0 || now - l->failed_at >= TP_RETRY ||
+	     now < l->failed_at)) {
 		if (lenv_open(l) != 0)
 			l->failed_at = now;
 	}
@@ -378,7 +385,8 @@ static int lmdb_get(struct lenv *l, const unsigned char key[32],
 		*len = v.mv_size;
 		found = 1;
 	} else if (r == 0) {
-		snprintf(note, notelen, "cache %.150s: oversized record", l->path);
+		snprintf(note, notelen, "cache %.150s: oversized record",
+		         l->path);
 		found = -1;
 	} else if (r != MDB_NOTFOUND) {
 		lmdb_note(note, notelen, l, "read", r);
@@ -515,9 +523,10 @@ int tp_cache_get(tp_cache *c, const struct tp_cache_key *key, time_t now,
 		return TP_CACHE_MISS;
 	}
 	if (!rec_matches(rec, key)) {
-		snprintf(note, notelen, "cache%s%.150s: entry for %.100s: "
-		         "belongs to another key", c->path[0] ? " " : "",
-		         c->path, key->a);
+		snprintf(note, notelen,
+		         "cache%s%.150s: entry for %.100s: "
+		         "belongs to another key",
+		         c->path[0] ? " " : "", c->path, key->a);
 		return TP_CACHE_MISS;
 	}
 	exp = get64(rec + 8);
@@ -569,7 +578,8 @@ int tp_cache_put(tp_cache *c, const struct tp_cache_key *key, int verdict,
 	return lmdb_put(l, k, rec, len, now, note, notelen);
 }
 
-/* --- administration ---------------------------------------------------------- */
+/* --- administration ----------------------------------------------------------
+ */
 
 static void hexify(char *out, const unsigned char *p, size_t n)
 {
@@ -598,7 +608,8 @@ static int visit_one(const unsigned char *key, size_t klen,
 		e.pass = r[7] == TP_CACHE_PASS;
 		e.expiry = (time_t)get64(r + 8);
 		e.stored = (time_t)get64(r + 16);
-		snprintf(a, sizeof(a), "%.*s", (int)la, (const char *)r + TP_CACHE_HDR);
+		snprintf(a, sizeof(a), "%.*s", (int)la,
+		         (const char *)r + TP_CACHE_HDR);
 		if (e.authz)
 			snprintf(b, sizeof(b), "%.*s", (int)lb,
 			         (const char *)r + TP_CACHE_HDR + la);
@@ -612,8 +623,8 @@ static int visit_one(const unsigned char *key, size_t klen,
 	return visit(&e, arg);
 }
 
-int tp_cache_list(tp_cache *c, tlspool_cache_visit *visit, void *arg,
-                  char *err, size_t errlen)
+int tp_cache_list(tp_cache *c, tlspool_cache_visit *visit, void *arg, char *err,
+                  size_t errlen)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
@@ -713,8 +724,10 @@ static struct tp_config *admin_config(tp_cache **out, char *err, size_t errlen)
 	if (cfg == NULL)
 		return NULL;
 	if (cfg->cache_path[0] == '\0') {
-		snprintf(err, errlen, "%.200s: no [cache] path: the cache lives in "
-		         "each process's memory", cfg->path);
+		snprintf(err, errlen,
+		         "%.200s: no [cache] path: the cache lives in "
+		         "each process's memory",
+		         cfg->path);
 		tp_config_release(cfg);
 		errno = EINVAL;
 		return NULL;

@@ -34,9 +34,9 @@ enum tp_cache_verdict {
 
 struct tp_cache_key {
 	enum tp_cache_kind kind;
-	const char *a;  /* authn: the peer's identity; authz: the local one */
-	const char *b;  /* authn: the record owner; authz: the remote one */
-	uint16_t type;  /* authn: the record type; authz: 0 */
+	const char *a; /* authn: the peer's identity; authz: the local one */
+	const char *b; /* authn: the record owner; authz: the remote one */
+	uint16_t type; /* authn: the record type; authz: 0 */
 	/* authn: SHA2-256 of the peer's SPKI; authz: SHA2-256 of the
 	 * plugin's other input (role, protocol, SNI, key, plugin). */
 	unsigned char digest[32];
@@ -88,9 +88,9 @@ int tp_cache_flush(tp_cache *cache, char *err, size_t errlen);
  *   32 digest[32]   64 a, then b (no NUL)
  * The LMDB key is the SHA2-256 of kind, a, b, type and digest.
  */
-#define TP_CACHE_MAGIC "TPC\1"
+#define TP_CACHE_MAGIC   "TPC\1"
 #define TP_CACHE_VERSION 1
-#define TP_CACHE_HDR 64
+#define TP_CACHE_HDR     64
 #define TP_CACHE_MAPSIZE (16u << 20)
 
 #endif

@@ -114,13 +114,14 @@ static int add_ids(struct tp_identity *id, const char *value, int groups,
 			n = p->pw_uid;
 		}
 		if (*count == TP_MAX_ACL) {
-			snprintf(bad, badlen, "(more than %d entries)", TP_MAX_ACL);
+			snprintf(bad, badlen, "(more than %d entries)",
+			         TP_MAX_ACL);
 			rv = 1;
 			break;
 		}
 		list[(*count)++] = (unsigned)n;
 		continue;
-unknown:
+	unknown:
 		snprintf(bad, badlen, "%s", tok);
 		rv = 1;
 		break;
@@ -141,13 +142,15 @@ static int on_entry(void *user, const char *section, const char *key,
 		return -1;
 	}
 	if (strcmp(section, "dns") == 0) {
-		if (tlspool_dns_config_set(c->dns, key, value, msg, msglen) != 0)
+		if (tlspool_dns_config_set(c->dns, key, value, msg, msglen) !=
+		    0)
 			return -1;
 		return 0;
 	}
 	if (strcmp(section, "tls") == 0) {
 		if (strcmp(key, "priority") == 0)
-			copy_path(c->priority, sizeof(c->priority), value, &bad);
+			copy_path(c->priority, sizeof(c->priority), value,
+			          &bad);
 		else if (strcmp(key, "handshake_timeout_ms") == 0)
 			c->handshake_timeout_ms =
 			        to_ulong(value, 1, 3600000, &bad);
@@ -187,13 +190,15 @@ static int on_entry(void *user, const char *section, const char *key,
 		struct tp_identity *id;
 
 		if (tp_check_identity(name) != 0) {
-			snprintf(msg, msglen, "[%s]: not a domain or user@domain identity",
-			        section);
+			snprintf(msg, msglen,
+			         "[%s]: not a domain or user@domain identity",
+			         section);
 			return -1;
 		}
 		id = identity(c, name);
 		if (id == NULL) {
-			snprintf(msg, msglen, "[%s]: too many identities", section);
+			snprintf(msg, msglen, "[%s]: too many identities",
+			         section);
 			return -1;
 		}
 		if (strcmp(key, "certificate") == 0)
@@ -212,8 +217,9 @@ static int on_entry(void *user, const char *section, const char *key,
 			if (r < 0)
 				return -1;
 			if (r > 0) {
-				snprintf(msg, msglen, "%s: no such user or group \"%s\"", key,
-				        who);
+				snprintf(msg, msglen,
+				         "%s: no such user or group \"%s\"",
+				         key, who);
 				return -1;
 			}
 		} else
@@ -223,9 +229,9 @@ static int on_entry(void *user, const char *section, const char *key,
 		return -1;
 	}
 	if (bad || value[0] == '\0') {
-		if (value[0] == '\0' && (strcmp(key, "path") == 0 ||
-		                         strcmp(key, "plugin") == 0 ||
-		                         strcmp(key, "config") == 0))
+		if (value[0] == '\0' &&
+		    (strcmp(key, "path") == 0 || strcmp(key, "plugin") == 0 ||
+		     strcmp(key, "config") == 0))
 			return 0; /* documented as "empty: none" */
 		snprintf(msg, msglen, "%s: bad value \"%s\"", key, value);
 		return -1;
@@ -280,8 +286,8 @@ static struct tp_config *config_new(void)
 	return c;
 }
 
-int tp_config_load(const char *path, int may_be_missing,
-                   struct tp_config **out, char *err, size_t errlen)
+int tp_config_load(const char *path, int may_be_missing, struct tp_config **out,
+                   char *err, size_t errlen)
 {
 	struct tp_config *cfg = config_new();
 
@@ -399,8 +405,7 @@ void tp_config_release(struct tp_config *cfg)
 	pthread_mutex_unlock(&current_lock);
 }
 
-tlspool_dns *tp_config_resolver(struct tp_config *cfg, char *err,
-                                size_t errlen)
+tlspool_dns *tp_config_resolver(struct tp_config *cfg, char *err, size_t errlen)
 {
 	tlspool_dns *dns;
 

@@ -16,7 +16,7 @@ struct tp_identity {
 	char certificate[PATH_MAX]; /* PEM chain; empty: made on the fly */
 	char key[PATH_MAX];         /* file or pkcs11: URI */
 	char openpgp_key[PATH_MAX];
-	int acl;                    /* allow_users or allow_groups given */
+	int acl; /* allow_users or allow_groups given */
 	unsigned uids[TP_MAX_ACL], gids[TP_MAX_ACL];
 	size_t nuids, ngids;
 };
@@ -38,17 +38,17 @@ struct tp_config {
 
 	/* run-time state that lives as long as this configuration */
 	pthread_mutex_t lock;
-	unsigned refs;          /* guarded by the module's lock */
-	tlspool_dns *resolver;  /* made on first use */
-	void *creds;            /* credential cache (cred.c) */
-	void *cache;            /* validation cache (cache.c), first use */
-	void *authz;            /* authorization plugin (authz.c), first use */
+	unsigned refs;         /* guarded by the module's lock */
+	tlspool_dns *resolver; /* made on first use */
+	void *creds;           /* credential cache (cred.c) */
+	void *cache;           /* validation cache (cache.c), first use */
+	void *authz;           /* authorization plugin (authz.c), first use */
 	void (*release_hook)(struct tp_config *);
 };
 
 /* Load path; with may_be_missing a missing file gives the defaults. */
-int tp_config_load(const char *path, int may_be_missing,
-                   struct tp_config **out, char *err, size_t errlen);
+int tp_config_load(const char *path, int may_be_missing, struct tp_config **out,
+                   char *err, size_t errlen);
 
 /* The current configuration ($TLSPOOL_CONFIG or the installed default),
  * loaded again when the file changed; release it after use. */

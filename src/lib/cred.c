@@ -75,8 +75,8 @@ static int load_key(const struct tp_identity *id, gnutls_privkey_t *out)
 	} else {
 		if ((r = gnutls_load_file(id->key, &data)) < 0)
 			goto gnutls_err;
-		r = gnutls_privkey_import_x509_raw(key, &data,
-		                                   GNUTLS_X509_FMT_PEM, NULL, 0);
+		r = gnutls_privkey_import_x509_raw(
+		        key, &data, GNUTLS_X509_FMT_PEM, NULL, 0);
 		if (r < 0)
 			r = gnutls_privkey_import_x509_raw(
 			        key, &data, GNUTLS_X509_FMT_DER, NULL, 0);
@@ -134,7 +134,8 @@ static int set_identity_dn(gnutls_x509_crt_t crt, const char *name)
 		while (label > dom && label[-1] != '.')
 			label--;
 		r = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_LDAP_DC, 0,
-		                                  label, (unsigned)(end - label));
+		                                  label,
+		                                  (unsigned)(end - label));
 		if (r < 0)
 			return r;
 		end = label > dom ? label - 1 : dom;
@@ -167,7 +168,8 @@ static int self_signed(const struct tp_identity *id, gnutls_privkey_t key,
 		goto out;
 	serial[0] &= 0x7f; /* a positive INTEGER (RFC 5280 section 4.1.2.2) */
 	/* Ed25519 signs with its own hash (RFC 8410): ask the key */
-	if (gnutls_pubkey_get_pk_algorithm(pub, NULL) == GNUTLS_PK_EDDSA_ED25519)
+	if (gnutls_pubkey_get_pk_algorithm(pub, NULL) ==
+	    GNUTLS_PK_EDDSA_ED25519)
 		dig = GNUTLS_DIG_SHA512;
 	if ((r = gnutls_x509_crt_set_serial(crt, serial, sizeof(serial))) < 0 ||
 	    (r = gnutls_x509_crt_set_activation_time(crt, now - 3600)) < 0 ||
@@ -176,8 +178,8 @@ static int self_signed(const struct tp_identity *id, gnutls_privkey_t key,
 	    (r = set_identity_dn(crt, id->name)) < 0 ||
 	    (r = gnutls_x509_crt_set_subject_alt_name(
 	             crt, at ? GNUTLS_SAN_RFC822NAME : GNUTLS_SAN_DNSNAME,
-	             id->name, (unsigned)strlen(id->name),
-	             GNUTLS_FSAN_SET)) < 0 ||
+	             id->name, (unsigned)strlen(id->name), GNUTLS_FSAN_SET)) <
+	            0 ||
 	    (r = gnutls_x509_crt_set_basic_constraints(crt, 0, -1)) < 0 ||
 	    (r = gnutls_x509_crt_set_key_usage(
 	             crt, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
@@ -220,8 +222,9 @@ static int make_creds(const struct tp_identity *id,
 		if (r < 0) {
 			gnutls_free(pcerts);
 			gnutls_privkey_deinit(key);
-			return tp_fail(EINVAL, "%s: certificate %s: %s", id->name,
-			               id->certificate, gnutls_strerror(r));
+			return tp_fail(EINVAL, "%s: certificate %s: %s",
+			               id->name, id->certificate,
+			               gnutls_strerror(r));
 		}
 	} else {
 		pcerts = gnutls_calloc(1, sizeof(*pcerts));
@@ -266,9 +269,8 @@ static void free_cache(struct tp_config *cfg)
 
 /* The cached credentials called name ("" for the anonymous ones), or a
  * new slot for them; cfg->lock held. */
-static gnutls_certificate_credentials_t *cache_slot(struct tp_config *cfg,
-                                                   const char *name,
-                                                   int *fresh)
+static gnutls_certificate_credentials_t *
+cache_slot(struct tp_config *cfg, const char *name, int *fresh)
 {
 	struct cred_cache *c = cfg->creds, *grown;
 	size_t i;

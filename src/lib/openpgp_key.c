@@ -55,8 +55,8 @@ static int import(gnutls_privkey_t key, const tlspool_openpgp_secret *s)
 		p = dat(&s->q); /* swapped: see the top of this file */
 		q = dat(&s->p);
 		u = dat(&s->u);
-		return gnutls_privkey_import_rsa_raw(key, &n, &e, &d, &p, &q, &u,
-		                                     NULL, NULL);
+		return gnutls_privkey_import_rsa_raw(key, &n, &e, &d, &p, &q,
+		                                     &u, NULL, NULL);
 	}
 	x = dat(&s->x);
 	y = dat(&s->y);

@@ -116,10 +116,10 @@ struct conn {
 	enum down_state downs;
 	bool datagram;
 	bool queued;
-	bool recv_wants_wr; /* gnutls_record_recv blocked on a write */
-	bool app_rdhup;     /* epoll saw the application shut its end */
-	long long last_ms;  /* datagram: the last progress, for idling */
-	atomic_bool up_done;     /* ups == UP_DONE, for tp_relay_flush */
+	bool recv_wants_wr;  /* gnutls_record_recv blocked on a write */
+	bool app_rdhup;      /* epoll saw the application shut its end */
+	long long last_ms;   /* datagram: the last progress, for idling */
+	atomic_bool up_done; /* ups == UP_DONE, for tp_relay_flush */
 	struct conn *aprev, *anext; /* the relay's list of all, under amu */
 };
 
@@ -143,9 +143,9 @@ struct tp_relay {
 	atomic_size_t count;
 	struct worker *w;
 	void (*on_release)(void *); /* see tp_relay_set_release_hook */
-	atomic_uint idle_ms; /* datagram idle timeout; 0 never */
-	pthread_mutex_t amu; /* protects all */
-	struct conn *all;    /* every live connection, for tp_relay_flush */
+	atomic_uint idle_ms;        /* datagram idle timeout; 0 never */
+	pthread_mutex_t amu;        /* protects all */
+	struct conn *all; /* every live connection, for tp_relay_flush */
 };
 
 /* --- releasing --- */
@@ -399,9 +399,11 @@ static int step_down(struct conn *c, unsigned char *scratch)
 		 * nothing (EAGAIN) clears the flag. */
 		{
 			char b;
-			ssize_t k = recv(c->net.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+			ssize_t k =
+			        recv(c->net.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 
-			if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (k < 0 &&
+			    (errno == EAGAIN || errno == EWOULDBLOCK)) {
 				c->net.rd = false;
 				return 0;
 			}
@@ -588,9 +590,9 @@ static void *worker_main(void *arg)
 
 	while (!atomic_load(&w->stop)) {
 		int n = epoll_wait(w->epfd, ev, 64,
-		                   w->rhead != NULL  ? 0
-		                   : w->ndgram > 0 ? IDLE_TICK_MS
-		                                   : -1);
+		                   w->rhead != NULL ? 0
+		                   : w->ndgram > 0  ? IDLE_TICK_MS
+		                                    : -1);
 
 		if (n < 0) {
 			if (errno == EINTR)

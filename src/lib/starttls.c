@@ -49,18 +49,18 @@
 #include "relay.h"
 #include "tlspool/dane.h"
 
-#define ROLE_FLAGS_CLIENT                                                     \
-	(STARTTLS_LOCALCERT_NONE | STARTTLS_NO_REMOTE_USER |                  \
-	 STARTTLS_NO_REMOTE_DOMAIN | STARTTLS_NO_CACHE_READ |                 \
+#define ROLE_FLAGS_CLIENT                                                      \
+	(STARTTLS_LOCALCERT_NONE | STARTTLS_NO_REMOTE_USER |                   \
+	 STARTTLS_NO_REMOTE_DOMAIN | STARTTLS_NO_CACHE_READ |                  \
 	 STARTTLS_NO_CACHE_WRITE | STARTTLS_NO_AUTHZ)
-#define ROLE_FLAGS_SERVER                                                     \
-	(STARTTLS_PEERCERT_OPTIONAL | STARTTLS_PEERCERT_NONE |                \
-	 STARTTLS_NO_REMOTE_USER | STARTTLS_NO_REMOTE_DOMAIN |                \
+#define ROLE_FLAGS_SERVER                                                      \
+	(STARTTLS_PEERCERT_OPTIONAL | STARTTLS_PEERCERT_NONE |                 \
+	 STARTTLS_NO_REMOTE_USER | STARTTLS_NO_REMOTE_DOMAIN |                 \
 	 STARTTLS_NO_CACHE_READ | STARTTLS_NO_CACHE_WRITE | STARTTLS_NO_AUTHZ)
 
 struct call {
 	int server;
-	int net; /* our duplicate of the caller's fd */
+	int net;      /* our duplicate of the caller's fd */
 	int datagram; /* IPPROTO_UDP: DTLS, see dtls_cookie_exchange() */
 	gnutls_dtls_prestate_st prestate; /* the server's verified cookie */
 	int flags;
@@ -277,8 +277,9 @@ static int handshake_failed(struct call *c, int r)
 		/* RFC 6066 section 3: tell the client why, rather than just
 		 * closing; GnuTLS does not send this alert itself. */
 		gnutls_alert_send(c->session, GNUTLS_AL_FATAL,
-		                  c->cb_errno == EPERM ? GNUTLS_A_ACCESS_DENIED
-		                                       : GNUTLS_A_UNRECOGNIZED_NAME);
+		                  c->cb_errno == EPERM
+		                          ? GNUTLS_A_ACCESS_DENIED
+		                          : GNUTLS_A_UNRECOGNIZED_NAME);
 		errno = c->cb_errno;
 		return -1; /* the hook recorded the detail */
 	}
@@ -297,13 +298,13 @@ static int handshake_failed(struct call *c, int r)
 		               what, gnutls_strerror(r));
 	case GNUTLS_E_NO_CERTIFICATE_FOUND:
 	case GNUTLS_E_CERTIFICATE_REQUIRED:
-		return tp_fail(EKEYREJECTED,
-		               "the %s presented no certificate", what);
+		return tp_fail(EKEYREJECTED, "the %s presented no certificate",
+		               what);
 	case GNUTLS_E_FATAL_ALERT_RECEIVED:
 	case GNUTLS_E_WARNING_ALERT_RECEIVED:
-		return tp_fail(EPROTO, "the %s sent the TLS alert \"%s\"", what,
-		               gnutls_alert_get_name(
-		                       gnutls_alert_get(c->session)));
+		return tp_fail(
+		        EPROTO, "the %s sent the TLS alert \"%s\"", what,
+		        gnutls_alert_get_name(gnutls_alert_get(c->session)));
 	}
 	return tp_fail(EPROTO, "TLS handshake failed: %s", gnutls_strerror(r));
 }
@@ -320,8 +321,9 @@ static int check_dgram_socket(struct call *c, int type)
 	if (type != SOCK_DGRAM)
 		return tp_fail(EINVAL, "IPPROTO_UDP needs a SOCK_DGRAM socket");
 	if (getpeername(c->net, (struct sockaddr *)&ss, &len) != 0)
-		return tp_fail(EINVAL, "IPPROTO_UDP needs a connected socket "
-		                       "(%s)",
+		return tp_fail(EINVAL,
+		               "IPPROTO_UDP needs a connected socket "
+		               "(%s)",
 		               strerror(errno));
 	return 0;
 }
@@ -342,8 +344,9 @@ static int check_args(struct call *c, int proto, const char *sniname)
 		               "in this version");
 	}
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
-		return tp_fail(EINVAL, "protocol %d: use IPPROTO_TCP, "
-		                       "IPPROTO_UDP or IPPROTO_SCTP",
+		return tp_fail(EINVAL,
+		               "protocol %d: use IPPROTO_TCP, "
+		               "IPPROTO_UDP or IPPROTO_SCTP",
 		               proto);
 	c->datagram = proto == IPPROTO_UDP;
 	if (c->flags & ~(c->server ? ROLE_FLAGS_SERVER : ROLE_FLAGS_CLIENT))
@@ -357,8 +360,9 @@ static int check_args(struct call *c, int proto, const char *sniname)
 		return tp_fail(EINVAL, "PEERCERT_OPTIONAL and PEERCERT_NONE "
 		                       "exclude each other");
 	if (c->myname != NULL && tp_check_identity(c->myname) != 0)
-		return tp_fail(EINVAL, "myname \"%.100s\": not a domain or "
-		                       "user@domain",
+		return tp_fail(EINVAL,
+		               "myname \"%.100s\": not a domain or "
+		               "user@domain",
 		               c->myname);
 	if (sniname != NULL && tlspool_check_domain(sniname, 0) != 0)
 		return tp_fail(EINVAL, "sniname \"%.100s\": not a host name",
@@ -369,7 +373,8 @@ static int check_args(struct call *c, int proto, const char *sniname)
 	if (c->datagram)
 		return check_dgram_socket(c, type);
 	if (type != SOCK_STREAM)
-		return tp_fail(EINVAL, "IPPROTO_TCP needs a SOCK_STREAM socket");
+		return tp_fail(EINVAL,
+		               "IPPROTO_TCP needs a SOCK_STREAM socket");
 	/* Each TLS record goes out in one write; Nagle's algorithm would hold
 	 * small records back for a delayed ACK (40 ms on Linux), in the
 	 * handshake and in interactive traffic alike.  stunnel does the
@@ -402,8 +407,7 @@ static int on_client_hello(gnutls_session_t s)
 		tp_fail(ENOKEY, "SNI \"%.100s\" is not a host name", c->sni);
 		goto refuse;
 	}
-	if (c->sni[0] != '\0' && c->checksni != NULL &&
-	    !c->checksni(c->sni)) {
+	if (c->sni[0] != '\0' && c->checksni != NULL && !c->checksni(c->sni)) {
 		tp_fail(EPERM, "SNI \"%s\" refused by checksni", c->sni);
 		goto refuse;
 	}
@@ -467,8 +471,8 @@ static pthread_once_t cookie_once = PTHREAD_ONCE_INIT;
 
 static void cookie_key_init(void)
 {
-	cookie_key_err = gnutls_key_generate(&cookie_key,
-	                                     GNUTLS_COOKIE_KEY_SIZE);
+	cookie_key_err =
+	        gnutls_key_generate(&cookie_key, GNUTLS_COOKIE_KEY_SIZE);
 }
 
 static ssize_t cookie_push(gnutls_transport_ptr_t p, const void *data,
@@ -516,10 +520,11 @@ static int dtls_cookie_exchange(struct call *c)
 		int r;
 
 		if (left <= 0)
-			return tp_fail(ETIMEDOUT,
-			               "no DTLS ClientHello with a valid cookie "
-			               "within %u ms",
-			               c->cfg->handshake_timeout_ms);
+			return tp_fail(
+			        ETIMEDOUT,
+			        "no DTLS ClientHello with a valid cookie "
+			        "within %u ms",
+			        c->cfg->handshake_timeout_ms);
 		r = poll(&p, 1, (int)left);
 		if (r < 0 && errno != EINTR)
 			return tp_fail(errno, "poll: %s", strerror(errno));
@@ -541,11 +546,10 @@ static int dtls_cookie_exchange(struct call *c)
 			return 0;
 		(void)!recv(c->net, buf, 1, MSG_DONTWAIT); /* drop it */
 		if (r == GNUTLS_E_BAD_COOKIE)
-			gnutls_dtls_cookie_send(&cookie_key, &peer, plen,
-			                        &c->prestate,
-			                        (gnutls_transport_ptr_t)(intptr_t)
-			                                c->net,
-			                        cookie_push);
+			gnutls_dtls_cookie_send(
+			        &cookie_key, &peer, plen, &c->prestate,
+			        (gnutls_transport_ptr_t)(intptr_t)c->net,
+			        cookie_push);
 		/* anything else (not a ClientHello): ignored */
 	}
 }
@@ -566,9 +570,10 @@ static int start_session(struct call *c, const char *sniname)
 	}
 	/* GNUTLS_NO_SIGNAL: a peer that vanishes must not raise SIGPIPE in
 	 * the application's process. */
-	r = gnutls_init(&c->session, (c->server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
-	                                     GNUTLS_NO_SIGNAL |
-	                                     (c->datagram ? GNUTLS_DATAGRAM : 0));
+	r = gnutls_init(&c->session,
+	                (c->server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
+	                        GNUTLS_NO_SIGNAL |
+	                        (c->datagram ? GNUTLS_DATAGRAM : 0));
 	if (r < 0)
 		return tp_fail(ENOMEM, "gnutls_init: %s", gnutls_strerror(r));
 	gnutls_session_set_ptr(c->session, c);
@@ -578,8 +583,8 @@ static int start_session(struct call *c, const char *sniname)
 		               c->cfg->priority, gnutls_strerror(r),
 		               errpos ? errpos : "");
 	if (c->server) {
-		gnutls_handshake_set_post_client_hello_function(c->session,
-		                                                on_client_hello);
+		gnutls_handshake_set_post_client_hello_function(
+		        c->session, on_client_hello);
 		gnutls_certificate_server_set_request(
 		        c->session, (c->flags & STARTTLS_PEERCERT_NONE)
 		                            ? GNUTLS_CERT_IGNORE
@@ -587,7 +592,8 @@ static int start_session(struct call *c, const char *sniname)
 		                            ? GNUTLS_CERT_REQUEST
 		                            : GNUTLS_CERT_REQUIRE);
 	} else {
-		gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, creds);
+		gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE,
+		                       creds);
 		if (sniname != NULL)
 			gnutls_server_name_set(c->session, GNUTLS_NAME_DNS,
 			                       sniname, strlen(sniname));
@@ -617,10 +623,10 @@ static int handshake(struct call *c)
 
 /* What an online validation tells the cache. */
 struct online {
-	int cacheable;   /* reached from secure DNS */
-	uint32_t ttl;    /* the RRset's (smallest along a CNAME chain) */
-	time_t rrsig;    /* earliest RRSIG expiration, 0 none */
-	int usage;       /* of the record that matched, or -1 */
+	int cacheable; /* reached from secure DNS */
+	uint32_t ttl;  /* the RRset's (smallest along a CNAME chain) */
+	time_t rrsig;  /* earliest RRSIG expiration, 0 none */
+	int usage;     /* of the record that matched, or -1 */
 };
 
 /* Fetch the TLSA (or SMIMEA) RRset at owner and run the matcher over the
@@ -680,7 +686,8 @@ static int rrset_online(struct call *c, uint16_t type, const char *owner,
 	o->ttl = ans->ttl;
 	o->rrsig = ans->rrsig_expiration;
 	o->usage = res->matched >= 0 && (size_t)res->matched < n
-	                   ? tlsa[res->matched].usage : -1;
+	                   ? tlsa[res->matched].usage
+	                   : -1;
 	/* Only secure DNS may be remembered (DESIGN section 4); among the
 	 * failures only those that secure DNS proves. */
 	o->cacheable = ans->verdict == TLSPOOL_DNS_SECURE ||
@@ -780,14 +787,16 @@ static int rrset_check(struct call *c, uint16_t type, const char *owner,
 			trace_cached(owner);
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
 			         gmtime_r(&exp, &tm));
-			return tp_fail(EKEYREJECTED,
-			               "%s: a cached failure, until %s "
-			               "(STARTTLS_NO_CACHE_READ validates online)",
-			               owner, when);
+			return tp_fail(
+			        EKEYREJECTED,
+			        "%s: a cached failure, until %s "
+			        "(STARTTLS_NO_CACHE_READ validates online)",
+			        owner, when);
 		}
 	}
 	r = rrset_online(c, type, owner, refname, chain, nchain, &o);
-	if (cache == NULL || (c->flags & STARTTLS_NO_CACHE_WRITE) || !o.cacheable)
+	if (cache == NULL || (c->flags & STARTTLS_NO_CACHE_WRITE) ||
+	    !o.cacheable)
 		return r;
 	if (r == 0)
 		tp_cache_put(cache, &key, TP_CACHE_PASS,
@@ -999,12 +1008,14 @@ static int check_identity_kind(struct call *c)
 	if (c->peer[0] == '\0')
 		return 0;
 	if (user && (c->flags & STARTTLS_NO_REMOTE_USER))
-		return tp_fail(EPERM, "%s: user peers refused by "
-		                      "STARTTLS_NO_REMOTE_USER",
+		return tp_fail(EPERM,
+		               "%s: user peers refused by "
+		               "STARTTLS_NO_REMOTE_USER",
 		               c->peer);
 	if (!user && (c->flags & STARTTLS_NO_REMOTE_DOMAIN))
-		return tp_fail(EPERM, "%s: domain peers refused by "
-		                      "STARTTLS_NO_REMOTE_DOMAIN",
+		return tp_fail(EPERM,
+		               "%s: domain peers refused by "
+		               "STARTTLS_NO_REMOTE_DOMAIN",
 		               c->peer);
 	return 0;
 }
@@ -1042,12 +1053,13 @@ static void cache_report(struct call *c, int rv)
 		snprintf(detail, sizeof(detail), "%s [%s]", starttls_errstr(),
 		         c->cache_note);
 	else
-		snprintf(detail, sizeof(detail), "warning: %s; validated online",
-		         c->cache_note);
+		snprintf(detail, sizeof(detail),
+		         "warning: %s; validated online", c->cache_note);
 	tp_fail(e, "%s", detail);
 }
 
-/* --- the whole call -------------------------------------------------------- */
+/* --- the whole call --------------------------------------------------------
+ */
 
 static int run(struct call *c, int fd, int proto, const char *sniname,
                char *peername, size_t peername_len)
@@ -1063,8 +1075,8 @@ static int run(struct call *c, int fd, int proto, const char *sniname,
 	saved = errno;
 	close(fd);
 	if (c->net < 0)
-		return tp_fail(saved == EBADF ? EINVAL : saved,
-		               "fd %d: %s", fd, strerror(saved));
+		return tp_fail(saved == EBADF ? EINVAL : saved, "fd %d: %s", fd,
+		               strerror(saved));
 	if (check_args(c, proto, sniname) != 0)
 		goto out;
 	c->cfg = tp_config_acquire(err, sizeof(err));
@@ -1087,7 +1099,8 @@ static int run(struct call *c, int fd, int proto, const char *sniname,
 		goto out;
 	}
 	if (check_identity_kind(c) != 0 ||
-	    (!(c->flags & STARTTLS_NO_AUTHZ) && authorize(c, proto, sniname) != 0)) {
+	    (!(c->flags & STARTTLS_NO_AUTHZ) &&
+	     authorize(c, proto, sniname) != 0)) {
 		alert = GNUTLS_A_ACCESS_DENIED;
 		goto out;
 	}
@@ -1167,8 +1180,8 @@ static const char *undotted(const char *name, char *buf, size_t len)
 	return buf;
 }
 
-int starttls_client(int fd, int proto, char *myname, int flags,
-                    char *sniname, char *peername, size_t peername_len)
+int starttls_client(int fd, int proto, char *myname, int flags, char *sniname,
+                    char *peername, size_t peername_len)
 {
 	char my[320], sni[256];
 	struct call c;
@@ -1176,8 +1189,8 @@ int starttls_client(int fd, int proto, char *myname, int flags,
 	memset(&c, 0, sizeof(c));
 	c.flags = flags;
 	c.myname = undotted(myname, my, sizeof(my));
-	return run(&c, fd, proto, undotted(sniname, sni, sizeof(sni)),
-	           peername, peername_len);
+	return run(&c, fd, proto, undotted(sniname, sni, sizeof(sni)), peername,
+	           peername_len);
 }
 
 int starttls_server(int fd, int proto, char *myname, int flags,

@@ -66,8 +66,8 @@
 
 #include "internal.h"
 
-#define VERIFY_FLAGS                                                          \
-	(GNUTLS_VERIFY_DISABLE_TIME_CHECKS |                                  \
+#define VERIFY_FLAGS                                                           \
+	(GNUTLS_VERIFY_DISABLE_TIME_CHECKS |                                   \
 	 GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS)
 
 struct cert {
@@ -151,10 +151,10 @@ const char *tlspool_dane_outcome_name(tlspool_dane_outcome o)
 	return "unknown";
 }
 
-static void say(tlspool_dane_step *st, tlspool_dane_outcome o,
-                const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(tlspool_dane_step *st, tlspool_dane_outcome o,
-                const char *fmt, ...)
+static void say(tlspool_dane_step *st, tlspool_dane_outcome o, const char *fmt,
+                ...) __attribute__((format(printf, 3, 4)));
+static void say(tlspool_dane_step *st, tlspool_dane_outcome o, const char *fmt,
+                ...)
 {
 	va_list ap;
 
@@ -169,7 +169,8 @@ static const char *params(const tlspool_tlsa *t)
 {
 	static _Thread_local char buf[48];
 
-	snprintf(buf, sizeof(buf), "%s %s %s", tlspool_dane_usage_name(t->usage),
+	snprintf(buf, sizeof(buf), "%s %s %s",
+	         tlspool_dane_usage_name(t->usage),
 	         selector_names[t->selector & 1], mtype_names[t->mtype % 3]);
 	return buf;
 }
@@ -227,11 +228,13 @@ static int peer_parse(struct ctx *x)
 			goto done;
 		}
 		x->n = i + 1;
-		if (gnutls_x509_crt_import(c->crt, &d, GNUTLS_X509_FMT_DER) < 0 ||
+		if (gnutls_x509_crt_import(c->crt, &d, GNUTLS_X509_FMT_DER) <
+		            0 ||
 		    tp_der_cert_parts(c->der.data, c->der.len, &c->tbs,
 		                      &c->spki) != 0) {
 			snprintf(x->res->reason, sizeof(x->res->reason),
-			         "certificate %zu from the peer does not parse", i);
+			         "certificate %zu from the peer does not parse",
+			         i);
 			goto done;
 		}
 	}
@@ -239,14 +242,16 @@ static int peer_parse(struct ctx *x)
 	 * subject is the current one's issuer, until a self-issued one. */
 	x->path[0] = 0;
 	x->npath = 1;
-	for (cur = 0; !gnutls_x509_crt_check_issuer(x->c[cur].crt, x->c[cur].crt);) {
+	for (cur = 0;
+	     !gnutls_x509_crt_check_issuer(x->c[cur].crt, x->c[cur].crt);) {
 		for (j = 1; j < x->n; j++) {
 			size_t k;
 
 			for (k = 0; k < x->npath && x->path[k] != j; k++)
 				;
 			if (k == x->npath &&
-			    gnutls_x509_crt_check_issuer(x->c[cur].crt, x->c[j].crt))
+			    gnutls_x509_crt_check_issuer(x->c[cur].crt,
+			                                 x->c[j].crt))
 				break;
 		}
 		if (j == x->n)
@@ -260,7 +265,8 @@ done:
 	return rv;
 }
 
-/* --- matching --------------------------------------------------------------- */
+/* --- matching ---------------------------------------------------------------
+ */
 
 /* Does the record's association data match these selected bytes? */
 static int assoc_matches(const tlspool_tlsa *t, const tlspool_span *sel)
@@ -269,7 +275,8 @@ static int assoc_matches(const tlspool_tlsa *t, const tlspool_span *sel)
 	int n;
 
 	if (t->mtype == 0)
-		return t->len == sel->len && memcmp(t->data, sel->data, t->len) == 0;
+		return t->len == sel->len &&
+		       memcmp(t->data, sel->data, t->len) == 0;
 	n = tp_tlsa_assoc(sel->data, sel->len, t->mtype, md, sizeof(md));
 	return n > 0 && (size_t)n == t->len && memcmp(md, t->data, t->len) == 0;
 }
@@ -291,7 +298,6 @@ static int on_path(const struct ctx *x, size_t idx, size_t *pos)
 	return 0;
 }
 
-
 /* A GnuTLS verification's outcome: 0, or -1 with the reason in words. */
 static int verify_result(int rv, unsigned status, char *why, size_t whylen)
 {
@@ -303,8 +309,8 @@ static int verify_result(int rv, unsigned status, char *why, size_t whylen)
 	}
 	if (status == 0)
 		return 0;
-	if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509,
-	                                                 &out, 0) == 0) {
+	if (gnutls_certificate_verification_status_print(
+	            status, GNUTLS_CRT_X509, &out, 0) == 0) {
 		snprintf(why, whylen, "%s", out.data);
 		gnutls_free(out.data);
 	} else {
@@ -326,8 +332,8 @@ static int verify_below(const struct ctx *x, size_t count,
 		return 0;
 	for (i = 0; i < count; i++)
 		list[i] = x->c[x->path[i]].crt;
-	rv = gnutls_x509_crt_list_verify(list, (unsigned)count, &anchor, 1, NULL,
-	                                 0, VERIFY_FLAGS, &status);
+	rv = gnutls_x509_crt_list_verify(list, (unsigned)count, &anchor, 1,
+	                                 NULL, 0, VERIFY_FLAGS, &status);
 	return verify_result(rv, status, why, whylen);
 }
 
@@ -390,12 +396,13 @@ static int signed_by(const struct cert *c, gnutls_pubkey_t key)
 {
 	unsigned char sig[2048];
 	size_t siglen = sizeof(sig);
-	gnutls_datum_t tbs = {(unsigned char *)c->tbs.data, (unsigned)c->tbs.len};
+	gnutls_datum_t tbs = {(unsigned char *)c->tbs.data,
+	                      (unsigned)c->tbs.len};
 	gnutls_datum_t sd;
 	int algo = gnutls_x509_crt_get_signature_algorithm(c->crt);
 
-	if (algo < 0 || gnutls_x509_crt_get_signature(c->crt, (char *)sig,
-	                                              &siglen) < 0)
+	if (algo < 0 ||
+	    gnutls_x509_crt_get_signature(c->crt, (char *)sig, &siglen) < 0)
 		return 0;
 	sd.data = sig;
 	sd.size = (unsigned)siglen;
@@ -431,15 +438,15 @@ static void finish(struct ctx *x, const tlspool_tlsa *t, tlspool_dane_step *st,
 		/* PKIX: every certificate sent on the path, except a
 		 * self-signed top, which is (a copy of) the store's root. */
 		count = x->npath;
-		if (count > 1 && gnutls_x509_crt_check_issuer(
-		                         x->c[x->path[count - 1]].crt,
-		                         x->c[x->path[count - 1]].crt))
+		if (count > 1 &&
+		    gnutls_x509_crt_check_issuer(x->c[x->path[count - 1]].crt,
+		                                 x->c[x->path[count - 1]].crt))
 			count--;
 	}
 	if (!dates_ok(x, count, &bad, &expired)) {
 		say(st, TLSPOOL_DANE_REC_EXPIRED,
-		    "%s matches %s, but certificate %zu %s", params(t), what, bad,
-		    expired ? "has expired" : "is not yet valid");
+		    "%s matches %s, but certificate %zu %s", params(t), what,
+		    bad, expired ? "has expired" : "is not yet valid");
 		return;
 	}
 	if (!name_ok(x)) {
@@ -448,7 +455,8 @@ static void finish(struct ctx *x, const tlspool_tlsa *t, tlspool_dane_step *st,
 		    params(t), what, x->res->identity[0] ? "\"" : "",
 		    x->res->identity[0] ? x->res->identity : "no usable name",
 		    x->res->identity[0] ? "\"" : "",
-		    x->in->nnames ? x->in->names[0] : "(no reference name given)",
+		    x->in->nnames ? x->in->names[0]
+		                  : "(no reference name given)",
 		    x->in->nnames > 1 ? " or the other reference names" : "");
 		return;
 	}
@@ -469,17 +477,23 @@ static void no_match(struct ctx *x, const tlspool_tlsa *t,
 			continue;
 		if (i == 0 && (t->usage == 0 || t->usage == 2)) {
 			say(st, TLSPOOL_DANE_REC_NO_MATCH,
-			    "%s matches the end entity, which cannot be its own "
-			    "trust anchor (RFC 7671 section 5.2; publish usage 3 "
-			    "DANE-EE)", params(t));
+			    "%s matches the end entity, which cannot be its "
+			    "own "
+			    "trust anchor (RFC 7671 section 5.2; publish usage "
+			    "3 "
+			    "DANE-EE)",
+			    params(t));
 		} else if (i > 0 && (t->usage == 1 || t->usage == 3)) {
 			say(st, TLSPOOL_DANE_REC_NO_MATCH,
 			    "%s matches certificate %zu, but end-entity usages "
-			    "match only the end entity", params(t), i);
+			    "match only the end entity",
+			    params(t), i);
 		} else if (!on_path(x, i, &pos)) {
 			say(st, TLSPOOL_DANE_REC_NO_MATCH,
-			    "%s matches certificate %zu, which is not on the end "
-			    "entity's issuer path", params(t), i);
+			    "%s matches certificate %zu, which is not on the "
+			    "end "
+			    "entity's issuer path",
+			    params(t), i);
 		} else {
 			continue;
 		}
@@ -509,7 +523,8 @@ static int unsent_anchor(struct ctx *x, const tlspool_tlsa *t,
 		    gnutls_x509_crt_import(ta, &d, GNUTLS_X509_FMT_DER) < 0)
 			goto done;
 		for (p = 0; p < x->npath; p++)
-			if (gnutls_x509_crt_check_issuer(x->c[x->path[p]].crt, ta)) {
+			if (gnutls_x509_crt_check_issuer(x->c[x->path[p]].crt,
+			                                 ta)) {
 				found = 1;
 				finish(x, t, st, p + 1, ta, p + 1,
 				       "a trust anchor the peer did not send");
@@ -526,10 +541,13 @@ static int unsent_anchor(struct ctx *x, const tlspool_tlsa *t,
 			if (signed_by(&x->c[x->path[p]], key)) {
 				/* Below the signed certificate, the path must
 				 * verify to it; its own dates count too, since
-				 * the anchor is the key, not the certificate. */
+				 * the anchor is the key, not the certificate.
+				 */
 				found = 1;
-				finish(x, t, st, p, p > 0 ? x->c[x->path[p]].crt : NULL,
-				       p + 1, "a bare trust-anchor key the peer did "
+				finish(x, t, st, p,
+				       p > 0 ? x->c[x->path[p]].crt : NULL,
+				       p + 1,
+				       "a bare trust-anchor key the peer did "
 				       "not send");
 				break;
 			}
@@ -594,8 +612,10 @@ static void match_chain(struct ctx *x, const tlspool_tlsa *t,
 		st->depth = 0;
 		if (t->usage == 3)
 			say(st, TLSPOOL_DANE_REC_MATCHED,
-			    "%s matches the end entity (names and dates are not "
-			    "checked, RFC 7671 section 5.1)", params(t));
+			    "%s matches the end entity (names and dates are "
+			    "not "
+			    "checked, RFC 7671 section 5.1)",
+			    params(t));
 		else
 			finish(x, t, st, 0, NULL, 1, "the end entity");
 		return;
@@ -604,7 +624,8 @@ static void match_chain(struct ctx *x, const tlspool_tlsa *t,
 	for (p = 1; p < x->npath; p++)
 		if (cert_matches(t, &x->c[x->path[p]])) {
 			st->depth = (int)x->path[p];
-			snprintf(what, sizeof(what), "certificate %zu", x->path[p]);
+			snprintf(what, sizeof(what), "certificate %zu",
+			         x->path[p]);
 			finish(x, t, st, p, x->c[x->path[p]].crt, p, what);
 			return;
 		}
@@ -674,7 +695,8 @@ static void agility(const tlspool_dane_input *in, tlspool_dane_result *res)
 		    t->mtype != 0 && t->mtype < best[t->usage][t->selector])
 			say(&res->steps[i], TLSPOOL_DANE_REC_AGILITY,
 			    "%s skipped: %s records exist for %s %s (RFC 7671 "
-			    "section 9)", mtype_names[t->mtype],
+			    "section 9)",
+			    mtype_names[t->mtype],
 			    mtype_names[best[t->usage][t->selector]],
 			    tlspool_dane_usage_name(t->usage),
 			    selector_names[t->selector]);
@@ -686,8 +708,10 @@ static int check_input(const tlspool_dane_input *in, char *err, size_t errlen)
 	size_t i;
 
 	if ((in->nchain > 0 && in->chain == NULL) ||
-	    (in->nchain == 0 && (in->rawkey.data == NULL || in->rawkey.len == 0))) {
-		tp_err(err, errlen, "no certificate chain and no raw public key");
+	    (in->nchain == 0 &&
+	     (in->rawkey.data == NULL || in->rawkey.len == 0))) {
+		tp_err(err, errlen,
+		       "no certificate chain and no raw public key");
 		return -1;
 	}
 	if (in->ntlsa > 0 && in->tlsa == NULL) {
@@ -710,7 +734,8 @@ static int check_input(const tlspool_dane_input *in, char *err, size_t errlen)
 static tlspool_dane_verdict dns_verdict(const tlspool_dane_input *in,
                                         tlspool_dane_result *res)
 {
-	const char *d = in->dns_detail && in->dns_detail[0] ? in->dns_detail : NULL;
+	const char *d =
+	        in->dns_detail && in->dns_detail[0] ? in->dns_detail : NULL;
 
 	switch (in->dns) {
 	case TLSPOOL_DNS_SECURE:
@@ -781,7 +806,8 @@ int tlspool_dane_match(const tlspool_dane_input *in, tlspool_dane_result **out,
 	/* 2 before 1, so that the identity is there for a PKIX fallback. */
 	peer_ok = peer_parse(x) == 0;
 	if (peer_ok && x->n > 0 &&
-	    tp_x509_identity(x->c[0].crt, res->identity, sizeof(res->identity)) < 0)
+	    tp_x509_identity(x->c[0].crt, res->identity,
+	                     sizeof(res->identity)) < 0)
 		res->identity[0] = '\0';
 
 	/* 1. */
@@ -808,10 +834,14 @@ int tlspool_dane_match(const tlspool_dane_input *in, tlspool_dane_result **out,
 	agility(in, res);
 	if (x->n == 0)
 		for (i = 0; i < in->ntlsa; i++)
-			if (res->steps[i].outcome == TLSPOOL_DANE_REC_UNCHECKED &&
-			    (in->tlsa[i].usage != 3 || in->tlsa[i].selector != 1))
-				say(&res->steps[i], TLSPOOL_DANE_REC_NOT_APPLICABLE,
-				    "%s cannot match a raw public key, only DANE-EE "
+			if (res->steps[i].outcome ==
+			            TLSPOOL_DANE_REC_UNCHECKED &&
+			    (in->tlsa[i].usage != 3 ||
+			     in->tlsa[i].selector != 1))
+				say(&res->steps[i],
+				    TLSPOOL_DANE_REC_NOT_APPLICABLE,
+				    "%s cannot match a raw public key, only "
+				    "DANE-EE "
 				    "SPKI can (RFC 7671 section 5.1)",
 				    params(&in->tlsa[i]));
 	/* 6. */
@@ -829,10 +859,12 @@ int tlspool_dane_match(const tlspool_dane_input *in, tlspool_dane_result **out,
 			    "%s matches the raw public key", params(t));
 		} else {
 			say(st, TLSPOOL_DANE_REC_NO_MATCH,
-			    "%s: %s differs from the raw public key's", params(t),
+			    "%s: %s differs from the raw public key's",
+			    params(t),
 			    t->mtype == 0 ? "the data" : "the digest");
 		}
-		if (st->outcome == TLSPOOL_DANE_REC_MATCHED && res->matched < 0) {
+		if (st->outcome == TLSPOOL_DANE_REC_MATCHED &&
+		    res->matched < 0) {
 			res->matched = (int)i;
 			res->depth = st->depth;
 		}
@@ -853,13 +885,15 @@ int tlspool_dane_match(const tlspool_dane_input *in, tlspool_dane_result **out,
 		res->name[0] = '\0';
 		snprintf(res->reason, sizeof(res->reason),
 		         "none of the %zu records is usable (RFC 7671 section "
-		         "4.1): DANE does not apply", in->ntlsa);
+		         "4.1): DANE does not apply",
+		         in->ntlsa);
 	} else {
 		res->verdict = TLSPOOL_DANE_NO_MATCH;
 		res->name[0] = '\0';
-		snprintf(res->reason, sizeof(res->reason),
-		         "none of the %zu usable records authenticates the peer",
-		         nusable);
+		snprintf(
+		        res->reason, sizeof(res->reason),
+		        "none of the %zu usable records authenticates the peer",
+		        nusable);
 	}
 done:
 	peer_free(x);

@@ -16,7 +16,7 @@ static int tlv(const unsigned char **p, size_t *left, unsigned char *tag,
 	size_t n = *left, i = 2, len, k;
 
 	if (n < 2 || (s[0] & 0x1f) == 0x1f)
-		return -1;  /* truncated, or a high tag number: never here */
+		return -1; /* truncated, or a high tag number: never here */
 	len = s[1];
 	if (len & 0x80) {
 		k = len & 0x7f;

@@ -32,7 +32,7 @@
 
 #include "internal.h"
 
-#define TP_RR_SOA 6
+#define TP_RR_SOA   6
 #define TP_RR_RRSIG 46
 
 struct tlspool_dns {
@@ -180,9 +180,8 @@ tlspool_dns *tlspool_dns_new(const tlspool_dns_config *cfg, char *err,
 	if (cfg->nupstream > 0) {
 		ups = upstream_list(cfg);
 		if (ups == NULL ||
-		    getdns_context_set_upstream_recursive_servers(dns->ctx,
-		                                                  ups) !=
-		            GETDNS_RETURN_GOOD) {
+		    getdns_context_set_upstream_recursive_servers(
+		            dns->ctx, ups) != GETDNS_RETURN_GOOD) {
 			tp_err(err, errlen, "upstream: rejected by getdns");
 			getdns_list_destroy(ups);
 			goto fail;
@@ -260,7 +259,7 @@ static uint32_t rr_int(getdns_dict *rr, const char *key, uint32_t dflt)
 	uint32_t v;
 
 	return getdns_dict_get_int(rr, key, &v) == GETDNS_RETURN_GOOD ? v
-	                                                               : dflt;
+	                                                              : dflt;
 }
 
 static void min_ttl(tlspool_dns_answer *ans, uint32_t ttl)
@@ -296,8 +295,8 @@ static int add_rr(tlspool_dns_answer *ans, getdns_dict *rr)
 
 static int add_cname(tlspool_dns_answer *ans, const char *target)
 {
-	char(*grown)[256] = realloc(ans->cname,
-	                            (ans->ncname + 1) * sizeof(*grown));
+	char(*grown)[256] =
+	        realloc(ans->cname, (ans->ncname + 1) * sizeof(*grown));
 
 	if (grown == NULL)
 		return -1;
@@ -401,7 +400,8 @@ int tp_dns_classify(tlspool_dns_answer *ans, struct getdns_dict *resp,
 		/* No reply at all and not a timeout: the upstream failed. */
 		ans->verdict = TLSPOOL_DNS_SERVFAIL;
 		snprintf(ans->detail, sizeof(ans->detail),
-		         "no usable reply (getdns status %u)", (unsigned)status);
+		         "no usable reply (getdns status %u)",
+		         (unsigned)status);
 		return 0;
 	}
 	rcode = rr_int(reply, "/header/rcode", 2);
@@ -413,7 +413,8 @@ int tp_dns_classify(tlspool_dns_answer *ans, struct getdns_dict *resp,
 		                      : "with an error");
 		return 0;
 	}
-	if (getdns_dict_get_list(reply, "answer", &answer) != GETDNS_RETURN_GOOD)
+	if (getdns_dict_get_list(reply, "answer", &answer) !=
+	    GETDNS_RETURN_GOOD)
 		answer = NULL;
 	sec = rr_int(reply, "dnssec_status", 0);
 	if (answer != NULL)
@@ -536,8 +537,8 @@ int tlspool_dns_lookup(tlspool_dns *dns, const char *name, uint16_t type,
 		if (r != GETDNS_RETURN_GOOD) {
 			getdns_dict_destroy(resp);
 			ans->verdict = TLSPOOL_DNS_SERVFAIL;
-			snprintf(ans->detail, sizeof(ans->detail),
-			         "getdns: %s", getdns_get_errorstr_by_id(r));
+			snprintf(ans->detail, sizeof(ans->detail), "getdns: %s",
+			         getdns_get_errorstr_by_id(r));
 			break;
 		}
 		rv = tp_dns_classify(ans, resp, cur, &step);

@@ -16,8 +16,8 @@
 #include "internal.h"
 
 #define TP_DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
-#define TP_DEFAULT_TIMEOUT_MS 5000
-#define TP_MAX_TIMEOUT_MS 600000
+#define TP_DEFAULT_TIMEOUT_MS   5000
+#define TP_MAX_TIMEOUT_MS       600000
 
 #ifndef TLSPOOL_SYSCONFDIR
 #define TLSPOOL_SYSCONFDIR "/etc"
@@ -133,11 +133,12 @@ int tlspool_dns_config_set(tlspool_dns_config *cfg, const char *key,
 	return 0;
 bad:
 	if (strcmp(key, "resolution") == 0)
-		tp_err(err, errlen, "resolution: \"%s\" is not stub or recursive",
-		       value);
+		tp_err(err, errlen,
+		       "resolution: \"%s\" is not stub or recursive", value);
 	else if (strcmp(key, "upstream") == 0)
 		tp_err(err, errlen,
-		       "upstream: \"%s\" is not ADDRESS or ADDRESS@PORT", value);
+		       "upstream: \"%s\" is not ADDRESS or ADDRESS@PORT",
+		       value);
 	else if (strcmp(key, "timeout_ms") == 0)
 		tp_err(err, errlen,
 		       "timeout_ms: \"%s\" is not a number from 1 to %d", value,

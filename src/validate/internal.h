@@ -16,10 +16,10 @@
 #include "tlspool/dane.h"
 
 #define TP_MAX_UPSTREAMS 8
-#define TP_MAX_CNAMES 8
+#define TP_MAX_CNAMES    8
 
 struct tp_upstream {
-	int family;              /* AF_INET or AF_INET6 */
+	int family; /* AF_INET or AF_INET6 */
 	unsigned char addr[16];
 	unsigned port;
 };

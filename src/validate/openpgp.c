@@ -59,7 +59,7 @@ struct sig {
 	const unsigned char *salt;
 	size_t saltlen;
 	const unsigned char *left16;
-	tlspool_span s[2];           /* RSA s; ECDSA/EdDSA r, s; Ed25519 [0] */
+	tlspool_span s[2]; /* RSA s; ECDSA/EdDSA r, s; Ed25519 [0] */
 	time_t created;
 	unsigned long sig_expires, key_expires; /* seconds, 0: never */
 	unsigned flags;
@@ -129,7 +129,7 @@ static int next_packet(const unsigned char *d, size_t len, size_t *off,
 		}
 		if (len - o < hl)
 			goto truncated;
-		n = hl == 2 ? d[o + 1]
+		n = hl == 2   ? d[o + 1]
 		    : hl == 3 ? ((size_t)d[o + 1] << 8) | d[o + 2]
 		              : be32(d + o + 1);
 	}
@@ -180,14 +180,26 @@ static const struct {
 	const char *name;
 	gnutls_ecc_curve_t curve;
 } curves[] = {
-        {{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}, 8, "P-256",
+        {{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07},
+         8,
+         "P-256",
          GNUTLS_ECC_CURVE_SECP256R1},
-        {{0x2b, 0x81, 0x04, 0x00, 0x22}, 5, "P-384", GNUTLS_ECC_CURVE_SECP384R1},
-        {{0x2b, 0x81, 0x04, 0x00, 0x23}, 5, "P-521", GNUTLS_ECC_CURVE_SECP521R1},
-        {{0x2b, 0x06, 0x01, 0x04, 0x01, 0xda, 0x47, 0x0f, 0x01}, 9, "Ed25519",
+        {{0x2b, 0x81, 0x04, 0x00, 0x22},
+         5,
+         "P-384",
+         GNUTLS_ECC_CURVE_SECP384R1},
+        {{0x2b, 0x81, 0x04, 0x00, 0x23},
+         5,
+         "P-521",
+         GNUTLS_ECC_CURVE_SECP521R1},
+        {{0x2b, 0x06, 0x01, 0x04, 0x01, 0xda, 0x47, 0x0f, 0x01},
+         9,
+         "Ed25519",
          GNUTLS_ECC_CURVE_ED25519},
-        {{0x2b, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01}, 10,
-         "Curve25519", GNUTLS_ECC_CURVE_INVALID},
+        {{0x2b, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01},
+         10,
+         "Curve25519",
+         GNUTLS_ECC_CURVE_INVALID},
 };
 
 /* Read a curve OID; the index into curves[], or -1 (unknown: -2). */
@@ -211,16 +223,28 @@ const char *tlspool_openpgp_algorithm_name(int algorithm)
 	static __thread char buf[32];
 
 	switch (algorithm) {
-	case 1: case 2: case 3: return "RSA";
-	case 16: return "ElGamal";
-	case 17: return "DSA";
-	case 18: return "ECDH";
-	case 19: return "ECDSA";
-	case 22: return "EdDSA";
-	case 25: return "X25519";
-	case 26: return "X448";
-	case 27: return "Ed25519";
-	case 28: return "Ed448";
+	case 1:
+	case 2:
+	case 3:
+		return "RSA";
+	case 16:
+		return "ElGamal";
+	case 17:
+		return "DSA";
+	case 18:
+		return "ECDH";
+	case 19:
+		return "ECDSA";
+	case 22:
+		return "EdDSA";
+	case 25:
+		return "X25519";
+	case 26:
+		return "X448";
+	case 27:
+		return "Ed25519";
+	case 28:
+		return "Ed448";
 	}
 	snprintf(buf, sizeof(buf), "algorithm-%d", algorithm);
 	return buf;
@@ -240,17 +264,21 @@ static long key_material(struct tp_pgp_key *k, const unsigned char *p,
 	int c;
 
 	switch (k->algo) {
-	case 1: case 2: case 3:
+	case 1:
+	case 2:
+	case 3:
 		if (get_mpi(&p, &left, &k->a) != 0 ||
 		    get_mpi(&p, &left, &k->b) != 0 || k->a.len == 0)
 			return -1;
 		k->kind = TP_PGP_RSA;
 		snprintf(info->algorithm_name, sizeof(info->algorithm_name),
-		         "RSA-%zu", k->a.len * 8 -
-		                            (size_t)__builtin_clz(k->a.data[0]) +
-		                            24);
+		         "RSA-%zu",
+		         k->a.len * 8 - (size_t)__builtin_clz(k->a.data[0]) +
+		                 24);
 		break;
-	case 18: case 19: case 22:
+	case 18:
+	case 19:
+	case 22:
 		c = get_oid(&p, &left);
 		if (c == -1 || get_mpi(&p, &left, &pt) != 0)
 			return -1;
@@ -263,7 +291,8 @@ static long key_material(struct tp_pgp_key *k, const unsigned char *p,
 		         c >= 0 ? curves[c].name : "unknown-curve");
 		if (c < 0 || k->algo == 18)
 			break;
-		if (k->algo == 19 && curves[c].curve != GNUTLS_ECC_CURVE_ED25519 &&
+		if (k->algo == 19 &&
+		    curves[c].curve != GNUTLS_ECC_CURVE_ED25519 &&
 		    curves[c].curve != GNUTLS_ECC_CURVE_INVALID && pt.len > 1 &&
 		    pt.data[0] == 0x04 && (pt.len - 1) % 2 == 0) {
 			k->kind = TP_PGP_EC;
@@ -275,14 +304,16 @@ static long key_material(struct tp_pgp_key *k, const unsigned char *p,
 		} else if (k->algo == 22 &&
 		           curves[c].curve == GNUTLS_ECC_CURVE_ED25519 &&
 		           pt.len == 33 && pt.data[0] == 0x40) {
-			/* RFC 9580 section 5.5.5.5: native point, 0x40 prefix */
+			/* RFC 9580 section 5.5.5.5: native point, 0x40 prefix
+			 */
 			k->kind = TP_PGP_ED25519;
 			k->curve = GNUTLS_ECC_CURVE_ED25519;
 			k->a.data = pt.data + 1;
 			k->a.len = 32;
 		}
 		break;
-	case 25: case 27:
+	case 25:
+	case 27:
 		if (left < 32)
 			return -1;
 		if (k->algo == 27) {
@@ -294,7 +325,8 @@ static long key_material(struct tp_pgp_key *k, const unsigned char *p,
 		p += 32;
 		left -= 32;
 		break;
-	case 26: case 28:
+	case 26:
+	case 28:
 		if (left < (k->algo == 26 ? 56u : 57u))
 			return -1;
 		p += k->algo == 26 ? 56 : 57;
@@ -303,8 +335,8 @@ static long key_material(struct tp_pgp_key *k, const unsigned char *p,
 		p += left; /* unknown: the packet length bounds it */
 	}
 	if (info->algorithm_name[0] == '\0')
-		snprintf(info->algorithm_name, sizeof(info->algorithm_name), "%s",
-		         tlspool_openpgp_algorithm_name(k->algo));
+		snprintf(info->algorithm_name, sizeof(info->algorithm_name),
+		         "%s", tlspool_openpgp_algorithm_name(k->algo));
 	return p - start;
 }
 
@@ -317,8 +349,7 @@ static int known_algo(int algo)
 
 /* The secret part of an unprotected secret key packet (RFC 9580 section
  * 5.5.3); p points after the public part.  0, or -1. */
-static int key_secret(struct tp_pgp_key *k, const unsigned char *p,
-                      size_t left)
+static int key_secret(struct tp_pgp_key *k, const unsigned char *p, size_t left)
 {
 	const unsigned char *start;
 	unsigned sum = 0;
@@ -412,8 +443,9 @@ static int parse_key(const struct pkt *pk, struct tp_pgp_key *k,
 	if (k->version != 4 && k->version != 6) {
 		snprintf(info->reason, sizeof(info->reason),
 		         "key version %d is not supported", k->version);
-		tp_err(err, errlen, "key version %d is not supported (only 4 "
-		                    "and 6)",
+		tp_err(err, errlen,
+		       "key version %d is not supported (only 4 "
+		       "and 6)",
 		       k->version);
 		return -2;
 	}
@@ -449,8 +481,9 @@ static int parse_key(const struct pkt *pk, struct tp_pgp_key *k,
 	if (used < 0)
 		goto truncated;
 	if (k->version == 6 && (size_t)used != be32(p + 6)) {
-		tp_err(err, errlen, "%s key: %zu octets of key material "
-		                    "declared, %ld used",
+		tp_err(err, errlen,
+		       "%s key: %zu octets of key material "
+		       "declared, %ld used",
 		       info->algorithm_name, (size_t)be32(p + 6), used);
 		return -1;
 	}
@@ -458,8 +491,9 @@ static int parse_key(const struct pkt *pk, struct tp_pgp_key *k,
 	fingerprint(k, info);
 	if (k->tag == 5 || k->tag == 7) {
 		if (key_secret(k, p + k->publen, left - k->publen) != 0) {
-			tp_err(err, errlen, "%s secret key: malformed secret "
-			                    "material or checksum",
+			tp_err(err, errlen,
+			       "%s secret key: malformed secret "
+			       "material or checksum",
 			       info->algorithm_name);
 			return -1;
 		}
@@ -579,9 +613,27 @@ static int subpackets(struct sig *s, const unsigned char *p, size_t left,
 			memcpy(s->fpr, v + 1, n - 1);
 			s->has_fpr = 1;
 			break;
-		case 4: case 5: case 6: case 7: case 11: case 12: case 20:
-		case 21: case 22: case 23: case 24: case 25: case 26: case 28:
-		case 29: case 30: case 31: case 34: case 35: case 37: case 39:
+		case 4:
+		case 5:
+		case 6:
+		case 7:
+		case 11:
+		case 12:
+		case 20:
+		case 21:
+		case 22:
+		case 23:
+		case 24:
+		case 25:
+		case 26:
+		case 28:
+		case 29:
+		case 30:
+		case 31:
+		case 34:
+		case 35:
+		case 37:
+		case 39:
 			break; /* understood well enough to ignore */
 		default:
 			if (crit)
@@ -641,11 +693,13 @@ static int parse_sig(const unsigned char *p, size_t left, struct sig *s,
 		p += 1 + p[0];
 	}
 	switch (s->pkalgo) {
-	case 1: case 3:
+	case 1:
+	case 3:
 		if (get_mpi(&p, &left, &s->s[0]) != 0)
 			goto bad;
 		break;
-	case 19: case 22:
+	case 19:
+	case 22:
 		if (get_mpi(&p, &left, &s->s[0]) != 0 ||
 		    get_mpi(&p, &left, &s->s[1]) != 0)
 			goto bad;
@@ -674,12 +728,18 @@ bad:
 static gnutls_digest_algorithm_t digest_of(int h)
 {
 	switch (h) {
-	case 8: return GNUTLS_DIG_SHA256;
-	case 9: return GNUTLS_DIG_SHA384;
-	case 10: return GNUTLS_DIG_SHA512;
-	case 11: return GNUTLS_DIG_SHA224;
-	case 12: return GNUTLS_DIG_SHA3_256;
-	case 14: return GNUTLS_DIG_SHA3_512;
+	case 8:
+		return GNUTLS_DIG_SHA256;
+	case 9:
+		return GNUTLS_DIG_SHA384;
+	case 10:
+		return GNUTLS_DIG_SHA512;
+	case 11:
+		return GNUTLS_DIG_SHA224;
+	case 12:
+		return GNUTLS_DIG_SHA3_256;
+	case 14:
+		return GNUTLS_DIG_SHA3_512;
 	}
 	return GNUTLS_DIG_UNKNOWN; /* MD5, SHA-1, RIPEMD-160, unknown */
 }
@@ -721,8 +781,7 @@ static int pad(const tlspool_span *v, unsigned char *buf, size_t n)
  */
 static int verify(const struct sig *s, struct tp_pgp_key *signer,
                   const struct tp_pgp_key *key, const struct tp_pgp_key *sub,
-                  const tlspool_span *uid, time_t now, char *why,
-                  size_t whylen)
+                  const tlspool_span *uid, time_t now, char *why, size_t whylen)
 {
 	const tlspool_openpgp_keyinfo *si = signer->info;
 	gnutls_digest_algorithm_t dig = digest_of(s->hashalgo);
@@ -736,8 +795,8 @@ static int verify(const struct sig *s, struct tp_pgp_key *signer,
 	                   memcmp(s->fpr, si->fingerprint, s->fprlen) != 0))
 		return 2;
 	if (s->has_keyid &&
-	    memcmp(s->keyid, si->version == 6 ? si->fingerprint
-	                                      : si->fingerprint + 12,
+	    memcmp(s->keyid,
+	           si->version == 6 ? si->fingerprint : si->fingerprint + 12,
 	           8) != 0)
 		return 2;
 	if (s->bad_critical) {
@@ -764,8 +823,9 @@ static int verify(const struct sig *s, struct tp_pgp_key *signer,
 		return 0;
 	}
 	if (s->version != si->version) {
-		snprintf(why, whylen, "version %d signature by a version %d key",
-		         s->version, si->version);
+		snprintf(why, whylen,
+		         "version %d signature by a version %d key", s->version,
+		         si->version);
 		return 0;
 	}
 	if (dig == GNUTLS_DIG_UNKNOWN) {
@@ -775,8 +835,9 @@ static int verify(const struct sig *s, struct tp_pgp_key *signer,
 	}
 	if ((s->pkalgo == 3 ? 1 : s->pkalgo) !=
 	    (signer->algo == 3 ? 1 : signer->algo)) {
-		snprintf(why, whylen, "signature algorithm %d by a key of "
-		                      "algorithm %d",
+		snprintf(why, whylen,
+		         "signature algorithm %d by a key of "
+		         "algorithm %d",
 		         s->pkalgo, signer->algo);
 		return 0;
 	}
@@ -824,7 +885,8 @@ static int verify(const struct sig *s, struct tp_pgp_key *signer,
 		sd.data = (unsigned char *)s->s[0].data;
 		sd.size = (unsigned)s->s[0].len;
 		r = gnutls_pubkey_verify_hash2(
-		        pub, gnutls_pk_to_sign(GNUTLS_PK_RSA, dig), 0, &hd, &sd);
+		        pub, gnutls_pk_to_sign(GNUTLS_PK_RSA, dig), 0, &hd,
+		        &sd);
 		break;
 	case TP_PGP_EC: {
 		gnutls_datum_t rr = {(unsigned char *)s->s[0].data,
@@ -850,8 +912,8 @@ static int verify(const struct sig *s, struct tp_pgp_key *signer,
 		}
 		sd.data = rs;
 		sd.size = 64;
-		r = gnutls_pubkey_verify_data2(pub, GNUTLS_SIGN_EDDSA_ED25519, 0,
-		                               &hd, &sd);
+		r = gnutls_pubkey_verify_data2(pub, GNUTLS_SIGN_EDDSA_ED25519,
+		                               0, &hd, &sd);
 	}
 	if (r < 0)
 		snprintf(why, whylen, "bad signature (%s)", gnutls_strerror(r));
@@ -865,8 +927,8 @@ static int verify(const struct sig *s, struct tp_pgp_key *signer,
 /* Where signatures attach: the primary key, a User ID, a User Attribute
  * (ignored) or a subkey. */
 struct comp {
-	int kind;      /* 0 primary, 13 uid, 17 attribute, 14 subkey */
-	size_t index;  /* into uids or keys */
+	int kind;            /* 0 primary, 13 uid, 17 attribute, 14 subkey */
+	size_t index;        /* into uids or keys */
 	size_t first, nsigs; /* packet indices of its signatures */
 };
 
@@ -928,7 +990,8 @@ static void eval_primary(struct tp_pgp *g, const struct pkt *pk,
 			}
 			/* the newest self-signature speaks for the key; a
 			 * direct key signature before User IDs' */
-			if (s.created > best || (t == 0x1f && s.created == best)) {
+			if (s.created > best ||
+			    (t == 0x1f && s.created == best)) {
 				best = s.created;
 				kexp = s.key_expires;
 				info->flags = s.flags;
@@ -947,7 +1010,8 @@ static void eval_primary(struct tp_pgp *g, const struct pkt *pk,
 		         uidnote[0] ? " (" : "", uidnote);
 		if (uidnote[0])
 			strncat(info->reason, ")",
-			        sizeof(info->reason) - strlen(info->reason) - 1);
+			        sizeof(info->reason) - strlen(info->reason) -
+			                1);
 		return;
 	}
 	if (kexp != 0) {
@@ -997,8 +1061,7 @@ static void eval_uid(struct tp_pgp *g, const struct pkt *pk,
 	else if (!certified)
 		snprintf(u->reason, sizeof(u->reason),
 		         "no valid self-certification%s%.120s",
-		         first[0] ? ": " : "",
-		         first);
+		         first[0] ? ": " : "", first);
 	else
 		u->valid = 1;
 }
@@ -1038,7 +1101,8 @@ static void eval_subkey(struct tp_pgp *g, const struct pkt *pk,
 			    parse_sig(s.embedded, s.embedded_len, &e, why,
 			              sizeof(why)) == 0 &&
 			    e.type == 0x19 &&
-			    verify(&e, sk, k, sk, NULL, now, why, sizeof(why)) == 1)
+			    verify(&e, sk, k, sk, NULL, now, why,
+			           sizeof(why)) == 1)
 				backsig = 1;
 		}
 	}
@@ -1056,8 +1120,7 @@ static void eval_subkey(struct tp_pgp *g, const struct pkt *pk,
 	if (best < 0) {
 		snprintf(info->reason, sizeof(info->reason),
 		         "no valid binding signature%s%.120s",
-		         first[0] ? ": " : "",
-		         first);
+		         first[0] ? ": " : "", first);
 		return;
 	}
 	if (kexp != 0) {
@@ -1088,7 +1151,8 @@ void tlspool_openpgp_free(tlspool_openpgp_cert *cert)
 		for (i = 0; i < g->nkeys; i++)
 			gnutls_pubkey_deinit(g->keys[i].pub);
 		if (g->copy != NULL) {
-			gnutls_memset(g->copy, 0, g->len); /* may hold secrets */
+			gnutls_memset(g->copy, 0,
+			              g->len); /* may hold secrets */
 			free(g->copy);
 		}
 		free(g->keys);
@@ -1147,8 +1211,9 @@ static int grammar(const unsigned char *d, size_t len, int allow_secret,
 		} else if (t == 2) {
 			c[nc - 1].nsigs++;
 		} else {
-			tp_err(err, errlen, "unexpected packet (tag %d) at "
-			                    "position %zu of a %s key",
+			tp_err(err, errlen,
+			       "unexpected packet (tag %d) at "
+			       "position %zu of a %s key",
 			       t, i + 1,
 			       allow_secret ? "transferable"
 			                    : "transferable public");

@@ -43,8 +43,8 @@ static void peer_free(struct peer *p)
 }
 
 /* The peer's key material.  0, or -1 with a reason. */
-static int peer_key(const tlspool_openpgp_input *in, struct peer *p,
-                    char *why, size_t whylen)
+static int peer_key(const tlspool_openpgp_input *in, struct peer *p, char *why,
+                    size_t whylen)
 {
 	tlspool_span tbs, spki = in->rawkey;
 	gnutls_pubkey_t pub = NULL;
@@ -169,9 +169,11 @@ static int match_record(const tlspool_openpgp_input *in, const struct peer *p,
 	}
 	hex(fpr, sizeof(fpr), ki->fingerprint, ki->fingerprint_len);
 	if (!ki->valid) {
-		snprintf(why, whylen, "%s %s matches the peer's key but does "
-		                      "not count: %.100s",
-		         ki == &cert->primary ? "key" : "subkey", fpr, ki->reason);
+		snprintf(why, whylen,
+		         "%s %s matches the peer's key but does "
+		         "not count: %.100s",
+		         ki == &cert->primary ? "key" : "subkey", fpr,
+		         ki->reason);
 		return 0;
 	}
 	if (ki != &cert->primary &&
@@ -191,16 +193,18 @@ static int match_record(const tlspool_openpgp_input *in, const struct peer *p,
 			break;
 	}
 	if (named == NULL) {
-		snprintf(why, whylen, "key %s matches, but no User ID names "
-		                      "<%.60s>%s%.40s%s",
+		snprintf(why, whylen,
+		         "key %s matches, but no User ID names "
+		         "<%.60s>%s%.40s%s",
 		         fpr, in->identity, cert->nuids ? " (first: \"" : "",
 		         cert->nuids ? cert->uids[0].text : "",
 		         cert->nuids ? "\")" : "");
 		return 0;
 	}
 	if (!named->valid) {
-		snprintf(why, whylen, "key %s matches, but the User ID \"%.50s\" "
-		                      "does not count: %.60s",
+		snprintf(why, whylen,
+		         "key %s matches, but the User ID \"%.50s\" "
+		         "does not count: %.60s",
 		         fpr, named->text, named->reason);
 		return 0;
 	}
@@ -262,9 +266,8 @@ int tlspool_openpgp_match(const tlspool_openpgp_input *in,
 		return -1;
 	}
 	res = calloc(1, sizeof(*res));
-	if (res == NULL ||
-	    (res->steps = calloc(in->nrecords ? in->nrecords : 1,
-	                         sizeof(*res->steps))) == NULL) {
+	if (res == NULL || (res->steps = calloc(in->nrecords ? in->nrecords : 1,
+	                                        sizeof(*res->steps))) == NULL) {
 		free(res);
 		tp_err(err, errlen, "out of memory");
 		errno = ENOMEM;
@@ -309,11 +312,12 @@ int tlspool_openpgp_match(const tlspool_openpgp_input *in,
 		}
 	}
 	if (res->verdict != TLSPOOL_DANE_AUTHENTICATED) {
-		res->verdict = parsed ? TLSPOOL_DANE_NO_MATCH
-		                      : TLSPOOL_DANE_NO_USABLE;
+		res->verdict =
+		        parsed ? TLSPOOL_DANE_NO_MATCH : TLSPOOL_DANE_NO_USABLE;
 		snprintf(res->reason, sizeof(res->reason), "%s%s",
-		         in->nrecords > 1 ? "no OPENPGPKEY record matches; last: "
-		                          : "",
+		         in->nrecords > 1
+		                 ? "no OPENPGPKEY record matches; last: "
+		                 : "",
 		         res->steps[in->nrecords - 1].reason);
 	}
 	peer_free(&p);
@@ -333,11 +337,16 @@ void tlspool_openpgp_result_free(tlspool_openpgp_result *res)
 static const char *curve_name(const struct tp_pgp_key *k)
 {
 	switch (k->curve) {
-	case GNUTLS_ECC_CURVE_SECP256R1: return "P-256";
-	case GNUTLS_ECC_CURVE_SECP384R1: return "P-384";
-	case GNUTLS_ECC_CURVE_SECP521R1: return "P-521";
-	case GNUTLS_ECC_CURVE_ED25519: return "Ed25519";
-	default: return NULL;
+	case GNUTLS_ECC_CURVE_SECP256R1:
+		return "P-256";
+	case GNUTLS_ECC_CURVE_SECP384R1:
+		return "P-384";
+	case GNUTLS_ECC_CURVE_SECP521R1:
+		return "P-521";
+	case GNUTLS_ECC_CURVE_ED25519:
+		return "Ed25519";
+	default:
+		return NULL;
 	}
 }
 
@@ -379,8 +388,9 @@ int tlspool_openpgp_secret_key(const unsigned char *data, size_t len,
 		goto fail;
 	}
 	if (k->protected_secret) {
-		tp_err(err, errlen, "the secret key is protected by a "
-		                    "passphrase: export it without one");
+		tp_err(err, errlen,
+		       "the secret key is protected by a "
+		       "passphrase: export it without one");
 		errno = EACCES;
 		goto fail;
 	}

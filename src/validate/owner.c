@@ -49,8 +49,7 @@ bad:
 }
 
 /* Write PREFIX.NAME. into buf; the prefix is already checked. */
-static int join(char *buf, size_t buflen, const char *prefix,
-                const char *name)
+static int join(char *buf, size_t buflen, const char *prefix, const char *name)
 {
 	size_t nlen = strlen(name);
 	int n;

@@ -35,8 +35,8 @@
 
 #include "internal.h"
 
-#define OID_DC "0.9.2342.19200300.100.1.25"
-#define OID_UID "0.9.2342.19200300.100.1.1"
+#define OID_DC   "0.9.2342.19200300.100.1.25"
+#define OID_UID  "0.9.2342.19200300.100.1.1"
 #define MAX_RDNS 64
 
 /* ASN.1 string tags that may carry a dc= or uid= value. */
@@ -64,8 +64,8 @@ static int good_local(const unsigned char *p, size_t n)
 	if (n == 0 || n > 64)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (p[i] <= 0x20 || p[i] >= 0x7f || p[i] == '@' || p[i] == '"' ||
-		    p[i] == '\\')
+		if (p[i] <= 0x20 || p[i] >= 0x7f || p[i] == '@' ||
+		    p[i] == '"' || p[i] == '\\')
 			return 0;
 	return 1;
 }
@@ -109,8 +109,9 @@ static int dn_identity(gnutls_x509_crt_t crt, char *buf, size_t buflen,
 			break;
 		if (rv < 0 || n == MAX_RDNS)
 			goto bad;
-		kind[n] = oid_is(&ava.oid, OID_DC) ? DC
-		          : oid_is(&ava.oid, OID_UID) ? UID : OTHER;
+		kind[n] = oid_is(&ava.oid, OID_DC)    ? DC
+		          : oid_is(&ava.oid, OID_UID) ? UID
+		                                      : OTHER;
 		val[n] = ava.value;
 		if (kind[n] != OTHER && !string_tag(ava.value_tag))
 			goto bad;
@@ -118,7 +119,8 @@ static int dn_identity(gnutls_x509_crt_t crt, char *buf, size_t buflen,
 		nuid += kind[n] == UID;
 		/* A multi-valued RDN is never a name; one that hides a dc=
 		 * or uid= would be a second, conflicting claim. */
-		for (iava = 1; gnutls_x509_dn_get_rdn_ava(dn, (int)n, iava, &ava) == 0;
+		for (iava = 1;
+		     gnutls_x509_dn_get_rdn_ava(dn, (int)n, iava, &ava) == 0;
 		     iava++) {
 			if (kind[n] != OTHER || oid_is(&ava.oid, OID_DC) ||
 			    oid_is(&ava.oid, OID_UID))
@@ -146,7 +148,9 @@ static int dn_identity(gnutls_x509_crt_t crt, char *buf, size_t buflen,
 			domain[dlen++] = '.';
 		for (i = 0; i < val[k].size; i++) {
 			char c = (char)val[k].data[i];
-			domain[dlen++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+			domain[dlen++] = c >= 'A' && c <= 'Z'
+			                         ? (char)(c - 'A' + 'a')
+			                         : c;
 		}
 	}
 	domain[dlen] = '\0';
@@ -182,7 +186,8 @@ static int good_mailbox(const char *p, size_t n)
 	char dom[256];
 	size_t dl;
 
-	if (at == NULL || !good_local((const unsigned char *)p, (size_t)(at - p)))
+	if (at == NULL ||
+	    !good_local((const unsigned char *)p, (size_t)(at - p)))
 		return 0;
 	dl = n - (size_t)(at - p) - 1;
 	if (dl == 0 || dl >= sizeof(dom))
@@ -199,7 +204,8 @@ static int san_entry(gnutls_x509_crt_t crt, unsigned seq, char *buf,
                      size_t *len)
 {
 	size_t size = 256;
-	int rv = gnutls_x509_crt_get_subject_alt_name(crt, seq, buf, &size, NULL);
+	int rv = gnutls_x509_crt_get_subject_alt_name(crt, seq, buf, &size,
+	                                              NULL);
 
 	if (rv == GNUTLS_E_SHORT_MEMORY_BUFFER)
 		return 0;
@@ -242,7 +248,8 @@ int tp_x509_identity(gnutls_x509_crt_t crt, char *buf, size_t buflen)
 			if (want == GNUTLS_SAN_DNSNAME) {
 				for (size_t i = 0; i < len; i++)
 					if (buf[i] >= 'A' && buf[i] <= 'Z')
-						buf[i] = (char)(buf[i] - 'A' + 'a');
+						buf[i] = (char)(buf[i] - 'A' +
+						                'a');
 				/* one final dot is not part of the identity */
 				if (len > 1 && buf[len - 1] == '.')
 					buf[--len] = '\0';
@@ -315,9 +322,10 @@ int tp_x509_names(gnutls_x509_crt_t crt, const char *ref)
 
 	rv = dn_identity(crt, id, sizeof(id), &user);
 	if (rv < 0 && errno != ENOENT)
-		return -1;  /* an ambiguous DN names nothing, fail closed */
+		return -1; /* an ambiguous DN names nothing, fail closed */
 	if (rv >= 0 && user == want_user &&
-	    (user ? mailbox_equal(id, (size_t)rv, ref) : tp_name_equal(id, ref)))
+	    (user ? mailbox_equal(id, (size_t)rv, ref)
+	          : tp_name_equal(id, ref)))
 		return 1;
 	for (seq = 0; seq < 1024; seq++) {
 		type = san_entry(crt, seq, san, &len);

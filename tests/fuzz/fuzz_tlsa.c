@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void match(const tlspool_tlsa *t, const tlspool_span *chain,
                   size_t nchain, const tlspool_span *rawkey)
 {
-	static const char *const names[] = {"www.example.test", "john@example.test"};
+	static const char *const names[] = {"www.example.test",
+	                                    "john@example.test"};
 	tlspool_dane_input in;
 	tlspool_dane_result *res = NULL;
 

@@ -12,8 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const refs[] = {"www.example.test", "example.test",
-	                                   "a.b.example.test", "john@example.test",
-	                                   "x."};
+	                                   "a.b.example.test",
+	                                   "john@example.test", "x."};
 	tlspool_span cert = {data, size}, tbs, spki;
 	unsigned char rd[3 + 64];
 	char id[320];

@@ -44,7 +44,8 @@ int main(int argc, char **argv)
 	char buf[4096];
 
 	for (tries = 0; tries < 20; tries++) {
-		udp = bind_one(SOCK_DGRAM, argc > 1 ? (unsigned short)atoi(argv[1]) : 0);
+		udp = bind_one(SOCK_DGRAM,
+		               argc > 1 ? (unsigned short)atoi(argv[1]) : 0);
 		if (udp < 0)
 			return 1;
 		getsockname(udp, (struct sockaddr *)&sa, &len);

@@ -28,8 +28,9 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: dane-probe --config CONF --port PORT --name NAME "
-	                "[--tlsa-port P] [--trust CA.pem]\n");
+	fprintf(stderr,
+	        "usage: dane-probe --config CONF --port PORT --name NAME "
+	        "[--tlsa-port P] [--trust CA.pem]\n");
 	return 1;
 }
 
@@ -68,7 +69,8 @@ static int fetch_chain(unsigned port, const char *name, tlspool_span *chain,
 		rv = gnutls_handshake(s);
 	while (rv < 0 && !gnutls_error_is_fatal(rv));
 	if (rv < 0) {
-		fprintf(stderr, "dane-probe: handshake: %s\n", gnutls_strerror(rv));
+		fprintf(stderr, "dane-probe: handshake: %s\n",
+		        gnutls_strerror(rv));
 		goto done;
 	}
 	peers = gnutls_certificate_get_peers(s, &np);
@@ -128,7 +130,8 @@ int main(int argc, char **argv)
 		else
 			return usage();
 	}
-	if (a != argc || conf == NULL || name == NULL || port == 0 || port > 65535)
+	if (a != argc || conf == NULL || name == NULL || port == 0 ||
+	    port > 65535)
 		return usage();
 	if (tlsa_port == 0)
 		tlsa_port = port;
@@ -139,27 +142,30 @@ int main(int argc, char **argv)
 	code = 1;
 	if ((cfg = tlspool_dns_config_load(conf, err, sizeof(err))) == NULL ||
 	    (dns = tlspool_dns_new(cfg, err, sizeof(err))) == NULL ||
-	    tlspool_tlsa_owner(owner, sizeof(owner), tlsa_port, "tcp", name) < 0 ||
+	    tlspool_tlsa_owner(owner, sizeof(owner), tlsa_port, "tcp", name) <
+	            0 ||
 	    tlspool_dns_lookup(dns, owner, TLSPOOL_RR_TLSA, &ans, err,
 	                       sizeof(err)) != 0) {
 		fprintf(stderr, "dane-probe: %s\n", err);
 		goto done;
 	}
 	if (trustfile != NULL &&
-	    (trust = tlspool_trust_new_file(trustfile, err, sizeof(err))) == NULL) {
+	    (trust = tlspool_trust_new_file(trustfile, err, sizeof(err))) ==
+	            NULL) {
 		fprintf(stderr, "dane-probe: %s\n", err);
 		goto done;
 	}
 	printf("lookup: %s TLSA: %s%s%s, %zu records\n", owner,
-	       tlspool_dns_verdict_name(ans->verdict), ans->detail[0] ? ": " : "",
-	       ans->detail, ans->nrr);
+	       tlspool_dns_verdict_name(ans->verdict),
+	       ans->detail[0] ? ": " : "", ans->detail, ans->nrr);
 	tlsa = calloc(ans->nrr + 1, sizeof(*tlsa));
 	if (tlsa == NULL)
 		goto done;
 	for (i = 0; i < ans->nrr; i++) {
 		const tlspool_rr *rr = &ans->rr[i];
 
-		if (tlspool_tlsa_parse(rr->rdata, rr->rdlen, &tlsa[ntlsa]) == 0) {
+		if (tlspool_tlsa_parse(rr->rdata, rr->rdlen, &tlsa[ntlsa]) ==
+		    0) {
 			ntlsa++;
 		} else if (rr->rdlen >= 3) {
 			/* Malformed: hand it over as is; the matcher calls
@@ -190,8 +196,9 @@ int main(int argc, char **argv)
 	for (i = 0; i < res->nsteps; i++) {
 		const tlspool_dane_step *st = &res->steps[i];
 
-		printf("record %zu: %u %u %u %s", st->index, st->usage, st->selector,
-		       st->mtype, tlspool_dane_outcome_name(st->outcome));
+		printf("record %zu: %u %u %u %s", st->index, st->usage,
+		       st->selector, st->mtype,
+		       tlspool_dane_outcome_name(st->outcome));
 		if (st->depth >= 0)
 			printf(" depth %d", st->depth);
 		printf(": %s\n", st->reason);

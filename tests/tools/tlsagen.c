@@ -34,8 +34,10 @@ static int load_der(const char *path, int rawkey, gnutls_datum_t *der)
 		gnutls_pubkey_t k;
 
 		if (gnutls_pubkey_init(&k) == 0) {
-			if (gnutls_pubkey_import(k, &raw, GNUTLS_X509_FMT_PEM) == 0 &&
-			    gnutls_pubkey_export2(k, GNUTLS_X509_FMT_DER, der) == 0)
+			if (gnutls_pubkey_import(k, &raw,
+			                         GNUTLS_X509_FMT_PEM) == 0 &&
+			    gnutls_pubkey_export2(k, GNUTLS_X509_FMT_DER,
+			                          der) == 0)
 				rv = 0;
 			gnutls_pubkey_deinit(k);
 		}
@@ -45,8 +47,9 @@ static int load_der(const char *path, int rawkey, gnutls_datum_t *der)
 
 		if (gnutls_x509_crt_list_import2(&list, &n, &raw,
 		                                 GNUTLS_X509_FMT_PEM, 0) == 0) {
-			if (n > 0 && gnutls_x509_crt_export2(list[0], GNUTLS_X509_FMT_DER,
-			                                     der) == 0)
+			if (n > 0 &&
+			    gnutls_x509_crt_export2(
+			            list[0], GNUTLS_X509_FMT_DER, der) == 0)
 				rv = 0;
 			for (i = 0; i < n; i++)
 				gnutls_x509_crt_deinit(list[i]);
@@ -72,8 +75,9 @@ int main(int argc, char **argv)
 		argv++;
 	}
 	if (argc < 5 || argc > 6) {
-		fprintf(stderr, "usage: tlsagen [--raw-key] USAGE SELECTOR MTYPE "
-		                "FILE [OWNER]\n");
+		fprintf(stderr,
+		        "usage: tlsagen [--raw-key] USAGE SELECTOR MTYPE "
+		        "FILE [OWNER]\n");
 		return 2;
 	}
 	if (load_der(argv[4], rawkey, &der) != 0) {
@@ -96,7 +100,8 @@ int main(int argc, char **argv)
 	rr.rdlen = (size_t)n;
 	rr.rdata = rdata;
 	if (tlspool_rr_format(line, sizeof(line),
-	                      argc == 6 ? argv[5] : "_443._tcp.www.example.test.",
+	                      argc == 6 ? argv[5]
+	                                : "_443._tcp.www.example.test.",
 	                      &rr) < 0) {
 		perror("tlsagen");
 		return 1;
