@@ -211,7 +211,9 @@ install: all
 
 # The libraries, the CLI and the tools; the unit tests keep their tables
 # one row a line, as written.
-FORMATTED = $$(git ls-files 'src/*.[ch]' 'include/*.h' 'bench/*.c' 'tests/tools/*.c' 'tests/fuzz/*.c')
+FORMATTED = $$(git ls-files 'src/*.[ch]' 'include/*.h' 'bench/*.c' \
+	'tests/tools/*.c' 'tests/fuzz/*.c' 2>/dev/null || \
+	find src include bench tests/tools tests/fuzz -name '*.[ch]')
 format:
 	clang-format -i $(FORMATTED)
 
