@@ -100,7 +100,8 @@ static void release_config(void *cfg)
 /* A child made by fork() has none of the relay's threads: it starts a
  * relay of its own on its first call.  (The parent's relayed descriptors
  * stay open in the child until it exits, as with any fork.) */
-static tp_relay *parents_relay; /* reachable, for leak checkers */
+/* volatile: written only, it must still exist for leak checkers to see */
+static tp_relay *volatile parents_relay;
 
 static void forget_relay(void)
 {

@@ -881,13 +881,24 @@ static int verify(const struct sig *s, struct tp_pgp_key *signer,
 		return 0;
 	}
 	switch (signer->kind) {
-	case TP_PGP_RSA:
-		sd.data = (unsigned char *)s->s[0].data;
-		sd.size = (unsigned)s->s[0].len;
+	case TP_PGP_RSA: {
+		/* An MPI drops leading zero octets; the signature that RSA
+		 * verifies is as long as the modulus (RFC 8017 section 8.2.2),
+		 * so one in 256 signatures needs its zero back. */
+		unsigned char rsig[2048];
+		size_t n = signer->a.len;
+
+		if (n > sizeof(rsig) || pad(&s->s[0], rsig, n) != 0) {
+			r = GNUTLS_E_PK_SIG_VERIFY_FAILED;
+			break;
+		}
+		sd.data = rsig;
+		sd.size = (unsigned)n;
 		r = gnutls_pubkey_verify_hash2(
 		        pub, gnutls_pk_to_sign(GNUTLS_PK_RSA, dig), 0, &hd,
 		        &sd);
 		break;
+	}
 	case TP_PGP_EC: {
 		gnutls_datum_t rr = {(unsigned char *)s->s[0].data,
 		                     (unsigned)s->s[0].len};
