@@ -242,6 +242,21 @@ static int pump(int tls, int linger_ms, int datagram)
 	return rv;
 }
 
+/*
+ * After a starttls call: the trace (--diagnose, --json), then the error
+ * (err nonzero) or a warning the call left (the cache could not be used).
+ * Returns the exit code for err.
+ */
+static int report_call(const struct options *o, const char *peer, int err)
+{
+	int rc = err ? exit_for_errno(err, starttls_errstr()) : EXIT_OK;
+
+	print_trace(o, peer, rc);
+	if (starttls_errstr()[0] != '\0')
+		fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
+	return rc;
+}
+
 /* --exec: the child talks TLS plaintext on its stdin and stdout. */
 static int run_exec(const struct options *o, int tls, const char *peer,
                     const char *local, const char *sni)
@@ -341,16 +356,9 @@ int run_client(const struct options *o)
 		return EXIT_CONNECT;
 	tls = starttls_client(fd, ipproto(o), (char *)o->myname, o->flags,
 	                      (char *)sni, peer, sizeof(peer));
-	if (tls < 0) {
-		int e = errno, rc = exit_for_errno(e, starttls_errstr());
-
-		print_trace(o, peer, rc);
-		fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
-		return rc;
-	}
-	print_trace(o, peer, 0);
-	if (starttls_errstr()[0] != '\0') /* the cache could not be used */
-		fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
+	if (tls < 0)
+		return report_call(o, peer, errno);
+	report_call(o, peer, 0);
 	return serve_plain(o, tls, peer, o->myname, sni);
 }
 
@@ -414,16 +422,9 @@ static int serve_one(const struct options *o, int conn)
 	seen_sni[0] = '\0';
 	tls = starttls_server(conn, ipproto(o), (char *)o->myname, o->flags,
 	                      check_sni, peer, sizeof(peer));
-	if (tls < 0) {
-		int e = errno, rc = exit_for_errno(e, starttls_errstr());
-
-		print_trace(o, peer, rc);
-		fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
-		return rc;
-	}
-	print_trace(o, peer, 0);
-	if (starttls_errstr()[0] != '\0') /* the cache could not be used */
-		fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
+	if (tls < 0)
+		return report_call(o, peer, errno);
+	report_call(o, peer, 0);
 	return serve_plain(o, tls, peer, o->myname ? o->myname : seen_sni,
 	                   seen_sni);
 }

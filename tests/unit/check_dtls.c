@@ -114,22 +114,12 @@ static void setup(void)
 	         "%s\n[tls]\nhandshake_timeout_ms = 6000\ndtls_idle_timeout_ms = 1000\n"
 	         "[identity www.example.test]\nkey = %s/ks.pem\ncertificate = %s/cs.pem\n",
 	         zconf, dir, dir);
-	snprintf(cmd, sizeof(cmd), "%s/tlspool.conf", dir);
-	fp = fopen(cmd, "w");
-	need(fp != NULL, cmd);
-	fputs(conf, fp);
-	fclose(fp);
-	setenv("TLSPOOL_CONFIG", cmd, 1);
+	use_config(dir, conf);
 }
 
 static void teardown(void)
 {
-	char cmd[512];
-	const char *zones = getenv("TLSPOOL_SOURCE_DIR");
-
-	snprintf(cmd, sizeof(cmd), "%s/zones/serve stop %s/z; rm -rf %s",
-	         zones ? zones : ".", dir, dir);
-	(void)!system(cmd);
+	stop_zones(dir);
 }
 
 static void udp_connect(int fd, unsigned p)

@@ -107,21 +107,12 @@ static void setup(void)
 	         "[identity wrongclient.example.test]\nkey = %s/kc.pem\n"
 	         "[identity locked.example.test]\nkey = %s/kc.pem\nallow_users = 4242424\n",
 	         zconf, dir, dir, dir, dir, dir, dir, dir, dir);
-	snprintf(cmd, sizeof(cmd), "%s/tlspool.conf", dir);
-	fp = fopen(cmd, "w");
-	fputs(conf, fp);
-	fclose(fp);
-	setenv("TLSPOOL_CONFIG", cmd, 1);
+	use_config(dir, conf);
 }
 
 static void teardown(void)
 {
-	char cmd[512];
-	const char *zones = getenv("TLSPOOL_SOURCE_DIR");
-
-	snprintf(cmd, sizeof(cmd), "%s/zones/serve stop %s/z; rm -rf %s",
-	         zones ? zones : ".", dir, dir);
-	(void)!system(cmd);
+	stop_zones(dir);
 }
 
 static int connect_to(unsigned p)

@@ -72,7 +72,6 @@ static void setup(void)
 {
 	char cmd[16384], conf[8192], zconf[1024];
 	const char *src = getenv("TLSPOOL_SOURCE_DIR");
-	FILE *fp;
 
 	if (src == NULL)
 		src = ".";
@@ -126,22 +125,12 @@ static void setup(void)
 	         "[identity public@example.test]\nopenpgp_key = %s/ed.pub\n",
 	         zconf, dir, dir, dir, dir, dir, dir, dir, dir, dir, dir, dir,
 	         dir, dir, dir, dir);
-	snprintf(cmd, sizeof(cmd), "%s/tlspool.conf", dir);
-	fp = fopen(cmd, "w");
-	need(fp != NULL, cmd);
-	fputs(conf, fp);
-	fclose(fp);
-	setenv("TLSPOOL_CONFIG", cmd, 1);
+	use_config(dir, conf);
 }
 
 static void teardown(void)
 {
-	char cmd[512];
-	const char *src = getenv("TLSPOOL_SOURCE_DIR");
-
-	snprintf(cmd, sizeof(cmd), "%s/zones/serve stop %s/z; rm -rf %s",
-	         src ? src : ".", dir, dir);
-	(void)!system(cmd);
+	stop_zones(dir);
 }
 
 /* --- a server in a thread -------------------------------------------------- */

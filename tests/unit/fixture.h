@@ -61,4 +61,29 @@ static inline int listen_any(unsigned *p)
 	return fd;
 }
 
+/* Write DIR/tlspool.conf and make it the configuration of every call. */
+static inline void use_config(const char *dir, const char *text)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/tlspool.conf", dir);
+	fp = fopen(path, "w");
+	need(fp != NULL, path);
+	fputs(text, fp);
+	fclose(fp);
+	setenv("TLSPOOL_CONFIG", path, 1);
+}
+
+/* Stop the zones served from DIR/z and remove DIR. */
+static inline void stop_zones(const char *dir)
+{
+	char cmd[512];
+	const char *src = getenv("TLSPOOL_SOURCE_DIR");
+
+	snprintf(cmd, sizeof(cmd), "%s/zones/serve stop %s/z; rm -rf %s",
+	         src ? src : ".", dir, dir);
+	(void)!system(cmd);
+}
+
 #endif
