@@ -61,6 +61,70 @@ typedef struct starttls_trace {
 
 const starttls_trace *starttls_last_trace(void);
 
+/*
+ * The class of the calling thread's last failure, beside the text of
+ * starttls_errstr(): programs branch on the class, never on the text.
+ * STARTTLS_OK after a success.  tlspool-connect's exit codes come from it.
+ */
+typedef enum starttls_class {
+	STARTTLS_OK = 0,
+	STARTTLS_ERR_ARGUMENT,      /* EINVAL: flags, names, descriptor */
+	STARTTLS_ERR_UNSUPPORTED,   /* EPROTONOSUPPORT */
+	STARTTLS_ERR_CONFIG,        /* tlspool.conf or a file it names */
+	STARTTLS_ERR_NO_CREDENTIAL, /* ENOKEY: no identity for the name */
+	STARTTLS_ERR_ACCESS,        /* EACCES: the ACL, an untrusted file */
+	STARTTLS_ERR_NAME_TOO_LONG, /* ENAMETOOLONG */
+	STARTTLS_ERR_CONNECTION,    /* ECONNRESET: peer closed or reset */
+	STARTTLS_ERR_TIMEOUT,       /* ETIMEDOUT: the call's deadline */
+	STARTTLS_ERR_TLS,           /* EPROTO: alert, no common parameters */
+	STARTTLS_ERR_PEER_REJECTED, /* the peer's alert refused our side */
+	STARTTLS_ERR_DNS_BOGUS,     /* EKEYREJECTED: DNSSEC bogus */
+	STARTTLS_ERR_DNS_FAILURE,   /* EKEYREJECTED: servfail, indeterminate */
+	STARTTLS_ERR_DNS_TIMEOUT,   /* ETIMEDOUT: no DNS answer in time */
+	STARTTLS_ERR_INSECURE,      /* EKEYREJECTED: zone not signed */
+	STARTTLS_ERR_NO_RECORDS,    /* EKEYREJECTED: secure "no records" */
+	STARTTLS_ERR_NO_MATCH,      /* EKEYREJECTED: no record matched */
+	STARTTLS_ERR_NO_PEER_CERT,  /* EKEYREJECTED: no certificate */
+	STARTTLS_ERR_NO_IDENTITY,   /* EKEYREJECTED: no identity to check */
+	STARTTLS_ERR_REFUSED,       /* EPERM: authorization, NO_REMOTE_*,
+	                               checksni */
+	STARTTLS_ERR_RESOURCES,     /* ENOMEM, EMFILE */
+	STARTTLS_ERR_INTERNAL
+} starttls_class;
+
+starttls_class starttls_errclass(void);
+/* A short stable name ("dns-bogus", "no-match", ...), for JSON output. */
+const char *starttls_class_name(starttls_class cls);
+
+/*
+ * How the connection behind a descriptor returned by starttls_client()
+ * or starttls_server() ended, asked with that descriptor while it is
+ * still open (typically after read() returned 0 or failed).  Only the
+ * peer's close_notify gives read() a 0 (EOF); any other end makes read()
+ * fail with ECONNRESET after the bytes that arrived, and this call says
+ * why.  Returns 0, or -1 with errno EBADF (not open) or ENOENT (not a
+ * descriptor of a relayed connection, or one that ended so long ago that
+ * it was forgotten: the last 1024 ends are kept).
+ */
+typedef enum starttls_end_kind {
+	STARTTLS_END_OPEN = 0,     /* still relaying */
+	STARTTLS_END_CLOSE_NOTIFY, /* the peer closed cleanly */
+	STARTTLS_END_TRUNCATED,    /* FIN or RST without close_notify */
+	STARTTLS_END_ALERT,        /* the peer sent a fatal alert */
+	STARTTLS_END_IDLE,         /* DTLS: the idle timeout */
+	STARTTLS_END_ERROR         /* a bad record, a local error */
+} starttls_end_kind;
+
+typedef struct starttls_end_info {
+	starttls_end_kind kind;
+	int alert;                    /* STARTTLS_END_ALERT: its number */
+	unsigned long long bytes_in;  /* plaintext from the peer */
+	unsigned long long bytes_out; /* plaintext to the peer */
+	char detail[160];             /* in words */
+} starttls_end_info;
+
+int starttls_end(int fd, starttls_end_info *info);
+
 #ifdef __cplusplus
 }
 #endif

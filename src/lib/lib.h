@@ -11,6 +11,11 @@
 /* Record a failure for starttls_errstr(), set errno to err, return -1. */
 int tp_fail(int err, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
+/* The same with a failure class other than the errno's default. */
+int tp_failc(int err, starttls_class cls, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+/* Change the class of the failure recorded last (keeping its text). */
+void tp_set_class(starttls_class cls);
 void tp_clear_error(void);
 
 #endif
