@@ -32,6 +32,33 @@ int starttls_client(int fd, int proto, char *myname, int flags, char *sniname,
 int starttls_server(int fd, int proto, char *myname, int flags,
                     int checksni(char *), char *peername, size_t peername_len);
 
+/*
+ * The context API: a configuration the application owns and passes in,
+ * instead of the process default ($TLSPOOL_CONFIG or the installed file)
+ * that starttls_client() and starttls_server() use.  A context is read
+ * once (it never changes afterwards) and may be used by many threads at
+ * once; free it after the last call that uses it has returned (relayed
+ * connections keep what they need).  See starttls_ctx_new(3).
+ */
+typedef struct starttls_ctx starttls_ctx;
+
+/* path NULL: the process default.  NULL with errno and starttls_errstr()
+ * naming the file, line and key on failure. */
+starttls_ctx *starttls_ctx_new(const char *path);
+void starttls_ctx_free(starttls_ctx *ctx); /* NULL accepted */
+
+/* The SNI filter of the context API: sni as sent ("" for none), arg as
+ * given; nonzero accepts. */
+typedef int starttls_sni_fn(const char *sni, void *arg);
+
+int starttls_ctx_client(starttls_ctx *ctx, int fd, int proto,
+                        const char *myname, int flags, const char *sniname,
+                        char *peername, size_t peername_len);
+int starttls_ctx_server(starttls_ctx *ctx, int fd, int proto,
+                        const char *myname, int flags,
+                        starttls_sni_fn *checksni, void *arg, char *peername,
+                        size_t peername_len);
+
 /* The calling thread's detail of its last failure ("" if none). */
 const char *starttls_errstr(void);
 

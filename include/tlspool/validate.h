@@ -140,6 +140,11 @@ typedef struct tlspool_dns_answer {
  */
 int tlspool_dns_lookup(tlspool_dns *dns, const char *name, uint16_t type,
                        tlspool_dns_answer **out, char *err, size_t errlen);
+/* The same within timeout_ms for the whole lookup (CNAMEs included), or
+ * the configured timeout_ms if that is shorter or timeout_ms is 0. */
+int tlspool_dns_lookup_within(tlspool_dns *dns, const char *name, uint16_t type,
+                              unsigned timeout_ms, tlspool_dns_answer **out,
+                              char *err, size_t errlen);
 void tlspool_dns_answer_free(tlspool_dns_answer *ans);
 
 /* --- owner names -------------------------------------------------------- */

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #include "internal.h"
@@ -502,10 +503,41 @@ int tp_dns_classify(tlspool_dns_answer *ans, struct getdns_dict *resp,
 int tlspool_dns_lookup(tlspool_dns *dns, const char *name, uint16_t type,
                        tlspool_dns_answer **out, char *err, size_t errlen)
 {
+	return tlspool_dns_lookup_within(dns, name, type, 0, out, err, errlen);
+}
+
+static long long mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* One query of the lookup, with what is left of its time. */
+static getdns_return_t query(tlspool_dns *dns, const char *name, uint16_t type,
+                             unsigned ms, getdns_dict **resp)
+{
+	getdns_return_t r;
+
+	pthread_mutex_lock(&dns->lock);
+	r = getdns_context_set_timeout(dns->ctx, ms);
+	if (r == GETDNS_RETURN_GOOD)
+		r = getdns_general_sync(dns->ctx, name, type, dns->ext, resp);
+	pthread_mutex_unlock(&dns->lock);
+	return r;
+}
+
+int tlspool_dns_lookup_within(tlspool_dns *dns, const char *name, uint16_t type,
+                              unsigned timeout_ms, tlspool_dns_answer **out,
+                              char *err, size_t errlen)
+{
 	tlspool_dns_answer *ans;
 	char cur[256];
 	size_t len;
 	int round;
+	unsigned budget;
+	long long deadline;
 
 	if (out != NULL)
 		*out = NULL;
@@ -524,16 +556,24 @@ int tlspool_dns_lookup(tlspool_dns *dns, const char *name, uint16_t type,
 	strcpy(ans->owner, ans->qname);
 	strcpy(cur, ans->qname);
 	ans->qtype = type;
+	/* The whole lookup, CNAMEs included, within the budget. */
+	budget = timeout_ms != 0 && timeout_ms < dns->timeout_ms
+	                 ? timeout_ms
+	                 : dns->timeout_ms;
+	deadline = mono_ms() + budget;
 	for (round = 0; round <= TP_MAX_CNAMES; round++) {
 		getdns_dict *resp = NULL;
 		getdns_return_t r;
 		tlspool_dns_verdict before = ans->verdict;
 		enum tp_step step;
+		long long left = deadline - mono_ms();
 		int rv;
 
-		pthread_mutex_lock(&dns->lock);
-		r = getdns_general_sync(dns->ctx, cur, type, dns->ext, &resp);
-		pthread_mutex_unlock(&dns->lock);
+		if (left <= 0) {
+			ans->verdict = TLSPOOL_DNS_TIMEOUT;
+			break;
+		}
+		r = query(dns, cur, type, (unsigned)left, &resp);
 		if (r != GETDNS_RETURN_GOOD) {
 			getdns_dict_destroy(resp);
 			ans->verdict = TLSPOOL_DNS_SERVFAIL;
@@ -559,7 +599,10 @@ int tlspool_dns_lookup(tlspool_dns *dns, const char *name, uint16_t type,
 	}
 	if (ans->verdict == TLSPOOL_DNS_TIMEOUT)
 		snprintf(ans->detail, sizeof(ans->detail),
-		         "no answer within %u ms", dns->timeout_ms);
+		         "no answer within %u ms%s", budget,
+		         budget < dns->timeout_ms
+		                 ? " (what was left of the call's deadline)"
+		                 : " ([dns] timeout_ms)");
 	*out = ans;
 	return 0;
 nomem:

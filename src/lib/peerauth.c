@@ -1,0 +1,483 @@
+/*
+ * The peer-authentication policy (peerauth.h).
+ *
+ * Outline:
+ *   1. No certificate: anonymous only where a server's flags allow it.
+ *   2. The identity the certificate claims (x509id: dc= DN, else
+ *      subjectAltName); the client's reference identity is the name it
+ *      asked for, else that claim.
+ *   3. Server peers: TLSA at _PORT._T.R.  Client peers: a user by
+ *      OPENPGPKEY (RFC 7929), else SMIMEA (RFC 8162); a domain by TLSA
+ *      at the domain.
+ *   4. Each RRset check goes through the validation cache first
+ *      (rrset_check), then online (rrset_online: DNSSEC lookup, the DANE
+ *      matcher); only results reached from secure DNS are stored.
+ *   5. Every DNS failure fails closed; a proven absence of records fails
+ *      unless a PKIX fallback is allowed (not available yet).
+ *   6. The STARTTLS_NO_REMOTE_* flags.
+ * Each failure carries its class (starttls_errclass()).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "dtls.h"
+#include "lib.h"
+#include "peerauth.h"
+#include "tlspool/dane.h"
+#include "trace.h"
+
+#define TP_MAX_CHAIN 16
+
+/* What an online validation tells the cache. */
+struct online {
+	int cacheable; /* reached from secure DNS */
+	uint32_t ttl;  /* the RRset's (smallest along a CNAME chain) */
+	time_t rrsig;  /* earliest RRSIG expiration, 0 none */
+	int usage;     /* of the record that matched, or -1 */
+};
+
+/* The class of a DNS verdict that fails closed. */
+static starttls_class dns_class(tlspool_dns_verdict v)
+{
+	switch (v) {
+	case TLSPOOL_DNS_TIMEOUT:
+		return STARTTLS_ERR_DNS_TIMEOUT;
+	case TLSPOOL_DNS_BOGUS:
+		return STARTTLS_ERR_DNS_BOGUS;
+	default:
+		return STARTTLS_ERR_DNS_FAILURE;
+	}
+}
+
+/* The class of a matcher's verdict other than AUTHENTICATED. */
+static starttls_class dane_class(tlspool_dane_verdict v)
+{
+	switch (v) {
+	case TLSPOOL_DANE_NO_RECORDS:
+		return STARTTLS_ERR_NO_RECORDS;
+	case TLSPOOL_DANE_INSECURE:
+		return STARTTLS_ERR_INSECURE;
+	case TLSPOOL_DANE_DNS_ERROR:
+		return STARTTLS_ERR_DNS_FAILURE;
+	default: /* NO_MATCH, NO_USABLE, PEER_ERROR */
+		return STARTTLS_ERR_NO_MATCH;
+	}
+}
+
+/* A lookup within what is left of the call's deadline. */
+static int lookup(struct tp_peer_check *c, tlspool_dns *dns, const char *owner,
+                  uint16_t type, tlspool_dns_answer **ans)
+{
+	char err[256];
+	long long left = 0;
+
+	if (c->deadline != 0) {
+		left = c->deadline - tp_mono_ms();
+		if (left <= 0)
+			return tp_failc(ETIMEDOUT, STARTTLS_ERR_TIMEOUT,
+			                "%s: no time left for the %s lookup "
+			                "(handshake_timeout_ms)",
+			                owner, tlspool_rr_type_name(type));
+	}
+	if (tlspool_dns_lookup_within(dns, owner, type, (unsigned)left, ans,
+	                              err, sizeof(err)) != 0)
+		return tp_fail(errno, "%s", err);
+	return 0;
+}
+
+/* Fetch the TLSA (or SMIMEA) RRset at owner and run the matcher over the
+ * chain. */
+static int rrset_online(struct tp_peer_check *c, uint16_t type,
+                        const char *owner, const char *refname,
+                        const tlspool_span *chain, size_t nchain,
+                        struct online *o)
+{
+	const char *tn = tlspool_rr_type_name(type);
+	char err[256];
+	tlspool_dns *dns = tp_config_resolver(c->cfg, err, sizeof(err));
+	tlspool_dns_answer *ans = NULL;
+	tlspool_dane_result *res = NULL;
+	tlspool_tlsa *tlsa = NULL;
+	tlspool_dane_input in;
+	size_t i, n = 0;
+	int rv = -1;
+
+	if (dns == NULL)
+		return tp_failc(EINVAL, STARTTLS_ERR_CONFIG, "[dns]: %s", err);
+	if (lookup(c, dns, owner, type, &ans) != 0)
+		return -1;
+	if (ans->verdict == TLSPOOL_DNS_TIMEOUT) {
+		tp_failc(ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT,
+		         "%s: %s lookup timed out (%s)", ans->owner, tn,
+		         ans->detail);
+		goto out;
+	}
+	if (tlspool_dns_verdict_is_error(ans->verdict)) {
+		tp_failc(EKEYREJECTED, dns_class(ans->verdict),
+		         "%s: %s RRset is %s (%s)", ans->owner, tn,
+		         tlspool_dns_verdict_name(ans->verdict), ans->detail);
+		goto out;
+	}
+	tlsa = calloc(ans->nrr ? ans->nrr : 1, sizeof(*tlsa));
+	if (tlsa == NULL) {
+		tp_fail(ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < ans->nrr; i++)
+		if (tlspool_tlsa_parse(ans->rr[i].rdata, ans->rr[i].rdlen,
+		                       &tlsa[n]) == 0)
+			n++;
+	memset(&in, 0, sizeof(in));
+	in.chain = chain;
+	in.nchain = nchain;
+	in.tlsa = tlsa;
+	in.ntlsa = n;
+	in.dns = ans->verdict;
+	in.dns_detail = ans->detail;
+	in.names = &refname;
+	in.nnames = 1;
+	in.now = time(NULL);
+	in.trust = NULL; /* PKIX usages 0/1 need a store: see pkix_fallback */
+	if (tlspool_dane_match(&in, &res, err, sizeof(err)) != 0) {
+		tp_fail(errno, "DANE: %s", err);
+		goto out;
+	}
+	o->ttl = ans->ttl;
+	o->rrsig = ans->rrsig_expiration;
+	o->usage = res->matched >= 0 && (size_t)res->matched < n
+	                   ? tlsa[res->matched].usage
+	                   : -1;
+	/* Only secure DNS may be remembered (docs/architecture.md); among the
+	 * failures only those that secure DNS proves. */
+	o->cacheable = ans->verdict == TLSPOOL_DNS_SECURE ||
+	               ans->verdict == TLSPOOL_DNS_SECURE_NODATA ||
+	               ans->verdict == TLSPOOL_DNS_SECURE_NXDOMAIN;
+	if (res->verdict != TLSPOOL_DANE_AUTHENTICATED &&
+	    res->verdict != TLSPOOL_DANE_NO_MATCH &&
+	    res->verdict != TLSPOOL_DANE_NO_USABLE &&
+	    res->verdict != TLSPOOL_DANE_NO_RECORDS)
+		o->cacheable = 0;
+	switch (res->verdict) {
+	case TLSPOOL_DANE_AUTHENTICATED:
+		rv = 0;
+		break;
+	case TLSPOOL_DANE_NO_RECORDS:
+	case TLSPOOL_DANE_INSECURE:
+	case TLSPOOL_DANE_NO_USABLE:
+		tp_failc(EKEYREJECTED, dane_class(res->verdict),
+		         "%s: %s; no DANE authentication, and [validation] "
+		         "pkix_fallback is %s",
+		         ans->owner, res->reason,
+		         c->cfg->pkix_fallback ? "not available in this version"
+		                               : "off");
+		break;
+	default:
+		tp_failc(EKEYREJECTED, dane_class(res->verdict), "%s: %s",
+		         ans->owner, res->reason);
+	}
+out:
+	free(tlsa);
+	tp_trace_keep(owner, ans, res);
+	return rv;
+}
+
+/*
+ * When an authentication expires: at the RRset's TTL, its earliest
+ * RRSIG expiration, and (cache.c) max_ttl.  A record that constrains a
+ * certificate rather than just the key (usages 0-2: dates are checked)
+ * holds no longer than the chain's earliest notAfter.
+ */
+static time_t expiry_of(const struct online *o, const tlspool_span *chain,
+                        size_t nchain, time_t now)
+{
+	time_t exp = now + (time_t)o->ttl;
+	tlspool_x509_info x;
+	size_t i;
+
+	if (o->rrsig != 0 && o->rrsig < exp)
+		exp = o->rrsig;
+	for (i = 0; o->usage != 3 && i < nchain; i++) {
+		if (tlspool_x509_describe(&chain[i], &x) != 0)
+			return now; /* nothing to keep */
+		if (x.not_after < exp)
+			exp = x.not_after;
+	}
+	return exp;
+}
+
+/*
+ * rrset_online() behind the validation cache, keyed by (refname, owner,
+ * type, SHA2-256 of the end entity's SPKI).  A fresh positive entry
+ * authenticates without DNS; a fresh negative one ([cache] negative_ttl)
+ * fails without DNS; anything else goes online and stores its result.
+ */
+static int rrset_check(struct tp_peer_check *c, uint16_t type,
+                       const char *owner, const char *refname,
+                       const tlspool_span *chain, size_t nchain)
+{
+	struct online o = {0, 0, 0, -1};
+	struct tp_cache_key key;
+	tlspool_x509_info x;
+	tp_cache *cache = tp_config_cache(c->cfg);
+	time_t now = time(NULL), exp = 0;
+	struct tm tm;
+	char when[32];
+	int r;
+
+	if (nchain > 0 && tlspool_x509_describe(&chain[0], &x) == 0) {
+		memcpy(c->spki, x.spki_sha256, 32);
+		c->have_spki = 1;
+	}
+	memset(&key, 0, sizeof(key));
+	key.kind = TP_CACHE_AUTHN;
+	key.a = refname;
+	key.b = owner;
+	key.type = type;
+	memcpy(key.digest, c->spki, 32);
+	if (!c->have_spki)
+		cache = NULL;
+	if (cache != NULL && !(c->flags & STARTTLS_NO_CACHE_READ)) {
+		r = tp_cache_get(cache, &key, now, &exp, c->cache_note,
+		                 sizeof(c->cache_note));
+		if (r == TP_CACHE_PASS) {
+			tp_trace_cached(owner);
+			return 0;
+		}
+		if (r == TP_CACHE_FAIL) {
+			tp_trace_cached(owner);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+			         gmtime_r(&exp, &tm));
+			return tp_failc(
+			        EKEYREJECTED, STARTTLS_ERR_NO_MATCH,
+			        "%s: a cached failure, until %s "
+			        "(STARTTLS_NO_CACHE_READ validates online)",
+			        owner, when);
+		}
+	}
+	r = rrset_online(c, type, owner, refname, chain, nchain, &o);
+	if (cache == NULL || (c->flags & STARTTLS_NO_CACHE_WRITE) ||
+	    !o.cacheable)
+		return r;
+	if (r == 0)
+		tp_cache_put(cache, &key, TP_CACHE_PASS,
+		             expiry_of(&o, chain, nchain, now), now,
+		             c->cache_note, sizeof(c->cache_note));
+	else if (errno == EKEYREJECTED && c->cfg->negative_ttl > 0) {
+		int e = errno;
+
+		exp = now + (time_t)c->cfg->negative_ttl;
+		if (o.rrsig != 0 && o.rrsig < exp)
+			exp = o.rrsig;
+		tp_cache_put(cache, &key, TP_CACHE_FAIL, exp, now,
+		             c->cache_note, sizeof(c->cache_note));
+		errno = e;
+	}
+	return r;
+}
+
+/* The OPENPGPKEY RRset at owner through the OpenPGP matcher (RFC 7929):
+ * 0 with *ans and *res, or -1 (a DNS timeout with *ans kept). */
+static int openpgp_online(struct tp_peer_check *c, tlspool_dns *dns,
+                          const char *owner, const char *user,
+                          tlspool_dns_answer **ans,
+                          tlspool_openpgp_result **res)
+{
+	tlspool_openpgp_input in;
+	tlspool_span *recs;
+	char err[256];
+	size_t i;
+	int rv;
+
+	if (lookup(c, dns, owner, TLSPOOL_RR_OPENPGPKEY, ans) != 0)
+		return -1;
+	if ((*ans)->verdict == TLSPOOL_DNS_TIMEOUT)
+		return tp_failc(ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT,
+		                "%s: OPENPGPKEY lookup timed out (%s)",
+		                (*ans)->owner, (*ans)->detail);
+	recs = calloc((*ans)->nrr ? (*ans)->nrr : 1, sizeof(*recs));
+	if (recs == NULL)
+		return tp_fail(ENOMEM, "out of memory");
+	for (i = 0; i < (*ans)->nrr; i++) {
+		recs[i].data = (*ans)->rr[i].rdata;
+		recs[i].len = (*ans)->rr[i].rdlen;
+	}
+	memset(&in, 0, sizeof(in));
+	in.chain = c->chain;
+	in.nchain = c->nchain;
+	in.records = recs;
+	in.nrecords = (*ans)->nrr;
+	in.dns = (*ans)->verdict;
+	in.dns_detail = (*ans)->detail;
+	in.identity = user;
+	in.now = time(NULL);
+	rv = tlspool_openpgp_match(&in, res, err, sizeof(err));
+	free(recs);
+	if (rv != 0)
+		return tp_fail(errno, "OPENPGPKEY: %s", err);
+	return 0;
+}
+
+/*
+ * A user peer U@D: OPENPGPKEY at the RFC 7929 owner name, else SMIMEA at
+ * the RFC 8162 one; either suffices.  A DNS error on either lookup fails
+ * closed.  The trace keeps the lookup that decided: the one that
+ * authenticated, else the first that had records.
+ */
+static int user_check(struct tp_peer_check *c, const char *user,
+                      const tlspool_span *chain, size_t nchain)
+{
+	char err[256], owner[320], smimea[320], why[400];
+	tlspool_dns *dns = tp_config_resolver(c->cfg, err, sizeof(err));
+	tlspool_dns_answer *ans = NULL;
+	tlspool_openpgp_result *res = NULL;
+	starttls_class pgp_class;
+	int rv = -1;
+
+	if (dns == NULL)
+		return tp_failc(EINVAL, STARTTLS_ERR_CONFIG, "[dns]: %s", err);
+	if (tlspool_user_owner(owner, sizeof(owner), TLSPOOL_RR_OPENPGPKEY,
+	                       user) < 0 ||
+	    tlspool_user_owner(smimea, sizeof(smimea), TLSPOOL_RR_SMIMEA,
+	                       user) < 0)
+		return tp_failc(EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY,
+		                "%s: no OPENPGPKEY or SMIMEA owner name", user);
+	if (openpgp_online(c, dns, owner, user, &ans, &res) != 0)
+		goto keep;
+	if (res->verdict == TLSPOOL_DANE_AUTHENTICATED) {
+		rv = 0;
+		goto keep;
+	}
+	if (res->verdict == TLSPOOL_DANE_DNS_ERROR) {
+		tp_failc(EKEYREJECTED, dns_class(ans->verdict), "%s: %s",
+		         ans->owner, res->reason);
+		goto keep;
+	}
+	/* not proven by OPENPGPKEY: SMIMEA may still prove it */
+	snprintf(why, sizeof(why), "%s", res->reason);
+	pgp_class = dane_class(res->verdict);
+	tp_trace_keep_openpgp(res);
+	res = NULL;
+	if (rrset_check(c, TLSPOOL_RR_SMIMEA, smimea, user, chain, nchain) ==
+	    0) {
+		tlspool_dns_answer_free(ans);
+		return 0;
+	}
+	if (errno != EKEYREJECTED) {
+		tlspool_dns_answer_free(ans);
+		return -1;
+	}
+	/* a key that did not match says more than a missing SMIMEA */
+	if (pgp_class != STARTTLS_ERR_NO_MATCH)
+		pgp_class = starttls_errclass();
+	snprintf(err, sizeof(err), "%s", starttls_errstr());
+	tp_failc(EKEYREJECTED, pgp_class, "%s: OPENPGPKEY: %s; SMIMEA: %s",
+	         user, why, err);
+	/* the OPENPGPKEY records, if any, are what the peer failed */
+	if (ans->nrr == 0) {
+		tlspool_dns_answer_free(ans);
+		ans = NULL;
+	}
+keep:
+	if (res != NULL)
+		tp_trace_keep_openpgp(res);
+	if (ans != NULL)
+		tp_trace_keep(owner, ans, NULL);
+	return rv;
+}
+
+/* The server seen by a client: TLSA at _PORT._T.R (RFC 6698 section 3),
+ * R the name asked for, else the name the certificate claims (RFC 7671
+ * section 5.1 leaves the choice of reference identity to the client). */
+static int server_check(struct tp_peer_check *c, const tlspool_span *chain,
+                        size_t ncerts)
+{
+	const char *ref = c->sniname != NULL ? c->sniname : c->peer;
+	char owner[320];
+
+	if (ref[0] == '\0')
+		return tp_failc(EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY,
+		                "the server's certificate names no "
+		                "identity and no sniname was given");
+	if (strchr(ref, '@') != NULL) {
+		if (user_check(c, ref, chain, ncerts) != 0)
+			return -1;
+	} else {
+		if (c->port == 0)
+			return tp_fail(EINVAL, "fd is not an IPv4 or IPv6 "
+			                       "connection: no port for TLSA");
+		if (tlspool_tlsa_owner(owner, sizeof(owner), c->port,
+		                       c->transport, ref) < 0)
+			return tp_failc(EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY,
+			                "%s: no TLSA owner name", ref);
+		if (rrset_check(c, TLSPOOL_RR_TLSA, owner, ref, chain,
+		                ncerts) != 0)
+			return -1;
+	}
+	if (ref != c->peer)
+		snprintf(c->peer, sizeof(c->peer), "%s", ref);
+	return 0;
+}
+
+/* The client seen by a server: a user U@D by OPENPGPKEY or SMIMEA, a
+ * domain D by TLSA at D itself (the DANE client identity extension is
+ * not sent yet: docs/architecture.md). */
+static int client_check(struct tp_peer_check *c, const tlspool_span *chain,
+                        size_t ncerts)
+{
+	if (c->peer[0] == '\0')
+		return tp_failc(EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY,
+		                "the client's certificate names no identity "
+		                "(no dc= DN, no subjectAltName)");
+	if (strchr(c->peer, '@') != NULL)
+		return user_check(c, c->peer, chain, ncerts);
+	return rrset_check(c, TLSPOOL_RR_TLSA, c->peer, c->peer, chain, ncerts);
+}
+
+static int check_identity_kind(struct tp_peer_check *c)
+{
+	int user = strchr(c->peer, '@') != NULL;
+
+	if (c->peer[0] == '\0')
+		return 0;
+	if (user && (c->flags & STARTTLS_NO_REMOTE_USER))
+		return tp_failc(EPERM, STARTTLS_ERR_REFUSED,
+		                "%s: user peers refused by "
+		                "STARTTLS_NO_REMOTE_USER",
+		                c->peer);
+	if (!user && (c->flags & STARTTLS_NO_REMOTE_DOMAIN))
+		return tp_failc(EPERM, STARTTLS_ERR_REFUSED,
+		                "%s: domain peers refused by "
+		                "STARTTLS_NO_REMOTE_DOMAIN",
+		                c->peer);
+	return 0;
+}
+
+int tp_peer_authenticate(struct tp_peer_check *c)
+{
+	size_t n = c->nchain;
+
+	c->peer[0] = '\0';
+	c->have_spki = 0;
+	if (n == 0) {
+		if (c->server && (c->flags & (STARTTLS_PEERCERT_OPTIONAL |
+		                              STARTTLS_PEERCERT_NONE)))
+			return 0; /* anonymous, as the caller chose */
+		return tp_failc(EKEYREJECTED, STARTTLS_ERR_NO_PEER_CERT,
+		                "the %s presented no certificate",
+		                c->server ? "client" : "server");
+	}
+	if (n > TP_MAX_CHAIN)
+		n = TP_MAX_CHAIN;
+	tp_trace_chain(c->chain, n);
+	if (tlspool_x509_identity(&c->chain[0], c->peer, sizeof(c->peer)) < 0)
+		c->peer[0] = '\0';
+	if ((c->server ? client_check(c, c->chain, n)
+	               : server_check(c, c->chain, n)) != 0)
+		return -1;
+	return check_identity_kind(c);
+}

@@ -1,0 +1,141 @@
+/*
+ * The thread-local validation trace (trace.h, starttls_last_trace()).
+ * One store per thread, made on first use and freed when the thread
+ * ends; each call empties it first.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trace.h"
+
+struct trace_store {
+	starttls_trace pub;
+	tlspool_span chain[16];
+	char owner[320];
+	tlspool_dns_answer *dns;
+	tlspool_dane_result *dane;
+	tlspool_openpgp_result *openpgp;
+};
+
+static pthread_key_t trace_key;
+static pthread_once_t trace_once = PTHREAD_ONCE_INIT;
+
+static void trace_clear(struct trace_store *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->pub.nchain; i++)
+		free((void *)t->chain[i].data);
+	tlspool_dns_answer_free(t->dns);
+	tlspool_dane_result_free(t->dane);
+	tlspool_openpgp_result_free(t->openpgp);
+	memset(t, 0, sizeof(*t));
+	t->pub.chain = t->chain;
+}
+
+static void trace_free(void *p)
+{
+	if (p != NULL)
+		trace_clear(p);
+	free(p);
+}
+
+static void trace_key_init(void)
+{
+	pthread_key_create(&trace_key, trace_free);
+}
+
+int tp_trace_reset(void)
+{
+	struct trace_store *t;
+
+	pthread_once(&trace_once, trace_key_init);
+	t = pthread_getspecific(trace_key);
+	if (t == NULL) {
+		t = calloc(1, sizeof(*t));
+		if (t == NULL || pthread_setspecific(trace_key, t) != 0) {
+			free(t);
+			return -1;
+		}
+	}
+	trace_clear(t);
+	return 0;
+}
+
+const starttls_trace *starttls_last_trace(void)
+{
+	static const starttls_trace empty;
+	struct trace_store *t;
+
+	pthread_once(&trace_once, trace_key_init);
+	t = pthread_getspecific(trace_key);
+	return t != NULL ? &t->pub : &empty;
+}
+
+/* Keep copies of the peer's certificates for the trace. */
+void tp_trace_chain(const tlspool_span *chain, size_t n)
+{
+	struct trace_store *t = pthread_getspecific(trace_key);
+	size_t i;
+
+	for (i = 0; t != NULL && i < n && i < 16; i++) {
+		unsigned char *p = malloc(chain[i].len ? chain[i].len : 1);
+
+		if (p == NULL)
+			break;
+		memcpy(p, chain[i].data, chain[i].len);
+		t->chain[i].data = p;
+		t->chain[i].len = chain[i].len;
+		t->pub.nchain = i + 1;
+	}
+}
+
+/* Hand the lookup and the matcher's result over to the trace (which then
+ * owns them); without a trace they are freed. */
+void tp_trace_keep(const char *owner, tlspool_dns_answer *dns,
+                   tlspool_dane_result *dane)
+{
+	struct trace_store *t = pthread_getspecific(trace_key);
+
+	if (t == NULL) {
+		tlspool_dns_answer_free(dns);
+		tlspool_dane_result_free(dane);
+		return;
+	}
+	snprintf(t->owner, sizeof(t->owner), "%s", owner);
+	t->pub.owner = t->owner;
+	tlspool_dns_answer_free(t->dns); /* a second lookup replaces it */
+	tlspool_dane_result_free(t->dane);
+	t->dns = dns;
+	t->pub.dns = dns;
+	t->dane = dane;
+	t->pub.dane = dane;
+}
+
+/* The cache answered: no lookup, no matcher. */
+void tp_trace_cached(const char *owner)
+{
+	struct trace_store *t = pthread_getspecific(trace_key);
+
+	if (t == NULL)
+		return;
+	snprintf(t->owner, sizeof(t->owner), "%s", owner);
+	t->pub.owner = t->owner;
+	t->pub.from_cache = 1;
+}
+
+/* The OPENPGPKEY matcher's result joins the trace (which owns it). */
+void tp_trace_keep_openpgp(tlspool_openpgp_result *res)
+{
+	struct trace_store *t = pthread_getspecific(trace_key);
+
+	if (t == NULL) {
+		tlspool_openpgp_result_free(res);
+		return;
+	}
+	tlspool_openpgp_result_free(t->openpgp);
+	t->openpgp = res;
+	t->pub.openpgp = res;
+}

@@ -1,0 +1,30 @@
+/*
+ * The thread-local validation trace behind starttls_last_trace(): what
+ * the calling thread's last call learnt of its peer (certificates, the
+ * lookup, the matchers' results).  Reset at the start of every call; the
+ * keep functions take ownership of what they are given in every case.
+ */
+#ifndef TLSPOOL_TRACE_H
+#define TLSPOOL_TRACE_H
+
+#include "tlspool/starttls.h"
+
+/* Empty this thread's trace (made on first use); 0, or -1 without memory
+ * (the call then goes on without a trace). */
+int tp_trace_reset(void);
+
+/* Keep copies of the peer's certificates (at most 16). */
+void tp_trace_chain(const tlspool_span *chain, size_t n);
+
+/* The lookup at owner and the DANE matcher's result (either may be NULL);
+ * a later lookup replaces an earlier one. */
+void tp_trace_keep(const char *owner, tlspool_dns_answer *dns,
+                   tlspool_dane_result *dane);
+
+/* The cache answered for owner: no lookup, no matcher. */
+void tp_trace_cached(const char *owner);
+
+/* The OPENPGPKEY matcher's result. */
+void tp_trace_keep_openpgp(tlspool_openpgp_result *res);
+
+#endif
