@@ -47,6 +47,13 @@ static void trace_key_init(void)
 	pthread_key_create(&trace_key, trace_free);
 }
 
+/* This thread's trace, or NULL when it has none (no call reset it). */
+static struct trace_store *current(void)
+{
+	pthread_once(&trace_once, trace_key_init);
+	return pthread_getspecific(trace_key);
+}
+
 int tp_trace_reset(void)
 {
 	struct trace_store *t;
@@ -77,7 +84,7 @@ const starttls_trace *starttls_last_trace(void)
 /* Keep copies of the peer's certificates for the trace. */
 void tp_trace_chain(const tlspool_span *chain, size_t n)
 {
-	struct trace_store *t = pthread_getspecific(trace_key);
+	struct trace_store *t = current();
 	size_t i;
 
 	for (i = 0; t != NULL && i < n && i < 16; i++) {
@@ -97,7 +104,7 @@ void tp_trace_chain(const tlspool_span *chain, size_t n)
 void tp_trace_keep(const char *owner, tlspool_dns_answer *dns,
                    tlspool_dane_result *dane)
 {
-	struct trace_store *t = pthread_getspecific(trace_key);
+	struct trace_store *t = current();
 
 	if (t == NULL) {
 		tlspool_dns_answer_free(dns);
@@ -117,7 +124,7 @@ void tp_trace_keep(const char *owner, tlspool_dns_answer *dns,
 /* The cache answered: no lookup, no matcher. */
 void tp_trace_cached(const char *owner)
 {
-	struct trace_store *t = pthread_getspecific(trace_key);
+	struct trace_store *t = current();
 
 	if (t == NULL)
 		return;
@@ -129,7 +136,7 @@ void tp_trace_cached(const char *owner)
 /* The OPENPGPKEY matcher's result joins the trace (which owns it). */
 void tp_trace_keep_openpgp(tlspool_openpgp_result *res)
 {
-	struct trace_store *t = pthread_getspecific(trace_key);
+	struct trace_store *t = current();
 
 	if (t == NULL) {
 		tlspool_openpgp_result_free(res);

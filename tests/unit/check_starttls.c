@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@
 #include "testutil.h"
 
 enum { L_GOOD, L_WRONG, L_BOGUS, L_EXPIRED, L_INSECURE, L_NOTLSA, L_CLOSER,
-       L_SILENT, L_COUNT };
+       L_SILENT, L_DRIP, L_SLOWSERVER, L_SNI, L_CTX, L_COUNT };
 
 static char dir[] = "/tmp/tlspool-starttls-XXXXXX";
 static int listener[L_COUNT];
@@ -74,6 +75,9 @@ static void setup(void)
 	fprintf(fp, "_%u._tcp.www IN TLSA 3 1 1 %064d\n", port[L_WRONG], 0);
 	fprintf(fp, "_%u._tcp.www IN TLSA 3 1 1 %s\n", port[L_SILENT], spki_s);
 	fprintf(fp, "_%u._tcp.www IN TLSA 3 1 1 %s\n", port[L_CLOSER], spki_s);
+	fprintf(fp, "_%u._tcp.www IN TLSA 3 1 1 %s\n", port[L_SLOWSERVER],
+	        spki_s);
+	fprintf(fp, "_%u._tcp.www IN TLSA 3 1 1 %s\n", port[L_CTX], spki_s);
 	fprintf(fp, "client IN TLSA 3 1 1 %s\n", spki_c);
 	fprintf(fp, "wrongclient IN TLSA 3 1 1 %064d\n", 0);
 	fclose(fp);
@@ -695,6 +699,271 @@ START_TEST(many_at_once_threads_flat)
 }
 END_TEST
 
+
+/* --- deadlines: the whole call, however slowly the peer sends ---------------- */
+
+#include <gnutls/gnutls.h>
+#include <time.h>
+
+static long long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The start of a TLS handshake record announcing 16 KiB, then zeros:
+ * never complete, one byte every 200 ms, until the peer closes. */
+static void drip(int fd)
+{
+	static const unsigned char head[] = {0x16, 0x03, 0x01, 0x40, 0x00};
+	size_t i;
+
+	for (i = 0; i < 200; i++) {
+		unsigned char b = i < sizeof(head) ? head[i] : 0;
+		struct timespec ts = {0, 200 * 1000 * 1000};
+
+		if (send(fd, &b, 1, MSG_NOSIGNAL) != 1)
+			break;
+		nanosleep(&ts, NULL);
+	}
+}
+
+START_TEST(slow_client_hello_meets_deadline)
+{
+	struct server *s;
+	long long t0;
+	int fd;
+
+	s = calloc(1, sizeof(*s));
+	s->listener = listener[L_DRIP];
+	s->myname = "www.example.test";
+	s->flags = STARTTLS_PEERCERT_NONE;
+	t0 = now_ms();
+	pthread_create(&s->thread, NULL, serve, s);
+	fd = connect_to(port[L_DRIP]);
+	drip(fd); /* ends when the server gives up and closes */
+	join_server(s);
+	close(fd);
+	ck_assert_msg(s->rv == -1 && s->err == ETIMEDOUT, "server: %d %s",
+	              s->err, s->errstr);
+	/* handshake_timeout_ms = 1500, within 10 % */
+	ck_assert_int_le(now_ms() - t0, 1650 + 200);
+	ck_assert_int_ge(now_ms() - t0, 1400);
+	free(s);
+}
+END_TEST
+
+START_TEST(slow_server_meets_deadline)
+{
+	pid_t pid = fork();
+	long long t0;
+	int rv;
+
+	if (pid == 0) {
+		int fd = accept(listener[L_SLOWSERVER], NULL, NULL);
+
+		drip(fd);
+		_exit(0);
+	}
+	t0 = now_ms();
+	rv = client(L_SLOWSERVER, NULL, 0, "www.example.test", NULL, 0);
+	ck_assert_msg(rv == -1 && errno == ETIMEDOUT, "errno %d: %s", errno,
+	              starttls_errstr());
+	ck_assert_int_eq(starttls_errclass(), STARTTLS_ERR_TIMEOUT);
+	ck_assert_int_le(now_ms() - t0, 1650);
+	ck_assert_int_ge(now_ms() - t0, 1400);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+END_TEST
+
+/* --- checksni sees every ClientHello ------------------------------------------ */
+
+static char sni_seen[300];
+static int sni_calls;
+
+static int record_and_refuse(char *sni)
+{
+	snprintf(sni_seen, sizeof(sni_seen), "%s", sni);
+	sni_calls++;
+	return 0;
+}
+
+START_TEST(checksni_sees_no_sni)
+{
+	struct server *s;
+	int rv;
+
+	sni_calls = 0;
+	strcpy(sni_seen, "untouched");
+	s = start_server(L_SNI, "www.example.test", STARTTLS_PEERCERT_NONE,
+	                 record_and_refuse, 0);
+	rv = client(L_SNI, NULL, 0, NULL, NULL, 0);
+	join_server(s);
+	ck_assert_int_eq(rv, -1);
+	ck_assert_msg(s->rv == -1 && s->err == EPERM, "server: %d %s", s->err,
+	              s->errstr);
+	ck_assert_ptr_nonnull(strstr(s->errstr, "without SNI"));
+	ck_assert_int_eq(sni_calls, 1);
+	ck_assert_str_eq(sni_seen, "");
+	free(s);
+}
+END_TEST
+
+/* A raw GnuTLS client that sends a 255-octet SNI (starttls_client would
+ * refuse it: not a host name). */
+static void long_sni_client(unsigned p)
+{
+	gnutls_session_t ses;
+	gnutls_certificate_credentials_t cred;
+	char name[256];
+	int fd = connect_to(p);
+
+	for (int i = 0; i < 255; i++)
+		name[i] = i % 64 == 63 ? '.' : 'a';
+	name[255] = '\0';
+	gnutls_certificate_allocate_credentials(&cred);
+	gnutls_init(&ses, GNUTLS_CLIENT);
+	gnutls_set_default_priority(ses);
+	gnutls_credentials_set(ses, GNUTLS_CRD_CERTIFICATE, cred);
+	gnutls_server_name_set(ses, GNUTLS_NAME_DNS, name, 255);
+	gnutls_transport_set_int(ses, fd);
+	gnutls_handshake_set_timeout(ses, 3000);
+	(void)gnutls_handshake(ses);
+	gnutls_deinit(ses);
+	gnutls_certificate_free_credentials(cred);
+	close(fd);
+}
+
+START_TEST(checksni_sees_long_sni)
+{
+	struct server *s;
+
+	sni_calls = 0;
+	s = start_server(L_SNI, NULL, STARTTLS_PEERCERT_NONE, record_and_refuse,
+	                 0);
+	long_sni_client(port[L_SNI]);
+	join_server(s);
+	ck_assert_int_eq(s->rv, -1);
+	ck_assert_int_eq(sni_calls, 1);
+	ck_assert_int_eq(strlen(sni_seen), 255);
+	free(s);
+}
+END_TEST
+
+/* --- the context API -------------------------------------------------------- */
+
+struct sni_count {
+	int calls;
+	char last[256];
+};
+
+static int count_sni(const char *sni, void *arg)
+{
+	struct sni_count *n = arg;
+
+	n->calls++;
+	snprintf(n->last, sizeof(n->last), "%s", sni);
+	return 1;
+}
+
+struct ctx_server {
+	pthread_t thread;
+	starttls_ctx *ctx;
+	struct sni_count count;
+	int rv, err;
+	char peer[320];
+};
+
+static void *ctx_serve(void *arg)
+{
+	struct ctx_server *cs = arg;
+	int fd = accept(listener[L_CTX], NULL, NULL);
+
+	cs->rv = starttls_ctx_server(cs->ctx, fd, IPPROTO_TCP, NULL,
+	                             STARTTLS_PEERCERT_NONE, count_sni,
+	                             &cs->count, cs->peer, sizeof(cs->peer));
+	cs->err = errno;
+	if (cs->rv >= 0)
+		close(cs->rv);
+	return NULL;
+}
+
+START_TEST(two_contexts)
+{
+	char path[600];
+	starttls_ctx *good, *deaf;
+	struct ctx_server cs;
+	char peer[64] = "";
+	int fd, rv;
+
+	/* the context of the test's zones, and one whose DNS never answers */
+	good = starttls_ctx_new(getenv("TLSPOOL_CONFIG"));
+	ck_assert_msg(good != NULL, "%s", starttls_errstr());
+	snprintf(path, sizeof(path), "%s/deaf.conf", dir);
+	{
+		FILE *fp = fopen(path, "w");
+
+		fprintf(fp, "[dns]\nupstream = 127.0.0.1@9\ntimeout_ms = 300\n"
+		            "trust_anchor = %s/z/root.key\n",
+		        dir);
+		fclose(fp);
+	}
+	deaf = starttls_ctx_new(path);
+	ck_assert_msg(deaf != NULL, "%s", starttls_errstr());
+
+	memset(&cs, 0, sizeof(cs));
+	cs.ctx = good;
+	pthread_create(&cs.thread, NULL, ctx_serve, &cs);
+	fd = connect_to(port[L_CTX]);
+	rv = starttls_ctx_client(good, fd, IPPROTO_TCP, NULL, 0,
+	                         "www.example.test", peer, sizeof(peer));
+	ck_assert_msg(rv >= 0, "%s", starttls_errstr());
+	ck_assert_str_eq(peer, "www.example.test");
+	close(rv);
+	pthread_join(cs.thread, NULL);
+	ck_assert_int_eq(cs.count.calls, 1);
+	ck_assert_str_eq(cs.count.last, "www.example.test");
+
+	memset(&cs, 0, sizeof(cs));
+	cs.ctx = good;
+	pthread_create(&cs.thread, NULL, ctx_serve, &cs);
+	fd = connect_to(port[L_CTX]);
+	rv = starttls_ctx_client(deaf, fd, IPPROTO_TCP, NULL, 0,
+	                         "www.example.test", NULL, 0);
+	ck_assert_int_eq(rv, -1);
+	ck_assert_msg(starttls_errclass() == STARTTLS_ERR_DNS_TIMEOUT ||
+	                      starttls_errclass() == STARTTLS_ERR_DNS_FAILURE,
+	              "class %s: %s", starttls_class_name(starttls_errclass()),
+	              starttls_errstr());
+	pthread_join(cs.thread, NULL);
+	starttls_ctx_free(deaf);
+	starttls_ctx_free(good);
+	starttls_ctx_free(NULL);
+}
+END_TEST
+
+START_TEST(context_errors)
+{
+	char path[600];
+
+	ck_assert_ptr_null(starttls_ctx_new("/nonexistent/tlspool.conf"));
+	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "/nonexistent"));
+	ck_assert_int_eq(starttls_errclass(), STARTTLS_ERR_CONFIG);
+	snprintf(path, sizeof(path), "%s/bad-ctx.conf", dir);
+	{
+		FILE *fp = fopen(path, "w");
+
+		fputs("[tls]\nno_such_key = 1\n", fp);
+		fclose(fp);
+	}
+	ck_assert_ptr_null(starttls_ctx_new(path));
+	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "bad-ctx.conf:2"));
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("starttls");
@@ -716,6 +985,12 @@ static Suite *suite(void)
 	tcase_add_test(neg, client_with_wrong_record);
 	tcase_add_test(neg, no_remote_domain);
 	tcase_add_test(neg, peername_one_byte_short);
+	tcase_add_test(neg, slow_client_hello_meets_deadline);
+	tcase_add_test(neg, slow_server_meets_deadline);
+	tcase_add_test(neg, checksni_sees_no_sni);
+	tcase_add_test(neg, checksni_sees_long_sni);
+	tcase_add_test(neg, context_errors);
+	tcase_add_test(pos, two_contexts);
 	tcase_add_test(pos, server_authenticated);
 	tcase_add_test(pos, reference_name_from_certificate);
 	tcase_add_test(pos, mutual_domains);
