@@ -208,6 +208,9 @@ install: all
 	  install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 	for f in starttls_server starttls_errstr starttls_last_trace; do \
 	  ln -sf starttls_client.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
+	for f in starttls_ctx_free starttls_ctx_client starttls_ctx_server; do \
+	  ln -sf starttls_ctx_new.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
+	ln -sf starttls_errclass.3 $(DESTDIR)$(MANDIR)/man3/starttls_class_name.3
 
 # The libraries, the CLI and the tools; the unit tests keep their tables
 # one row a line, as written.

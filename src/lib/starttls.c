@@ -809,10 +809,8 @@ starttls_ctx *starttls_ctx_new(const char *path)
 	}
 	if (path == NULL) {
 		ctx->cfg = tp_config_acquire(err, sizeof(err));
-	} else if (tp_config_load(path, 0, &ctx->cfg, err, sizeof(err)) == 0) {
-		tp_config_ref(ctx->cfg);
-	} else {
-		ctx->cfg = NULL;
+	} else if (tp_config_load(path, 0, &ctx->cfg, err, sizeof(err)) != 0) {
+		ctx->cfg = NULL; /* loaded with one reference: the context's */
 	}
 	if (ctx->cfg == NULL) {
 		tp_failc(errno ? errno : EINVAL, STARTTLS_ERR_CONFIG, "%s",

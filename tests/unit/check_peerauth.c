@@ -66,8 +66,7 @@ static struct tp_config *load_config(const char *zfile, const char *extra)
 	fputs(conf, fp);
 	fclose(fp);
 	need(tp_config_load(path, 0, &c, err, sizeof(err)) == 0, err);
-	tp_config_ref(c);
-	return c;
+	return c; /* with its one reference */
 }
 
 static void setup(void)
