@@ -25,7 +25,7 @@
 
 static unsigned dtls_mtu(int fd)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0};
 	socklen_t len = sizeof(ss);
 	int mtu = 0, v6 = 0;
 	socklen_t ml = sizeof(mtu);

@@ -78,15 +78,23 @@ static int lookup(struct tp_peer_check *c, tlspool_dns *dns, const char *owner,
 
 	if (c->deadline != 0) {
 		left = c->deadline - tp_mono_ms();
-		if (left <= 0)
-			return tp_failc(ETIMEDOUT, STARTTLS_ERR_TIMEOUT,
-			                "%s: no time left for the %s lookup "
-			                "(handshake_timeout_ms)",
-			                owner, tlspool_rr_type_name(type));
+		if (left <= 0) {
+			tp_failc(ETIMEDOUT, STARTTLS_ERR_TIMEOUT,
+			         "%s: no time left for the %s lookup "
+			         "(handshake_timeout_ms)",
+			         owner, tlspool_rr_type_name(type));
+			return -1;
+		}
 	}
 	if (tlspool_dns_lookup_within(dns, owner, type, (unsigned)left, ans,
-	                              err, sizeof(err)) != 0)
-		return tp_fail(errno, "%s", err);
+	                              err, sizeof(err)) != 0) {
+		tp_fail(errno, "%s", err);
+		return -1;
+	}
+	if (*ans == NULL) { /* the lookup promises an answer on success */
+		tp_failc(EIO, STARTTLS_ERR_INTERNAL, "%s: no answer", owner);
+		return -1;
+	}
 	return 0;
 }
 
@@ -295,13 +303,17 @@ static int openpgp_online(struct tp_peer_check *c, tlspool_dns *dns,
 
 	if (lookup(c, dns, owner, TLSPOOL_RR_OPENPGPKEY, ans) != 0)
 		return -1;
-	if ((*ans)->verdict == TLSPOOL_DNS_TIMEOUT)
-		return tp_failc(ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT,
-		                "%s: OPENPGPKEY lookup timed out (%s)",
-		                (*ans)->owner, (*ans)->detail);
+	if ((*ans)->verdict == TLSPOOL_DNS_TIMEOUT) {
+		tp_failc(ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT,
+		         "%s: OPENPGPKEY lookup timed out (%s)", (*ans)->owner,
+		         (*ans)->detail);
+		return -1;
+	}
 	recs = calloc((*ans)->nrr ? (*ans)->nrr : 1, sizeof(*recs));
-	if (recs == NULL)
-		return tp_fail(ENOMEM, "out of memory");
+	if (recs == NULL) {
+		tp_fail(ENOMEM, "out of memory");
+		return -1;
+	}
 	for (i = 0; i < (*ans)->nrr; i++) {
 		recs[i].data = (*ans)->rr[i].rdata;
 		recs[i].len = (*ans)->rr[i].rdlen;
@@ -317,8 +329,14 @@ static int openpgp_online(struct tp_peer_check *c, tlspool_dns *dns,
 	in.now = time(NULL);
 	rv = tlspool_openpgp_match(&in, res, err, sizeof(err));
 	free(recs);
-	if (rv != 0)
-		return tp_fail(errno, "OPENPGPKEY: %s", err);
+	if (rv != 0) {
+		tp_fail(errno, "OPENPGPKEY: %s", err);
+		return -1;
+	}
+	if (*res == NULL) { /* the matcher promises a result on success */
+		tp_failc(EIO, STARTTLS_ERR_INTERNAL, "OPENPGPKEY: no result");
+		return -1;
+	}
 	return 0;
 }
 

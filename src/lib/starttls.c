@@ -484,7 +484,7 @@ static int handshake(struct call *c)
 
 static int peer_port(int net, unsigned *port)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0};
 	socklen_t len = sizeof(ss);
 
 	if (getpeername(net, (struct sockaddr *)&ss, &len) != 0)
