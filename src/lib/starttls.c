@@ -17,7 +17,7 @@
  *      with checksni consulted for every ClientHello ("" without SNI).
  *      The ACL is checked before a key is used.
  *   4. The handshake, with a transport whose every wait ends at the
- *      deadline (deadline_pull() and friends).
+ *      deadline (transport.c).
  *   5. The peer: peerauth.c decides (DANE, OPENPGPKEY, SMIMEA, the
  *      cache, the NO_REMOTE_* flags), then authorization (authz.c), then
  *      the peer name into the caller's buffer (ENAMETOOLONG before
@@ -49,6 +49,7 @@
 #include "peerauth.h"
 #include "relay.h"
 #include "trace.h"
+#include "transport.h"
 
 #define ROLE_FLAGS_CLIENT                                                      \
 	(STARTTLS_LOCALCERT_NONE | STARTTLS_NO_REMOTE_USER |                   \
@@ -79,98 +80,10 @@ struct call {
 	char sni[256];      /* what the client sent, "" none */
 	unsigned port;      /* the peer's, for the TLSA owner name; 0 unknown */
 	long long deadline; /* tp_mono_ms() by which the call returns */
-	int timed_out;      /* the transport met the deadline */
-	int cb_errno;       /* a failure inside the ClientHello hook */
+	struct tp_deadline_io io; /* the handshake's transport */
+	int cb_errno;             /* a failure inside the ClientHello hook */
 	struct tp_peer_check pc;
 };
-
-/* --- the handshake's transport ----------------------------------------------
- *
- * GnuTLS's own handshake timeout restarts its clock on every byte that
- * arrives, so a peer that drips one byte a second holds a call far past
- * it.  These functions bound every wait by the call's absolute deadline;
- * once it has passed they fail, and handshake_failed() says ETIMEDOUT.
- * The relay gets plain functions back at hand-off (plain_pull()).
- */
-
-/* Wait for ev on the call's socket: >0 ready, 0 when cap_ms (>= 0) ran
- * out first, -1 with errno (ETIMEDOUT at the deadline). */
-static int wait_deadline(struct call *c, short ev, long long cap_ms)
-{
-	for (;;) {
-		long long left = c->deadline - tp_mono_ms();
-		struct pollfd p = {c->net, ev, 0};
-		int r;
-
-		if (left <= 0) {
-			c->timed_out = 1;
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (cap_ms >= 0 && cap_ms < left)
-			left = cap_ms;
-		r = poll(&p, 1, (int)left);
-		if (r > 0 || (r == 0 && cap_ms >= 0 && cap_ms <= left))
-			return r;
-		if (r < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
-static int deadline_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
-{
-	struct call *c = p;
-
-	return wait_deadline(c, POLLIN,
-	                     ms == GNUTLS_INDEFINITE_TIMEOUT ? -1
-	                                                     : (long long)ms);
-}
-
-static ssize_t deadline_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
-{
-	struct call *c = p;
-
-	for (;;) {
-		ssize_t n = recv(c->net, buf, len, MSG_DONTWAIT);
-
-		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
-			return n;
-		if (wait_deadline(c, POLLIN, -1) < 0)
-			return -1;
-	}
-}
-
-static ssize_t deadline_push(gnutls_transport_ptr_t p, const giovec_t *iov,
-                             int iovcnt)
-{
-	struct call *c = p;
-	struct msghdr m;
-
-	memset(&m, 0, sizeof(m));
-	m.msg_iov = (struct iovec *)(uintptr_t)iov;
-	m.msg_iovlen = (size_t)iovcnt;
-	for (;;) {
-		ssize_t n = sendmsg(c->net, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
-			return n;
-		if (wait_deadline(c, POLLOUT, -1) < 0)
-			return -1;
-	}
-}
-
-/* After the handshake: the transport pointer is the descriptor again. */
-static ssize_t plain_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
-{
-	return recv((int)(intptr_t)p, buf, len, 0);
-}
-
-static int plain_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
-{
-	struct pollfd pf = {(int)(intptr_t)p, POLLIN, 0};
-
-	return poll(&pf, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
-}
 
 /* --- failures ------------------------------------------------------------ */
 
@@ -203,7 +116,7 @@ static int handshake_failed(struct call *c, int r)
 		errno = c->cb_errno;
 		return -1; /* the hook recorded the detail */
 	}
-	if (c->timed_out || r == GNUTLS_E_TIMEDOUT)
+	if (c->io.timed_out || r == GNUTLS_E_TIMEDOUT)
 		return tp_fail(ETIMEDOUT,
 		               "TLS handshake did not finish within %u ms "
 		               "([tls] handshake_timeout_ms)",
@@ -456,11 +369,9 @@ static int start_session(struct call *c)
 			gnutls_server_name_set(c->session, GNUTLS_NAME_DNS,
 			                       c->sniname, strlen(c->sniname));
 	}
-	gnutls_transport_set_ptr(c->session, c);
-	gnutls_transport_set_pull_function(c->session, deadline_pull);
-	gnutls_transport_set_pull_timeout_function(c->session,
-	                                           deadline_pull_timeout);
-	gnutls_transport_set_vec_push_function(c->session, deadline_push);
+	c->io.fd = c->net;
+	c->io.deadline = c->deadline;
+	tp_transport_deadline(c->session, &c->io);
 	if (left < 1)
 		left = 1;
 	gnutls_handshake_set_timeout(c->session, (unsigned)left);
@@ -476,7 +387,7 @@ static int handshake(struct call *c)
 
 	do
 		r = gnutls_handshake(c->session);
-	while (r < 0 && !gnutls_error_is_fatal(r) && !c->timed_out);
+	while (r < 0 && !gnutls_error_is_fatal(r) && !c->io.timed_out);
 	return r < 0 ? handshake_failed(c, r) : 0;
 }
 
@@ -612,9 +523,7 @@ static int hand_off(struct call *c)
 	 * configuration (its credentials), dropped by the release hook. */
 	if (c->datagram)
 		tp_relay_set_idle_timeout(r, c->cfg->dtls_idle_timeout_ms);
-	gnutls_transport_set_pull_function(c->session, plain_pull);
-	gnutls_transport_set_pull_timeout_function(c->session,
-	                                           plain_pull_timeout);
+	tp_transport_plain(c->session, c->net);
 	tp_config_ref(c->cfg);
 	gnutls_session_set_ptr(c->session, c->cfg);
 	rv = tp_relay_add(r, c->session, c->net, pair[1], c->datagram);

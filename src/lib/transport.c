@@ -1,0 +1,113 @@
+/*
+ * The handshake's transport, bounded by an absolute deadline
+ * (transport.h).
+ *
+ * GnuTLS's own handshake timeout restarts its clock on every byte that
+ * arrives, so a peer that drips one byte a second holds a call far past
+ * it.  These functions bound every wait by the call's deadline; once it
+ * has passed they fail with ETIMEDOUT and set timed_out, which the call
+ * turns into its ETIMEDOUT.  The relay gets plain functions at hand-off.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "dtls.h"
+#include "transport.h"
+
+/* Wait for ev on the call's socket: >0 ready, 0 when cap_ms (>= 0) ran
+ * out first, -1 with errno (ETIMEDOUT at the deadline). */
+static int wait_deadline(struct tp_deadline_io *c, short ev, long long cap_ms)
+{
+	for (;;) {
+		long long left = c->deadline - tp_mono_ms();
+		struct pollfd p = {c->fd, ev, 0};
+		int r;
+
+		if (left <= 0) {
+			c->timed_out = 1;
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (cap_ms >= 0 && cap_ms < left)
+			left = cap_ms;
+		r = poll(&p, 1, (int)left);
+		if (r > 0 || (r == 0 && cap_ms >= 0 && cap_ms <= left))
+			return r;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static int deadline_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
+{
+	struct tp_deadline_io *c = p;
+
+	return wait_deadline(c, POLLIN,
+	                     ms == GNUTLS_INDEFINITE_TIMEOUT ? -1
+	                                                     : (long long)ms);
+}
+
+static ssize_t deadline_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	struct tp_deadline_io *c = p;
+
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, len, MSG_DONTWAIT);
+
+		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+			return n;
+		if (wait_deadline(c, POLLIN, -1) < 0)
+			return -1;
+	}
+}
+
+static ssize_t deadline_push(gnutls_transport_ptr_t p, const giovec_t *iov,
+                             int iovcnt)
+{
+	struct tp_deadline_io *c = p;
+	struct msghdr m;
+
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = (struct iovec *)(uintptr_t)iov;
+	m.msg_iovlen = (size_t)iovcnt;
+	for (;;) {
+		ssize_t n = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+			return n;
+		if (wait_deadline(c, POLLOUT, -1) < 0)
+			return -1;
+	}
+}
+
+/* After the handshake: the transport pointer is the descriptor again. */
+static ssize_t plain_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	return recv((int)(intptr_t)p, buf, len, 0);
+}
+
+static int plain_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
+{
+	struct pollfd pf = {(int)(intptr_t)p, POLLIN, 0};
+
+	return poll(&pf, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
+void tp_transport_deadline(gnutls_session_t s, struct tp_deadline_io *io)
+{
+	gnutls_transport_set_ptr(s, io);
+	gnutls_transport_set_pull_function(s, deadline_pull);
+	gnutls_transport_set_pull_timeout_function(s, deadline_pull_timeout);
+	gnutls_transport_set_vec_push_function(s, deadline_push);
+}
+
+void tp_transport_plain(gnutls_session_t s, int fd)
+{
+	gnutls_transport_set_int(s, fd);
+	gnutls_transport_set_pull_function(s, plain_pull);
+	gnutls_transport_set_pull_timeout_function(s, plain_pull_timeout);
+}
