@@ -337,6 +337,10 @@ int tlspool_file_open_cache(const char *path, struct stat *st, char *err,
 		}
 		if (check_stat(path, TLSPOOL_FILE_CACHE, st, err, errlen))
 			goto out;
+		if (shared && st->st_uid != geteuid()) {
+			refuse_owner(err, errlen, path, st, 1);
+			goto out;
+		}
 	} else if (errno != ENOENT) {
 		e = errno;
 		tp_err(err, errlen, "%s: %s", path, strerror(e));
