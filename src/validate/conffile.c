@@ -30,6 +30,8 @@
 
 /* inih's INI_MAX_LINE as packaged: a longer line is read in pieces. */
 #define TP_INI_MAX_LINE 200
+/* libtlspool's limit of identities (config.c) */
+#define TP_INI_MAX_IDS 256
 
 struct conf_state {
 	const char *buf; /* the file, in memory */
@@ -125,6 +127,11 @@ static void check_section(struct conf_state *st, const char *name)
 			            name, st->ids[i].name, st->ids[i].line);
 			return;
 		}
+	if (st->nids == TP_INI_MAX_IDS) {
+		first_error(st, "[%s]: more than %d identities", name,
+		            TP_INI_MAX_IDS);
+		return;
+	}
 	grown = realloc(st->ids, (st->nids + 1) * sizeof(st->ids[0]));
 	if (grown == NULL) {
 		first_error(st, "out of memory");

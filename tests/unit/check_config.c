@@ -157,6 +157,24 @@ START_TEST(nul_byte)
 }
 END_TEST
 
+START_TEST(too_many_identities)
+{
+	static char text[257 * 32];
+	struct tp_config *cfg = (void *)1;
+	char err[512], want[600];
+	size_t n = 0;
+	const char *p;
+
+	for (int i = 0; i < 257; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "[identity a%d.test]\n", i);
+	p = write_conf(text);
+	ck_assert_int_eq(tp_config_load(p, 0, &cfg, err, sizeof(err)), -1);
+	unlink(p);
+	snprintf(want, sizeof(want), "%s:257: [identity a256.test]: more than 256 identities", p);
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
 /* The configuration file itself: what the file-trust module refuses. */
 static const struct {
 	const char *how, *want;
@@ -388,6 +406,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(neg, bad_files, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(neg, missing_files);
 	tcase_add_test(neg, nul_byte);
+	tcase_add_test(neg, too_many_identities);
 	tcase_add_loop_test(neg, config_file_refused, 0,
 	                    sizeof(bad_config_files) / sizeof(bad_config_files[0]));
 	tcase_add_test(neg, identity_syntax);
