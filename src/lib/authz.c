@@ -4,10 +4,14 @@
  * Outline: a configuration's plugin is loaded on first use with dlopen()
  * and initialised with the [authz] config string; a plugin that fails to
  * load or initialise makes every call fail closed with its message (it is
- * not retried until the configuration changes).  Each answer is cached,
- * keyed by (local, remote) and a digest of everything else the plugin
- * saw (role, protocol, SNI, the peer's key, the plugin and its config),
- * so that a cached answer is exactly the answer the plugin gave to the
+ * not retried until the configuration changes).  The file must pass the
+ * rules of the file-trust module (owned by root or us, not writable by
+ * group or other, a regular file): one that does not is never loaded and
+ * every call fails with EPERM.  The plugin is loaded before the cache is
+ * asked, so that no cached answer outlives a refused or broken plugin.  Each
+ * answer is cached, keyed by (local, remote) and a digest of everything else
+ * the plugin saw (role, protocol, SNI, the peer's key, the plugin and its
+ * config), so that a cached answer is exactly the answer the plugin gave to the
  * same question: allowed for max_ttl, denied for negative_ttl (0: denials
  * are not cached), errors never.
  */
@@ -18,13 +22,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "authz.h"
 #include "cache.h"
+#include "filetrust.h"
 
 struct tp_authz {
 	void *dl, *state;
 	int ready;
+	int refused; /* the file broke the rules: EPERM for every call */
 	tlspool_authz_decide_fn *decide;
 	tlspool_authz_fini_fn *fini;
 	char err[512];
@@ -43,18 +51,80 @@ void tp_authz_free(void *p)
 	free(a);
 }
 
+/*
+ * The plugin is loaded from the descriptor that was checked, through
+ * /proc/self/fd/N, so that the file loaded is the file checked.  The
+ * dynamic loader knows a loaded object by the name it was opened by, so
+ * one descriptor per plugin file (device and inode) stays open for the
+ * life of the process: "/proc/self/fd/N" then always names the same file.
+ */
+static pthread_mutex_t files_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct plugin_file {
+	dev_t dev;
+	ino_t ino;
+	int fd;
+} * files;
+static size_t nfiles;
+
+/* The descriptor that stands for the file of fd (fd itself, kept, or
+ * one kept before, and fd closed); -1 for lack of memory. */
+static int file_fd(int fd, const struct stat *st)
+{
+	struct plugin_file *grown;
+	int rv = -1;
+	size_t i;
+
+	pthread_mutex_lock(&files_lock);
+	for (i = 0; i < nfiles; i++)
+		if (files[i].dev == st->st_dev && files[i].ino == st->st_ino) {
+			close(fd);
+			rv = files[i].fd;
+			goto out;
+		}
+	grown = realloc(files, (nfiles + 1) * sizeof(*files));
+	if (grown == NULL) {
+		close(fd);
+		goto out;
+	}
+	files = grown;
+	files[nfiles].dev = st->st_dev;
+	files[nfiles].ino = st->st_ino;
+	files[nfiles++].fd = rv = fd;
+out:
+	pthread_mutex_unlock(&files_lock);
+	return rv;
+}
+
 static struct tp_authz *load(const struct tp_config *cfg)
 {
 	struct tp_authz *a = calloc(1, sizeof(*a));
 	tlspool_authz_init_fn *init;
-	char err[400] = "";
+	char err[400] = "", name[64];
+	struct stat st;
+	int fd;
 
 	if (a == NULL)
 		return NULL;
-	a->dl = dlopen(cfg->authz_plugin, RTLD_NOW | RTLD_LOCAL);
+	fd = tlspool_file_open(cfg->authz_plugin, TLSPOOL_FILE_PLUGIN, &st, err,
+	                       sizeof(err));
+	if (fd < 0) {
+		/* a file that breaks the rules is never loaded */
+		a->refused = errno == EACCES;
+		snprintf(a->err, sizeof(a->err), "[authz] plugin %s%s", err,
+		         a->refused ? "; not loaded" : "");
+		return a;
+	}
+	fd = file_fd(fd, &st);
+	if (fd < 0) {
+		snprintf(a->err, sizeof(a->err), "[authz] plugin %.300s: %s",
+		         cfg->authz_plugin, "out of memory");
+		return a;
+	}
+	snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
+	a->dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
 	if (a->dl == NULL) {
-		snprintf(a->err, sizeof(a->err), "[authz] plugin: %s",
-		         dlerror());
+		snprintf(a->err, sizeof(a->err), "[authz] plugin %.200s: %s",
+		         cfg->authz_plugin, dlerror());
 		return a;
 	}
 	/* POSIX: dlsym's void * converts to a function pointer. */
@@ -129,6 +199,16 @@ int tp_authz_check(struct tp_config *cfg, const tlspool_authz_request *req,
 	key.b = req->remote;
 	if (context_digest(cfg, req, key.digest) != 0)
 		cache = NULL;
+	/* The plugin first: one that is refused or broken fails every
+	 * call, even one the cache could answer. */
+	a = plugin(cfg);
+	if (a == NULL)
+		return tp_fail(ENOMEM, "out of memory");
+	if (a->refused)
+		return tp_failc(EPERM, STARTTLS_ERR_REFUSED,
+		                "authorization: %s", a->err);
+	if (!a->ready)
+		return tp_fail(EINVAL, "%s", a->err);
 	if (cache != NULL && !(flags & STARTTLS_NO_CACHE_READ)) {
 		r = tp_cache_get(cache, &key, now, NULL, note, notelen);
 		if (r == TP_CACHE_PASS)
@@ -141,11 +221,6 @@ int tp_authz_check(struct tp_config *cfg, const tlspool_authz_request *req,
 			               req->remote[0] ? req->remote
 			                              : "(anonymous)");
 	}
-	a = plugin(cfg);
-	if (a == NULL)
-		return tp_fail(ENOMEM, "out of memory");
-	if (!a->ready)
-		return tp_fail(EINVAL, "%s", a->err);
 	r = a->decide(a->state, req, reason, sizeof(reason));
 	reason[sizeof(reason) - 1] = '\0';
 	if (r == TLSPOOL_AUTHZ_ALLOW) {

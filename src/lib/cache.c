@@ -17,8 +17,10 @@
  *      processes.  A full map is made room in by dropping expired entries,
  *      then everything.  An environment that fails to open is not used by
  *      this process for TP_RETRY seconds, and every call in that time says
- *      so in its note.  A child made by fork() forgets the parent's
- *      environments (LMDB: not to be used after fork) and opens its own.
+ *      so in its note.  Before LMDB opens them, the file and its lock file
+ *      are checked by the file-trust module (lenv_check()).  A child made by
+ * fork() forgets the parent's environments (LMDB: not to be used after fork)
+ * and opens its own.
  */
 #include <errno.h>
 #include <gnutls/crypto.h>
@@ -29,9 +31,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "config.h"
+#include "filetrust.h"
 
 #define TP_RECMAX      (TP_CACHE_HDR + 2 * 320)
 #define TP_MEM_BUCKETS 4096
@@ -286,11 +291,45 @@ static void lenv_atfork(void)
 	pthread_atfork(NULL, NULL, lenv_forget);
 }
 
+/*
+ * The cache file and its lock file are opened (created with mode 0600
+ * when missing) by the file-trust module first, never through a symbolic
+ * link, and checked: regular files owned by root or us, not writable by
+ * group or other, in a directory that another user cannot replace them
+ * in.  LMDB then opens the same paths; the data file LMDB opened must be
+ * the one checked.  A file that fails is not used: its note names the
+ * file, its owner and its mode, and validation goes online.
+ */
+static int lenv_check(struct lenv *l, struct stat *data)
+{
+	char lock[PATH_MAX + 8], err[280];
+	struct stat st;
+	int fd;
+
+	fd = tlspool_file_open_cache(l->path, data, err, sizeof(err));
+	if (fd < 0) {
+		snprintf(l->why, sizeof(l->why), "cache %s", err);
+		return -1;
+	}
+	close(fd);
+	snprintf(lock, sizeof(lock), "%s-lock", l->path);
+	fd = tlspool_file_open_cache(lock, &st, err, sizeof(err));
+	if (fd < 0) {
+		snprintf(l->why, sizeof(l->why), "cache %s", err);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 static int lenv_open(struct lenv *l)
 {
 	MDB_txn *txn = NULL;
-	int r, dead;
+	struct stat checked, opened;
+	int r, dead, fd;
 
+	if (lenv_check(l, &checked) != 0)
+		return -1;
 	r = mdb_env_create(&l->env);
 	if (r == 0)
 		r = mdb_env_set_mapsize(l->env, TP_CACHE_MAPSIZE);
@@ -300,6 +339,16 @@ static int lenv_open(struct lenv *l)
 		r = mdb_env_open(l->env, l->path,
 		                 MDB_NOSUBDIR | MDB_NOTLS | MDB_NOMETASYNC,
 		                 0600);
+	if (r == 0 &&
+	    (mdb_env_get_fd(l->env, &fd) != 0 || fstat(fd, &opened) != 0 ||
+	     opened.st_dev != checked.st_dev ||
+	     opened.st_ino != checked.st_ino)) {
+		mdb_env_close(l->env);
+		l->env = NULL;
+		snprintf(l->why, sizeof(l->why),
+		         "cache %.150s: replaced while it was opened", l->path);
+		return -1;
+	}
 	if (r == 0)
 		r = mdb_txn_begin(l->env, NULL, 0, &txn);
 	if (r == 0)

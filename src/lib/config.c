@@ -23,6 +23,7 @@
 #include "config.h"
 #include "authz.h"
 #include "cache.h"
+#include "filetrust.h"
 
 #define TP_MAX_IDENTITIES 256
 
@@ -60,13 +61,33 @@ static int copy_path(char *dst, size_t len, const char *v, int *bad)
 	return 0;
 }
 
+/* A path named in the file: a relative one is resolved against the
+ * directory of the file, never the current directory. */
+static void file_path(const struct tp_config *c, char *dst, size_t len,
+                      const char *v, int *bad)
+{
+	if (tlspool_file_resolve(dst, len, c->path, v) != 0)
+		*bad = 1;
+}
+
+/* Is name (as asked, perhaps with a final dot) the identity canon (as
+ * stored, without)?  Case-insensitive. */
+static int same_identity(const char *canon, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	return strlen(canon) == n && strncasecmp(canon, name, n) == 0;
+}
+
 static struct tp_identity *identity(struct tp_config *cfg, const char *name)
 {
 	struct tp_identity *grown;
-	size_t i;
+	size_t i, n = strlen(name);
 
 	for (i = 0; i < cfg->nids; i++)
-		if (strcasecmp(cfg->ids[i].name, name) == 0)
+		if (same_identity(cfg->ids[i].name, name))
 			return &cfg->ids[i];
 	if (cfg->nids == TP_MAX_IDENTITIES)
 		return NULL;
@@ -75,7 +96,12 @@ static struct tp_identity *identity(struct tp_config *cfg, const char *name)
 		return NULL;
 	cfg->ids = grown;
 	memset(&grown[cfg->nids], 0, sizeof(*grown));
-	strcpy(grown[cfg->nids].name, name);
+	/* stored without the final dot: www.example.test. is
+	 * www.example.test */
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	snprintf(grown[cfg->nids].name, sizeof(grown[cfg->nids].name), "%.*s",
+	         (int)n, name);
 	return &grown[cfg->nids++];
 }
 
@@ -142,6 +168,17 @@ static int on_entry(void *user, const char *section, const char *key,
 		return -1;
 	}
 	if (strcmp(section, "dns") == 0) {
+		char anchor[PATH_MAX];
+
+		if (strcmp(key, "trust_anchor") == 0) {
+			file_path(c, anchor, sizeof(anchor), value, &bad);
+			if (bad) {
+				snprintf(msg, msglen, "%s: bad value \"%s\"",
+				         key, value);
+				return -1;
+			}
+			value = anchor;
+		}
 		if (tlspool_dns_config_set(c->dns, key, value, msg, msglen) !=
 		    0)
 			return -1;
@@ -168,8 +205,8 @@ static int on_entry(void *user, const char *section, const char *key,
 			goto unknown;
 	} else if (strcmp(section, "cache") == 0) {
 		if (strcmp(key, "path") == 0)
-			copy_path(c->cache_path, sizeof(c->cache_path), value,
-			          &bad);
+			file_path(c, c->cache_path, sizeof(c->cache_path),
+			          value, &bad);
 		else if (strcmp(key, "max_ttl") == 0)
 			c->max_ttl = to_ulong(value, 0, 86400 * 365, &bad);
 		else if (strcmp(key, "negative_ttl") == 0)
@@ -178,10 +215,10 @@ static int on_entry(void *user, const char *section, const char *key,
 			goto unknown;
 	} else if (strcmp(section, "authz") == 0) {
 		if (strcmp(key, "plugin") == 0)
-			copy_path(c->authz_plugin, sizeof(c->authz_plugin),
+			file_path(c, c->authz_plugin, sizeof(c->authz_plugin),
 			          value, &bad);
 		else if (strcmp(key, "config") == 0)
-			copy_path(c->authz_config, sizeof(c->authz_config),
+			file_path(c, c->authz_config, sizeof(c->authz_config),
 			          value, &bad);
 		else
 			goto unknown;
@@ -202,12 +239,15 @@ static int on_entry(void *user, const char *section, const char *key,
 			return -1;
 		}
 		if (strcmp(key, "certificate") == 0)
-			copy_path(id->certificate, sizeof(id->certificate),
+			file_path(c, id->certificate, sizeof(id->certificate),
 			          value, &bad);
-		else if (strcmp(key, "key") == 0)
+		else if (strcmp(key, "key") == 0 &&
+		         strncmp(value, "pkcs11:", 7) == 0)
 			copy_path(id->key, sizeof(id->key), value, &bad);
+		else if (strcmp(key, "key") == 0)
+			file_path(c, id->key, sizeof(id->key), value, &bad);
 		else if (strcmp(key, "openpgp_key") == 0)
-			copy_path(id->openpgp_key, sizeof(id->openpgp_key),
+			file_path(c, id->openpgp_key, sizeof(id->openpgp_key),
 			          value, &bad);
 		else if (strcmp(key, "allow_users") == 0 ||
 		         strcmp(key, "allow_groups") == 0) {
@@ -319,7 +359,7 @@ const struct tp_identity *tp_config_identity(const struct tp_config *cfg,
 	size_t i;
 
 	for (i = 0; name != NULL && i < cfg->nids; i++)
-		if (strcasecmp(cfg->ids[i].name, name) == 0)
+		if (same_identity(cfg->ids[i].name, name))
 			return &cfg->ids[i];
 	return NULL;
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cred.h"
+#include "filetrust.h"
 
 struct cred_cache {
 	size_t n;
@@ -60,38 +61,63 @@ int tp_acl_check(const struct tp_identity *id)
 	               id->name, (unsigned)euid);
 }
 
+/*
+ * A file of an identity through the file-trust module (filetrust.c).  A
+ * file that breaks its rules (owner, mode, type, size) is EACCES, class
+ * STARTTLS_ERR_ACCESS; one that cannot be read at all (missing, say) is
+ * EINVAL like any other unusable key or certificate.
+ */
+int tp_cred_read(const struct tp_identity *id, const char *what,
+                 const char *path, enum tlspool_file_kind kind,
+                 unsigned char **data, size_t *len)
+{
+	char err[400];
+
+	if (tlspool_file_read(path, kind, data, len, err, sizeof(err)) == 0)
+		return 0;
+	if (errno == EACCES)
+		return tp_failc(EACCES, STARTTLS_ERR_ACCESS, "%s: %s %s",
+		                id->name, what, err);
+	if (errno == ENOMEM)
+		return tp_fail(ENOMEM, "%s: %s %s", id->name, what, err);
+	return tp_fail(EINVAL, "%s: %s %s", id->name, what, err);
+}
+
 static int load_key(const struct tp_identity *id, gnutls_privkey_t *out)
 {
 	gnutls_privkey_t key = NULL;
-	gnutls_datum_t data = {NULL, 0};
-	int r;
+	unsigned char *bytes = NULL;
+	size_t len = 0;
+	int token = strncmp(id->key, "pkcs11:", 7) == 0, r;
 
 	if (id->key[0] == '\0' && id->openpgp_key[0] != '\0')
 		return tp_openpgp_privkey(id, out);
-	if ((r = gnutls_privkey_init(&key)) < 0)
-		goto gnutls_err;
-	if (strncmp(id->key, "pkcs11:", 7) == 0) {
-		r = gnutls_privkey_import_url(key, id->key, 0);
-	} else {
-		if ((r = gnutls_load_file(id->key, &data)) < 0)
-			goto gnutls_err;
-		r = gnutls_privkey_import_x509_raw(
-		        key, &data, GNUTLS_X509_FMT_PEM, NULL, 0);
-		if (r < 0)
+	if (!token && tp_cred_read(id, "key", id->key, TLSPOOL_FILE_SECRET,
+	                           &bytes, &len) != 0)
+		return -1;
+	if ((r = gnutls_privkey_init(&key)) >= 0) {
+		if (token) {
+			r = gnutls_privkey_import_url(key, id->key, 0);
+		} else {
+			gnutls_datum_t data = {bytes, (unsigned)len};
+
 			r = gnutls_privkey_import_x509_raw(
-			        key, &data, GNUTLS_X509_FMT_DER, NULL, 0);
-		/* the key's bytes are a secret: wipe before freeing */
-		gnutls_memset(data.data, 0, data.size);
-		gnutls_free(data.data);
+			        key, &data, GNUTLS_X509_FMT_PEM, NULL, 0);
+			if (r < 0)
+				r = gnutls_privkey_import_x509_raw(
+				        key, &data, GNUTLS_X509_FMT_DER, NULL,
+				        0);
+		}
 	}
-	if (r < 0)
-		goto gnutls_err;
+	/* the key's bytes are a secret: wiped before freeing */
+	tlspool_file_free(bytes, len);
+	if (r < 0) {
+		gnutls_privkey_deinit(key);
+		return tp_fail(EINVAL, "%s: key %s: %s", id->name, id->key,
+		               gnutls_strerror(r));
+	}
 	*out = key;
 	return 0;
-gnutls_err:
-	gnutls_privkey_deinit(key);
-	return tp_fail(EINVAL, "%s: key %s: %s", id->name, id->key,
-	               gnutls_strerror(r));
 }
 
 /*
@@ -207,18 +233,26 @@ static int make_creds(const struct tp_identity *id,
 	if (load_key(id, &key) != 0)
 		return -1;
 	if (id->certificate[0] != '\0') {
-		gnutls_datum_t data = {NULL, 0};
+		unsigned char *bytes;
+		size_t len;
 
-		r = gnutls_load_file(id->certificate, &data);
-		if (r >= 0) {
-			npcerts = 16;
-			pcerts = gnutls_calloc(npcerts, sizeof(*pcerts));
-			r = pcerts == NULL ? GNUTLS_E_MEMORY_ERROR
-			                   : gnutls_pcert_list_import_x509_raw(
-			                             pcerts, &npcerts, &data,
-			                             GNUTLS_X509_FMT_PEM, 0);
-			gnutls_free(data.data);
+		if (tp_cred_read(id, "certificate", id->certificate,
+		                 TLSPOOL_FILE_PUBLIC, &bytes, &len) != 0) {
+			gnutls_privkey_deinit(key);
+			return -1;
 		}
+		npcerts = 16;
+		pcerts = gnutls_calloc(npcerts, sizeof(*pcerts));
+		if (pcerts == NULL) {
+			r = GNUTLS_E_MEMORY_ERROR;
+		} else {
+			gnutls_datum_t data = {bytes, (unsigned)len};
+
+			r = gnutls_pcert_list_import_x509_raw(
+			        pcerts, &npcerts, &data, GNUTLS_X509_FMT_PEM,
+			        0);
+		}
+		tlspool_file_free(bytes, len);
 		if (r < 0) {
 			gnutls_free(pcerts);
 			gnutls_privkey_deinit(key);
@@ -306,23 +340,24 @@ int tp_cred_anonymous(struct tp_config *cfg,
                       gnutls_certificate_credentials_t *out)
 {
 	gnutls_certificate_credentials_t *slot;
-	int fresh, rv = 0;
+	int fresh;
 
 	pthread_mutex_lock(&cfg->lock);
 	slot = cache_slot(cfg, "", &fresh);
 	if (slot == NULL) {
-		rv = tp_fail(ENOMEM, "out of memory");
-	} else if (fresh) {
-		if (gnutls_certificate_allocate_credentials(slot) < 0) {
+		pthread_mutex_unlock(&cfg->lock);
+		return tp_fail(ENOMEM, "out of memory");
+	}
+	if (fresh) {
+		if (gnutls_certificate_allocate_credentials(slot) < 0)
 			*slot = NULL;
-			rv = tp_fail(ENOMEM, "out of memory");
-		}
 		cache_commit(cfg);
 	}
-	if (rv == 0)
-		*out = *slot;
+	*out = *slot;
 	pthread_mutex_unlock(&cfg->lock);
-	return rv;
+	if (*out == NULL)
+		return tp_fail(ENOMEM, "out of memory");
+	return 0;
 }
 
 int tp_cred_get(struct tp_config *cfg, const char *name,

@@ -6,14 +6,17 @@
 #include <gnutls/gnutls.h>
 
 #include "config.h"
+#include "filetrust.h"
 
 /*
  * The credentials of identity name: its certificate chain (or a
  * self-signed certificate made on the fly for a key alone) and its private
  * key (a file, or a pkcs11: URI).  Cached in cfg and valid while cfg is
  * held.  Fails with ENOKEY (no such identity, or it has no key), EACCES
- * (the ACL does not admit this process) or EINVAL (unusable key or
- * certificate), recording the detail with tp_fail().
+ * (the ACL does not admit this process, or a key or certificate file
+ * breaks the file rules of filetrust.c: owner, mode, type, size) or
+ * EINVAL (unusable key or certificate), recording the detail with
+ * tp_fail().
  */
 int tp_cred_get(struct tp_config *cfg, const char *name,
                 gnutls_certificate_credentials_t *out);
@@ -24,8 +27,17 @@ int tp_cred_anonymous(struct tp_config *cfg,
                       gnutls_certificate_credentials_t *out);
 
 /* The private key of an identity's openpgp_key (openpgp_key.c): an
- * unprotected gpg --export-secret-keys export.  0, or -1 EINVAL. */
+ * unprotected gpg --export-secret-keys export.  0, or -1 with EINVAL, or
+ * EACCES for a file that breaks the rules of a private key. */
 int tp_openpgp_privkey(const struct tp_identity *id, gnutls_privkey_t *out);
+
+/* Read an identity's file (what: "key", "certificate", "openpgp_key")
+ * through the file-trust module: 0, or -1 with tp_fail(): EACCES for a
+ * file that breaks its rules, else EINVAL (ENOMEM).  Free *data with
+ * tlspool_file_free(). */
+int tp_cred_read(const struct tp_identity *id, const char *what,
+                 const char *path, enum tlspool_file_kind kind,
+                 unsigned char **data, size_t *len);
 
 /* Does the identity's ACL admit the calling process?  0 or -1 EACCES. */
 int tp_acl_check(const struct tp_identity *id);

@@ -79,19 +79,19 @@ static int import(gnutls_privkey_t key, const tlspool_openpgp_secret *s)
 
 int tp_openpgp_privkey(const struct tp_identity *id, gnutls_privkey_t *out)
 {
-	gnutls_datum_t data = {NULL, 0};
+	unsigned char *data;
+	size_t len;
 	tlspool_openpgp_secret *s = NULL;
 	gnutls_privkey_t key = NULL;
 	char err[200];
 	int r;
 
-	if ((r = gnutls_load_file(id->openpgp_key, &data)) < 0)
-		return tp_fail(EINVAL, "%s: openpgp_key %s: %s", id->name,
-		               id->openpgp_key, gnutls_strerror(r));
-	r = tlspool_openpgp_secret_key(data.data, data.size, time(NULL), &s,
-	                               err, sizeof(err));
-	gnutls_memset(data.data, 0, data.size);
-	gnutls_free(data.data);
+	if (tp_cred_read(id, "openpgp_key", id->openpgp_key,
+	                 TLSPOOL_FILE_SECRET, &data, &len) != 0)
+		return -1;
+	r = tlspool_openpgp_secret_key(data, len, time(NULL), &s, err,
+	                               sizeof(err));
+	tlspool_file_free(data, len); /* wipes the secret */
 	if (r != 0)
 		return tp_fail(EINVAL, "%s: openpgp_key %s: %s", id->name,
 		               id->openpgp_key, err);

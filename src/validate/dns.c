@@ -31,6 +31,7 @@
 #include <time.h>
 #include <sys/socket.h>
 
+#include "filetrust.h"
 #include "internal.h"
 
 #define TP_RR_SOA   6
@@ -106,40 +107,55 @@ static getdns_list *upstream_list(const tlspool_dns_config *cfg)
 	return list;
 }
 
+/* The anchor file is read through the file-trust module (a regular,
+ * bounded file: getdns would spin forever on a directory) and handed to
+ * getdns from memory. */
 static int load_trust_anchor(getdns_context *ctx, const char *path, char *err,
                              size_t errlen)
 {
 	getdns_list *anchors = NULL;
-	size_t n = 0;
-	FILE *fp;
+	unsigned char *data;
+	size_t len, n = 0;
+	char why[400];
+	FILE *fp = NULL;
 	int rv = -1;
 
-	fp = fopen(path, "r");
-	if (fp == NULL) {
-		tp_err(err, errlen, "trust anchor %s: %s", path,
-		       strerror(errno));
+	if (tlspool_file_read(path, TLSPOOL_FILE_PUBLIC, &data, &len, why,
+	                      sizeof(why)) != 0) {
+		int e = errno;
+
+		/* why names the file first */
+		tp_err(err, errlen, "trust anchor %s", why);
+		errno = e;
 		return -1;
 	}
+	if (len > 0)
+		fp = fmemopen(data, len, "r");
 	/* Origin NULL: with "." getdns 1.6 rejects ordinary anchor files. */
-	if (getdns_fp2rr_list(fp, &anchors, NULL, 3600) != GETDNS_RETURN_GOOD ||
+	if (fp == NULL ||
+	    getdns_fp2rr_list(fp, &anchors, NULL, 3600) != GETDNS_RETURN_GOOD ||
 	    getdns_list_get_length(anchors, &n) != GETDNS_RETURN_GOOD ||
 	    n == 0) {
 		tp_err(err, errlen,
 		       "trust anchor %s: no DS or DNSKEY records in zone-file "
 		       "syntax",
 		       path);
+		errno = EINVAL;
 		goto out;
 	}
 	if (getdns_context_set_dnssec_trust_anchors(ctx, anchors) !=
 	    GETDNS_RETURN_GOOD) {
 		tp_err(err, errlen, "trust anchor %s: rejected by getdns",
 		       path);
+		errno = EINVAL;
 		goto out;
 	}
 	rv = 0;
 out:
 	getdns_list_destroy(anchors);
-	fclose(fp);
+	if (fp != NULL)
+		fclose(fp);
+	tlspool_file_free(data, len);
 	return rv;
 }
 

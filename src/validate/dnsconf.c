@@ -2,9 +2,10 @@
  * The [dns] section of tlspool.conf.
  *
  * The file is INI (read with libinih).  This module owns the meaning of
- * the [dns] keys; the other sections belong to libtlspool and are only
- * checked here for being known section names, so that a misspelt section
- * is an error instead of a silently ignored block.
+ * the [dns] keys; the other sections belong to libtlspool.  The reader
+ * (conffile.c) checks every section name, so that a misspelt section is
+ * an error instead of a silently ignored block.  A relative trust_anchor
+ * is resolved against the directory of the file.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "filetrust.h"
 #include "internal.h"
 
 #define TP_DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
@@ -149,41 +151,42 @@ bad:
 	return -1;
 }
 
-/* Sections of tlspool.conf that other modules read. */
-static int known_section(const char *s)
-{
-	static const char *const names[] = {"dns",   "tls",   "validation",
-	                                    "cache", "authz", NULL};
-	size_t i;
+struct load_state {
+	tlspool_dns_config *cfg;
+	const char *path;
+};
 
-	for (i = 0; names[i] != NULL; i++)
-		if (strcmp(s, names[i]) == 0)
-			return 1;
-	return strncmp(s, "identity ", 9) == 0 && s[9] != '\0';
-}
-
+/* The sections themselves are checked by tlspool_conf_parse(). */
 static int on_entry(void *user, const char *section, const char *key,
                     const char *value, char *msg, size_t msglen)
 {
-	tlspool_dns_config *cfg = user;
+	struct load_state *ls = user;
+	char resolved[PATH_MAX];
 
 	if (section[0] == '\0') {
 		snprintf(msg, msglen, "%s: key outside any section", key);
 		return -1;
 	}
-	if (!known_section(section)) {
-		snprintf(msg, msglen, "[%s]: unknown section", section);
-		return -1;
+	if (strcmp(section, "dns") != 0)
+		return 0;
+	/* A relative trust anchor is named from the file's directory. */
+	if (strcmp(key, "trust_anchor") == 0) {
+		if (tlspool_file_resolve(resolved, sizeof(resolved), ls->path,
+		                         value) != 0) {
+			snprintf(msg, msglen, "%s: bad value \"%s\"", key,
+			         value);
+			return -1;
+		}
+		value = resolved;
 	}
-	if (strcmp(section, "dns") == 0)
-		return tlspool_dns_config_set(cfg, key, value, msg, msglen);
-	return 0;
+	return tlspool_dns_config_set(ls->cfg, key, value, msg, msglen);
 }
 
 tlspool_dns_config *tlspool_dns_config_load(const char *path, char *err,
                                             size_t errlen)
 {
 	tlspool_dns_config *cfg;
+	struct load_state ls;
 	int may_be_missing = 0;
 
 	if (path == NULL) {
@@ -199,7 +202,9 @@ tlspool_dns_config *tlspool_dns_config_load(const char *path, char *err,
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (tlspool_conf_parse(path, on_entry, cfg, err, errlen) != 0) {
+	ls.cfg = cfg;
+	ls.path = path;
+	if (tlspool_conf_parse(path, on_entry, &ls, err, errlen) != 0) {
 		int e = errno;
 
 		if (e == ENOENT && may_be_missing)

@@ -9,6 +9,7 @@
 
 #include <gnutls/gnutls.h>
 
+#include "filetrust.h"
 #include "internal.h"
 
 static tlspool_trust *trust_new(char *err, size_t errlen)
@@ -48,10 +49,15 @@ tlspool_trust *tlspool_trust_new_system(char *err, size_t errlen)
 	return t;
 }
 
+/* The file is read through the file-trust module: a regular file owned
+ * by root or us, not writable by group or other, at most 1 MiB. */
 tlspool_trust *tlspool_trust_new_file(const char *path, char *err,
                                       size_t errlen)
 {
 	tlspool_trust *t;
+	unsigned char *data;
+	gnutls_datum_t d;
+	size_t len;
 	int rv;
 
 	if (path == NULL) {
@@ -59,18 +65,26 @@ tlspool_trust *tlspool_trust_new_file(const char *path, char *err,
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((t = trust_new(err, errlen)) == NULL)
+	if (tlspool_file_read(path, TLSPOOL_FILE_PUBLIC, &data, &len, err,
+	                      errlen) != 0)
+		return NULL; /* errno: EACCES for an untrusted file */
+	if ((t = trust_new(err, errlen)) == NULL) {
+		tlspool_file_free(data, len);
 		return NULL;
-	rv = gnutls_x509_trust_list_add_trust_file(t->tl, path, NULL,
-	                                           GNUTLS_X509_FMT_PEM, 0, 0);
+	}
+	d.data = data;
+	d.size = (unsigned)len;
+	rv = gnutls_x509_trust_list_add_trust_mem(t->tl, &d, NULL,
+	                                          GNUTLS_X509_FMT_PEM, 0, 0);
 	if (rv <= 0)
-		rv = gnutls_x509_trust_list_add_trust_file(
-		        t->tl, path, NULL, GNUTLS_X509_FMT_DER, 0, 0);
+		rv = gnutls_x509_trust_list_add_trust_mem(
+		        t->tl, &d, NULL, GNUTLS_X509_FMT_DER, 0, 0);
+	tlspool_file_free(data, len);
 	if (rv <= 0) {
 		tp_err(err, errlen, "%s: %s", path,
 		       rv < 0 ? gnutls_strerror(rv) : "no certificates");
 		tlspool_trust_free(t);
-		errno = rv == GNUTLS_E_FILE_ERROR ? ENOENT : EBADMSG;
+		errno = EBADMSG;
 		return NULL;
 	}
 	return t;

@@ -13,6 +13,10 @@
 #   revsub   Ed25519 for john with an Ed25519 auth subkey, revoked
 #   domain   Ed25519 for "Example host <example.test>"
 set -eu
+# Private keys must be 0600 (tlspool.conf(5) FILES): every file made here
+# is, including the public exports that tests name where a secret key
+# belongs.
+umask 077
 d=$1
 mkdir -p "$d/gnupg"
 chmod 700 "$d/gnupg"

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -310,6 +312,98 @@ START_TEST(negative_entries_never_authenticate)
 }
 END_TEST
 
+/*
+ * Cache files that break the file rules (tlspool.conf(5) FILES) are not
+ * used: the entry a valid file holds (written by another process, then
+ * made unsafe) never answers, nothing is written, and the note names the
+ * file (or its directory), its owner and its mode.  The cases run in a
+ * directory of their own: DIR/sub/c.mdb.
+ */
+static const struct {
+	const char *how, *want;
+	int filled; /* a valid file with the entry first */
+} unsafe_rows[] = {
+        {"chmod 0666 c.mdb", "c.mdb: owner root (uid 0), mode 0666: writable by group or other", 1},
+        {"chmod 0620 c.mdb", "c.mdb: owner root (uid 0), mode 0620: writable by group or other", 1},
+        {"chown 65534 c.mdb", "c.mdb: owner nobody (uid 65534), mode 0600: not owned by uid 0", 1},
+        {"chmod 0666 c.mdb-lock", "c.mdb-lock: owner root (uid 0), mode 0666: writable by group or other", 1},
+        {"chown 65534 c.mdb-lock", "c.mdb-lock: owner nobody (uid 65534)", 1},
+        {"chmod 0777 .", "sub: owner root (uid 0), mode 0777: writable by group or other without the sticky bit: c.mdb could be replaced", 1},
+        {"chown 65534 .", "sub: owner nobody (uid 65534), mode 0700: not owned by uid 0", 1},
+        {"chmod 01777 . && chown 65534 c.mdb", "c.mdb: owner nobody (uid 65534), mode 0600: not owned by uid 0", 1},
+        {"mv c.mdb real.mdb && ln -s real.mdb c.mdb", "c.mdb: owner root (uid 0), mode 0777: is a symbolic link, never followed for the cache", 1},
+        {"mv c.mdb-lock real.lock && ln -s real.lock c.mdb-lock", "c.mdb-lock: owner root (uid 0), mode 0777: is a symbolic link", 1},
+        {"mkdir c.mdb", "c.mdb: owner root (uid 0), mode 0755: is a directory, not a regular file", 0},
+        {"mkfifo -m 600 c.mdb", "c.mdb: owner root (uid 0), mode 0600: is a FIFO, not a regular file", 0},
+        {"mknod -m 666 c.mdb c 1 5", "c.mdb: owner root (uid 0), mode 0666: is a character device", 0},
+        {"mkfifo -m 600 c.mdb-lock", "c.mdb-lock: owner root (uid 0), mode 0600: is a FIFO", 0},
+};
+
+START_TEST(unsafe_file_not_used)
+{
+	char sub[256], p[300], cmd[1024], note[256] = "";
+	struct tp_cache_key k = key_for("www.example.test", OWNER, 7);
+	time_t now = time(NULL);
+	tp_cache *c;
+
+	snprintf(sub, sizeof(sub), "%s/u%d-%u/sub", dir, (int)getpid(), seq++);
+	snprintf(cmd, sizeof(cmd), "mkdir -p -m 700 %s", sub);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(p, sizeof(p), "%s/c.mdb", sub);
+	if (unsafe_rows[_i].filled)
+		ck_assert_int_eq(in_child(child_put, p), 0);
+	snprintf(cmd, sizeof(cmd), "cd %s && umask 022 && %s", sub, unsafe_rows[_i].how);
+	ck_assert_int_eq(system(cmd), 0);
+	c = tp_cache_new(p, 3600);
+	/* The test's timeout stands for a FIFO that hangs. */
+	ck_assert_int_eq(tp_cache_get(c, &k, now, NULL, note, sizeof(note)), TP_CACHE_MISS);
+	ck_assert_msg(strncmp(note, "cache /", 7) == 0 && strstr(note, unsafe_rows[_i].want),
+	              "%s: note \"%s\"", unsafe_rows[_i].how, note);
+	note[0] = '\0';
+	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 60, now, note, sizeof(note)),
+	                 -1);
+	ck_assert_msg(strstr(note, unsafe_rows[_i].want), "put: \"%s\"", note);
+	tp_cache_free(c);
+}
+END_TEST
+
+/* A link planted at the cache path, or at its lock file, to a file of
+ * root's: that file is not touched. */
+START_TEST(planted_link_target_untouched)
+{
+	char sub[256], p[300], victim[300], link[320], note[256] = "";
+	struct tp_cache_key k = key_for("www.example.test", OWNER, 7);
+	struct stat before, after;
+	time_t now = time(NULL);
+	FILE *fp;
+	tp_cache *c;
+
+	snprintf(sub, sizeof(sub), "%s/l%d-%u", dir, (int)getpid(), seq++);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	snprintf(victim, sizeof(victim), "%s/victim", sub);
+	fp = fopen(victim, "w");
+	fputs("root's file\n", fp);
+	fclose(fp);
+	ck_assert_int_eq(chmod(victim, 0600), 0);
+	ck_assert_int_eq(stat(victim, &before), 0);
+	snprintf(p, sizeof(p), "%s/c.mdb", sub);
+	snprintf(link, sizeof(link), "%s%s", p, _i ? "-lock" : "");
+	ck_assert_int_eq(symlink(victim, link), 0);
+	sleep(1); /* a write would show in the modification time */
+	c = tp_cache_new(p, 3600);
+	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 60, now, note, sizeof(note)),
+	                 -1);
+	ck_assert_int_eq(tp_cache_get(c, &k, now, NULL, note, sizeof(note)), TP_CACHE_MISS);
+	ck_assert_msg(strstr(note, "is a symbolic link") != NULL, "note \"%s\"", note);
+	tp_cache_free(c);
+	ck_assert_int_eq(stat(victim, &after), 0);
+	ck_assert_int_eq(after.st_size, before.st_size);
+	ck_assert_int_eq(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+	ck_assert_int_eq(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+	ck_assert_int_eq(after.st_mode & 07777, 0600);
+}
+END_TEST
+
 /* --- positive cases ---------------------------------------------------- */
 
 START_TEST(names_are_case_insensitive)
@@ -426,6 +520,37 @@ START_TEST(eight_threads_hammer)
 }
 END_TEST
 
+/* A new file is made 0600 whatever the umask; a sticky shared directory
+ * (like /tmp) is fine for our own file. */
+START_TEST(new_file_0600_and_sticky_directory)
+{
+	char sub[256], p[300], note[256] = "";
+	struct tp_cache_key k = key_for("www.example.test", OWNER, 1);
+	time_t now = time(NULL);
+	struct stat st;
+	mode_t old;
+	tp_cache *c;
+
+	snprintf(sub, sizeof(sub), "%s/s%d-%u", dir, (int)getpid(), seq++);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	ck_assert_int_eq(chmod(sub, 01777), 0);
+	snprintf(p, sizeof(p), "%s/c.mdb", sub);
+	c = tp_cache_new(p, 3600);
+	old = umask(0);
+	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 60, now, note, sizeof(note)),
+	                 0);
+	umask(old);
+	ck_assert_int_eq(tp_cache_get(c, &k, now, NULL, note, sizeof(note)), TP_CACHE_PASS);
+	ck_assert_str_eq(note, "");
+	tp_cache_free(c);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	strcat(p, "-lock");
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -437,6 +562,9 @@ static Suite *suite(void)
 	tcase_add_test(neg, destroy_null_and_bad_arguments);
 	tcase_add_test(neg, corrupt_file);
 	tcase_add_test(neg, missing_directory);
+	tcase_add_loop_test(neg, unsafe_file_not_used, 0,
+	                    sizeof(unsafe_rows) / sizeof(unsafe_rows[0]));
+	tcase_add_loop_test(neg, planted_link_target_untouched, 0, 2);
 	tcase_add_loop_test(neg, malformed_records_never_answer, 0,
 	                    sizeof(tamper_rows) / sizeof(tamper_rows[0]));
 	tcase_add_test(neg, expiry_and_max_ttl_memory);
@@ -444,6 +572,7 @@ static Suite *suite(void)
 	tcase_add_test(neg, lowered_max_ttl_applies_to_stored_entries);
 	tcase_add_loop_test(neg, negative_entries_never_authenticate, 0, 2);
 	tcase_add_test(pos, names_are_case_insensitive);
+	tcase_add_test(pos, new_file_0600_and_sticky_directory);
 	tcase_add_test(pos, two_processes_share_one_file);
 	tcase_add_test(pos, list_and_flush);
 	tcase_add_loop_test(pos, eight_threads_hammer, 0, 2);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -125,6 +126,68 @@ START_TEST(acl_denies_before_key)
 	gnutls_certificate_credentials_t c;
 
 	ck_assert_int_eq(tp_cred_get(cfg, "a.test", &c), -1);
+	ck_assert_int_eq(errno, EACCES);
+	tp_config_release(cfg);
+}
+END_TEST
+
+/*
+ * Key, certificate and openpgp_key files that break the file rules
+ * (tlspool.conf(5) FILES): EACCES, class access, a detail naming the
+ * identity, the file, its owner and its mode.  HOW makes DIR/bad from
+ * the good key k1.pem (or the certificate c1.pem).
+ */
+static const struct {
+	const char *what, *how, *want;
+} refused_rows[] = {
+        {"key", "chmod 0644 bad", "owner root (uid 0), mode 0644: readable by group or other; a private key must be 0600 or stricter"},
+        {"key", "chmod 0660 bad", "mode 0660: readable by group or other; a private key must be 0600 or stricter"},
+        {"key", "chmod 0602 bad", "mode 0602: writable by group or other; a private key"},
+        {"key", "chmod 0601 bad", "mode 0601: executable by group or other; a private key"},
+        {"key", "chown 65534 bad", "owner nobody (uid 65534), mode 0600: not owned by uid 0"},
+        {"key", "rm bad && mkdir bad", "is a directory, not a regular file"},
+        {"key", "rm bad && mkfifo -m 600 bad", "mode 0600: is a FIFO, not a regular file"},
+        {"key", "rm bad && ln -s /dev/zero bad", "mode 0666: is a character device, not a regular file"},
+        {"key", "cat k1.pem >> bad && truncate -s 1048577 bad", "mode 0600: 1048577 octets, more than the limit of 1 MiB"},
+        /* a link is followed, and its target is checked */
+        {"key", "mv bad target && chmod 0640 target && ln -s target bad", "mode 0640: readable by group or other"},
+        {"certificate", "chmod 0666 bad", "mode 0666: writable by group or other, which a certificate or trust anchor file must not be"},
+        {"certificate", "chown 65534 bad", "owner nobody (uid 65534), mode 0644: not owned by uid 0"},
+        {"certificate", "rm bad && mkdir bad", "is a directory"},
+        {"openpgp_key", "chmod 0644 bad", "mode 0644: readable by group or other; a private key must be 0600 or stricter"},
+        {"openpgp_key", "rm bad && mkfifo -m 600 bad", "is a FIFO"},
+};
+
+START_TEST(file_refused)
+{
+	const char *what = refused_rows[_i].what;
+	int cert = strcmp(what, "certificate") == 0;
+	char cmd[512], text[512], bad[300];
+	struct tp_config *cfg;
+	gnutls_certificate_credentials_t c;
+
+	snprintf(cmd, sizeof(cmd), "cd %%s && cp -p %s bad && %s%%s", cert ? "c1.pem" : "k1.pem",
+	         refused_rows[_i].how);
+	sh(cmd, "");
+	snprintf(bad, sizeof(bad), "%s/bad", dir);
+	if (cert)
+		snprintf(text, sizeof(text), "[identity www.example.test]\nkey = %s/k1.pem\n"
+		                             "certificate = %s\n", dir, bad);
+	else
+		snprintf(text, sizeof(text), "[identity www.example.test]\n%s = %s\n", what, bad);
+	cfg = conf(text);
+	errno = 0;
+	/* The test's timeout stands for a FIFO that hangs. */
+	ck_assert_int_eq(tp_cred_get(cfg, "www.example.test", &c), -1);
+	ck_assert_int_eq(errno, EACCES);
+	ck_assert_int_eq(starttls_errclass(), STARTTLS_ERR_ACCESS);
+	snprintf(text, sizeof(text), "www.example.test: %s %s: ", what, bad);
+	ck_assert_msg(strncmp(starttls_errstr(), text, strlen(text)) == 0 &&
+	                      strstr(starttls_errstr(), refused_rows[_i].want) != NULL,
+	              "got \"%s\", want \"%s...%s\"", starttls_errstr(), text,
+	              refused_rows[_i].want);
+	/* not cached as a success: refused again */
+	ck_assert_int_eq(tp_cred_get(cfg, "www.example.test", &c), -1);
 	ck_assert_int_eq(errno, EACCES);
 	tp_config_release(cfg);
 }
@@ -277,6 +340,28 @@ START_TEST(file_key_handshake)
 }
 END_TEST
 
+/* key = k1.pem in a configuration in DIR, read from another directory;
+ * and a key reached through a symbolic link to a 0600 file. */
+START_TEST(relative_key)
+{
+	char cwd[512];
+	struct tp_config *cfg;
+	gnutls_certificate_credentials_t c;
+
+	sh("cd %s && ln -s k2.pem linked.pem%s", "");
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(chdir("/tmp"), 0);
+	cfg = conf("[identity www.example.test]\nkey = k1.pem\ncertificate = c1.pem\n"
+	           "[identity mail.example.test]\nkey = linked.pem\n");
+	ck_assert_int_eq(chdir("/"), 0);
+	ck_assert_msg(tp_cred_get(cfg, "www.example.test", &c) == 0, "%s", starttls_errstr());
+	ck_assert_int_eq(handshake_with(c), 0);
+	ck_assert_msg(tp_cred_get(cfg, "mail.example.test", &c) == 0, "%s", starttls_errstr());
+	ck_assert_int_eq(chdir(cwd), 0);
+	tp_config_release(cfg);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("cred");
@@ -286,14 +371,17 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(neg, setup, teardown);
 	tcase_add_checked_fixture(pos, setup, teardown);
 	tcase_set_timeout(pos, 30);
+	tcase_set_timeout(neg, 20);
 	tcase_add_test(neg, no_identity);
 	tcase_add_test(neg, bad_keys);
 	tcase_add_test(neg, acl_denies_before_key);
+	tcase_add_loop_test(neg, file_refused, 0, sizeof(refused_rows) / sizeof(refused_rows[0]));
 	tcase_add_test(pos, key_and_certificate);
 	tcase_add_loop_test(pos, self_signed_on_the_fly, 0,
 	                    sizeof(on_the_fly) / sizeof(on_the_fly[0]));
 	tcase_add_test(pos, file_key_handshake);
 	tcase_add_test(pos, pkcs11_token);
+	tcase_add_test(pos, relative_key);
 	suite_add_tcase(s, neg);
 	suite_add_tcase(s, pos);
 	return s;

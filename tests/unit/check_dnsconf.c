@@ -44,7 +44,7 @@ static const struct {
         {"[dns]\ntimeout_ms = 99999999999999999999\n", ":2: timeout_ms:"},
         {"[dns]\ntrust_anchor =\n", ":2: trust_anchor:"},
         {"[dns]\nresolver = stub\n", ":2: resolver: unknown key in [dns]"},
-        {"[dsn]\nresolution = stub\n", ":2: [dsn]: unknown section"},
+        {"[dsn]\nresolution = stub\n", ":1: [dsn]: unknown section"},
         {"resolution = stub\n", ":1: resolution: key outside any section"},
         {"[dns]\nthis line has no equals sign\n", ":2: syntax error"},
         {"[dns\nresolution = stub\n", ":1: syntax error"},
