@@ -617,8 +617,8 @@ int tlspool_dns_lookup_within(tlspool_dns *dns, const char *name, uint16_t type,
 		snprintf(ans->detail, sizeof(ans->detail),
 		         "no answer within %u ms%s", budget,
 		         budget < dns->timeout_ms
-		                 ? " (what was left of the call's deadline)"
-		                 : " ([dns] timeout_ms)");
+		                 ? ", what was left of the call's deadline"
+		                 : "");
 	*out = ans;
 	return 0;
 nomem:
