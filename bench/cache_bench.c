@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "cache.h"
-#include "config.h"
+#include "runtime.h"
 
 static double now_us(void)
 {
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
 	static unsigned char der[65536];
 	char err[512];
 	tlspool_span cert;
-	struct tp_config *cfg;
+	struct tp_runtime *rt;
 	tlspool_dns *dns;
 	tp_cache *mem, *lmdb;
 	int rounds = argc > 5 ? atoi(argv[5]) : 200, cache_rounds, bad = 0;
@@ -117,9 +117,9 @@ int main(int argc, char **argv)
 	cert.data = der;
 	cert.len = fread(der, 1, sizeof(der), fp);
 	fclose(fp);
-	cfg = tp_config_acquire(err, sizeof(err));
-	if (cfg == NULL ||
-	    (dns = tp_config_resolver(cfg, err, sizeof(err))) == NULL) {
+	rt = tp_runtime_acquire(err, sizeof(err));
+	if (rt == NULL ||
+	    (dns = tp_runtime_resolver(rt, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "cache_bench: %s\n", err);
 		return 1;
 	}
@@ -162,7 +162,7 @@ int main(int argc, char **argv)
 	       t_mem < 50 && t_lmdb < 50 ? "met" : "NOT met");
 	tp_cache_free(mem);
 	tp_cache_free(lmdb);
-	tp_config_release(cfg);
+	tp_runtime_release(rt);
 	if (bad) {
 		fprintf(stderr, "cache_bench: %d validations failed\n", bad);
 		return 1;

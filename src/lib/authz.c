@@ -38,10 +38,8 @@ struct tp_authz {
 	char err[512];
 };
 
-void tp_authz_free(void *p)
+void tp_authz_free(struct tp_authz *a)
 {
-	struct tp_authz *a = p;
-
 	if (a == NULL)
 		return;
 	if (a->ready && a->fini != NULL)
@@ -95,7 +93,7 @@ out:
 	return rv;
 }
 
-static struct tp_authz *load(const struct tp_config *cfg)
+struct tp_authz *tp_authz_load(const struct tp_config *cfg)
 {
 	struct tp_authz *a = calloc(1, sizeof(*a));
 	tlspool_authz_init_fn *init;
@@ -148,18 +146,6 @@ static struct tp_authz *load(const struct tp_config *cfg)
 	return a;
 }
 
-static struct tp_authz *plugin(struct tp_config *cfg)
-{
-	struct tp_authz *a;
-
-	pthread_mutex_lock(&cfg->lock);
-	if (cfg->authz == NULL)
-		cfg->authz = load(cfg);
-	a = cfg->authz;
-	pthread_mutex_unlock(&cfg->lock);
-	return a;
-}
-
 /* The digest of the request's other fields, for the cache key. */
 static int context_digest(const struct tp_config *cfg,
                           const tlspool_authz_request *req,
@@ -181,12 +167,12 @@ static int context_digest(const struct tp_config *cfg,
 	return 0;
 }
 
-int tp_authz_check(struct tp_config *cfg, const tlspool_authz_request *req,
-                   int flags, char *note, size_t notelen)
+int tp_authz_check(struct tp_authz *a, tp_cache *cache,
+                   const struct tp_config *cfg,
+                   const tlspool_authz_request *req, int flags, char *note,
+                   size_t notelen)
 {
 	struct tp_cache_key key;
-	tp_cache *cache = tp_config_cache(cfg);
-	struct tp_authz *a;
 	char reason[256] = "";
 	time_t now = time(NULL);
 	int r;
@@ -201,7 +187,6 @@ int tp_authz_check(struct tp_config *cfg, const tlspool_authz_request *req,
 		cache = NULL;
 	/* The plugin first: one that is refused or broken fails every
 	 * call, even one the cache could answer. */
-	a = plugin(cfg);
 	if (a == NULL)
 		return tp_fail(ENOMEM, "out of memory");
 	if (a->refused)

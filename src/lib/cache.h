@@ -70,8 +70,6 @@ int tp_cache_put(tp_cache *cache, const struct tp_cache_key *key, int verdict,
                  time_t expiry, time_t now, char *note, size_t notelen);
 
 /* The cache of a configuration, made on first use; NULL without memory. */
-struct tp_config;
-tp_cache *tp_config_cache(struct tp_config *cfg);
 
 /* Every entry, expired ones included (see tlspool/cache.h). */
 int tp_cache_list(tp_cache *cache, tlspool_cache_visit *visit, void *arg,

@@ -2,12 +2,9 @@
  * tlspool.conf for libtlspool: every section (the [dns] keys are handed
  * to libtlspool-validate, which owns their meaning).
  *
- * The configuration is loaded on first use and shared, reference-counted,
- * by the calls in flight.  A call acquires the current configuration; if
- * the file (its path from $TLSPOOL_CONFIG, its size or its modification
- * time) changed since it was loaded, it is loaded again, so that a
- * long-running process follows its administrator.  A file that fails to
- * load is an error for the call: never a silent fallback.
+ * Parsing only: the result never changes afterwards.  runtime.c shares
+ * it between calls and reads it again when the file changes; a file that
+ * fails to load is an error for the call, never a silent fallback.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,8 +18,6 @@
 #include <sys/stat.h>
 
 #include "config.h"
-#include "authz.h"
-#include "cache.h"
 #include "filetrust.h"
 
 #define TP_MAX_IDENTITIES 256
@@ -303,8 +298,6 @@ bad:
 	return -1;
 }
 
-static void config_free(struct tp_config *cfg);
-
 static struct tp_config *config_new(void)
 {
 	struct tp_config *c = calloc(1, sizeof(*c));
@@ -321,8 +314,6 @@ static struct tp_config *config_new(void)
 	c->relay_threads = 1;
 	c->dtls_idle_timeout_ms = 300000;
 	c->max_ttl = 3600;
-	c->refs = 1;
-	pthread_mutex_init(&c->lock, NULL);
 	return c;
 }
 
@@ -345,7 +336,7 @@ int tp_config_load(const char *path, int may_be_missing, struct tp_config **out,
 			*out = cfg;
 			return 0;
 		}
-		config_free(cfg);
+		tp_config_free(cfg);
 		errno = e;
 		return -1;
 	}
@@ -364,95 +355,11 @@ const struct tp_identity *tp_config_identity(const struct tp_config *cfg,
 	return NULL;
 }
 
-/* --- the shared, reloadable current configuration ---------------------- */
-
-static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tp_config *current;
-
-struct tp_config *tp_config_acquire(char *err, size_t errlen)
-{
-	const char *path = getenv("TLSPOOL_CONFIG");
-	int may_be_missing = 0;
-	struct tp_config *cfg = NULL;
-	struct stat sb;
-	int have;
-
-	if (path == NULL || path[0] == '\0') {
-		path = tlspool_config_default_path();
-		may_be_missing = 1;
-	}
-	have = stat(path, &sb) == 0;
-	pthread_mutex_lock(&current_lock);
-	if (current != NULL && strcmp(current->path, path) == 0 &&
-	    current->present == have &&
-	    (!have || (current->mtime.tv_sec == sb.st_mtim.tv_sec &&
-	               current->mtime.tv_nsec == sb.st_mtim.tv_nsec &&
-	               current->size == sb.st_size))) {
-		cfg = current;
-		cfg->refs++;
-		pthread_mutex_unlock(&current_lock);
-		return cfg;
-	}
-	if (tp_config_load(path, may_be_missing, &cfg, err, errlen) != 0) {
-		pthread_mutex_unlock(&current_lock);
-		return NULL;
-	}
-	cfg->present = have;
-	if (have) {
-		cfg->mtime = sb.st_mtim;
-		cfg->size = sb.st_size;
-	}
-	if (current != NULL)
-		tp_config_release_locked(current);
-	current = cfg;
-	cfg->refs++;
-	pthread_mutex_unlock(&current_lock);
-	return cfg;
-}
-
-static void config_free(struct tp_config *cfg)
-{
-	if (cfg->release_hook != NULL)
-		cfg->release_hook(cfg);
-	tp_cache_free(cfg->cache);
-	tp_authz_free(cfg->authz);
-	tlspool_dns_free(cfg->resolver);
-	tlspool_dns_config_free(cfg->dns);
-	pthread_mutex_destroy(&cfg->lock);
-	free(cfg->ids);
-	free(cfg);
-}
-
-void tp_config_release_locked(struct tp_config *cfg)
-{
-	if (--cfg->refs == 0)
-		config_free(cfg);
-}
-
-void tp_config_ref(struct tp_config *cfg)
-{
-	pthread_mutex_lock(&current_lock);
-	cfg->refs++;
-	pthread_mutex_unlock(&current_lock);
-}
-
-void tp_config_release(struct tp_config *cfg)
+void tp_config_free(struct tp_config *cfg)
 {
 	if (cfg == NULL)
 		return;
-	pthread_mutex_lock(&current_lock);
-	tp_config_release_locked(cfg);
-	pthread_mutex_unlock(&current_lock);
-}
-
-tlspool_dns *tp_config_resolver(struct tp_config *cfg, char *err, size_t errlen)
-{
-	tlspool_dns *dns;
-
-	pthread_mutex_lock(&cfg->lock);
-	if (cfg->resolver == NULL)
-		cfg->resolver = tlspool_dns_new(cfg->dns, err, errlen);
-	dns = cfg->resolver;
-	pthread_mutex_unlock(&cfg->lock);
-	return dns;
+	tlspool_dns_config_free(cfg->dns);
+	free(cfg->ids);
+	free(cfg);
 }

@@ -1,4 +1,6 @@
-/* The configuration of libtlspool (tlspool.conf, all sections). */
+/* The configuration of libtlspool (tlspool.conf, all sections), as
+ * parsed: never changed after tp_config_load().  What is made from it at
+ * run time belongs to its runtime (runtime.h). */
 #ifndef TLSPOOL_CONFIG_H
 #define TLSPOOL_CONFIG_H
 
@@ -35,36 +37,17 @@ struct tp_config {
 	char authz_plugin[PATH_MAX], authz_config[PATH_MAX];
 	struct tp_identity *ids;
 	size_t nids;
-
-	/* run-time state that lives as long as this configuration */
-	pthread_mutex_t lock;
-	unsigned refs;         /* guarded by the module's lock */
-	tlspool_dns *resolver; /* made on first use */
-	void *creds;           /* credential cache (cred.c) */
-	void *cache;           /* validation cache (cache.c), first use */
-	void *authz;           /* authorization plugin (authz.c), first use */
-	void (*release_hook)(struct tp_config *);
 };
 
 /* Load path; with may_be_missing a missing file gives the defaults. */
 int tp_config_load(const char *path, int may_be_missing, struct tp_config **out,
                    char *err, size_t errlen);
 
-/* The current configuration ($TLSPOOL_CONFIG or the installed default),
- * loaded again when the file changed; release it after use. */
-struct tp_config *tp_config_acquire(char *err, size_t errlen);
-void tp_config_release(struct tp_config *cfg);
-/* One more reference, e.g. for a relayed session using its credentials. */
-void tp_config_ref(struct tp_config *cfg);
-void tp_config_release_locked(struct tp_config *cfg);
+void tp_config_free(struct tp_config *cfg); /* NULL accepted */
 
 /* The configured identity of that name (case-insensitive), or NULL. */
 const struct tp_identity *tp_config_identity(const struct tp_config *cfg,
                                              const char *name);
-
-/* The configuration's resolver, made on first use. */
-tlspool_dns *tp_config_resolver(struct tp_config *cfg, char *err,
-                                size_t errlen);
 
 /* domain or user@domain; 0 or -1 with EINVAL. */
 int tp_check_identity(const char *name);

@@ -26,12 +26,20 @@
 #include "cred.h"
 #include "filetrust.h"
 
+/* Credentials made once per identity and kept for the runtime's life:
+ * relayed sessions use them until they end (GnuTLS needs credentials to
+ * outlive their sessions). */
 struct cred_cache {
 	size_t n;
 	struct {
 		char name[256];
 		gnutls_certificate_credentials_t creds;
 	} e[];
+};
+
+struct tp_credstore {
+	pthread_mutex_t lock;
+	struct cred_cache *c;
 };
 
 int tp_acl_check(const struct tp_identity *id)
@@ -290,23 +298,36 @@ fail:
 	return tp_fail(EINVAL, "%s: %s", id->name, gnutls_strerror(r));
 }
 
-static void free_cache(struct tp_config *cfg)
+struct tp_credstore *tp_credstore_new(void)
 {
-	struct cred_cache *c = cfg->creds;
+	struct tp_credstore *st = calloc(1, sizeof(*st));
+
+	if (st != NULL)
+		pthread_mutex_init(&st->lock, NULL);
+	return st;
+}
+
+void tp_credstore_free(struct tp_credstore *st)
+{
+	struct cred_cache *c;
 	size_t i;
 
+	if (st == NULL)
+		return;
+	c = st->c;
 	for (i = 0; c != NULL && i < c->n; i++)
 		gnutls_certificate_free_credentials(c->e[i].creds);
 	free(c);
-	cfg->creds = NULL;
+	pthread_mutex_destroy(&st->lock);
+	free(st);
 }
 
 /* The cached credentials called name ("" for the anonymous ones), or a
- * new slot for them; cfg->lock held. */
+ * new slot for them; st->lock held. */
 static gnutls_certificate_credentials_t *
-cache_slot(struct tp_config *cfg, const char *name, int *fresh)
+cache_slot(struct tp_credstore *st, const char *name, int *fresh)
 {
-	struct cred_cache *c = cfg->creds, *grown;
+	struct cred_cache *c = st->c, *grown;
 	size_t i;
 
 	for (i = 0; c != NULL && i < c->n; i++)
@@ -319,8 +340,7 @@ cache_slot(struct tp_config *cfg, const char *name, int *fresh)
 		return NULL;
 	if (c == NULL)
 		grown->n = 0;
-	cfg->creds = c = grown;
-	cfg->release_hook = free_cache;
+	st->c = c = grown;
 	snprintf(c->e[c->n].name, sizeof(c->e[c->n].name), "%s", name);
 	c->e[c->n].creds = NULL;
 	*fresh = 1;
@@ -328,40 +348,40 @@ cache_slot(struct tp_config *cfg, const char *name, int *fresh)
 }
 
 /* A fresh slot that stayed empty is given back. */
-static void cache_commit(struct tp_config *cfg)
+static void cache_commit(struct tp_credstore *st)
 {
-	struct cred_cache *c = cfg->creds;
+	struct cred_cache *c = st->c;
 
 	if (c->e[c->n].creds != NULL)
 		c->n++;
 }
 
-int tp_cred_anonymous(struct tp_config *cfg,
+int tp_cred_anonymous(struct tp_credstore *st,
                       gnutls_certificate_credentials_t *out)
 {
 	gnutls_certificate_credentials_t *slot;
 	int fresh;
 
-	pthread_mutex_lock(&cfg->lock);
-	slot = cache_slot(cfg, "", &fresh);
+	pthread_mutex_lock(&st->lock);
+	slot = cache_slot(st, "", &fresh);
 	if (slot == NULL) {
-		pthread_mutex_unlock(&cfg->lock);
+		pthread_mutex_unlock(&st->lock);
 		return tp_fail(ENOMEM, "out of memory");
 	}
 	if (fresh) {
 		if (gnutls_certificate_allocate_credentials(slot) < 0)
 			*slot = NULL;
-		cache_commit(cfg);
+		cache_commit(st);
 	}
 	*out = *slot;
-	pthread_mutex_unlock(&cfg->lock);
+	pthread_mutex_unlock(&st->lock);
 	if (*out == NULL)
 		return tp_fail(ENOMEM, "out of memory");
 	return 0;
 }
 
-int tp_cred_get(struct tp_config *cfg, const char *name,
-                gnutls_certificate_credentials_t *out)
+int tp_cred_get(struct tp_credstore *st, const struct tp_config *cfg,
+                const char *name, gnutls_certificate_credentials_t *out)
 {
 	const struct tp_identity *id = tp_config_identity(cfg, name);
 	gnutls_certificate_credentials_t *slot;
@@ -375,8 +395,8 @@ int tp_cred_get(struct tp_config *cfg, const char *name,
 		               name);
 	if (tp_acl_check(id) != 0)
 		return -1;
-	pthread_mutex_lock(&cfg->lock);
-	slot = cache_slot(cfg, id->name, &fresh);
+	pthread_mutex_lock(&st->lock);
+	slot = cache_slot(st, id->name, &fresh);
 	if (slot == NULL) {
 		tp_fail(ENOMEM, "out of memory");
 	} else if (!fresh) {
@@ -385,12 +405,12 @@ int tp_cred_get(struct tp_config *cfg, const char *name,
 	} else {
 		if (make_creds(id, slot) != 0)
 			*slot = NULL;
-		cache_commit(cfg);
+		cache_commit(st);
 		if (*slot != NULL) {
 			*out = *slot;
 			rv = 0;
 		}
 	}
-	pthread_mutex_unlock(&cfg->lock);
+	pthread_mutex_unlock(&st->lock);
 	return rv;
 }

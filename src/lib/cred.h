@@ -8,23 +8,29 @@
 #include "config.h"
 #include "filetrust.h"
 
+struct tp_credstore;
+
 /*
  * The credentials of identity name: its certificate chain (or a
  * self-signed certificate made on the fly for a key alone) and its private
- * key (a file, or a pkcs11: URI).  Cached in cfg and valid while cfg is
- * held.  Fails with ENOKEY (no such identity, or it has no key), EACCES
- * (the ACL does not admit this process, or a key or certificate file
+ * key (a file, or a pkcs11: URI), as cfg configures it.  Kept in st and
+ * valid while st is.  Fails with ENOKEY (no such identity, or it has no key),
+ * EACCES (the ACL does not admit this process, or a key or certificate file
  * breaks the file rules of filetrust.c: owner, mode, type, size) or
  * EINVAL (unusable key or certificate), recording the detail with
  * tp_fail().
  */
-int tp_cred_get(struct tp_config *cfg, const char *name,
-                gnutls_certificate_credentials_t *out);
+int tp_cred_get(struct tp_credstore *st, const struct tp_config *cfg,
+                const char *name, gnutls_certificate_credentials_t *out);
 
 /* Credentials without a key, for a client with no local identity: they
- * let GnuTLS take the peer's certificate.  Cached in cfg. */
-int tp_cred_anonymous(struct tp_config *cfg,
+ * let GnuTLS take the peer's certificate.  Kept in st. */
+int tp_cred_anonymous(struct tp_credstore *st,
                       gnutls_certificate_credentials_t *out);
+
+/* The credentials made for one runtime (runtime.h), freed with it. */
+struct tp_credstore *tp_credstore_new(void);     /* NULL: ENOMEM */
+void tp_credstore_free(struct tp_credstore *st); /* NULL accepted */
 
 /* The private key of an identity's openpgp_key (openpgp_key.c): an
  * unprotected gpg --export-secret-keys export.  0, or -1 with EINVAL, or

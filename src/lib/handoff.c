@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "config.h"
+#include "runtime.h"
 #include "handoff.h"
 
 static pthread_mutex_t relay_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -22,9 +22,9 @@ static void flush_at_exit(void)
 
 /* A relayed session's credentials belong to its configuration, which is
  * held until the session is gone (see run()). */
-static void release_config(void *cfg)
+static void release_runtime(void *rt)
 {
-	tp_config_release(cfg);
+	tp_runtime_release(rt);
 }
 
 /* A child made by fork() has none of the relay's threads: it starts a
@@ -55,7 +55,7 @@ tp_relay *tp_process_relay(unsigned nthreads)
 	if (relay == NULL) {
 		relay = tp_relay_new(nthreads);
 		if (relay != NULL) {
-			tp_relay_set_release_hook(relay, release_config);
+			tp_relay_set_release_hook(relay, release_runtime);
 			atexit(flush_at_exit);
 		}
 	}

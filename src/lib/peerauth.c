@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "runtime.h"
 #include "dtls.h"
 #include "lib.h"
 #include "peerauth.h"
@@ -107,7 +108,7 @@ static int rrset_online(struct tp_peer_check *c, uint16_t type,
 {
 	const char *tn = tlspool_rr_type_name(type);
 	char err[256];
-	tlspool_dns *dns = tp_config_resolver(c->cfg, err, sizeof(err));
+	tlspool_dns *dns = tp_runtime_resolver(c->rt, err, sizeof(err));
 	tlspool_dns_answer *ans = NULL;
 	tlspool_dane_result *res = NULL;
 	tlspool_tlsa *tlsa = NULL;
@@ -181,8 +182,9 @@ static int rrset_online(struct tp_peer_check *c, uint16_t type,
 		         "%s: %s; no DANE authentication, and [validation] "
 		         "pkix_fallback is %s",
 		         ans->owner, res->reason,
-		         c->cfg->pkix_fallback ? "not available in this version"
-		                               : "off");
+		         c->rt->cfg->pkix_fallback
+		                 ? "not available in this version"
+		                 : "off");
 		break;
 	default:
 		tp_failc(EKEYREJECTED, dane_class(res->verdict), "%s: %s",
@@ -231,7 +233,7 @@ static int rrset_check(struct tp_peer_check *c, uint16_t type,
 	struct online o = {0, 0, 0, -1};
 	struct tp_cache_key key;
 	tlspool_x509_info x;
-	tp_cache *cache = tp_config_cache(c->cfg);
+	tp_cache *cache = tp_runtime_cache(c->rt);
 	time_t now = time(NULL), exp = 0;
 	struct tm tm;
 	char when[32];
@@ -275,10 +277,10 @@ static int rrset_check(struct tp_peer_check *c, uint16_t type,
 		tp_cache_put(cache, &key, TP_CACHE_PASS,
 		             expiry_of(&o, chain, nchain, now), now,
 		             c->cache_note, sizeof(c->cache_note));
-	else if (errno == EKEYREJECTED && c->cfg->negative_ttl > 0) {
+	else if (errno == EKEYREJECTED && c->rt->cfg->negative_ttl > 0) {
 		int e = errno;
 
-		exp = now + (time_t)c->cfg->negative_ttl;
+		exp = now + (time_t)c->rt->cfg->negative_ttl;
 		if (o.rrsig != 0 && o.rrsig < exp)
 			exp = o.rrsig;
 		tp_cache_put(cache, &key, TP_CACHE_FAIL, exp, now,
@@ -350,7 +352,7 @@ static int user_check(struct tp_peer_check *c, const char *user,
                       const tlspool_span *chain, size_t nchain)
 {
 	char err[256], owner[320], smimea[320], why[400];
-	tlspool_dns *dns = tp_config_resolver(c->cfg, err, sizeof(err));
+	tlspool_dns *dns = tp_runtime_resolver(c->rt, err, sizeof(err));
 	tlspool_dns_answer *ans = NULL;
 	tlspool_openpgp_result *res = NULL;
 	starttls_class pgp_class;

@@ -10,12 +10,12 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "runtime.h"
 #include "tlspool/starttls.h"
 
 struct tp_peer_check {
 	/* in */
-	struct tp_config *cfg;     /* resolver, cache, pkix_fallback */
+	struct tp_runtime *rt;     /* resolver, cache, pkix_fallback */
 	int server;                /* we are the server: the peer is a client */
 	int flags;                 /* STARTTLS_* of the call */
 	const tlspool_span *chain; /* the peer's certificates, [0] its own */

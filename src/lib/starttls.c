@@ -42,7 +42,7 @@
 
 #include "authz.h"
 #include "cache.h"
-#include "config.h"
+#include "runtime.h"
 #include "cred.h"
 #include "dtls.h"
 #include "handoff.h"
@@ -61,7 +61,7 @@
 	 STARTTLS_NO_CACHE_READ | STARTTLS_NO_CACHE_WRITE | STARTTLS_NO_AUTHZ)
 
 struct starttls_ctx {
-	struct tp_config *cfg; /* one reference, never reloaded */
+	struct tp_runtime *rt; /* one reference, never reloaded */
 };
 
 struct call {
@@ -75,7 +75,7 @@ struct call {
 	int (*checksni)(char *);      /* the seed API's filter, or */
 	starttls_sni_fn *checksni_fn; /* the context API's, with */
 	void *checksni_arg;           /* its user pointer */
-	struct tp_config *cfg;
+	struct tp_runtime *rt;
 	gnutls_session_t session;
 	char sni[256];      /* what the client sent, "" none */
 	unsigned port;      /* the peer's, for the TLSA owner name; 0 unknown */
@@ -120,7 +120,7 @@ static int handshake_failed(struct call *c, int r)
 		return tp_fail(ETIMEDOUT,
 		               "TLS handshake did not finish within %u ms "
 		               "([tls] handshake_timeout_ms)",
-		               c->cfg->handshake_timeout_ms);
+		               c->rt->cfg->handshake_timeout_ms);
 	switch (r) {
 	case GNUTLS_E_PREMATURE_TERMINATION:
 	case GNUTLS_E_PULL_ERROR:
@@ -312,7 +312,7 @@ static int on_client_hello(gnutls_session_t s)
 		                "given");
 		goto refuse;
 	}
-	if (tp_cred_get(c->cfg, name, &creds) != 0)
+	if (tp_cred_get(tp_runtime_creds(c->rt), c->rt->cfg, name, &creds) != 0)
 		goto refuse;
 	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, creds);
 	return 0;
@@ -325,8 +325,9 @@ static int client_credentials(struct call *c,
                               gnutls_certificate_credentials_t *creds)
 {
 	if (c->myname != NULL && !(c->flags & STARTTLS_LOCALCERT_NONE))
-		return tp_cred_get(c->cfg, c->myname, creds);
-	return tp_cred_anonymous(c->cfg, creds);
+		return tp_cred_get(tp_runtime_creds(c->rt), c->rt->cfg,
+		                   c->myname, creds);
+	return tp_cred_anonymous(tp_runtime_creds(c->rt), creds);
 }
 
 static int start_session(struct call *c)
@@ -347,11 +348,12 @@ static int start_session(struct call *c)
 	if (r < 0)
 		return tp_fail(ENOMEM, "gnutls_init: %s", gnutls_strerror(r));
 	gnutls_session_set_ptr(c->session, c);
-	r = gnutls_priority_set_direct(c->session, c->cfg->priority, &errpos);
+	r = gnutls_priority_set_direct(c->session, c->rt->cfg->priority,
+	                               &errpos);
 	if (r < 0)
 		return tp_failc(EINVAL, STARTTLS_ERR_CONFIG,
 		                "[tls] priority \"%s\": %s at \"%s\"",
-		                c->cfg->priority, gnutls_strerror(r),
+		                c->rt->cfg->priority, gnutls_strerror(r),
 		                errpos ? errpos : "");
 	if (c->server) {
 		gnutls_handshake_set_post_client_hello_function(
@@ -425,7 +427,7 @@ static int authenticate(struct call *c)
 		chain[i].data = certs[i].data;
 		chain[i].len = certs[i].size;
 	}
-	c->pc.cfg = c->cfg;
+	c->pc.rt = c->rt;
 	c->pc.server = c->server;
 	c->pc.flags = c->flags;
 	c->pc.chain = chain;
@@ -451,7 +453,8 @@ static int authorize(struct call *c, int proto)
 	req.sni = c->server ? c->sni : c->sniname != NULL ? c->sniname : "";
 	req.peer_key_sha256 =
 	        c->pc.have_spki && c->pc.peer[0] ? c->pc.spki : NULL;
-	if (tp_authz_check(c->cfg, &req, c->flags, c->pc.cache_note,
+	if (tp_authz_check(tp_runtime_authz(c->rt), tp_runtime_cache(c->rt),
+	                   c->rt->cfg, &req, c->flags, c->pc.cache_note,
 	                   sizeof(c->pc.cache_note)) == 0)
 		return 0;
 	if (errno == EPERM)
@@ -512,7 +515,7 @@ static int hand_off(struct call *c)
 	                       SOCK_CLOEXEC,
 	               0, pair) != 0)
 		return tp_fail(errno, "socketpair: %s", strerror(errno));
-	r = tp_process_relay(c->cfg->relay_threads);
+	r = tp_process_relay(c->rt->cfg->relay_threads);
 	if (r == NULL) {
 		close(pair[0]);
 		close(pair[1]);
@@ -522,10 +525,10 @@ static int hand_off(struct call *c)
 	 * whatever it answers; the session holds a reference to the
 	 * configuration (its credentials), dropped by the release hook. */
 	if (c->datagram)
-		tp_relay_set_idle_timeout(r, c->cfg->dtls_idle_timeout_ms);
+		tp_relay_set_idle_timeout(r, c->rt->cfg->dtls_idle_timeout_ms);
 	tp_transport_plain(c->session, c->net);
-	tp_config_ref(c->cfg);
-	gnutls_session_set_ptr(c->session, c->cfg);
+	tp_runtime_ref(c->rt);
+	gnutls_session_set_ptr(c->session, c->rt);
 	rv = tp_relay_add(r, c->session, c->net, pair[1], c->datagram);
 	c->session = NULL;
 	c->net = -1;
@@ -541,7 +544,7 @@ static int negotiate(struct call *c, int proto, int *alert)
 {
 	if (check_args(c, proto) != 0)
 		return -1;
-	c->deadline = c->deadline + c->cfg->handshake_timeout_ms;
+	c->deadline = c->deadline + c->rt->cfg->handshake_timeout_ms;
 	/* now: after the handshake a server that refused us may be gone */
 	if (peer_port(c->net, &c->port) != 0)
 		c->port = 0;
@@ -573,7 +576,7 @@ static int run(struct call *c, int fd, int proto, char *peername,
 	if (c->net < 0) {
 		tp_fail(saved == EBADF ? EINVAL : saved, "fd %d: %s", fd,
 		        strerror(saved));
-		tp_config_release(c->cfg);
+		tp_runtime_release(c->rt);
 		return -1;
 	}
 	if (negotiate(c, proto, &alert) == 0 &&
@@ -591,7 +594,7 @@ static int run(struct call *c, int fd, int proto, char *peername,
 		shutdown(c->net, SHUT_RDWR);
 		close(c->net);
 	}
-	tp_config_release(c->cfg);
+	tp_runtime_release(c->rt);
 	errno = saved;
 	return rv;
 }
@@ -612,21 +615,21 @@ static const char *undotted(const char *name, char *buf, size_t len)
 	return buf;
 }
 
-/* The configuration of a call: the context's, or the process default
+/* The runtime of a call: the context's, or the process default
  * ($TLSPOOL_CONFIG or the installed file, read again when it changes). */
-static struct tp_config *call_config(starttls_ctx *ctx)
+static struct tp_runtime *call_runtime(starttls_ctx *ctx)
 {
 	char err[512];
-	struct tp_config *cfg;
+	struct tp_runtime *rt;
 
 	if (ctx != NULL) {
-		tp_config_ref(ctx->cfg);
-		return ctx->cfg;
+		tp_runtime_ref(ctx->rt);
+		return ctx->rt;
 	}
-	cfg = tp_config_acquire(err, sizeof(err));
-	if (cfg == NULL)
+	rt = tp_runtime_acquire(err, sizeof(err));
+	if (rt == NULL)
 		tp_failc(errno, STARTTLS_ERR_CONFIG, "%s", err);
-	return cfg;
+	return rt;
 }
 
 /* A call that cannot start still consumes fd. */
@@ -652,8 +655,8 @@ int starttls_ctx_client(starttls_ctx *ctx, int fd, int proto,
 	c.flags = flags;
 	c.myname = undotted(myname, my, sizeof(my));
 	c.sniname = undotted(sniname, sni, sizeof(sni));
-	c.cfg = call_config(ctx);
-	if (c.cfg == NULL)
+	c.rt = call_runtime(ctx);
+	if (c.rt == NULL)
 		return refuse_fd(fd);
 	return run(&c, fd, proto, peername, peername_len);
 }
@@ -672,8 +675,8 @@ int starttls_ctx_server(starttls_ctx *ctx, int fd, int proto,
 	c.myname = undotted(myname, my, sizeof(my));
 	c.checksni_fn = checksni;
 	c.checksni_arg = arg;
-	c.cfg = call_config(ctx);
-	if (c.cfg == NULL)
+	c.rt = call_runtime(ctx);
+	if (c.rt == NULL)
 		return refuse_fd(fd);
 	return run(&c, fd, proto, peername, peername_len);
 }
@@ -696,8 +699,8 @@ int starttls_server(int fd, int proto, char *myname, int flags,
 	c.flags = flags;
 	c.myname = undotted(myname, my, sizeof(my));
 	c.checksni = checksni;
-	c.cfg = call_config(NULL);
-	if (c.cfg == NULL)
+	c.rt = call_runtime(NULL);
+	if (c.rt == NULL)
 		return refuse_fd(fd);
 	return run(&c, fd, proto, peername, peername_len);
 }
@@ -716,12 +719,9 @@ starttls_ctx *starttls_ctx_new(const char *path)
 		tp_fail(ENOMEM, "out of memory");
 		return NULL;
 	}
-	if (path == NULL) {
-		ctx->cfg = tp_config_acquire(err, sizeof(err));
-	} else if (tp_config_load(path, 0, &ctx->cfg, err, sizeof(err)) != 0) {
-		ctx->cfg = NULL; /* loaded with one reference: the context's */
-	}
-	if (ctx->cfg == NULL) {
+	ctx->rt = path == NULL ? tp_runtime_acquire(err, sizeof(err))
+	                       : tp_runtime_load(path, 0, err, sizeof(err));
+	if (ctx->rt == NULL) {
 		tp_failc(errno ? errno : EINVAL, STARTTLS_ERR_CONFIG, "%s",
 		         err);
 		free(ctx);
@@ -734,6 +734,6 @@ void starttls_ctx_free(starttls_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
-	tp_config_release(ctx->cfg);
+	tp_runtime_release(ctx->rt);
 	free(ctx);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "runtime.h"
 #include "cred.h"
 #include "internal.h"
 #include "testutil.h"
@@ -93,9 +94,9 @@ START_TEST(missing_files)
 	/* only the installed default may be missing: then the defaults */
 	ck_assert_int_eq(tp_config_load("/nonexistent.conf", 1, &cfg, err, sizeof(err)), 0);
 	ck_assert_str_eq(cfg->priority, "NORMAL");
-	tp_config_release(cfg);
+	tp_config_free(cfg);
 	setenv("TLSPOOL_CONFIG", "/nonexistent.conf", 1);
-	ck_assert_ptr_null(tp_config_acquire(err, sizeof(err)));
+	ck_assert_ptr_null(tp_runtime_acquire(err, sizeof(err)));
 	unsetenv("TLSPOOL_CONFIG");
 }
 END_TEST
@@ -227,7 +228,7 @@ START_TEST(config_file_refused)
 	ck_assert_int_eq(tp_config_load(p, 1, &cfg, err, sizeof(err)), -1);
 	/* and through the shared configuration */
 	setenv("TLSPOOL_CONFIG", p, 1);
-	ck_assert_ptr_null(tp_config_acquire(err, sizeof(err)));
+	ck_assert_ptr_null(tp_runtime_acquire(err, sizeof(err)));
 	ck_assert_msg(strstr(err, bad_config_files[_i].want), "%s: %s", how, err);
 	ck_assert_ptr_null(tlspool_dns_config_load(NULL, err, sizeof(err)));
 	ck_assert_int_eq(errno, EACCES);
@@ -276,7 +277,7 @@ START_TEST(full_file)
 	ck_assert_int_eq(id->acl, 0);
 	ck_assert_int_eq(tp_acl_check(id), 0); /* no ACL: open */
 	ck_assert_ptr_null(tp_config_identity(cfg, "mail.example.test"));
-	tp_config_release(cfg);
+	tp_config_free(cfg);
 }
 END_TEST
 
@@ -299,7 +300,7 @@ START_TEST(identity_final_dot)
 	ck_assert_ptr_null(tp_config_identity(cfg, "www.example.test.."));
 	ck_assert_ptr_null(tp_config_identity(cfg, "ww.example.test"));
 	ck_assert_ptr_null(tp_config_identity(cfg, ""));
-	tp_config_release(cfg);
+	tp_config_free(cfg);
 }
 END_TEST
 
@@ -346,7 +347,7 @@ START_TEST(relative_paths)
 	                 "pkcs11:token=t;object=mx");
 	snprintf(want, sizeof(want), "%s/sub/keys/john.sec", d);
 	ck_assert_str_eq(tp_config_identity(cfg, "john@example.test")->openpgp_key, want);
-	tp_config_release(cfg);
+	tp_config_free(cfg);
 	/* the DNS reader resolves the trust anchor the same way */
 	dcfg = tlspool_dns_config_load(p, err, sizeof(err));
 	ck_assert_msg(dcfg != NULL, "%s", err);
@@ -361,7 +362,7 @@ START_TEST(relative_paths)
 	ck_assert_int_eq(chdir("/"), 0);
 	snprintf(want, sizeof(want), "%s/sub/k.pem", d);
 	ck_assert_str_eq(tp_config_identity(cfg, "www.example.test")->key, want);
-	tp_config_release(cfg);
+	tp_config_free(cfg);
 	ck_assert_int_eq(chdir(cwd), 0);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
 	ck_assert_int_eq(system(cmd), 0);
@@ -370,26 +371,26 @@ END_TEST
 
 START_TEST(reload_on_change)
 {
-	struct tp_config *a, *b, *c;
+	struct tp_runtime *a, *b, *c;
 	char err[256], p[64];
 
 	strcpy(p, write_conf("[tls]\npriority = NORMAL\n"));
 	setenv("TLSPOOL_CONFIG", p, 1);
-	a = tp_config_acquire(err, sizeof(err));
+	a = tp_runtime_acquire(err, sizeof(err));
 	ck_assert_ptr_nonnull(a);
-	b = tp_config_acquire(err, sizeof(err));
+	b = tp_runtime_acquire(err, sizeof(err));
 	ck_assert_ptr_eq(a, b); /* unchanged: shared */
-	tp_config_release(b);
+	tp_runtime_release(b);
 	sleep(1); /* a new mtime, even on coarse clocks */
 	write_conf("[tls]\npriority = SECURE128\n");
 	rename(path, p);
-	c = tp_config_acquire(err, sizeof(err));
+	c = tp_runtime_acquire(err, sizeof(err));
 	ck_assert_ptr_nonnull(c);
 	ck_assert_ptr_ne(a, c);
-	ck_assert_str_eq(c->priority, "SECURE128");
-	ck_assert_str_eq(a->priority, "NORMAL"); /* still valid while held */
-	tp_config_release(a);
-	tp_config_release(c);
+	ck_assert_str_eq(c->cfg->priority, "SECURE128");
+	ck_assert_str_eq(a->cfg->priority, "NORMAL"); /* valid while held */
+	tp_runtime_release(a);
+	tp_runtime_release(c);
 	unlink(p);
 	unsetenv("TLSPOOL_CONFIG");
 }

@@ -18,6 +18,26 @@
 #include "cred.h"
 #include "testutil.h"
 
+/* The credentials of the configuration under test, kept in one store
+ * as a runtime keeps them. */
+static struct tp_credstore *store;
+
+static int cred_get(struct tp_config *cfg, const char *name,
+                    gnutls_certificate_credentials_t *out)
+{
+	if (store == NULL)
+		store = tp_credstore_new();
+	return tp_cred_get(store, cfg, name, out);
+}
+
+static void release(struct tp_config *cfg)
+{
+	tp_credstore_free(store);
+	store = NULL;
+	tp_config_free(cfg);
+}
+
+
 static char dir[] = "/tmp/tlspool-cred-XXXXXX";
 
 static void sh(const char *fmt, const char *arg)
@@ -88,13 +108,13 @@ START_TEST(no_identity)
 	struct tp_config *cfg = conf("[identity www.example.test]\nallow_users = root\n");
 	gnutls_certificate_credentials_t c;
 
-	ck_assert_int_eq(tp_cred_get(cfg, "mail.example.test", &c), -1);
+	ck_assert_int_eq(cred_get(cfg, "mail.example.test", &c), -1);
 	ck_assert_int_eq(errno, ENOKEY);
 	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "no [identity mail.example.test]"));
-	ck_assert_int_eq(tp_cred_get(cfg, "www.example.test", &c), -1);
+	ck_assert_int_eq(cred_get(cfg, "www.example.test", &c), -1);
 	ck_assert_int_eq(errno, ENOKEY);
 	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "has no key"));
-	tp_config_release(cfg);
+	release(cfg);
 }
 END_TEST
 
@@ -106,15 +126,15 @@ START_TEST(bad_keys)
 	        "[identity c.test]\nkey = %s/k2.pem\ncertificate = %s/c1.pem\n"));
 	gnutls_certificate_credentials_t c;
 
-	ck_assert_int_eq(tp_cred_get(cfg, "a.test", &c), -1);
+	ck_assert_int_eq(cred_get(cfg, "a.test", &c), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "missing.pem"));
-	ck_assert_int_eq(tp_cred_get(cfg, "b.test", &c), -1);
+	ck_assert_int_eq(cred_get(cfg, "b.test", &c), -1);
 	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "bad.pem"));
 	/* a certificate for another key is refused */
-	ck_assert_int_eq(tp_cred_get(cfg, "c.test", &c), -1);
+	ck_assert_int_eq(cred_get(cfg, "c.test", &c), -1);
 	ck_assert_int_eq(errno, EINVAL);
-	tp_config_release(cfg);
+	release(cfg);
 }
 END_TEST
 
@@ -125,9 +145,9 @@ START_TEST(acl_denies_before_key)
 	                                    "allow_users = 4242424\n"));
 	gnutls_certificate_credentials_t c;
 
-	ck_assert_int_eq(tp_cred_get(cfg, "a.test", &c), -1);
+	ck_assert_int_eq(cred_get(cfg, "a.test", &c), -1);
 	ck_assert_int_eq(errno, EACCES);
-	tp_config_release(cfg);
+	release(cfg);
 }
 END_TEST
 
@@ -178,7 +198,7 @@ START_TEST(file_refused)
 	cfg = conf(text);
 	errno = 0;
 	/* The test's timeout stands for a FIFO that hangs. */
-	ck_assert_int_eq(tp_cred_get(cfg, "www.example.test", &c), -1);
+	ck_assert_int_eq(cred_get(cfg, "www.example.test", &c), -1);
 	ck_assert_int_eq(errno, EACCES);
 	ck_assert_int_eq(starttls_errclass(), STARTTLS_ERR_ACCESS);
 	snprintf(text, sizeof(text), "www.example.test: %s %s: ", what, bad);
@@ -187,9 +207,9 @@ START_TEST(file_refused)
 	              "got \"%s\", want \"%s...%s\"", starttls_errstr(), text,
 	              refused_rows[_i].want);
 	/* not cached as a success: refused again */
-	ck_assert_int_eq(tp_cred_get(cfg, "www.example.test", &c), -1);
+	ck_assert_int_eq(cred_get(cfg, "www.example.test", &c), -1);
 	ck_assert_int_eq(errno, EACCES);
-	tp_config_release(cfg);
+	release(cfg);
 }
 END_TEST
 
@@ -206,14 +226,14 @@ START_TEST(key_and_certificate)
 
 	if (geteuid() != 0)
 		return; /* the ACL names root */
-	ck_assert_int_eq(tp_cred_get(cfg, "www.example.test", &c), 0);
-	ck_assert_int_eq(tp_cred_get(cfg, "WWW.example.test", &again), 0);
+	ck_assert_int_eq(cred_get(cfg, "www.example.test", &c), 0);
+	ck_assert_int_eq(cred_get(cfg, "WWW.example.test", &again), 0);
 	ck_assert_ptr_eq(c, again); /* cached */
 	crt = presented(c);
 	ck_assert_int_eq(gnutls_x509_crt_get_dn(crt, dn, &len), 0);
 	ck_assert_str_eq(dn, "CN=www.example.test");
 	gnutls_x509_crt_deinit(crt);
-	tp_config_release(cfg);
+	release(cfg);
 }
 END_TEST
 
@@ -238,7 +258,7 @@ START_TEST(self_signed_on_the_fly)
 	snprintf(text, sizeof(text), "[identity %s]\nkey = %s/k2.pem\n",
 	         on_the_fly[_i].name, dir);
 	cfg = conf(text);
-	ck_assert_msg(tp_cred_get(cfg, on_the_fly[_i].name, &c) == 0, "%s", starttls_errstr());
+	ck_assert_msg(cred_get(cfg, on_the_fly[_i].name, &c) == 0, "%s", starttls_errstr());
 	crt = presented(c);
 	/* get_dn3 with no flags: RFC 4514 order, most specific RDN first */
 	ck_assert_int_eq(gnutls_x509_crt_get_dn3(crt, &dn, 0), 0);
@@ -249,7 +269,7 @@ START_TEST(self_signed_on_the_fly)
 	ck_assert_str_eq(san, on_the_fly[_i].name);
 	ck_assert_int_eq(gnutls_x509_crt_check_issuer(crt, crt), 1);
 	gnutls_x509_crt_deinit(crt);
-	tp_config_release(cfg);
+	release(cfg);
 }
 END_TEST
 
@@ -321,11 +341,11 @@ START_TEST(pkcs11_token)
 	         "[identity nokey.example.test]\n"
 	         "key = pkcs11:token=tlspool-test;object=nothere;type=private?pin-value=1234\n");
 	cfg = conf(text);
-	ck_assert_int_eq(tp_cred_get(cfg, "nokey.example.test", &c), -1);
+	ck_assert_int_eq(cred_get(cfg, "nokey.example.test", &c), -1);
 	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_msg(tp_cred_get(cfg, "www.example.test", &c) == 0, "%s", starttls_errstr());
+	ck_assert_msg(cred_get(cfg, "www.example.test", &c) == 0, "%s", starttls_errstr());
 	ck_assert_int_eq(handshake_with(c), 0);
-	tp_config_release(cfg);
+	release(cfg);
 }
 END_TEST
 
@@ -334,9 +354,9 @@ START_TEST(file_key_handshake)
 	struct tp_config *cfg = conf(in_dir("[identity www.example.test]\nkey = %s/k1.pem\n"));
 	gnutls_certificate_credentials_t c;
 
-	ck_assert_int_eq(tp_cred_get(cfg, "www.example.test", &c), 0);
+	ck_assert_int_eq(cred_get(cfg, "www.example.test", &c), 0);
 	ck_assert_int_eq(handshake_with(c), 0);
-	tp_config_release(cfg);
+	release(cfg);
 }
 END_TEST
 
@@ -354,11 +374,11 @@ START_TEST(relative_key)
 	cfg = conf("[identity www.example.test]\nkey = k1.pem\ncertificate = c1.pem\n"
 	           "[identity mail.example.test]\nkey = linked.pem\n");
 	ck_assert_int_eq(chdir("/"), 0);
-	ck_assert_msg(tp_cred_get(cfg, "www.example.test", &c) == 0, "%s", starttls_errstr());
+	ck_assert_msg(cred_get(cfg, "www.example.test", &c) == 0, "%s", starttls_errstr());
 	ck_assert_int_eq(handshake_with(c), 0);
-	ck_assert_msg(tp_cred_get(cfg, "mail.example.test", &c) == 0, "%s", starttls_errstr());
+	ck_assert_msg(cred_get(cfg, "mail.example.test", &c) == 0, "%s", starttls_errstr());
 	ck_assert_int_eq(chdir(cwd), 0);
-	tp_config_release(cfg);
+	release(cfg);
 }
 END_TEST
 

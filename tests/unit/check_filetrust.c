@@ -548,7 +548,11 @@ static int ask(struct tp_config *cfg)
 	                             .sni = "www.example.test"};
 	char note[256] = "";
 
-	return tp_authz_check(cfg, &req, 0, note, sizeof(note));
+	struct tp_authz *a = tp_authz_load(cfg);
+	int rv = tp_authz_check(a, NULL, cfg, &req, 0, note, sizeof(note));
+
+	tp_authz_free(a);
+	return rv;
 }
 
 static const struct {
@@ -577,7 +581,7 @@ START_TEST(plugin_refused_every_call)
 		                      strstr(starttls_errstr(), "not loaded") != NULL,
 		              "%s", starttls_errstr());
 	}
-	tp_config_release(cfg);
+	tp_config_free(cfg);
 }
 END_TEST
 
@@ -595,7 +599,7 @@ START_TEST(plugin_directory_refused)
 	ck_assert_int_eq(errno, EPERM);
 	ck_assert_msg(strstr(starttls_errstr(), "is a directory") != NULL, "%s",
 	              starttls_errstr());
-	tp_config_release(cfg);
+	tp_config_free(cfg);
 }
 END_TEST
 
@@ -606,14 +610,14 @@ START_TEST(plugin_good)
 	ck_assert_int_eq(chmod(at("rules.so"), 0755), 0);
 	ck_assert_msg(ask(cfg) == 0, "%s", starttls_errstr());
 	ck_assert_int_eq(ask(cfg), 0);
-	tp_config_release(cfg);
+	tp_config_free(cfg);
 	/* a second configuration of the same file, loaded while the first
 	 * is gone, and one with a denial */
 	cfg = authz_config("* * deny\n");
 	ck_assert_int_eq(ask(cfg), -1);
 	ck_assert_int_eq(errno, EPERM);
 	ck_assert_msg(strstr(starttls_errstr(), "rules:1") != NULL, "%s", starttls_errstr());
-	tp_config_release(cfg);
+	tp_config_free(cfg);
 }
 END_TEST
 

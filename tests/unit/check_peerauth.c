@@ -23,7 +23,7 @@
 #define PORT 4433
 
 static char dir[] = "/tmp/tlspool-peerauth-XXXXXX";
-static struct tp_config *cfg, *cfg_blackhole;
+static struct tp_runtime *cfg, *cfg_blackhole;
 
 enum { C_WWW, C_CLIENT, C_USER, C_NONAME, C_OTHER, C_COUNT };
 static const char *const cert_names[C_COUNT] = {"www", "client", "user",
@@ -50,10 +50,10 @@ static void load_der(int i)
 	fclose(fp);
 }
 
-static struct tp_config *load_config(const char *zfile, const char *extra)
+static struct tp_runtime *load_config(const char *zfile, const char *extra)
 {
 	char path[512], conf[8192], zconf[4096];
-	struct tp_config *c = NULL;
+	struct tp_runtime *c = NULL;
 	char err[512];
 	FILE *fp;
 
@@ -65,7 +65,8 @@ static struct tp_config *load_config(const char *zfile, const char *extra)
 	need(fp != NULL, path);
 	fputs(conf, fp);
 	fclose(fp);
-	need(tp_config_load(path, 0, &c, err, sizeof(err)) == 0, err);
+	c = tp_runtime_load(path, 0, err, sizeof(err));
+	need(c != NULL, err);
 	return c; /* with its one reference */
 }
 
@@ -120,8 +121,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-	tp_config_release(cfg);
-	tp_config_release(cfg_blackhole);
+	tp_runtime_release(cfg);
+	tp_runtime_release(cfg_blackhole);
 	for (int i = 0; i < C_COUNT; i++)
 		free(der[i]);
 	stop_zones(dir);
@@ -195,7 +196,7 @@ static int run_row(const struct row *r, struct tp_peer_check *pc,
                    tlspool_span *span)
 {
 	memset(pc, 0, sizeof(*pc));
-	pc->cfg = r->blackhole ? cfg_blackhole : cfg;
+	pc->rt = r->blackhole ? cfg_blackhole : cfg;
 	pc->server = r->server;
 	pc->flags = r->flags | STARTTLS_NO_CACHE_READ | STARTTLS_NO_CACHE_WRITE;
 	if (r->cert >= 0) {
@@ -265,7 +266,7 @@ START_TEST(cache_answers)
 	tlspool_span span = {der[C_WWW], der_len[C_WWW]};
 
 	memset(&pc, 0, sizeof(pc));
-	pc.cfg = cfg;
+	pc.rt = cfg;
 	pc.chain = &span;
 	pc.nchain = 1;
 	pc.sniname = "www.example.test";

@@ -1,0 +1,56 @@
+/*
+ * The runtime of one configuration: the parsed file (never changed after
+ * it was read) and the parts made from it on first use, owned and freed
+ * here and nowhere else: the resolver, the validation cache, the
+ * authorization plugin and the credentials.  Reference counted: a call,
+ * a relayed session (its credentials) and a context each hold one.  See
+ * docs/architecture.md, "Ownership".
+ */
+#ifndef TLSPOOL_RUNTIME_H
+#define TLSPOOL_RUNTIME_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "authz.h"
+#include "cache.h"
+#include "config.h"
+#include "cred.h"
+
+struct tp_runtime {
+	struct tp_config *cfg; /* the parsed file: read only */
+	pthread_mutex_t lock;  /* guards the parts below */
+	unsigned refs;         /* guarded by runtime.c's own lock */
+	tlspool_dns *resolver; /* the parts, each made on first use */
+	tp_cache *cache;
+	struct tp_authz *authz;
+	struct tp_credstore *creds;
+};
+
+/* A runtime over cfg, taking ownership of it in every case; one
+ * reference.  NULL with errno ENOMEM. */
+struct tp_runtime *tp_runtime_new(struct tp_config *cfg);
+
+/* tp_config_load() and tp_runtime_new() in one: NULL with errno and err. */
+struct tp_runtime *tp_runtime_load(const char *path, int may_be_missing,
+                                   char *err, size_t errlen);
+
+/* The process default ($TLSPOOL_CONFIG or the installed file), read again
+ * when the file changed; one reference for the caller.  NULL with errno
+ * and err. */
+struct tp_runtime *tp_runtime_acquire(char *err, size_t errlen);
+
+void tp_runtime_ref(struct tp_runtime *rt);
+void tp_runtime_release(struct tp_runtime *rt); /* NULL accepted */
+
+/* The parts.  The resolver: NULL with err when [dns] cannot make one.
+ * The cache: NULL only without memory.  The plugin: NULL when none is
+ * configured, else never NULL (a plugin that failed to load says so at
+ * every call).  The credentials: NULL only without memory. */
+tlspool_dns *tp_runtime_resolver(struct tp_runtime *rt, char *err,
+                                 size_t errlen);
+tp_cache *tp_runtime_cache(struct tp_runtime *rt);
+struct tp_authz *tp_runtime_authz(struct tp_runtime *rt);
+struct tp_credstore *tp_runtime_creds(struct tp_runtime *rt);
+
+#endif
