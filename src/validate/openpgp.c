@@ -1174,6 +1174,32 @@ void tlspool_openpgp_free(tlspool_openpgp_cert *cert)
 	free(cert);
 }
 
+/* An empty key holding a copy of the input; NULL for lack of memory.  On
+ * every failure what was allocated is freed here, once. */
+static tlspool_openpgp_cert *cert_new(const unsigned char *data, size_t len)
+{
+	tlspool_openpgp_cert *cert;
+	struct tp_pgp *g;
+
+	cert = calloc(1, sizeof(*cert));
+	if (cert == NULL)
+		return NULL;
+	g = calloc(1, sizeof(*g));
+	if (g == NULL) {
+		free(cert);
+		return NULL;
+	}
+	cert->internal = g;
+	g->copy = malloc(len);
+	if (g->copy == NULL) {
+		tlspool_openpgp_free(cert);
+		return NULL;
+	}
+	memcpy(g->copy, data, len);
+	g->len = len;
+	return cert;
+}
+
 /* Split the packets and group signatures by component. */
 static int grammar(const unsigned char *d, size_t len, int allow_secret,
                    struct pkt **pkts, size_t *npkts, struct comp **comps,
@@ -1266,18 +1292,10 @@ int tlspool_openpgp_parse(const unsigned char *data, size_t len,
 		errno = EINVAL;
 		return -1;
 	}
-	*out = NULL;
-	cert = calloc(1, sizeof(*cert));
-	g = calloc(1, sizeof(*g));
-	if (cert == NULL || g == NULL || (g->copy = malloc(len)) == NULL) {
-		free(cert);
-		if (g)
-			free(g);
+	cert = cert_new(data, len);
+	if (cert == NULL)
 		goto nomem;
-	}
-	cert->internal = g;
-	memcpy(g->copy, data, len);
-	g->len = len;
+	g = cert->internal;
 	if (grammar(g->copy, len, allow_secret, &pk, &npk, &c, &nc, err,
 	            errlen) != 0)
 		goto fail;
