@@ -10,8 +10,9 @@
  * the OPENPGPKEY RRset with its DNSSEC verdict, the identity claimed and
  * the time.  Its verdicts are those of the DANE matcher.
  *
- * Included by <tlspool/validate.h>.  Free of GnuTLS types.  Thread-safe
- * for distinct objects.  The library never prints and never exits.
+ * Included by <tlspool/validate.h>; stands alone on <tlspool/types.h>.
+ * Free of GnuTLS types.  Thread-safe for distinct objects.  The library
+ * never prints and never exits.
  */
 #ifndef TLSPOOL_OPENPGP_H
 #define TLSPOOL_OPENPGP_H
@@ -20,7 +21,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <tlspool/dane.h>
+#include <tlspool/types.h>
 
 #ifdef __cplusplus
 extern "C" {
