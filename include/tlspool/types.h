@@ -1,7 +1,7 @@
 /*
  * tlspool/types.h -- the types that the validation headers share: bytes
- * the caller owns, the DNSSEC verdict of a lookup, TLSA rdata, and the
- * verdict of a DANE or OPENPGPKEY match.
+ * the caller owns, the DNSSEC verdict of a lookup, TLSA rdata and the
+ * names of its parameters, and the verdict of a DANE or OPENPGPKEY match.
  *
  * <tlspool/validate.h>, <tlspool/dane.h> and <tlspool/openpgp.h> include
  * this header and nothing of each other but what validate.h gathers:
@@ -42,10 +42,31 @@ typedef enum tlspool_dns_verdict {
 
 /* TLSA and SMIMEA rdata (RFC 6698 section 2.1, RFC 8162 section 2). */
 typedef struct tlspool_tlsa {
-	uint8_t usage, selector, mtype;
+	uint8_t usage, selector, mtype; /* the values named below */
 	size_t len;
 	const unsigned char *data; /* points into the rdata */
 } tlspool_tlsa;
+
+/* Certificate usages (RFC 6698 section 2.1.1), by their RFC 7218 names. */
+enum tlspool_dane_usage {
+	TLSPOOL_DANE_USAGE_PKIX_TA = 0, /* a CA on the PKIX path */
+	TLSPOOL_DANE_USAGE_PKIX_EE = 1, /* the end entity, PKIX-valid */
+	TLSPOOL_DANE_USAGE_DANE_TA = 2, /* a trust anchor for the chain */
+	TLSPOOL_DANE_USAGE_DANE_EE = 3, /* the end entity's key alone */
+};
+
+/* Selectors (RFC 6698 section 2.1.2). */
+enum tlspool_dane_selector {
+	TLSPOOL_DANE_SELECTOR_CERT = 0, /* the whole DER certificate */
+	TLSPOOL_DANE_SELECTOR_SPKI = 1, /* its SubjectPublicKeyInfo */
+};
+
+/* Matching types (RFC 6698 section 2.1.3). */
+enum tlspool_dane_mtype {
+	TLSPOOL_DANE_MTYPE_FULL = 0,     /* the selected octets themselves */
+	TLSPOOL_DANE_MTYPE_SHA2_256 = 1, /* their SHA2-256, 32 octets */
+	TLSPOOL_DANE_MTYPE_SHA2_512 = 2, /* their SHA2-512, 64 octets */
+};
 
 /*
  * The result of a DANE (or OPENPGPKEY) match for the whole RRset.  Zero

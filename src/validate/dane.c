@@ -60,16 +60,27 @@
 
 #include "dane_int.h"
 
-static const char *const selector_names[] = {"Cert", "SPKI"};
-static const char *const mtype_names[] = {"Full", "SHA2-256", "SHA2-512"};
+static const char *const selector_names[] = {
+        [TLSPOOL_DANE_SELECTOR_CERT] = "Cert",
+        [TLSPOOL_DANE_SELECTOR_SPKI] = "SPKI",
+};
+static const char *const mtype_names[] = {
+        [TLSPOOL_DANE_MTYPE_FULL] = "Full",
+        [TLSPOOL_DANE_MTYPE_SHA2_256] = "SHA2-256",
+        [TLSPOOL_DANE_MTYPE_SHA2_512] = "SHA2-512",
+};
 
 const char *tlspool_dane_usage_name(uint8_t usage)
 {
 	static _Thread_local char buf[16];
-	static const char *const names[] = {"PKIX-TA", "PKIX-EE", "DANE-TA",
-	                                    "DANE-EE"};
+	static const char *const names[] = {
+	        [TLSPOOL_DANE_USAGE_PKIX_TA] = "PKIX-TA",
+	        [TLSPOOL_DANE_USAGE_PKIX_EE] = "PKIX-EE",
+	        [TLSPOOL_DANE_USAGE_DANE_TA] = "DANE-TA",
+	        [TLSPOOL_DANE_USAGE_DANE_EE] = "DANE-EE",
+	};
 
-	if (usage < 4)
+	if (usage <= TLSPOOL_DANE_USAGE_DANE_EE)
 		return names[usage];
 	snprintf(buf, sizeof(buf), "usage-%u", (unsigned)usage);
 	return buf;
@@ -153,27 +164,28 @@ const char *tp_dane_params(const tlspool_tlsa *t)
 static int usable(const struct tp_dane_ctx *x, const tlspool_tlsa *t,
                   tlspool_dane_step *st)
 {
-	if (t->usage > 3) {
+	if (t->usage > TLSPOOL_DANE_USAGE_DANE_EE) {
 		tp_dane_say(st, TLSPOOL_DANE_REC_UNUSABLE, "unknown usage %u",
 		            (unsigned)t->usage);
-	} else if (t->selector > 1) {
+	} else if (t->selector > TLSPOOL_DANE_SELECTOR_SPKI) {
 		tp_dane_say(st, TLSPOOL_DANE_REC_UNUSABLE,
 		            "unknown selector %u", (unsigned)t->selector);
-	} else if (t->mtype > 2) {
+	} else if (t->mtype > TLSPOOL_DANE_MTYPE_SHA2_512) {
 		tp_dane_say(st, TLSPOOL_DANE_REC_UNUSABLE,
 		            "unknown matching type %u", (unsigned)t->mtype);
 	} else if (t->data == NULL || t->len == 0 ||
-	           (t->mtype == 1 && t->len != 32) ||
-	           (t->mtype == 2 && t->len != 64)) {
+	           (t->mtype == TLSPOOL_DANE_MTYPE_SHA2_256 && t->len != 32) ||
+	           (t->mtype == TLSPOOL_DANE_MTYPE_SHA2_512 && t->len != 64)) {
 		tp_dane_say(st, TLSPOOL_DANE_REC_UNUSABLE,
 		            "malformed: %zu octets of %s association data",
 		            t->len, mtype_names[t->mtype]);
-	} else if (t->usage <= 1 && (x->in->flags & TLSPOOL_DANE_NO_PKIX)) {
+	} else if (tp_dane_is_pkix(t->usage) &&
+	           (x->in->flags & TLSPOOL_DANE_NO_PKIX)) {
 		tp_dane_say(st, TLSPOOL_DANE_REC_UNUSABLE,
 		            "%s is not used in this profile (RFC 7672 section "
 		            "3.1.3)",
 		            tlspool_dane_usage_name(t->usage));
-	} else if (t->usage <= 1 && x->in->trust == NULL) {
+	} else if (tp_dane_is_pkix(t->usage) && x->in->trust == NULL) {
 		tp_dane_say(st, TLSPOOL_DANE_REC_UNUSABLE,
 		            "%s needs a trust store, and none is configured",
 		            tlspool_dane_usage_name(t->usage));
@@ -186,7 +198,8 @@ static int usable(const struct tp_dane_ctx *x, const tlspool_tlsa *t,
 /* Step 4 over all records that passed step 3 (outcome still UNCHECKED). */
 static void agility(const tlspool_dane_input *in, tlspool_dane_result *res)
 {
-	uint8_t best[4][2] = {{0}};
+	uint8_t best[TLSPOOL_DANE_USAGE_DANE_EE + 1]
+	            [TLSPOOL_DANE_SELECTOR_SPKI + 1] = {{0}};
 	size_t i;
 
 	for (i = 0; i < in->ntlsa; i++) {
@@ -201,7 +214,8 @@ static void agility(const tlspool_dane_input *in, tlspool_dane_result *res)
 
 		/* The supported digests rank SHA2-512 above SHA2-256. */
 		if (res->steps[i].outcome == TLSPOOL_DANE_REC_UNCHECKED &&
-		    t->mtype != 0 && t->mtype < best[t->usage][t->selector])
+		    t->mtype != TLSPOOL_DANE_MTYPE_FULL &&
+		    t->mtype < best[t->usage][t->selector])
 			tp_dane_say(&res->steps[i], TLSPOOL_DANE_REC_AGILITY,
 			            "%s skipped: %s records exist for %s %s "
 			            "(RFC 7671 "
@@ -322,7 +336,8 @@ static size_t usable_all(struct tp_dane_ctx *x)
 		return nusable;
 	for (i = 0; i < in->ntlsa; i++)
 		if (res->steps[i].outcome == TLSPOOL_DANE_REC_UNCHECKED &&
-		    (in->tlsa[i].usage != 3 || in->tlsa[i].selector != 1))
+		    (in->tlsa[i].usage != TLSPOOL_DANE_USAGE_DANE_EE ||
+		     in->tlsa[i].selector != TLSPOOL_DANE_SELECTOR_SPKI))
 			tp_dane_say(&res->steps[i],
 			            TLSPOOL_DANE_REC_NOT_APPLICABLE,
 			            "%s cannot match a raw public key, only "
@@ -356,7 +371,9 @@ static void match_all(struct tp_dane_ctx *x)
 			tp_dane_say(st, TLSPOOL_DANE_REC_NO_MATCH,
 			            "%s: %s differs from the raw public key's",
 			            tp_dane_params(t),
-			            t->mtype == 0 ? "the data" : "the digest");
+			            t->mtype == TLSPOOL_DANE_MTYPE_FULL
+			                    ? "the data"
+			                    : "the digest");
 		}
 		if (st->outcome == TLSPOOL_DANE_REC_MATCHED &&
 		    res->matched < 0) {
@@ -374,7 +391,7 @@ static void verdict(const tlspool_dane_input *in, tlspool_dane_result *res,
 		const tlspool_dane_step *st = &res->steps[res->matched];
 
 		res->verdict = TLSPOOL_DANE_AUTHENTICATED;
-		if (st->usage == 3)
+		if (st->usage == TLSPOOL_DANE_USAGE_DANE_EE)
 			snprintf(res->name, sizeof(res->name), "%s",
 			         in->nnames ? in->names[0] : "");
 		snprintf(res->reason, sizeof(res->reason),

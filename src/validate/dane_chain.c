@@ -144,7 +144,7 @@ int tp_dane_assoc_matches(const tlspool_tlsa *t, const tlspool_span *sel)
 	unsigned char md[64];
 	int n;
 
-	if (t->mtype == 0)
+	if (t->mtype == TLSPOOL_DANE_MTYPE_FULL)
 		return t->len == sel->len &&
 		       memcmp(t->data, sel->data, t->len) == 0;
 	n = tp_tlsa_assoc(sel->data, sel->len, t->mtype, md, sizeof(md));
@@ -153,7 +153,9 @@ int tp_dane_assoc_matches(const tlspool_tlsa *t, const tlspool_span *sel)
 
 static int cert_matches(const tlspool_tlsa *t, const struct tp_dane_cert *c)
 {
-	return tp_dane_assoc_matches(t, t->selector == 0 ? &c->der : &c->spki);
+	return tp_dane_assoc_matches(
+	        t,
+	        t->selector == TLSPOOL_DANE_SELECTOR_CERT ? &c->der : &c->spki);
 }
 
 /* A GnuTLS verification's outcome: 0, or -1 with the reason in words. */
@@ -287,7 +289,7 @@ static void finish(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 		            tp_dane_params(t), what, why);
 		return;
 	}
-	if (t->usage <= 1) {
+	if (tp_dane_is_pkix(t->usage)) {
 		if (pkix_ok(x, why, sizeof(why)) != 0) {
 			tp_dane_say(
 			        st, TLSPOOL_DANE_REC_PKIX_FAILED,
@@ -327,8 +329,9 @@ static void finish(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 	}
 	tp_dane_say(st, TLSPOOL_DANE_REC_MATCHED, "%s matches %s; %s",
 	            tp_dane_params(t), what,
-	            t->usage <= 1 ? "PKIX path, dates and name verified"
-	                          : "chain, dates and name verified");
+	            tp_dane_is_pkix(t->usage)
+	                    ? "PKIX path, dates and name verified"
+	                    : "chain, dates and name verified");
 }
 
 /* Report a record that matched no eligible certificate, saying which
@@ -341,7 +344,7 @@ static void no_match(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 	for (i = 0; i < x->n; i++) {
 		if (!cert_matches(t, &x->c[i]))
 			continue;
-		if (i == 0 && (t->usage == 0 || t->usage == 2)) {
+		if (i == 0 && !tp_dane_is_ee(t->usage)) {
 			tp_dane_say(st, TLSPOOL_DANE_REC_NO_MATCH,
 			            "%s matches the end entity, which cannot "
 			            "be its "
@@ -351,7 +354,7 @@ static void no_match(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 			            "3 "
 			            "DANE-EE)",
 			            tp_dane_params(t));
-		} else if (i > 0 && (t->usage == 1 || t->usage == 3)) {
+		} else if (i > 0 && tp_dane_is_ee(t->usage)) {
 			tp_dane_say(st, TLSPOOL_DANE_REC_NO_MATCH,
 			            "%s matches certificate %zu, but "
 			            "end-entity usages "
@@ -369,11 +372,12 @@ static void no_match(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 		}
 		return;
 	}
-	tp_dane_say(
-	        st, TLSPOOL_DANE_REC_NO_MATCH, "%s: %s differs from %s",
-	        tp_dane_params(t), t->mtype == 0 ? "the data" : "the digest",
-	        t->usage == 1 || t->usage == 3 ? "the end entity's"
-	                                       : "every issuer certificate's");
+	tp_dane_say(st, TLSPOOL_DANE_REC_NO_MATCH, "%s: %s differs from %s",
+	            tp_dane_params(t),
+	            t->mtype == TLSPOOL_DANE_MTYPE_FULL ? "the data"
+	                                                : "the digest",
+	            tp_dane_is_ee(t->usage) ? "the end entity's"
+	                                    : "every issuer certificate's");
 }
 
 /* DANE-TA(2) "2 0 0" and "2 1 0": an anchor the peer did not send. */
@@ -386,10 +390,11 @@ static int unsent_anchor(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 	size_t p;
 	int found = 0;
 
-	if (t->usage != 2 || t->mtype != 0)
+	if (t->usage != TLSPOOL_DANE_USAGE_DANE_TA ||
+	    t->mtype != TLSPOOL_DANE_MTYPE_FULL)
 		return 0;
 	st->depth = (int)x->n;
-	if (t->selector == 0) {
+	if (t->selector == TLSPOOL_DANE_SELECTOR_CERT) {
 		if (gnutls_x509_crt_init(&ta) < 0 ||
 		    gnutls_x509_crt_import(ta, &d, GNUTLS_X509_FMT_DER) < 0)
 			goto done;
@@ -474,13 +479,13 @@ void tp_dane_match_chain(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 	char what[64];
 	size_t p;
 
-	if (t->usage == 1 || t->usage == 3) {
+	if (tp_dane_is_ee(t->usage)) {
 		if (!cert_matches(t, &x->c[0])) {
 			no_match(x, t, st);
 			return;
 		}
 		st->depth = 0;
-		if (t->usage == 3)
+		if (t->usage == TLSPOOL_DANE_USAGE_DANE_EE)
 			tp_dane_say(st, TLSPOOL_DANE_REC_MATCHED,
 			            "%s matches the end entity (names and "
 			            "dates are "
@@ -506,7 +511,7 @@ void tp_dane_match_chain(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 	}
 	if (unsent_anchor(x, t, st))
 		return;
-	if (t->usage == 0 && store_root(x, t, st))
+	if (t->usage == TLSPOOL_DANE_USAGE_PKIX_TA && store_root(x, t, st))
 		return;
 	no_match(x, t, st);
 }

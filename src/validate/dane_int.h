@@ -27,6 +27,21 @@ struct tp_dane_ctx {
 	size_t npath;
 };
 
+/* The PKIX usages also need a PKIX path to the trust store (RFC 6698
+ * section 2.1.1). */
+static inline int tp_dane_is_pkix(unsigned usage)
+{
+	return usage == TLSPOOL_DANE_USAGE_PKIX_TA ||
+	       usage == TLSPOOL_DANE_USAGE_PKIX_EE;
+}
+
+/* The end-entity usages match the end entity only. */
+static inline int tp_dane_is_ee(unsigned usage)
+{
+	return usage == TLSPOOL_DANE_USAGE_PKIX_EE ||
+	       usage == TLSPOOL_DANE_USAGE_DANE_EE;
+}
+
 /* Set a record's outcome and its reason. */
 void tp_dane_say(tlspool_dane_step *st, tlspool_dane_outcome o, const char *fmt,
                  ...) __attribute__((format(printf, 3, 4)));

@@ -101,7 +101,7 @@ static int read_keys(tlspool_openpgp_cert *cert, struct tp_pgp_packets *pp,
 		return -1;
 	}
 	g->nkeys = 1;
-	cert->secret = pp->pkt[0].tag == 5;
+	cert->secret = pp->pkt[0].tag == TP_PGP_TAG_SECRET_KEY;
 	for (i = 1; i < pp->ncomp; i++) {
 		struct tp_pgp_comp *c = &pp->comp[i];
 

@@ -30,6 +30,18 @@ static inline uint32_t tp_be32(const unsigned char *p)
 
 /* --- packets (openpgp_packets.c) ------------------------------------------ */
 
+/* Packet tags (RFC 9580 section 5) of transferable keys. */
+enum tp_pgp_tag {
+	TP_PGP_TAG_SIGNATURE = 2,
+	TP_PGP_TAG_SECRET_KEY = 5,
+	TP_PGP_TAG_PUBLIC_KEY = 6,
+	TP_PGP_TAG_SECRET_SUBKEY = 7,
+	TP_PGP_TAG_TRUST = 12,
+	TP_PGP_TAG_USER_ID = 13,
+	TP_PGP_TAG_PUBLIC_SUBKEY = 14,
+	TP_PGP_TAG_USER_ATTRIBUTE = 17,
+};
+
 struct tp_pgp_pkt {
 	int tag;
 	const unsigned char *body;
@@ -79,7 +91,7 @@ int tp_pgp_get_mpi(const unsigned char **p, size_t *left, tlspool_span *out);
 enum tp_pgp_kind { TP_PGP_NONE, TP_PGP_RSA, TP_PGP_EC, TP_PGP_ED25519 };
 
 struct tp_pgp_key {
-	int tag; /* 5, 6, 7 or 14 */
+	int tag; /* TP_PGP_TAG_PUBLIC_KEY, _SECRET_KEY, ..._SUBKEY */
 	int version, algo;
 	const unsigned char *body; /* the packet body */
 	size_t publen;             /* octets of its public part */
@@ -117,6 +129,27 @@ void tp_pgp_hash_key(gnutls_hash_hd_t h, const struct tp_pgp_key *k);
 int tp_pgp_pubkey(struct tp_pgp_key *k, gnutls_pubkey_t *out);
 
 /* --- signatures (openpgp_sigs.c) ------------------------------------------ */
+
+/* Signature types (RFC 9580 section 5.2.1) of self-signatures. */
+enum tp_pgp_sigtype {
+	TP_PGP_SIGTYPE_CERT_GENERIC = 0x10, /* 0x10..0x13 certify a User ID */
+	TP_PGP_SIGTYPE_CERT_PERSONA = 0x11,
+	TP_PGP_SIGTYPE_CERT_CASUAL = 0x12,
+	TP_PGP_SIGTYPE_CERT_POSITIVE = 0x13,
+	TP_PGP_SIGTYPE_SUBKEY_BINDING = 0x18,
+	TP_PGP_SIGTYPE_PRIMARY_BINDING = 0x19,
+	TP_PGP_SIGTYPE_DIRECT_KEY = 0x1f,
+	TP_PGP_SIGTYPE_KEY_REVOCATION = 0x20,
+	TP_PGP_SIGTYPE_SUBKEY_REVOCATION = 0x28,
+	TP_PGP_SIGTYPE_CERT_REVOCATION = 0x30,
+};
+
+/* Is t one of the four User ID certification types? */
+static inline int tp_pgp_is_certification(int t)
+{
+	return t >= TP_PGP_SIGTYPE_CERT_GENERIC &&
+	       t <= TP_PGP_SIGTYPE_CERT_POSITIVE;
+}
 
 struct tp_pgp_sig {
 	int version, type, pkalgo, hashalgo;

@@ -66,38 +66,53 @@ const char *tlspool_openpgp_algorithm_name(int algorithm)
 	static __thread char buf[32];
 
 	switch (algorithm) {
-	case 1:
-	case 2:
-	case 3:
+	case TLSPOOL_OPENPGP_ALGO_RSA:
+	case TLSPOOL_OPENPGP_ALGO_RSA_ENCRYPT_ONLY:
+	case TLSPOOL_OPENPGP_ALGO_RSA_SIGN_ONLY:
 		return "RSA";
-	case 16:
+	case TLSPOOL_OPENPGP_ALGO_ELGAMAL:
 		return "ElGamal";
-	case 17:
+	case TLSPOOL_OPENPGP_ALGO_DSA:
 		return "DSA";
-	case 18:
+	case TLSPOOL_OPENPGP_ALGO_ECDH:
 		return "ECDH";
-	case 19:
+	case TLSPOOL_OPENPGP_ALGO_ECDSA:
 		return "ECDSA";
-	case 22:
+	case TLSPOOL_OPENPGP_ALGO_EDDSA_LEGACY:
 		return "EdDSA";
-	case 25:
+	case TLSPOOL_OPENPGP_ALGO_X25519:
 		return "X25519";
-	case 26:
+	case TLSPOOL_OPENPGP_ALGO_X448:
 		return "X448";
-	case 27:
+	case TLSPOOL_OPENPGP_ALGO_ED25519:
 		return "Ed25519";
-	case 28:
+	case TLSPOOL_OPENPGP_ALGO_ED448:
 		return "Ed448";
 	}
 	snprintf(buf, sizeof(buf), "algorithm-%d", algorithm);
 	return buf;
 }
 
+/* The algorithms of RFC 9580 section 9.1, those whose material this
+ * file reads or skips; the rest are kept by fingerprint alone. */
 static int known_algo(int algo)
 {
-	return algo == 1 || algo == 2 || algo == 3 || algo == 16 ||
-	       algo == 17 || (algo >= 18 && algo <= 19) || algo == 22 ||
-	       (algo >= 25 && algo <= 28);
+	switch (algo) {
+	case TLSPOOL_OPENPGP_ALGO_RSA:
+	case TLSPOOL_OPENPGP_ALGO_RSA_ENCRYPT_ONLY:
+	case TLSPOOL_OPENPGP_ALGO_RSA_SIGN_ONLY:
+	case TLSPOOL_OPENPGP_ALGO_ELGAMAL:
+	case TLSPOOL_OPENPGP_ALGO_DSA:
+	case TLSPOOL_OPENPGP_ALGO_ECDH:
+	case TLSPOOL_OPENPGP_ALGO_ECDSA:
+	case TLSPOOL_OPENPGP_ALGO_EDDSA_LEGACY:
+	case TLSPOOL_OPENPGP_ALGO_X25519:
+	case TLSPOOL_OPENPGP_ALGO_X448:
+	case TLSPOOL_OPENPGP_ALGO_ED25519:
+	case TLSPOOL_OPENPGP_ALGO_ED448:
+		return 1;
+	}
+	return 0;
 }
 
 /* RSA n and e (RFC 9580 section 5.5.5.1): the octets used, or -1. */
@@ -132,7 +147,7 @@ static long ec_material(struct tp_pgp_key *k, const unsigned char *p,
 	c = get_oid(&p, &left);
 	if (c == -1 || tp_pgp_get_mpi(&p, &left, &pt) != 0)
 		return -1;
-	if (k->algo == 18) { /* KDF parameters, length-prefixed */
+	if (k->algo == TLSPOOL_OPENPGP_ALGO_ECDH) { /* KDF parameters */
 		if (left < 1 || left - 1 < p[0])
 			return -1;
 		kdf = p[0];
@@ -142,9 +157,10 @@ static long ec_material(struct tp_pgp_key *k, const unsigned char *p,
 	snprintf(info->algorithm_name, sizeof(info->algorithm_name), "%s-%s",
 	         tlspool_openpgp_algorithm_name(k->algo),
 	         c >= 0 ? curves[c].name : "unknown-curve");
-	if (c < 0 || k->algo == 18)
+	if (c < 0 || k->algo == TLSPOOL_OPENPGP_ALGO_ECDH)
 		return p - start;
-	if (k->algo == 19 && curves[c].curve != GNUTLS_ECC_CURVE_ED25519 &&
+	if (k->algo == TLSPOOL_OPENPGP_ALGO_ECDSA &&
+	    curves[c].curve != GNUTLS_ECC_CURVE_ED25519 &&
 	    curves[c].curve != GNUTLS_ECC_CURVE_INVALID && pt.len > 1 &&
 	    pt.data[0] == 0x04 && (pt.len - 1) % 2 == 0) {
 		k->kind = TP_PGP_EC;
@@ -153,7 +169,7 @@ static long ec_material(struct tp_pgp_key *k, const unsigned char *p,
 		k->a.len = (pt.len - 1) / 2;
 		k->b.data = pt.data + 1 + k->a.len;
 		k->b.len = k->a.len;
-	} else if (k->algo == 22 &&
+	} else if (k->algo == TLSPOOL_OPENPGP_ALGO_EDDSA_LEGACY &&
 	           curves[c].curve == GNUTLS_ECC_CURVE_ED25519 &&
 	           pt.len == 33 && pt.data[0] == 0x40) {
 		/* RFC 9580 section 5.5.5.5: native point, 0x40 prefix */
@@ -177,22 +193,22 @@ static long key_material(struct tp_pgp_key *k, const unsigned char *p,
 	long used;
 
 	switch (k->algo) {
-	case 1:
-	case 2:
-	case 3:
+	case TLSPOOL_OPENPGP_ALGO_RSA:
+	case TLSPOOL_OPENPGP_ALGO_RSA_ENCRYPT_ONLY:
+	case TLSPOOL_OPENPGP_ALGO_RSA_SIGN_ONLY:
 		used = rsa_material(k, p, left, info);
 		break;
-	case 18:
-	case 19:
-	case 22:
+	case TLSPOOL_OPENPGP_ALGO_ECDH:
+	case TLSPOOL_OPENPGP_ALGO_ECDSA:
+	case TLSPOOL_OPENPGP_ALGO_EDDSA_LEGACY:
 		used = ec_material(k, p, left, info);
 		break;
-	case 25:
-	case 27:
-		/* X25519, Ed25519: 32 native octets (sections 5.5.5.7, .9) */
+	case TLSPOOL_OPENPGP_ALGO_X25519:
+	case TLSPOOL_OPENPGP_ALGO_ED25519:
+		/* 32 native octets (RFC 9580 sections 5.5.5.7, 5.5.5.9) */
 		if (left < 32)
 			return -1;
-		if (k->algo == 27) {
+		if (k->algo == TLSPOOL_OPENPGP_ALGO_ED25519) {
 			k->kind = TP_PGP_ED25519;
 			k->curve = GNUTLS_ECC_CURVE_ED25519;
 			k->a.data = p;
@@ -200,10 +216,10 @@ static long key_material(struct tp_pgp_key *k, const unsigned char *p,
 		}
 		used = 32;
 		break;
-	case 26:
-	case 28:
+	case TLSPOOL_OPENPGP_ALGO_X448:
+	case TLSPOOL_OPENPGP_ALGO_ED448:
 		/* X448 56, Ed448 57 native octets: kept, not used */
-		used = k->algo == 26 ? 56 : 57;
+		used = k->algo == TLSPOOL_OPENPGP_ALGO_X448 ? 56 : 57;
 		if (left < (size_t)used)
 			return -1;
 		break;
@@ -233,7 +249,7 @@ static int key_secret(struct tp_pgp_key *k, const unsigned char *p, size_t left)
 	p++;
 	left--;
 	start = p;
-	if (k->algo == 27) {
+	if (k->algo == TLSPOOL_OPENPGP_ALGO_ED25519) {
 		/* v6 has no checksum: the 32 octets are all there is */
 		if (left < 32 || (k->version == 6 && left != 32))
 			return -1;
@@ -308,7 +324,7 @@ static int unsupported_algo(struct tp_pgp_key *k, size_t publen,
 	tp_err(err, errlen, "public-key algorithm %d is not supported",
 	       k->algo);
 	k->publen = publen;
-	if (k->tag == 6 || k->tag == 5)
+	if (k->tag == TP_PGP_TAG_PUBLIC_KEY || k->tag == TP_PGP_TAG_SECRET_KEY)
 		return -2;
 	fingerprint(k, info);
 	snprintf(info->reason, sizeof(info->reason),
@@ -323,7 +339,8 @@ static int after_public(struct tp_pgp_key *k, size_t left, char *err,
 {
 	const char *name = k->info->algorithm_name;
 
-	if (k->tag == 5 || k->tag == 7) {
+	if (k->tag == TP_PGP_TAG_SECRET_KEY ||
+	    k->tag == TP_PGP_TAG_SECRET_SUBKEY) {
 		if (key_secret(k, k->body + k->publen, left - k->publen) != 0) {
 			tp_err(err, errlen,
 			       "%s secret key: malformed secret "

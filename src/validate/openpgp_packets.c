@@ -114,7 +114,8 @@ static int frame_all(const unsigned char *d, size_t len,
 		if (next_packet(d, len, &off, &pp->pkt[pp->npkt], err,
 		                errlen) != 0)
 			goto bad;
-		if (pp->pkt[pp->npkt].tag != 12) /* trust: nothing for us */
+		if (pp->pkt[pp->npkt].tag !=
+		    TP_PGP_TAG_TRUST) /* nothing for us */
 			pp->npkt++;
 	}
 	if (pp->npkt == 0) {
@@ -127,11 +128,33 @@ bad:
 	return -1;
 }
 
+/* Does a packet of tag t (not the first) open a component?  Which, in
+ * *kind. */
+static int opens(int t, int allow_secret, enum tp_pgp_comp_kind *kind)
+{
+	switch (t) {
+	case TP_PGP_TAG_USER_ID:
+		*kind = TP_PGP_COMP_UID;
+		return 1;
+	case TP_PGP_TAG_USER_ATTRIBUTE:
+		*kind = TP_PGP_COMP_ATTRIBUTE;
+		return 1;
+	case TP_PGP_TAG_PUBLIC_SUBKEY:
+		*kind = TP_PGP_COMP_SUBKEY;
+		return 1;
+	case TP_PGP_TAG_SECRET_SUBKEY:
+		*kind = TP_PGP_COMP_SUBKEY;
+		return allow_secret;
+	}
+	return 0;
+}
+
 /* Group the packets by component, checking their order.  0, or -1 with
  * errno and a message. */
 static int group(struct tp_pgp_packets *pp, int allow_secret, char *err,
                  size_t errlen)
 {
+	enum tp_pgp_comp_kind kind = TP_PGP_COMP_PRIMARY;
 	struct tp_pgp_comp *c;
 	size_t i, nc = 0;
 
@@ -145,22 +168,19 @@ static int group(struct tp_pgp_packets *pp, int allow_secret, char *err,
 	for (i = 0; i < pp->npkt; i++) {
 		int t = pp->pkt[i].tag;
 
-		if (i == 0 && t != 6 && !(allow_secret && t == 5)) {
+		if (i == 0 && t != TP_PGP_TAG_PUBLIC_KEY &&
+		    !(allow_secret && t == TP_PGP_TAG_SECRET_KEY)) {
 			tp_err(err, errlen,
 			       "the first packet (tag %d) is not a %skey", t,
 			       allow_secret ? "" : "public ");
 			goto bad;
 		}
-		if (i == 0 || t == 13 || t == 17 || t == 14 ||
-		    (allow_secret && t == 7)) {
-			c[nc].kind = i == 0    ? TP_PGP_COMP_PRIMARY
-			             : t == 13 ? TP_PGP_COMP_UID
-			             : t == 17 ? TP_PGP_COMP_ATTRIBUTE
-			                       : TP_PGP_COMP_SUBKEY;
+		if (i == 0 || opens(t, allow_secret, &kind)) {
+			c[nc].kind = kind;
 			c[nc].index = i;
 			c[nc].first = i + 1;
 			nc++;
-		} else if (t == 2) {
+		} else if (t == TP_PGP_TAG_SIGNATURE) {
 			c[nc - 1].nsigs++;
 		} else {
 			tp_err(err, errlen,

@@ -16,6 +16,18 @@
 
 #include "openpgp_int.h"
 
+/* Signature subpacket types (RFC 9580 section 5.2.3.7) that carry what
+ * this library uses. */
+enum subpacket {
+	SUB_CREATION_TIME = 2,
+	SUB_SIG_EXPIRATION = 3,
+	SUB_KEY_EXPIRATION = 9,
+	SUB_ISSUER_KEY_ID = 16,
+	SUB_KEY_FLAGS = 27,
+	SUB_EMBEDDED_SIGNATURE = 32,
+	SUB_ISSUER_FINGERPRINT = 33,
+};
+
 /* --- parsing ---------------------------------------------------------------
  */
 
@@ -78,27 +90,27 @@ static int hashed_subpacket(struct tp_pgp_sig *s, int type, int crit,
                             const unsigned char *v, size_t n)
 {
 	switch (type) {
-	case 2:
+	case SUB_CREATION_TIME:
 		if (n != 4)
 			return -1;
 		s->created = (time_t)tp_be32(v);
 		s->has_created = 1;
 		break;
-	case 3:
+	case SUB_SIG_EXPIRATION:
 		if (n != 4)
 			return -1;
 		s->sig_expires = tp_be32(v);
 		break;
-	case 9:
+	case SUB_KEY_EXPIRATION:
 		if (n != 4)
 			return -1;
 		s->key_expires = tp_be32(v);
 		break;
-	case 27:
+	case SUB_KEY_FLAGS:
 		s->flags = n > 0 ? v[0] : 0;
 		s->has_flags = 1;
 		break;
-	case 33:
+	case SUB_ISSUER_FINGERPRINT: /* a version octet, then v4 20, v6 32 */
 		if (n != 21 && n != 33)
 			return -1;
 		s->fprlen = n - 1;
@@ -129,10 +141,10 @@ static int subpackets(struct tp_pgp_sig *s, const unsigned char *p, size_t left,
 		n--;
 		p += hl + 1 + n;
 		left -= hl + 1 + n;
-		if (type == 16 && n == 8) { /* issuer key ID, either area */
+		if (type == SUB_ISSUER_KEY_ID && n == 8) { /* either area */
 			memcpy(s->keyid, v, 8);
 			s->has_keyid = 1;
-		} else if (type == 32 && n > 0) { /* embedded signature */
+		} else if (type == SUB_EMBEDDED_SIGNATURE && n > 0) {
 			s->embedded = v;
 			s->embedded_len = n;
 		} else if (hashed &&
@@ -148,18 +160,18 @@ static int subpackets(struct tp_pgp_sig *s, const unsigned char *p, size_t left,
 static int sig_values(struct tp_pgp_sig *s, const unsigned char *p, size_t left)
 {
 	switch (s->pkalgo) {
-	case 1:
-	case 3:
+	case TLSPOOL_OPENPGP_ALGO_RSA:
+	case TLSPOOL_OPENPGP_ALGO_RSA_SIGN_ONLY:
 		if (tp_pgp_get_mpi(&p, &left, &s->s[0]) != 0)
 			return -1;
 		break;
-	case 19:
-	case 22:
+	case TLSPOOL_OPENPGP_ALGO_ECDSA:
+	case TLSPOOL_OPENPGP_ALGO_EDDSA_LEGACY:
 		if (tp_pgp_get_mpi(&p, &left, &s->s[0]) != 0 ||
 		    tp_pgp_get_mpi(&p, &left, &s->s[1]) != 0)
 			return -1;
 		break;
-	case 27:
+	case TLSPOOL_OPENPGP_ALGO_ED25519:
 		if (left < 64)
 			return -1;
 		s->s[0].data = p;
@@ -238,7 +250,7 @@ bad:
 /* The hash algorithms accepted for signatures (RFC 9580 section 9.5). */
 static gnutls_digest_algorithm_t digest_of(int h)
 {
-	switch (h) {
+	switch (h) { /* the IDs of the table in section 9.5 */
 	case 8:
 		return GNUTLS_DIG_SHA256;
 	case 9:
@@ -280,6 +292,14 @@ static int issued_by(const struct tp_pgp_sig *s,
 	return !s->has_keyid || memcmp(s->keyid, id, 8) == 0;
 }
 
+/* RSA Sign-Only is RSA for verifying. */
+static int rsa_as_one(int algo)
+{
+	return algo == TLSPOOL_OPENPGP_ALGO_RSA_SIGN_ONLY
+	               ? TLSPOOL_OPENPGP_ALGO_RSA
+	               : algo;
+}
+
 /* The checks before any cryptography: 0, or -1 with a reason. */
 static int acceptable(const struct tp_pgp_sig *s,
                       const struct tp_pgp_key *signer, time_t now, char *why,
@@ -307,9 +327,7 @@ static int acceptable(const struct tp_pgp_sig *s,
 	else if (digest_of(s->hashalgo) == GNUTLS_DIG_UNKNOWN)
 		snprintf(why, whylen, "hash algorithm %d not accepted",
 		         s->hashalgo);
-	/* RSA Sign-Only (3) is RSA (1) for verifying */
-	else if ((s->pkalgo == 3 ? 1 : s->pkalgo) !=
-	         (signer->algo == 3 ? 1 : signer->algo))
+	else if (rsa_as_one(s->pkalgo) != rsa_as_one(signer->algo))
 		snprintf(why, whylen,
 		         "signature algorithm %d by a key of algorithm %d",
 		         s->pkalgo, signer->algo);
@@ -402,7 +420,7 @@ static int verify_ed25519(gnutls_pubkey_t pub, const struct tp_pgp_key *signer,
 	unsigned char rs[64];
 	gnutls_datum_t sd = {rs, sizeof(rs)};
 
-	if (signer->algo == 27)
+	if (signer->algo == TLSPOOL_OPENPGP_ALGO_ED25519)
 		memcpy(rs, s->s[0].data, 64);
 	else if (pad(&s->s[0], rs, 32) != 0 || pad(&s->s[1], rs + 32, 32) != 0)
 		return GNUTLS_E_PK_SIG_VERIFY_FAILED;

@@ -70,26 +70,28 @@ static void primary_component(struct tp_pgp *g, const struct tp_pgp_pkt *pk,
 	for (j = c->first; j < c->first + c->nsigs; j++) {
 		int t = sig_type(&pk[j]);
 
-		if (!uidc && t != 0x1f && t != 0x20)
+		if (!uidc && t != TP_PGP_SIGTYPE_DIRECT_KEY &&
+		    t != TP_PGP_SIGTYPE_KEY_REVOCATION)
 			continue;
-		if (uidc && (t < 0x10 || t > 0x13))
+		if (uidc && !tp_pgp_is_certification(t))
 			continue;
 		ok = check_sig(&pk[j], &s, k, k, NULL, uidc ? &uid : NULL, now,
 		               why, sizeof(why));
 		if (ok != TP_PGP_SIG_VALID) {
-			if (ok == TP_PGP_SIG_INVALID && t != 0x20)
+			if (ok == TP_PGP_SIG_INVALID &&
+			    t != TP_PGP_SIGTYPE_KEY_REVOCATION)
 				note(ps->first, sizeof(ps->first),
 				     "self-signature", why);
 			continue;
 		}
-		if (t == 0x20) {
+		if (t == TP_PGP_SIGTYPE_KEY_REVOCATION) {
 			ps->revoked = 1;
 			continue;
 		}
 		/* the newest self-signature speaks for the key; a direct key
 		 * signature before User IDs' */
 		if (s.created > ps->best ||
-		    (t == 0x1f && s.created == ps->best)) {
+		    (t == TP_PGP_SIGTYPE_DIRECT_KEY && s.created == ps->best)) {
 			ps->best = s.created;
 			ps->kexp = s.key_expires;
 			k->info->flags = s.flags;
@@ -149,15 +151,17 @@ static void eval_uid(struct tp_pgp *g, const struct tp_pgp_pkt *pk,
 	for (j = c->first; j < c->first + c->nsigs; j++) {
 		int t = sig_type(&pk[j]);
 
-		if ((t < 0x10 || t > 0x13) && t != 0x30)
+		if (!tp_pgp_is_certification(t) &&
+		    t != TP_PGP_SIGTYPE_CERT_REVOCATION)
 			continue;
 		ok = check_sig(&pk[j], &s, k, k, NULL, &uid, now, why,
 		               sizeof(why));
-		if (ok == TP_PGP_SIG_INVALID && t != 0x30 && first[0] == '\0')
+		if (ok == TP_PGP_SIG_INVALID &&
+		    t != TP_PGP_SIGTYPE_CERT_REVOCATION && first[0] == '\0')
 			snprintf(first, sizeof(first), "%s", why);
 		if (ok != TP_PGP_SIG_VALID)
 			continue;
-		if (t == 0x30)
+		if (t == TP_PGP_SIGTYPE_CERT_REVOCATION)
 			revoked = 1;
 		else
 			certified = 1;
@@ -176,7 +180,7 @@ static void eval_uid(struct tp_pgp *g, const struct tp_pgp_pkt *pk,
 }
 
 /* Does the binding signature s carry a valid primary key binding
- * signature by the subkey sk (RFC 9580 section 5.2.1, type 0x19)? */
+ * signature by the subkey sk (RFC 9580 section 5.2.1)? */
 static int back_signed(const struct tp_pgp_sig *s, struct tp_pgp_key *k,
                        struct tp_pgp_key *sk, time_t now)
 {
@@ -186,7 +190,7 @@ static int back_signed(const struct tp_pgp_sig *s, struct tp_pgp_key *k,
 	return s->embedded != NULL && sk->kind != TP_PGP_NONE &&
 	       tp_pgp_parse_sig(s->embedded, s->embedded_len, &e, why,
 	                        sizeof(why)) == 0 &&
-	       e.type == 0x19 &&
+	       e.type == TP_PGP_SIGTYPE_PRIMARY_BINDING &&
 	       tp_pgp_verify(&e, sk, k, sk, NULL, now, why, sizeof(why)) ==
 	               TP_PGP_SIG_VALID;
 }
@@ -205,16 +209,17 @@ static void subkey_sigs(struct tp_pgp *g, const struct tp_pgp_pkt *pk,
 	for (j = c->first; j < c->first + c->nsigs; j++) {
 		int t = sig_type(&pk[j]);
 
-		if (t != 0x18 && t != 0x28)
+		if (t != TP_PGP_SIGTYPE_SUBKEY_BINDING &&
+		    t != TP_PGP_SIGTYPE_SUBKEY_REVOCATION)
 			continue;
 		ok = check_sig(&pk[j], &s, k, k, sk, NULL, now, why,
 		               sizeof(why));
-		if (ok == TP_PGP_SIG_INVALID && t == 0x18 &&
-		    ss->first[0] == '\0')
+		if (ok == TP_PGP_SIG_INVALID &&
+		    t == TP_PGP_SIGTYPE_SUBKEY_BINDING && ss->first[0] == '\0')
 			snprintf(ss->first, sizeof(ss->first), "%s", why);
 		if (ok != TP_PGP_SIG_VALID)
 			continue;
-		if (t == 0x28) {
+		if (t == TP_PGP_SIGTYPE_SUBKEY_REVOCATION) {
 			ss->revoked = 1;
 		} else if (s.created > ss->best) {
 			ss->best = s.created;

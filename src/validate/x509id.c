@@ -39,11 +39,18 @@
 #define OID_UID  "0.9.2342.19200300.100.1.1"
 #define MAX_RDNS 64
 
-/* ASN.1 string tags that may carry a dc= or uid= value. */
+/* Universal tags (X.680 section 8.6) of the strings that may carry a dc=
+ * or uid= value. */
+enum {
+	ASN1_UTF8_STRING = 12,
+	ASN1_PRINTABLE_STRING = 19,
+	ASN1_IA5_STRING = 22,
+};
+
 static int string_tag(unsigned long tag)
 {
-	return tag == 12 /* UTF8String */ || tag == 19 /* PrintableString */ ||
-	       tag == 22 /* IA5String */;
+	return tag == ASN1_UTF8_STRING || tag == ASN1_PRINTABLE_STRING ||
+	       tag == ASN1_IA5_STRING;
 }
 
 static int oid_is(const gnutls_datum_t *oid, const char *want)
