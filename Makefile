@@ -69,7 +69,7 @@ MANPAGES := $(wildcard man/*.[1-9])
 
 PHONY_BENCH := bench
 .PHONY: all deps check bench format-check check-run check-asan check-valgrind demo demo-run \
-        install clean format lint-man help tests fuzz fuzz-run
+        install clean format lint-man help tests tools fuzz fuzz-run analyze
 
 all: $(VAL_A) $(VAL_SO) $(LIB_A) $(LIB_SO) $(CLI) $(AUTHZ_SO)
 
@@ -78,6 +78,8 @@ help:
 	@echo "make check        install missing Debian packages, build, run every test"
 	@echo "make check-asan   the same under AddressSanitizer and UBSan"
 	@echo "make check-valgrind  unit tests under valgrind"
+	@echo "make analyze      clang static analyzer (scan-build) over a fresh build of"
+	@echo "                  the libraries, tlspool-connect and the tools; fails on any finding"
 	@echo "make fuzz         build the libFuzzer targets with clang, run each $(FUZZ_TIME) s"
 	@echo "make bench        1 GiB through tlspool-connect vs socat OPENSSL (ratio);"
 	@echo "                  validation from a warm cache vs from DNS (ratio)"
@@ -143,6 +145,8 @@ $(LIBTOOLS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/tools/%.c $(VAL_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(VAL_A) $(VAL_LIBS)
 
+tools: $(TOOL_BIN)
+
 tests: all $(UNIT_BIN) $(TOOL_BIN)
 
 # `make check` and `make demo` first install what is missing, then run a
@@ -188,6 +192,15 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(VAL_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -fsanitize=fuzzer,address \
 	  -o $@ $< $(VAL_A) $(VAL_LIBS)
+
+# The clang static analyzer over a fresh build directory of the libraries,
+# the CLI, the authz plugin and the test tools; any finding fails the
+# target.  The HTML report stays in $(ANALYZE_BUILD)/report.
+ANALYZE_BUILD ?= build-analyze
+analyze:
+	@rm -rf $(ANALYZE_BUILD)
+	scan-build --status-bugs -o $(ANALYZE_BUILD)/report \
+	  $(MAKE) --no-print-directory BUILD=$(ANALYZE_BUILD) all tools
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -235,4 +248,4 @@ format-check:
 	clang-format --dry-run -Werror $(FORMATTED)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-analyze
