@@ -137,7 +137,7 @@ int tp_dane_peer_parse(struct tp_dane_ctx *x)
 	return 0;
 }
 
-/* --- 6. matching against the chain ------------------------------------- */
+/* --- 6. matching against the chain ---------------------------------------- */
 
 int tp_dane_assoc_matches(const tlspool_tlsa *t, const tlspool_span *sel)
 {

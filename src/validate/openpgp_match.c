@@ -332,7 +332,7 @@ void tlspool_openpgp_result_free(tlspool_openpgp_result *res)
 	free(res);
 }
 
-/* --- secrets ------------------------------------------------------------ */
+/* --- secrets -------------------------------------------------------------- */
 
 static const char *curve_name(const struct tp_pgp_key *k)
 {

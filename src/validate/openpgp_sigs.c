@@ -28,8 +28,7 @@ enum subpacket {
 	SUB_ISSUER_FINGERPRINT = 33,
 };
 
-/* --- parsing ---------------------------------------------------------------
- */
+/* --- parsing -------------------------------------------------------------- */
 
 /* The length of the subpacket at p (RFC 9580 section 5.2.3.7): *hl octets
  * of header, then *n octets of type and body.  0 or -1. */
@@ -244,8 +243,7 @@ bad:
 	return -1;
 }
 
-/* --- verification ----------------------------------------------------------
- */
+/* --- verification --------------------------------------------------------- */
 
 /* The hash algorithms accepted for signatures (RFC 9580 section 9.5). */
 static gnutls_digest_algorithm_t digest_of(int h)
