@@ -16,18 +16,29 @@ CC       ?= cc
 BUILD    ?= build
 SAN      ?=
 
-PKGS     := gnutls getdns libgcrypt inih json-c lmdb
-DEPCFLAGS = $(shell pkg-config --cflags $(PKGS))
-DEPLIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread
+# Each library links what it uses: libtlspool-validate GnuTLS, getdns
+# (dns.c), inih (conffile.c); libtlspool GnuTLS, LMDB (cache.c) and
+# dlopen (authz.c) on top of it; tlspool-connect json-c on top of both.
+VAL_PKGS := gnutls getdns inih
+LIB_PKGS := gnutls lmdb
+CLI_PKGS := json-c
+DEPCFLAGS = $(shell pkg-config --cflags $(VAL_PKGS) $(LIB_PKGS) $(CLI_PKGS))
+VAL_LIBS  = $(shell pkg-config --libs $(VAL_PKGS)) -lpthread
+LIB_LIBS  = $(shell pkg-config --libs $(LIB_PKGS)) -lpthread -ldl
+CLI_LIBS  = $(shell pkg-config --libs $(CLI_PKGS))
 CHECKLIBS = $(shell pkg-config --libs check)
 
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2
 CFLAGS   ?= -O2 -g
+# Shared libraries must resolve every symbol from what they link (-z defs),
+# except under the sanitizers, whose runtime only programs carry.
+SOFLAGS  := -Wl,-z,defs
 ifneq ($(SAN),)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
+SOFLAGS  :=
 endif
 ALLCFLAGS = $(WARN) $(CFLAGS) -fPIC -D_GNU_SOURCE -Iinclude -Isrc/validate -Isrc/lib \
             -DTLSPOOL_SYSCONFDIR='"$(SYSCONFDIR)"' -DTLSPOOL_VERSION='"$(VERSION)"' \
@@ -58,7 +69,7 @@ MANPAGES := $(wildcard man/*.[1-9])
 
 PHONY_BENCH := bench
 .PHONY: all deps check bench format-check check-run check-asan check-valgrind demo demo-run \
-        install clean format lint-man help tests fuzz fuzz-run
+        install clean format lint-man help tests tools fuzz fuzz-run analyze
 
 all: $(VAL_A) $(VAL_SO) $(LIB_A) $(LIB_SO) $(CLI) $(AUTHZ_SO)
 
@@ -67,6 +78,8 @@ help:
 	@echo "make check        install missing Debian packages, build, run every test"
 	@echo "make check-asan   the same under AddressSanitizer and UBSan"
 	@echo "make check-valgrind  unit tests under valgrind"
+	@echo "make analyze      clang static analyzer (scan-build) over a fresh build of"
+	@echo "                  the libraries, tlspool-connect and the tools; fails on any finding"
 	@echo "make fuzz         build the libFuzzer targets with clang, run each $(FUZZ_TIME) s"
 	@echo "make bench        1 GiB through tlspool-connect vs socat OPENSSL (ratio);"
 	@echo "                  validation from a warm cache vs from DNS (ratio)"
@@ -88,7 +101,7 @@ $(VAL_A): $(VAL_OBJ)
 $(VAL_SO): $(VAL_OBJ) src/validate/libtlspool-validate.map
 	$(CC) -shared -Wl,-soname,libtlspool-validate.so.$(SOMAJOR) \
 	  -Wl,--version-script=src/validate/libtlspool-validate.map \
-	  $(LDFLAGS) -o $@ $(VAL_OBJ) $(DEPLIBS)
+	  $(SOFLAGS) $(LDFLAGS) -o $@ $(VAL_OBJ) $(VAL_LIBS)
 	ln -sf libtlspool-validate.so.$(VERSION) $(BUILD)/libtlspool-validate.so.$(SOMAJOR)
 	ln -sf libtlspool-validate.so.$(SOMAJOR) $(BUILD)/libtlspool-validate.so
 
@@ -99,27 +112,30 @@ $(LIB_A): $(LIB_OBJ)
 $(LIB_SO): $(LIB_OBJ) $(VAL_SO) src/lib/libtlspool.map
 	$(CC) -shared -Wl,-soname,libtlspool.so.$(SOMAJOR) \
 	  -Wl,--version-script=src/lib/libtlspool.map \
-	  $(LDFLAGS) -o $@ $(LIB_OBJ) -L$(BUILD) -ltlspool-validate $(DEPLIBS) -ldl
+	  $(SOFLAGS) $(LDFLAGS) -o $@ $(LIB_OBJ) -L$(BUILD) -ltlspool-validate \
+	  $(LIB_LIBS)
 	ln -sf libtlspool.so.$(VERSION) $(BUILD)/libtlspool.so.$(SOMAJOR)
 	ln -sf libtlspool.so.$(SOMAJOR) $(BUILD)/libtlspool.so
 
 # Programs link the static libraries: no LD_LIBRARY_PATH in the build tree.
 $(CLI): $(CLI_OBJ) $(LIB_A) $(VAL_A)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_A) $(VAL_A) $(DEPLIBS) -ldl
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_A) $(VAL_A) $(CLI_LIBS) \
+	  $(LIB_LIBS) $(VAL_LIBS)
 
 # The rules authorization plugin (tlspool_authz(3)): stands alone.
 $(AUTHZ_SO): src/authz/rules.c include/tlspool/authz.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) -shared $(LDFLAGS) -o $@ src/authz/rules.c
+	$(CC) $(ALLCFLAGS) -shared $(SOFLAGS) $(LDFLAGS) -o $@ src/authz/rules.c
 
 $(BENCH_BIN): bench/cache_bench.c $(LIB_A) $(VAL_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(DEPLIBS) -ldl
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) \
+	  $(VAL_LIBS)
 
 $(BUILD)/tests/check_%: tests/unit/check_%.c $(LIB_A) $(VAL_A) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -Wno-format-nonliteral -Itests/unit $(LDFLAGS) -o $@ $< \
-	  $(LIB_A) $(VAL_A) $(DEPLIBS) -ldl $(CHECKLIBS)
+	  $(LIB_A) $(VAL_A) $(LIB_LIBS) $(VAL_LIBS) $(CHECKLIBS)
 
 $(BUILD)/tests/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
@@ -127,7 +143,9 @@ $(BUILD)/tests/%: tests/tools/%.c
 
 $(LIBTOOLS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/tools/%.c $(VAL_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(VAL_A) $(DEPLIBS)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(VAL_A) $(VAL_LIBS)
+
+tools: $(TOOL_BIN)
 
 tests: all $(UNIT_BIN) $(TOOL_BIN)
 
@@ -173,7 +191,16 @@ fuzz-run: $(FUZZ_BIN)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(VAL_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -fsanitize=fuzzer,address \
-	  -o $@ $< $(VAL_A) $(DEPLIBS)
+	  -o $@ $< $(VAL_A) $(VAL_LIBS)
+
+# The clang static analyzer over a fresh build directory of the libraries,
+# the CLI, the authz plugin and the test tools; any finding fails the
+# target.  The HTML report stays in $(ANALYZE_BUILD)/report.
+ANALYZE_BUILD ?= build-analyze
+analyze:
+	@rm -rf $(ANALYZE_BUILD)
+	scan-build --status-bugs -o $(ANALYZE_BUILD)/report \
+	  $(MAKE) --no-print-directory BUILD=$(ANALYZE_BUILD) all tools
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -224,4 +251,4 @@ format-check:
 	clang-format --dry-run -Werror $(FORMATTED)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-analyze

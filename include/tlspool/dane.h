@@ -9,10 +9,10 @@
  * with tables and fuzzed.  Its answer is a verdict plus a trace with one
  * entry per record saying what became of it.
  *
- * Included by <tlspool/validate.h>; needs its tlspool_tlsa and
- * tlspool_dns_verdict.  Free of GnuTLS types.  Thread-safe for distinct
- * results; a tlspool_trust may be shared between threads.  The library
- * never prints and never exits.
+ * Included by <tlspool/validate.h>; stands alone on <tlspool/types.h>
+ * (tlspool_span, tlspool_tlsa, the verdicts).  Free of GnuTLS types.
+ * Thread-safe for distinct results; a tlspool_trust may be shared
+ * between threads.  The library never prints and never exits.
  */
 #ifndef TLSPOOL_DANE_H
 #define TLSPOOL_DANE_H
@@ -21,17 +21,11 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <tlspool/validate.h>
+#include <tlspool/types.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Bytes that the caller owns, e.g. one DER certificate. */
-typedef struct tlspool_span {
-	const unsigned char *data;
-	size_t len;
-} tlspool_span;
 
 /* --- trust store for the PKIX usages 0 and 1 ---------------------------- */
 
@@ -46,25 +40,8 @@ void tlspool_trust_free(tlspool_trust *trust);
 
 /* --- the matcher -------------------------------------------------------- */
 
-/*
- * The result for the whole RRset.  Zero means "not checked".  Only
- * TLSPOOL_DANE_AUTHENTICATED authenticates the peer.  NO_USABLE,
- * NO_RECORDS and INSECURE say that DNS proves no DANE constraint (RFC 7671
- * section 4.1, RFC 7672 section 2.2): a caller may then fall back to PKIX
- * if its policy allows.  NO_MATCH, PEER_ERROR and DNS_ERROR fail closed.
- */
-typedef enum tlspool_dane_verdict {
-	TLSPOOL_DANE_UNCHECKED = 0,
-	TLSPOOL_DANE_AUTHENTICATED, /* a usable record matched, all checks
-	                               passed */
-	TLSPOOL_DANE_NO_MATCH, /* usable records, none authenticates the peer */
-	TLSPOOL_DANE_NO_USABLE,  /* secure records, none of them usable */
-	TLSPOOL_DANE_NO_RECORDS, /* secure NODATA/NXDOMAIN (or empty RRset) */
-	TLSPOOL_DANE_INSECURE, /* the zone is unsigned: records prove nothing */
-	TLSPOOL_DANE_DNS_ERROR,  /* bogus, SERVFAIL, timeout, indeterminate */
-	TLSPOOL_DANE_PEER_ERROR, /* the peer's certificate or key is unparsable
-	                          */
-} tlspool_dane_verdict;
+/* tlspool_dane_verdict (<tlspool/types.h>) is the result for the whole
+ * RRset. */
 
 /* What became of one record. */
 typedef enum tlspool_dane_outcome {
@@ -207,8 +184,4 @@ int tlspool_tlsa_make(const tlspool_span *der, int rawkey, uint8_t usage,
 #ifdef __cplusplus
 }
 #endif
-/* OpenPGP keys need the types above; <tlspool/validate.h> includes
- * them only once these are complete. */
-#define TLSPOOL_DANE_COMPLETE
-#include <tlspool/openpgp.h>
 #endif

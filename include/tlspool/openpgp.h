@@ -10,8 +10,9 @@
  * the OPENPGPKEY RRset with its DNSSEC verdict, the identity claimed and
  * the time.  Its verdicts are those of the DANE matcher.
  *
- * Included by <tlspool/validate.h>.  Free of GnuTLS types.  Thread-safe
- * for distinct objects.  The library never prints and never exits.
+ * Included by <tlspool/validate.h>; stands alone on <tlspool/types.h>.
+ * Free of GnuTLS types.  Thread-safe for distinct objects.  The library
+ * never prints and never exits.
  */
 #ifndef TLSPOOL_OPENPGP_H
 #define TLSPOOL_OPENPGP_H
@@ -20,7 +21,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <tlspool/dane.h>
+#include <tlspool/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,10 +34,27 @@ extern "C" {
 #define TLSPOOL_OPENPGP_ENCRYPT_STORAGE 0x08
 #define TLSPOOL_OPENPGP_AUTH            0x20
 
+/* Public-key algorithms (RFC 9580 section 9.1), as keys and secrets give
+ * them in their algorithm field. */
+enum tlspool_openpgp_algorithm {
+	TLSPOOL_OPENPGP_ALGO_RSA = 1, /* RSA (Encrypt or Sign) */
+	TLSPOOL_OPENPGP_ALGO_RSA_ENCRYPT_ONLY = 2,
+	TLSPOOL_OPENPGP_ALGO_RSA_SIGN_ONLY = 3,
+	TLSPOOL_OPENPGP_ALGO_ELGAMAL = 16, /* Elgamal (Encrypt-Only) */
+	TLSPOOL_OPENPGP_ALGO_DSA = 17,
+	TLSPOOL_OPENPGP_ALGO_ECDH = 18,
+	TLSPOOL_OPENPGP_ALGO_ECDSA = 19,
+	TLSPOOL_OPENPGP_ALGO_EDDSA_LEGACY = 22, /* EdDSALegacy: Ed25519 */
+	TLSPOOL_OPENPGP_ALGO_X25519 = 25,
+	TLSPOOL_OPENPGP_ALGO_X448 = 26,
+	TLSPOOL_OPENPGP_ALGO_ED25519 = 27,
+	TLSPOOL_OPENPGP_ALGO_ED448 = 28,
+};
+
 /* One key: the primary key or a subkey. */
 typedef struct tlspool_openpgp_keyinfo {
 	int version;                   /* 4 or 6 */
-	int algorithm;                 /* RFC 9580 section 9.1 */
+	int algorithm;                 /* TLSPOOL_OPENPGP_ALGO_* */
 	char algorithm_name[32];       /* "RSA-3072", "EdDSA-Ed25519", ... */
 	unsigned char fingerprint[32]; /* v4: SHA-1, v6: SHA2-256 */
 	size_t fingerprint_len;        /* 20 or 32 */
@@ -145,7 +163,8 @@ void tlspool_openpgp_result_free(tlspool_openpgp_result *res);
 /* The key material of one unprotected secret key, as octet strings
  * (big-endian, no sign octet). */
 typedef struct tlspool_openpgp_secret {
-	int algorithm;           /* 1 RSA, 19 ECDSA, 22 EdDSA, 27 Ed25519 */
+	int algorithm;           /* TLSPOOL_OPENPGP_ALGO_RSA, _ECDSA,
+	                            _EDDSA_LEGACY or _ED25519 */
 	const char *curve;       /* "P-256", ..., "Ed25519"; NULL: RSA */
 	tlspool_span n, e;       /* RSA public */
 	tlspool_span d, p, q, u; /* RSA secret: p < q, u = p^-1 mod q */

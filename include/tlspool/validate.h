@@ -12,6 +12,10 @@
  * may be shared between threads.  The library never prints and never exits;
  * failures return -1 or NULL with errno set and a message in the caller's
  * error buffer.
+ *
+ * This header is the whole validation API: it includes <tlspool/types.h>
+ * (the shared types: tlspool_span, tlspool_dns_verdict, tlspool_tlsa,
+ * tlspool_dane_verdict), <tlspool/dane.h> and <tlspool/openpgp.h>.
  */
 #ifndef TLSPOOL_VALIDATE_H
 #define TLSPOOL_VALIDATE_H
@@ -19,6 +23,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+#include <tlspool/types.h>
+/* The whole validation API: DANE matching, X.509 identities and TLSA
+ * generation; OpenPGP keys and OPENPGPKEY matching (RFC 7929). */
+#include <tlspool/dane.h>
+#include <tlspool/openpgp.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,22 +41,6 @@ extern "C" {
 #define TLSPOOL_RR_TLSA       52
 #define TLSPOOL_RR_SMIMEA     53
 #define TLSPOOL_RR_OPENPGPKEY 61
-
-/*
- * The DNSSEC verdict of one lookup.  Zero means "not checked".  Only
- * TLSPOOL_DNS_SECURE carries records that may authenticate anything.
- */
-typedef enum tlspool_dns_verdict {
-	TLSPOOL_DNS_UNCHECKED = 0,
-	TLSPOOL_DNS_SECURE,        /* validated, records present */
-	TLSPOOL_DNS_SECURE_NODATA, /* validated: the name has no such records */
-	TLSPOOL_DNS_SECURE_NXDOMAIN, /* validated: the name does not exist */
-	TLSPOOL_DNS_INSECURE,      /* provably unsigned: records are unproven */
-	TLSPOOL_DNS_INDETERMINATE, /* no trust anchor covers the name */
-	TLSPOOL_DNS_BOGUS,         /* validation failed */
-	TLSPOOL_DNS_SERVFAIL,      /* the server failed or refused */
-	TLSPOOL_DNS_TIMEOUT,       /* no answer in time */
-} tlspool_dns_verdict;
 
 /* A short lowercase name for a verdict ("secure", "bogus", ...). */
 const char *tlspool_dns_verdict_name(tlspool_dns_verdict v);
@@ -179,12 +173,7 @@ int tlspool_check_domain(const char *name, int underscore);
 
 /* --- rdata -------------------------------------------------------------- */
 
-/* TLSA and SMIMEA rdata (RFC 6698 section 2.1, RFC 8162 section 2). */
-typedef struct tlspool_tlsa {
-	uint8_t usage, selector, mtype;
-	size_t len;
-	const unsigned char *data; /* points into the rdata */
-} tlspool_tlsa;
+/* tlspool_tlsa (<tlspool/types.h>) holds TLSA and SMIMEA rdata. */
 
 /*
  * Parse TLSA or SMIMEA rdata.  Returns 0, or -1 with errno EBADMSG when the
@@ -214,12 +203,4 @@ const char *tlspool_rr_type_name(uint16_t type);
 #ifdef __cplusplus
 }
 #endif
-/* DANE matching, X.509 identities and TLSA generation. */
-#include <tlspool/dane.h>
-/* OpenPGP keys and OPENPGPKEY matching (RFC 7929); when dane.h came
- * first, its end includes them instead. */
-#ifdef TLSPOOL_DANE_COMPLETE
-#include <tlspool/openpgp.h>
-#endif
-
 #endif

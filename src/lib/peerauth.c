@@ -211,7 +211,7 @@ static time_t expiry_of(const struct online *o, const tlspool_span *chain,
 
 	if (o->rrsig != 0 && o->rrsig < exp)
 		exp = o->rrsig;
-	for (i = 0; o->usage != 3 && i < nchain; i++) {
+	for (i = 0; o->usage != TLSPOOL_DANE_USAGE_DANE_EE && i < nchain; i++) {
 		if (tlspool_x509_describe(&chain[i], &x) != 0)
 			return now; /* nothing to keep */
 		if (x.not_after < exp)

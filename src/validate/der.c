@@ -8,6 +8,14 @@
  */
 #include "internal.h"
 
+/* The identifier octets walked here (X.690 section 8.1.2). */
+enum {
+	DER_INTEGER = 0x02,
+	DER_SEQUENCE = 0x30,     /* constructed, universal 16 */
+	DER_CONTEXT_0 = 0xa0,    /* [0] EXPLICIT, as tbsCertificate's version */
+	DER_HIGH_TAG_MASK = 0x1f /* all ones: a multi-octet tag number */
+};
+
 /* Read one TLV at *p (left octets).  Definite, minimal lengths only. */
 static int tlv(const unsigned char **p, size_t *left, unsigned char *tag,
                const unsigned char **val, size_t *vlen)
@@ -15,7 +23,7 @@ static int tlv(const unsigned char **p, size_t *left, unsigned char *tag,
 	const unsigned char *s = *p;
 	size_t n = *left, i = 2, len, k;
 
-	if (n < 2 || (s[0] & 0x1f) == 0x1f)
+	if (n < 2 || (s[0] & DER_HIGH_TAG_MASK) == DER_HIGH_TAG_MASK)
 		return -1; /* truncated, or a high tag number: never here */
 	len = s[1];
 	if (len & 0x80) {
@@ -46,7 +54,7 @@ int tp_der_one_sequence(const unsigned char *der, size_t len)
 	size_t vlen;
 
 	if (der == NULL || tlv(&der, &len, &tag, &v, &vlen) != 0 ||
-	    tag != 0x30 || len != 0)
+	    tag != DER_SEQUENCE || len != 0)
 		return -1;
 	return 0;
 }
@@ -62,11 +70,11 @@ int tp_der_cert_parts(const unsigned char *der, size_t len, tlspool_span *tbs,
 	/* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
 	 * signatureValue } (RFC 5280 section 4.1), nothing after it. */
 	if (der == NULL || tlv(&der, &len, &tag, &v, &vlen) != 0 ||
-	    tag != 0x30 || len != 0)
+	    tag != DER_SEQUENCE || len != 0)
 		return -1;
 	start = v;
 	left = vlen;
-	if (tlv(&v, &left, &tag, &der, &vlen) != 0 || tag != 0x30)
+	if (tlv(&v, &left, &tag, &der, &vlen) != 0 || tag != DER_SEQUENCE)
 		return -1;
 	tbs->data = start;
 	tbs->len = (size_t)(v - start);
@@ -77,16 +85,17 @@ int tp_der_cert_parts(const unsigned char *der, size_t len, tlspool_span *tbs,
 	start = v;
 	if (tlv(&v, &left, &tag, &der, &vlen) != 0)
 		return -1;
-	if (tag == 0xa0) {
+	if (tag == DER_CONTEXT_0) {
 		start = v;
 		if (tlv(&v, &left, &tag, &der, &vlen) != 0)
 			return -1;
 	}
-	if (tag != 0x02)
+	if (tag != DER_INTEGER)
 		return -1;
 	for (i = 0; i < 5; i++) {
 		start = v;
-		if (tlv(&v, &left, &tag, &der, &vlen) != 0 || tag != 0x30)
+		if (tlv(&v, &left, &tag, &der, &vlen) != 0 ||
+		    tag != DER_SEQUENCE)
 			return -1;
 	}
 	spki->data = start;

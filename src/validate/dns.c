@@ -391,6 +391,144 @@ static void negative_ttl(tlspool_dns_answer *ans, getdns_dict *reply)
 	}
 }
 
+/* The failures that the header or getdns's status show: timeout, no
+ * reply, an error rcode.  1 when they decide (ans->verdict set), else 0
+ * with *reply and *rcode set. */
+static int reply_failed(tlspool_dns_answer *ans, getdns_dict *resp,
+                        getdns_dict **reply, uint32_t *rcode)
+{
+	uint32_t status = 0;
+
+	getdns_dict_get_int(resp, "status", &status);
+	if (status == GETDNS_RESPSTATUS_ALL_TIMEOUT) {
+		ans->verdict = TLSPOOL_DNS_TIMEOUT;
+		return 1;
+	}
+	if (getdns_dict_get_dict(resp, "/replies_tree/0", reply) !=
+	    GETDNS_RETURN_GOOD) {
+		/* No reply at all and not a timeout: the upstream failed. */
+		ans->verdict = TLSPOOL_DNS_SERVFAIL;
+		snprintf(ans->detail, sizeof(ans->detail),
+		         "no usable reply (getdns status %u)",
+		         (unsigned)status);
+		return 1;
+	}
+	*rcode = rr_int(*reply, "/header/rcode", GETDNS_RCODE_SERVFAIL);
+	if (*rcode != GETDNS_RCODE_NOERROR && *rcode != GETDNS_RCODE_NXDOMAIN) {
+		ans->verdict = TLSPOOL_DNS_SERVFAIL;
+		snprintf(ans->detail, sizeof(ans->detail), "server answered %s",
+		         *rcode == GETDNS_RCODE_SERVFAIL  ? "SERVFAIL"
+		         : *rcode == GETDNS_RCODE_REFUSED ? "REFUSED"
+		                                          : "with an error");
+		return 1;
+	}
+	return 0;
+}
+
+/* getdns's DNSSEC status of the reply: 1 when it decides alone (bogus,
+ * indeterminate); else 0, with INSECURE noted in ans->verdict. */
+static int dnssec_decides(tlspool_dns_answer *ans, getdns_dict *reply,
+                          getdns_list *answer)
+{
+	int expired = 0, early = 0;
+
+	if (answer != NULL)
+		scan_rrsigs(ans, answer, &expired, &early);
+	switch (rr_int(reply, "dnssec_status", 0)) {
+	case GETDNS_DNSSEC_SECURE:
+		return 0;
+	case GETDNS_DNSSEC_INSECURE:
+		ans->verdict = TLSPOOL_DNS_INSECURE;
+		return 0;
+	case GETDNS_DNSSEC_BOGUS:
+		ans->verdict = TLSPOOL_DNS_BOGUS;
+		snprintf(ans->detail, sizeof(ans->detail), "%s",
+		         expired ? "RRSIG expired"
+		         : early ? "RRSIG not yet valid"
+		                 : "DNSSEC validation failed");
+		return 1;
+	default: /* indeterminate, or not validated at all */
+		ans->verdict = TLSPOOL_DNS_INDETERMINATE;
+		snprintf(ans->detail, sizeof(ans->detail),
+		         "no trust anchor covers the name");
+		return 1;
+	}
+}
+
+/* The CNAME in answer whose owner is cur, with its target in target;
+ * NULL if there is none. */
+static getdns_dict *cname_at(getdns_list *answer, const char *cur,
+                             char target[256])
+{
+	size_t i, n = 0;
+
+	getdns_list_get_length(answer, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char owner[256];
+
+		if (getdns_list_get_dict(answer, i, &rr) == 0 &&
+		    rr_int(rr, "type", 0) == TLSPOOL_RR_CNAME &&
+		    rr_name(rr, "name", owner) == 0 &&
+		    tp_name_equal(owner, cur) &&
+		    rr_name(rr, "/rdata/cname", target) == 0)
+			return rr;
+	}
+	return NULL;
+}
+
+/* Follow the CNAMEs in answer from cur, recording them in ans; cur ends
+ * at the last name.  0; 1 when the chain loops or is too long (verdict
+ * SERVFAIL); -1 for lack of memory. */
+static int follow_cnames(tlspool_dns_answer *ans, getdns_list *answer,
+                         char cur[256])
+{
+	getdns_dict *rr;
+	char target[256];
+
+	while ((rr = cname_at(answer, cur, target)) != NULL) {
+		if (visited(ans, target)) {
+			ans->verdict = TLSPOOL_DNS_SERVFAIL;
+			snprintf(ans->detail, sizeof(ans->detail),
+			         "CNAME loop at %.100s", target);
+			return 1;
+		}
+		if (ans->ncname == TP_MAX_CNAMES) {
+			ans->verdict = TLSPOOL_DNS_SERVFAIL;
+			snprintf(ans->detail, sizeof(ans->detail),
+			         "CNAME chain longer than %d", TP_MAX_CNAMES);
+			return 1;
+		}
+		min_ttl(ans, rr_int(rr, "ttl", 0));
+		if (add_cname(ans, target))
+			return -1;
+		strcpy(cur, target);
+	}
+	return 0;
+}
+
+/* The records of the asked type at owner into ans.  0, or -1 for lack of
+ * memory. */
+static int collect(tlspool_dns_answer *ans, getdns_list *answer,
+                   const char *owner)
+{
+	size_t i, n = 0;
+
+	getdns_list_get_length(answer, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char name[256];
+
+		if (getdns_list_get_dict(answer, i, &rr) ||
+		    rr_int(rr, "type", 0) != ans->qtype ||
+		    rr_name(rr, "name", name) || !tp_name_equal(name, owner))
+			continue;
+		if (add_rr(ans, rr))
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * Classify one reply for the name *cur.  Walks the CNAMEs in the answer
  * section from *cur, collects the records of qtype at the end, and sets
@@ -399,109 +537,27 @@ static void negative_ttl(tlspool_dns_answer *ans, getdns_dict *reply)
 int tp_dns_classify(tlspool_dns_answer *ans, struct getdns_dict *resp,
                     char cur[256], enum tp_step *step)
 {
-	getdns_dict *reply;
+	getdns_dict *reply = NULL;
 	getdns_list *answer;
-	uint32_t status = 0, rcode, sec;
-	size_t i, n = 0;
-	int moved = 1, expired = 0, early = 0;
+	uint32_t rcode = GETDNS_RCODE_SERVFAIL;
 	char start[256];
+	int r;
 
 	*step = TP_STEP_DONE;
-	getdns_dict_get_int(resp, "status", &status);
-	if (status == GETDNS_RESPSTATUS_ALL_TIMEOUT) {
-		ans->verdict = TLSPOOL_DNS_TIMEOUT;
+	if (reply_failed(ans, resp, &reply, &rcode))
 		return 0;
-	}
-	if (getdns_dict_get_dict(resp, "/replies_tree/0", &reply) !=
-	    GETDNS_RETURN_GOOD) {
-		/* No reply at all and not a timeout: the upstream failed. */
-		ans->verdict = TLSPOOL_DNS_SERVFAIL;
-		snprintf(ans->detail, sizeof(ans->detail),
-		         "no usable reply (getdns status %u)",
-		         (unsigned)status);
-		return 0;
-	}
-	rcode = rr_int(reply, "/header/rcode", 2);
-	if (rcode != 0 && rcode != 3) {
-		ans->verdict = TLSPOOL_DNS_SERVFAIL;
-		snprintf(ans->detail, sizeof(ans->detail), "server answered %s",
-		         rcode == 2   ? "SERVFAIL"
-		         : rcode == 5 ? "REFUSED"
-		                      : "with an error");
-		return 0;
-	}
 	if (getdns_dict_get_list(reply, "answer", &answer) !=
 	    GETDNS_RETURN_GOOD)
 		answer = NULL;
-	sec = rr_int(reply, "dnssec_status", 0);
-	if (answer != NULL)
-		scan_rrsigs(ans, answer, &expired, &early);
-	switch (sec) {
-	case GETDNS_DNSSEC_SECURE:
-		break;
-	case GETDNS_DNSSEC_INSECURE:
-		ans->verdict = TLSPOOL_DNS_INSECURE;
-		break;
-	case GETDNS_DNSSEC_BOGUS:
-		ans->verdict = TLSPOOL_DNS_BOGUS;
-		snprintf(ans->detail, sizeof(ans->detail), "%s",
-		         expired ? "RRSIG expired"
-		         : early ? "RRSIG not yet valid"
-		                 : "DNSSEC validation failed");
+	if (dnssec_decides(ans, reply, answer))
 		return 0;
-	default: /* indeterminate, or not validated at all */
-		ans->verdict = TLSPOOL_DNS_INDETERMINATE;
-		snprintf(ans->detail, sizeof(ans->detail),
-		         "no trust anchor covers the name");
-		return 0;
-	}
-	getdns_list_get_length(answer, &n);
 	strcpy(start, cur);
-	while (moved) {
-		moved = 0;
-		for (i = 0; i < n; i++) {
-			getdns_dict *rr;
-			char owner[256], target[256];
-
-			if (getdns_list_get_dict(answer, i, &rr) ||
-			    rr_int(rr, "type", 0) != TLSPOOL_RR_CNAME ||
-			    rr_name(rr, "name", owner) ||
-			    !tp_name_equal(owner, cur) ||
-			    rr_name(rr, "/rdata/cname", target))
-				continue;
-			if (visited(ans, target)) {
-				ans->verdict = TLSPOOL_DNS_SERVFAIL;
-				snprintf(ans->detail, sizeof(ans->detail),
-				         "CNAME loop at %.100s", target);
-				return 0;
-			}
-			if (ans->ncname == TP_MAX_CNAMES) {
-				ans->verdict = TLSPOOL_DNS_SERVFAIL;
-				snprintf(ans->detail, sizeof(ans->detail),
-				         "CNAME chain longer than %d",
-				         TP_MAX_CNAMES);
-				return 0;
-			}
-			min_ttl(ans, rr_int(rr, "ttl", 0));
-			if (add_cname(ans, target))
-				return -1;
-			strcpy(cur, target);
-			moved = 1;
-			break;
-		}
-	}
+	r = follow_cnames(ans, answer, cur);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
 	strcpy(ans->owner, cur);
-	for (i = 0; i < n; i++) {
-		getdns_dict *rr;
-		char owner[256];
-
-		if (getdns_list_get_dict(answer, i, &rr) ||
-		    rr_int(rr, "type", 0) != ans->qtype ||
-		    rr_name(rr, "name", owner) || !tp_name_equal(owner, cur))
-			continue;
-		if (add_rr(ans, rr))
-			return -1;
-	}
+	if (collect(ans, answer, cur) != 0)
+		return -1;
 	if (ans->nrr == 0 && !tp_name_equal(start, cur)) {
 		/* The chain left this reply: ask for its end. */
 		*step = TP_STEP_FOLLOW;
@@ -511,8 +567,9 @@ int tp_dns_classify(tlspool_dns_answer *ans, struct getdns_dict *resp,
 		negative_ttl(ans, reply);
 	if (ans->verdict != TLSPOOL_DNS_INSECURE)
 		ans->verdict = ans->nrr > 0 ? TLSPOOL_DNS_SECURE
-		               : rcode == 3 ? TLSPOOL_DNS_SECURE_NXDOMAIN
-		                            : TLSPOOL_DNS_SECURE_NODATA;
+		               : rcode == GETDNS_RCODE_NXDOMAIN
+		                       ? TLSPOOL_DNS_SECURE_NXDOMAIN
+		                       : TLSPOOL_DNS_SECURE_NODATA;
 	return 0;
 }
 

@@ -332,7 +332,7 @@ void tlspool_openpgp_result_free(tlspool_openpgp_result *res)
 	free(res);
 }
 
-/* --- secrets ------------------------------------------------------------ */
+/* --- secrets -------------------------------------------------------------- */
 
 static const char *curve_name(const struct tp_pgp_key *k)
 {
@@ -350,15 +350,54 @@ static const char *curve_name(const struct tp_pgp_key *k)
 	}
 }
 
+/* The first valid key that may authenticate and has secret material (or
+ * protected material, to say so), else the valid primary key; NULL. */
+static struct tp_pgp_key *auth_key(struct tp_pgp *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->nkeys; i++)
+		if (g->keys[i].info->valid && g->keys[i].kind != TP_PGP_NONE &&
+		    (g->keys[i].info->flags & TLSPOOL_OPENPGP_AUTH) &&
+		    (g->keys[i].has_secret || g->keys[i].protected_secret))
+			return &g->keys[i];
+	if (g->keys[0].info->valid && g->keys[0].kind != TP_PGP_NONE)
+		return &g->keys[0];
+	return NULL;
+}
+
+/* Point s at the material of k (which stays in cert). */
+static void secret_fill(tlspool_openpgp_secret *s, const struct tp_pgp *g,
+                        const struct tp_pgp_key *k)
+{
+	s->algorithm = k->algo;
+	s->curve = curve_name(k);
+	s->subkey = k != &g->keys[0];
+	memcpy(s->fingerprint, k->info->fingerprint, k->info->fingerprint_len);
+	s->fingerprint_len = k->info->fingerprint_len;
+	if (k->kind == TP_PGP_RSA) {
+		s->n = k->a;
+		s->e = k->b;
+		s->d = k->sec[0];
+		s->p = k->sec[1];
+		s->q = k->sec[2];
+		s->u = k->sec[3];
+	} else {
+		s->x = k->a;
+		if (k->kind == TP_PGP_EC)
+			s->y = k->b;
+		s->k = k->sec[0];
+	}
+}
+
 int tlspool_openpgp_secret_key(const unsigned char *data, size_t len,
                                time_t now, tlspool_openpgp_secret **out,
                                char *err, size_t errlen)
 {
 	tlspool_openpgp_cert *cert;
 	tlspool_openpgp_secret *s;
-	struct tp_pgp_key *k = NULL;
-	struct tp_pgp *g;
-	size_t i;
+	struct tp_pgp_key *k;
+	int saved;
 
 	if (out == NULL) {
 		errno = EINVAL;
@@ -366,20 +405,12 @@ int tlspool_openpgp_secret_key(const unsigned char *data, size_t len,
 	}
 	if (tlspool_openpgp_parse(data, len, 1, now, &cert, err, errlen) != 0)
 		return -1;
-	g = cert->internal;
 	if (!cert->secret) {
 		tp_err(err, errlen, "a public key, not a secret key export");
 		errno = ENOKEY;
 		goto fail;
 	}
-	for (i = 0; i < g->nkeys && k == NULL; i++)
-		if (g->keys[i].info->valid && g->keys[i].kind != TP_PGP_NONE &&
-		    (g->keys[i].info->flags & TLSPOOL_OPENPGP_AUTH) &&
-		    (g->keys[i].has_secret || g->keys[i].protected_secret))
-			k = &g->keys[i];
-	if (k == NULL && g->keys[0].info->valid &&
-	    g->keys[0].kind != TP_PGP_NONE)
-		k = &g->keys[0];
+	k = auth_key(cert->internal);
 	if (k == NULL) {
 		tp_err(err, errlen, "no valid key that may authenticate (%s)",
 		       cert->primary.reason[0] ? cert->primary.reason
@@ -404,31 +435,14 @@ int tlspool_openpgp_secret_key(const unsigned char *data, size_t len,
 		errno = ENOMEM;
 		goto fail;
 	}
-	s->internal = cert;
-	s->algorithm = k->algo;
-	s->curve = curve_name(k);
-	s->subkey = k != &g->keys[0];
-	memcpy(s->fingerprint, k->info->fingerprint, k->info->fingerprint_len);
-	s->fingerprint_len = k->info->fingerprint_len;
-	if (k->kind == TP_PGP_RSA) {
-		s->n = k->a;
-		s->e = k->b;
-		s->d = k->sec[0];
-		s->p = k->sec[1];
-		s->q = k->sec[2];
-		s->u = k->sec[3];
-	} else {
-		s->x = k->a;
-		if (k->kind == TP_PGP_EC)
-			s->y = k->b;
-		s->k = k->sec[0];
-	}
+	s->internal = cert; /* takes ownership: the spans point into it */
+	secret_fill(s, cert->internal, k);
 	*out = s;
 	return 0;
 fail:
-	i = (size_t)errno;
+	saved = errno;
 	tlspool_openpgp_free(cert);
-	errno = (int)i;
+	errno = saved;
 	return -1;
 }
 

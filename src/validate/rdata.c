@@ -24,8 +24,8 @@ int tlspool_tlsa_parse(const unsigned char *rdata, size_t len,
 	out->len = len - 3;
 	/* The digest lengths are fixed by the matching type (RFC 6698
 	 * section 2.1.3); a record that disagrees is malformed. */
-	if ((out->mtype == 1 && out->len != 32) ||
-	    (out->mtype == 2 && out->len != 64))
+	if ((out->mtype == TLSPOOL_DANE_MTYPE_SHA2_256 && out->len != 32) ||
+	    (out->mtype == TLSPOOL_DANE_MTYPE_SHA2_512 && out->len != 64))
 		goto bad;
 	return 0;
 bad:

@@ -20,16 +20,16 @@ int tp_tlsa_assoc(const unsigned char *data, size_t len, uint8_t mtype,
 	size_t dlen;
 
 	switch (mtype) {
-	case 0: /* Full(0): the selected bytes themselves */
+	case TLSPOOL_DANE_MTYPE_FULL: /* the selected octets themselves */
 		if (len > outlen)
 			goto nospace;
 		memcpy(out, data, len);
 		return (int)len;
-	case 1:
+	case TLSPOOL_DANE_MTYPE_SHA2_256:
 		alg = GNUTLS_DIG_SHA256;
 		dlen = 32;
 		break;
-	case 2:
+	case TLSPOOL_DANE_MTYPE_SHA2_512:
 		alg = GNUTLS_DIG_SHA512;
 		dlen = 64;
 		break;
@@ -74,7 +74,7 @@ static int select_bytes(const tlspool_span *der, int rawkey, uint8_t selector,
 	if (gnutls_x509_crt_init(&crt) < 0 ||
 	    gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) < 0)
 		goto done;
-	if (selector == 0) {
+	if (selector == TLSPOOL_DANE_SELECTOR_CERT) {
 		*out = *der;
 		rv = 0;
 	} else if (tp_der_cert_parts(der->data, der->len, &tbs, out) == 0) {
@@ -98,8 +98,10 @@ int tlspool_tlsa_make(const tlspool_span *der, int rawkey, uint8_t usage,
 	int n;
 
 	if (der == NULL || der->data == NULL || der->len == 0 ||
-	    der->len > 0xffffffu || buf == NULL || selector > 1 || mtype > 2 ||
-	    (rawkey && selector != 1)) {
+	    der->len > 0xffffffu || buf == NULL ||
+	    selector > TLSPOOL_DANE_SELECTOR_SPKI ||
+	    mtype > TLSPOOL_DANE_MTYPE_SHA2_512 ||
+	    (rawkey && selector != TLSPOOL_DANE_SELECTOR_SPKI)) {
 		errno = EINVAL;
 		return -1;
 	}

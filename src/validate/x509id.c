@@ -39,11 +39,18 @@
 #define OID_UID  "0.9.2342.19200300.100.1.1"
 #define MAX_RDNS 64
 
-/* ASN.1 string tags that may carry a dc= or uid= value. */
+/* Universal tags (X.680 section 8.6) of the strings that may carry a dc=
+ * or uid= value. */
+enum {
+	ASN1_UTF8_STRING = 12,
+	ASN1_PRINTABLE_STRING = 19,
+	ASN1_IA5_STRING = 22,
+};
+
 static int string_tag(unsigned long tag)
 {
-	return tag == 12 /* UTF8String */ || tag == 19 /* PrintableString */ ||
-	       tag == 22 /* IA5String */;
+	return tag == ASN1_UTF8_STRING || tag == ASN1_PRINTABLE_STRING ||
+	       tag == ASN1_IA5_STRING;
 }
 
 static int oid_is(const gnutls_datum_t *oid, const char *want)
@@ -83,6 +90,78 @@ static int good_label(const unsigned char *p, size_t n)
 	return tlspool_check_domain(buf, 0) == 0;
 }
 
+/* The subject DN's RDNs as far as names go. */
+struct rdns {
+	enum { RDN_OTHER, RDN_DC, RDN_UID } kind[MAX_RDNS];
+	gnutls_datum_t val[MAX_RDNS]; /* of the first AVA */
+	size_t n, ndc, nuid;
+	int hidden; /* a dc= or uid= in a multi-valued RDN */
+};
+
+/* Read the subject's RDNs in DER order.  0, or -1 (unreadable, too many,
+ * or a dc=/uid= value that is not a string). */
+static int read_rdns(gnutls_x509_crt_t crt, struct rdns *r)
+{
+	gnutls_x509_dn_t dn;
+	gnutls_x509_ava_st ava;
+	int rv, iava;
+	size_t n;
+
+	memset(r, 0, sizeof(*r));
+	if (gnutls_x509_crt_get_subject(crt, &dn) < 0)
+		return -1;
+	for (n = 0;; n++) {
+		rv = gnutls_x509_dn_get_rdn_ava(dn, (int)n, 0, &ava);
+		if (rv == GNUTLS_E_ASN1_ELEMENT_NOT_FOUND)
+			break;
+		if (rv < 0 || n == MAX_RDNS)
+			return -1;
+		r->kind[n] = oid_is(&ava.oid, OID_DC)    ? RDN_DC
+		             : oid_is(&ava.oid, OID_UID) ? RDN_UID
+		                                         : RDN_OTHER;
+		r->val[n] = ava.value;
+		if (r->kind[n] != RDN_OTHER && !string_tag(ava.value_tag))
+			return -1;
+		r->ndc += r->kind[n] == RDN_DC;
+		r->nuid += r->kind[n] == RDN_UID;
+		/* A multi-valued RDN is never a name; one that hides a dc=
+		 * or uid= would be a second, conflicting claim. */
+		for (iava = 1;
+		     gnutls_x509_dn_get_rdn_ava(dn, (int)n, iava, &ava) == 0;
+		     iava++) {
+			if (r->kind[n] != RDN_OTHER ||
+			    oid_is(&ava.oid, OID_DC) ||
+			    oid_is(&ava.oid, OID_UID))
+				r->hidden = 1;
+		}
+	}
+	r->n = n;
+	return 0;
+}
+
+/* The domain the dc= RDNs spell, most specific label first (RFC 2247
+ * section 4), lowercase.  Its length, or -1. */
+static int dc_domain(const struct rdns *r, char domain[256])
+{
+	size_t dlen = 0, i, k;
+
+	for (k = r->ndc; k-- > 0;) {
+		if (!good_label(r->val[k].data, r->val[k].size) ||
+		    dlen + r->val[k].size + 2 > 256)
+			return -1;
+		if (dlen)
+			domain[dlen++] = '.';
+		for (i = 0; i < r->val[k].size; i++) {
+			char c = (char)r->val[k].data[i];
+			domain[dlen++] = c >= 'A' && c <= 'Z'
+			                         ? (char)(c - 'A' + 'a')
+			                         : c;
+		}
+	}
+	domain[dlen] = '\0';
+	return tlspool_check_domain(domain, 0) == 0 ? (int)dlen : -1;
+}
+
 /*
  * Step 1 of the outline.  Returns the length written to buf, -1 with
  * errno ENOENT when the DN has no dc= RDN, EBADMSG when its dc=/uid= RDNs
@@ -92,85 +171,46 @@ static int good_label(const unsigned char *p, size_t n)
 static int dn_identity(gnutls_x509_crt_t crt, char *buf, size_t buflen,
                        int *user)
 {
-	enum { OTHER, DC, UID } kind[MAX_RDNS];
-	gnutls_datum_t val[MAX_RDNS];
-	gnutls_x509_dn_t dn;
-	gnutls_x509_ava_st ava;
+	struct rdns r;
+	const gnutls_datum_t *uid;
 	char domain[256];
-	size_t dlen = 0, i, n, ndc = 0, nuid = 0, k;
-	int rv, iava, hidden = 0;
+	size_t i, dlen;
+	int len;
 
 	*user = 0;
-	if (gnutls_x509_crt_get_subject(crt, &dn) < 0)
+	if (read_rdns(crt, &r) != 0)
 		goto bad;
-	for (n = 0;; n++) {
-		rv = gnutls_x509_dn_get_rdn_ava(dn, (int)n, 0, &ava);
-		if (rv == GNUTLS_E_ASN1_ELEMENT_NOT_FOUND)
-			break;
-		if (rv < 0 || n == MAX_RDNS)
-			goto bad;
-		kind[n] = oid_is(&ava.oid, OID_DC)    ? DC
-		          : oid_is(&ava.oid, OID_UID) ? UID
-		                                      : OTHER;
-		val[n] = ava.value;
-		if (kind[n] != OTHER && !string_tag(ava.value_tag))
-			goto bad;
-		ndc += kind[n] == DC;
-		nuid += kind[n] == UID;
-		/* A multi-valued RDN is never a name; one that hides a dc=
-		 * or uid= would be a second, conflicting claim. */
-		for (iava = 1;
-		     gnutls_x509_dn_get_rdn_ava(dn, (int)n, iava, &ava) == 0;
-		     iava++) {
-			if (kind[n] != OTHER || oid_is(&ava.oid, OID_DC) ||
-			    oid_is(&ava.oid, OID_UID))
-				hidden = 1;
-		}
-	}
-	if (ndc == 0 && !hidden) {
+	if (r.ndc == 0 && !r.hidden) {
 		errno = ENOENT; /* the DN does not name; the SAN may */
 		return -1;
 	}
 	/* dc= RDNs open the DN (DER order: most general first), contiguous;
 	 * at most one uid= right after them; no other dc=/uid=. */
-	if (hidden || ndc == 0 || nuid > 1)
+	if (r.hidden || r.ndc == 0 || r.nuid > 1)
 		goto bad;
-	for (i = 0; i < n; i++)
-		if ((kind[i] == DC) != (i < ndc) ||
-		    (kind[i] == UID && i != ndc))
+	for (i = 0; i < r.n; i++)
+		if ((r.kind[i] == RDN_DC) != (i < r.ndc) ||
+		    (r.kind[i] == RDN_UID && i != r.ndc))
 			goto bad;
-	/* The domain, most specific label first (RFC 2247 section 4). */
-	for (k = ndc; k-- > 0;) {
-		if (!good_label(val[k].data, val[k].size) ||
-		    dlen + val[k].size + 2 > sizeof(domain))
-			goto bad;
-		if (dlen)
-			domain[dlen++] = '.';
-		for (i = 0; i < val[k].size; i++) {
-			char c = (char)val[k].data[i];
-			domain[dlen++] = c >= 'A' && c <= 'Z'
-			                         ? (char)(c - 'A' + 'a')
-			                         : c;
-		}
-	}
-	domain[dlen] = '\0';
-	if (tlspool_check_domain(domain, 0) != 0)
+	if ((len = dc_domain(&r, domain)) < 0)
 		goto bad;
-	if (nuid == 1) {
-		if (!good_local(val[ndc].data, val[ndc].size))
-			goto bad;
-		if (val[ndc].size + 1 + dlen + 1 > buflen)
+	dlen = (size_t)len;
+	if (r.nuid == 0) {
+		if (dlen + 1 > buflen)
 			goto toolong;
-		memcpy(buf, val[ndc].data, val[ndc].size);
-		buf[val[ndc].size] = '@';
-		memcpy(buf + val[ndc].size + 1, domain, dlen + 1);
-		*user = 1;
-		return (int)(val[ndc].size + 1 + dlen);
+		memcpy(buf, domain, dlen + 1);
+		return (int)dlen;
 	}
-	if (dlen + 1 > buflen)
+	uid = &r.val[r.ndc];
+	if (!good_local(uid->data, uid->size))
+		goto bad;
+	if (uid->size + 1 + dlen + 1 > buflen)
 		goto toolong;
-	memcpy(buf, domain, dlen + 1);
-	return (int)dlen;
+	memcpy(buf, uid->data, uid->size);
+	buf[uid->size] = '@';
+	memcpy(buf + uid->size + 1, domain, dlen + 1);
+	*user = 1;
+	return (int)(uid->size + 1 + dlen);
 toolong:
 	errno = ENAMETOOLONG;
 	return -1;

@@ -14,10 +14,31 @@ for f in usr/include/tlspool/validate.h usr/lib/libtlspool-validate.a \
 	usr/share/man/man3/starttls_client.3 usr/share/man/man3/starttls_server.3 \
 	usr/share/man/man3/tlspool_dane_match.3 usr/include/tlspool/authz.h \
 	usr/include/tlspool/cache.h usr/lib/tlspool/tlspool-authz-rules.so \
-	usr/share/man/man3/tlspool_authz.3; do
+	usr/share/man/man3/tlspool_authz.3 usr/include/tlspool/openpgp.h \
+	usr/include/tlspool/types.h usr/share/man/man3/tlspool_openpgp.3; do
 	if [ -e "$D/$f" ]; then npass=$((npass + 1)); else
 		nfail=$((nfail + 1)); echo "not ok: install: $f missing"; fi
 done
+# Each installed header compiles on its own, as C11 and as C++, with
+# warnings as errors; and the headers include each other without a cycle
+# (tsort fails on one: an edge "includer included" per #include).
+for h in "$D"/usr/include/tlspool/*.h; do
+	b=${h##*/}
+	printf '#include <tlspool/%s>\nint header_test;\n' "$b" >"$T/h.c"
+	expect "header $b" 0 -- cc -std=c11 -Wall -Wextra -Werror -pedantic \
+		-fsyntax-only -I"$D/usr/include" "$T/h.c"
+	expect "header $b (C++)" 0 -- c++ -x c++ -Wall -Wextra -Werror \
+		-pedantic -fsyntax-only -I"$D/usr/include" "$T/h.c"
+done
+include_edges() {
+	for h in "$1"/*.h; do
+		b=${h##*/}
+		echo "$b $b"
+		sed -n "s|^#include <tlspool/\(.*\)>.*|$b \1|p" "$h"
+	done
+}
+include_edges "$D/usr/include/tlspool" >"$T/edges"
+expect header-cycles 0 -- tsort "$T/edges"
 # The soname is versioned and the library exports only tlspool_* symbols.
 expect soname 0 -- sh -c "readelf -d '$D/usr/lib/libtlspool-validate.so.0' | grep -q 'SONAME.*libtlspool-validate.so.0'"
 expect exports 1 -- sh -c "nm -D --defined-only '$D/usr/lib/libtlspool-validate.so.0' | awk '{print \$3}' | grep -v '^tlspool_' | grep -v '^TLSPOOL_'"

@@ -48,7 +48,12 @@ int main(int argc, char **argv)
 		               argc > 1 ? (unsigned short)atoi(argv[1]) : 0);
 		if (udp < 0)
 			return 1;
-		getsockname(udp, (struct sockaddr *)&sa, &len);
+		/* zeroed first: the analyzer cannot see getsockname() fill
+		 * it through glibc's transparent union argument */
+		memset(&sa, 0, sizeof(sa));
+		len = sizeof(sa);
+		if (getsockname(udp, (struct sockaddr *)&sa, &len) != 0)
+			return 1;
 		tcp = bind_one(SOCK_STREAM, ntohs(sa.sin_port));
 		if (tcp >= 0)
 			break;

@@ -24,7 +24,7 @@
 
 #include <gnutls/gnutls.h>
 
-#include <tlspool/dane.h>
+#include <tlspool/validate.h>
 
 static int usage(void)
 {

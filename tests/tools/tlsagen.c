@@ -16,7 +16,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
-#include <tlspool/dane.h>
+#include <tlspool/validate.h>
 
 /* The DER form of FILE: converted from PEM if it is PEM. */
 static int load_der(const char *path, int rawkey, gnutls_datum_t *der)

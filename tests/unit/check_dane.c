@@ -343,7 +343,7 @@ START_TEST(match)
 		ck_assert_int_eq(res->steps[res->matched].outcome, TLSPOOL_DANE_REC_MATCHED);
 		/* The authenticated name: for DANE-EE the first reference
 		 * name (the TLSA base name); else one the certificate names. */
-		if (res->steps[res->matched].usage == 3 || b.nchain == 0)
+		if (res->steps[res->matched].usage == TLSPOOL_DANE_USAGE_DANE_EE || b.nchain == 0)
 			ck_assert_str_eq(res->name, b.nnames ? b.names[0] : "");
 		else
 			ck_assert_int_eq(tlspool_x509_names(&b.chain[0], res->name), 1);
@@ -473,6 +473,16 @@ START_TEST(names)
 	ck_assert_str_eq(tlspool_dane_outcome_name((tlspool_dane_outcome)99), "unknown");
 	ck_assert_str_eq(tlspool_dane_usage_name(2), "DANE-TA");
 	ck_assert_str_eq(tlspool_dane_usage_name(9), "usage-9");
+	/* the named constants are the numbers of RFC 6698 section 2.1 */
+	ck_assert_str_eq(tlspool_dane_usage_name(TLSPOOL_DANE_USAGE_PKIX_TA), "PKIX-TA");
+	ck_assert_str_eq(tlspool_dane_usage_name(TLSPOOL_DANE_USAGE_PKIX_EE), "PKIX-EE");
+	ck_assert_str_eq(tlspool_dane_usage_name(TLSPOOL_DANE_USAGE_DANE_TA), "DANE-TA");
+	ck_assert_str_eq(tlspool_dane_usage_name(TLSPOOL_DANE_USAGE_DANE_EE), "DANE-EE");
+	ck_assert_int_eq(TLSPOOL_DANE_SELECTOR_CERT, 0);
+	ck_assert_int_eq(TLSPOOL_DANE_SELECTOR_SPKI, 1);
+	ck_assert_int_eq(TLSPOOL_DANE_MTYPE_FULL, 0);
+	ck_assert_int_eq(TLSPOOL_DANE_MTYPE_SHA2_256, 1);
+	ck_assert_int_eq(TLSPOOL_DANE_MTYPE_SHA2_512, 2);
 }
 END_TEST
 

@@ -406,6 +406,7 @@ START_TEST(gnupg_ed25519)
 	hexfpr(&c->primary, got);
 	ck_assert_str_eq(got, want);
 	ck_assert_int_eq(c->primary.version, 4);
+	ck_assert_int_eq(c->primary.algorithm, TLSPOOL_OPENPGP_ALGO_EDDSA_LEGACY);
 	ck_assert_str_eq(c->primary.algorithm_name, "EdDSA-Ed25519");
 	ck_assert_int_eq(c->primary.valid, 1);
 	ck_assert_uint_eq(c->primary.flags, TLSPOOL_OPENPGP_CERTIFY |
@@ -423,12 +424,36 @@ START_TEST(gnupg_ed25519)
 	text("ed.subs", want, sizeof(want), 1);
 	hexfpr(&c->subkeys[1], got);
 	ck_assert_str_eq(got, want);
+	ck_assert_int_eq(c->subkeys[1].algorithm, TLSPOOL_OPENPGP_ALGO_ECDH);
 	ck_assert_str_eq(c->subkeys[1].algorithm_name, "ECDH-Curve25519");
 	ck_assert_int_eq(c->subkeys[1].valid, 1);
 	ck_assert_uint_eq(c->subkeys[1].flags, TLSPOOL_OPENPGP_ENCRYPT_COMMS |
 	                                               TLSPOOL_OPENPGP_ENCRYPT_STORAGE);
 	tlspool_openpgp_free(c);
 	tlspool_openpgp_free(NULL);
+}
+END_TEST
+
+/* RFC 9580 section 9.1: the named algorithms and their names; unknown
+ * numbers are named by number. */
+static const struct {
+	int algo;
+	const char *name;
+} algo_rows[] = {
+        {TLSPOOL_OPENPGP_ALGO_RSA, "RSA"}, {TLSPOOL_OPENPGP_ALGO_RSA_ENCRYPT_ONLY, "RSA"}, {TLSPOOL_OPENPGP_ALGO_RSA_SIGN_ONLY, "RSA"},
+        {TLSPOOL_OPENPGP_ALGO_ELGAMAL, "ElGamal"}, {TLSPOOL_OPENPGP_ALGO_DSA, "DSA"}, {TLSPOOL_OPENPGP_ALGO_ECDH, "ECDH"},
+        {TLSPOOL_OPENPGP_ALGO_ECDSA, "ECDSA"}, {TLSPOOL_OPENPGP_ALGO_EDDSA_LEGACY, "EdDSA"}, {TLSPOOL_OPENPGP_ALGO_X25519, "X25519"},
+        {TLSPOOL_OPENPGP_ALGO_X448, "X448"}, {TLSPOOL_OPENPGP_ALGO_ED25519, "Ed25519"}, {TLSPOOL_OPENPGP_ALGO_ED448, "Ed448"},
+        {20, "algorithm-20"}, {99, "algorithm-99"},
+};
+
+START_TEST(algorithm_names)
+{
+	ck_assert_int_eq(TLSPOOL_OPENPGP_ALGO_RSA, 1);
+	ck_assert_int_eq(TLSPOOL_OPENPGP_ALGO_ECDSA, 19);
+	ck_assert_int_eq(TLSPOOL_OPENPGP_ALGO_EDDSA_LEGACY, 22);
+	ck_assert_int_eq(TLSPOOL_OPENPGP_ALGO_ED25519, 27);
+	ck_assert_str_eq(tlspool_openpgp_algorithm_name(algo_rows[_i].algo), algo_rows[_i].name);
 }
 END_TEST
 
@@ -440,6 +465,7 @@ START_TEST(gnupg_rsa)
 	text("rsa.fpr", want, sizeof(want), 0);
 	hexfpr(&c->primary, got);
 	ck_assert_str_eq(got, want);
+	ck_assert_int_eq(c->primary.algorithm, TLSPOOL_OPENPGP_ALGO_RSA);
 	ck_assert_str_eq(c->primary.algorithm_name, "RSA-3072");
 	ck_assert_int_eq(c->primary.valid, 1);
 	ck_assert_str_eq(c->uids[0].text, "John Doe (work) <john@example.test>");
@@ -527,6 +553,8 @@ static Suite *suite(void)
 	tcase_add_test(pos, match_second_record);
 	tcase_add_test(pos, gnupg_ed25519);
 	tcase_add_test(pos, gnupg_rsa);
+	tcase_add_loop_test(pos, algorithm_names, 0,
+	                    sizeof(algo_rows) / sizeof(algo_rows[0]));
 	tcase_add_loop_test(pos, secret_keys, 0, 2);
 	tcase_add_test(pos, owner_hash_sha256sum);
 	suite_add_tcase(s, neg);
