@@ -110,8 +110,9 @@ typedef struct tlspool_dane_result {
 	/* The reference name the certificate was checked against and
 	 * matched (usages 0-2), or names[0] for DANE-EE, or "". */
 	char name[256];
-	/* The identity the end entity certificate names (DESIGN section 3):
-	 * "domain" or "user@domain"; "" for a raw key or no identity. */
+	/* The identity the end entity certificate names (starttls_client(3),
+	 * "Identities"): "domain" or "user@domain"; "" for a raw key or no
+	 * identity. */
 	char identity[320];
 	char reason[240]; /* the verdict in words */
 	size_t nsteps;    /* one per input record, in input order */
@@ -135,7 +136,7 @@ const char *tlspool_dane_outcome_name(tlspool_dane_outcome o);
 /* "PKIX-TA", "PKIX-EE", "DANE-TA", "DANE-EE", or "usage-N" (thread-local). */
 const char *tlspool_dane_usage_name(uint8_t usage);
 
-/* --- identities (DESIGN section 3) -------------------------------------- */
+/* --- identities ---------------------------------------------------------- */
 
 /*
  * The identity a DER certificate names: with dc= RDNs in its subject, the

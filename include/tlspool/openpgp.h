@@ -103,7 +103,7 @@ void tlspool_openpgp_free(tlspool_openpgp_cert *cert);
 const char *tlspool_openpgp_algorithm_name(int algorithm);
 
 /* Does a User ID name identity ("user@domain" or "domain")?  RFC 7929
- * section 3 / DESIGN section 3: it contains "<identity>", compared
+ * section 3: it contains "<identity>", compared
  * case-insensitively in the domain, with any text around it.  1 or 0. */
 int tlspool_openpgp_uid_names(const char *uid, const char *identity);
 

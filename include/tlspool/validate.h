@@ -82,15 +82,19 @@ tlspool_dns_config *tlspool_dns_config_load(const char *path, char *err,
  * comments with ; or #), calling entry() for each key.  entry returns 0,
  * or -1 with a message (without file and line) in msg.  An indented line
  * and a line of more than 199 characters are errors, since INI readers
- * would take them as continuations or cut them; so are a NUL byte, a
- * section that is not one of tlspool.conf's (also without keys) and two
- * [identity] sections of one name (without case and final dot).  The
+ * would take them as continuations or cut them; so is a NUL byte.
+ * sections, when not NULL, lists the section names the caller's file may
+ * have (NULL-terminated); any other section is an error, also one without
+ * keys.  An entry "PREFIX *" admits "[PREFIX NAME]" for a domain or
+ * user@domain NAME, each NAME once (without case and final dot).  With
+ * sections NULL every section is read (a reader of one section, such as
+ * tlspool_dns_config_load(), leaves the others to their owner).  The
  * file must be a regular file owned by root or the effective user, not
  * writable by group or other, at most 1 MiB (tlspool.conf(5) FILES).
  * Returns 0, or -1 with errno (that of open(2), EACCES for a file that
  * breaks those rules, or EINVAL) and "FILE:LINE: message" in err.
  */
-int tlspool_conf_parse(const char *path,
+int tlspool_conf_parse(const char *path, const char *const *sections,
                        int (*entry)(void *user, const char *section,
                                     const char *key, const char *value,
                                     char *msg, size_t msglen),

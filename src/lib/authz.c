@@ -1,5 +1,5 @@
 /*
- * Authorization plugins (tlspool/authz.h, DESIGN section 4).
+ * Authorization plugins (tlspool/authz.h, docs/architecture.md, "Validation").
  *
  * Outline: a configuration's plugin is loaded on first use with dlopen()
  * and initialised with the [authz] config string; a plugin that fails to

@@ -2,7 +2,8 @@
  * The validation cache: authentication results keyed by (identity, record
  * owner and type, SHA2-256 of the peer's SubjectPublicKeyInfo) and
  * authorization results keyed by (local identity, remote identity, and a
- * digest of the rest of the plugin's input).  DESIGN section 4.
+ * digest of the rest of the plugin's input).  docs/architecture.md,
+ * "Validation".
  *
  * In process memory by default; with [cache] path an LMDB file shared by
  * the processes and threads that use it.  A cache that cannot be used

@@ -317,6 +317,10 @@ static struct tp_config *config_new(void)
 	return c;
 }
 
+/* The sections of tlspool.conf: [dns] is read by libtlspool-validate. */
+static const char *const sections[] = {
+        "dns", "tls", "validation", "cache", "authz", "identity *", NULL};
+
 int tp_config_load(const char *path, int may_be_missing, struct tp_config **out,
                    char *err, size_t errlen)
 {
@@ -329,7 +333,8 @@ int tp_config_load(const char *path, int may_be_missing, struct tp_config **out,
 		return -1;
 	}
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	if (tlspool_conf_parse(path, on_entry, cfg, err, errlen) != 0) {
+	if (tlspool_conf_parse(path, sections, on_entry, cfg, err, errlen) !=
+	    0) {
 		int e = errno;
 
 		if (e == ENOENT && may_be_missing) {

@@ -5,8 +5,9 @@
  * pkcs11: URI handled by GnuTLS through p11-kit, so a key in a token never
  * leaves it) and optionally a PEM certificate chain.  Without a chain a
  * self-signed certificate is made on the fly whose subject and
- * subjectAltName name the identity (DESIGN section 3): DANE-EE "3 1 x"
- * records bind the key, so the certificate around it need not be stable.
+ * subjectAltName name the identity (docs/architecture.md, "Identities"):
+ * DANE-EE "3 1 x" records bind the key, so the certificate around it need not
+ * be stable.
  *
  * The ACL (allow_users, allow_groups) is checked against the effective
  * user and the groups of the calling process on every use, before the key
@@ -151,8 +152,8 @@ static int public_key(const struct tp_identity *id, gnutls_privkey_t key,
 	return gnutls_pubkey_import_url(pub, url, 0);
 }
 
-/* Add the RDNs of DESIGN section 3, most general first: dc=test,
- * dc=example, dc=www (then uid= for a user), so that the DN reads
+/* Add the RDNs of docs/architecture.md, "Identities", most general first:
+ * dc=test, dc=example, dc=www (then uid= for a user), so that the DN reads
  * "UID=john,DC=example,DC=test" in RFC 4514 order. */
 static int set_identity_dn(gnutls_x509_crt_t crt, const char *name)
 {

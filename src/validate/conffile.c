@@ -42,8 +42,9 @@ struct conf_state {
 	struct {
 		char name[TP_INI_MAX_LINE];
 		int line;
-	} * ids; /* the [identity] sections so far */
+	} * ids; /* the named sections so far ("identity NAME") */
 	size_t nids;
+	const char *const *sections; /* the caller's, or NULL: any */
 	int (*entry)(void *, const char *, const char *, const char *, char *,
 	             size_t);
 	void *user;
@@ -96,24 +97,42 @@ static int same_identity(const char *a, const char *b)
 	       tp_name_equal(aa + 1, ba + 1);
 }
 
-/* The sections of tlspool.conf: [dns] belongs to this library, the others
- * to libtlspool (config.c). */
+/* A "PREFIX *" entry of the caller's list that name matches: the length
+ * of "PREFIX ", else 0. */
+static size_t named_section(const char *const *sections, const char *name)
+{
+	size_t i, n;
+
+	for (i = 0; sections[i] != NULL; i++) {
+		n = strlen(sections[i]);
+		if (n >= 2 && strcmp(sections[i] + n - 2, " *") == 0 &&
+		    strncmp(name, sections[i], n - 1) == 0 &&
+		    name[n - 1] != '\0')
+			return n - 1;
+	}
+	return 0;
+}
+
+/* The caller names the sections its file may have (this library owns
+ * only [dns]); "PREFIX *" admits sections named by an identity, each
+ * identity once. */
 static void check_section(struct conf_state *st, const char *name)
 {
-	static const char *const names[] = {"dns",   "tls",   "validation",
-	                                    "cache", "authz", NULL};
 	const char *id;
-	size_t i;
+	size_t i, n;
 	void *grown;
 
-	for (i = 0; names[i] != NULL; i++)
-		if (strcmp(name, names[i]) == 0)
+	if (st->sections == NULL)
+		return;
+	for (i = 0; st->sections[i] != NULL; i++)
+		if (strcmp(name, st->sections[i]) == 0)
 			return;
-	if (strncmp(name, "identity ", 9) != 0 || name[9] == '\0') {
+	n = named_section(st->sections, name);
+	if (n == 0) {
 		first_error(st, "[%s]: unknown section", name);
 		return;
 	}
-	id = name + 9;
+	id = name + n;
 	if (!identity_ok(id)) {
 		first_error(st, "[%s]: not a domain or user@domain identity",
 		            name);
@@ -205,7 +224,7 @@ static int on_entry(void *user, const char *section, const char *key,
 	return 0;
 }
 
-int tlspool_conf_parse(const char *path,
+int tlspool_conf_parse(const char *path, const char *const *sections,
                        int (*entry)(void *user, const char *section,
                                     const char *key, const char *value,
                                     char *msg, size_t msglen),
@@ -218,6 +237,7 @@ int tlspool_conf_parse(const char *path,
 	int line;
 
 	memset(&st, 0, sizeof(st));
+	st.sections = sections;
 	st.entry = entry;
 	st.user = user;
 	if (tlspool_file_read(path, TLSPOOL_FILE_CONFIG, &data, &len, err,

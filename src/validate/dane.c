@@ -14,7 +14,7 @@
  *    verdict is PEER_ERROR.  The issuer path is built from the end entity
  *    by issuer/subject name, since peers may send extra or unsorted
  *    certificates (RFC 8446 section 4.4.2).  The identity of the end
- *    entity is mapped per DESIGN section 3 (x509id.c).
+ *    entity is mapped per docs/architecture.md, "Identities" (x509id.c).
  * 3. Usability (RFC 7671 section 4.1, RFC 6698 section 4.1): an unknown
  *    usage, selector or matching type, association data of the wrong
  *    length, or a PKIX usage without a trust store (or with

@@ -156,7 +156,8 @@ struct load_state {
 	const char *path;
 };
 
-/* The sections themselves are checked by tlspool_conf_parse(). */
+/* Only [dns] is ours: the other sections are left to the library whose
+ * they are (libtlspool checks the whole file). */
 static int on_entry(void *user, const char *section, const char *key,
                     const char *value, char *msg, size_t msglen)
 {
@@ -204,7 +205,7 @@ tlspool_dns_config *tlspool_dns_config_load(const char *path, char *err,
 	}
 	ls.cfg = cfg;
 	ls.path = path;
-	if (tlspool_conf_parse(path, on_entry, &ls, err, errlen) != 0) {
+	if (tlspool_conf_parse(path, NULL, on_entry, &ls, err, errlen) != 0) {
 		int e = errno;
 
 		if (e == ENOENT && may_be_missing)

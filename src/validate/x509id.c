@@ -1,6 +1,6 @@
 /*
- * Identities named by X.509 certificates (DESIGN section 3) and the
- * RFC 6125 name check that PKIX-TA(0), PKIX-EE(1) and DANE-TA(2) need
+ * Identities named by X.509 certificates (docs/architecture.md, "Identities")
+ * and the RFC 6125 name check that PKIX-TA(0), PKIX-EE(1) and DANE-TA(2) need
  * (RFC 7671 section 5.2; DANE-EE(3) ignores names, section 5.1).
  *
  * Outline:

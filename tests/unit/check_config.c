@@ -49,6 +49,7 @@ static const struct {
         {"[identity www.example.test]\ncert = /c\n", ":2: cert: unknown key in [identity www.example.test]"},
         {"[identity www.example.test]\nkey =\n", ":2: key: bad value \"\""},
         {"[tsl]\npriority = NORMAL\n", ":1: [tsl]: unknown section"},
+        {"[dsn]\nresolution = stub\n", ":1: [dsn]: unknown section"},
         {"priority = NORMAL\n", ":1: priority: key outside any section"},
         {"[tls\n", ":1: syntax error"},
         /* sections are checked on their own line, also when empty */

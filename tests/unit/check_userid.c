@@ -1,5 +1,5 @@
 /*
- * User peers (DESIGN section 4) through starttls_client() and
+ * User peers (docs/architecture.md, "Validation") through starttls_client() and
  * starttls_server(): a client whose identity john@example.test is an
  * OpenPGP key made by GnuPG (openpgp_key = a secret key export) is proven
  * by the OPENPGPKEY record that publishes its public key; a client with

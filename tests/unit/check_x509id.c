@@ -1,5 +1,5 @@
 /*
- * Identities named by certificates (DESIGN section 3) and the RFC 6125
+ * Identities named by certificates (docs/architecture.md, "Identities") and the RFC 6125
  * name check, on certificates made by tests/tools/mkcerts.sh.
  */
 #include <errno.h>
