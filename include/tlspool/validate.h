@@ -44,6 +44,9 @@ extern "C" {
 
 /* A short lowercase name for a verdict ("secure", "bogus", ...). */
 const char *tlspool_dns_verdict_name(tlspool_dns_verdict v);
+/* What a verdict means, in words, for someone who wants to authenticate a
+ * peer ("the name does not exist (proven by DNSSEC)"). */
+const char *tlspool_dns_verdict_text(tlspool_dns_verdict v);
 
 /* Nonzero for the verdicts that must fail closed (bogus, servfail,
  * timeout, indeterminate): errors, never "no records". */
@@ -149,6 +152,12 @@ int tlspool_dns_lookup_within(tlspool_dns *dns, const char *name, uint16_t type,
                               unsigned timeout_ms, tlspool_dns_answer **out,
                               char *err, size_t errlen);
 void tlspool_dns_answer_free(tlspool_dns_answer *ans);
+/* One line that says what the answer is, as the libraries and
+ * tlspool-connect word it ("OWNER: TLSA RRset is bogus (DETAIL)", "OWNER:
+ * no TLSA records: ...", "OWNER: TLSA lookup timed out (...)"); the
+ * snprintf() result. */
+int tlspool_dns_answer_explain(const tlspool_dns_answer *a, char *buf,
+                               size_t len);
 
 /* --- owner names -------------------------------------------------------- */
 

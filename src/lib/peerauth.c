@@ -106,7 +106,6 @@ static int rrset_online(struct tp_peer_check *c, uint16_t type,
                         const tlspool_span *chain, size_t nchain,
                         struct online *o)
 {
-	const char *tn = tlspool_rr_type_name(type);
 	char err[256];
 	tlspool_dns *dns = tp_runtime_resolver(c->rt, err, sizeof(err));
 	tlspool_dns_answer *ans = NULL;
@@ -120,16 +119,11 @@ static int rrset_online(struct tp_peer_check *c, uint16_t type,
 		return tp_failc(EINVAL, STARTTLS_ERR_CONFIG, "[dns]: %s", err);
 	if (lookup(c, dns, owner, type, &ans) != 0)
 		return -1;
-	if (ans->verdict == TLSPOOL_DNS_TIMEOUT) {
-		tp_failc(ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT,
-		         "%s: %s lookup timed out (%s)", ans->owner, tn,
-		         ans->detail);
-		goto out;
-	}
 	if (tlspool_dns_verdict_is_error(ans->verdict)) {
-		tp_failc(EKEYREJECTED, dns_class(ans->verdict),
-		         "%s: %s RRset is %s (%s)", ans->owner, tn,
-		         tlspool_dns_verdict_name(ans->verdict), ans->detail);
+		tlspool_dns_answer_explain(ans, err, sizeof(err));
+		tp_failc(ans->verdict == TLSPOOL_DNS_TIMEOUT ? ETIMEDOUT
+		                                             : EKEYREJECTED,
+		         dns_class(ans->verdict), "%s", err);
 		goto out;
 	}
 	tlsa = calloc(ans->nrr ? ans->nrr : 1, sizeof(*tlsa));
@@ -306,9 +300,8 @@ static int openpgp_online(struct tp_peer_check *c, tlspool_dns *dns,
 	if (lookup(c, dns, owner, TLSPOOL_RR_OPENPGPKEY, ans) != 0)
 		return -1;
 	if ((*ans)->verdict == TLSPOOL_DNS_TIMEOUT) {
-		tp_failc(ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT,
-		         "%s: OPENPGPKEY lookup timed out (%s)", (*ans)->owner,
-		         (*ans)->detail);
+		tlspool_dns_answer_explain(*ans, err, sizeof(err));
+		tp_failc(ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT, "%s", err);
 		return -1;
 	}
 	recs = calloc((*ans)->nrr ? (*ans)->nrr : 1, sizeof(*recs));

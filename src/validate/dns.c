@@ -69,6 +69,71 @@ const char *tlspool_dns_verdict_name(tlspool_dns_verdict v)
 	return "unknown";
 }
 
+/* The one table of what each verdict means, for the library's failure
+ * details and for tlspool-connect --lookup alike. */
+const char *tlspool_dns_verdict_text(tlspool_dns_verdict v)
+{
+	switch (v) {
+	case TLSPOOL_DNS_UNCHECKED:
+		return "not looked up";
+	case TLSPOOL_DNS_SECURE:
+		return "records validated by DNSSEC";
+	case TLSPOOL_DNS_SECURE_NODATA:
+		return "the name exists but has no records of this type "
+		       "(proven by DNSSEC)";
+	case TLSPOOL_DNS_SECURE_NXDOMAIN:
+		return "the name does not exist (proven by DNSSEC)";
+	case TLSPOOL_DNS_INSECURE:
+		return "the zone is not signed: a delegation on the way has no "
+		       "DS, so its records cannot authenticate";
+	case TLSPOOL_DNS_INDETERMINATE:
+		return "no trust anchor covers the name";
+	case TLSPOOL_DNS_BOGUS:
+		return "DNSSEC validation failed";
+	case TLSPOOL_DNS_SERVFAIL:
+		return "the server failed or refused";
+	case TLSPOOL_DNS_TIMEOUT:
+		return "no answer in time";
+	}
+	return "unknown verdict";
+}
+
+int tlspool_dns_answer_explain(const tlspool_dns_answer *a, char *buf,
+                               size_t len)
+{
+	const char *type = tlspool_rr_type_name(a->qtype);
+	const char *why = a->detail[0] != '\0'
+	                          ? a->detail
+	                          : tlspool_dns_verdict_text(a->verdict);
+
+	switch (a->verdict) {
+	case TLSPOOL_DNS_SECURE:
+		if (a->nrr > 0)
+			return snprintf(buf, len, "%s: %zu %s record%s: %s",
+			                a->owner, a->nrr, type,
+			                a->nrr == 1 ? "" : "s",
+			                tlspool_dns_verdict_text(a->verdict));
+		return snprintf(buf, len, "%s: no %s records: %s", a->owner,
+		                type, "an empty RRset");
+	case TLSPOOL_DNS_SECURE_NODATA:
+	case TLSPOOL_DNS_SECURE_NXDOMAIN:
+		return snprintf(buf, len, "%s: no %s records: %s", a->owner,
+		                type, tlspool_dns_verdict_text(a->verdict));
+	case TLSPOOL_DNS_TIMEOUT:
+		return snprintf(buf, len, "%s: %s lookup timed out (%s)",
+		                a->owner, type, why);
+	case TLSPOOL_DNS_SERVFAIL:
+		return snprintf(buf, len, "%s: %s lookup failed (%s)", a->owner,
+		                type, why);
+	default:
+		return snprintf(buf, len, "%s: %s RRset is %s (%s)", a->owner,
+		                type, tlspool_dns_verdict_name(a->verdict),
+		                a->verdict == TLSPOOL_DNS_INSECURE
+		                        ? tlspool_dns_verdict_text(a->verdict)
+		                        : why);
+	}
+}
+
 int tlspool_dns_verdict_is_error(tlspool_dns_verdict v)
 {
 	return v == TLSPOOL_DNS_INDETERMINATE || v == TLSPOOL_DNS_BOGUS ||

@@ -106,7 +106,7 @@ expect from-cache 0 -- client "${P[main]}" --diagnose
 grep_in out from-cache '^hello$'
 grep_in err from-cache '^; cache   .* authenticated from the validation cache'
 expect no-cache-read 6 -- client "${P[main]}" --no-cache-read
-grep_in err no-cache-read 'TLSA (lookup timed out|RRset is servfail)'
+grep_in err no-cache-read 'TLSA (lookup timed out|lookup failed|RRset is servfail)'
 expect no-cache-write 6 -- client "${P[nowrite]}"
 expect ttl-expired 6 -- client "${P[ttl]}"
 
