@@ -1134,7 +1134,8 @@ static int run(struct call *c, int fd, int proto, const char *sniname,
 		tp_relay_set_idle_timeout(r, c->cfg->dtls_idle_timeout_ms);
 	tp_config_ref(c->cfg);
 	gnutls_session_set_ptr(c->session, c->cfg);
-	saved = tp_relay_add(r, c->session, c->net, pair[1], c->datagram);
+	saved = tp_relay_add(r, c->session, c->net, pair[1], pair[0],
+	                     c->datagram);
 	c->session = NULL;
 	c->net = pair[1] = -1;
 	if (saved != 0) {
