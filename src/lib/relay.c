@@ -66,12 +66,15 @@
  *   the application wrote still unread in it:
  *   - SOCK_STREAM: tp_relay_add() puts one byte into appfd from the
  *     application's end before the application has it, and from then on
- *     the relay never reads appfd empty: it takes what SIOCINQ reports
- *     less one byte, and forwards that last byte with MSG_PEEK (c->lag
- *     says the byte at the head was forwarded already).  This works after
- *     the application shut its end for writing (a half-closed client
- *     reading a response), and wherever the application's end went (dup2,
- *     fork, another process).
+ *     the relay never reads appfd empty: it consumes what SIOCINQ
+ *     reports less one byte and reads that last byte with MSG_PEEK into
+ *     the same record (one write of the application stays one record);
+ *     c->lag says that the byte left at the head went out already.  The
+ *     first byte is a dummy, never forwarded.  This works after the
+ *     application shut its end for writing (a half-closed client reading
+ *     a response, where a send from its end would fail with EPIPE), and
+ *     wherever the application's end went (dup2, fork, another process).
+ *     The price: one ioctl and one 1-byte peek per read of appfd.
  *   - SOCK_SEQPACKET: the queue cannot keep a message while the relay
  *     reads the ones behind it, so at reset time the relay finds the
  *     application's end in this process -- the number given to
