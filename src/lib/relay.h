@@ -10,6 +10,9 @@
 
 #include <gnutls/gnutls.h>
 #include <stddef.h>
+#include <sys/types.h>
+
+#include "tlspool/starttls.h"
 
 typedef struct tp_relay tp_relay;
 
@@ -30,13 +33,25 @@ tp_relay *tp_relay_new(unsigned nthreads);
  * datagram nonzero (DTLS) a SOCK_SEQPACKET end where one message is one
  * record.
  *
- * EOF on appfd sends close_notify; the peer's close_notify (or EOF) gives
- * the application EOF; the connection is released when both directions
- * ended, at once on an error (appfd is then closed without close_notify
- * to the peer).  DTLS has no half-close: either end finishes both.
+ * appfd_peer is the other end of appfd, the one the application gets,
+ * not yet used: nothing sent on it, nothing queued in appfd.  It stays
+ * the caller's (neither kept nor closed); the relay sends one byte from it
+ * now (EINVAL if appfd does not get it), and records its number and its
+ * st_dev/st_ino: starttls_end() finds the connection by them, and the
+ * relay uses them to reset the application's end (relay.c, "Resetting").
+ *
+ * EOF on appfd sends close_notify.  Only the peer's close_notify gives the
+ * application EOF (after every byte that arrived); any other end -- EOF or
+ * a reset without close_notify, a fatal alert, a bad record, the DTLS idle
+ * timeout, a local error, tp_relay_free() -- closes netfd at once without
+ * close_notify, delivers what the relay still holds (at most the drain
+ * timeout) and resets appfd: the application's read() fails with
+ * ECONNRESET after the bytes that arrived.  The connection is released
+ * when both directions ended.  DTLS has no half-close: either end finishes
+ * both.
  */
 int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
-                 int datagram);
+                 int appfd_peer, int datagram);
 
 /*
  * hook(gnutls_session_get_ptr(session)) runs after each session handed
@@ -49,11 +64,29 @@ void tp_relay_set_release_hook(tp_relay *r, void (*hook)(void *));
 
 /*
  * Datagram connections with no traffic either way for ms milliseconds are
- * closed (close_notify best effort; the application gets EOF); 0 never.
- * Checked about every 250 ms.  libtlspool sets it from [tls]
- * dtls_idle_timeout_ms.  Stream connections have no idle timeout.
+ * cut (no close_notify: the application did not end them; starttls_end()
+ * says STARTTLS_END_IDLE and the application's read() fails with
+ * ECONNRESET); 0 never.  Checked about every 250 ms.  libtlspool sets it
+ * from [tls] dtls_idle_timeout_ms.  Stream connections have no idle
+ * timeout.
  */
 void tp_relay_set_idle_timeout(tp_relay *r, unsigned ms);
+
+/*
+ * A connection cut short delivers what the relay still holds for the
+ * application before it resets the application's end; when the
+ * application takes nothing for ms milliseconds (default 10000), the
+ * relay resets it anyway and drops the rest.  Checked about every 250 ms.
+ */
+void tp_relay_set_drain_timeout(tp_relay *r, unsigned ms);
+
+/*
+ * starttls_end() for the connection whose application end is the socket
+ * (dev, ino), in any relay of the process: the live connection, else the
+ * last of the 1024 most recent ends that matches.  0, or -1 with errno
+ * ENOENT.  info may be NULL.
+ */
+int tp_relay_end_info(dev_t dev, ino_t ino, starttls_end_info *info);
 
 /* Connections currently relayed (added and not yet released); 0 for NULL. */
 size_t tp_relay_count(tp_relay *r);
@@ -68,7 +101,8 @@ size_t tp_relay_count(tp_relay *r);
 int tp_relay_flush(tp_relay *r, unsigned timeout_ms);
 
 /* Stop the threads and release every connection, without close_notify: the
- * peer must not take a cut stream for a complete one.  NULL is accepted. */
+ * peer must not take a cut stream for a complete one.  Their applications'
+ * ends are reset (STARTTLS_END_ERROR).  NULL is accepted. */
 void tp_relay_free(tp_relay *r);
 
 #endif

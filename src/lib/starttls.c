@@ -529,7 +529,7 @@ static int hand_off(struct call *c)
 	tp_transport_plain(c->session, c->net);
 	tp_runtime_ref(c->rt);
 	gnutls_session_set_ptr(c->session, c->rt);
-	rv = tp_relay_add(r, c->session, c->net, pair[1], c->datagram);
+	rv = tp_relay_add(r, c->session, c->net, pair[1], pair[0], c->datagram);
 	c->session = NULL;
 	c->net = -1;
 	if (rv != 0) {

@@ -3,7 +3,9 @@
  * for this test: 1,000 messages whole and in order, the largest message a
  * record carries and the one byte more that the relay drops, DANE failing
  * closed, the handshake through a forwarder that drops datagrams, a flood
- * of ClientHellos without cookies, and the idle timeout.
+ * of ClientHellos without cookies, the idle timeout, and how a connection
+ * ends: a fatal alert or the idle timeout is ECONNRESET, the peer's
+ * close_notify EOF (starttls_end says which).
  *
  * The fixture binds one UDP socket per scenario (their ports are in the
  * TLSA owner names _PORT._udp.www.example.test), publishes the records,
@@ -13,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/dtls.h>
 #include <gnutls/gnutls.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -490,6 +493,126 @@ START_TEST(cookie_flood_keeps_memory_flat)
 }
 END_TEST
 
+/* --- how a DTLS connection ends --------------------------------------------
+ * The server is the library's; the client a bare GnuTLS DTLS session (no
+ * DANE: the server wants no client certificate), which can end the way a
+ * test needs. */
+
+struct dtls_peer {
+	gnutls_session_t s;
+	gnutls_certificate_credentials_t cred;
+	int fd;
+	int app; /* the server's plaintext descriptor */
+};
+
+static struct dtls_peer dtls_pair(void)
+{
+	struct dtls_peer p = {0};
+	unsigned sport;
+	int sfd = udp_bound(&sport), r;
+	struct server *s;
+
+	p.fd = udp_bound(NULL);
+	ck_assert_int_ge(sfd, 0);
+	ck_assert_int_ge(p.fd, 0);
+	s = start_server_fd(sfd, port_of(p.fd), 0);
+	udp_connect(p.fd, sport);
+	ck_assert_int_eq(gnutls_certificate_allocate_credentials(&p.cred), 0);
+	ck_assert_int_eq(gnutls_init(&p.s, GNUTLS_CLIENT | GNUTLS_DATAGRAM), 0);
+	ck_assert_int_eq(gnutls_set_default_priority(p.s), 0);
+	ck_assert_int_eq(
+	        gnutls_credentials_set(p.s, GNUTLS_CRD_CERTIFICATE, p.cred), 0);
+	gnutls_transport_set_int(p.s, p.fd);
+	gnutls_dtls_set_timeouts(p.s, 1000, 6000);
+	do
+		r = gnutls_handshake(p.s);
+	while (r < 0 && !gnutls_error_is_fatal(r));
+	ck_assert_msg(r == 0, "handshake: %s", gnutls_strerror(r));
+	pthread_join(s->thread, NULL);
+	ck_assert_msg(s->rv >= 0, "server: %s", s->errstr);
+	p.app = s->rv;
+	free(s);
+	return p;
+}
+
+static void dtls_peer_free(struct dtls_peer *p)
+{
+	gnutls_deinit(p->s);
+	gnutls_certificate_free_credentials(p->cred);
+	close(p->fd);
+	close(p->app);
+}
+
+/* Three messages from the peer; the server's application reads them. */
+static unsigned long long three_messages(struct dtls_peer *p)
+{
+	static const char *const m[] = {"one", "two2", "three33"};
+	unsigned char in[64];
+	unsigned long long n = 0;
+
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(gnutls_record_send(p->s, m[i], strlen(m[i])),
+		                 (ssize_t)strlen(m[i]));
+		n += strlen(m[i]);
+	}
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(recv_msg(p->app, in, sizeof(in)),
+		                 (ssize_t)strlen(m[i]));
+		ck_assert(memcmp(in, m[i], strlen(m[i])) == 0);
+	}
+	return n;
+}
+
+/* Wait for the end of p->app: 0 for EOF, else the errno. */
+static int end_of(int fd)
+{
+	unsigned char in[64];
+	struct pollfd pf = {fd, POLLIN, 0};
+	ssize_t n;
+
+	ck_assert_int_eq(poll(&pf, 1, 5000), 1);
+	n = recv(fd, in, sizeof(in), MSG_DONTWAIT);
+	ck_assert_int_le(n, 0);
+	return n == 0 ? 0 : errno;
+}
+
+START_TEST(peer_alert_resets)
+{
+	struct dtls_peer p = dtls_pair();
+	unsigned long long n = three_messages(&p);
+	starttls_end_info e;
+	int end;
+
+	ck_assert_int_eq(
+	        gnutls_alert_send(p.s, GNUTLS_AL_FATAL, GNUTLS_A_ACCESS_DENIED),
+	        0);
+	end = end_of(p.app);
+	ck_assert_msg(end == ECONNRESET, "end: %s",
+	              end == 0 ? "EOF" : strerror(end));
+	ck_assert_int_eq(starttls_end(p.app, &e), 0);
+	ck_assert_int_eq(e.kind, STARTTLS_END_ALERT);
+	ck_assert_int_eq(e.alert, 49);
+	ck_assert_uint_eq(e.bytes_in, n);
+	ck_assert_msg(strstr(e.detail, "fatal alert") != NULL, "%s", e.detail);
+	dtls_peer_free(&p);
+}
+END_TEST
+
+START_TEST(peer_close_notify_is_eof)
+{
+	struct dtls_peer p = dtls_pair();
+	unsigned long long n = three_messages(&p);
+	starttls_end_info e;
+
+	ck_assert_int_eq(gnutls_bye(p.s, GNUTLS_SHUT_WR), 0);
+	ck_assert_int_eq(end_of(p.app), 0);
+	ck_assert_int_eq(starttls_end(p.app, &e), 0);
+	ck_assert_int_eq(e.kind, STARTTLS_END_CLOSE_NOTIFY);
+	ck_assert_uint_eq(e.bytes_in, n);
+	dtls_peer_free(&p);
+}
+END_TEST
+
 START_TEST(idle_connection_closed)
 {
 	int cfd = udp_bound(NULL), tls;
@@ -497,6 +620,7 @@ START_TEST(idle_connection_closed)
 	unsigned char in[64];
 	struct pollfd p;
 	struct timespec t0, t1;
+	starttls_end_info e;
 	long ms;
 
 	tls = client_to(cfd, uport[U_IDLE]);
@@ -504,8 +628,14 @@ START_TEST(idle_connection_closed)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	p = (struct pollfd){tls, POLLIN, 0};
 	ck_assert_int_eq(poll(&p, 1, (int)(4 * idle_ms)), 1);
-	ck_assert_int_le(recv(tls, in, sizeof(in), 0), 0); /* EOF */
+	/* Not a clean close: an error, not EOF. */
+	errno = 0;
+	ck_assert_int_eq(recv(tls, in, sizeof(in), 0), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_eq(starttls_end(tls, &e), 0);
+	ck_assert_int_eq(e.kind, STARTTLS_END_IDLE);
+	ck_assert_msg(strstr(e.detail, "idle") != NULL, "%s", e.detail);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	ck_assert_msg(ms >= idle_ms * 9 / 10 && ms < idle_ms * 5 / 2,
 	              "closed after %ld ms, idle timeout %ld ms", ms, idle_ms);
@@ -544,6 +674,8 @@ static Suite *suite(void)
 	tcase_add_test(t, wrong_record_fails_closed);
 	tcase_add_test(t, handshake_survives_loss);
 	tcase_add_test(t, cookie_flood_keeps_memory_flat);
+	tcase_add_test(t, peer_alert_resets);
+	tcase_add_test(t, peer_close_notify_is_eof);
 	tcase_add_test(t, idle_connection_closed);
 	suite_add_tcase(s, t);
 	return s;

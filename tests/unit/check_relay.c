@@ -16,6 +16,8 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -179,7 +181,7 @@ static int relay_side_as(tp_relay *r, gnutls_session_t s, int netfd,
 	                                    SOCK_CLOEXEC,
 	                            0, sp),
 	                 0);
-	ck_assert_int_eq(tp_relay_add(r, s, netfd, sp[1], datagram), 0);
+	ck_assert_int_eq(tp_relay_add(r, s, netfd, sp[1], sp[0], datagram), 0);
 	return sp[0];
 }
 
@@ -232,7 +234,7 @@ static int count_threads(void)
 	return n;
 }
 
-/* Read until EOF or ECONNRESET, at most ms; returns 0 then, -1 on timeout
+/* Read until ECONNRESET, at most ms; returns 0 then, -1 on EOF, timeout
  * or another error.  Data before the end is discarded. */
 static int app_wait_end(int fd, int ms)
 {
@@ -245,12 +247,52 @@ static int app_wait_end(int fd, int ms)
 		if (poll(&p, 1, 10) == 0)
 			continue;
 		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
+		if (n < 0 && errno == ECONNRESET)
 			return 0;
-		if (n < 0 && errno != EAGAIN)
+		if (n == 0 || (n < 0 && errno != EAGAIN))
 			return -1;
 	}
 	return -1;
+}
+
+/* Read everything until the end (blocking, at most 10 s without data);
+ * returns the bytes read, the end in *end: 0 for EOF, else the errno. */
+static size_t app_read_to_end(int fd, unsigned char *buf, size_t cap, int *end)
+{
+	size_t got = 0;
+	struct pollfd p = {fd, POLLIN, 0};
+
+	for (;;) {
+		ssize_t n;
+
+		ck_assert_msg(poll(&p, 1, 10000) == 1, "no end after %zu bytes",
+		              got);
+		n = recv(fd, buf + got, cap - got, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			*end = n == 0 ? 0 : errno;
+			return got;
+		}
+		got += (size_t)n;
+		ck_assert_uint_lt(got, cap);
+	}
+}
+
+/* How the connection of app ended, checked with starttls_end(). */
+static starttls_end_info expect_end(int app, starttls_end_kind kind,
+                                    unsigned long long in)
+{
+	starttls_end_info e;
+
+	ck_assert_msg(starttls_end(app, &e) == 0, "starttls_end: %s",
+	              strerror(errno));
+	ck_assert_msg(e.kind == kind, "kind %d, want %d (%s)", e.kind, kind,
+	              e.detail);
+	ck_assert_msg(e.bytes_in == in, "bytes_in %llu, want %llu (%s)",
+	              e.bytes_in, in, e.detail);
+	ck_assert_str_ne(e.detail, "");
+	return e;
 }
 
 static void app_write(int fd, const void *p, size_t len)
@@ -386,22 +428,29 @@ START_TEST(new_rejects)
 }
 END_TEST
 
-enum fdkind { STREAM, SEQPKT, PIPE, CLOSED, SAME };
+enum fdkind { STREAM, SEQPKT, PIPE, CLOSED, SAME, PEER, OTHER };
 
 static const struct {
 	const char *what;
-	enum fdkind net, app;
+	enum fdkind net, app, peer;
 	int datagram, no_relay, no_session, want;
 } bad_adds[] = {
-        {"closed netfd", CLOSED, STREAM, 0, 0, 0, EBADF},
-        {"closed appfd", STREAM, CLOSED, 0, 0, 0, EBADF},
-        {"pipe as appfd", STREAM, PIPE, 0, 0, 0, ENOTSOCK},
-        {"pipe as netfd", PIPE, STREAM, 0, 0, 0, ENOTSOCK},
-        {"netfd == appfd", STREAM, SAME, 0, 0, 0, EINVAL},
-        {"no relay", STREAM, STREAM, 0, 1, 0, EINVAL},
-        {"no session", STREAM, STREAM, 0, 0, 1, EINVAL},
-        {"stream appfd for DTLS", STREAM, STREAM, 1, 0, 0, EINVAL},
-        {"seqpacket appfd for TLS", STREAM, SEQPKT, 0, 0, 0, EINVAL},
+        {"closed netfd", CLOSED, STREAM, PEER, 0, 0, 0, EBADF},
+        {"closed appfd", STREAM, CLOSED, OTHER, 0, 0, 0, EBADF},
+        {"pipe as appfd", STREAM, PIPE, OTHER, 0, 0, 0, ENOTSOCK},
+        {"pipe as netfd", PIPE, STREAM, PEER, 0, 0, 0, ENOTSOCK},
+        {"netfd == appfd", STREAM, SAME, OTHER, 0, 0, 0, EINVAL},
+        {"no relay", STREAM, STREAM, PEER, 0, 1, 0, EINVAL},
+        {"no session", STREAM, STREAM, PEER, 0, 0, 1, EINVAL},
+        {"stream appfd for DTLS", STREAM, STREAM, PEER, 1, 0, 0, EINVAL},
+        {"seqpacket appfd for TLS", STREAM, SEQPKT, PEER, 0, 0, 0, EINVAL},
+        {"closed appfd_peer", STREAM, STREAM, CLOSED, 0, 0, 0, EBADF},
+        {"pipe as appfd_peer", STREAM, STREAM, PIPE, 0, 0, 0, ENOTSOCK},
+        {"appfd_peer == appfd", STREAM, STREAM, SAME, 0, 0, 0, EINVAL},
+        {"stream appfd_peer of another pair", STREAM, STREAM, OTHER, 0, 0, 0,
+         EINVAL},
+        {"seqpacket appfd_peer of another pair", STREAM, SEQPKT, OTHER, 1, 0, 0,
+         EINVAL},
 };
 
 static int make_fd(enum fdkind k)
@@ -436,25 +485,63 @@ START_TEST(add_rejects)
 {
 	tp_relay *r = tp_relay_new(1);
 	gnutls_session_t s = NULL;
-	int netfd, appfd;
+	int netfd, appfd, peer, pair[2] = {-1, -1}, other[2] = {-1, -1};
+	int type = bad_adds[_i].app == SEQPKT ? SOCK_SEQPACKET : SOCK_STREAM;
+	int q = -1;
 
 	ck_assert_ptr_nonnull(r);
 	if (!bad_adds[_i].no_session)
 		ck_assert_int_eq(gnutls_init(&s, GNUTLS_SERVER), 0);
 	netfd = make_fd(bad_adds[_i].net);
-	appfd = bad_adds[_i].app == SAME ? netfd : make_fd(bad_adds[_i].app);
+	if (bad_adds[_i].app == STREAM || bad_adds[_i].app == SEQPKT) {
+		ck_assert_int_eq(socketpair(AF_UNIX, type, 0, pair), 0);
+		appfd = pair[1];
+	} else {
+		appfd = bad_adds[_i].app == SAME ? netfd
+		                                 : make_fd(bad_adds[_i].app);
+	}
+	switch (bad_adds[_i].peer) {
+	case PEER:
+		peer = pair[0];
+		break;
+	case OTHER:
+		ck_assert_int_eq(socketpair(AF_UNIX, type, 0, other), 0);
+		peer = other[0];
+		break;
+	case SAME:
+		peer = appfd;
+		break;
+	default:
+		peer = make_fd(bad_adds[_i].peer);
+	}
 	tp_clear_error();
 	errno = 0;
 	ck_assert_int_eq(tp_relay_add(bad_adds[_i].no_relay ? NULL : r, s,
-	                              netfd, appfd, bad_adds[_i].datagram),
+	                              netfd, appfd, peer,
+	                              bad_adds[_i].datagram),
 	                 -1);
 	ck_assert_msg(errno == bad_adds[_i].want, "%s: errno %d, want %d",
 	              bad_adds[_i].what, errno, bad_adds[_i].want);
 	ck_assert_str_ne(starttls_errstr(), "");
 	/* Ownership was taken: both closed (the session is deinit'ed,
-	 * which ASan and valgrind check). */
+	 * which ASan and valgrind check); appfd_peer stays the caller's. */
 	ck_assert_msg(fd_closed(netfd), "%s: netfd open", bad_adds[_i].what);
 	ck_assert_msg(fd_closed(appfd), "%s: appfd open", bad_adds[_i].what);
+	if (bad_adds[_i].peer == PEER || bad_adds[_i].peer == OTHER ||
+	    bad_adds[_i].peer == PIPE)
+		ck_assert_msg(!fd_closed(peer), "%s: appfd_peer closed",
+		              bad_adds[_i].what);
+	/* The byte tried on a pair that is not appfd's went to that pair's
+	 * other end (the caller's mistake), never to appfd. */
+	if (other[1] >= 0) {
+		ck_assert_int_eq(ioctl(other[1], SIOCINQ, &q), 0);
+		ck_assert_int_eq(q, pair[1] >= 0 ? 1 : 0);
+		close(other[1]);
+	}
+	if (peer != appfd && !fd_closed(peer))
+		close(peer);
+	if (pair[0] >= 0 && pair[0] != peer)
+		close(pair[0]);
 	ck_assert_uint_eq(tp_relay_count(r), 0);
 	tp_relay_free(r);
 }
@@ -477,6 +564,9 @@ START_TEST(peer_garbage)
 	ck_assert_int_eq(write(k.cfd, junk, sizeof(junk)),
 	                 (ssize_t)sizeof(junk));
 	ck_assert_int_eq(app_wait_end(app, 5000), 0);
+	ck_assert_msg(strstr(expect_end(app, STARTTLS_END_ERROR, 5).detail,
+	                     "TLS error") != NULL,
+	              "detail");
 	wait_count(r, 0, 5000);
 	/* The relay said why (RFC 8446 s6.2: bad_record_mac). */
 	n = gnutls_record_recv(k.cli, buf, sizeof(buf));
@@ -514,6 +604,7 @@ START_TEST(peer_reset)
 		    errno != EAGAIN)
 			break;
 	ck_assert_int_eq(app_wait_end(app, 5000), 0);
+	expect_end(app, STARTTLS_END_TRUNCATED, 5);
 	wait_count(r, 0, 5000);
 	close(app);
 	tp_relay_free(r);
@@ -558,13 +649,516 @@ START_TEST(app_closes_early)
 }
 END_TEST
 
-/* --- positive cases --- */
+/* --- how connections end: only close_notify is EOF --- */
 
 /* The protocol versions the loop tests run with. */
 static const char *const versions[] = {
         NULL, /* the defaults: TLS 1.3 */
         "NORMAL:-VERS-ALL:+VERS-TLS1.2",
 };
+
+/* Send len bytes of the stream seed, in records of at most 16 KiB. */
+static void tls_write_stream(gnutls_session_t s, uint64_t seed, size_t len)
+{
+	static unsigned char buf[16384];
+
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off < sizeof(buf) ? len - off : sizeof(buf);
+
+		stream_fill(seed, off, buf, n);
+		tls_write(s, buf, n);
+		off += n;
+	}
+}
+
+static void check_stream(uint64_t seed, const unsigned char *got, size_t len)
+{
+	unsigned char *want = malloc(len + 1);
+
+	ck_assert_ptr_nonnull(want);
+	stream_fill(seed, 0, want, len);
+	ck_assert_msg(memcmp(got, want, len) == 0, "data differs");
+	free(want);
+}
+
+/* 18 records: more than one socket buffer's worth in flight. */
+#define CUT_LEN 294912
+
+enum cut_how { CUT_FIN, CUT_RST, CUT_ALERT };
+
+/* The application reading to the end in a thread of its own (no Check
+ * assertions there: the test thread checks what it found). */
+struct reader {
+	int fd;
+	unsigned char *buf;
+	size_t cap, got;
+	int end; /* 0 EOF, else the errno; -1 a timeout */
+};
+
+static void *read_to_end(void *arg)
+{
+	struct reader *rd = arg;
+	struct pollfd p = {rd->fd, POLLIN, 0};
+
+	rd->end = -1;
+	while (rd->got < rd->cap && poll(&p, 1, 10000) == 1) {
+		ssize_t n = recv(rd->fd, rd->buf + rd->got, rd->cap - rd->got,
+		                 MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			rd->end = n == 0 ? 0 : errno;
+			break;
+		}
+		rd->got += (size_t)n;
+	}
+	return NULL;
+}
+
+/* The peer sends CUT_LEN bytes, then ends without close_notify: a TCP
+ * FIN, a reset, or a fatal alert.  The application reads exactly those
+ * bytes, then ECONNRESET, then EOF; starttls_end says why. */
+static void peer_cuts(enum cut_how how, const char *version)
+{
+	static unsigned char buf[CUT_LEN + 1];
+	tp_relay *r = tp_relay_new(1);
+	struct link k = (priority = version, link_new());
+	struct linger lg = {1, 0};
+	int app = relay_side(r, k.srv, k.sfd), end;
+	struct reader rd = {app, buf, sizeof(buf), 0, -1};
+	starttls_end_info e;
+	pthread_t t;
+	size_t got;
+
+	/* Reading while the peer writes: the relay's back-pressure would
+	 * otherwise keep the peer's data in its socket. */
+	ck_assert_int_eq(pthread_create(&t, NULL, read_to_end, &rd), 0);
+	tls_write_stream(k.cli, 3, CUT_LEN);
+	switch (how) {
+	case CUT_FIN:
+		ck_assert_int_eq(shutdown(k.cfd, SHUT_WR), 0);
+		break;
+	case CUT_RST:
+		/* A reset discards what the peer had not sent yet: wait
+		 * until all of it arrived (was acknowledged). */
+		for (int i = 0, q = 1; q > 0; i++) {
+			ck_assert_int_lt(i, 5000);
+			ck_assert_int_eq(ioctl(k.cfd, SIOCOUTQ, &q), 0);
+			if (q > 0)
+				usleep(1000);
+		}
+		ck_assert_int_eq(setsockopt(k.cfd, SOL_SOCKET, SO_LINGER, &lg,
+		                            sizeof(lg)),
+		                 0);
+		close(k.cfd);
+		k.cfd = -1;
+		break;
+	case CUT_ALERT:
+		ck_assert_int_eq(gnutls_alert_send(k.cli, GNUTLS_AL_FATAL,
+		                                   GNUTLS_A_ACCESS_DENIED),
+		                 0);
+		break;
+	}
+	pthread_join(t, NULL);
+	got = rd.got;
+	end = rd.end;
+	ck_assert_msg(end == ECONNRESET, "the end after %zu bytes: %s", got,
+	              end == 0 ? "EOF" : strerror(end));
+	ck_assert_uint_eq(got, CUT_LEN);
+	check_stream(3, buf, got);
+	/* The error is reported once; then the end is an EOF. */
+	ck_assert_int_eq(recv(app, buf, 1, 0), 0);
+	e = expect_end(app,
+	               how == CUT_ALERT ? STARTTLS_END_ALERT
+	                                : STARTTLS_END_TRUNCATED,
+	               CUT_LEN);
+	switch (how) {
+	case CUT_FIN:
+		ck_assert_msg(strstr(e.detail, "without close_notify after "
+		                               "294912 bytes") != NULL,
+		              "%s", e.detail);
+		break;
+	case CUT_RST:
+		ck_assert_msg(strstr(e.detail, "reset") != NULL, "%s",
+		              e.detail);
+		break;
+	case CUT_ALERT:
+		ck_assert_int_eq(e.alert, GNUTLS_A_ACCESS_DENIED);
+		ck_assert_int_eq(e.alert, 49);
+		ck_assert_msg(strstr(e.detail, "(49)") != NULL, "%s", e.detail);
+		break;
+	}
+	ck_assert_uint_eq(e.bytes_out, 0);
+	wait_count(r, 0, 5000);
+	/* Released: the answer comes from the table of ends, the same. */
+	expect_end(app, e.kind, CUT_LEN);
+	close(app);
+	gnutls_deinit(k.cli);
+	if (k.cfd >= 0)
+		close(k.cfd);
+	tp_relay_free(r);
+	priority = NULL;
+}
+
+START_TEST(peer_fin_without_close_notify)
+{
+	peer_cuts(CUT_FIN, versions[_i]);
+}
+END_TEST
+
+START_TEST(peer_rst)
+{
+	peer_cuts(CUT_RST, versions[_i]);
+}
+END_TEST
+
+START_TEST(peer_fatal_alert)
+{
+	peer_cuts(CUT_ALERT, versions[_i]);
+}
+END_TEST
+
+/* The application shut its end for writing (close_notify went out) and
+ * reads the answer; the peer answers and closes without close_notify.
+ * The injecting send of the application's end would fail now (EPIPE):
+ * the byte kept in appfd since tp_relay_add still resets it. */
+START_TEST(half_closed_app_sees_truncation)
+{
+	static unsigned char buf[CUT_LEN + 1];
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_new();
+	int app = relay_side(r, k.srv, k.sfd), end = -1;
+	char q[8];
+	size_t got;
+
+	app_write(app, "question", 8);
+	ck_assert_int_eq(shutdown(app, SHUT_WR), 0);
+	tls_read(k.cli, q, 8);
+	ck_assert_int_eq(gnutls_record_recv(k.cli, q, 8), 0); /* close_notify */
+	tls_write_stream(k.cli, 5, 100000);
+	ck_assert_int_eq(shutdown(k.cfd, SHUT_WR), 0);
+	got = app_read_to_end(app, buf, sizeof(buf), &end);
+	ck_assert_uint_eq(got, 100000);
+	check_stream(5, buf, got);
+	ck_assert_msg(end == ECONNRESET, "end: %s",
+	              end == 0 ? "EOF" : strerror(end));
+	expect_end(app, STARTTLS_END_TRUNCATED, 100000);
+	wait_count(r, 0, 5000);
+	close(app);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
+}
+END_TEST
+
+/* The application closed its end before the peer cut: nothing to reset,
+ * nothing left behind (ASan and valgrind check the memory). */
+START_TEST(app_closed_before_cut)
+{
+	tp_relay *r = tp_relay_new(1);
+	int fds = count_fds();
+	struct link k = link_new();
+	int app = relay_side(r, k.srv, k.sfd);
+
+	tls_write(k.cli, "unread", 6);
+	close(app);
+	ck_assert_int_eq(shutdown(k.cfd, SHUT_WR), 0);
+	wait_count(r, 0, 5000);
+	peer_close(k.cli, k.cfd);
+	ck_assert_int_eq(count_fds(), fds);
+	tp_relay_free(r);
+}
+END_TEST
+
+/* The application moved its end to another number (dup2) and the old
+ * number now names an unrelated socket.  The relay must neither write
+ * into that socket nor lose the application's end: for a stream the
+ * kept byte does it, for SOCK_SEQPACKET the scan of /proc/self/fd. */
+START_TEST(app_moved_its_end)
+{
+	int dgram = _i;
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_make(dgram ? UNIX_DGRAM : TCP);
+	int app = relay_side_as(r, k.srv, k.sfd, dgram);
+	int moved = fcntl(app, F_DUPFD, 500), other[2], q = -1, end = -1;
+	unsigned char buf[64];
+	size_t got;
+
+	ck_assert_int_ge(moved, 0);
+	close(app);
+	/* The lowest free number: the one just closed. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, other), 0);
+	ck_assert_int_eq(other[0], app);
+	tls_write(k.cli, "data", 4);
+	ck_assert_int_eq(gnutls_alert_send(k.cli, GNUTLS_AL_FATAL,
+	                                   GNUTLS_A_ACCESS_DENIED),
+	                 0);
+	got = app_read_to_end(moved, buf, sizeof(buf), &end);
+	ck_assert_uint_eq(got, 4);
+	ck_assert_mem_eq(buf, "data", 4);
+	ck_assert_msg(end == ECONNRESET, "end: %s",
+	              end == 0 ? "EOF" : strerror(end));
+	expect_end(moved, STARTTLS_END_ALERT, 4);
+	wait_count(r, 0, 5000);
+	/* The unrelated socket got nothing. */
+	ck_assert_int_eq(ioctl(other[1], SIOCINQ, &q), 0);
+	ck_assert_int_eq(q, 0);
+	close(other[0]);
+	close(other[1]);
+	close(moved);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
+}
+END_TEST
+
+START_TEST(end_of_unknown_descriptors)
+{
+	starttls_end_info e;
+	int sp[2], p[2];
+
+	memset(&e, 0x5a, sizeof(e));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	errno = 0;
+	ck_assert_int_eq(starttls_end(sp[0], &e), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(e.kind, 0);
+	ck_assert_str_eq(e.detail, "");
+	errno = 0;
+	ck_assert_int_eq(starttls_end(p[0], &e), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	close(p[0]);
+	close(p[1]);
+	errno = 0;
+	ck_assert_int_eq(starttls_end(p[0], &e), -1);
+	ck_assert_int_eq(errno, EBADF);
+	errno = 0;
+	ck_assert_int_eq(starttls_end(-1, NULL), -1);
+	ck_assert_int_eq(errno, EBADF);
+	close(sp[0]);
+	close(sp[1]);
+}
+END_TEST
+
+/* 1,000 connections cut by their peers, each read to its ECONNRESET:
+ * no descriptor left behind, and the table of ends keeps the last 1024
+ * only. */
+START_TEST(many_truncated)
+{
+	tp_relay *r = tp_relay_new(1);
+	int fds = count_fds(), first = -1;
+	starttls_end_info e;
+	char buf[16];
+
+	for (int i = 0; i < 1025; i++) {
+		struct link k = link_new();
+		int app = relay_side(r, k.srv, k.sfd), end = -1;
+
+		tls_write(k.cli, "12345", 5);
+		if (i % 2)
+			ck_assert_int_eq(shutdown(k.cfd, SHUT_WR), 0);
+		peer_close(k.cli, k.cfd);
+		ck_assert_uint_eq(app_read_to_end(app, (unsigned char *)buf,
+		                                  sizeof(buf), &end),
+		                  5);
+		ck_assert_int_eq(end, ECONNRESET);
+		if (i == 0) {
+			first = app; /* kept open: its end gets forgotten */
+			wait_count(r, 0, 5000);
+			expect_end(first, STARTTLS_END_TRUNCATED, 5);
+			fds++;
+		} else {
+			close(app);
+		}
+	}
+	wait_count(r, 0, 10000);
+	ck_assert_int_eq(count_fds(), fds);
+	errno = 0;
+	ck_assert_int_eq(starttls_end(first, &e), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	close(first);
+	tp_relay_free(r);
+}
+END_TEST
+
+/* --- positive cases --- */
+
+/* While it lives, starttls_end() counts; after the peer's close_notify it
+ * says so, and the application reads EOF (not an error). */
+START_TEST(close_notify_is_eof)
+{
+	tp_relay *r = tp_relay_new(1);
+	struct link k = (priority = versions[_i], link_new());
+	int app = relay_side(r, k.srv, k.sfd);
+	starttls_end_info e;
+	char buf[8];
+
+	tls_write(k.cli, "hello", 5);
+	app_read(app, buf, 5);
+	app_write(app, "abc", 3);
+	tls_read(k.cli, buf, 3);
+	/* Counted just after the send that the reader may beat. */
+	for (int i = 0; i < 1000 && (starttls_end(app, &e) != 0 ||
+	                             e.bytes_in != 5 || e.bytes_out != 3);
+	     i++)
+		usleep(1000);
+	e = expect_end(app, STARTTLS_END_OPEN, 5);
+	ck_assert_uint_eq(e.bytes_out, 3);
+	ck_assert_str_eq(e.detail, "open: 5 bytes in, 3 bytes out");
+	ck_assert_int_eq(gnutls_bye(k.cli, GNUTLS_SHUT_WR), 0);
+	ck_assert_int_eq(recv(app, buf, sizeof(buf), 0), 0);
+	e = expect_end(app, STARTTLS_END_CLOSE_NOTIFY, 5);
+	ck_assert_msg(strstr(e.detail, "with close_notify after 5 bytes") !=
+	                      NULL,
+	              "%s", e.detail);
+	ck_assert_int_eq(e.alert, 0);
+	/* Half-closed: the application still writes. */
+	app_write(app, "more", 4);
+	tls_read(k.cli, buf, 4);
+	ck_assert_int_eq(shutdown(app, SHUT_WR), 0);
+	ck_assert_int_eq(gnutls_record_recv(k.cli, buf, 4), 0);
+	wait_count(r, 0, 5000);
+	/* A clean end stays clean after release: EOF again, no reset. */
+	ck_assert_int_eq(recv(app, buf, sizeof(buf), 0), 0);
+	e = expect_end(app, STARTTLS_END_CLOSE_NOTIFY, 5);
+	ck_assert_uint_eq(e.bytes_out, 7);
+	close(app);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
+	priority = NULL;
+}
+END_TEST
+
+struct cutter {
+	gnutls_session_t s;
+	int fd;
+	size_t len;
+};
+
+/* Sends len bytes of stream 9, then a FIN without close_notify. */
+static void *send_then_fin(void *arg)
+{
+	struct cutter *c = arg;
+
+	tls_write_stream(c->s, 9, c->len);
+	shutdown(c->fd, SHUT_WR);
+	return NULL;
+}
+
+/* Much more than the buffers hold, read slowly: everything arrives before
+ * the error. */
+START_TEST(slow_reader_gets_all_before_reset)
+{
+	enum { LEN = 6 << 20 };
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_new();
+	struct cutter c = {k.cli, k.cfd, LEN};
+	unsigned char *buf = malloc(LEN + 1);
+	int app = relay_side(r, k.srv, k.sfd);
+	size_t got = 0;
+	pthread_t t;
+	ssize_t n;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(pthread_create(&t, NULL, send_then_fin, &c), 0);
+	usleep(200000); /* the buffers fill up */
+	while ((n = recv(app, buf + got,
+	                 LEN + 1 - got < 65536 ? LEN + 1 - got : 65536, 0)) >
+	       0) {
+		got += (size_t)n;
+		ck_assert_uint_le(got, LEN);
+		usleep(1000);
+	}
+	ck_assert_msg(n < 0 && errno == ECONNRESET, "the end: %s",
+	              n == 0 ? "EOF" : strerror(errno));
+	ck_assert_uint_eq(got, LEN);
+	check_stream(9, buf, got);
+	expect_end(app, STARTTLS_END_TRUNCATED, LEN);
+	pthread_join(t, NULL);
+	wait_count(r, 0, 5000);
+	free(buf);
+	close(app);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
+}
+END_TEST
+
+/* SOCK_SEQPACKET reports the error before the messages still queued, so
+ * the relay waits until the application has read them all. */
+START_TEST(seqpacket_messages_before_reset)
+{
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_make(UNIX_DGRAM);
+	int app = relay_side_as(r, k.srv, k.sfd, 1);
+	char msg[32], buf[64];
+	unsigned long long total = 0;
+
+	/* Fewer than net.unix.max_dgram_qlen (10): the writer must not
+	 * block on the relay's full socket. */
+	for (int i = 0; i < 8; i++) {
+		int n = snprintf(msg, sizeof(msg), "message %d", i);
+
+		tls_write(k.cli, msg, (size_t)n);
+		total += (unsigned)n;
+	}
+	ck_assert_int_eq(gnutls_alert_send(k.cli, GNUTLS_AL_FATAL,
+	                                   GNUTLS_A_BAD_CERTIFICATE),
+	                 0);
+	usleep(300000); /* the relay has seen the alert; the app reads now */
+	ck_assert_uint_eq(tp_relay_count(r), 1);
+	for (int i = 0; i < 8; i++) {
+		int n = snprintf(msg, sizeof(msg), "message %d", i);
+
+		ck_assert_int_eq(recv(app, buf, sizeof(buf), 0), n);
+		ck_assert_mem_eq(buf, msg, (size_t)n);
+	}
+	errno = 0;
+	ck_assert_int_eq(recv(app, buf, sizeof(buf), 0), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(recv(app, buf, sizeof(buf), 0), 0);
+	ck_assert_int_eq(expect_end(app, STARTTLS_END_ALERT, total).alert,
+	                 GNUTLS_A_BAD_CERTIFICATE);
+	wait_count(r, 0, 5000);
+	close(app);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
+}
+END_TEST
+
+/* An application that reads nothing does not hold the connection: after
+ * the drain timeout the relay resets it anyway (and the kernel then
+ * reports the error before what is still queued). */
+START_TEST(drain_gives_up)
+{
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_make(UNIX_DGRAM);
+	int app = relay_side_as(r, k.srv, k.sfd, 1);
+	char buf[64];
+	struct timespec t0, t1;
+	long ms;
+
+	tp_relay_set_drain_timeout(r, 400);
+	tls_write(k.cli, "unread", 6);
+	ck_assert_int_eq(gnutls_alert_send(k.cli, GNUTLS_AL_FATAL,
+	                                   GNUTLS_A_ACCESS_DENIED),
+	                 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	wait_count(r, 0, 5000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_msg(ms >= 300, "released after %ld ms", ms);
+	expect_end(app, STARTTLS_END_ALERT, 6);
+	errno = 0;
+	ck_assert_int_eq(recv(app, buf, sizeof(buf), 0), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(recv(app, buf, sizeof(buf), 0), 6);
+	ck_assert_int_eq(recv(app, buf, sizeof(buf), 0), 0);
+	close(app);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
+}
+END_TEST
 
 START_TEST(echo_one_side)
 {
@@ -593,6 +1187,31 @@ START_TEST(echo_one_side)
 	peer_close(k.cli, k.cfd);
 	tp_relay_free(r);
 	priority = NULL;
+}
+END_TEST
+
+/* The byte the relay keeps in appfd does not split writes: one write of
+ * the application (up to a record) is one record to the peer. */
+START_TEST(one_write_one_record)
+{
+	static const size_t sizes[] = {1, 2, 5, 1000, 16383, 16384};
+	static unsigned char out[16384], in[16384];
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_new();
+	int app = relay_side(r, k.srv, k.sfd);
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		stream_fill(i, 0, out, sizes[i]);
+		app_write(app, out, sizes[i]);
+		ck_assert_int_eq(gnutls_record_recv(k.cli, in, sizeof(in)),
+		                 (ssize_t)sizes[i]);
+		ck_assert_mem_eq(in, out, sizes[i]);
+	}
+	close(app);
+	ck_assert_int_eq(gnutls_record_recv(k.cli, in, sizeof(in)), 0);
+	wait_count(r, 0, 5000);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
 }
 END_TEST
 
@@ -739,7 +1358,8 @@ START_TEST(no_fd_leak)
 }
 END_TEST
 
-/* Freeing the relay releases live connections without close_notify. */
+/* Freeing the relay releases live connections without close_notify, and
+ * resets their applications' ends. */
 START_TEST(free_live)
 {
 	int fds = count_fds();
@@ -757,8 +1377,17 @@ START_TEST(free_live)
 	ck_assert_uint_eq(tp_relay_count(r), 3);
 	tp_relay_free(r);
 	for (int i = 0; i < 3; i++) {
+		starttls_end_info e;
+
 		ck_assert(fd_closed(k[i].sfd));
+		/* Cut: the application reads an error, not EOF. */
+		errno = 0;
+		ck_assert_int_eq(recv(app[i], buf, 4, 0), -1);
+		ck_assert_int_eq(errno, ECONNRESET);
 		ck_assert_int_eq(recv(app[i], buf, 4, 0), 0);
+		e = expect_end(app[i], STARTTLS_END_ERROR, i == 0 ? 4 : 0);
+		ck_assert_msg(strstr(e.detail, "stopped") != NULL, "%s",
+		              e.detail);
 		ck_assert_int_eq(gnutls_record_recv(k[i].cli, buf, 4),
 		                 GNUTLS_E_PREMATURE_TERMINATION);
 		close(app[i]);
@@ -922,8 +1551,25 @@ static Suite *suite(void)
 	tcase_add_test(neg, peer_garbage);
 	tcase_add_loop_test(neg, peer_reset, 0, 2);
 	tcase_add_test(neg, app_closes_early);
+	tcase_add_loop_test(neg, peer_fin_without_close_notify, 0,
+	                    sizeof(versions) / sizeof(versions[0]));
+	tcase_add_loop_test(neg, peer_rst, 0,
+	                    sizeof(versions) / sizeof(versions[0]));
+	tcase_add_loop_test(neg, peer_fatal_alert, 0,
+	                    sizeof(versions) / sizeof(versions[0]));
+	tcase_add_test(neg, half_closed_app_sees_truncation);
+	tcase_add_test(neg, app_closed_before_cut);
+	tcase_add_loop_test(neg, app_moved_its_end, 0, 2);
+	tcase_add_test(neg, end_of_unknown_descriptors);
+	tcase_add_test(neg, seqpacket_messages_before_reset);
+	tcase_add_test(neg, drain_gives_up);
+	tcase_add_test(pos, many_truncated);
 	tcase_add_loop_test(pos, echo_one_side, 0,
 	                    sizeof(versions) / sizeof(versions[0]));
+	tcase_add_loop_test(pos, close_notify_is_eof, 0,
+	                    sizeof(versions) / sizeof(versions[0]));
+	tcase_add_test(pos, slow_reader_gets_all_before_reset);
+	tcase_add_test(pos, one_write_one_record);
 	tcase_add_test(pos, bulk_both_ways);
 	tcase_add_loop_test(pos, half_close, 0,
 	                    sizeof(versions) / sizeof(versions[0]));
