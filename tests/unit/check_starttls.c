@@ -447,6 +447,9 @@ START_TEST(sni_without_identity)
 }
 END_TEST
 
+/* A TLS 1.3 client has finished its handshake before the server sees
+ * that it sent no certificate: its call may succeed, but then its
+ * descriptor reports the server's alert as an error, never as EOF. */
 START_TEST(client_certificate_required)
 {
 	struct server *s = start_server(L_GOOD, "www.example.test", 0, NULL, 0);
@@ -455,8 +458,52 @@ START_TEST(client_certificate_required)
 	join_server(s);
 	ck_assert_msg(s->rv == -1 && s->err == EKEYREJECTED, "server errno %d: %s",
 	              s->err, s->errstr);
-	if (rv >= 0)
+	ck_assert_int_eq(strstr(s->errstr, "no certificate") != NULL, 1);
+	if (rv >= 0) {
+		starttls_end_info end;
+		char b;
+
+		errno = 0;
+		ck_assert_int_eq(read(rv, &b, 1), -1);
+		ck_assert_int_eq(errno, ECONNRESET);
+		ck_assert_int_eq(starttls_end(rv, &end), 0);
+		ck_assert_int_eq(end.kind, STARTTLS_END_ALERT);
+		ck_assert_int_eq(end.alert, 116); /* certificate_required */
 		close(rv);
+	} else {
+		/* TLS 1.2: the alert arrives within the handshake */
+		ck_assert_int_eq(starttls_errclass(), STARTTLS_ERR_PEER_REJECTED);
+	}
+	free(s);
+}
+END_TEST
+
+/* A client that the server refuses after the handshake (here by
+ * STARTTLS_NO_REMOTE_DOMAIN) hears access_denied. */
+START_TEST(refused_client_hears_access_denied)
+{
+	struct server *s = start_server(L_GOOD, "www.example.test",
+	                                STARTTLS_NO_REMOTE_DOMAIN, NULL, 0);
+	int rv = client(L_GOOD, "client.example.test", 0, "www.example.test",
+	                NULL, 0);
+
+	join_server(s);
+	ck_assert_msg(s->rv == -1 && s->err == EPERM, "server errno %d: %s",
+	              s->err, s->errstr);
+	if (rv >= 0) {
+		starttls_end_info end;
+		char b;
+
+		errno = 0;
+		ck_assert_int_eq(read(rv, &b, 1), -1);
+		ck_assert_int_eq(errno, ECONNRESET);
+		ck_assert_int_eq(starttls_end(rv, &end), 0);
+		ck_assert_int_eq(end.kind, STARTTLS_END_ALERT);
+		ck_assert_int_eq(end.alert, 49); /* access_denied */
+		close(rv);
+	} else {
+		ck_assert_int_eq(starttls_errclass(), STARTTLS_ERR_PEER_REJECTED);
+	}
 	free(s);
 }
 END_TEST
@@ -1000,6 +1047,7 @@ static Suite *suite(void)
 	tcase_add_test(neg, checksni_refuses);
 	tcase_add_test(neg, sni_without_identity);
 	tcase_add_test(neg, client_certificate_required);
+	tcase_add_test(neg, refused_client_hears_access_denied);
 	tcase_add_test(neg, client_with_wrong_record);
 	tcase_add_test(neg, no_remote_domain);
 	tcase_add_test(neg, peername_one_byte_short);
