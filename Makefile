@@ -17,10 +17,11 @@ BUILD    ?= build
 SAN      ?=
 
 # Each library links what it uses: libtlspool-validate GnuTLS, getdns
-# (dns.c), inih (conffile.c); libtlspool GnuTLS, LMDB (cache.c) and
-# dlopen (authz.c) on top of it; tlspool-connect json-c on top of both.
+# (dns.c), inih (conffile.c); libtlspool GnuTLS, LMDB (cache.c), hiredis
+# (cache_redis.c) and dlopen (authz.c) on top of it; tlspool-connect
+# json-c on top of both.
 VAL_PKGS := gnutls getdns inih
-LIB_PKGS := gnutls lmdb
+LIB_PKGS := gnutls lmdb hiredis
 CLI_PKGS := json-c
 DEPCFLAGS = $(shell pkg-config --cflags $(VAL_PKGS) $(LIB_PKGS) $(CLI_PKGS))
 VAL_LIBS  = $(shell pkg-config --libs $(VAL_PKGS)) -lpthread

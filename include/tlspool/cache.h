@@ -1,7 +1,8 @@
 /*
- * tlspool/cache.h -- administration of the persistent validation cache
- * (the LMDB file of [cache] path in tlspool.conf).  See tlspool-connect(1)
- * --cache-list and --cache-flush, and tlspool.conf(5) [cache].
+ * tlspool/cache.h -- administration of the shared validation cache: the
+ * LMDB file of [cache] path, or the Redis server of [cache] backend =
+ * redis in tlspool.conf.  See tlspool-connect(1) --cache-list and
+ * --cache-flush, and tlspool.conf(5) [cache].
  */
 #ifndef TLSPOOL_CACHE_PUB_H
 #define TLSPOOL_CACHE_PUB_H
@@ -22,20 +23,33 @@ typedef struct tlspool_cache_entry {
 	char spki[65];        /* authn: hex SHA2-256 of the peer's key */
 	time_t stored, expiry;
 	int valid; /* 0: a malformed record (never used) */
+	/* valid 0: what is wrong with it ("signed with another site key",
+	 * "bad signature (altered, ...)", "bad magic", ...) */
+	const char *problem;
 } tlspool_cache_entry;
 
 /* Called once per entry; a nonzero return stops the walk. */
 typedef int tlspool_cache_visit(const tlspool_cache_entry *e, void *arg);
 
 /*
- * Walk, or empty, the cache file of the current configuration
- * ($TLSPOOL_CONFIG, else the installed tlspool.conf).  0, or -1 with errno
- * and a message in err: EINVAL without a [cache] path (the cache then
- * lives in each process's memory), or the LMDB error.
+ * Walk, or empty, the shared cache of the current configuration
+ * ($TLSPOOL_CONFIG, else the installed tlspool.conf): every entry of the
+ * LMDB file, or every entry under the prefix in Redis (SCAN, never KEYS;
+ * an entry not signed with the site key is listed with valid 0 and its
+ * problem).  0, or -1 with errno and a message in err: EINVAL with the
+ * memory backend (the cache then lives in each process's memory), EIO
+ * with the LMDB or Redis error.
  */
 int tlspool_cache_list(tlspool_cache_visit *visit, void *arg, char *err,
                        size_t errlen);
 int tlspool_cache_flush(char *err, size_t errlen);
+
+/*
+ * Which cache the two calls above use, into out: "memory", "lmdb PATH",
+ * or "redis ADDR, prefix PREFIX" (", TLS").  0, or -1 with errno and err
+ * as above (a configuration that does not load).
+ */
+int tlspool_cache_backend(char *out, size_t outlen, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

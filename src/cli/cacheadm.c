@@ -1,8 +1,10 @@
 /*
  * tlspool-connect --cache-list and --cache-flush: the administrator's view
- * of the validation cache file ([cache] path), through tlspool/cache.h.
- * One line per entry:
+ * of the shared validation cache (the LMDB file of [cache] path, or the
+ * Redis server of backend = redis), through tlspool/cache.h.  Which one
+ * goes to stderr first; then one line per entry on stdout:
  *   KEY authn|authz pass|fail IDENTITY OTHER SPKI|- EXPIRY [expired]
+ *   KEY unusable: PROBLEM (never used)
  */
 #include <stdio.h>
 #include <time.h>
@@ -17,7 +19,8 @@ static int print_entry(const tlspool_cache_entry *e, void *arg)
 	time_t now = *(const time_t *)arg;
 
 	if (!e->valid) {
-		printf("%s malformed (never used)\n", e->key);
+		printf("%s unusable: %s (never used)\n", e->key,
+		       e->problem != NULL ? e->problem : "malformed");
 		return 0;
 	}
 	iso_time(when, sizeof(when), e->expiry);
@@ -28,12 +31,27 @@ static int print_entry(const tlspool_cache_entry *e, void *arg)
 	return 0;
 }
 
+/* "tlspool-connect: cache: redis 127.0.0.1:6379, prefix tlspool:" */
+static int say_backend(void)
+{
+	char err[512], what[512];
+
+	if (tlspool_cache_backend(what, sizeof(what), err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", progname, err);
+		return -1;
+	}
+	fprintf(stderr, "%s: cache: %s\n", progname, what);
+	return 0;
+}
+
 int run_cache_list(const struct options *o)
 {
 	char err[512];
 	time_t now = time(NULL);
 
 	(void)o;
+	if (say_backend() != 0)
+		return EXIT_USAGE;
 	if (tlspool_cache_list(print_entry, &now, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s\n", progname, err);
 		return EXIT_USAGE;
@@ -46,6 +64,8 @@ int run_cache_flush(const struct options *o)
 	char err[512];
 
 	(void)o;
+	if (say_backend() != 0)
+		return EXIT_USAGE;
 	if (tlspool_cache_flush(err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s\n", progname, err);
 		return EXIT_USAGE;

@@ -8,8 +8,10 @@
  *      only if it is well formed, of the current version, fresh, and says
  *      exactly what was asked.  Garbage, a record of another key, or a
  *      newer format is a miss: a broken cache can never authenticate.
- *   2. Two stores behind the same four operations (get, put, walk, clear):
- *      a hash table under a mutex for one process, or an LMDB file.
+ *   2. Three stores behind the same four operations (get, put, walk,
+ *      clear): a hash table under a mutex for one process, an LMDB file,
+ *      or a Redis server shared by a site (cache_redis.c, whose entries
+ *      are signed with the site key).
  *   3. LMDB: one environment per process and path (LMDB forbids opening a
  *      file twice in a process), opened on first use with MDB_NOTLS so
  *      that read transactions need no thread of their own; readers use
@@ -35,6 +37,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "cache_redis.h"
 #include "config.h"
 #include "filetrust.h"
 
@@ -507,10 +510,20 @@ static int lmdb_put(struct lenv *l, const unsigned char key[32],
 /* --- the cache ---------------------------------------------------------- */
 
 struct tp_cache {
-	char path[PATH_MAX]; /* "" in memory */
+	char path[PATH_MAX]; /* "" in memory and in Redis */
+	char desc[PATH_MAX + 8];
 	unsigned max_ttl;
 	struct mem_store *mem;
+	struct tp_redis *redis;
 };
+
+/* "cache PATH" or "cache redis ADDR..." or "cache", for notes. */
+static const char *where(const tp_cache *c)
+{
+	return c->redis != NULL  ? tp_redis_describe(c->redis)
+	       : c->path[0] != 0 ? c->path
+	                         : "";
+}
 
 tp_cache *tp_cache_new(const char *path, unsigned max_ttl)
 {
@@ -521,8 +534,10 @@ tp_cache *tp_cache_new(const char *path, unsigned max_ttl)
 	c->max_ttl = max_ttl;
 	if (path != NULL && path[0] != '\0') {
 		snprintf(c->path, sizeof(c->path), "%s", path);
+		snprintf(c->desc, sizeof(c->desc), "lmdb %s", path);
 		return c;
 	}
+	snprintf(c->desc, sizeof(c->desc), "memory");
 	c->mem = calloc(1, sizeof(*c->mem));
 	if (c->mem == NULL) {
 		free(c);
@@ -532,10 +547,32 @@ tp_cache *tp_cache_new(const char *path, unsigned max_ttl)
 	return c;
 }
 
+tp_cache *tp_cache_new_redis(const struct tp_redis_conf *rc, unsigned max_ttl)
+{
+	tp_cache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->max_ttl = max_ttl;
+	c->redis = tp_redis_new(rc);
+	if (c->redis == NULL) {
+		free(c);
+		return NULL;
+	}
+	snprintf(c->desc, sizeof(c->desc), "%s", tp_redis_describe(c->redis));
+	return c;
+}
+
+const char *tp_cache_describe(const tp_cache *c)
+{
+	return c->desc;
+}
+
 void tp_cache_free(tp_cache *c)
 {
 	if (c == NULL)
 		return;
+	tp_redis_free(c->redis);
 	if (c->mem != NULL) {
 		mem_sweep(c->mem, 0);
 		pthread_mutex_destroy(&c->mem->lock);
@@ -558,6 +595,9 @@ int tp_cache_get(tp_cache *c, const struct tp_cache_key *key, time_t now,
 		return TP_CACHE_MISS;
 	if (c->mem != NULL) {
 		found = mem_get(c->mem, k, rec, &len);
+	} else if (c->redis != NULL) {
+		found = tp_redis_get(c->redis, k, rec, &len, sizeof(rec), note,
+		                     notelen);
 	} else {
 		l = lenv_get(c->path, now, note, notelen);
 		if (l == NULL)
@@ -568,14 +608,14 @@ int tp_cache_get(tp_cache *c, const struct tp_cache_key *key, time_t now,
 		return TP_CACHE_MISS;
 	if ((bad = rec_check(rec, len)) != NULL) {
 		snprintf(note, notelen, "cache%s%.150s: entry for %.100s: %s",
-		         c->path[0] ? " " : "", c->path, key->a, bad);
+		         where(c)[0] ? " " : "", where(c), key->a, bad);
 		return TP_CACHE_MISS;
 	}
 	if (!rec_matches(rec, key)) {
 		snprintf(note, notelen,
 		         "cache%s%.150s: entry for %.100s: "
 		         "belongs to another key",
-		         c->path[0] ? " " : "", c->path, key->a);
+		         where(c)[0] ? " " : "", where(c), key->a);
 		return TP_CACHE_MISS;
 	}
 	exp = get64(rec + 8);
@@ -621,6 +661,9 @@ int tp_cache_put(tp_cache *c, const struct tp_cache_key *key, int verdict,
 		}
 		return 0;
 	}
+	if (c->redis != NULL)
+		return tp_redis_put(c->redis, k, rec, len, expiry, note,
+		                    notelen);
 	l = lenv_get(c->path, now, note, notelen);
 	if (l == NULL)
 		return -1;
@@ -638,7 +681,7 @@ static void hexify(char *out, const unsigned char *p, size_t n)
 }
 
 static int visit_one(const unsigned char *key, size_t klen,
-                     const unsigned char *r, size_t len,
+                     const unsigned char *r, size_t len, const char *problem,
                      tlspool_cache_visit *visit, void *arg)
 {
 	tlspool_cache_entry e;
@@ -649,7 +692,8 @@ static int visit_one(const unsigned char *key, size_t klen,
 	e.identity = a;
 	e.other = b;
 	a[0] = b[0] = '\0';
-	if (rec_check(r, len) == NULL) {
+	e.problem = problem != NULL ? problem : rec_check(r, len);
+	if (e.problem == NULL) {
 		size_t la = get16(r + 26), lb = get16(r + 28);
 
 		e.valid = 1;
@@ -672,6 +716,20 @@ static int visit_one(const unsigned char *key, size_t klen,
 	return visit(&e, arg);
 }
 
+struct redis_visit {
+	tlspool_cache_visit *visit;
+	void *arg;
+};
+
+static int redis_visit_one(const unsigned char key[32],
+                           const unsigned char *rec, size_t len,
+                           const char *problem, void *arg)
+{
+	struct redis_visit *rv = arg;
+
+	return visit_one(key, 32, rec, len, problem, rv->visit, rv->arg);
+}
+
 int tp_cache_list(tp_cache *c, tlspool_cache_visit *visit, void *arg, char *err,
                   size_t errlen)
 {
@@ -689,9 +747,15 @@ int tp_cache_list(tp_cache *c, tlspool_cache_visit *visit, void *arg, char *err,
 			for (struct mem_entry *e = c->mem->bucket[i];
 			     e != NULL && !stop; e = e->next)
 				stop = visit_one(e->key, 32, e->rec, e->len,
-				                 visit, arg);
+				                 NULL, visit, arg);
 		pthread_mutex_unlock(&c->mem->lock);
 		return 0;
+	}
+	if (c->redis != NULL) {
+		struct redis_visit rv = {visit, arg};
+
+		return tp_redis_walk(c->redis, redis_visit_one, &rv, err,
+		                     errlen);
 	}
 	l = lenv_get(c->path, time(NULL), err, errlen);
 	if (l == NULL) {
@@ -704,7 +768,7 @@ int tp_cache_list(tp_cache *c, tlspool_cache_visit *visit, void *arg, char *err,
 		if (r == 0) {
 			while ((r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
 				if (visit_one(k.mv_data, k.mv_size, v.mv_data,
-				              v.mv_size, visit, arg))
+				              v.mv_size, NULL, visit, arg))
 					break;
 			mdb_cursor_close(cur);
 		}
@@ -730,6 +794,8 @@ int tp_cache_flush(tp_cache *c, char *err, size_t errlen)
 		pthread_mutex_unlock(&c->mem->lock);
 		return 0;
 	}
+	if (c->redis != NULL)
+		return tp_redis_flush(c->redis, err, errlen);
 	l = lenv_get(c->path, time(NULL), err, errlen);
 	if (l == NULL) {
 		errno = EIO;

@@ -14,6 +14,7 @@
 #ifndef TLSPOOL_CACHE_H
 #define TLSPOOL_CACHE_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -21,6 +22,28 @@
 #include "tlspool/cache.h"
 
 typedef struct tp_cache tp_cache;
+
+/* [cache] backend (tlspool.conf(5)); 0 in a parsed file means "not given":
+ * lmdb when path is set, else memory. */
+enum tp_cache_backend {
+	TP_CACHE_MEMORY = 1,
+	TP_CACHE_LMDB = 2,
+	TP_CACHE_REDIS = 3,
+};
+
+/* The [cache] keys of the redis backend, as parsed (cache_redis.c). */
+struct tp_redis_conf {
+	char addr[PATH_MAX];          /* HOST:PORT, [V6]:PORT or unix:PATH */
+	char user[128];               /* Redis ACL user; "" none */
+	char password_file[PATH_MAX]; /* a secret file; "" none */
+	char prefix[128];             /* of every key; "tlspool:" */
+	char key_file[PATH_MAX];      /* the site key (a secret file) */
+	unsigned timeout_ms;          /* bounds every operation */
+	int tls;                      /* TLS to Redis */
+	char tls_ca[PATH_MAX];        /* trust anchors for Redis's certificate */
+	char tls_name[256];           /* the name it must carry; "": HOST */
+	char tls_certificate[PATH_MAX], tls_key[PATH_MAX]; /* ours, optional */
+};
 
 enum tp_cache_kind {
 	TP_CACHE_AUTHN = 1, /* a DANE/DNSSEC authentication */
@@ -50,6 +73,15 @@ struct tp_cache_key {
  * whatever its record says.  NULL only without memory.
  */
 tp_cache *tp_cache_new(const char *path, unsigned max_ttl);
+
+/*
+ * A cache in the Redis server of rc (cache_redis.c): entries signed with
+ * the site key, keys under rc->prefix, every operation bounded by
+ * rc->timeout_ms.  No connection is made here; the key files are read
+ * here and, while they fail, again every TP_RETRY seconds.  NULL only
+ * without memory.
+ */
+tp_cache *tp_cache_new_redis(const struct tp_redis_conf *rc, unsigned max_ttl);
 void tp_cache_free(tp_cache *cache);
 
 /*
@@ -77,6 +109,8 @@ int tp_cache_list(tp_cache *cache, tlspool_cache_visit *visit, void *arg,
                   char *err, size_t errlen);
 /* Remove every entry.  0, or -1 with the reason in err. */
 int tp_cache_flush(tp_cache *cache, char *err, size_t errlen);
+/* "memory", "lmdb PATH" or "redis ADDR, prefix P[, TLS]". */
+const char *tp_cache_describe(const tp_cache *cache);
 
 /*
  * The record format, exposed for the unit tests.  A record is

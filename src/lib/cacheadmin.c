@@ -1,13 +1,14 @@
 /*
  * The public administration calls of the validation cache
- * (<tlspool/cache.h>) on the process default's cache file.
+ * (<tlspool/cache.h>) on the process default's shared cache: the LMDB
+ * file or the Redis server.
  */
 #include <errno.h>
 #include <stdio.h>
 
 #include "runtime.h"
 
-/* The configured cache file's cache; NULL with errno and err. */
+/* The configured shared cache; NULL with errno and err. */
 static struct tp_runtime *admin_runtime(tp_cache **out, char *err,
                                         size_t errlen)
 {
@@ -15,10 +16,11 @@ static struct tp_runtime *admin_runtime(tp_cache **out, char *err,
 
 	if (rt == NULL)
 		return NULL;
-	if (rt->cfg->cache_path[0] == '\0') {
+	if (rt->cfg->cache_backend != TP_CACHE_LMDB &&
+	    rt->cfg->cache_backend != TP_CACHE_REDIS) {
 		snprintf(err, errlen,
-		         "%.200s: no [cache] path: the cache lives in "
-		         "each process's memory",
+		         "%.200s: no [cache] path or backend = redis: the "
+		         "cache lives in each process's memory",
 		         rt->cfg->path);
 		tp_runtime_release(rt);
 		errno = EINVAL;
@@ -59,4 +61,26 @@ int tlspool_cache_flush(char *err, size_t errlen)
 	rv = tp_cache_flush(c, err, errlen);
 	tp_runtime_release(rt);
 	return rv;
+}
+
+int tlspool_cache_backend(char *out, size_t outlen, char *err, size_t errlen)
+{
+	struct tp_runtime *rt = tp_runtime_acquire(err, errlen);
+	tp_cache *c;
+
+	if (rt == NULL)
+		return -1;
+	if (rt->cfg->cache_backend != TP_CACHE_LMDB &&
+	    rt->cfg->cache_backend != TP_CACHE_REDIS) {
+		snprintf(out, outlen, "memory");
+	} else if ((c = tp_runtime_cache(rt)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		tp_runtime_release(rt);
+		errno = ENOMEM;
+		return -1;
+	} else {
+		snprintf(out, outlen, "%s", tp_cache_describe(c));
+	}
+	tp_runtime_release(rt);
+	return 0;
 }

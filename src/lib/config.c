@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cache_redis.h"
 #include "config.h"
 #include "filetrust.h"
 
@@ -151,6 +152,104 @@ static int add_ids(struct tp_identity *id, const char *value, int groups,
 	return rv;
 }
 
+/* A printable word without spaces: a Redis user name, a key prefix. */
+static void copy_word(char *dst, size_t len, const char *v, int *bad)
+{
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			*bad = 1;
+	copy_path(dst, len, v, bad);
+}
+
+/* The [cache] keys of the backends: 0, or -1 for an unknown key. */
+static int cache_key(struct tp_config *c, const char *key, const char *value,
+                     int *bad)
+{
+	struct tp_redis_conf *r = &c->redis;
+
+	if (strcmp(key, "backend") == 0) {
+		if (strcmp(value, "memory") == 0)
+			c->cache_backend = TP_CACHE_MEMORY;
+		else if (strcmp(value, "lmdb") == 0)
+			c->cache_backend = TP_CACHE_LMDB;
+		else if (strcmp(value, "redis") == 0)
+			c->cache_backend = TP_CACHE_REDIS;
+		else
+			*bad = 1;
+	} else if (strcmp(key, "redis") == 0) {
+		char path[PATH_MAX];
+
+		/* unix:PATH, a relative PATH against the file's directory */
+		if (strncmp(value, "unix:", 5) == 0 && value[5] != '\0') {
+			file_path(c, path, sizeof(path), value + 5, bad);
+			if (snprintf(r->addr, sizeof(r->addr), "unix:%s",
+			             path) >= (int)sizeof(r->addr))
+				*bad = 1;
+		} else {
+			copy_path(r->addr, sizeof(r->addr), value, bad);
+		}
+		if (!*bad && tp_redis_addr(r->addr, NULL, NULL) != 0)
+			*bad = 1;
+	} else if (strcmp(key, "redis_user") == 0) {
+		copy_word(r->user, sizeof(r->user), value, bad);
+	} else if (strcmp(key, "redis_password_file") == 0) {
+		file_path(c, r->password_file, sizeof(r->password_file), value,
+		          bad);
+	} else if (strcmp(key, "prefix") == 0) {
+		copy_word(r->prefix, sizeof(r->prefix), value, bad);
+	} else if (strcmp(key, "key_file") == 0) {
+		file_path(c, r->key_file, sizeof(r->key_file), value, bad);
+	} else if (strcmp(key, "redis_timeout_ms") == 0) {
+		r->timeout_ms = to_ulong(value, 1, 60000, bad);
+	} else if (strcmp(key, "redis_tls") == 0) {
+		r->tls = yes_no(value, bad);
+	} else if (strcmp(key, "redis_tls_ca") == 0) {
+		file_path(c, r->tls_ca, sizeof(r->tls_ca), value, bad);
+	} else if (strcmp(key, "redis_tls_name") == 0) {
+		copy_word(r->tls_name, sizeof(r->tls_name), value, bad);
+	} else if (strcmp(key, "redis_tls_certificate") == 0) {
+		file_path(c, r->tls_certificate, sizeof(r->tls_certificate),
+		          value, bad);
+	} else if (strcmp(key, "redis_tls_key") == 0) {
+		file_path(c, r->tls_key, sizeof(r->tls_key), value, bad);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+/* What the [cache] keys say together; 0, or -1 with the reason in err. */
+static int cache_finish(struct tp_config *c, char *err, size_t errlen)
+{
+	const struct tp_redis_conf *r = &c->redis;
+	const char *why = NULL;
+
+	if (c->cache_backend == 0)
+		c->cache_backend =
+		        c->cache_path[0] ? TP_CACHE_LMDB : TP_CACHE_MEMORY;
+	if (c->cache_backend == TP_CACHE_LMDB && c->cache_path[0] == '\0')
+		why = "backend = lmdb needs path";
+	else if (c->cache_backend != TP_CACHE_LMDB && c->cache_path[0])
+		why = "path is the file of backend = lmdb";
+	else if (c->cache_backend != TP_CACHE_REDIS)
+		return 0;
+	else if (r->addr[0] == '\0')
+		why = "backend = redis needs redis = HOST:PORT or unix:PATH";
+	else if (r->key_file[0] == '\0')
+		why = "backend = redis needs key_file (entries are signed)";
+	else if (r->tls && r->tls_ca[0] == '\0')
+		why = "redis_tls needs redis_tls_ca";
+	else if (r->tls && strncmp(r->addr, "unix:", 5) == 0)
+		why = "redis_tls is for HOST:PORT";
+	else if ((r->tls_certificate[0] == '\0') != (r->tls_key[0] == '\0'))
+		why = "redis_tls_certificate and redis_tls_key go together";
+	if (why == NULL)
+		return 0;
+	snprintf(err, errlen, "%s: [cache] %s", c->path, why);
+	errno = EINVAL;
+	return -1;
+}
+
 static int on_entry(void *user, const char *section, const char *key,
                     const char *value, char *msg, size_t msglen)
 {
@@ -206,7 +305,7 @@ static int on_entry(void *user, const char *section, const char *key,
 			c->max_ttl = to_ulong(value, 0, 86400 * 365, &bad);
 		else if (strcmp(key, "negative_ttl") == 0)
 			c->negative_ttl = to_ulong(value, 0, 86400, &bad);
-		else
+		else if (cache_key(c, key, value, &bad) != 0)
 			goto unknown;
 	} else if (strcmp(section, "authz") == 0) {
 		if (strcmp(key, "plugin") == 0)
@@ -314,6 +413,8 @@ static struct tp_config *config_new(void)
 	c->relay_threads = 1;
 	c->dtls_idle_timeout_ms = 300000;
 	c->max_ttl = 3600;
+	strcpy(c->redis.prefix, "tlspool:");
+	c->redis.timeout_ms = 50;
 	return c;
 }
 
@@ -338,11 +439,16 @@ int tp_config_load(const char *path, int may_be_missing, struct tp_config **out,
 		int e = errno;
 
 		if (e == ENOENT && may_be_missing) {
+			cfg->cache_backend = TP_CACHE_MEMORY;
 			*out = cfg;
 			return 0;
 		}
 		tp_config_free(cfg);
 		errno = e;
+		return -1;
+	}
+	if (cache_finish(cfg, err, errlen) != 0) {
+		tp_config_free(cfg);
 		return -1;
 	}
 	*out = cfg;

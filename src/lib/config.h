@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "cache.h"
 #include "lib.h"
 
 #define TP_MAX_ACL 32
@@ -32,8 +33,10 @@ struct tp_config {
 	char priority[256];
 	unsigned handshake_timeout_ms, relay_threads, dtls_idle_timeout_ms;
 	int pkix_fallback;
+	int cache_backend; /* enum tp_cache_backend, never 0 once loaded */
 	char cache_path[PATH_MAX];
 	unsigned max_ttl, negative_ttl;
+	struct tp_redis_conf redis; /* backend = redis */
 	char authz_plugin[PATH_MAX], authz_config[PATH_MAX];
 	struct tp_identity *ids;
 	size_t nids;

@@ -96,7 +96,9 @@ tp_cache *tp_runtime_cache(struct tp_runtime *rt)
 	tp_cache *c;
 
 	pthread_mutex_lock(&rt->lock);
-	if (rt->cache == NULL)
+	if (rt->cache == NULL && rt->cfg->cache_backend == TP_CACHE_REDIS)
+		rt->cache = tp_cache_new_redis(&rt->cfg->redis, rt->cfg->max_ttl);
+	else if (rt->cache == NULL)
 		rt->cache = tp_cache_new(rt->cfg->cache_path, rt->cfg->max_ttl);
 	c = rt->cache;
 	pthread_mutex_unlock(&rt->lock);
