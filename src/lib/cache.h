@@ -40,8 +40,8 @@ struct tp_redis_conf {
 	char key_file[PATH_MAX];      /* the site key (a secret file) */
 	unsigned timeout_ms;          /* bounds every operation */
 	int tls;                      /* TLS to Redis */
-	char tls_ca[PATH_MAX];        /* trust anchors for Redis's certificate */
-	char tls_name[256];           /* the name it must carry; "": HOST */
+	char tls_ca[PATH_MAX]; /* trust anchors for Redis's certificate */
+	char tls_name[256];    /* the name it must carry; "": HOST */
 	char tls_certificate[PATH_MAX], tls_key[PATH_MAX]; /* ours, optional */
 };
 

@@ -268,7 +268,8 @@ static int load_tls(struct tp_redis *r, char *why, size_t whylen)
 		        &(gnutls_datum_t){key, (unsigned)keylen},
 		        GNUTLS_X509_FMT_PEM);
 		if (n < 0) {
-			snprintf(why, whylen, "redis_tls_certificate %.200s: %s",
+			snprintf(why, whylen,
+			         "redis_tls_certificate %.200s: %s",
 			         c->tls_certificate, gnutls_strerror(n));
 			goto out;
 		}
@@ -323,8 +324,7 @@ static void setup(struct tp_redis *r)
 	    read_secret(r->conf.password_file, &r->password, &r->passlen,
 	                r->setup_why, sizeof(r->setup_why)) != 0)
 		goto fail;
-	if (r->conf.tls &&
-	    load_tls(r, r->setup_why, sizeof(r->setup_why)) != 0)
+	if (r->conf.tls && load_tls(r, r->setup_why, sizeof(r->setup_why)) != 0)
 		goto fail;
 	r->ready = 1;
 	return;
@@ -391,8 +391,7 @@ void tp_redis_free(struct tp_redis *r)
 	if (r == NULL)
 		return;
 	pthread_mutex_lock(&reg_lock);
-	for (struct tp_redis **pp = &registry; *pp != NULL;
-	     pp = &(*pp)->next)
+	for (struct tp_redis **pp = &registry; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == r) {
 			*pp = r->next;
 			break;
@@ -425,8 +424,7 @@ static int wait_fd(int fd, short events, long long deadline, unsigned budget,
 	for (;;) {
 		left = deadline - mono_ms();
 		if (left <= 0) {
-			snprintf(why, whylen, "no answer within %u ms",
-			         budget);
+			snprintf(why, whylen, "no answer within %u ms", budget);
 			return -1;
 		}
 		n = poll(&p, 1, (int)left);
@@ -453,7 +451,8 @@ static int conn_write(struct rconn *s, const char *p, size_t n,
 
 	while (off < n) {
 		if (s->tls != NULL) {
-			ssize_t k = gnutls_record_send(s->tls, p + off, n - off);
+			ssize_t k =
+			        gnutls_record_send(s->tls, p + off, n - off);
 
 			if (k > 0) {
 				off += (size_t)k;
@@ -555,9 +554,8 @@ static int conn_read(struct rconn *s, long long deadline, unsigned budget,
 
 /* One command, its reply in *out (perhaps an error reply). */
 static int conn_command(struct rconn *s, int argc, const char **argv,
-                        const size_t *lens, long long deadline,
-                        unsigned budget, redisReply **out, char *why,
-                        size_t whylen, int *stale)
+                        const size_t *lens, long long deadline, unsigned budget,
+                        redisReply **out, char *why, size_t whylen, int *stale)
 {
 	char *cmd = NULL;
 	int n = redisFormatCommandArgv(&cmd, argc, argv, lens), rc;
@@ -605,8 +603,8 @@ static int tls_handshake(struct tp_redis *r, struct rconn *s,
 			return 0;
 		if (gnutls_error_is_fatal(rc)) {
 			gnutls_datum_t txt = {NULL, 0};
-			unsigned st = gnutls_session_get_verify_cert_status(
-			        s->tls);
+			unsigned st =
+			        gnutls_session_get_verify_cert_status(s->tls);
 
 			if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR &&
 			    gnutls_certificate_verification_status_print(
@@ -653,7 +651,7 @@ static int conn_open(struct tp_redis *r, struct rconn *s, long long deadline,
 			return -1;
 		}
 		if (wait_fd(s->fd, POLLOUT, deadline, budget, why, whylen) !=
-		        0 ||
+		            0 ||
 		    getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
 			return -1;
 		if (err != 0) {
@@ -859,9 +857,8 @@ static int tag_of(const struct tp_redis *r, const unsigned char key[32],
 }
 
 /* Is v a value the site key signed for key?  NULL, or what is wrong. */
-static const char *unwrap(const struct tp_redis *r,
-                          const unsigned char key[32], const unsigned char *v,
-                          size_t n)
+static const char *unwrap(const struct tp_redis *r, const unsigned char key[32],
+                          const unsigned char *v, size_t n)
 {
 	unsigned char mac[32], diff = 0;
 
@@ -890,8 +887,7 @@ int tp_redis_get(struct tp_redis *r, const unsigned char key[32],
 	key_name(r, key, name, sizeof(name));
 	lens[0] = 3;
 	lens[1] = strlen(name);
-	if (run(r, 2, argv, lens, r->conf.timeout_ms, &rep, note, notelen) !=
-	    0)
+	if (run(r, 2, argv, lens, r->conf.timeout_ms, &rep, note, notelen) != 0)
 		return -1;
 	if (rep->type == REDIS_REPLY_NIL) {
 		rv = 0;
@@ -955,8 +951,7 @@ int tp_redis_put(struct tp_redis *r, const unsigned char key[32],
 	lens[2] = TP_REDIS_HDR + len;
 	lens[3] = 4;
 	lens[4] = strlen(exat);
-	if (run(r, 5, argv, lens, r->conf.timeout_ms, &rep, note, notelen) !=
-	    0)
+	if (run(r, 5, argv, lens, r->conf.timeout_ms, &rep, note, notelen) != 0)
 		return -1;
 	if (rep->type == REDIS_REPLY_ERROR) {
 		snprintf(note, notelen, "cache %s: SET: %.200s", r->desc,
@@ -981,8 +976,8 @@ static unsigned admin_budget(const struct tp_redis *r)
 static int scan_step(struct tp_redis *r, char *cursor, size_t curlen,
                      redisReply **keys, char *err, size_t errlen)
 {
-	const char *argv[6] = {"SCAN",       cursor, "MATCH", r->pattern,
-	                       "COUNT", TP_REDIS_SCAN_COUNT};
+	const char *argv[6] = {"SCAN",     cursor,  "MATCH",
+	                       r->pattern, "COUNT", TP_REDIS_SCAN_COUNT};
 	size_t lens[6];
 	redisReply *rep;
 
@@ -1091,7 +1086,8 @@ int tp_redis_walk(struct tp_redis *r, tp_redis_visit *visit, void *arg,
 			               : visit(key,
 			                       (const unsigned char *)v->str +
 			                               TP_REDIS_HDR,
-			                       v->len - TP_REDIS_HDR, NULL, arg);
+			                       v->len - TP_REDIS_HDR, NULL,
+			                       arg);
 		}
 		freeReplyObject(keys);
 		if (vals != NULL)

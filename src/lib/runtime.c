@@ -97,7 +97,8 @@ tp_cache *tp_runtime_cache(struct tp_runtime *rt)
 
 	pthread_mutex_lock(&rt->lock);
 	if (rt->cache == NULL && rt->cfg->cache_backend == TP_CACHE_REDIS)
-		rt->cache = tp_cache_new_redis(&rt->cfg->redis, rt->cfg->max_ttl);
+		rt->cache =
+		        tp_cache_new_redis(&rt->cfg->redis, rt->cfg->max_ttl);
 	else if (rt->cache == NULL)
 		rt->cache = tp_cache_new(rt->cfg->cache_path, rt->cfg->max_ttl);
 	c = rt->cache;
