@@ -661,9 +661,16 @@ int tp_cache_put(tp_cache *c, const struct tp_cache_key *key, int verdict,
 		}
 		return 0;
 	}
-	if (c->redis != NULL)
-		return tp_redis_put(c->redis, k, rec, len, expiry, note,
-		                    notelen);
+	if (c->redis != NULL) {
+		/* One warning per call: the first (the lookup's) is kept. */
+		char why[512] = "";
+		int rv = tp_redis_put(c->redis, k, rec, len, expiry, why,
+		                      sizeof(why));
+
+		if (rv != 0 && notelen > 0 && note[0] == '\0')
+			snprintf(note, notelen, "%s", why);
+		return rv;
+	}
 	l = lenv_get(c->path, now, note, notelen);
 	if (l == NULL)
 		return -1;
