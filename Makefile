@@ -212,6 +212,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@BUILD=$(BUILD) bench/throughput.sh
 	@BUILD=$(BUILD) bench/cache.sh
+	@BUILD=$(BUILD) bench/fleet.sh
 
 lint-man:
 	@for m in $(MANPAGES); do mandoc -Tlint -W warning $$m || exit 1; done

@@ -493,6 +493,7 @@ static int conn_read(struct rconn *s, long long deadline, unsigned budget,
 {
 	char buf[16384];
 	size_t got = 0;
+	int first = 1;
 
 	for (;;) {
 		void *rep = NULL;
@@ -507,6 +508,14 @@ static int conn_read(struct rconn *s, long long deadline, unsigned budget,
 			*out = rep;
 			return 0;
 		}
+		/* a reply is never there the moment the command is sent:
+		 * wait first, saving a read that would say EAGAIN */
+		if (first &&
+		    (s->tls == NULL ||
+		     gnutls_record_check_pending(s->tls) == 0) &&
+		    wait_fd(s->fd, POLLIN, deadline, budget, why, whylen) != 0)
+			return -1;
+		first = 0;
 		if (s->tls != NULL) {
 			k = gnutls_record_recv(s->tls, buf, sizeof(buf));
 			if (k == GNUTLS_E_AGAIN || k == GNUTLS_E_INTERRUPTED) {
