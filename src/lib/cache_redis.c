@@ -52,6 +52,7 @@
 #define TP_REDIS_SETUP_RETRY 5000 /* ms between reading key files again */
 #define TP_REDIS_ADMIN_MS    2000 /* at least, per --cache-list command */
 #define TP_REDIS_SCAN_COUNT  "256"
+#define TP_REDIS_REPLY_MAX   (4u << 20) /* octets: no entry is near it */
 
 struct rconn {
 	pthread_mutex_t lock;
@@ -553,6 +554,11 @@ static int conn_read(struct rconn *s, long long deadline, unsigned budget,
 			return -1;
 		}
 		got += (size_t)k;
+		if (got > TP_REDIS_REPLY_MAX) {
+			snprintf(why, whylen, "a reply of more than %u octets",
+			         TP_REDIS_REPLY_MAX);
+			return -1;
+		}
 		if (redisReaderFeed(s->rd, buf, (size_t)k) != REDIS_OK) {
 			snprintf(why, whylen, "protocol error: %s",
 			         s->rd->errstr);

@@ -448,6 +448,30 @@ START_TEST(altered_entry_never_answers)
 }
 END_TEST
 
+/* A Redis that answers with more than any entry can be is cut off. */
+START_TEST(huge_reply_refused)
+{
+	struct rs s;
+	struct tp_cache_key k = key_for("www.example.test", 1);
+	tp_cache *c;
+	char name[128];
+	size_t big = 5u << 20;
+	char *junk = malloc(big);
+
+	ck_assert_ptr_nonnull(junk);
+	memset(junk, 'x', big);
+	rs_start(&s, 0, NULL);
+	c = mk(&s, key_file(0, 0600), "tlspool:", 1000);
+	put_ok(c, &k, TP_CACHE_PASS, time(NULL) + 600);
+	name_of(c, "tlspool:", name, sizeof(name));
+	raw_ok(&s, "SET %s %b", name, junk, big);
+	free(junk);
+	get_is(c, &k, TP_CACHE_MISS, "a reply of more than 4194304 octets");
+	tp_cache_free(c);
+	rs_stop(&s);
+}
+END_TEST
+
 START_TEST(entry_moved_to_another_key_never_answers)
 {
 	struct rs s;
@@ -963,6 +987,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(neg, site_key_checked_like_a_private_key, 0, 3);
 	tcase_add_test(neg, altered_entry_never_answers);
 	tcase_add_test(neg, entry_moved_to_another_key_never_answers);
+	tcase_add_test(neg, huge_reply_refused);
 	tcase_add_test(neg, another_site_key_never_answers);
 	tcase_add_test(neg, redis_down_then_up);
 	tcase_add_test(neg, redis_stopped_answers_within_timeout);
