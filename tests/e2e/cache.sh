@@ -27,7 +27,7 @@ SPKI=$(openssl pkey -in "$W/www.key" -pubout -outform DER | sha256sum | cut -c1-
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000)) # below the ephemeral range
 		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
 	done
 }
