@@ -440,6 +440,7 @@ END_TEST
 static int count_entry(const tlspool_cache_entry *e, void *arg)
 {
 	ck_assert_int_eq(e->valid, 1);
+	ck_assert_ptr_null(e->problem);
 	ck_assert_int_eq(strlen(e->key), 64);
 	(*(int *)arg)++;
 	return 0;
@@ -454,6 +455,9 @@ START_TEST(list_and_flush)
 
 	ck_assert_int_eq(in_child(child_put, p), 0);
 	c = tp_cache_new(p, 3600);
+	/* the backend, as --cache-list names it */
+	ck_assert_int_eq(strncmp(tp_cache_describe(c), "lmdb /", 6), 0);
+	ck_assert_str_eq(tp_cache_describe(c) + 5, p);
 	ck_assert_int_eq(tp_cache_list(c, count_entry, &n, err, sizeof(err)), 0);
 	ck_assert_int_eq(n, 2);
 	ck_assert_int_eq(tp_cache_flush(c, err, sizeof(err)), 0);
