@@ -26,189 +26,29 @@
  *      Redis key expires with the entry (SET ... EXAT).
  *   5. fork(): the child drops the parent's connections (an atfork
  *      handler over every live cache) and makes its own.
+ *
+ * Files (redis_int.h declares what they share): this one holds the
+ * secrets, construction, the entries and administration; redis_conn.c
+ * the address, the transport, the pool and the fork() registry (1, 2, 3
+ * and 5 above).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "cache_redis.h"
 #include "filetrust.h"
+#include "redis_int.h"
 
-#define TP_REDIS_POOL        4
-#define TP_REDIS_BACKOFF_MIN 250  /* ms */
-#define TP_REDIS_BACKOFF_MAX 4000 /* ms */
-#define TP_REDIS_SETUP_RETRY 5000 /* ms between reading key files again */
-#define TP_REDIS_ADMIN_MS    2000 /* at least, per --cache-list command */
-#define TP_REDIS_SCAN_COUNT  "256"
-#define TP_REDIS_REPLY_MAX   (4u << 20) /* octets: no entry is near it */
+#define TP_REDIS_ADMIN_MS   2000 /* at least, per --cache-list command */
+#define TP_REDIS_SCAN_COUNT "256"
 
-struct rconn {
-	pthread_mutex_t lock;
-	int fd; /* -1: none */
-	gnutls_session_t tls;
-	redisReader *rd;
-};
-
-struct tp_redis {
-	struct tp_redis *next; /* the registry of live caches (fork) */
-	struct tp_redis_conf conf;
-	struct sockaddr_storage sa;
-	socklen_t salen;
-	char host[INET6_ADDRSTRLEN]; /* "" for unix: */
-	char desc[PATH_MAX + 200];
-	char pattern[3 * sizeof(((struct tp_redis_conf *)0)->prefix) + 64 * 8];
-
-	pthread_mutex_t state; /* guards what follows, not the slots */
-	int ready;             /* the secrets below are loaded: fixed */
-	long long setup_at;
-	char setup_why[400];
-	unsigned char *key, keyid[8];
-	size_t keylen;
-	unsigned char *password;
-	size_t passlen;
-	gnutls_certificate_credentials_t xcred;
-	long long retry_at; /* down until then (tp mono ms) */
-	unsigned backoff;
-	char down_why[300];
-
-	struct rconn slot[TP_REDIS_POOL];
-};
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* --- the registry, for fork() ---------------------------------------------
- */
-
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tp_redis *registry;
-static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
-
-static void conn_close(struct rconn *s)
-{
-	if (s->tls != NULL)
-		gnutls_deinit(s->tls); /* no close_notify: it may hang */
-	s->tls = NULL;
-	if (s->rd != NULL)
-		redisReaderFree(s->rd);
-	s->rd = NULL;
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
-}
-
-static void reg_prepare(void)
-{
-	pthread_mutex_lock(&reg_lock);
-}
-
-static void reg_parent(void)
-{
-	pthread_mutex_unlock(&reg_lock);
-}
-
-/* The child: the parent's connections are the parent's (a TLS session
- * and a reply stream cannot be shared); locks another thread held are
- * made anew. */
-static void reg_child(void)
-{
-	for (struct tp_redis *r = registry; r != NULL; r = r->next) {
-		pthread_mutex_init(&r->state, NULL);
-		for (int i = 0; i < TP_REDIS_POOL; i++) {
-			pthread_mutex_init(&r->slot[i].lock, NULL);
-			conn_close(&r->slot[i]);
-		}
-	}
-	pthread_mutex_init(&reg_lock, NULL);
-}
-
-static void reg_init(void)
-{
-	pthread_atfork(reg_prepare, reg_parent, reg_child);
-}
-
-/* --- addresses -------------------------------------------------------------
- */
-
-int tp_redis_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct sockaddr_storage tmp;
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon, *h = s;
-	unsigned long port;
-	char *end;
-	size_t hl;
-
-	if (ss == NULL)
-		ss = &tmp;
-	memset(ss, 0, sizeof(*ss));
-	if (strncmp(s, "unix:", 5) == 0) {
-		struct sockaddr_un *un = (struct sockaddr_un *)ss;
-
-		if (s[5] == '\0' || strlen(s + 5) >= sizeof(un->sun_path))
-			goto bad;
-		un->sun_family = AF_UNIX;
-		strcpy(un->sun_path, s + 5);
-		if (len != NULL)
-			*len = sizeof(*un);
-		return 0;
-	}
-	colon = strrchr(s, ':');
-	if (colon == NULL || colon[1] < '0' || colon[1] > '9')
-		goto bad;
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || port == 0 || port > 65535)
-		goto bad;
-	hl = (size_t)(colon - s);
-	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
-		h = s + 1;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		goto bad;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	if (h == s && inet_pton(AF_INET, host,
-	                        &((struct sockaddr_in *)ss)->sin_addr) == 1) {
-		((struct sockaddr_in *)ss)->sin_family = AF_INET;
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-		if (len != NULL)
-			*len = sizeof(struct sockaddr_in);
-		return 0;
-	}
-	if (h != s && inet_pton(AF_INET6, host,
-	                        &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-		if (len != NULL)
-			*len = sizeof(struct sockaddr_in6);
-		return 0;
-	}
-bad:
-	errno = EINVAL;
-	return -1;
-}
-
-/* --- the secrets ------------------------------------------------------------
- */
+/* --- the secrets --- */
 
 /* A secret file's content without trailing white space; 0 or -1 (why). */
 static int read_secret(const char *path, unsigned char **out, size_t *outlen,
@@ -299,7 +139,7 @@ static void drop_secrets(struct tp_redis *r)
 }
 
 /* Read the site key, the password and the TLS files.  Locked. */
-static void setup(struct tp_redis *r)
+void tp_redis_setup(struct tp_redis *r)
 {
 	static const char id[] = "tlspool cache key id";
 	unsigned char mac[32];
@@ -333,8 +173,7 @@ fail:
 	drop_secrets(r);
 }
 
-/* --- construction ------------------------------------------------------------
- */
+/* --- construction --- */
 
 struct tp_redis *tp_redis_new(const struct tp_redis_conf *rc)
 {
@@ -344,18 +183,7 @@ struct tp_redis *tp_redis_new(const struct tp_redis_conf *rc)
 	if (r == NULL)
 		return NULL;
 	r->conf = *rc;
-	if (tp_redis_addr(rc->addr, &r->sa, &r->salen) != 0)
-		r->salen = 0; /* config.c checked it; every call says so */
-	if (strncmp(rc->addr, "unix:", 5) != 0) {
-		const char *colon = strrchr(rc->addr, ':');
-		const char *h = rc->addr[0] == '[' ? rc->addr + 1 : rc->addr;
-		size_t hl = colon != NULL ? (size_t)(colon - h) : 0;
-
-		if (hl > 0 && h != rc->addr)
-			hl--; /* the ']' */
-		if (hl < sizeof(r->host))
-			snprintf(r->host, sizeof(r->host), "%.*s", (int)hl, h);
-	}
+	tp_redis_conn_init(r);
 	snprintf(r->desc, sizeof(r->desc), "redis %s, prefix %s%s", rc->addr,
 	         rc->prefix, rc->tls ? ", TLS" : "");
 	/* SCAN MATCH: the prefix with glob characters escaped, then 64
@@ -371,19 +199,11 @@ struct tp_redis *tp_redis_new(const struct tp_redis_conf *rc)
 	}
 	r->pattern[n] = '\0';
 	pthread_mutex_init(&r->state, NULL);
-	for (int i = 0; i < TP_REDIS_POOL; i++) {
-		pthread_mutex_init(&r->slot[i].lock, NULL);
-		r->slot[i].fd = -1;
-	}
 	pthread_mutex_lock(&r->state);
-	r->setup_at = mono_ms();
-	setup(r);
+	r->setup_at = tp_redis_mono_ms();
+	tp_redis_setup(r);
 	pthread_mutex_unlock(&r->state);
-	pthread_once(&reg_once, reg_init);
-	pthread_mutex_lock(&reg_lock);
-	r->next = registry;
-	registry = r;
-	pthread_mutex_unlock(&reg_lock);
+	tp_redis_register(r);
 	return r;
 }
 
@@ -391,17 +211,7 @@ void tp_redis_free(struct tp_redis *r)
 {
 	if (r == NULL)
 		return;
-	pthread_mutex_lock(&reg_lock);
-	for (struct tp_redis **pp = &registry; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
-	pthread_mutex_unlock(&reg_lock);
-	for (int i = 0; i < TP_REDIS_POOL; i++) {
-		conn_close(&r->slot[i]);
-		pthread_mutex_destroy(&r->slot[i].lock);
-	}
+	tp_redis_conn_fini(r);
 	drop_secrets(r);
 	pthread_mutex_destroy(&r->state);
 	free(r);
@@ -412,417 +222,7 @@ const char *tp_redis_describe(const struct tp_redis *r)
 	return r->desc;
 }
 
-/* --- the transport -------------------------------------------------------- */
-
-/* Wait for events on fd until deadline; 0, or -1 with why. */
-static int wait_fd(int fd, short events, long long deadline, unsigned budget,
-                   char *why, size_t whylen)
-{
-	struct pollfd p = {fd, events, 0};
-	long long left;
-	int n;
-
-	for (;;) {
-		left = deadline - mono_ms();
-		if (left <= 0) {
-			snprintf(why, whylen, "no answer within %u ms", budget);
-			return -1;
-		}
-		n = poll(&p, 1, (int)left);
-		if (n > 0)
-			return 0;
-		if (n < 0 && errno != EINTR) {
-			snprintf(why, whylen, "poll: %s", strerror(errno));
-			return -1;
-		}
-	}
-}
-
-static int tls_dir(struct rconn *s)
-{
-	return gnutls_record_get_direction(s->tls) ? POLLOUT : POLLIN;
-}
-
-/* Send all of p; -1 with why (*stale when the peer had closed). */
-static int conn_write(struct rconn *s, const char *p, size_t n,
-                      long long deadline, unsigned budget, char *why,
-                      size_t whylen, int *stale)
-{
-	size_t off = 0;
-
-	while (off < n) {
-		if (s->tls != NULL) {
-			ssize_t k =
-			        gnutls_record_send(s->tls, p + off, n - off);
-
-			if (k > 0) {
-				off += (size_t)k;
-				continue;
-			}
-			if (k != GNUTLS_E_AGAIN && k != GNUTLS_E_INTERRUPTED) {
-				*stale = k == GNUTLS_E_PUSH_ERROR;
-				snprintf(why, whylen, "TLS: %s",
-				         gnutls_strerror((int)k));
-				return -1;
-			}
-			if (wait_fd(s->fd, (short)tls_dir(s), deadline, budget,
-			            why, whylen) != 0)
-				return -1;
-			continue;
-		}
-		ssize_t k = send(s->fd, p + off, n - off,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (k > 0) {
-			off += (size_t)k;
-			continue;
-		}
-		if (k < 0 && errno != EAGAIN && errno != EINTR) {
-			*stale = errno == EPIPE || errno == ECONNRESET;
-			snprintf(why, whylen, "send: %s", strerror(errno));
-			return -1;
-		}
-		if (wait_fd(s->fd, POLLOUT, deadline, budget, why, whylen) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* Read one reply; -1 with why (*stale when the peer had closed). */
-static int conn_read(struct rconn *s, long long deadline, unsigned budget,
-                     redisReply **out, char *why, size_t whylen, int *stale)
-{
-	char buf[16384];
-	size_t got = 0;
-	int first = 1;
-
-	for (;;) {
-		void *rep = NULL;
-		ssize_t k;
-
-		if (redisReaderGetReply(s->rd, &rep) != REDIS_OK) {
-			snprintf(why, whylen, "protocol error: %s",
-			         s->rd->errstr);
-			return -1;
-		}
-		if (rep != NULL) {
-			*out = rep;
-			return 0;
-		}
-		/* a reply is never there the moment the command is sent:
-		 * wait first, saving a read that would say EAGAIN */
-		if (first &&
-		    (s->tls == NULL ||
-		     gnutls_record_check_pending(s->tls) == 0) &&
-		    wait_fd(s->fd, POLLIN, deadline, budget, why, whylen) != 0)
-			return -1;
-		first = 0;
-		if (s->tls != NULL) {
-			k = gnutls_record_recv(s->tls, buf, sizeof(buf));
-			if (k == GNUTLS_E_AGAIN || k == GNUTLS_E_INTERRUPTED) {
-				if (wait_fd(s->fd, POLLIN, deadline, budget,
-				            why, whylen) != 0)
-					return -1;
-				continue;
-			}
-			if (k < 0 && k != GNUTLS_E_PREMATURE_TERMINATION) {
-				*stale = got == 0 && k == GNUTLS_E_PULL_ERROR;
-				snprintf(why, whylen, "TLS: %s",
-				         gnutls_strerror((int)k));
-				return -1;
-			}
-			if (k < 0)
-				k = 0;
-		} else {
-			k = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
-			if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
-				if (wait_fd(s->fd, POLLIN, deadline, budget,
-				            why, whylen) != 0)
-					return -1;
-				continue;
-			}
-			if (k < 0) {
-				*stale = got == 0 && errno == ECONNRESET;
-				snprintf(why, whylen, "recv: %s",
-				         strerror(errno));
-				return -1;
-			}
-		}
-		if (k == 0) {
-			*stale = got == 0;
-			snprintf(why, whylen, "connection closed by Redis");
-			return -1;
-		}
-		got += (size_t)k;
-		if (got > TP_REDIS_REPLY_MAX) {
-			snprintf(why, whylen, "a reply of more than %u octets",
-			         TP_REDIS_REPLY_MAX);
-			return -1;
-		}
-		if (redisReaderFeed(s->rd, buf, (size_t)k) != REDIS_OK) {
-			snprintf(why, whylen, "protocol error: %s",
-			         s->rd->errstr);
-			return -1;
-		}
-	}
-}
-
-/* One command, its reply in *out (perhaps an error reply). */
-static int conn_command(struct rconn *s, int argc, const char **argv,
-                        const size_t *lens, long long deadline, unsigned budget,
-                        redisReply **out, char *why, size_t whylen, int *stale)
-{
-	char *cmd = NULL;
-	int n = redisFormatCommandArgv(&cmd, argc, argv, lens), rc;
-
-	*stale = 0;
-	if (n < 0) {
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
-	rc = conn_write(s, cmd, (size_t)n, deadline, budget, why, whylen,
-	                stale);
-	redisFreeCommand(cmd);
-	if (rc != 0)
-		return -1;
-	return conn_read(s, deadline, budget, out, why, whylen, stale);
-}
-
-static int tls_handshake(struct tp_redis *r, struct rconn *s,
-                         long long deadline, unsigned budget, char *why,
-                         size_t whylen)
-{
-	const char *name = r->conf.tls_name[0] ? r->conf.tls_name : r->host;
-	unsigned char ip[16];
-	int rc;
-
-	if (gnutls_init(&s->tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK |
-	                                 GNUTLS_NO_SIGNAL) < 0 ||
-	    gnutls_set_default_priority(s->tls) < 0 ||
-	    gnutls_credentials_set(s->tls, GNUTLS_CRD_CERTIFICATE, r->xcred) <
-	            0) {
-		snprintf(why, whylen, "TLS: out of memory");
-		return -1;
-	}
-	if (inet_pton(AF_INET, name, ip) != 1 &&
-	    inet_pton(AF_INET6, name, ip) != 1)
-		gnutls_server_name_set(s->tls, GNUTLS_NAME_DNS, name,
-		                       strlen(name));
-	/* the certificate must chain to redis_tls_ca and name name (a DNS
-	 * name, or an IP address against its iPAddress entries) */
-	gnutls_session_set_verify_cert(s->tls, name, 0);
-	gnutls_transport_set_int(s->tls, s->fd);
-	for (;;) {
-		rc = gnutls_handshake(s->tls);
-		if (rc == 0)
-			return 0;
-		if (gnutls_error_is_fatal(rc)) {
-			gnutls_datum_t txt = {NULL, 0};
-			unsigned st =
-			        gnutls_session_get_verify_cert_status(s->tls);
-
-			if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR &&
-			    gnutls_certificate_verification_status_print(
-			            st, GNUTLS_CRT_X509, &txt, 0) == 0) {
-				snprintf(why, whylen,
-				         "TLS: Redis's certificate for %s: %s",
-				         name, (char *)txt.data);
-				gnutls_free(txt.data);
-			} else {
-				snprintf(why, whylen, "TLS: %s",
-				         gnutls_strerror(rc));
-			}
-			return -1;
-		}
-		if (wait_fd(s->fd, (short)tls_dir(s), deadline, budget, why,
-		            whylen) != 0)
-			return -1;
-	}
-}
-
-/* A new connection in s (closed), authenticated; 0, or -1 with why. */
-static int conn_open(struct tp_redis *r, struct rconn *s, long long deadline,
-                     unsigned budget, char *why, size_t whylen)
-{
-	int one = 1, err = 0, stale;
-	socklen_t elen = sizeof(err);
-	redisReply *rep = NULL;
-
-	if (r->salen == 0) {
-		snprintf(why, whylen, "not an address");
-		return -1;
-	}
-	s->fd = socket(r->sa.ss_family,
-	               SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->fd < 0) {
-		snprintf(why, whylen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (r->sa.ss_family != AF_UNIX)
-		setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(s->fd, (struct sockaddr *)&r->sa, r->salen) != 0) {
-		if (errno != EINPROGRESS && errno != EAGAIN) {
-			snprintf(why, whylen, "connect: %s", strerror(errno));
-			return -1;
-		}
-		if (wait_fd(s->fd, POLLOUT, deadline, budget, why, whylen) !=
-		            0 ||
-		    getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
-			return -1;
-		if (err != 0) {
-			snprintf(why, whylen, "connect: %s", strerror(err));
-			return -1;
-		}
-	}
-	s->rd = redisReaderCreate();
-	if (s->rd == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
-	if (r->conf.tls &&
-	    tls_handshake(r, s, deadline, budget, why, whylen) != 0)
-		return -1;
-	if (r->password == NULL && r->conf.user[0] == '\0')
-		return 0;
-	{
-		const char *argv[3];
-		size_t lens[3];
-		int argc = 0;
-
-		argv[argc] = "AUTH";
-		lens[argc++] = 4;
-		if (r->conf.user[0] != '\0') {
-			argv[argc] = r->conf.user;
-			lens[argc++] = strlen(r->conf.user);
-		}
-		argv[argc] = r->password != NULL ? (char *)r->password : "";
-		lens[argc++] = r->passlen;
-		if (conn_command(s, argc, argv, lens, deadline, budget, &rep,
-		                 why, whylen, &stale) != 0)
-			return -1;
-	}
-	if (rep->type == REDIS_REPLY_ERROR) {
-		snprintf(why, whylen, "AUTH%s%s: %.100s",
-		         r->conf.user[0] ? " as " : "", r->conf.user, rep->str);
-		freeReplyObject(rep);
-		return -1;
-	}
-	freeReplyObject(rep);
-	return 0;
-}
-
-/* --- operations ------------------------------------------------------------
- */
-
-/* Redis failed: no connection for a backoff; the idle ones are closed
- * too (after a restart they are all dead). */
-static void mark_down(struct tp_redis *r, const char *why)
-{
-	pthread_mutex_lock(&r->state);
-	r->backoff = r->backoff == 0 ? TP_REDIS_BACKOFF_MIN
-	             : r->backoff * 2 > TP_REDIS_BACKOFF_MAX
-	                     ? TP_REDIS_BACKOFF_MAX
-	                     : r->backoff * 2;
-	r->retry_at = mono_ms() + r->backoff;
-	snprintf(r->down_why, sizeof(r->down_why), "%s", why);
-	pthread_mutex_unlock(&r->state);
-	for (int i = 0; i < TP_REDIS_POOL; i++)
-		if (pthread_mutex_trylock(&r->slot[i].lock) == 0) {
-			conn_close(&r->slot[i]);
-			pthread_mutex_unlock(&r->slot[i].lock);
-		}
-}
-
-/* A free connection slot (locked), or NULL with note. */
-static struct rconn *op_begin(struct tp_redis *r, long long deadline,
-                              unsigned budget, char *note, size_t notelen)
-{
-	long long now = mono_ms();
-	struct timespec ts;
-	struct rconn *s;
-
-	pthread_mutex_lock(&r->state);
-	if (!r->ready && now - r->setup_at >= TP_REDIS_SETUP_RETRY) {
-		r->setup_at = now;
-		setup(r);
-	}
-	if (!r->ready) {
-		snprintf(note, notelen, "cache %s: %s", r->desc, r->setup_why);
-		pthread_mutex_unlock(&r->state);
-		return NULL;
-	}
-	if (now < r->retry_at) {
-		snprintf(note, notelen,
-		         "cache %s: unavailable (%s); next attempt in %lld ms",
-		         r->desc, r->down_why, r->retry_at - now);
-		pthread_mutex_unlock(&r->state);
-		return NULL;
-	}
-	pthread_mutex_unlock(&r->state);
-	/* a free connected slot, else any free slot, else wait */
-	for (int pass = 0; pass < 2; pass++)
-		for (int i = 0; i < TP_REDIS_POOL; i++) {
-			s = &r->slot[i];
-			if (pthread_mutex_trylock(&s->lock) != 0)
-				continue;
-			if (pass == 1 || s->fd >= 0)
-				return s;
-			pthread_mutex_unlock(&s->lock);
-		}
-	s = &r->slot[(unsigned long)pthread_self() % TP_REDIS_POOL];
-	ts.tv_sec = deadline / 1000;
-	ts.tv_nsec = (deadline % 1000) * 1000000;
-	if (pthread_mutex_clocklock(&s->lock, CLOCK_MONOTONIC, &ts) != 0) {
-		snprintf(note, notelen,
-		         "cache %s: no connection free within %u ms", r->desc,
-		         budget);
-		return NULL;
-	}
-	return s;
-}
-
-/*
- * One command within budget ms: 0 with *out (perhaps an error reply:
- * the caller says what it means), or -1 with note.
- */
-static int run(struct tp_redis *r, int argc, const char **argv,
-               const size_t *lens, unsigned budget, redisReply **out,
-               char *note, size_t notelen)
-{
-	long long deadline = mono_ms() + budget;
-	struct rconn *s = op_begin(r, deadline, budget, note, notelen);
-	char why[300] = "";
-	int stale = 0;
-
-	if (s == NULL)
-		return -1;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		int fresh = s->fd < 0;
-
-		if (fresh &&
-		    conn_open(r, s, deadline, budget, why, sizeof(why)) != 0)
-			break;
-		if (conn_command(s, argc, argv, lens, deadline, budget, out,
-		                 why, sizeof(why), &stale) == 0) {
-			pthread_mutex_unlock(&s->lock);
-			pthread_mutex_lock(&r->state);
-			r->backoff = 0;
-			r->retry_at = 0;
-			pthread_mutex_unlock(&r->state);
-			return 0;
-		}
-		conn_close(s);
-		/* a kept connection that Redis closed while it was idle:
-		 * once more on a new one */
-		if (fresh || !stale)
-			break;
-	}
-	conn_close(s);
-	pthread_mutex_unlock(&s->lock);
-	mark_down(r, why);
-	snprintf(note, notelen, "cache %s: %s", r->desc, why);
-	return -1;
-}
+/* --- entries: signed values, GET and SET --- */
 
 static void key_name(const struct tp_redis *r, const unsigned char key[32],
                      char *out, size_t outlen)
@@ -902,7 +302,8 @@ int tp_redis_get(struct tp_redis *r, const unsigned char key[32],
 	key_name(r, key, name, sizeof(name));
 	lens[0] = 3;
 	lens[1] = strlen(name);
-	if (run(r, 2, argv, lens, r->conf.timeout_ms, &rep, note, notelen) != 0)
+	if (tp_redis_run(r, 2, argv, lens, r->conf.timeout_ms, &rep, note,
+	                 notelen) != 0)
 		return -1;
 	if (rep->type == REDIS_REPLY_NIL) {
 		rv = 0;
@@ -966,7 +367,8 @@ int tp_redis_put(struct tp_redis *r, const unsigned char key[32],
 	lens[2] = TP_REDIS_HDR + len;
 	lens[3] = 4;
 	lens[4] = strlen(exat);
-	if (run(r, 5, argv, lens, r->conf.timeout_ms, &rep, note, notelen) != 0)
+	if (tp_redis_run(r, 5, argv, lens, r->conf.timeout_ms, &rep, note,
+	                 notelen) != 0)
 		return -1;
 	if (rep->type == REDIS_REPLY_ERROR) {
 		snprintf(note, notelen, "cache %s: SET: %.200s", r->desc,
@@ -977,8 +379,7 @@ int tp_redis_put(struct tp_redis *r, const unsigned char key[32],
 	return rv;
 }
 
-/* --- administration: SCAN under the prefix ----------------------------------
- */
+/* --- administration: SCAN under the prefix --- */
 
 static unsigned admin_budget(const struct tp_redis *r)
 {
@@ -998,7 +399,8 @@ static int scan_step(struct tp_redis *r, char *cursor, size_t curlen,
 
 	for (int i = 0; i < 6; i++)
 		lens[i] = strlen(argv[i]);
-	if (run(r, 6, argv, lens, admin_budget(r), &rep, err, errlen) != 0)
+	if (tp_redis_run(r, 6, argv, lens, admin_budget(r), &rep, err,
+	                 errlen) != 0)
 		return -1;
 	if (rep->type == REDIS_REPLY_ERROR) {
 		snprintf(err, errlen, "cache %s: SCAN: %.200s", r->desc,
@@ -1047,8 +449,8 @@ static int over_keys(struct tp_redis *r, const char *cmd,
 		argv[i + 1] = keys->element[i]->str;
 		lens[i + 1] = keys->element[i]->len;
 	}
-	rc = run(r, (int)keys->elements + 1, argv, lens, admin_budget(r), out,
-	         err, errlen);
+	rc = tp_redis_run(r, (int)keys->elements + 1, argv, lens,
+	                  admin_budget(r), out, err, errlen);
 	if (rc == 0 && (*out)->type == REDIS_REPLY_ERROR) {
 		snprintf(err, errlen, "cache %s: %s: %.200s", r->desc, cmd,
 		         (*out)->str);
