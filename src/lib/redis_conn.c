@@ -166,6 +166,10 @@ void tp_redis_conn_init(struct tp_redis *r)
 {
 	const char *addr = r->conf.addr;
 
+	for (int i = 0; i < TP_REDIS_POOL; i++) {
+		pthread_mutex_init(&r->slot[i].lock, NULL);
+		r->slot[i].fd = -1;
+	}
 	if (tp_redis_addr(addr, &r->sa, &r->salen) != 0)
 		r->salen = 0; /* config.c checked it; every call says so */
 	if (strncmp(addr, "unix:", 5) != 0) {
@@ -177,10 +181,6 @@ void tp_redis_conn_init(struct tp_redis *r)
 			hl--; /* the ']' */
 		if (hl < sizeof(r->host))
 			snprintf(r->host, sizeof(r->host), "%.*s", (int)hl, h);
-	}
-	for (int i = 0; i < TP_REDIS_POOL; i++) {
-		pthread_mutex_init(&r->slot[i].lock, NULL);
-		r->slot[i].fd = -1;
 	}
 }
 

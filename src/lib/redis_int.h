@@ -68,8 +68,8 @@ static inline long long tp_redis_mono_ms(void)
 
 /* --- connections (redis_conn.c) --- */
 
-/* The address of r->conf.addr in r->sa (salen 0 when it is none: every
- * call then says so) and r->host; the pool's slots, without connections. */
+/* The pool's slots, without connections; the address of r->conf.addr in
+ * r->sa (salen 0 when it is none: every call then says so) and r->host. */
 void tp_redis_conn_init(struct tp_redis *r);
 /* Into the registry of live caches, whose connections a fork()'s child
  * drops. */
