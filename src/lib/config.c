@@ -250,118 +250,179 @@ static int cache_finish(struct tp_config *c, char *err, size_t errlen)
 	return -1;
 }
 
+/* Each section's keys: 0, 1 for a key the section does not have, or -1
+ * with msg; *bad for a value out of range. */
+typedef int section_fn(struct tp_config *c, const char *section,
+                       const char *key, const char **value, int *bad, char *msg,
+                       size_t msglen);
+
+static int dns_key(struct tp_config *c, const char *section, const char *key,
+                   const char **value, int *bad, char *msg, size_t msglen)
+{
+	char anchor[PATH_MAX];
+	const char *v = *value;
+
+	(void)section;
+	if (strcmp(key, "trust_anchor") == 0) {
+		file_path(c, anchor, sizeof(anchor), v, bad);
+		if (*bad)
+			return 0;
+		v = anchor;
+	}
+	/* the validation library owns the meaning of [dns] */
+	return tlspool_dns_config_set(c->dns, key, v, msg, msglen) != 0 ? -1
+	                                                                : 0;
+}
+
+static int tls_key(struct tp_config *c, const char *section, const char *key,
+                   const char **value, int *bad, char *msg, size_t msglen)
+{
+	(void)section, (void)msg, (void)msglen;
+	if (strcmp(key, "priority") == 0)
+		copy_path(c->priority, sizeof(c->priority), *value, bad);
+	else if (strcmp(key, "handshake_timeout_ms") == 0)
+		c->handshake_timeout_ms = to_ulong(*value, 1, 3600000, bad);
+	else if (strcmp(key, "relay_threads") == 0)
+		c->relay_threads = to_ulong(*value, 1, 64, bad);
+	else if (strcmp(key, "dtls_idle_timeout_ms") == 0)
+		c->dtls_idle_timeout_ms = to_ulong(*value, 1, 86400000, bad);
+	else
+		return 1;
+	return 0;
+}
+
+static int validation_key(struct tp_config *c, const char *section,
+                          const char *key, const char **value, int *bad,
+                          char *msg, size_t msglen)
+{
+	(void)section, (void)msg, (void)msglen;
+	if (strcmp(key, "pkix_fallback") != 0)
+		return 1;
+	c->pkix_fallback = yes_no(*value, bad);
+	return 0;
+}
+
+static int cache_section_key(struct tp_config *c, const char *section,
+                             const char *key, const char **value, int *bad,
+                             char *msg, size_t msglen)
+{
+	(void)section, (void)msg, (void)msglen;
+	if (strcmp(key, "path") == 0)
+		file_path(c, c->cache_path, sizeof(c->cache_path), *value, bad);
+	else if (strcmp(key, "max_ttl") == 0)
+		c->max_ttl = to_ulong(*value, 0, 86400 * 365, bad);
+	else if (strcmp(key, "negative_ttl") == 0)
+		c->negative_ttl = to_ulong(*value, 0, 86400, bad);
+	else if (cache_key(c, key, *value, bad) != 0)
+		return 1;
+	return 0;
+}
+
+static int authz_key(struct tp_config *c, const char *section, const char *key,
+                     const char **value, int *bad, char *msg, size_t msglen)
+{
+	(void)section, (void)msg, (void)msglen;
+	if (strcmp(key, "plugin") == 0)
+		file_path(c, c->authz_plugin, sizeof(c->authz_plugin), *value,
+		          bad);
+	else if (strcmp(key, "config") == 0)
+		file_path(c, c->authz_config, sizeof(c->authz_config), *value,
+		          bad);
+	else
+		return 1;
+	return 0;
+}
+
+static int identity_key(struct tp_config *c, const char *section,
+                        const char *key, const char **value, int *bad,
+                        char *msg, size_t msglen)
+{
+	const char *name = section + 9, *v = *value;
+	struct tp_identity *id;
+	char who[64];
+	int r;
+
+	if (tp_check_identity(name) != 0) {
+		snprintf(msg, msglen,
+		         "[%s]: not a domain or user@domain identity", section);
+		return -1;
+	}
+	id = identity(c, name);
+	if (id == NULL) {
+		snprintf(msg, msglen, "[%s]: too many identities", section);
+		return -1;
+	}
+	if (strcmp(key, "certificate") == 0)
+		file_path(c, id->certificate, sizeof(id->certificate), v, bad);
+	else if (strcmp(key, "key") == 0 && strncmp(v, "pkcs11:", 7) == 0)
+		copy_path(id->key, sizeof(id->key), v, bad);
+	else if (strcmp(key, "key") == 0)
+		file_path(c, id->key, sizeof(id->key), v, bad);
+	else if (strcmp(key, "openpgp_key") == 0)
+		file_path(c, id->openpgp_key, sizeof(id->openpgp_key), v, bad);
+	else if (strcmp(key, "allow_users") == 0 ||
+	         strcmp(key, "allow_groups") == 0) {
+		r = add_ids(id, v, key[6] == 'g', who, sizeof(who));
+		if (r > 0)
+			snprintf(msg, msglen,
+			         "%s: no such user or group \"%s\"", key, who);
+		return r != 0 ? -1 : 0;
+	} else
+		return 1;
+	return 0;
+}
+
+/* The sections of tlspool.conf and who reads their keys; "identity *"
+ * names an identity.  [dns] belongs to libtlspool-validate. */
+static const struct {
+	const char *name;
+	section_fn *fn;
+} section_table[] = {
+        {"dns", dns_key},
+        {"tls", tls_key},
+        {"validation", validation_key},
+        {"cache", cache_section_key},
+        {"authz", authz_key},
+        {"identity *", identity_key},
+};
+
+static section_fn *section_reader(const char *section)
+{
+	size_t i, n;
+
+	for (i = 0; i < sizeof(section_table) / sizeof(section_table[0]); i++) {
+		n = strlen(section_table[i].name);
+		if (strcmp(section, section_table[i].name) == 0 ||
+		    (section_table[i].name[n - 1] == '*' &&
+		     strncmp(section, section_table[i].name, n - 1) == 0))
+			return section_table[i].fn;
+	}
+	return NULL;
+}
+
 static int on_entry(void *user, const char *section, const char *key,
                     const char *value, char *msg, size_t msglen)
 {
-	struct tp_config *c = user;
-	char who[64];
-	int bad = 0;
+	section_fn *fn = section_reader(section);
+	int bad = 0, r;
 
 	if (section[0] == '\0') {
 		snprintf(msg, msglen, "%s: key outside any section", key);
 		return -1;
 	}
-	if (strcmp(section, "dns") == 0) {
-		char anchor[PATH_MAX];
-
-		if (strcmp(key, "trust_anchor") == 0) {
-			file_path(c, anchor, sizeof(anchor), value, &bad);
-			if (bad) {
-				snprintf(msg, msglen, "%s: bad value \"%s\"",
-				         key, value);
-				return -1;
-			}
-			value = anchor;
-		}
-		if (tlspool_dns_config_set(c->dns, key, value, msg, msglen) !=
-		    0)
-			return -1;
-		return 0;
-	}
-	if (strcmp(section, "tls") == 0) {
-		if (strcmp(key, "priority") == 0)
-			copy_path(c->priority, sizeof(c->priority), value,
-			          &bad);
-		else if (strcmp(key, "handshake_timeout_ms") == 0)
-			c->handshake_timeout_ms =
-			        to_ulong(value, 1, 3600000, &bad);
-		else if (strcmp(key, "relay_threads") == 0)
-			c->relay_threads = to_ulong(value, 1, 64, &bad);
-		else if (strcmp(key, "dtls_idle_timeout_ms") == 0)
-			c->dtls_idle_timeout_ms =
-			        to_ulong(value, 1, 86400000, &bad);
-		else
-			goto unknown;
-	} else if (strcmp(section, "validation") == 0) {
-		if (strcmp(key, "pkix_fallback") == 0)
-			c->pkix_fallback = yes_no(value, &bad);
-		else
-			goto unknown;
-	} else if (strcmp(section, "cache") == 0) {
-		if (strcmp(key, "path") == 0)
-			file_path(c, c->cache_path, sizeof(c->cache_path),
-			          value, &bad);
-		else if (strcmp(key, "max_ttl") == 0)
-			c->max_ttl = to_ulong(value, 0, 86400 * 365, &bad);
-		else if (strcmp(key, "negative_ttl") == 0)
-			c->negative_ttl = to_ulong(value, 0, 86400, &bad);
-		else if (cache_key(c, key, value, &bad) != 0)
-			goto unknown;
-	} else if (strcmp(section, "authz") == 0) {
-		if (strcmp(key, "plugin") == 0)
-			file_path(c, c->authz_plugin, sizeof(c->authz_plugin),
-			          value, &bad);
-		else if (strcmp(key, "config") == 0)
-			file_path(c, c->authz_config, sizeof(c->authz_config),
-			          value, &bad);
-		else
-			goto unknown;
-	} else if (strncmp(section, "identity ", 9) == 0) {
-		const char *name = section + 9;
-		struct tp_identity *id;
-
-		if (tp_check_identity(name) != 0) {
-			snprintf(msg, msglen,
-			         "[%s]: not a domain or user@domain identity",
-			         section);
-			return -1;
-		}
-		id = identity(c, name);
-		if (id == NULL) {
-			snprintf(msg, msglen, "[%s]: too many identities",
-			         section);
-			return -1;
-		}
-		if (strcmp(key, "certificate") == 0)
-			file_path(c, id->certificate, sizeof(id->certificate),
-			          value, &bad);
-		else if (strcmp(key, "key") == 0 &&
-		         strncmp(value, "pkcs11:", 7) == 0)
-			copy_path(id->key, sizeof(id->key), value, &bad);
-		else if (strcmp(key, "key") == 0)
-			file_path(c, id->key, sizeof(id->key), value, &bad);
-		else if (strcmp(key, "openpgp_key") == 0)
-			file_path(c, id->openpgp_key, sizeof(id->openpgp_key),
-			          value, &bad);
-		else if (strcmp(key, "allow_users") == 0 ||
-		         strcmp(key, "allow_groups") == 0) {
-			int r = add_ids(id, value, key[6] == 'g', who,
-			                sizeof(who));
-
-			if (r < 0)
-				return -1;
-			if (r > 0) {
-				snprintf(msg, msglen,
-				         "%s: no such user or group \"%s\"",
-				         key, who);
-				return -1;
-			}
-		} else
-			goto unknown;
-	} else {
+	if (fn == NULL) {
 		snprintf(msg, msglen, "[%s]: unknown section", section);
 		return -1;
 	}
+	r = fn(user, section, key, &value, &bad, msg, msglen);
+	if (r < 0)
+		return -1;
+	if (r > 0) {
+		snprintf(msg, msglen, "%s: unknown key in [%s]", key, section);
+		return -1;
+	}
+	if (fn == dns_key && !bad)
+		return 0;
 	if (bad || value[0] == '\0') {
 		if (value[0] == '\0' &&
 		    (strcmp(key, "path") == 0 || strcmp(key, "plugin") == 0 ||
@@ -371,9 +432,6 @@ static int on_entry(void *user, const char *section, const char *key,
 		return -1;
 	}
 	return 0;
-unknown:
-	snprintf(msg, msglen, "%s: unknown key in [%s]", key, section);
-	return -1;
 }
 
 int tp_check_identity(const char *name)
@@ -418,9 +476,17 @@ static struct tp_config *config_new(void)
 	return c;
 }
 
-/* The sections of tlspool.conf: [dns] is read by libtlspool-validate. */
-static const char *const sections[] = {
-        "dns", "tls", "validation", "cache", "authz", "identity *", NULL};
+/* The section names for the reader, from section_table. */
+static const char *const *section_names(void)
+{
+	static const char
+	        *names[sizeof(section_table) / sizeof(section_table[0]) + 1];
+	size_t i;
+
+	for (i = 0; i < sizeof(section_table) / sizeof(section_table[0]); i++)
+		names[i] = section_table[i].name;
+	return names;
+}
 
 int tp_config_load(const char *path, int may_be_missing, struct tp_config **out,
                    char *err, size_t errlen)
@@ -434,8 +500,8 @@ int tp_config_load(const char *path, int may_be_missing, struct tp_config **out,
 		return -1;
 	}
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	if (tlspool_conf_parse(path, sections, on_entry, cfg, err, errlen) !=
-	    0) {
+	if (tlspool_conf_parse(path, section_names(), on_entry, cfg, err,
+	                       errlen) != 0) {
 		int e = errno;
 
 		if (e == ENOENT && may_be_missing) {
