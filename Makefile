@@ -16,10 +16,11 @@ CC       ?= cc
 BUILD    ?= build
 SAN      ?=
 
-# Each library links what it uses: libtlspool-validate GnuTLS, getdns
+# Each library links what it uses: libtlspool-validate GnuTLS, libgcrypt
+# (openpgp_verify.c: the OpenPGP algorithms GnuTLS lacks), getdns
 # (dns.c), inih (conffile.c); libtlspool GnuTLS, LMDB (cache.c) and
 # dlopen (authz.c) on top of it; tlspool-connect json-c on top of both.
-VAL_PKGS := gnutls getdns inih
+VAL_PKGS := gnutls getdns inih libgcrypt
 LIB_PKGS := gnutls lmdb
 CLI_PKGS := json-c
 DEPCFLAGS = $(shell pkg-config --cflags $(VAL_PKGS) $(LIB_PKGS) $(CLI_PKGS))
