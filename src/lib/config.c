@@ -196,6 +196,8 @@ static int on_entry(void *user, const char *section, const char *key,
 	} else if (strcmp(section, "validation") == 0) {
 		if (strcmp(key, "pkix_fallback") == 0)
 			c->pkix_fallback = yes_no(value, &bad);
+		else if (strcmp(key, "dane_ee_name_checks") == 0)
+			c->dane_ee_name_checks = yes_no(value, &bad);
 		else
 			goto unknown;
 	} else if (strcmp(section, "cache") == 0) {

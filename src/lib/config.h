@@ -32,6 +32,7 @@ struct tp_config {
 	char priority[256];
 	unsigned handshake_timeout_ms, relay_threads, dtls_idle_timeout_ms;
 	int pkix_fallback;
+	int dane_ee_name_checks; /* TLSPOOL_DANE_EE_NAME_CHECKS */
 	char cache_path[PATH_MAX];
 	unsigned max_ttl, negative_ttl;
 	char authz_plugin[PATH_MAX], authz_config[PATH_MAX];
