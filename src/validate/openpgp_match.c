@@ -169,6 +169,15 @@ static int match_record(const tlspool_openpgp_input *in, const struct peer *p,
 		return 0;
 	}
 	hex(fpr, sizeof(fpr), ki->fingerprint, ki->fingerprint_len);
+	if (!ki->valid && ki != &cert->primary && !cert->primary.valid) {
+		/* why the primary key does not count is the news */
+		snprintf(
+		        why, whylen,
+		        "subkey %s matches the peer's key, but the primary key "
+		        "does not count: %.110s",
+		        fpr, cert->primary.reason);
+		return 0;
+	}
 	if (!ki->valid) {
 		snprintf(why, whylen,
 		         "%s %s matches the peer's key but does "

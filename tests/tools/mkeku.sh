@@ -15,7 +15,10 @@
 set -eu
 [ $# -eq 1 ] || { echo "usage: $0 DIR" >&2; exit 2; }
 cd "$1"
-[ -f inter.key ] && [ -f root.key ] || { echo "$0: run mkcerts.sh first" >&2; exit 1; }
+if [ ! -f inter.key ] || [ ! -f root.key ]; then
+	echo "$0: run mkcerts.sh first" >&2
+	exit 1
+fi
 
 cert() { # NAME ISSUER TEMPLATE-LINES...
 	n=$1 i=$2

@@ -19,7 +19,9 @@
 #           auth subkey and an Elgamal-2048 encryption subkey
 #   rev     brainpoolP256r1 (cert,sign) "Rev <rev@example.test>" with an
 #           Ed25519 auth subkey, revoked by the revocation certificate
-#           GnuPG stored when it made the key
+#           GnuPG stored when it made the key: rev.pub (and .pub.asc) is
+#           the revoked key, rev.sec (and .sec.asc) its secret exported
+#           before the revocation, as its owner may still hold it
 # Used by tests/unit/check_openpgp.c and tests/e2e/openpgp_algos.sh.
 set -eu
 umask 077
@@ -73,11 +75,13 @@ mk bp512 'BP512 <bp512@example.test>' brainpoolP512r1 ed25519 auth
 mk k1 'K1 <k1@example.test>' secp256k1 ed25519 auth
 mk dsa 'DSA <dsa@example.test>' dsa2048 nistp256/ecdsa auth elg2048 encr
 gen rev 'Rev <rev@example.test>' brainpoolP256r1 ed25519 auth
+export_key rev
 f=$(cat "$d/rev.fpr")
 # the stored certificate's armor lines start with ":" against accidents
 sed 's/^://' "$GNUPGHOME/openpgp-revocs.d/$f.rev" >"$d/rev.rev"
 g --import "$d/rev.rev"
-export_key rev
+g --export "$f" >"$d/rev.pub"
+g --armor --export "$f" >"$d/rev.pub.asc"
 
 # The agent of this GNUPGHOME is not needed any more.
 gpgconf --kill gpg-agent 2>/dev/null || true

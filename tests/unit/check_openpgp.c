@@ -1644,7 +1644,7 @@ static const struct {
 	const char *detail;
 } algo_match_rows[] = {
         {"rev.pub", "rev@example.test", 1, TLSPOOL_DANE_NO_MATCH,
-         "does not count: the primary key does not count"},
+         "but the primary key does not count: the primary key is revoked"},
         {"bp256.pub", "bp384@example.test", 1, TLSPOOL_DANE_NO_MATCH,
          "no User ID names"},
         {"bp256.pub", "bp@example.test", 1, TLSPOOL_DANE_AUTHENTICATED,
