@@ -174,7 +174,7 @@ static int match_record(const tlspool_openpgp_input *in, const struct peer *p,
 		snprintf(
 		        why, whylen,
 		        "subkey %s matches the peer's key, but the primary key "
-		        "does not count: %.110s",
+		        "does not count: %.100s",
 		        fpr, cert->primary.reason);
 		return 0;
 	}
