@@ -220,13 +220,12 @@ static int crc_line(struct lines *l, const unsigned char **line, size_t *n,
                     long *crc, char *err, size_t errlen)
 {
 	unsigned char q[4];
-	long v;
 
 	*crc = -1;
 	if ((*line)[0] != '=')
 		return 0;
 	memcpy(q, *line + 1, *n == 5 ? 4 : 0);
-	if (*n != 5 || (v = decode(q, 4)) != 3) {
+	if (*n != 5 || decode(q, 4) != 3) {
 		tp_err(err, errlen,
 		       "armor line %zu: a CRC24 line is \"=\" and four base64 "
 		       "characters",
