@@ -63,11 +63,29 @@ typedef enum tlspool_dane_outcome {
 	TLSPOOL_DANE_REC_PKIX_FAILED, /* matched, but the PKIX path to the trust
 	                                 store fails */
 	TLSPOOL_DANE_REC_NOT_USED, /* the RRset is not secure: not considered */
+	TLSPOOL_DANE_REC_WRONG_PURPOSE, /* matched, but a certificate's extended
+	                                   key usage excludes the purpose */
 } tlspool_dane_outcome;
 
-/* Matcher options. */
-#define TLSPOOL_DANE_NO_PKIX                                                   \
-	0x01 /* usages 0 and 1 unusable (RFC 7672 s3.1.3, SMTP) */
+/* Matcher options (tlspool_dane_input.flags); all off by default. */
+/* Usages 0 and 1 unusable (RFC 7672 section 3.1.3, SMTP). */
+#define TLSPOOL_DANE_NO_PKIX 0x01
+/* Build the issuer path also from certificates the peer did not send:
+ * in->extra, and those of the RRset's PKIX-TA(0) and DANE-TA(2) Cert(0)
+ * Full(0) records.  They are untrusted: they only complete the path. */
+#define TLSPOOL_DANE_EXTRA_CERTS 0x02
+/* DANE-EE(3) records also need the end entity to name a reference
+ * identifier, which RFC 7671 section 5.1 does not ask (against
+ * unknown-key-share attacks); a raw public key names nothing and fails. */
+#define TLSPOOL_DANE_EE_NAME_CHECKS 0x04
+
+/* What the end entity must be good for with usages 0 and 1 (its extended
+ * key usage, RFC 5280 section 4.2.1.12). */
+enum tlspool_dane_purpose {
+	TLSPOOL_DANE_PURPOSE_ANY = 0, /* not checked */
+	TLSPOOL_DANE_PURPOSE_SERVER,  /* id-kp-serverAuth: a TLS server */
+	TLSPOOL_DANE_PURPOSE_CLIENT,  /* id-kp-clientAuth: a TLS client */
+};
 
 typedef struct tlspool_dane_input {
 	/* The peer: DER certificates as sent, [0] the end entity; or, with
@@ -88,25 +106,42 @@ typedef struct tlspool_dane_input {
 	time_t now; /* validity dates are checked at this time */
 	const tlspool_trust *trust; /* NULL: usages 0 and 1 are unusable */
 	unsigned flags;             /* TLSPOOL_DANE_* options */
+	/* With TLSPOOL_DANE_EXTRA_CERTS: untrusted DER certificates that may
+	 * complete the issuer path; ignored without it. */
+	const tlspool_span *extra;
+	size_t nextra;
+	int purpose; /* TLSPOOL_DANE_PURPOSE_*, for usages 0 and 1 */
 } tlspool_dane_input;
 
 typedef struct tlspool_dane_step {
 	size_t index; /* position in the input records */
 	uint8_t usage, selector, mtype;
 	tlspool_dane_outcome outcome;
-	/* Depth of the certificate the record matched: 0 the end entity,
-	 * i the i-th certificate as sent, nchain for an anchor the peer did
-	 * not send (a "2 0 0"/"2 1 0" record or a PKIX-TA store root);
-	 * -1 if it matched nothing. */
+	/* Depth of what the record matched, counted along the issuer path
+	 * that the matcher built: 0 the end entity (or raw key), 1 its
+	 * issuer, and so on; an anchor the peer did not send ("2 0 0",
+	 * "2 1 0", a PKIX-TA store root) one above the certificate it
+	 * issued.  Set as soon as the record matched, also when a later
+	 * check failed; -1 if it matched nothing. */
 	int depth;
+	/* The matched certificate's index in in->chain, or -1 when the peer
+	 * did not send it (or nothing matched). */
+	int chain_index;
 	char reason[200];
 } tlspool_dane_step;
 
 typedef struct tlspool_dane_result {
 	tlspool_dane_verdict verdict;
 	tlspool_dns_verdict dns; /* as given */
-	int matched; /* index of the record that authenticated, or -1 */
-	int depth;   /* its depth, or -1 */
+	/* The record that authenticated, or -1.  When several do, the
+	 * strongest: DANE-EE over DANE-TA over PKIX-EE over PKIX-TA, then
+	 * the first in input order. */
+	int matched;
+	/* The record this result speaks of: matched when authenticated;
+	 * else the strongest (as above) that matched something and then
+	 * failed a check; -1 when no record matched anything. */
+	int best;
+	int depth; /* best's depth, or -1 */
 	/* The reference name the certificate was checked against and
 	 * matched (usages 0-2), or names[0] for DANE-EE, or "". */
 	char name[256];

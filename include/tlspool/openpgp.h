@@ -4,8 +4,9 @@
  * RFC 7929).
  *
  * tlspool_openpgp_parse() reads one transferable public (or unprotected
- * secret) key, checks its self-signatures and says which keys and User IDs
- * count at a given time.  tlspool_openpgp_match() is the OPENPGPKEY
+ * secret) key, binary or ASCII-armored, checks its self-signatures and
+ * says what became of each signature and which keys and User IDs count
+ * at a given time.  tlspool_openpgp_match() is the OPENPGPKEY
  * counterpart of tlspool_dane_match(): a pure function of the peer's key,
  * the OPENPGPKEY RRset with its DNSSEC verdict, the identity claimed and
  * the time.  Its verdicts are those of the DANE matcher.
@@ -71,6 +72,59 @@ typedef struct tlspool_openpgp_uid {
 	char reason[160];
 } tlspool_openpgp_uid;
 
+/* What became of one signature. */
+typedef enum tlspool_openpgp_sig_outcome {
+	TLSPOOL_OPENPGP_SIG_UNCHECKED = 0, /* not verified: another key made
+	                                      it, or it is of no use here */
+	TLSPOOL_OPENPGP_SIG_GOOD,          /* verified; counts at the time */
+	TLSPOOL_OPENPGP_SIG_BAD,           /* does not verify, is malformed, or
+	                                      breaks a rule (made in the future,
+	                                      unknown critical subpacket, ...) */
+	TLSPOOL_OPENPGP_SIG_UNSUPPORTED,   /* a version, public-key or hash
+	                                      algorithm that is not verified
+	                                      here: never counts */
+	TLSPOOL_OPENPGP_SIG_EXPIRED,       /* verifies, but its own expiration
+	                                      time has passed */
+	TLSPOOL_OPENPGP_SIG_REVOKED,       /* verifies, but what it binds is
+	                                      revoked */
+} tlspool_openpgp_sig_outcome;
+
+/* What a signature is on: the component it follows (RFC 9580 section
+ * 10.1). */
+enum tlspool_openpgp_target {
+	TLSPOOL_OPENPGP_ON_KEY = 0, /* the primary key */
+	TLSPOOL_OPENPGP_ON_UID,
+	TLSPOOL_OPENPGP_ON_ATTRIBUTE,
+	TLSPOOL_OPENPGP_ON_SUBKEY,
+};
+
+/* One signature of the key, in the order of the input. */
+typedef struct tlspool_openpgp_sig {
+	int version;         /* 4 or 6 (or the unsupported one found) */
+	int type;            /* signature type, 0x10 .. 0x30 (section 5.2.1) */
+	int algorithm;       /* TLSPOOL_OPENPGP_ALGO_* of the signer */
+	int hash;            /* hash algorithm ID (section 9.5) */
+	int target;          /* TLSPOOL_OPENPGP_ON_* */
+	size_t target_index; /* which User ID (uids[]), subkey (subkeys[]) or
+	                        User Attribute (counted apart) */
+	int embedded;        /* a primary key binding signature embedded in the
+	                        subkey binding signature listed before it */
+	time_t created;      /* 0 when it has no creation time */
+	unsigned char issuer[32]; /* issuer fingerprint, else key ID */
+	size_t issuer_len;        /* 20 or 32, 8, or 0 when it names none */
+	tlspool_openpgp_sig_outcome outcome;
+	char reason[160]; /* why, for every outcome but GOOD */
+} tlspool_openpgp_sig;
+
+/* How the input was encoded (RFC 9580 section 6). */
+enum tlspool_openpgp_armor {
+	TLSPOOL_OPENPGP_ARMOR_NONE = 0, /* binary packets */
+	TLSPOOL_OPENPGP_ARMOR_NO_CRC,   /* ASCII armor without CRC24 */
+	TLSPOOL_OPENPGP_ARMOR_CRC_OK,   /* ASCII armor, its CRC24 right */
+	TLSPOOL_OPENPGP_ARMOR_CRC_BAD,  /* ASCII armor, its CRC24 wrong:
+	                                   ignored (section 6.1) */
+};
+
 /* A parsed transferable public key. */
 typedef struct tlspool_openpgp_cert {
 	tlspool_openpgp_keyinfo primary;
@@ -78,20 +132,27 @@ typedef struct tlspool_openpgp_cert {
 	tlspool_openpgp_keyinfo *subkeys;
 	size_t nuids;
 	tlspool_openpgp_uid *uids;
-	int secret;     /* parsed from secret key packets */
-	void *internal; /* key material, for the matcher */
+	int secret; /* parsed from secret key packets */
+	size_t nsigs;
+	tlspool_openpgp_sig *sigs; /* every signature, in order */
+	int armor;                 /* TLSPOOL_OPENPGP_ARMOR_* */
+	void *internal;            /* key material, for the matcher */
 } tlspool_openpgp_cert;
 
 /*
  * Parse one transferable public key (the rdata of one OPENPGPKEY record,
  * or the output of gpg --export; with allow_secret nonzero also of
- * gpg --export-secret-keys) and check its self-signatures, key and
- * signature expiration and revocations at time now.  Returns 0 with *out
- * set (whose keys may still all be invalid: see their reason); -1 with
- * errno EBADMSG (malformed: truncated or overlong packets, partial
- * lengths, an indeterminate old-format length, trailing data, packets out
- * of order), ENOTSUP (a primary key of an unknown version or algorithm),
- * EINVAL or ENOMEM, and a message in err.
+ * gpg --export-secret-keys), binary or ASCII-armored (gpg --armor), and
+ * check its self-signatures, key and signature expiration and
+ * revocations at time now.  Marker, Padding and unknown non-critical
+ * packets are skipped wherever they appear (RFC 9580 sections 4.3, 5.8,
+ * 5.14).  Returns 0 with *out set (whose keys may still all be invalid:
+ * see their reason, and the outcome of each signature); -1 with errno
+ * EBADMSG (malformed: truncated or overlong packets, partial lengths, an
+ * indeterminate old-format length, trailing data, packets out of order,
+ * a packet of an unknown critical type, broken armor), ENOTSUP (a
+ * primary key of an unknown version or algorithm), EINVAL or ENOMEM, and
+ * a message in err.
  */
 int tlspool_openpgp_parse(const unsigned char *data, size_t len,
                           int allow_secret, time_t now,
@@ -101,6 +162,10 @@ void tlspool_openpgp_free(tlspool_openpgp_cert *cert);
 /* "RSA", "ECDSA", "EdDSA", "Ed25519", "ECDH", ... or "algorithm-N"
  * (thread-local). */
 const char *tlspool_openpgp_algorithm_name(int algorithm);
+
+/* "good", "bad", "unsupported", "expired", "revoked", "unchecked", or
+ * "unknown". */
+const char *tlspool_openpgp_sig_outcome_name(tlspool_openpgp_sig_outcome o);
 
 /* Does a User ID name identity ("user@domain" or "domain")?  RFC 7929
  * section 3: it contains "<identity>", compared
@@ -177,12 +242,13 @@ typedef struct tlspool_openpgp_secret {
 } tlspool_openpgp_secret;
 
 /*
- * From a gpg --export-secret-keys export of an unprotected key: the
- * secret of the first valid key that may authenticate (the primary key
- * first, then subkeys), else of the valid primary key.  Returns 0 with
- * *out set, or -1 with errno EBADMSG, ENOTSUP, EACCES (the key is
- * protected by a passphrase), ENOKEY (no usable key) or ENOMEM.  The
- * secret is wiped by tlspool_openpgp_secret_free().
+ * From a gpg --export-secret-keys export of an unprotected key, binary or
+ * armored: the secret of the first valid key that may authenticate and
+ * can sign a TLS handshake (RSA, ECDSA on P-256/384/521, Ed25519; the
+ * primary key first, then subkeys), else of the valid primary key if it
+ * can.  Returns 0 with *out set, or -1 with errno EBADMSG, ENOTSUP,
+ * EACCES (the key is protected by a passphrase), ENOKEY (no usable key)
+ * or ENOMEM.  The secret is wiped by tlspool_openpgp_secret_free().
  */
 int tlspool_openpgp_secret_key(const unsigned char *data, size_t len,
                                time_t now, tlspool_openpgp_secret **out,

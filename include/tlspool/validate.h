@@ -199,6 +199,20 @@ int tlspool_tlsa_parse(const unsigned char *rdata, size_t len,
                        tlspool_tlsa *out);
 
 /*
+ * Parse one TLSA or SMIMEA record in presentation form (RFC 6698 section
+ * 2.2): "3 1 1 ABCD...", three decimal fields and the association data in
+ * hexadecimal, white space allowed between the hex digits; or the generic
+ * form of RFC 3597 section 5, "\# 35 030101ABCD...".  The wire rdata goes
+ * into buf and *out points into it (out may be NULL).  Returns the rdata
+ * length; -1 with errno EBADMSG (syntax, a field above 255, an odd number
+ * or no hex digits, a generic length that differs, or rdata that
+ * tlspool_tlsa_parse() refuses), EINVAL (NULL text or buf) or ENOSPC, and
+ * a message in err.
+ */
+int tlspool_tlsa_parse_text(const char *text, unsigned char *buf, size_t buflen,
+                            tlspool_tlsa *out, char *err, size_t errlen);
+
+/*
  * Print one record in zone-file form ("OWNER TTL IN TYPE RDATA") into buf.
  * TLSA/SMIMEA print as numbers and hex, OPENPGPKEY as base64, A/AAAA as
  * addresses; other types, and malformed rdata of these, in RFC 3597

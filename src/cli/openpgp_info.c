@@ -2,7 +2,8 @@
  * What an OPENPGPKEY record holds, for --lookup and --diagnose: the key's
  * fingerprint, algorithm, dates, key flags and User IDs, with what the
  * self-signature checks made of each (tlspool_openpgp_parse at the
- * current time).  As zone-file comments in text, as fields in JSON.
+ * current time), and the outcome of every signature.  As zone-file
+ * comments in text, as fields in JSON.
  */
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +57,14 @@ static void key_text(FILE *fp, const char *what,
 	        flags, when, exp, k->valid ? "valid" : "invalid: ", k->reason);
 }
 
+static const char *target_name(int t)
+{
+	return t == TLSPOOL_OPENPGP_ON_KEY         ? "key"
+	       : t == TLSPOOL_OPENPGP_ON_UID       ? "uid"
+	       : t == TLSPOOL_OPENPGP_ON_ATTRIBUTE ? "attribute"
+	                                           : "subkey";
+}
+
 void print_openpgp_text(FILE *fp, const tlspool_rr *rr)
 {
 	tlspool_openpgp_cert *c;
@@ -74,6 +83,13 @@ void print_openpgp_text(FILE *fp, const tlspool_rr *rr)
 		        c->uids[i].reason);
 	for (i = 0; i < c->nsubkeys; i++)
 		key_text(fp, "subkey", &c->subkeys[i]);
+	for (i = 0; i < c->nsigs; i++)
+		fprintf(fp, ";   sig     0x%02x on %s %zu%s: %s%s%s\n",
+		        c->sigs[i].type, target_name(c->sigs[i].target),
+		        c->sigs[i].target_index,
+		        c->sigs[i].embedded ? " (embedded)" : "",
+		        tlspool_openpgp_sig_outcome_name(c->sigs[i].outcome),
+		        c->sigs[i].reason[0] ? ": " : "", c->sigs[i].reason);
 	tlspool_openpgp_free(c);
 }
 
@@ -135,6 +151,29 @@ json_object *openpgp_json(const tlspool_rr *rr)
 	for (i = 0; i < c->nsubkeys; i++)
 		json_object_array_add(a, key_json(&c->subkeys[i]));
 	json_object_object_add(o, "subkeys", a);
+	a = json_object_new_array();
+	for (i = 0; i < c->nsigs; i++) {
+		json_object *g = json_object_new_object();
+
+		json_object_object_add(g, "type",
+		                       json_object_new_int(c->sigs[i].type));
+		json_object_object_add(
+		        g, "on",
+		        json_object_new_string(target_name(c->sigs[i].target)));
+		json_object_object_add(
+		        g, "index",
+		        json_object_new_int((int)c->sigs[i].target_index));
+		json_object_object_add(
+		        g, "outcome",
+		        json_object_new_string(tlspool_openpgp_sig_outcome_name(
+		                c->sigs[i].outcome)));
+		if (c->sigs[i].reason[0])
+			json_object_object_add(
+			        g, "reason",
+			        json_object_new_string(c->sigs[i].reason));
+		json_object_array_add(a, g);
+	}
+	json_object_object_add(o, "signatures", a);
 	tlspool_openpgp_free(c);
 	return o;
 }

@@ -296,9 +296,12 @@ static int validation_key(struct tp_config *c, const char *section,
                           char *msg, size_t msglen)
 {
 	(void)section, (void)msg, (void)msglen;
-	if (strcmp(key, "pkix_fallback") != 0)
+	if (strcmp(key, "pkix_fallback") == 0)
+		c->pkix_fallback = yes_no(*value, bad);
+	else if (strcmp(key, "dane_ee_name_checks") == 0)
+		c->dane_ee_name_checks = yes_no(*value, bad);
+	else
 		return 1;
-	c->pkix_fallback = yes_no(*value, bad);
 	return 0;
 }
 

@@ -34,6 +34,7 @@ struct tp_config {
 	unsigned handshake_timeout_ms, relay_threads, dtls_idle_timeout_ms;
 	int pkix_fallback;
 	int cache_backend; /* enum tp_cache_backend, never 0 once loaded */
+	int dane_ee_name_checks; /* TLSPOOL_DANE_EE_NAME_CHECKS */
 	char cache_path[PATH_MAX];
 	unsigned max_ttl, negative_ttl;
 	struct tp_redis_conf redis; /* backend = redis */

@@ -146,6 +146,10 @@ static int rrset_online(struct tp_peer_check *c, uint16_t type,
 	in.nnames = 1;
 	in.now = time(NULL);
 	in.trust = NULL; /* PKIX usages 0/1 need a store: see pkix_fallback */
+	in.purpose = c->server ? TLSPOOL_DANE_PURPOSE_CLIENT
+	                       : TLSPOOL_DANE_PURPOSE_SERVER;
+	if (c->rt->cfg->dane_ee_name_checks)
+		in.flags |= TLSPOOL_DANE_EE_NAME_CHECKS;
 	if (tlspool_dane_match(&in, &res, err, sizeof(err)) != 0) {
 		tp_fail(errno, "DANE: %s", err);
 		goto out;

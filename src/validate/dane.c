@@ -13,8 +13,10 @@
  *    for the exact SubjectPublicKeyInfo and tbsCertificate octets), or the
  *    verdict is PEER_ERROR.  The issuer path is built from the end entity
  *    by issuer/subject name, since peers may send extra or unsorted
- *    certificates (RFC 8446 section 4.4.2).  The identity of the end
- *    entity is mapped per docs/architecture.md, "Identities" (x509id.c).
+ *    certificates (RFC 8446 section 4.4.2); with TLSPOOL_DANE_EXTRA_CERTS
+ *    untrusted certificates the peer did not send may complete it.  The
+ *    identity of the end entity is mapped per docs/architecture.md,
+ *    "Identities" (x509id.c).
  * 3. Usability (RFC 7671 section 4.1, RFC 6698 section 4.1): an unknown
  *    usage, selector or matching type, association data of the wrong
  *    length, or a PKIX usage without a trust store (or with
@@ -28,8 +30,9 @@
  * 5. A raw public key (RFC 7250) can only match DANE-EE(3) SPKI(1)
  *    records (RFC 7671 section 5.1); other records do not apply to it.
  * 6. Each remaining record:
- *    - DANE-EE(3), section 5.1: the end entity (or raw key) only; no name,
- *      no validity dates, no chain.
+ *    - DANE-EE(3), section 5.1: the end entity (or raw key) only; no name
+ *      (unless TLSPOOL_DANE_EE_NAME_CHECKS asks for one), no validity
+ *      dates, no chain.
  *    - DANE-TA(2), section 5.2: a certificate on the issuer path above
  *      the end entity; else, with Full(0), an anchor the peer did not
  *      send: "2 0 0" a certificate that issued a certificate on the path,
@@ -42,14 +45,20 @@
  *      The end entity is never its own trust anchor: such a record is
  *      reported as a mismatch that names DANE-EE as the fix.
  *    - PKIX-EE(1), RFC 6698 section 2.1.1: the end entity; plus a PKIX
- *      path to the trust store, dates and name.
+ *      path to the trust store, the extended key usage the caller's role
+ *      needs (serverAuth or clientAuth, RFC 5280 section 4.2.1.12),
+ *      dates and name.
  *    - PKIX-TA(0): a certificate on the issuer path above the end entity,
  *      or the trust-store root that issued the top of the path; plus the
- *      PKIX path, the path below the matched certificate, dates and name.
+ *      PKIX path, the path below the matched certificate, the extended
+ *      key usage, dates and name.
  *    Checks run in that order, and the first failure is the record's
- *    outcome.
- * 7. Verdict: AUTHENTICATED when a record matched; else NO_USABLE when no
- *    record was usable; else NO_MATCH.
+ *    outcome.  Every record is checked, so that the trace lists them all.
+ * 7. Verdict: AUTHENTICATED when a record matched, naming the strongest
+ *    (DANE-EE over DANE-TA over PKIX-EE over PKIX-TA, then input order);
+ *    else NO_USABLE when no record was usable; else NO_MATCH.  The
+ *    result's depth is that of the best record: the one that
+ *    authenticated, else the strongest that matched and then failed.
  *
  * Steps 2 and 6 for certificate chains live in dane_chain.c.
  */
@@ -134,6 +143,8 @@ const char *tlspool_dane_outcome_name(tlspool_dane_outcome o)
 		return "pkix-failed";
 	case TLSPOOL_DANE_REC_NOT_USED:
 		return "not-used";
+	case TLSPOOL_DANE_REC_WRONG_PURPOSE:
+		return "wrong-purpose";
 	}
 	return "unknown";
 }
@@ -246,6 +257,18 @@ static int check_input(const tlspool_dane_input *in, char *err, size_t errlen)
 		tp_err(err, errlen, "%zu names but no array", in->nnames);
 		return -1;
 	}
+	if (in->nextra > 0 && in->extra == NULL) {
+		tp_err(err, errlen, "%zu extra certificates but no array",
+		       in->nextra);
+		return -1;
+	}
+	if (in->purpose < TLSPOOL_DANE_PURPOSE_ANY ||
+	    in->purpose > TLSPOOL_DANE_PURPOSE_CLIENT) {
+		tp_err(err, errlen,
+		       "purpose %d is not a TLSPOOL_DANE_PURPOSE_*",
+		       in->purpose);
+		return -1;
+	}
 	for (i = 0; i < in->nnames; i++)
 		if (in->names[i] == NULL) {
 			tp_err(err, errlen, "reference name %zu is NULL", i);
@@ -307,7 +330,7 @@ static int match_new(const tlspool_dane_input *in, struct tp_dane_ctx **xp,
 	x->in = in;
 	x->res = res;
 	res->dns = in->dns;
-	res->matched = res->depth = -1;
+	res->matched = res->best = res->depth = -1;
 	res->nsteps = in->ntlsa;
 	for (i = 0; i < in->ntlsa; i++) {
 		res->steps[i].index = i;
@@ -315,6 +338,7 @@ static int match_new(const tlspool_dane_input *in, struct tp_dane_ctx **xp,
 		res->steps[i].selector = in->tlsa[i].selector;
 		res->steps[i].mtype = in->tlsa[i].mtype;
 		res->steps[i].depth = -1;
+		res->steps[i].chain_index = -1;
 	}
 	*xp = x;
 	*resp = res;
@@ -347,11 +371,45 @@ static size_t usable_all(struct tp_dane_ctx *x)
 	return nusable;
 }
 
-/* Step 6 over the records still unchecked; the first match decides. */
+/* A raw public key against a DANE-EE SPKI record. */
+static void match_rawkey(struct tp_dane_ctx *x, const tlspool_tlsa *t,
+                         tlspool_dane_step *st)
+{
+	if (!tp_dane_assoc_matches(t, &x->in->rawkey)) {
+		tp_dane_say(st, TLSPOOL_DANE_REC_NO_MATCH,
+		            "%s: %s differs from the raw public key's",
+		            tp_dane_params(t),
+		            t->mtype == TLSPOOL_DANE_MTYPE_FULL ? "the data"
+		                                                : "the digest");
+		return;
+	}
+	st->depth = 0;
+	if (x->in->flags & TLSPOOL_DANE_EE_NAME_CHECKS)
+		tp_dane_say(st, TLSPOOL_DANE_REC_NAME_MISMATCH,
+		            "%s matches the raw public key, but DANE-EE name "
+		            "checks were asked for and a raw key names nothing",
+		            tp_dane_params(t));
+	else
+		tp_dane_say(st, TLSPOOL_DANE_REC_MATCHED,
+		            "%s matches the raw public key", tp_dane_params(t));
+}
+
+/* Is record i a better choice than record b (-1: none yet)?  The
+ * stronger usage, then the first in input order. */
+static int better(const tlspool_dane_input *in, size_t i, int b)
+{
+	return b < 0 || tp_dane_strength(in->tlsa[i].usage) >
+	                        tp_dane_strength(in->tlsa[b].usage);
+}
+
+/* Step 6 over the records still unchecked: every one, so that the trace
+ * is complete; the strongest match decides, and the best record gives
+ * the depth. */
 static void match_all(struct tp_dane_ctx *x)
 {
 	const tlspool_dane_input *in = x->in;
 	tlspool_dane_result *res = x->res;
+	int failed = -1; /* the best that matched and then failed */
 	size_t i;
 
 	for (i = 0; i < in->ntlsa; i++) {
@@ -360,27 +418,19 @@ static void match_all(struct tp_dane_ctx *x)
 
 		if (st->outcome != TLSPOOL_DANE_REC_UNCHECKED)
 			continue;
-		if (x->n > 0) {
+		if (x->n > 0)
 			tp_dane_match_chain(x, t, st);
-		} else if (tp_dane_assoc_matches(t, &in->rawkey)) {
-			st->depth = 0;
-			tp_dane_say(st, TLSPOOL_DANE_REC_MATCHED,
-			            "%s matches the raw public key",
-			            tp_dane_params(t));
-		} else {
-			tp_dane_say(st, TLSPOOL_DANE_REC_NO_MATCH,
-			            "%s: %s differs from the raw public key's",
-			            tp_dane_params(t),
-			            t->mtype == TLSPOOL_DANE_MTYPE_FULL
-			                    ? "the data"
-			                    : "the digest");
-		}
-		if (st->outcome == TLSPOOL_DANE_REC_MATCHED &&
-		    res->matched < 0) {
-			res->matched = (int)i;
-			res->depth = st->depth;
+		else
+			match_rawkey(x, t, st);
+		if (st->outcome == TLSPOOL_DANE_REC_MATCHED) {
+			if (better(in, i, res->matched))
+				res->matched = (int)i;
+		} else if (st->depth >= 0 && better(in, i, failed)) {
+			failed = (int)i;
 		}
 	}
+	res->best = res->matched >= 0 ? res->matched : failed;
+	res->depth = res->best >= 0 ? res->steps[res->best].depth : -1;
 }
 
 /* Step 7: the verdict over the records. */
@@ -391,12 +441,15 @@ static void verdict(const tlspool_dane_input *in, tlspool_dane_result *res,
 		const tlspool_dane_step *st = &res->steps[res->matched];
 
 		res->verdict = TLSPOOL_DANE_AUTHENTICATED;
-		if (st->usage == TLSPOOL_DANE_USAGE_DANE_EE)
+		/* DANE-EE checks no name: the TLSA base name is the one */
+		if (st->usage == TLSPOOL_DANE_USAGE_DANE_EE &&
+		    !(in->flags & TLSPOOL_DANE_EE_NAME_CHECKS))
 			snprintf(res->name, sizeof(res->name), "%s",
 			         in->nnames ? in->names[0] : "");
 		snprintf(res->reason, sizeof(res->reason),
-		         "record %d (%u %u %u) authenticates the peer",
-		         res->matched, st->usage, st->selector, st->mtype);
+		         "record %d (%u %u %u, %s) authenticates the peer",
+		         res->matched, st->usage, st->selector, st->mtype,
+		         tlspool_dane_usage_name(st->usage));
 	} else if (nusable == 0) {
 		res->verdict = TLSPOOL_DANE_NO_USABLE;
 		res->name[0] = '\0';
@@ -407,10 +460,17 @@ static void verdict(const tlspool_dane_input *in, tlspool_dane_result *res,
 	} else {
 		res->verdict = TLSPOOL_DANE_NO_MATCH;
 		res->name[0] = '\0';
-		snprintf(
-		        res->reason, sizeof(res->reason),
-		        "none of the %zu usable records authenticates the peer",
-		        nusable);
+		if (res->best >= 0) /* what stopped the best record */
+			snprintf(res->reason, sizeof(res->reason),
+			         "none of the %zu usable records authenticates "
+			         "the peer; record %d: %.140s",
+			         nusable, res->best,
+			         res->steps[res->best].reason);
+		else
+			snprintf(res->reason, sizeof(res->reason),
+			         "none of the %zu usable records authenticates "
+			         "the peer",
+			         nusable);
 	}
 }
 

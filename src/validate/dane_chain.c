@@ -7,6 +7,13 @@
  * GnuTLS's own time checks are turned off and the dates checked here,
  * against the caller's time, so that the result is a function of the
  * input.
+ *
+ * Depths count along the issuer path built here (0 the end entity), as
+ * OpenSSL counts them; an anchor the peer did not send sits one above the
+ * certificate it issued.  With TLSPOOL_DANE_EXTRA_CERTS the path may also
+ * take untrusted certificates the peer did not send (in->extra, and those
+ * of PKIX-TA and DANE-TA Cert(0) Full(0) records, as OpenSSL takes them):
+ * they complete the path, and are checked like the peer's.
  */
 #include <stdio.h>
 #include <string.h>
@@ -27,9 +34,21 @@ void tp_dane_peer_free(struct tp_dane_ctx *x)
 {
 	size_t i;
 
-	for (i = 0; i < x->n; i++)
+	for (i = 0; i < x->n + x->nx; i++)
 		gnutls_x509_crt_deinit(x->c[i].crt);
-	x->n = 0;
+	x->n = x->nx = 0;
+}
+
+/* "certificate 2", or "an extra certificate" for one the peer did not
+ * send (thread-local). */
+static const char *cert_name(const struct tp_dane_ctx *x, size_t idx)
+{
+	static _Thread_local char buf[48];
+
+	if (idx >= x->n)
+		return "an untrusted extra certificate";
+	snprintf(buf, sizeof(buf), "certificate %zu", idx);
+	return buf;
 }
 
 /* Is path[0..npath-1] at chain index idx?  Then *pos is where. */
@@ -101,22 +120,78 @@ static int chain_parse(struct tp_dane_ctx *x)
 	return 0;
 }
 
+/* One untrusted extra certificate into c[n + nx], if it parses. */
+static void add_extra(struct tp_dane_ctx *x, const unsigned char *der,
+                      size_t len)
+{
+	struct tp_dane_cert *c = &x->c[x->n + x->nx];
+	gnutls_datum_t d = {(unsigned char *)der, (unsigned)len};
+
+	if (x->nx >= TP_DANE_MAX_CHAIN || der == NULL || len == 0 ||
+	    len > 0xffffff || gnutls_x509_crt_init(&c->crt) < 0)
+		return;
+	c->der.data = der;
+	c->der.len = len;
+	if (gnutls_x509_crt_import(c->crt, &d, GNUTLS_X509_FMT_DER) < 0 ||
+	    tp_der_cert_parts(der, len, &c->tbs, &c->spki) != 0) {
+		gnutls_x509_crt_deinit(c->crt);
+		memset(c, 0, sizeof(*c));
+		return;
+	}
+	x->nx++;
+}
+
+/* TLSPOOL_DANE_EXTRA_CERTS: the caller's certificates, then those of the
+ * "0 0 0" and "2 0 0" records; those that do not parse are left out. */
+static void extras(struct tp_dane_ctx *x)
+{
+	const tlspool_dane_input *in = x->in;
+	size_t i;
+
+	if (!(in->flags & TLSPOOL_DANE_EXTRA_CERTS))
+		return;
+	for (i = 0; i < in->nextra && in->extra != NULL; i++)
+		add_extra(x, in->extra[i].data, in->extra[i].len);
+	for (i = 0; i < in->ntlsa; i++) {
+		const tlspool_tlsa *t = &in->tlsa[i];
+
+		if ((t->usage == TLSPOOL_DANE_USAGE_PKIX_TA ||
+		     t->usage == TLSPOOL_DANE_USAGE_DANE_TA) &&
+		    t->selector == TLSPOOL_DANE_SELECTOR_CERT &&
+		    t->mtype == TLSPOOL_DANE_MTYPE_FULL)
+			add_extra(x, t->data, t->len);
+	}
+}
+
+/* The first certificate in [from, to), not on the path, that issued cur;
+ * to when there is none. */
+static size_t issuer_in(const struct tp_dane_ctx *x, size_t cur, size_t from,
+                        size_t to)
+{
+	size_t j, pos;
+
+	for (j = from; j < to; j++)
+		if (!on_path(x, j, &pos) &&
+		    gnutls_x509_crt_check_issuer(x->c[cur].crt, x->c[j].crt))
+			return j;
+	return to;
+}
+
 /* The issuer path: from the end entity, the first certificate whose
- * subject is the current one's issuer, until a self-issued one.  Peers
- * may send extra or unsorted certificates (RFC 8446 section 4.4.2). */
+ * subject is the current one's issuer, until a self-issued one; the
+ * peer's certificates first, then the extra ones.  Peers may send extra
+ * or unsorted certificates (RFC 8446 section 4.4.2). */
 static void issuer_path(struct tp_dane_ctx *x)
 {
-	size_t cur = 0, j, pos;
+	size_t cur = 0, j;
 
 	x->path[0] = 0;
 	x->npath = 1;
 	while (!gnutls_x509_crt_check_issuer(x->c[cur].crt, x->c[cur].crt)) {
-		for (j = 1; j < x->n; j++)
-			if (!on_path(x, j, &pos) &&
-			    gnutls_x509_crt_check_issuer(x->c[cur].crt,
-			                                 x->c[j].crt))
-				break;
+		j = issuer_in(x, cur, 1, x->n);
 		if (j == x->n)
+			j = issuer_in(x, cur, x->n, x->n + x->nx);
+		if (j == x->n + x->nx)
 			break;
 		x->path[x->npath++] = cur = j;
 	}
@@ -133,6 +208,7 @@ int tp_dane_peer_parse(struct tp_dane_ctx *x)
 	}
 	if (chain_parse(x) != 0)
 		return -1;
+	extras(x);
 	issuer_path(x);
 	return 0;
 }
@@ -214,7 +290,7 @@ static int pkix_ok(const struct tp_dane_ctx *x, char *why, size_t whylen)
 }
 
 /* Are path[0..count-1] valid at the input's time?  On failure, *bad is the
- * chain index of the first that is not. */
+ * index into c of the first that is not. */
 static int dates_ok(const struct tp_dane_ctx *x, size_t count, size_t *bad,
                     int *expired)
 {
@@ -251,6 +327,27 @@ static int name_ok(struct tp_dane_ctx *x)
 	return 0;
 }
 
+/* Does every certificate on the path below a self-signed top allow the
+ * purpose in its extended key usage (RFC 5280 section 4.2.1.12: absent,
+ * anyExtendedKeyUsage, or the purpose's OID)?  On failure, *bad is the
+ * index into c of the first that does not. */
+static int purpose_ok(const struct tp_dane_ctx *x, const char *oid, size_t *bad)
+{
+	size_t i;
+
+	for (i = 0; i < x->npath; i++) {
+		gnutls_x509_crt_t crt = x->c[x->path[i]].crt;
+
+		if (i > 0 && gnutls_x509_crt_check_issuer(crt, crt))
+			break; /* a root: its own word */
+		if (!gnutls_x509_crt_check_key_purpose(crt, oid, 0)) {
+			*bad = x->path[i];
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* Does the bare key (a "2 1 0" anchor) verify c's signature? */
 static int signed_by(const struct tp_dane_cert *c, gnutls_pubkey_t key)
 {
@@ -270,7 +367,21 @@ static int signed_by(const struct tp_dane_cert *c, gnutls_pubkey_t key)
 	                                  &tbs, &sd) >= 0;
 }
 
-/* The checks after a match: chain to the anchor, PKIX, dates, name.
+static void name_mismatch(struct tp_dane_ctx *x, const tlspool_tlsa *t,
+                          tlspool_dane_step *st, const char *what)
+{
+	tp_dane_say(st, TLSPOOL_DANE_REC_NAME_MISMATCH,
+	            "%s matches %s, but the end entity names %s%s%s, not %s%s",
+	            tp_dane_params(t), what, x->res->identity[0] ? "\"" : "",
+	            x->res->identity[0] ? x->res->identity : "no usable name",
+	            x->res->identity[0] ? "\"" : "",
+	            x->in->nnames ? x->in->names[0]
+	                          : "(no reference name given)",
+	            x->in->nnames > 1 ? " or the other reference names" : "");
+}
+
+/* The checks after a match: chain to the anchor, PKIX, purpose, dates,
+ * name.
  * nverify path certificates must verify to anchor (if not NULL), and
  * ndates of them must be valid now (the PKIX usages: all but the root). */
 static void finish(struct tp_dane_ctx *x, const tlspool_tlsa *t,
@@ -290,11 +401,29 @@ static void finish(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 		return;
 	}
 	if (tp_dane_is_pkix(t->usage)) {
+		const int client =
+		        x->in->purpose == TLSPOOL_DANE_PURPOSE_CLIENT;
+
 		if (pkix_ok(x, why, sizeof(why)) != 0) {
 			tp_dane_say(
 			        st, TLSPOOL_DANE_REC_PKIX_FAILED,
 			        "%s matches %s, but PKIX validation failed: %s",
 			        tp_dane_params(t), what, why);
+			return;
+		}
+		if (x->in->purpose != TLSPOOL_DANE_PURPOSE_ANY &&
+		    !purpose_ok(x,
+		                client ? GNUTLS_KP_TLS_WWW_CLIENT
+		                       : GNUTLS_KP_TLS_WWW_SERVER,
+		                &bad)) {
+			tp_dane_say(
+			        st, TLSPOOL_DANE_REC_WRONG_PURPOSE,
+			        "%s matches %s, but %s is not for TLS %s "
+			        "authentication (its extended key usage lacks "
+			        "%s, RFC 5280 section 4.2.1.12)",
+			        tp_dane_params(t), what, cert_name(x, bad),
+			        client ? "client" : "server",
+			        client ? "clientAuth" : "serverAuth");
 			return;
 		}
 		/* PKIX: every certificate sent on the path, except a
@@ -307,24 +436,13 @@ static void finish(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 	}
 	if (!dates_ok(x, count, &bad, &expired)) {
 		tp_dane_say(st, TLSPOOL_DANE_REC_EXPIRED,
-		            "%s matches %s, but certificate %zu %s",
-		            tp_dane_params(t), what, bad,
+		            "%s matches %s, but %s %s", tp_dane_params(t), what,
+		            cert_name(x, bad),
 		            expired ? "has expired" : "is not yet valid");
 		return;
 	}
 	if (!name_ok(x)) {
-		tp_dane_say(st, TLSPOOL_DANE_REC_NAME_MISMATCH,
-		            "%s matches %s, but the end entity names %s%s%s, "
-		            "not %s%s",
-		            tp_dane_params(t), what,
-		            x->res->identity[0] ? "\"" : "",
-		            x->res->identity[0] ? x->res->identity
-		                                : "no usable name",
-		            x->res->identity[0] ? "\"" : "",
-		            x->in->nnames ? x->in->names[0]
-		                          : "(no reference name given)",
-		            x->in->nnames > 1 ? " or the other reference names"
-		                              : "");
+		name_mismatch(x, t, st, what);
 		return;
 	}
 	tp_dane_say(st, TLSPOOL_DANE_REC_MATCHED, "%s matches %s; %s",
@@ -341,7 +459,7 @@ static void no_match(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 {
 	size_t i, pos;
 
-	for (i = 0; i < x->n; i++) {
+	for (i = 0; i < x->n + x->nx; i++) {
 		if (!cert_matches(t, &x->c[i]))
 			continue;
 		if (i == 0 && !tp_dane_is_ee(t->usage)) {
@@ -355,18 +473,16 @@ static void no_match(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 			            "DANE-EE)",
 			            tp_dane_params(t));
 		} else if (i > 0 && tp_dane_is_ee(t->usage)) {
-			tp_dane_say(st, TLSPOOL_DANE_REC_NO_MATCH,
-			            "%s matches certificate %zu, but "
-			            "end-entity usages "
-			            "match only the end entity",
-			            tp_dane_params(t), i);
+			tp_dane_say(
+			        st, TLSPOOL_DANE_REC_NO_MATCH,
+			        "%s matches %s, but end-entity usages match "
+			        "only the end entity",
+			        tp_dane_params(t), cert_name(x, i));
 		} else if (!on_path(x, i, &pos)) {
 			tp_dane_say(st, TLSPOOL_DANE_REC_NO_MATCH,
-			            "%s matches certificate %zu, which is not "
-			            "on the "
-			            "end "
+			            "%s matches %s, which is not on the end "
 			            "entity's issuer path",
-			            tp_dane_params(t), i);
+			            tp_dane_params(t), cert_name(x, i));
 		} else {
 			continue;
 		}
@@ -393,7 +509,6 @@ static int unsent_anchor(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 	if (t->usage != TLSPOOL_DANE_USAGE_DANE_TA ||
 	    t->mtype != TLSPOOL_DANE_MTYPE_FULL)
 		return 0;
-	st->depth = (int)x->n;
 	if (t->selector == TLSPOOL_DANE_SELECTOR_CERT) {
 		if (gnutls_x509_crt_init(&ta) < 0 ||
 		    gnutls_x509_crt_import(ta, &d, GNUTLS_X509_FMT_DER) < 0)
@@ -402,6 +517,8 @@ static int unsent_anchor(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 			if (gnutls_x509_crt_check_issuer(x->c[x->path[p]].crt,
 			                                 ta)) {
 				found = 1;
+				st->depth =
+				        (int)p + 1; /* above what it issued */
 				finish(x, t, st, p + 1, ta, p + 1,
 				       "a trust anchor the peer did not send");
 				break;
@@ -420,6 +537,7 @@ static int unsent_anchor(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 				 * the anchor is the key, not the certificate.
 				 */
 				found = 1;
+				st->depth = (int)p + 1;
 				finish(x, t, st, p,
 				       p > 0 ? x->c[x->path[p]].crt : NULL,
 				       p + 1,
@@ -429,8 +547,6 @@ static int unsent_anchor(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 			}
 	}
 done:
-	if (!found)
-		st->depth = -1;
 	if (ta != NULL)
 		gnutls_x509_crt_deinit(ta);
 	if (key != NULL)
@@ -465,7 +581,7 @@ static int store_root(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 	    memcmp(d.data, x->c[x->path[x->npath - 1]].der.data, d.size) == 0)
 		goto done;
 	found = 1;
-	st->depth = (int)x->n;
+	st->depth = (int)x->npath; /* above the top of the path */
 	finish(x, t, st, x->npath, root, x->npath, "the trust-store root");
 done:
 	gnutls_free(d.data);
@@ -485,23 +601,34 @@ void tp_dane_match_chain(struct tp_dane_ctx *x, const tlspool_tlsa *t,
 			return;
 		}
 		st->depth = 0;
-		if (t->usage == TLSPOOL_DANE_USAGE_DANE_EE)
-			tp_dane_say(st, TLSPOOL_DANE_REC_MATCHED,
-			            "%s matches the end entity (names and "
-			            "dates are "
-			            "not "
-			            "checked, RFC 7671 section 5.1)",
-			            tp_dane_params(t));
-		else
+		st->chain_index = 0;
+		if (t->usage != TLSPOOL_DANE_USAGE_DANE_EE)
 			finish(x, t, st, 0, NULL, 1, "the end entity");
+		else if (!(x->in->flags & TLSPOOL_DANE_EE_NAME_CHECKS))
+			tp_dane_say(
+			        st, TLSPOOL_DANE_REC_MATCHED,
+			        "%s matches the end entity (names and dates "
+			        "are not checked, RFC 7671 section 5.1)",
+			        tp_dane_params(t));
+		else if (!name_ok(x))
+			name_mismatch(x, t, st, "the end entity");
+		else
+			tp_dane_say(
+			        st, TLSPOOL_DANE_REC_MATCHED,
+			        "%s matches the end entity, which names %s "
+			        "(DANE-EE name checks asked for; dates are not "
+			        "checked)",
+			        tp_dane_params(t), x->res->name);
 		return;
 	}
 	/* Usages 0 and 2: an issuer on the path, nearest first. */
 	for (p = 1; p < x->npath; p++)
 		if (cert_matches(t, &x->c[x->path[p]])) {
-			st->depth = (int)x->path[p];
-			snprintf(what, sizeof(what), "certificate %zu",
-			         x->path[p]);
+			st->depth = (int)p;
+			st->chain_index =
+			        x->path[p] < x->n ? (int)x->path[p] : -1;
+			snprintf(what, sizeof(what), "%s",
+			         cert_name(x, x->path[p]));
 			finish(x, t, st, p, x->c[x->path[p]].crt, p, what);
 			return;
 		}

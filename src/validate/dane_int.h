@@ -21,9 +21,11 @@ struct tp_dane_cert {
 struct tp_dane_ctx {
 	const tlspool_dane_input *in;
 	tlspool_dane_result *res;
-	struct tp_dane_cert c[TP_DANE_MAX_CHAIN];
-	size_t n;
-	size_t path[TP_DANE_MAX_CHAIN]; /* chain indices, path[0] = 0 */
+	/* c[0, n) as the peer sent them; c[n, n + nx) the untrusted extra
+	 * certificates of TLSPOOL_DANE_EXTRA_CERTS */
+	struct tp_dane_cert c[2 * TP_DANE_MAX_CHAIN];
+	size_t n, nx;
+	size_t path[2 * TP_DANE_MAX_CHAIN]; /* indices into c, path[0] = 0 */
 	size_t npath;
 };
 
@@ -42,6 +44,13 @@ static inline int tp_dane_is_ee(unsigned usage)
 	       usage == TLSPOOL_DANE_USAGE_DANE_EE;
 }
 
+/* How strong a usage's authentication is, when several records
+ * authenticate: DANE-EE over DANE-TA over PKIX-EE over PKIX-TA. */
+static inline int tp_dane_strength(unsigned usage)
+{
+	return usage <= TLSPOOL_DANE_USAGE_DANE_EE ? (int)usage : -1;
+}
+
 /* Set a record's outcome and its reason. */
 void tp_dane_say(tlspool_dane_step *st, tlspool_dane_outcome o, const char *fmt,
                  ...) __attribute__((format(printf, 3, 4)));
@@ -49,8 +58,9 @@ void tp_dane_say(tlspool_dane_step *st, tlspool_dane_outcome o, const char *fmt,
 /* "DANE-TA Cert SHA2-256", for reasons (thread-local). */
 const char *tp_dane_params(const tlspool_tlsa *t);
 
-/* Step 2: parse the peer's chain and find its issuer path, or check its
- * raw key.  0, or -1 with the reason in x->res->reason. */
+/* Step 2: parse the peer's chain (and with TLSPOOL_DANE_EXTRA_CERTS the
+ * extra certificates) and find its issuer path, or check its raw key.
+ * 0, or -1 with the reason in x->res->reason. */
 int tp_dane_peer_parse(struct tp_dane_ctx *x);
 void tp_dane_peer_free(struct tp_dane_ctx *x);
 
@@ -58,7 +68,7 @@ void tp_dane_peer_free(struct tp_dane_ctx *x);
 int tp_dane_assoc_matches(const tlspool_tlsa *t, const tlspool_span *sel);
 
 /* Step 6 for one usable record against the certificate chain: sets the
- * record's outcome and depth. */
+ * record's outcome, depth and chain index. */
 void tp_dane_match_chain(struct tp_dane_ctx *x, const tlspool_tlsa *t,
                          tlspool_dane_step *st);
 

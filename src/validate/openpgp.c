@@ -3,14 +3,16 @@
  * section 10.1): tlspool_openpgp_parse() and the whole key.
  *
  * Outline of tlspool_openpgp_parse(), one file a step:
+ * 0. ASCII armor (openpgp_armor.c), when the input is text.
  * 1. Framing and grammar (openpgp_packets.c): the packets, each
  *    signature grouped with the primary key, User ID, User Attribute or
  *    subkey it follows; anything out of order is an error.
  * 2. Keys (openpgp_keys.c): the primary key and each subkey, v4 or v6,
  *    with the material of the algorithms that can be matched and the
  *    fingerprint of every one.
- * 3. Signatures (openpgp_sigs.c): each self-signature parsed, hashed as
- *    RFC 9580 section 5.2.4 says and verified with GnuTLS.
+ * 3. Signatures (openpgp_sigs.c): each signature parsed, hashed as
+ *    RFC 9580 section 5.2.4 says and verified by GnuTLS or libgcrypt
+ *    (openpgp_verify.c), its outcome listed in the result.
  * 4. Validity (openpgp_validity.c): which keys and User IDs count at the
  *    time given, from their newest valid self-signatures, revocations and
  *    expiration times.
@@ -44,28 +46,43 @@ void tlspool_openpgp_free(tlspool_openpgp_cert *cert)
 	}
 	free(cert->subkeys);
 	free(cert->uids);
+	free(cert->sigs);
 	free(cert);
 }
 
-/* An empty key holding a copy of the input; NULL for lack of memory.  On
+/* An empty key holding a copy of the input, or of the packets its armor
+ * holds (step 0).  NULL with errno ENOMEM or EBADMSG and a message; on
  * every failure what was allocated is freed here, once. */
-static tlspool_openpgp_cert *cert_new(const unsigned char *data, size_t len)
+static tlspool_openpgp_cert *cert_new(const unsigned char *data, size_t len,
+                                      char *err, size_t errlen)
 {
 	tlspool_openpgp_cert *cert;
 	struct tp_pgp *g;
 
 	cert = calloc(1, sizeof(*cert));
-	if (cert == NULL)
-		return NULL;
-	g = calloc(1, sizeof(*g));
-	if (g == NULL) {
+	if (cert == NULL || (g = calloc(1, sizeof(*g))) == NULL) {
 		free(cert);
+		tp_err(err, errlen, "out of memory");
+		errno = ENOMEM;
 		return NULL;
 	}
 	cert->internal = g;
+	if (tp_pgp_is_armored(data, len)) {
+		if (tp_pgp_dearmor(data, len, &g->copy, &g->len, &cert->armor,
+		                   err, errlen) != 0) {
+			int saved = errno;
+
+			tlspool_openpgp_free(cert);
+			errno = saved;
+			return NULL;
+		}
+		return cert;
+	}
 	g->copy = malloc(len);
 	if (g->copy == NULL) {
 		tlspool_openpgp_free(cert);
+		tp_err(err, errlen, "out of memory");
+		errno = ENOMEM;
 		return NULL;
 	}
 	memcpy(g->copy, data, len);
@@ -137,20 +154,20 @@ int tlspool_openpgp_parse(const unsigned char *data, size_t len,
 		errno = EINVAL;
 		return -1;
 	}
-	cert = cert_new(data, len);
-	if (cert == NULL) {
-		tp_err(err, errlen, "out of memory");
-		errno = ENOMEM;
+	cert = cert_new(data, len, err, errlen);
+	if (cert == NULL)
 		return -1;
-	}
 	g = cert->internal;
 	if (tp_pgp_split(g->copy, g->len, allow_secret, &pp, err, errlen) !=
 	            0 ||
 	    read_keys(cert, &pp, err, errlen) != 0)
 		goto fail;
+	if (tp_pgp_validity(cert, &pp, now) != 0) {
+		tp_err(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	tp_pgp_validity(cert, &pp, now);
 	tp_pgp_packets_free(&pp);
 	*out = cert;
 	return 0;

@@ -3,11 +3,15 @@
  * section 5.5.2): public key material, unprotected secret material and
  * fingerprints.
  *
- * RSA, ECDSA over P-256/384/521, EdDSA (legacy Ed25519) and Ed25519
- * material is read for matching; other algorithms are kept only by their
- * fingerprint (v4 SHA-1 over 0x99 || len2 || body, v6 SHA2-256 over
- * 0x9B || len4 || body, section 5.5.4).  Key material must fill the packet
- * exactly (else "overlong").
+ * The material of every algorithm of RFC 9580 section 9.1 is read, so
+ * that fingerprints (v4 SHA-1 over 0x99 || len2 || body, v6 SHA2-256 over
+ * 0x9B || len4 || body, section 5.5.4) cover exactly the public part and
+ * secret keys find their secret part: RSA n, e (section 5.5.5.1); DSA p,
+ * q, g, y (5.5.5.2); Elgamal p, g, y (5.5.5.3); ECDSA, ECDH and legacy
+ * EdDSA a curve OID and a point (5.5.5.4 to 5.5.5.6); the native X25519,
+ * X448, Ed25519 and Ed448 octets (5.5.5.7 to 5.5.5.10).  Key material must
+ * fill the packet exactly (else "overlong").  Unknown algorithms are kept
+ * by their fingerprint only.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,33 +20,61 @@
 
 #include "openpgp_int.h"
 
-/* The curves of RFC 9580 section 9.2 that keys here may name. */
+/* The curves of RFC 9580 section 9.2, and secp256k1, which GnuPG also
+ * makes: GnuTLS's name for those it verifies, libgcrypt's for the others
+ * (openpgp_verify.c). */
 static const struct {
 	unsigned char oid[10];
 	size_t len;
 	const char *name;
 	gnutls_ecc_curve_t curve;
+	const char *gcry;
 } curves[] = {
         {{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07},
          8,
          "P-256",
-         GNUTLS_ECC_CURVE_SECP256R1},
+         GNUTLS_ECC_CURVE_SECP256R1,
+         NULL},
         {{0x2b, 0x81, 0x04, 0x00, 0x22},
          5,
          "P-384",
-         GNUTLS_ECC_CURVE_SECP384R1},
+         GNUTLS_ECC_CURVE_SECP384R1,
+         NULL},
         {{0x2b, 0x81, 0x04, 0x00, 0x23},
          5,
          "P-521",
-         GNUTLS_ECC_CURVE_SECP521R1},
+         GNUTLS_ECC_CURVE_SECP521R1,
+         NULL},
+        {{0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07},
+         9,
+         "brainpoolP256r1",
+         GNUTLS_ECC_CURVE_INVALID,
+         "brainpoolP256r1"},
+        {{0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0b},
+         9,
+         "brainpoolP384r1",
+         GNUTLS_ECC_CURVE_INVALID,
+         "brainpoolP384r1"},
+        {{0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0d},
+         9,
+         "brainpoolP512r1",
+         GNUTLS_ECC_CURVE_INVALID,
+         "brainpoolP512r1"},
+        {{0x2b, 0x81, 0x04, 0x00, 0x0a},
+         5,
+         "secp256k1",
+         GNUTLS_ECC_CURVE_INVALID,
+         "secp256k1"},
         {{0x2b, 0x06, 0x01, 0x04, 0x01, 0xda, 0x47, 0x0f, 0x01},
          9,
          "Ed25519",
-         GNUTLS_ECC_CURVE_ED25519},
+         GNUTLS_ECC_CURVE_ED25519,
+         NULL},
         {{0x2b, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01},
          10,
          "Curve25519",
-         GNUTLS_ECC_CURVE_INVALID},
+         GNUTLS_ECC_CURVE_INVALID,
+         NULL},
 };
 
 /* Read a curve OID; the index into curves[], or -1 (unknown: -2). */
@@ -130,11 +162,32 @@ static long rsa_material(struct tp_pgp_key *k, const unsigned char *p,
 	return p - start;
 }
 
+/* DSA p, q, g, y (RFC 9580 section 5.5.5.2) and Elgamal p, g, y
+ * (5.5.5.3): the octets used, or -1. */
+static long dl_material(struct tp_pgp_key *k, const unsigned char *p,
+                        size_t left, tlspool_openpgp_keyinfo *info)
+{
+	const unsigned char *start = p;
+	int dsa = k->algo == TLSPOOL_OPENPGP_ALGO_DSA;
+
+	if (tp_pgp_get_mpi(&p, &left, &k->p) != 0 ||
+	    (dsa && tp_pgp_get_mpi(&p, &left, &k->q) != 0) ||
+	    tp_pgp_get_mpi(&p, &left, &k->g) != 0 ||
+	    tp_pgp_get_mpi(&p, &left, &k->y) != 0 || k->p.len == 0 ||
+	    (dsa && k->q.len == 0))
+		return -1;
+	k->kind = dsa ? TP_PGP_DSA : TP_PGP_ELGAMAL;
+	snprintf(info->algorithm_name, sizeof(info->algorithm_name), "%s-%zu",
+	         tlspool_openpgp_algorithm_name(k->algo),
+	         k->p.len * 8 - (size_t)__builtin_clz(k->p.data[0]) + 24);
+	return p - start;
+}
+
 /*
  * ECDH, ECDSA and legacy EdDSA (RFC 9580 sections 5.5.5.4 to 5.5.5.6): a
- * curve OID and a point (ECDH also KDF parameters).  ECDSA points of the
- * NIST curves and native Ed25519 points are kept for matching.  The
- * octets used, or -1.
+ * curve OID and a point (ECDH also KDF parameters).  ECDSA points
+ * (uncompressed, 0x04 || x || y) and native Ed25519 points are kept for
+ * verifying and matching.  The octets used, or -1.
  */
 static long ec_material(struct tp_pgp_key *k, const unsigned char *p,
                         size_t left, tlspool_openpgp_keyinfo *info)
@@ -161,10 +214,13 @@ static long ec_material(struct tp_pgp_key *k, const unsigned char *p,
 		return p - start;
 	if (k->algo == TLSPOOL_OPENPGP_ALGO_ECDSA &&
 	    curves[c].curve != GNUTLS_ECC_CURVE_ED25519 &&
-	    curves[c].curve != GNUTLS_ECC_CURVE_INVALID && pt.len > 1 &&
-	    pt.data[0] == 0x04 && (pt.len - 1) % 2 == 0) {
+	    (curves[c].curve != GNUTLS_ECC_CURVE_INVALID ||
+	     curves[c].gcry != NULL) &&
+	    pt.len > 1 && pt.data[0] == 0x04 && (pt.len - 1) % 2 == 0) {
 		k->kind = TP_PGP_EC;
 		k->curve = curves[c].curve;
+		k->gcry_curve = curves[c].gcry;
+		k->point = pt;
 		k->a.data = pt.data + 1;
 		k->a.len = (pt.len - 1) / 2;
 		k->b.data = pt.data + 1 + k->a.len;
@@ -184,8 +240,7 @@ static long ec_material(struct tp_pgp_key *k, const unsigned char *p,
 /*
  * The public key material of a key packet body (after version, creation
  * time, algorithm and, for v6, the material length): fills k and returns
- * the octets used, or -1 (malformed).  Unknown algorithms use everything
- * (v4) and are kept without material.
+ * the octets used, or -1 (malformed).
  */
 static long key_material(struct tp_pgp_key *k, const unsigned char *p,
                          size_t left, tlspool_openpgp_keyinfo *info)
@@ -197,6 +252,10 @@ static long key_material(struct tp_pgp_key *k, const unsigned char *p,
 	case TLSPOOL_OPENPGP_ALGO_RSA_ENCRYPT_ONLY:
 	case TLSPOOL_OPENPGP_ALGO_RSA_SIGN_ONLY:
 		used = rsa_material(k, p, left, info);
+		break;
+	case TLSPOOL_OPENPGP_ALGO_DSA:
+	case TLSPOOL_OPENPGP_ALGO_ELGAMAL:
+		used = dl_material(k, p, left, info);
 		break;
 	case TLSPOOL_OPENPGP_ALGO_ECDH:
 	case TLSPOOL_OPENPGP_ALGO_ECDSA:
@@ -223,13 +282,40 @@ static long key_material(struct tp_pgp_key *k, const unsigned char *p,
 		if (left < (size_t)used)
 			return -1;
 		break;
-	default:
-		used = (long)left; /* unknown: the packet length bounds it */
+	default: /* not reached: known_algo() comes first */
+		return -1;
 	}
 	if (used >= 0 && info->algorithm_name[0] == '\0')
 		snprintf(info->algorithm_name, sizeof(info->algorithm_name),
 		         "%s", tlspool_openpgp_algorithm_name(k->algo));
 	return used;
+}
+
+/* How the secret material of an algorithm is laid out (RFC 9580 section
+ * 5.5.5): MPIs, or native octets. */
+static void secret_layout(int algo, int *nmpi, size_t *native)
+{
+	*nmpi = 0;
+	*native = 0;
+	switch (algo) {
+	case TLSPOOL_OPENPGP_ALGO_RSA:
+	case TLSPOOL_OPENPGP_ALGO_RSA_ENCRYPT_ONLY:
+	case TLSPOOL_OPENPGP_ALGO_RSA_SIGN_ONLY:
+		*nmpi = 4; /* d, p, q, u */
+		break;
+	case TLSPOOL_OPENPGP_ALGO_X25519:
+	case TLSPOOL_OPENPGP_ALGO_ED25519:
+		*native = 32;
+		break;
+	case TLSPOOL_OPENPGP_ALGO_X448:
+		*native = 56;
+		break;
+	case TLSPOOL_OPENPGP_ALGO_ED448:
+		*native = 57;
+		break;
+	default: /* DSA, Elgamal x; ECDH, ECDSA, EdDSA the scalar */
+		*nmpi = 1;
+	}
 }
 
 /* The secret part of an unprotected secret key packet (RFC 9580 section
@@ -238,7 +324,8 @@ static int key_secret(struct tp_pgp_key *k, const unsigned char *p, size_t left)
 {
 	const unsigned char *start, *q;
 	unsigned sum = 0;
-	int i, n;
+	size_t native;
+	int i, nmpi;
 
 	if (left < 1)
 		return -1;
@@ -249,30 +336,26 @@ static int key_secret(struct tp_pgp_key *k, const unsigned char *p, size_t left)
 	p++;
 	left--;
 	start = p;
-	if (k->algo == TLSPOOL_OPENPGP_ALGO_ED25519) {
-		/* v6 has no checksum: the 32 octets are all there is */
-		if (left < 32 || (k->version == 6 && left != 32))
+	secret_layout(k->algo, &nmpi, &native);
+	if (native > 0) {
+		if (left < native)
 			return -1;
 		k->sec[0].data = p;
-		k->sec[0].len = 32;
-		p += 32;
-		left -= 32;
-	} else {
-		n = k->kind == TP_PGP_RSA ? 4 : 1;
-		if (k->kind == TP_PGP_NONE)
-			return 0; /* not ours to use */
-		for (i = 0; i < n; i++)
-			if (tp_pgp_get_mpi(&p, &left, &k->sec[i]) != 0)
-				return -1;
+		k->sec[0].len = native;
+		p += native;
+		left -= native;
 	}
-	if (k->version == 4) { /* two-octet checksum of the MPIs */
+	for (i = 0; i < nmpi; i++)
+		if (tp_pgp_get_mpi(&p, &left, &k->sec[i]) != 0)
+			return -1;
+	if (k->version == 4) { /* two-octet checksum of the material */
 		if (left != 2)
 			return -1;
 		for (q = start; q < p; q++)
 			sum += *q;
 		if ((sum & 0xffff) != (((unsigned)p[0] << 8) | p[1]))
 			return -1;
-	} else if (left != 0) {
+	} else if (left != 0) { /* v6: no checksum when unprotected */
 		return -1;
 	}
 	k->has_secret = 1;
@@ -411,6 +494,12 @@ truncated:
 	return -1;
 }
 
+int tp_pgp_tls_usable(const struct tp_pgp_key *k)
+{
+	return k->kind == TP_PGP_RSA || k->kind == TP_PGP_ED25519 ||
+	       (k->kind == TP_PGP_EC && k->curve != GNUTLS_ECC_CURVE_INVALID);
+}
+
 int tp_pgp_pubkey(struct tp_pgp_key *k, gnutls_pubkey_t *out)
 {
 	gnutls_datum_t a = {(unsigned char *)k->a.data, (unsigned)k->a.len};
@@ -421,7 +510,7 @@ int tp_pgp_pubkey(struct tp_pgp_key *k, gnutls_pubkey_t *out)
 		*out = k->pub;
 		return 0;
 	}
-	if (k->kind == TP_PGP_NONE)
+	if (!tp_pgp_tls_usable(k))
 		return GNUTLS_E_UNKNOWN_PK_ALGORITHM;
 	if ((r = gnutls_pubkey_init(&k->pub)) < 0)
 		return r;

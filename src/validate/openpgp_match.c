@@ -10,8 +10,9 @@
  *    OpenPGP keeps: RSA n and e, an EC curve and point, or the 32 octets
  *    of an Ed25519 key.  Comparing key material rather than encodings is
  *    the point: the same key lives in two formats.
- * 3. Each record is one transferable public key (tlspool_openpgp_parse
- *    checks its self-signatures at the given time).  The peer's key must
+ * 3. Each record is one transferable public key in binary form (RFC 7929
+ *    section 2.1; ASCII armor is for files, not for DNS), which
+ *    tlspool_openpgp_parse checks at the given time.  The peer's key must
  *    equal the valid primary key, or a valid subkey whose flags allow
  *    signing or authentication; and a valid User ID must contain
  *    "<identity>".  The first record that passes authenticates; each
@@ -168,6 +169,15 @@ static int match_record(const tlspool_openpgp_input *in, const struct peer *p,
 		return 0;
 	}
 	hex(fpr, sizeof(fpr), ki->fingerprint, ki->fingerprint_len);
+	if (!ki->valid && ki != &cert->primary && !cert->primary.valid) {
+		/* why the primary key does not count is the news */
+		snprintf(
+		        why, whylen,
+		        "subkey %s matches the peer's key, but the primary key "
+		        "does not count: %.100s",
+		        fpr, cert->primary.reason);
+		return 0;
+	}
 	if (!ki->valid) {
 		snprintf(why, whylen,
 		         "%s %s matches the peer's key but does "
@@ -292,6 +302,13 @@ int tlspool_openpgp_match(const tlspool_openpgp_input *in,
 	for (i = 0; i < in->nrecords; i++) {
 		tlspool_openpgp_step *st = &res->steps[i];
 
+		if (tp_pgp_is_armored(in->records[i].data,
+		                      in->records[i].len)) {
+			snprintf(st->reason, sizeof(st->reason),
+			         "unusable key: ASCII armor in DNS (RFC 7929 "
+			         "section 2.1 publishes binary packets)");
+			continue;
+		}
 		if (tlspool_openpgp_parse(in->records[i].data,
 		                          in->records[i].len, 0, in->now, &cert,
 		                          perr, sizeof(perr)) != 0) {
@@ -350,18 +367,19 @@ static const char *curve_name(const struct tp_pgp_key *k)
 	}
 }
 
-/* The first valid key that may authenticate and has secret material (or
- * protected material, to say so), else the valid primary key; NULL. */
+/* The first valid key that may authenticate, can sign a TLS handshake
+ * and has secret material (or protected material, to say so), else the
+ * valid primary key if it can sign a handshake; NULL. */
 static struct tp_pgp_key *auth_key(struct tp_pgp *g)
 {
 	size_t i;
 
 	for (i = 0; i < g->nkeys; i++)
-		if (g->keys[i].info->valid && g->keys[i].kind != TP_PGP_NONE &&
+		if (g->keys[i].info->valid && tp_pgp_tls_usable(&g->keys[i]) &&
 		    (g->keys[i].info->flags & TLSPOOL_OPENPGP_AUTH) &&
 		    (g->keys[i].has_secret || g->keys[i].protected_secret))
 			return &g->keys[i];
-	if (g->keys[0].info->valid && g->keys[0].kind != TP_PGP_NONE)
+	if (g->keys[0].info->valid && tp_pgp_tls_usable(&g->keys[0]))
 		return &g->keys[0];
 	return NULL;
 }
@@ -412,9 +430,11 @@ int tlspool_openpgp_secret_key(const unsigned char *data, size_t len,
 	}
 	k = auth_key(cert->internal);
 	if (k == NULL) {
-		tp_err(err, errlen, "no valid key that may authenticate (%s)",
+		tp_err(err, errlen,
+		       "no valid key that may authenticate and can sign a TLS "
+		       "handshake (%s)",
 		       cert->primary.reason[0] ? cert->primary.reason
-		                               : "unsupported algorithm");
+		                               : cert->primary.algorithm_name);
 		errno = ENOKEY;
 		goto fail;
 	}

@@ -11,8 +11,15 @@
  *
  * Grammar: one primary key packet (tag 6; tag 5 for secrets), its
  * signatures, then User ID (13) and User Attribute (17) packets and
- * subkeys (14; 7) each with their signatures; trust packets (12) are
- * skipped.  Anything else, or a second primary key, is an error.
+ * subkeys (14; 7) each with their signatures.
+ *
+ * Skipped wherever they appear: trust packets (12, local to a keyring),
+ * Marker packets (10, "MUST be ignored", section 5.8), Padding packets
+ * (21, "MUST be ignored", section 5.14) and packets of the non-critical
+ * types 40 to 63 (section 4.3: "an unknown non-critical packet MUST be
+ * ignored").  A packet of a critical type that RFC 9580 does not define
+ * (0, 15, 16, 19, 20, 22 to 39) rejects the whole key (section 4.3); a
+ * known packet out of place, or a second primary key, is an error too.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -92,8 +99,21 @@ bad_header:
 	return -1;
 }
 
-/* All packets of d but trust packets, into pp->pkt.  0, or -1 with errno
- * and a message. */
+/* Packets that a key may carry and a reader must skip. */
+static int skipped(int tag)
+{
+	return tag == TP_PGP_TAG_TRUST || tag == TP_PGP_TAG_MARKER ||
+	       tag == TP_PGP_TAG_PADDING || tag >= TP_PGP_TAG_FIRST_NONCRITICAL;
+}
+
+/* The critical packet types that RFC 9580 section 5 defines. */
+static int known_critical(int tag)
+{
+	return (tag >= 1 && tag <= 14) || tag == 17 || tag == 18;
+}
+
+/* All packets of d but those skipped(), into pp->pkt.  0, or -1 with
+ * errno and a message. */
 static int frame_all(const unsigned char *d, size_t len,
                      struct tp_pgp_packets *pp, char *err, size_t errlen)
 {
@@ -111,12 +131,23 @@ static int frame_all(const unsigned char *d, size_t len,
 			}
 			pp->pkt = grown;
 		}
+		size_t at = off;
+		int t;
+
 		if (next_packet(d, len, &off, &pp->pkt[pp->npkt], err,
 		                errlen) != 0)
 			goto bad;
-		if (pp->pkt[pp->npkt].tag !=
-		    TP_PGP_TAG_TRUST) /* nothing for us */
-			pp->npkt++;
+		t = pp->pkt[pp->npkt].tag;
+		if (skipped(t))
+			continue;
+		if (!known_critical(t)) {
+			tp_err(err, errlen,
+			       "packet at offset %zu: unknown critical packet "
+			       "type (tag %d, RFC 9580 section 4.3)",
+			       at, t);
+			goto bad;
+		}
+		pp->npkt++;
 	}
 	if (pp->npkt == 0) {
 		tp_err(err, errlen, "no packets");

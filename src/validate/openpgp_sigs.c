@@ -1,13 +1,21 @@
 /*
- * OpenPGP signature packets, v4 and v6 (RFC 9580 section 5.2.3), and their
- * verification.
+ * OpenPGP signature packets, v4 and v6 (RFC 9580 section 5.2.3), and the
+ * checks around their cryptography.
  *
  * Hashed subpackets give the creation time, signature and key expiration,
  * key flags and issuer; an unknown critical subpacket voids the signature
  * (section 5.2.3.7).  A signature is hashed as section 5.2.4 says (v6:
- * salt first) and verified with GnuTLS from the raw key material.  MD5,
- * SHA-1 and RIPEMD-160 signatures are not accepted (section 9.5 deprecates
- * them for signatures; a collision would forge a binding).
+ * salt first) and its values verified by openpgp_verify.c.  MD5, SHA-1
+ * and RIPEMD-160 signatures are not accepted (section 9.5 deprecates them
+ * for signatures; a collision would forge a binding).
+ *
+ * The outcome of tp_pgp_verify(): UNCHECKED for another key's signature;
+ * UNSUPPORTED for a version, public-key or hash algorithm not verified
+ * here; BAD for a rule broken before the cryptography (algorithm of
+ * another key, unknown critical subpacket, no creation time, made in the
+ * future or before the key, a v6 salt of the wrong size) or values that do
+ * not verify; EXPIRED for a signature that verifies but whose own
+ * expiration time has passed; GOOD otherwise.
  */
 #include <stdio.h>
 #include <string.h>
@@ -154,8 +162,8 @@ static int subpackets(struct tp_pgp_sig *s, const unsigned char *p, size_t left,
 	return 0;
 }
 
-/* The signature values after the salt: 0, -1 malformed, -2 an algorithm
- * without support. */
+/* The signature values after the salt (RFC 9580 section 5.2.3): 0, -1
+ * malformed, -2 an algorithm whose values are not read here. */
 static int sig_values(struct tp_pgp_sig *s, const unsigned char *p, size_t left)
 {
 	switch (s->pkalgo) {
@@ -164,6 +172,7 @@ static int sig_values(struct tp_pgp_sig *s, const unsigned char *p, size_t left)
 		if (tp_pgp_get_mpi(&p, &left, &s->s[0]) != 0)
 			return -1;
 		break;
+	case TLSPOOL_OPENPGP_ALGO_DSA:
 	case TLSPOOL_OPENPGP_ALGO_ECDSA:
 	case TLSPOOL_OPENPGP_ALGO_EDDSA_LEGACY:
 		if (tp_pgp_get_mpi(&p, &left, &s->s[0]) != 0 ||
@@ -176,6 +185,14 @@ static int sig_values(struct tp_pgp_sig *s, const unsigned char *p, size_t left)
 		s->s[0].data = p;
 		s->s[0].len = 64;
 		left -= 64;
+		break;
+	case TLSPOOL_OPENPGP_ALGO_ED448: /* 114 native octets: read, and
+	                                     reported as unsupported */
+		if (left < 114)
+			return -1;
+		s->s[0].data = p;
+		s->s[0].len = 114;
+		left -= 114;
 		break;
 	default:
 		return -2;
@@ -191,10 +208,18 @@ int tp_pgp_parse_sig(const unsigned char *p, size_t left, struct tp_pgp_sig *s,
 	int r;
 
 	memset(s, 0, sizeof(*s));
-	if (left < 1 || (p[0] != 4 && p[0] != 6)) {
-		snprintf(why, whylen, "signature version %d is not supported",
-		         left ? p[0] : -1);
+	if (left < 1) {
+		snprintf(why, whylen, "empty signature packet");
 		return -1;
+	}
+	if (p[0] != 4 && p[0] != 6) {
+		s->version = p[0];
+		s->type = left > 1 ? p[1] : 0;
+		s->pkalgo = left > 2 ? p[2] : 0;
+		s->hashalgo = left > 3 ? p[3] : 0;
+		snprintf(why, whylen, "signature version %d is not supported",
+		         p[0]);
+		return -2;
 	}
 	s->version = p[0];
 	nl = s->version == 6 ? 4 : 2; /* octets of the area lengths */
@@ -232,9 +257,10 @@ int tp_pgp_parse_sig(const unsigned char *p, size_t left, struct tp_pgp_sig *s,
 	}
 	r = sig_values(s, p, left);
 	if (r == -2) {
-		snprintf(why, whylen, "signature algorithm %d is not supported",
-		         s->pkalgo);
-		return -1;
+		snprintf(why, whylen,
+		         "signature algorithm %d (%s) is not supported",
+		         s->pkalgo, tlspool_openpgp_algorithm_name(s->pkalgo));
+		return -2;
 	}
 	if (r == 0)
 		return 0;
@@ -245,34 +271,42 @@ bad:
 
 /* --- verification --------------------------------------------------------- */
 
-/* The hash algorithms accepted for signatures (RFC 9580 section 9.5). */
-static gnutls_digest_algorithm_t digest_of(int h)
+/* The hash algorithms accepted for signatures (RFC 9580 section 9.5),
+ * with the v6 salt size of each (section 9.5, table 23). */
+static gnutls_digest_algorithm_t digest_of(int h, size_t *salt)
 {
+	*salt = 16;
 	switch (h) { /* the IDs of the table in section 9.5 */
 	case 8:
 		return GNUTLS_DIG_SHA256;
 	case 9:
+		*salt = 24;
 		return GNUTLS_DIG_SHA384;
 	case 10:
+		*salt = 32;
 		return GNUTLS_DIG_SHA512;
 	case 11:
 		return GNUTLS_DIG_SHA224;
 	case 12:
 		return GNUTLS_DIG_SHA3_256;
 	case 14:
+		*salt = 32;
 		return GNUTLS_DIG_SHA3_512;
 	}
 	return GNUTLS_DIG_UNKNOWN; /* MD5, SHA-1, RIPEMD-160, unknown */
 }
 
-/* Pad a big-endian number to n octets into buf.  0 or -1. */
-static int pad(const tlspool_span *v, unsigned char *buf, size_t n)
+static const char *hash_name(int h)
 {
-	if (v->len > n)
-		return -1;
-	memset(buf, 0, n - v->len);
-	memcpy(buf + n - v->len, v->data, v->len);
-	return 0;
+	switch (h) {
+	case 1:
+		return "MD5";
+	case 2:
+		return "SHA-1";
+	case 3:
+		return "RIPEMD-160";
+	}
+	return "unknown";
 }
 
 /* Do the issuer subpackets, where present, name signer? */
@@ -298,40 +332,48 @@ static int rsa_as_one(int algo)
 	               : algo;
 }
 
-/* The checks before any cryptography: 0, or -1 with a reason. */
-static int acceptable(const struct tp_pgp_sig *s,
-                      const struct tp_pgp_key *signer, time_t now, char *why,
-                      size_t whylen)
+/* The checks before any cryptography: GOOD to go on, else the outcome
+ * with a reason. */
+static tlspool_openpgp_sig_outcome acceptable(const struct tp_pgp_sig *s,
+                                              const struct tp_pgp_key *signer,
+                                              time_t now, char *why,
+                                              size_t whylen)
 {
 	const tlspool_openpgp_keyinfo *si = signer->info;
+	size_t salt;
 
-	if (s->bad_critical)
+	if (digest_of(s->hashalgo, &salt) == GNUTLS_DIG_UNKNOWN) {
+		snprintf(why, whylen,
+		         "hash algorithm %d (%s) is not accepted (RFC 9580 "
+		         "section 9.5)",
+		         s->hashalgo, hash_name(s->hashalgo));
+		return TLSPOOL_OPENPGP_SIG_UNSUPPORTED;
+	}
+	if (rsa_as_one(s->pkalgo) != rsa_as_one(signer->algo))
+		snprintf(why, whylen,
+		         "signature algorithm %d by a key of algorithm %d",
+		         s->pkalgo, signer->algo);
+	else if (s->bad_critical)
 		snprintf(why, whylen, "unknown critical subpacket %d",
 		         s->bad_critical);
 	else if (!s->has_created)
 		snprintf(why, whylen, "no signature creation time");
 	else if (s->created > now)
 		snprintf(why, whylen, "signature made in the future");
-	else if (s->sig_expires != 0 &&
-	         (unsigned long long)s->created + s->sig_expires <=
-	                 (unsigned long long)now)
-		snprintf(why, whylen, "signature expired");
 	else if (s->created < si->created)
 		snprintf(why, whylen, "signature older than the key");
 	else if (s->version != si->version)
 		snprintf(why, whylen,
 		         "version %d signature by a version %d key", s->version,
 		         si->version);
-	else if (digest_of(s->hashalgo) == GNUTLS_DIG_UNKNOWN)
-		snprintf(why, whylen, "hash algorithm %d not accepted",
-		         s->hashalgo);
-	else if (rsa_as_one(s->pkalgo) != rsa_as_one(signer->algo))
+	else if (s->version == 6 && s->saltlen != salt)
 		snprintf(why, whylen,
-		         "signature algorithm %d by a key of algorithm %d",
-		         s->pkalgo, signer->algo);
+		         "a salt of %zu octets, not %zu (RFC 9580 section "
+		         "5.2.3)",
+		         s->saltlen, salt);
 	else
-		return 0;
-	return -1;
+		return TLSPOOL_OPENPGP_SIG_GOOD;
+	return TLSPOOL_OPENPGP_SIG_BAD;
 }
 
 /* The digest that s signs (RFC 9580 section 5.2.4): v6 salt, the key, the
@@ -372,100 +414,53 @@ static int sig_digest(const struct tp_pgp_sig *s, gnutls_digest_algorithm_t dig,
 	return 0;
 }
 
-/* An RSA signature over the digest hd.  A GnuTLS result. */
-static int verify_rsa(gnutls_pubkey_t pub, const struct tp_pgp_key *signer,
-                      const struct tp_pgp_sig *s, gnutls_digest_algorithm_t dig,
-                      const gnutls_datum_t *hd)
-{
-	/* An MPI drops leading zero octets; the signature that RSA verifies
-	 * is as long as the modulus (RFC 8017 section 8.2.2), so one in 256
-	 * signatures needs its zero back. */
-	unsigned char rsig[2048];
-	size_t n = signer->a.len;
-	gnutls_datum_t sd = {rsig, (unsigned)n};
-
-	if (n > sizeof(rsig) || pad(&s->s[0], rsig, n) != 0)
-		return GNUTLS_E_PK_SIG_VERIFY_FAILED;
-	return gnutls_pubkey_verify_hash2(
-	        pub, gnutls_pk_to_sign(GNUTLS_PK_RSA, dig), 0, hd, &sd);
-}
-
-/* An ECDSA signature (r, s) over the digest hd.  A GnuTLS result. */
-static int verify_ecdsa(gnutls_pubkey_t pub, const struct tp_pgp_sig *s,
-                        gnutls_digest_algorithm_t dig, const gnutls_datum_t *hd)
-{
-	gnutls_datum_t rr = {(unsigned char *)s->s[0].data,
-	                     (unsigned)s->s[0].len};
-	gnutls_datum_t ss = {(unsigned char *)s->s[1].data,
-	                     (unsigned)s->s[1].len};
-	gnutls_datum_t sd = {NULL, 0};
-	int r;
-
-	r = gnutls_encode_rs_value(&sd, &rr, &ss);
-	if (r >= 0)
-		r = gnutls_pubkey_verify_hash2(
-		        pub, gnutls_pk_to_sign(GNUTLS_PK_ECDSA, dig), 0, hd,
-		        &sd);
-	gnutls_free(sd.data);
-	return r;
-}
-
-/* An Ed25519 signature, native (64 octets) or legacy EdDSA (r and s as
- * MPIs).  The digest is the message that EdDSA signs.  A GnuTLS result. */
-static int verify_ed25519(gnutls_pubkey_t pub, const struct tp_pgp_key *signer,
-                          const struct tp_pgp_sig *s, const gnutls_datum_t *hd)
-{
-	unsigned char rs[64];
-	gnutls_datum_t sd = {rs, sizeof(rs)};
-
-	if (signer->algo == TLSPOOL_OPENPGP_ALGO_ED25519)
-		memcpy(rs, s->s[0].data, 64);
-	else if (pad(&s->s[0], rs, 32) != 0 || pad(&s->s[1], rs + 32, 32) != 0)
-		return GNUTLS_E_PK_SIG_VERIFY_FAILED;
-	return gnutls_pubkey_verify_data2(pub, GNUTLS_SIGN_EDDSA_ED25519, 0, hd,
-	                                  &sd);
-}
-
-enum tp_pgp_sig_result
+tlspool_openpgp_sig_outcome
 tp_pgp_verify(const struct tp_pgp_sig *s, struct tp_pgp_key *signer,
               const struct tp_pgp_key *key, const struct tp_pgp_key *sub,
               const tlspool_span *uid, time_t now, char *why, size_t whylen)
 {
-	gnutls_digest_algorithm_t dig = digest_of(s->hashalgo);
+	tlspool_openpgp_sig_outcome o;
+	gnutls_digest_algorithm_t dig;
 	unsigned char digest[64];
-	gnutls_datum_t hd;
-	gnutls_pubkey_t pub;
+	size_t salt;
 	int r;
 
-	if (!issued_by(s, signer->info))
-		return TP_PGP_SIG_OTHER_SIGNER;
-	if (acceptable(s, signer, now, why, whylen) != 0)
-		return TP_PGP_SIG_INVALID;
+	if (!issued_by(s, signer->info)) {
+		snprintf(why, whylen, "made by another key");
+		return TLSPOOL_OPENPGP_SIG_UNCHECKED;
+	}
+	o = acceptable(s, signer, now, why, whylen);
+	if (o != TLSPOOL_OPENPGP_SIG_GOOD)
+		return o;
+	if (tp_pgp_backend(signer) == NULL) { /* before any judgement */
+		snprintf(why, whylen,
+		         "signatures by %s keys are not supported (neither "
+		         "GnuTLS nor libgcrypt verifies them here)",
+		         signer->info->algorithm_name);
+		return TLSPOOL_OPENPGP_SIG_UNSUPPORTED;
+	}
+	dig = digest_of(s->hashalgo, &salt);
 	if (sig_digest(s, dig, key, sub, uid, digest) != 0) {
 		snprintf(why, whylen, "hash algorithm %d unavailable",
 		         s->hashalgo);
-		return TP_PGP_SIG_INVALID;
+		return TLSPOOL_OPENPGP_SIG_UNSUPPORTED;
 	}
-	hd.data = digest;
-	hd.size = gnutls_hash_get_len(dig);
 	if (memcmp(s->left16, digest, 2) != 0) {
 		snprintf(why, whylen, "bad signature (digest prefix differs)");
-		return TP_PGP_SIG_INVALID;
+		return TLSPOOL_OPENPGP_SIG_BAD;
 	}
-	if ((r = tp_pgp_pubkey(signer, &pub)) < 0) {
-		snprintf(why, whylen, "unusable signing key: %s",
-		         gnutls_strerror(r));
-		return TP_PGP_SIG_INVALID;
+	r = tp_pgp_verify_values(signer, s, dig, digest,
+	                         gnutls_hash_get_len(dig), why, whylen);
+	if (r == -2)
+		return TLSPOOL_OPENPGP_SIG_UNSUPPORTED;
+	if (r != 0)
+		return TLSPOOL_OPENPGP_SIG_BAD;
+	/* Only a signature that verifies can have expired. */
+	if (s->sig_expires != 0 &&
+	    (unsigned long long)s->created + s->sig_expires <=
+	            (unsigned long long)now) {
+		snprintf(why, whylen, "signature expired");
+		return TLSPOOL_OPENPGP_SIG_EXPIRED;
 	}
-	if (signer->kind == TP_PGP_RSA)
-		r = verify_rsa(pub, signer, s, dig, &hd);
-	else if (signer->kind == TP_PGP_EC)
-		r = verify_ecdsa(pub, s, dig, &hd);
-	else
-		r = verify_ed25519(pub, signer, s, &hd);
-	if (r < 0) {
-		snprintf(why, whylen, "bad signature (%s)", gnutls_strerror(r));
-		return TP_PGP_SIG_INVALID;
-	}
-	return TP_PGP_SIG_VALID;
+	return TLSPOOL_OPENPGP_SIG_GOOD;
 }

@@ -1,6 +1,6 @@
 /*
- * Record data: parsing TLSA/SMIMEA rdata and printing records in
- * zone-file form for diagnosis.
+ * Record data: parsing TLSA/SMIMEA rdata, on the wire and in presentation
+ * form, and printing records in zone-file form for diagnosis.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +29,168 @@ int tlspool_tlsa_parse(const unsigned char *rdata, size_t len,
 		goto bad;
 	return 0;
 bad:
+	errno = EBADMSG;
+	return -1;
+}
+
+/* --- presentation form -------------------------------------------------- */
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static const char *skip_blank(const char *p)
+{
+	while (is_blank(*p))
+		p++;
+	return p;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* One unsigned decimal field of at most max, then a blank or the end.
+ * 0, or -1 with a message. */
+static int field(const char **pp, unsigned long max, const char *what,
+                 unsigned long *v, char *err, size_t errlen)
+{
+	const char *p = skip_blank(*pp);
+	unsigned long n = 0;
+	int digits = 0;
+
+	while (*p >= '0' && *p <= '9') {
+		n = n * 10 + (unsigned long)(*p++ - '0');
+		if (n > max) {
+			tp_err(err, errlen, "the %s is above %lu", what, max);
+			return -1;
+		}
+		digits++;
+	}
+	if (digits == 0 || (*p != '\0' && !is_blank(*p))) {
+		tp_err(err, errlen, "the %s is not a decimal number", what);
+		return -1;
+	}
+	*v = n;
+	*pp = p;
+	return 0;
+}
+
+/* Hex digits, white space between them allowed, to the end of p, into
+ * buf at *n; offsets in messages count from text.  0, or -1 with errno
+ * and a message. */
+static int hex_data(const char *text, const char *p, unsigned char *buf,
+                    size_t buflen, size_t *n, char *err, size_t errlen)
+{
+	int hi = -1, v;
+
+	for (; *p != '\0'; p++) {
+		if (is_blank(*p))
+			continue;
+		if ((v = hexval(*p)) < 0) {
+			tp_err(err, errlen,
+			       "'%c' at offset %zu is not a hexadecimal digit",
+			       *p >= 0x20 && *p < 0x7f ? *p : '?',
+			       (size_t)(p - text));
+			errno = EBADMSG;
+			return -1;
+		}
+		if (hi < 0) {
+			hi = v;
+			continue;
+		}
+		if (*n >= buflen) {
+			tp_err(err, errlen,
+			       "the rdata does not fit in %zu octets", buflen);
+			errno = ENOSPC;
+			return -1;
+		}
+		buf[(*n)++] = (unsigned char)(hi << 4 | v);
+		hi = -1;
+	}
+	if (hi >= 0) {
+		tp_err(err, errlen, "an odd number of hexadecimal digits");
+		errno = EBADMSG;
+		return -1;
+	}
+	return 0;
+}
+
+int tlspool_tlsa_parse_text(const char *text, unsigned char *buf, size_t buflen,
+                            tlspool_tlsa *out, char *err, size_t errlen)
+{
+	const char *p;
+	unsigned long v[3], glen = 0;
+	size_t n = 0, i;
+	int generic;
+	tlspool_tlsa t;
+	static const char *const names[] = {"certificate usage", "selector",
+	                                    "matching type"};
+
+	if (text == NULL || buf == NULL) {
+		tp_err(err, errlen, "no text or no buffer");
+		errno = EINVAL;
+		return -1;
+	}
+	p = skip_blank(text);
+	generic = p[0] == '\\' && p[1] == '#';
+	if (generic) { /* RFC 3597 section 5 */
+		p += 2;
+		if (!is_blank(*p)) {
+			tp_err(err, errlen,
+			       "\"\\#\" is not followed by a "
+			       "blank and the rdata length");
+			goto syntax;
+		}
+		if (field(&p, 65535, "generic rdata length", &glen, err,
+		          errlen) != 0)
+			goto syntax;
+	} else {
+		/* RFC 6698 section 2.2: usage, selector, matching type */
+		if (buflen < 3) {
+			tp_err(err, errlen,
+			       "the rdata does not fit in %zu octets", buflen);
+			errno = ENOSPC;
+			return -1;
+		}
+		for (i = 0; i < 3; i++) {
+			if (field(&p, 255, names[i], &v[i], err, errlen) != 0)
+				goto syntax;
+			buf[n++] = (unsigned char)v[i];
+		}
+	}
+	if (hex_data(text, p, buf, buflen, &n, err, errlen) != 0)
+		return -1;
+	if (generic && n != glen) {
+		tp_err(err, errlen,
+		       "the generic form says %lu octets, and has %zu", glen,
+		       n);
+		goto syntax;
+	}
+	if (tlspool_tlsa_parse(buf, n, &t) != 0) {
+		if (n < 4)
+			tp_err(err, errlen,
+			       "no certificate association data (RFC 6698 "
+			       "section 2.1.4)");
+		else
+			tp_err(err, errlen,
+			       "%zu octets of association data for matching "
+			       "type %u (SHA2-256 has 32, SHA2-512 64)",
+			       n - 3, (unsigned)buf[2]);
+		goto syntax;
+	}
+	if (out != NULL)
+		*out = t;
+	return (int)n;
+syntax:
 	errno = EBADMSG;
 	return -1;
 }

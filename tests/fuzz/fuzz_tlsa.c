@@ -3,9 +3,10 @@
  * record's rdata: parsed (tlspool_tlsa_parse), printed
  * (tlspool_rr_format), and handed to the matcher, whose "2 0 0" and
  * "2 1 0" handling parses the association data as a certificate or key.
- * The association data also plays the peer, once as a certificate chain
- * and once as a raw public key, so that the peer-side parsers see the
- * same bytes.
+ * The association data also plays the peer, as a certificate chain
+ * (twice: also with the options on, extra certificates from the record,
+ * DANE-EE name checks, a purpose) and as a raw public key, so that the
+ * peer-side parsers see the same bytes.
  */
 #include <stdint.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void match(const tlspool_tlsa *t, const tlspool_span *chain,
-                  size_t nchain, const tlspool_span *rawkey)
+                  size_t nchain, const tlspool_span *rawkey, unsigned flags)
 {
 	static const char *const names[] = {"www.example.test",
 	                                    "john@example.test"};
@@ -33,6 +34,10 @@ static void match(const tlspool_tlsa *t, const tlspool_span *chain,
 	in.names = names;
 	in.nnames = 2;
 	in.now = 1700000000;
+	in.flags = flags;
+	in.extra = chain;
+	in.nextra = nchain;
+	in.purpose = flags ? TLSPOOL_DANE_PURPOSE_CLIENT : 0;
 	if (tlspool_dane_match(&in, &res, NULL, 0) == 0)
 		tlspool_dane_result_free(res);
 }
@@ -59,7 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	peer.data = t.data;
 	peer.len = t.len;
-	match(&t, &peer, 1, NULL);
-	match(&t, NULL, 0, &peer);
+	match(&t, &peer, 1, NULL, 0);
+	match(&t, &peer, 1, NULL,
+	      TLSPOOL_DANE_EXTRA_CERTS | TLSPOOL_DANE_EE_NAME_CHECKS);
+	match(&t, NULL, 0, &peer, 0);
 	return 0;
 }

@@ -39,6 +39,7 @@ static const struct {
         {"[tls]\nhandshake_timeout_ms = 0\n", ":2: handshake_timeout_ms: bad value \"0\""},
         {"[tls]\nrelay_threads = 65\n", ":2: relay_threads: bad value \"65\""},
         {"[validation]\npkix_fallback = maybe\n", ":2: pkix_fallback: bad value \"maybe\""},
+        {"[validation]\ndane_ee_name_checks = on\n", ":2: dane_ee_name_checks: bad value \"on\""},
         {"[cache]\nmax_ttl = -1\n", ":2: max_ttl: bad value \"-1\""},
         {"[authz]\nplugins = x.so\n", ":2: plugins: unknown key in [authz]"},
         {"[dns]\nupstream = nowhere\n", ":2: upstream: \"nowhere\" is not ADDRESS or ADDRESS@PORT"},
@@ -249,7 +250,7 @@ START_TEST(full_file)
 	const char *p = write_conf(
 	        "[dns]\nupstream = 127.0.0.1@5353\ntimeout_ms = 900\n"
 	        "[tls]\npriority = SECURE256\nhandshake_timeout_ms = 2500\nrelay_threads = 2\n"
-	        "[validation]\npkix_fallback = yes\n"
+	        "[validation]\npkix_fallback = yes\ndane_ee_name_checks = yes\n"
 	        "[cache]\npath =\nmax_ttl = 60\n"
 	        "[authz]\nplugin =\n"
 	        "[identity www.example.test]\ncertificate = /c.pem\nkey = pkcs11:token=t;object=www\n"
@@ -262,6 +263,7 @@ START_TEST(full_file)
 	ck_assert_uint_eq(cfg->handshake_timeout_ms, 2500);
 	ck_assert_uint_eq(cfg->relay_threads, 2);
 	ck_assert_int_eq(cfg->pkix_fallback, 1);
+	ck_assert_int_eq(cfg->dane_ee_name_checks, 1);
 	ck_assert_uint_eq(cfg->max_ttl, 60);
 	ck_assert_str_eq(cfg->cache_path, "");
 	ck_assert_uint_eq(cfg->nids, 2);

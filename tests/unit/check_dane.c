@@ -6,7 +6,10 @@
  * Certificates (see mkcerts.sh): root -> inter -> www (www.example.test),
  * wild (*.example.test), wwwdc (dc=www,dc=example,dc=test), expired,
  * other (www.other.test), john; root -> direct; self (self-signed);
- * impostor (inter's DN, its own key); rawkey (a bare key).
+ * impostor (inter's DN, its own key); rawkey (a bare key).  And from
+ * tests/tools/mkeku.sh, for the extended key usage of usages 0 and 1:
+ * srv, cli, emailonly, noeku, anyeku (by inter), srvcli (by intercli, a
+ * client-only intermediate).
  */
 #include <errno.h>
 #include <string.h>
@@ -34,11 +37,14 @@ struct row {
 	 * A skipped by agility, P not applicable, X name mismatch,
 	 * C chain failed, E expired, K PKIX failed, - not used, 0 unchecked. */
 	const char *outcomes;
-	int depth;                /* of the authenticating record, or -1 */
+	int depth;                /* of the best record (the one that
+	                             authenticated, else the strongest that
+	                             matched and failed), or -1 */
 	const char *reason;       /* substring of the first record's reason */
 };
 
 #define AUTH TLSPOOL_DANE_AUTHENTICATED
+#define EENAMES TLSPOOL_DANE_EE_NAME_CHECKS
 #define NOMATCH TLSPOOL_DANE_NO_MATCH
 #define NOUSABLE TLSPOOL_DANE_NO_USABLE
 
@@ -74,28 +80,36 @@ static const struct row rows[] = {
         {"2 1 0 impostor key", "www", {"2 1 0 impostor.spki"}, .verdict = NOMATCH, .outcomes = "N", .depth = -1},
         {"2 0 1 impostor with inter's DN", "www impostor", {"2 0 1 impostor"}, .verdict = NOMATCH, .outcomes = "N", .depth = -1, .reason = "not on the end entity's issuer path"},
         {"2 0 0 impostor with inter's DN, not sent", "www", {"2 0 0 impostor"}, .verdict = NOMATCH, .outcomes = "N", .depth = -1},
-        {"2 0 1 inter, leaf signature broken", "badsig inter root", {"2 0 1 inter"}, .verdict = NOMATCH, .outcomes = "C", .depth = -1, .reason = "does not verify"},
-        {"2 0 1 root, leaf signature broken", "badsig inter root", {"2 0 1 root"}, .verdict = NOMATCH, .outcomes = "C", .depth = -1},
-        {"2 0 0 inter not sent, leaf signature broken", "badsig", {"2 0 0 inter"}, .verdict = NOMATCH, .outcomes = "C", .depth = -1},
+        {"2 0 1 inter, leaf signature broken", "badsig inter root", {"2 0 1 inter"}, .verdict = NOMATCH, .outcomes = "C", .depth = 1, .reason = "does not verify"},
+        {"2 0 1 root, leaf signature broken", "badsig inter root", {"2 0 1 root"}, .verdict = NOMATCH, .outcomes = "C", .depth = 2},
+        {"2 0 0 inter not sent, leaf signature broken", "badsig", {"2 0 0 inter"}, .verdict = NOMATCH, .outcomes = "C", .depth = 1},
         {"2 1 0 inter key, leaf signature broken", "badsig", {"2 1 0 inter.spki"}, .verdict = NOMATCH, .outcomes = "N", .depth = -1},
-        {"1 1 1, leaf signature broken", "badsig inter root", {"1 1 1 badsig"}, .trust = "root.pem", .verdict = NOMATCH, .outcomes = "K", .depth = -1},
+        {"1 1 1, leaf signature broken", "badsig inter root", {"1 1 1 badsig"}, .trust = "root.pem", .verdict = NOMATCH, .outcomes = "K", .depth = 0},
         {"3 1 1, leaf signature broken: DANE-EE does not care", "badsig inter root", {"3 1 1 www"}, .verdict = AUTH, .outcomes = "M", .depth = 0},
         /* --- negative: names and dates per usage */
-        {"DANE-TA, another name", "other inter root", {"2 0 1 root"}, .verdict = NOMATCH, .outcomes = "X", .depth = -1, .reason = "www.other.test"},
-        {"DANE-TA, reference not in cert", "www inter root", {"2 1 1 inter"}, .names = "mail.example.test", .verdict = NOMATCH, .outcomes = "X", .depth = -1},
-        {"DANE-TA, no reference name", "www inter root", {"2 1 1 inter"}, .names = "", .verdict = NOMATCH, .outcomes = "X", .depth = -1, .reason = "no reference name"},
-        {"DANE-TA, wildcard spans two labels", "wild inter root", {"2 1 1 inter"}, .names = "a.b.example.test", .verdict = NOMATCH, .outcomes = "X", .depth = -1},
-        {"DANE-TA, wildcard does not match parent", "wild inter root", {"2 1 1 inter"}, .names = "example.test", .verdict = NOMATCH, .outcomes = "X", .depth = -1},
-        {"DANE-TA, user cert for a host", "john inter root", {"2 1 1 inter"}, .names = "example.test", .verdict = NOMATCH, .outcomes = "X", .depth = -1},
-        {"DANE-TA, expired leaf", "expired inter root", {"2 0 1 root"}, .verdict = NOMATCH, .outcomes = "E", .depth = -1, .reason = "has expired"},
-        {"DANE-TA, in 60 days", "www inter root", {"2 1 2 inter"}, .dt = 60 * DAY, .verdict = NOMATCH, .outcomes = "E", .depth = -1},
-        {"DANE-TA, yesterday", "www inter root", {"2 1 2 inter"}, .dt = -DAY, .verdict = NOMATCH, .outcomes = "E", .depth = -1, .reason = "not yet valid"},
-        {"DANE-TA 2 1 0 unsent, in 60 days", "www inter", {"2 1 0 root.spki"}, .dt = 60 * DAY, .verdict = NOMATCH, .outcomes = "E", .depth = -1},
-        {"PKIX-EE, expired", "expired inter root", {"1 1 1 expired"}, .trust = "root.pem", .verdict = NOMATCH, .outcomes = "E", .depth = -1},
-        {"PKIX-EE, another name", "other inter root", {"1 1 1 other"}, .trust = "root.pem", .verdict = NOMATCH, .outcomes = "X", .depth = -1},
-        {"PKIX-EE, not in the trust store", "www inter root", {"1 1 1 www"}, .trust = "impostor.pem", .verdict = NOMATCH, .outcomes = "K", .depth = -1, .reason = "PKIX validation failed"},
-        {"PKIX-TA, not in the trust store", "www inter root", {"0 0 1 inter"}, .trust = "impostor.pem", .verdict = NOMATCH, .outcomes = "K", .depth = -1},
-        {"PKIX-TA, in 60 days", "www inter root", {"0 0 1 inter"}, .trust = "root.pem", .dt = 60 * DAY, .verdict = NOMATCH, .outcomes = "E", .depth = -1},
+        {"DANE-TA, another name", "other inter root", {"2 0 1 root"}, .verdict = NOMATCH, .outcomes = "X", .depth = 2, .reason = "www.other.test"},
+        {"DANE-TA, reference not in cert", "www inter root", {"2 1 1 inter"}, .names = "mail.example.test", .verdict = NOMATCH, .outcomes = "X", .depth = 1},
+        {"DANE-TA, no reference name", "www inter root", {"2 1 1 inter"}, .names = "", .verdict = NOMATCH, .outcomes = "X", .depth = 1, .reason = "no reference name"},
+        {"DANE-TA, wildcard spans two labels", "wild inter root", {"2 1 1 inter"}, .names = "a.b.example.test", .verdict = NOMATCH, .outcomes = "X", .depth = 1},
+        {"DANE-TA, wildcard does not match parent", "wild inter root", {"2 1 1 inter"}, .names = "example.test", .verdict = NOMATCH, .outcomes = "X", .depth = 1},
+        {"DANE-TA, user cert for a host", "john inter root", {"2 1 1 inter"}, .names = "example.test", .verdict = NOMATCH, .outcomes = "X", .depth = 1},
+        {"DANE-TA, expired leaf", "expired inter root", {"2 0 1 root"}, .verdict = NOMATCH, .outcomes = "E", .depth = 2, .reason = "has expired"},
+        {"DANE-TA, in 60 days", "www inter root", {"2 1 2 inter"}, .dt = 60 * DAY, .verdict = NOMATCH, .outcomes = "E", .depth = 1},
+        {"DANE-TA, yesterday", "www inter root", {"2 1 2 inter"}, .dt = -DAY, .verdict = NOMATCH, .outcomes = "E", .depth = 1, .reason = "not yet valid"},
+        {"DANE-TA 2 1 0 unsent, in 60 days", "www inter", {"2 1 0 root.spki"}, .dt = 60 * DAY, .verdict = NOMATCH, .outcomes = "E", .depth = 2},
+        {"PKIX-EE, expired", "expired inter root", {"1 1 1 expired"}, .trust = "root.pem", .verdict = NOMATCH, .outcomes = "E", .depth = 0},
+        {"PKIX-EE, another name", "other inter root", {"1 1 1 other"}, .trust = "root.pem", .verdict = NOMATCH, .outcomes = "X", .depth = 0},
+        {"PKIX-EE, not in the trust store", "www inter root", {"1 1 1 www"}, .trust = "impostor.pem", .verdict = NOMATCH, .outcomes = "K", .depth = 0, .reason = "PKIX validation failed"},
+        {"PKIX-TA, not in the trust store", "www inter root", {"0 0 1 inter"}, .trust = "impostor.pem", .verdict = NOMATCH, .outcomes = "K", .depth = 1},
+        {"PKIX-TA, in 60 days", "www inter root", {"0 0 1 inter"}, .trust = "root.pem", .dt = 60 * DAY, .verdict = NOMATCH, .outcomes = "E", .depth = 1},
+        /* --- negative: DANE-EE name checks, when asked for */
+        {"EE name checks, another name", "other inter root", {"3 1 1 other"}, .flags = EENAMES, .verdict = NOMATCH, .outcomes = "X", .depth = 0, .reason = "www.other.test"},
+        {"EE name checks, a raw key names nothing", "@rawkey", {"3 1 1 rawkey"}, .flags = EENAMES, .verdict = NOMATCH, .outcomes = "X", .depth = 0, .reason = "a raw key names nothing"},
+        {"EE name checks, wildcard and parent", "wild", {"3 1 1 wild"}, .names = "example.test", .flags = EENAMES, .verdict = NOMATCH, .outcomes = "X", .depth = 0},
+        {"EE name checks, no reference name", "www", {"3 1 1 www"}, .names = "", .flags = EENAMES, .verdict = NOMATCH, .outcomes = "X", .depth = 0, .reason = "no reference name"},
+        /* --- negative: the best record of a failure is the strongest that matched */
+        {"best failure: DANE-TA over PKIX-EE", "expired inter root", {"1 1 1 expired", "2 0 1 inter"}, .trust = "root.pem", .verdict = NOMATCH, .outcomes = "EE", .depth = 1},
+        {"best failure: a match beats no match", "www inter root", {"3 1 1 other", "2 0 1 inter"}, .names = "mail.example.test", .verdict = NOMATCH, .outcomes = "NX", .depth = 1},
         /* --- negative: unusable records */
         {"PKIX without trust store", "www inter root", {"1 1 1 www", "0 0 1 root"}, .verdict = NOUSABLE, .outcomes = "UU", .depth = -1, .reason = "trust store"},
         {"PKIX in the SMTP profile", "www inter root", {"1 1 1 www", "0 0 1 root"}, .trust = "root.pem", .flags = TLSPOOL_DANE_NO_PKIX, .verdict = NOUSABLE, .outcomes = "UU", .depth = -1, .reason = "RFC 7672"},
@@ -132,6 +146,16 @@ static const struct row rows[] = {
         {"raw key 3 1 0", "@rawkey", {"3 1 0 rawkey"}, .verdict = AUTH, .outcomes = "M", .depth = 0},
         {"raw key 3 1 1", "@rawkey", {"3 1 1 rawkey"}, .verdict = AUTH, .outcomes = "M", .depth = 0},
         {"raw key 3 1 2", "@rawkey", {"3 1 2 rawkey", "2 0 1 root"}, .verdict = AUTH, .outcomes = "MP", .depth = 0},
+        /* --- positive: DANE-EE name checks */
+        {"EE name checks, the name", "www inter root", {"3 1 1 www"}, .flags = EENAMES, .verdict = AUTH, .outcomes = "M", .depth = 0, .reason = "DANE-EE name checks asked for"},
+        {"EE name checks, second reference name", "www", {"3 1 1 www"}, .names = "mail.example.test www.example.test", .flags = EENAMES, .verdict = AUTH, .outcomes = "M", .depth = 0},
+        {"EE name checks, dates still not checked", "expired", {"3 1 1 expired"}, .flags = EENAMES, .verdict = AUTH, .outcomes = "M", .depth = 0},
+        {"EE name checks, wildcard", "wild", {"3 1 1 wild"}, .names = "a.example.test", .flags = EENAMES, .verdict = AUTH, .outcomes = "M", .depth = 0},
+        /* --- positive: several records authenticate; the strongest counts */
+        {"several: DANE-EE over DANE-TA", "www inter root", {"2 0 1 inter", "3 1 1 www"}, .verdict = AUTH, .outcomes = "MM", .depth = 0},
+        {"several: DANE-TA over PKIX", "www inter root", {"0 0 1 inter", "1 1 1 www", "2 1 1 root"}, .trust = "root.pem", .verdict = AUTH, .outcomes = "MMM", .depth = 2},
+        {"several: PKIX-EE over PKIX-TA", "www inter root", {"0 0 1 root", "1 1 1 www"}, .trust = "root.pem", .verdict = AUTH, .outcomes = "MM", .depth = 0},
+        {"several of one usage: the first", "www inter root", {"2 0 1 root", "2 0 1 inter"}, .verdict = AUTH, .outcomes = "MM", .depth = 2},
         /* --- positive: DANE-TA */
         {"2 0 0 inter", "www inter root", {"2 0 0 inter"}, .verdict = AUTH, .outcomes = "M", .depth = 1},
         {"2 0 1 inter", "www inter root", {"2 0 1 inter"}, .verdict = AUTH, .outcomes = "M", .depth = 1},
@@ -139,7 +163,7 @@ static const struct row rows[] = {
         {"2 1 0 root", "www inter root", {"2 1 0 root"}, .verdict = AUTH, .outcomes = "M", .depth = 2},
         {"2 1 1 root", "www inter root", {"2 1 1 root"}, .verdict = AUTH, .outcomes = "M", .depth = 2},
         {"2 1 2 root", "www inter root", {"2 1 2 root"}, .verdict = AUTH, .outcomes = "M", .depth = 2},
-        {"2 0 1 root, unsorted chain", "www root inter", {"2 0 1 root"}, .verdict = AUTH, .outcomes = "M", .depth = 1},
+        {"2 0 1 root, unsorted chain", "www root inter", {"2 0 1 root"}, .verdict = AUTH, .outcomes = "M", .depth = 2},
         {"2 1 1 inter, chain without root", "www inter", {"2 1 1 inter"}, .verdict = AUTH, .outcomes = "M", .depth = 1},
         {"2 0 0 root not sent", "www inter", {"2 0 0 root"}, .verdict = AUTH, .outcomes = "M", .depth = 2, .reason = "did not send"},
         {"2 1 0 root key not sent", "www inter", {"2 1 0 root.spki"}, .verdict = AUTH, .outcomes = "M", .depth = 2, .reason = "bare trust-anchor key"},
@@ -280,7 +304,7 @@ static tlspool_dns_verdict dns_by_name(const char *name)
 
 static char outcome_letter(tlspool_dane_outcome o)
 {
-	static const char letters[] = "0MNUAPXCEK-";
+	static const char letters[] = "0MNUAPXCEK-W";
 
 	return (unsigned)o < sizeof(letters) - 1 ? letters[o] : '?';
 }
@@ -343,12 +367,255 @@ START_TEST(match)
 		ck_assert_int_eq(res->steps[res->matched].outcome, TLSPOOL_DANE_REC_MATCHED);
 		/* The authenticated name: for DANE-EE the first reference
 		 * name (the TLSA base name); else one the certificate names. */
-		if (res->steps[res->matched].usage == TLSPOOL_DANE_USAGE_DANE_EE || b.nchain == 0)
+		ck_assert_int_eq(res->best, res->matched);
+		/* the strongest: no matched record of a stronger usage */
+		for (i = 0; i < res->nsteps; i++)
+			if (res->steps[i].outcome == TLSPOOL_DANE_REC_MATCHED)
+				ck_assert_int_le(res->steps[i].usage,
+				                 res->steps[res->matched].usage);
+		if ((res->steps[res->matched].usage == TLSPOOL_DANE_USAGE_DANE_EE &&
+		     !(r->flags & EENAMES)) ||
+		    b.nchain == 0)
 			ck_assert_str_eq(res->name, b.nnames ? b.names[0] : "");
 		else
 			ck_assert_int_eq(tlspool_x509_names(&b.chain[0], res->name), 1);
 	} else {
 		ck_assert_int_eq(res->matched, -1);
+	}
+	/* the result's depth is its best record's */
+	if (res->best >= 0)
+		ck_assert_int_eq(res->depth, res->steps[res->best].depth);
+	else
+		ck_assert_int_eq(res->depth, -1);
+	tlspool_dane_result_free(res);
+	tlspool_trust_free(trust);
+}
+END_TEST
+
+
+/* --- extra untrusted certificates (TLSPOOL_DANE_EXTRA_CERTS) ---------------- */
+
+static const struct {
+	const char *why, *chain, *recs[MAXREC], *extra, *trust;
+	int flag;
+	tlspool_dane_verdict verdict;
+	const char *outcomes;
+	int depth, chain_index; /* of the best record */
+} extra_rows[] = {
+        /* negative: without the flag, or from certificates that do not
+         * complete the path, nothing changes */
+        {"2 0 1 inter, not sent, no flag", "www", {"2 0 1 inter"}, "inter", NULL, 0, NOMATCH, "N", -1, -1},
+        {"PKIX-TA from 0 0 0, no flag", "www", {"0 0 0 inter", "0 0 1 root"}, NULL, "root.pem", 0, NOMATCH, "NN", -1, -1},
+        {"an extra that does not parse", "www", {"2 0 1 inter"}, "junk", NULL, 1, NOMATCH, "N", -1, -1},
+        {"an impostor extra (inter's DN, not its key)", "www", {"2 0 1 impostor"}, "impostor", NULL, 1, NOMATCH, "N", -1, -1},
+        {"an extra of another chain", "www", {"2 0 1 root"}, "impostor root", NULL, 1, NOMATCH, "N", -1, -1},
+        {"PKIX-EE, extra not in the store", "www", {"1 1 1 www"}, "inter", "impostor.pem", 1, NOMATCH, "K", 0, 0},
+        /* positive */
+        {"2 0 1 inter, not sent", "www", {"2 0 1 inter"}, "inter", NULL, 1, AUTH, "M", 1, -1},
+        {"2 0 1 root, neither sent", "www", {"2 0 1 root"}, "root inter", NULL, 1, AUTH, "M", 2, -1},
+        {"2 0 1 root, inter sent", "www inter", {"2 0 1 root"}, "root", NULL, 1, AUTH, "M", 2, -1},
+        {"the peer's own come first", "www inter", {"2 0 1 inter"}, "inter", NULL, 1, AUTH, "M", 1, 1},
+        {"PKIX-TA, the chain from a 0 0 0 record (OpenSSL case 39)", "www", {"0 0 0 inter", "0 0 1 root"}, NULL, "root.pem", 1, AUTH, "MM", 1, -1},
+        {"PKIX-EE, the path completed", "www", {"1 1 1 www"}, "inter", "root.pem", 1, AUTH, "M", 0, 0},
+        {"2 0 0 inter: the record's own certificate", "www", {"2 0 0 inter"}, NULL, NULL, 1, AUTH, "M", 1, -1},
+};
+
+START_TEST(extra_certs)
+{
+	struct row r = {0};
+	struct built b;
+	tlspool_span extra[4];
+	char buf[64], *tok, *save = NULL, got[MAXREC + 1] = "", err[256];
+	tlspool_dane_input in;
+	tlspool_dane_result *res;
+	tlspool_trust *trust = NULL;
+	size_t i, nextra = 0;
+
+	r.chain = extra_rows[_i].chain;
+	memcpy(r.recs, extra_rows[_i].recs, sizeof(r.recs));
+	build(&r, &b);
+	if (extra_rows[_i].extra != NULL) {
+		snprintf(buf, sizeof(buf), "%s", extra_rows[_i].extra);
+		for (tok = strtok_r(buf, " ", &save); tok;
+		     tok = strtok_r(NULL, " ", &save))
+			extra[nextra++] = *peer_cert(tok);
+	}
+	if (extra_rows[_i].trust) {
+		trust = tlspool_trust_new_file(tp_certpath(extra_rows[_i].trust),
+		                               err, sizeof(err));
+		ck_assert_ptr_nonnull(trust);
+	}
+	memset(&in, 0, sizeof(in));
+	in.chain = b.chain;
+	in.nchain = b.nchain;
+	in.tlsa = b.tlsa;
+	in.ntlsa = b.n;
+	in.dns = TLSPOOL_DNS_SECURE;
+	in.names = b.names;
+	in.nnames = b.nnames;
+	in.now = time(NULL);
+	in.trust = trust;
+	in.extra = nextra ? extra : NULL;
+	in.nextra = nextra;
+	in.flags = extra_rows[_i].flag ? TLSPOOL_DANE_EXTRA_CERTS : 0;
+	ck_assert_int_eq(tlspool_dane_match(&in, &res, err, sizeof(err)), 0);
+	for (i = 0; i < res->nsteps; i++)
+		got[i] = outcome_letter(res->steps[i].outcome);
+	got[i] = '\0';
+	ck_assert_msg(res->verdict == extra_rows[_i].verdict &&
+	                      strcmp(got, extra_rows[_i].outcomes) == 0 &&
+	                      res->depth == extra_rows[_i].depth,
+	              "%s: %s %s depth %d; %s", extra_rows[_i].why,
+	              tlspool_dane_verdict_name(res->verdict), got, res->depth,
+	              res->steps[0].reason);
+	if (res->best >= 0)
+		ck_assert_int_eq(res->steps[res->best].chain_index,
+		                 extra_rows[_i].chain_index);
+	tlspool_dane_result_free(res);
+	tlspool_trust_free(trust);
+}
+END_TEST
+
+/* The strongest record is named, every record is in the trace with its
+ * depth, and a chain sent unsorted counts depth along the path. */
+static const struct {
+	const char *chain, *recs[MAXREC];
+	int matched, best;
+	const char *depths; /* of every step */
+	const char *chain_indices;
+} strongest_rows[] = {
+        {"www inter root", {"2 0 1 inter", "3 1 1 www"}, 1, 1, "1 0", "1 0"},
+        {"www inter root", {"3 1 1 www", "2 0 1 inter"}, 0, 0, "0 1", "0 1"},
+        {"www inter root", {"0 0 1 inter", "1 1 1 www", "2 1 1 root"}, 2, 2, "1 0 2", "1 0 2"},
+        {"www root inter", {"2 0 1 root", "2 0 1 inter", "3 1 1 other"}, 0, 0, "2 1 -1", "1 2 -1"},
+        {"www inter", {"2 0 0 root", "2 1 0 root.spki"}, 0, 0, "2 2", "-1 -1"},
+        {"expired inter root", {"2 0 1 inter", "3 1 1 other"}, -1, 0, "1 -1", "1 -1"},
+        {"www inter root", {"3 1 1 other", "7 1 1 www"}, -1, -1, "-1 -1", "-1 -1"},
+};
+
+START_TEST(strongest)
+{
+	struct row r = {0};
+	struct built b;
+	tlspool_dane_input in;
+	tlspool_dane_result *res;
+	tlspool_trust *trust;
+	char err[256], depths[64] = "", idx[64] = "";
+	size_t i;
+
+	trust = tlspool_trust_new_file(tp_certpath("root.pem"), err, sizeof(err));
+	ck_assert_ptr_nonnull(trust);
+	r.chain = strongest_rows[_i].chain;
+	memcpy(r.recs, strongest_rows[_i].recs, sizeof(r.recs));
+	build(&r, &b);
+	memset(&in, 0, sizeof(in));
+	in.chain = b.chain;
+	in.nchain = b.nchain;
+	in.tlsa = b.tlsa;
+	in.ntlsa = b.n;
+	in.dns = TLSPOOL_DNS_SECURE;
+	in.names = b.names;
+	in.nnames = b.nnames;
+	in.now = time(NULL);
+	in.trust = trust;
+	ck_assert_int_eq(tlspool_dane_match(&in, &res, err, sizeof(err)), 0);
+	for (i = 0; i < res->nsteps; i++) {
+		snprintf(depths + strlen(depths), sizeof(depths) - strlen(depths),
+		         "%s%d", i ? " " : "", res->steps[i].depth);
+		snprintf(idx + strlen(idx), sizeof(idx) - strlen(idx), "%s%d",
+		         i ? " " : "", res->steps[i].chain_index);
+	}
+	ck_assert_msg(res->matched == strongest_rows[_i].matched &&
+	                      res->best == strongest_rows[_i].best,
+	              "row %d: matched %d best %d", _i, res->matched, res->best);
+	ck_assert_str_eq(depths, strongest_rows[_i].depths);
+	ck_assert_str_eq(idx, strongest_rows[_i].chain_indices);
+	if (res->matched >= 0)
+		ck_assert_ptr_nonnull(strstr(res->reason,
+		                             tlspool_dane_usage_name(
+		                                     res->steps[res->matched].usage)));
+	tlspool_dane_result_free(res);
+	tlspool_trust_free(trust);
+}
+END_TEST
+
+/* --- extended key usage for usages 0 and 1 ---------------------------------- */
+
+#define SRV TLSPOOL_DANE_PURPOSE_SERVER
+#define CLI TLSPOOL_DANE_PURPOSE_CLIENT
+static const struct {
+	const char *chain, *rec;
+	int purpose;
+	char outcome; /* a letter of outcome_letter() */
+	const char *reason;
+} purpose_rows[] = {
+        /* negative */
+        {"srv inter root", "1 1 1 srv", CLI, 'W', "certificate 0 is not for TLS client authentication (its extended key usage lacks clientAuth"},
+        {"cli inter root", "1 1 1 cli", SRV, 'W', "lacks serverAuth"},
+        {"emailonly inter root", "1 1 1 emailonly", SRV, 'W', "lacks serverAuth"},
+        {"emailonly inter root", "0 0 1 inter", CLI, 'W', "lacks clientAuth"},
+        {"emailonly inter root", "0 0 1 root", SRV, 'W', "certificate 0"},
+        {"srvcli intercli root", "1 1 1 srvcli", SRV, 'W', "certificate 1 is not for TLS server"},
+        {"srvcli intercli root", "0 0 1 root", SRV, 'W', "certificate 1"},
+        /* the other checks still come first */
+        {"srv inter root", "1 1 1 srv!", CLI, 'N', NULL},
+        /* positive */
+        {"srv inter root", "1 1 1 srv", SRV, 'M', NULL},
+        {"cli inter root", "1 1 1 cli", CLI, 'M', NULL},
+        {"www inter root", "1 1 1 www", CLI, 'M', NULL},
+        {"www inter root", "1 1 1 www", SRV, 'M', NULL},
+        {"noeku inter root", "1 1 1 noeku", SRV, 'M', NULL},
+        {"noeku inter root", "1 1 1 noeku", CLI, 'M', NULL},
+        {"anyeku inter root", "1 1 1 anyeku", CLI, 'M', NULL},
+        {"srv inter root", "0 0 1 inter", SRV, 'M', NULL},
+        {"srv inter", "0 0 1 root", SRV, 'M', NULL},
+        {"srvcli intercli root", "1 1 1 srvcli", CLI, 'W', "lacks clientAuth"},
+        /* unchecked: no purpose given, or a DANE usage */
+        {"srv inter root", "1 1 1 srv", TLSPOOL_DANE_PURPOSE_ANY, 'M', NULL},
+        {"emailonly inter root", "1 1 1 emailonly", TLSPOOL_DANE_PURPOSE_ANY, 'M', NULL},
+        {"srv inter root", "2 0 1 inter", CLI, 'M', NULL},
+        {"srv inter root", "3 1 1 srv", CLI, 'M', NULL},
+        {"srvcli intercli root", "2 0 1 intercli", SRV, 'M', NULL},
+};
+
+START_TEST(purpose)
+{
+	struct row r = {0};
+	struct built b;
+	tlspool_dane_input in;
+	tlspool_dane_result *res;
+	tlspool_trust *trust;
+	char err[256];
+
+	trust = tlspool_trust_new_file(tp_certpath("root.pem"), err, sizeof(err));
+	ck_assert_ptr_nonnull(trust);
+	r.chain = purpose_rows[_i].chain;
+	r.recs[0] = purpose_rows[_i].rec;
+	build(&r, &b);
+	memset(&in, 0, sizeof(in));
+	in.chain = b.chain;
+	in.nchain = b.nchain;
+	in.tlsa = b.tlsa;
+	in.ntlsa = b.n;
+	in.dns = TLSPOOL_DNS_SECURE;
+	in.names = b.names;
+	in.nnames = b.nnames;
+	in.now = time(NULL);
+	in.trust = trust;
+	in.purpose = purpose_rows[_i].purpose;
+	ck_assert_int_eq(tlspool_dane_match(&in, &res, err, sizeof(err)), 0);
+	ck_assert_msg(outcome_letter(res->steps[0].outcome) == purpose_rows[_i].outcome,
+	              "row %d: %s: %s", _i,
+	              tlspool_dane_outcome_name(res->steps[0].outcome),
+	              res->steps[0].reason);
+	ck_assert_int_eq(res->verdict, purpose_rows[_i].outcome == 'M' ? AUTH : NOMATCH);
+	if (purpose_rows[_i].reason)
+		ck_assert_msg(strstr(res->steps[0].reason, purpose_rows[_i].reason),
+		              "row %d: %s", _i, res->steps[0].reason);
+	if (purpose_rows[_i].outcome == 'W') {
+		ck_assert_str_eq(tlspool_dane_outcome_name(res->steps[0].outcome),
+		                 "wrong-purpose");
+		ck_assert_int_ge(res->depth, 0); /* it matched, then failed */
 	}
 	tlspool_dane_result_free(res);
 	tlspool_trust_free(trust);
@@ -384,6 +651,16 @@ START_TEST(bad_arguments)
 	ck_assert_int_eq(tlspool_dane_match(&in, &res, err, sizeof(err)), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	in.nnames = 0;
+	in.nextra = 1; /* extra certificates, but no array */
+	ck_assert_int_eq(tlspool_dane_match(&in, &res, err, sizeof(err)), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert(strstr(err, "extra certificates") != NULL);
+	in.nextra = 0;
+	in.purpose = 7;
+	ck_assert_int_eq(tlspool_dane_match(&in, &res, err, sizeof(err)), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert(strstr(err, "purpose 7") != NULL);
+	in.purpose = TLSPOOL_DANE_PURPOSE_CLIENT;
 	ck_assert_int_eq(tlspool_dane_match(&in, &res, err, sizeof(err)), 0);
 	ck_assert_int_eq(res->verdict, TLSPOOL_DANE_NO_RECORDS);
 	tlspool_dane_result_free(res);
@@ -600,6 +877,12 @@ static Suite *suite(void)
 	tcase_add_test(neg, trust_errors);
 	tcase_add_test(neg, make_errors);
 	tcase_add_loop_test(tab, match, 0, sizeof(rows) / sizeof(rows[0]));
+	tcase_add_loop_test(tab, extra_certs, 0,
+	                    sizeof(extra_rows) / sizeof(extra_rows[0]));
+	tcase_add_loop_test(tab, strongest, 0,
+	                    sizeof(strongest_rows) / sizeof(strongest_rows[0]));
+	tcase_add_loop_test(tab, purpose, 0,
+	                    sizeof(purpose_rows) / sizeof(purpose_rows[0]));
 	tcase_add_test(pos, names);
 	tcase_add_loop_test(pos, agrees_with_ldns_dane, 0, 4 * 2 * 3);
 	tcase_add_loop_test(pos, agrees_with_danetool, 0, 4 * 2 * 2);
@@ -613,9 +896,16 @@ static Suite *suite(void)
 
 int main(void)
 {
+	char cmd[200];
 	int rv;
 
 	tp_certs_make();
+	snprintf(cmd, sizeof(cmd), "tests/tools/mkeku.sh %s", tp_certdir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "%s failed\n", cmd);
+		tp_certs_free();
+		return 1;
+	}
 	rv = tp_run_suite(suite());
 	tp_certs_free();
 	return rv;

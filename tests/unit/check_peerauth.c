@@ -23,7 +23,7 @@
 #define PORT 4433
 
 static char dir[] = "/tmp/tlspool-peerauth-XXXXXX";
-static struct tp_runtime *cfg, *cfg_blackhole;
+static struct tp_runtime *cfg, *cfg_blackhole, *cfg_names;
 
 enum { C_WWW, C_CLIENT, C_USER, C_NONAME, C_OTHER, C_COUNT };
 static const char *const cert_names[C_COUNT] = {"www", "client", "user",
@@ -97,6 +97,7 @@ static void setup(void)
 	        "h() { printf %%s \"$1\" | sha256sum | cut -c1-56; } && "
 	        "spki() { openssl pkey -in $1 -pubout -outform DER | sha256sum | cut -c1-64; } && "
 	        "{ echo \"_%d._tcp.www IN TLSA 3 1 1 $(spki www.key)\"; "
+	        "echo \"_%d._tcp.alias IN TLSA 3 1 1 $(spki www.key)\"; "
 	        "echo \"_%d._tcp.wrong IN TLSA 3 1 1 $(spki other.key)\"; "
 	        "echo \"wrong IN A 127.0.0.1\"; "
 	        "echo \"client IN TLSA 3 1 1 $(spki client.key)\"; "
@@ -104,7 +105,7 @@ static void setup(void)
 	        "} > example.add && "
 	        "echo \"_%d._tcp.www IN TLSA 3 1 1 $(spki www.key)\" > bogus.add && "
 	        "cp bogus.add insecure.add",
-	        dir, PORT, PORT, PORT);
+	        dir, PORT, PORT, PORT, PORT);
 	run_sh(cmd);
 	snprintf(cmd, sizeof(cmd),
 	         "%s/zones/serve start %s/z --add example.test %s/example.add "
@@ -117,12 +118,15 @@ static void setup(void)
 		load_der(i);
 	cfg = load_config("tlspool.conf", "");
 	cfg_blackhole = load_config("blackhole.conf", "[dns]\ntimeout_ms = 300\n");
+	cfg_names = load_config("tlspool.conf",
+	                        "[validation]\ndane_ee_name_checks = yes\n");
 }
 
 static void teardown(void)
 {
 	tp_runtime_release(cfg);
 	tp_runtime_release(cfg_blackhole);
+	tp_runtime_release(cfg_names);
 	for (int i = 0; i < C_COUNT; i++)
 		free(der[i]);
 	stop_zones(dir);
@@ -281,6 +285,40 @@ START_TEST(cache_answers)
 }
 END_TEST
 
+/* [validation] dane_ee_name_checks: a DANE-EE record at a name that the
+ * server's certificate does not name authenticates it only while the
+ * option is off (RFC 7671 section 5.1). */
+START_TEST(dane_ee_name_checks)
+{
+	struct tp_peer_check pc;
+	tlspool_span span = {der[C_WWW], der_len[C_WWW]};
+
+	memset(&pc, 0, sizeof(pc));
+	pc.rt = cfg;
+	pc.flags = STARTTLS_NO_CACHE_READ | STARTTLS_NO_CACHE_WRITE;
+	pc.chain = &span;
+	pc.nchain = 1;
+	pc.sniname = "alias.example.test";
+	pc.port = PORT;
+	pc.transport = "tcp";
+	/* each call starts a trace, as starttls.c's do */
+	ck_assert_int_eq(tp_trace_reset(), 0);
+	ck_assert_msg(tp_peer_authenticate(&pc) == 0, "%s", starttls_errstr());
+	ck_assert_str_eq(pc.peer, "alias.example.test");
+	pc.rt = cfg_names;
+	errno = 0;
+	ck_assert_int_eq(tp_trace_reset(), 0);
+	ck_assert_int_eq(tp_peer_authenticate(&pc), -1);
+	ck_assert_int_eq(errno, EKEYREJECTED);
+	ck_assert_int_eq(starttls_errclass(), STARTTLS_ERR_NO_MATCH);
+	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "names"));
+	/* its own name still passes */
+	pc.sniname = "www.example.test";
+	ck_assert_int_eq(tp_trace_reset(), 0);
+	ck_assert_msg(tp_peer_authenticate(&pc) == 0, "%s", starttls_errstr());
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("peerauth");
@@ -292,6 +330,7 @@ int main(void)
 	tcase_add_loop_test(tc, table, 0, sizeof(rows) / sizeof(rows[0]));
 	tcase_add_test(tc, deadline_bounds_dns);
 	tcase_add_test(tc, cache_answers);
+	tcase_add_test(tc, dane_ee_name_checks);
 	suite_add_tcase(s, tc);
 	rv = tp_run_suite(s);
 	teardown();

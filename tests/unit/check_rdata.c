@@ -47,6 +47,78 @@ START_TEST(tlsa_null_arguments)
 }
 END_TEST
 
+/* The presentation form (RFC 6698 section 2.2, RFC 3597 section 5). */
+#define H32 "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F"
+
+static const struct {
+	const char *text;
+	size_t buflen;
+	int err;
+	const char *detail;
+} bad_text[] = {
+        {"", 64, EBADMSG, "the certificate usage is not a decimal number"},
+        {"   \n", 64, EBADMSG, "certificate usage is not a decimal"},
+        {"3 1", 64, EBADMSG, "the matching type is not a decimal number"},
+        {"3 1 1", 64, EBADMSG, "no certificate association data"},
+        {"3 1 1   \t", 64, EBADMSG, "no certificate association data"},
+        {"256 1 1 00", 64, EBADMSG, "the certificate usage is above 255"},
+        {"3 1000 1 00", 64, EBADMSG, "the selector is above 255"},
+        {"3 -1 1 00", 64, EBADMSG, "the selector is not a decimal number"},
+        {"3 1 1x 00", 64, EBADMSG, "the matching type is not a decimal"},
+        {"3,1,1 00", 64, EBADMSG, "the certificate usage is not a decimal"},
+        {"3 1 1 ABC", 64, EBADMSG, "an odd number of hexadecimal digits"},
+        {"3 1 1 0G", 64, EBADMSG, "'G' at offset 7 is not a hexadecimal"},
+        {"3 1 1 00;comment", 64, EBADMSG, "';' at offset 8"},
+        {"3 1 1 ( " H32 " )", 64, EBADMSG, "'(' at offset 6"},
+        {"3 1 1 \xc3\xa9", 64, EBADMSG, "'?' at offset 6"},
+        {"3 1 1 00", 64, EBADMSG, "1 octets of association data for "
+                                 "matching type 1"},
+        {"2 0 2 " H32, 64, EBADMSG, "32 octets of association data for "
+                                   "matching type 2"},
+        {"\\# 4 030101", 64, EBADMSG, "the generic form says 4 octets, and "
+                                       "has 3"},
+        {"\\# 3 030101", 64, EBADMSG, "no certificate association data"},
+        {"\\#4 03010100", 64, EBADMSG, "is not followed by a blank"},
+        {"\\# 70000 00", 64, EBADMSG, "generic rdata length is above 65535"},
+        {"\\# x 00", 64, EBADMSG, "generic rdata length is not a decimal"},
+        {"3 1 0 00", 2, ENOSPC, "does not fit in 2 octets"},
+        {"3 1 0 0000", 4, ENOSPC, "does not fit in 4 octets"},
+        {"\\# 4 03010000", 3, ENOSPC, "does not fit in 3 octets"},
+};
+
+START_TEST(tlsa_text_rejects)
+{
+	unsigned char buf[64];
+	tlspool_tlsa t;
+	char err[200] = "";
+
+	errno = 0;
+	ck_assert_int_eq(tlspool_tlsa_parse_text(bad_text[_i].text, buf,
+	                                         bad_text[_i].buflen, &t, err,
+	                                         sizeof(err)),
+	                 -1);
+	ck_assert_msg(errno == bad_text[_i].err, "row %d: errno %d", _i, errno);
+	ck_assert_msg(strstr(err, bad_text[_i].detail) != NULL,
+	              "row %d: \"%s\"", _i, err);
+}
+END_TEST
+
+START_TEST(tlsa_text_null_arguments)
+{
+	unsigned char buf[64];
+
+	errno = 0;
+	ck_assert_int_eq(tlspool_tlsa_parse_text(NULL, buf, sizeof(buf), NULL,
+	                                         NULL, 0),
+	                 -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(tlspool_tlsa_parse_text("3 1 1 " H32, NULL, 64, NULL,
+	                                         NULL, 0),
+	                 -1);
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
 START_TEST(format_malformed_is_generic)
 {
 	/* A truncated TLSA record prints in RFC 3597 form, not as TLSA. */
@@ -96,6 +168,85 @@ START_TEST(tlsa_parse_fields)
 	ck_assert_uint_eq(t.usage, 7);
 	ck_assert_uint_eq(t.mtype, 200);
 	ck_assert_uint_eq(t.len, 1);
+}
+END_TEST
+
+/* Each spelling of the same "3 1 1" record gives the same rdata. */
+static const char *const good_text[] = {
+        "3 1 1 " H32,
+        "3 1 1 " H32 "\n",
+        "  3\t1 1\t" H32 "  ",
+        "3 1 1 00010203 04050607 08090a0b 0c0d0e0f\n"
+        "\t10111213 14151617 18191A1B 1C1D1E1F",
+        "003 001 1 " H32,
+        "\\# 35 030101" H32,
+        "\\# 35 03 01 01 " H32,
+};
+
+START_TEST(tlsa_text_forms)
+{
+	unsigned char buf[64];
+	tlspool_tlsa t;
+	char err[200];
+	int n, i;
+
+	n = tlspool_tlsa_parse_text(good_text[_i], buf, sizeof(buf), &t, err,
+	                            sizeof(err));
+	ck_assert_msg(n == 35, "row %d: %d: %s", _i, n, err);
+	ck_assert_int_eq(t.usage, 3);
+	ck_assert_int_eq(t.selector, 1);
+	ck_assert_int_eq(t.mtype, 1);
+	ck_assert_uint_eq(t.len, 32);
+	ck_assert_ptr_eq(t.data, buf + 3);
+	for (i = 0; i < 32; i++)
+		ck_assert_int_eq(t.data[i], i);
+	/* out may be NULL; the rdata is written all the same */
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(tlspool_tlsa_parse_text(good_text[_i], buf, 35, NULL,
+	                                         NULL, 0),
+	                 35);
+	ck_assert_int_eq(buf[34], 0x1f);
+}
+END_TEST
+
+/* What the matcher decides, the parser leaves: unknown parameters and
+ * Full(0) data of any length; and what tlspool_rr_format prints reads
+ * back to the same rdata. */
+START_TEST(tlsa_text_round_trip)
+{
+	static const char *const texts[] = {"4 1 1 " H32, "255 255 255 00",
+	                                    "2 0 0 3082ABCD", "3 1 2 " H32 H32,
+	                                    "0 1 0 AA"};
+	unsigned char buf[128], again[128];
+	char line[400], err[200];
+	tlspool_rr rr = {TLSPOOL_RR_TLSA, 60, 0, buf};
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		n = tlspool_tlsa_parse_text(texts[i], buf, sizeof(buf), NULL, err,
+		                            sizeof(err));
+		ck_assert_msg(n > 3, "%s: %s", texts[i], err);
+		rr.rdlen = (size_t)n;
+		ck_assert_int_gt(tlspool_rr_format(line, sizeof(line), "x.", &rr), 0);
+		ck_assert_ptr_nonnull(strstr(line, "IN TLSA "));
+		ck_assert_int_eq(tlspool_tlsa_parse_text(strstr(line, "TLSA ") + 5,
+		                                         again, sizeof(again), NULL,
+		                                         err, sizeof(err)),
+		                 n);
+		ck_assert_mem_eq(buf, again, (size_t)n);
+	}
+	/* the malformed ones print in generic form, which reads back as
+	 * malformed: the same refusal either way */
+	rr.rdlen = 3;
+	memcpy(buf, "\x03\x01\x01", 3);
+	ck_assert_int_gt(tlspool_rr_format(line, sizeof(line), "x.", &rr), 0);
+	errno = 0;
+	ck_assert_int_eq(tlspool_tlsa_parse_text(strstr(line, "TLSA ") + 5, again,
+	                                         sizeof(again), NULL, err,
+	                                         sizeof(err)),
+	                 -1);
+	ck_assert_int_eq(errno, EBADMSG);
 }
 END_TEST
 
@@ -161,9 +312,15 @@ static Suite *suite(void)
 	tcase_add_loop_test(neg, tlsa_malformed, 0,
 	                    sizeof(bad_tlsa) / sizeof(bad_tlsa[0]));
 	tcase_add_test(neg, tlsa_null_arguments);
+	tcase_add_loop_test(neg, tlsa_text_rejects, 0,
+	                    sizeof(bad_text) / sizeof(bad_text[0]));
+	tcase_add_test(neg, tlsa_text_null_arguments);
 	tcase_add_test(neg, format_malformed_is_generic);
 	tcase_add_test(neg, format_no_space);
 	tcase_add_test(pos, tlsa_parse_fields);
+	tcase_add_loop_test(pos, tlsa_text_forms, 0,
+	                    sizeof(good_text) / sizeof(good_text[0]));
+	tcase_add_test(pos, tlsa_text_round_trip);
 	tcase_add_test(pos, format_types);
 	tcase_add_test(pos, type_names);
 	tcase_add_test(pos, verdict_mapping);
