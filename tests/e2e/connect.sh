@@ -133,14 +133,15 @@ server_rc >/dev/null
 
 # --json: one document on stderr whose verdict agrees with the exit code
 jsonerr() { grep -v -e '^peer: ' -e '^tlspool-connect: ' "$T/err"; }
-for case in "good:www.example.test:0:authenticated:secure" \
-	"bogus:www.bogus.test:6:dns-error:bogus" \
-	"wrong:www.example.test:4:no-match:secure"; do
-	IFS=: read -r name sni code verdict dnsv <<<"$case"
+# (a connection that was made has its document once it ended, with "end")
+for case in "good:www.example.test:0:authenticated:secure:ok" \
+	"bogus:www.bogus.test:6:dns-error:bogus:dns-bogus" \
+	"wrong:www.example.test:4:no-match:secure:no-match"; do
+	IFS=: read -r name sni code verdict dnsv class <<<"$case"
 	server "${P[$name]}" --no-peer-cert --exec 'cat'
 	expect "json-$name" "$code" -- bash -c "echo hi | client ${P[$name]} $sni --json"
-	if jsonerr | jq -e --arg v "$verdict" --arg d "$dnsv" --argjson c "$code" \
-		'.verdict == $v and .dns.verdict == $d and .exit_code == $c and (.chain|length) >= 1 and ((.records|length) >= 1 or $v == "dns-error")' >/dev/null; then
+	if jsonerr | jq -e --arg v "$verdict" --arg d "$dnsv" --argjson c "$code" --arg k "$class" \
+		'.verdict == $v and .dns.verdict == $d and .exit_code == $c and .class == $k and (.chain|length) >= 1 and ((.records|length) >= 1 or $v == "dns-error") and ((.end != null) == ($c == 0))' >/dev/null; then
 		npass=$((npass + 1))
 	else
 		nfail=$((nfail + 1)); echo "not ok: json-$name: $(jsonerr | head -c 400)"
