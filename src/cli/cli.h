@@ -5,7 +5,7 @@
 #include <tlspool/starttls.h>
 #include <tlspool/validate.h>
 
-/* Exit codes: DESIGN section 6 and tlspool-connect(1). */
+/* Exit codes: tlspool-connect(1), EXIT STATUS. */
 enum {
 	EXIT_OK = 0,
 	EXIT_USAGE = 1,
@@ -16,28 +16,32 @@ enum {
 	EXIT_DNS = 6,
 };
 
-#define MAX_SNI_ALLOW 32
+#define MAX_SNI_ALLOW        32
+#define DEFAULT_MAX_CHILDREN 256
 
 struct options {
 	int mode; /* 'l'ookup, 'c'lient, 's'erver, cache 'L'ist, 'F'lush */
 	const char *config;
-	const char *name; /* --lookup NAME, or the client's HOST */
-	const char *port;
+	const char *name;  /* --lookup NAME, or the client's HOST */
+	const char *port;  /* checked: decimal 1..65535 */
 	const char *proto; /* "tcp", "udp", "sctp" */
 	int smimea, json, verbose, diagnose;
 	const char *sni, *myname, *exec, *bind;
 	int fd; /* --fd N, or -1 */
-	int fork;
+	int fork, max_children;
+	int any_peer; /* --any-peer: no reference name, any DANE peer */
 	const char *sni_allow[MAX_SNI_ALLOW];
 	int nsni_allow;
-	int flags; /* STARTTLS_* */
+	int allow_no_sni; /* --allow-no-sni: "" passes --sni-allow */
+	int flags;        /* STARTTLS_* */
 	int linger_ms;
 };
 
 extern const char *progname;
 
-void die_usage(const char *fmt, ...)
-        __attribute__((format(printf, 1, 2), noreturn));
+/* A usage error: the message and the usage on stderr; returns
+ * EXIT_USAGE for the caller to return up to main(). */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int run_lookup(const struct options *o);
 
@@ -61,6 +65,21 @@ json_object *openpgp_json(const tlspool_rr *rr);
 
 /* diagnose.c: the trace of the last starttls call, --diagnose / --json */
 void print_trace(const struct options *o, const char *peer, int exit_code);
+/* How a relayed connection ended: starttls_end()'s answer, or (where it
+ * has none) what was seen; the message printed for it, if any. */
+struct conn_end {
+	const char *kind; /* end_kind_name(), or "unknown" */
+	starttls_end_info info;
+	char msg[400]; /* "" when it ended cleanly */
+};
+/* print_trace() with how the connection ended: the JSON document gets
+ * "end", and "error" is end->msg when the call itself succeeded. */
+void print_trace_end(const struct options *o, const char *peer, int exit_code,
+                     const struct conn_end *end);
+const char *end_kind_name(starttls_end_kind kind);
+
+/* connect.c.  run_server() returns in every process it forks too (with
+ * --fork, the child's status): main() alone exits. */
 int run_client(const struct options *o);
 int run_server(const struct options *o);
 

@@ -112,8 +112,45 @@ static json_object *openpgp_result_json(const tlspool_openpgp_result *r)
 	return o;
 }
 
+const char *end_kind_name(starttls_end_kind kind)
+{
+	switch (kind) {
+	case STARTTLS_END_OPEN:
+		return "open";
+	case STARTTLS_END_CLOSE_NOTIFY:
+		return "close_notify";
+	case STARTTLS_END_TRUNCATED:
+		return "truncated";
+	case STARTTLS_END_ALERT:
+		return "alert";
+	case STARTTLS_END_IDLE:
+		return "idle";
+	case STARTTLS_END_ERROR:
+		return "error";
+	}
+	return "unknown";
+}
+
+static json_object *end_json(const struct conn_end *e)
+{
+	json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "kind", json_object_new_string(e->kind));
+	json_object_object_add(j, "alert",
+	                       e->info.kind == STARTTLS_END_ALERT
+	                               ? json_object_new_int(e->info.alert)
+	                               : NULL);
+	json_object_object_add(j, "bytes_in",
+	                       json_object_new_uint64(e->info.bytes_in));
+	json_object_object_add(j, "bytes_out",
+	                       json_object_new_uint64(e->info.bytes_out));
+	json_object_object_add(j, "detail",
+	                       json_object_new_string(e->info.detail));
+	return j;
+}
+
 static json_object *trace_json(const starttls_trace *t, const char *peer,
-                               int exit_code)
+                               int exit_code, const struct conn_end *end)
 {
 	json_object *doc = json_object_new_object();
 	json_object *chain = json_object_new_array();
@@ -208,12 +245,36 @@ static json_object *trace_json(const starttls_trace *t, const char *peer,
 	}
 	json_object_object_add(doc, "from_cache",
 	                       json_object_new_boolean(t->from_cache));
+	/* the class of the starttls call's failure, "ok" after success */
+	json_object_object_add(doc, "class",
+	                       json_object_new_string(starttls_class_name(
+	                               starttls_errclass())));
 	json_object_object_add(
 	        doc, "error",
-	        json_object_new_string(exit_code ? starttls_errstr() : ""));
+	        json_object_new_string(
+	                starttls_errclass() != STARTTLS_OK ? starttls_errstr()
+	                : end != NULL && exit_code != 0    ? end->msg
+	                                                   : ""));
+	if (end != NULL)
+		json_object_object_add(doc, "end", end_json(end));
 	json_object_object_add(doc, "exit_code",
 	                       json_object_new_int(exit_code));
 	return doc;
+}
+
+void print_trace_end(const struct options *o, const char *peer, int exit_code,
+                     const struct conn_end *end)
+{
+	json_object *doc;
+
+	if (!o->json)
+		return;
+	doc = trace_json(starttls_last_trace(), peer, exit_code, end);
+	fprintf(stderr, "%s\n",
+	        json_object_to_json_string_ext(
+	                doc, JSON_C_TO_STRING_PRETTY |
+	                             JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(doc);
 }
 
 void print_trace(const struct options *o, const char *peer, int exit_code)
@@ -221,7 +282,7 @@ void print_trace(const struct options *o, const char *peer, int exit_code)
 	const starttls_trace *t = starttls_last_trace();
 
 	if (o->json) {
-		json_object *doc = trace_json(t, peer, exit_code);
+		json_object *doc = trace_json(t, peer, exit_code, NULL);
 
 		fprintf(stderr, "%s\n",
 		        json_object_to_json_string_ext(

@@ -46,9 +46,33 @@ static int exit_for(const tlspool_dns_answer *a)
 	return EXIT_AUTH;
 }
 
+/*
+ * One record in zone-file form, in memory of the size it needs (an
+ * OPENPGPKEY or a TLSA record with a full certificate can take 64 KiB of
+ * rdata, which base64 or hex makes larger still); NULL when out of memory
+ * or malformed beyond printing.  free() it.
+ */
+static char *format_rr(const char *owner, const tlspool_rr *rr)
+{
+	size_t len = 512;
+
+	for (;;) {
+		char *buf = malloc(len);
+
+		if (buf == NULL)
+			return NULL;
+		if (tlspool_rr_format(buf, len, owner, rr) >= 0)
+			return buf;
+		free(buf);
+		if (errno != ENOSPC || len > ((size_t)1 << 24))
+			return NULL;
+		len *= 2;
+	}
+}
+
 void print_answer_text(FILE *fp, const tlspool_dns_answer *a)
 {
-	char line[8192], when[32];
+	char when[32], *line;
 	size_t i;
 
 	fprintf(fp, "; query   %s %s\n", a->qname,
@@ -65,9 +89,13 @@ void print_answer_text(FILE *fp, const tlspool_dns_answer *a)
 		fprintf(fp, "; rrsig   earliest expiration %s\n", when);
 	}
 	for (i = 0; i < a->nrr; i++) {
-		if (tlspool_rr_format(line, sizeof(line), a->owner, &a->rr[i]) >
-		    0)
+		line = format_rr(a->owner, &a->rr[i]);
+		if (line != NULL)
 			fprintf(fp, "%s\n", line);
+		else
+			fprintf(fp, "; record  %zu: cannot be printed: %s\n",
+			        i + 1, strerror(errno));
+		free(line);
 		if (a->qtype == TLSPOOL_RR_OPENPGPKEY)
 			print_openpgp_text(fp, &a->rr[i]);
 	}
@@ -94,7 +122,7 @@ json_object *answer_json(const tlspool_dns_answer *a)
 	json_object *doc = json_object_new_object();
 	json_object *chain = json_object_new_array();
 	json_object *recs = json_object_new_array();
-	char line[8192], when[32];
+	char when[32], *line;
 	size_t i;
 
 	json_object_object_add(doc, "query", json_object_new_string(a->qname));
@@ -121,10 +149,11 @@ json_object *answer_json(const tlspool_dns_answer *a)
 		json_object *r = json_object_new_object();
 		tlspool_tlsa t;
 
-		if (tlspool_rr_format(line, sizeof(line), a->owner, &a->rr[i]) >
-		    0)
+		line = format_rr(a->owner, &a->rr[i]);
+		if (line != NULL)
 			json_object_object_add(r, "text",
 			                       json_object_new_string(line));
+		free(line);
 		if ((a->qtype == TLSPOOL_RR_TLSA ||
 		     a->qtype == TLSPOOL_RR_SMIMEA) &&
 		    tlspool_tlsa_parse(a->rr[i].rdata, a->rr[i].rdlen, &t) ==
@@ -202,32 +231,29 @@ int run_lookup(const struct options *o)
 
 	if (strchr(o->name, '@') != NULL) {
 		if (o->port != NULL)
-			die_usage("%s: a user identity takes no PORT", o->name);
+			return usage_error("%s: a user identity takes no PORT",
+			                   o->name);
 		type = o->smimea ? TLSPOOL_RR_SMIMEA : TLSPOOL_RR_OPENPGPKEY;
 		if (tlspool_user_owner(owner, sizeof(owner), type, o->name) < 0)
-			die_usage("%s: not a user@domain identity", o->name);
+			return usage_error("%s: not a user@domain identity",
+			                   o->name);
 	} else if (o->name[0] == '_') {
 		/* Already an owner name: ask for it as it is. */
 		if (o->port != NULL || tlspool_check_domain(o->name, 1) != 0 ||
 		    strlen(o->name) >= sizeof(owner))
-			die_usage("%s: not an owner name", o->name);
+			return usage_error("%s: not an owner name", o->name);
 		strcpy(owner, o->name);
 	} else {
-		char *end;
-		unsigned long port = 443;
+		/* main() checked PORT: decimal 1..65535 */
+		unsigned long port =
+		        o->port != NULL ? strtoul(o->port, NULL, 10) : 443;
 
 		if (o->smimea)
-			die_usage("%s: --smimea needs USER@DOMAIN", o->name);
-		if (o->port != NULL) {
-			errno = 0;
-			port = strtoul(o->port, &end, 10);
-			if (errno || *end || port == 0 || port > 65535 ||
-			    o->port[0] < '0' || o->port[0] > '9')
-				die_usage("%s: not a port number", o->port);
-		}
+			return usage_error("%s: --smimea needs USER@DOMAIN",
+			                   o->name);
 		if (tlspool_tlsa_owner(owner, sizeof(owner), (unsigned)port,
 		                       o->proto, o->name) < 0)
-			die_usage("%s: not a host name", o->name);
+			return usage_error("%s: not a host name", o->name);
 	}
 	cfg = tlspool_dns_config_load(o->config, err, sizeof(err));
 	if (cfg == NULL) {

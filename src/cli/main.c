@@ -4,11 +4,15 @@
  * child).  It uses only the public headers.  See tlspool-connect(1).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -18,13 +22,16 @@ static void usage(FILE *fp)
 {
 	fprintf(fp,
 	        "usage: %s --client [OPTIONS] HOST PORT\n"
-	        "       %s --client [OPTIONS] --fd N --sni NAME\n"
-	        "       %s --server [OPTIONS] [--bind ADDR] [--fork] PORT\n"
+	        "       %s --client [OPTIONS] --fd N --sni NAME | --any-peer\n"
+	        "       %s --server [OPTIONS] [--bind ADDR] [--fork "
+	        "[--max-children N]] PORT\n"
 	        "       %s --lookup NAME [PORT] [--udp|--sctp] [--json]\n"
 	        "       %s --lookup USER@DOMAIN [--smimea] [--json]\n"
 	        "       %s --cache-list | --cache-flush [--config FILE]\n"
-	        "options: --sni NAME --myname ID --sni-allow GLOB --exec CMD\n"
+	        "options: --sni NAME --any-peer --myname ID --exec CMD\n"
+	        "         --sni-allow GLOB --allow-no-sni --max-children N\n"
 	        "         --fd N --config FILE --linger MS --udp --sctp\n"
+	        "         --diagnose --json\n"
 	        "         --peer-cert-optional --no-peer-cert --no-local-cert\n"
 	        "         --no-remote-user --no-remote-domain --no-cache-read\n"
 	        "         --no-cache-write --no-authz -v --help --version\n"
@@ -32,7 +39,7 @@ static void usage(FILE *fp)
 	        progname, progname, progname, progname, progname, progname);
 }
 
-void die_usage(const char *fmt, ...)
+int usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -42,20 +49,106 @@ void die_usage(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	usage(stderr);
-	exit(EXIT_USAGE);
+	return EXIT_USAGE;
 }
 
-static int number(const char *s, long min, long max, const char *what)
+/* A decimal number from min to max, nothing else (no sign, no blanks, no
+ * wrap-around); 0, or -1 after a usage message naming what. */
+static int number(const char *s, long min, long max, const char *what,
+                  long *out)
 {
+	unsigned long v;
 	char *end;
-	long v;
 
 	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || end == s || v < min || v > max)
-		die_usage("%s: \"%s\" is not a number from %ld to %ld", what, s,
-		          min, max);
-	return (int)v;
+	v = strtoul(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || errno != 0 || *end != '\0' ||
+	    v < (unsigned long)min || v > (unsigned long)max) {
+		usage_error("%s: \"%s\" is not a number from %ld to %ld", what,
+		            s, min, max);
+		return -1;
+	}
+	*out = (long)v;
+	return 0;
+}
+
+/* A port: decimal 1..65535 (getaddrinfo() would take "99999" modulo
+ * 65536, and a service name is not looked up). */
+static int port_arg(const char *s, const char *what)
+{
+	long v;
+
+	return number(s, 1, 65535, what, &v);
+}
+
+/* Raise the soft limit of descriptors to the hard one: a server with
+ * many connections needs one per connection and more in its children,
+ * and the default soft limit (often 1024) is there for select() users. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* --config FILE must be a file this user can read: say so before any
+ * library call does, with the name. */
+static int check_config(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s: %s\n", progname, path,
+		        strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+		int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
+
+		fprintf(stderr, "%s: %s: %s\n", progname, path, strerror(e));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* The options of one role only: given in another mode, a usage error
+ * rather than silently ignored. */
+static int check_role(const struct options *o, int set[])
+{
+	static const struct {
+		const char *name;
+		const char *modes; /* where it is allowed */
+	} opt[] = {
+	        {"--sni", "c"},       {"--any-peer", "c"},
+	        {"--sni-allow", "s"}, {"--allow-no-sni", "s"},
+	        {"--fork", "s"},      {"--max-children", "s"},
+	        {"--bind", "s"},      {"--exec", "cs"},
+	        {"--myname", "cs"},   {"--fd", "cs"},
+	        {"--linger", "cs"},   {"--diagnose", "cs"},
+	        {"--smimea", "l"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
+		if (set[i] && strchr(opt[i].modes, o->mode) == NULL)
+			return usage_error("%s is not an option of --%s",
+			                   opt[i].name,
+			                   o->mode == 'c'   ? "client"
+			                   : o->mode == 's' ? "server"
+			                   : o->mode == 'l' ? "lookup"
+			                   : o->mode == 'L' ? "cache-list"
+			                                    : "cache-flush");
+	if (o->max_children && !o->fork)
+		return usage_error("--max-children needs --fork");
+	if (o->allow_no_sni && o->nsni_allow == 0)
+		return usage_error("--allow-no-sni needs --sni-allow");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -83,6 +176,9 @@ int main(int argc, char **argv)
 		OPT_STARTTLS,
 		OPT_CACHE_LIST,
 		OPT_CACHE_FLUSH,
+		OPT_ANY_PEER,
+		OPT_ALLOW_NO_SNI,
+		OPT_MAX_CHILDREN,
 		OPT_FLAG,
 	};
 	static const struct option longopts[] = {
@@ -97,11 +193,14 @@ int main(int argc, char **argv)
 	        {"json", no_argument, NULL, OPT_JSON},
 	        {"smimea", no_argument, NULL, OPT_SMIMEA},
 	        {"sni", required_argument, NULL, OPT_SNI},
+	        {"any-peer", no_argument, NULL, OPT_ANY_PEER},
 	        {"myname", required_argument, NULL, OPT_MYNAME},
 	        {"fd", required_argument, NULL, OPT_FD},
 	        {"exec", required_argument, NULL, OPT_EXEC},
 	        {"fork", no_argument, NULL, OPT_FORK},
+	        {"max-children", required_argument, NULL, OPT_MAX_CHILDREN},
 	        {"sni-allow", required_argument, NULL, OPT_SNI_ALLOW},
+	        {"allow-no-sni", no_argument, NULL, OPT_ALLOW_NO_SNI},
 	        {"bind", required_argument, NULL, OPT_BIND},
 	        {"diagnose", no_argument, NULL, OPT_DIAGNOSE},
 	        {"linger", required_argument, NULL, OPT_LINGER},
@@ -126,10 +225,31 @@ int main(int argc, char **argv)
 	        {"help", no_argument, NULL, OPT_HELP},
 	        {NULL, 0, NULL, 0},
 	};
+	/* the order of check_role()'s table */
+	enum {
+		R_SNI,
+		R_ANY_PEER,
+		R_SNI_ALLOW,
+		R_ALLOW_NO_SNI,
+		R_FORK,
+		R_MAX_CHILDREN,
+		R_BIND,
+		R_EXEC,
+		R_MYNAME,
+		R_FD,
+		R_LINGER,
+		R_DIAGNOSE,
+		R_SMIMEA,
+		R_N
+	};
+	int set[R_N] = {0};
 	struct options o = {.proto = "tcp", .fd = -1, .linger_ms = 500};
 	int c, nargs;
+	long v;
 
-	while ((c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
+	raise_nofile();
+	opterr = 0; /* our messages, below */
+	while ((c = getopt_long(argc, argv, ":v", longopts, NULL)) != -1) {
 		if (c >= OPT_FLAG) {
 			o.flags |= c - OPT_FLAG;
 			continue;
@@ -147,9 +267,10 @@ int main(int argc, char **argv)
 			                              : 'F';
 
 			if (o.mode != 0 && o.mode != m)
-				die_usage("choose one of --lookup, --client, "
-				          "--server, --cache-list, "
-				          "--cache-flush");
+				return usage_error(
+				        "choose one of --lookup, "
+				        "--client, --server, "
+				        "--cache-list, --cache-flush");
 			o.mode = m;
 			break;
 		}
@@ -166,40 +287,63 @@ int main(int argc, char **argv)
 			o.json = 1;
 			break;
 		case OPT_SMIMEA:
-			o.smimea = 1;
+			o.smimea = set[R_SMIMEA] = 1;
 			break;
 		case OPT_SNI:
 			o.sni = optarg;
+			set[R_SNI] = 1;
+			break;
+		case OPT_ANY_PEER:
+			o.any_peer = set[R_ANY_PEER] = 1;
 			break;
 		case OPT_MYNAME:
 			o.myname = optarg;
+			set[R_MYNAME] = 1;
 			break;
 		case OPT_FD:
-			o.fd = number(optarg, 0, 1 << 20, "--fd");
+			if (number(optarg, 0, 1 << 20, "--fd", &v) != 0)
+				return EXIT_USAGE;
+			o.fd = (int)v;
+			set[R_FD] = 1;
 			break;
 		case OPT_EXEC:
 			o.exec = optarg;
+			set[R_EXEC] = 1;
 			break;
 		case OPT_FORK:
-			o.fork = 1;
+			o.fork = set[R_FORK] = 1;
+			break;
+		case OPT_MAX_CHILDREN:
+			if (number(optarg, 1, 65536, "--max-children", &v) != 0)
+				return EXIT_USAGE;
+			o.max_children = (int)v;
+			set[R_MAX_CHILDREN] = 1;
 			break;
 		case OPT_SNI_ALLOW:
 			if (o.nsni_allow == MAX_SNI_ALLOW)
-				die_usage("more than %d --sni-allow",
-				          MAX_SNI_ALLOW);
+				return usage_error("more than %d --sni-allow",
+				                   MAX_SNI_ALLOW);
 			o.sni_allow[o.nsni_allow++] = optarg;
+			set[R_SNI_ALLOW] = 1;
+			break;
+		case OPT_ALLOW_NO_SNI:
+			o.allow_no_sni = set[R_ALLOW_NO_SNI] = 1;
 			break;
 		case OPT_BIND:
 			o.bind = optarg;
+			set[R_BIND] = 1;
 			break;
 		case OPT_DIAGNOSE:
-			o.diagnose = 1;
+			o.diagnose = set[R_DIAGNOSE] = 1;
 			break;
 		case OPT_LINGER:
-			o.linger_ms = number(optarg, 0, 3600000, "--linger");
+			if (number(optarg, 0, 3600000, "--linger", &v) != 0)
+				return EXIT_USAGE;
+			o.linger_ms = (int)v;
+			set[R_LINGER] = 1;
 			break;
 		case OPT_STARTTLS:
-			die_usage(
+			return usage_error(
 			        "--starttls %s: not available in this version",
 			        optarg);
 		case 'v':
@@ -211,42 +355,80 @@ int main(int argc, char **argv)
 		case OPT_HELP:
 			usage(stdout);
 			return EXIT_OK;
+		case ':':
+			return usage_error("%s needs an argument",
+			                   argv[optind - 1]);
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			if (optopt >= '0' && optopt <= '9')
+				return usage_error(
+				        "%s: not an option (numbers are never "
+				        "negative)",
+				        argv[optind - 1]);
+			return usage_error("%s: unknown option",
+			                   argv[optind - 1]);
 		}
 	}
 	nargs = argc - optind;
-	if (o.config != NULL)
-		/* libtlspool reads its configuration from here */
-		setenv("TLSPOOL_CONFIG", o.config, 1);
+	if (o.mode == 0)
+		return usage_error(
+		        "one of --lookup, --client or --server is needed");
+	if (check_role(&o, set) != 0)
+		return EXIT_USAGE;
+	if (o.fork && o.max_children == 0)
+		o.max_children = DEFAULT_MAX_CHILDREN;
 	switch (o.mode) {
 	case 'l':
 		if (nargs < 1 || nargs > 2)
-			die_usage("--lookup takes NAME [PORT]");
+			return usage_error("--lookup takes NAME [PORT]");
 		o.name = argv[optind];
 		o.port = nargs == 2 ? argv[optind + 1] : NULL;
-		return run_lookup(&o);
+		if (o.port != NULL && port_arg(o.port, "--lookup PORT") != 0)
+			return EXIT_USAGE;
+		break;
 	case 'L':
 	case 'F':
 		if (nargs != 0)
-			die_usage("--cache-list and --cache-flush take no "
-			          "arguments");
-		return o.mode == 'L' ? run_cache_list(&o) : run_cache_flush(&o);
+			return usage_error(
+			        "--cache-list and --cache-flush take "
+			        "no arguments");
+		break;
 	case 'c':
 		if (o.fd >= 0 ? nargs != 0 : nargs != 2)
-			die_usage("--client takes HOST PORT, or --fd N");
+			return usage_error(
+			        "--client takes HOST PORT, or --fd N");
 		if (o.fd < 0) {
 			o.name = argv[optind];
 			o.port = argv[optind + 1];
+			if (port_arg(o.port, "--client PORT") != 0)
+				return EXIT_USAGE;
 		}
-		return run_client(&o);
+		break;
 	case 's':
 		if (o.fd >= 0 ? nargs != 0 : nargs != 1)
-			die_usage("--server takes PORT, or --fd N");
-		if (o.fd < 0)
+			return usage_error("--server takes PORT, or --fd N");
+		if (o.fd < 0) {
 			o.port = argv[optind];
+			if (port_arg(o.port, "--server PORT") != 0)
+				return EXIT_USAGE;
+		}
+		break;
+	}
+	if (o.config != NULL) {
+		if (check_config(o.config) != 0)
+			return EXIT_USAGE;
+		/* libtlspool reads its configuration from here */
+		setenv("TLSPOOL_CONFIG", o.config, 1);
+	}
+	switch (o.mode) {
+	case 'l':
+		return run_lookup(&o);
+	case 'L':
+		return run_cache_list(&o);
+	case 'F':
+		return run_cache_flush(&o);
+	case 'c':
+		return run_client(&o);
+	default:
 		return run_server(&o);
 	}
-	die_usage("one of --lookup, --client or --server is needed");
 }

@@ -18,7 +18,8 @@ certtool --generate-self-signed --load-privkey "$W/client.key" \
 declare -A P
 for s in good ta_root ta_inter wrong bogus expired insecure notlsa cname \
 	sniallow certreq exec big halfclose gnutls openssl sclient gcli fork fd \
-	sclientcert; do
+	sclientcert anypeer anyfd hostname nosni nosniok longsni longok maxch \
+	rlimit emfile trunc truncsrv clean; do
 	P[$s]=$(free_port)
 done
 
@@ -33,7 +34,7 @@ C="$W/c"
 	tlsa 3 1 1 "$C/other.pem" "_${P[wrong]}._tcp.www.example.test."
 	echo "_${P[cname]}._tcp.alias.example.test. IN CNAME _${P[good]}._tcp.www.example.test."
 	for s in sniallow certreq exec big halfclose gnutls openssl sclient gcli \
-		fork fd sclientcert; do
+		fork fd sclientcert anypeer anyfd maxch trunc clean; do
 		tlsa 3 1 1 "$C/www.pem" "_${P[$s]}._tcp.www.example.test."
 	done
 	tlsa 3 1 1 "$W/client.pem" "client.example.test."
@@ -132,14 +133,15 @@ server_rc >/dev/null
 
 # --json: one document on stderr whose verdict agrees with the exit code
 jsonerr() { grep -v -e '^peer: ' -e '^tlspool-connect: ' "$T/err"; }
-for case in "good:www.example.test:0:authenticated:secure" \
-	"bogus:www.bogus.test:6:dns-error:bogus" \
-	"wrong:www.example.test:4:no-match:secure"; do
-	IFS=: read -r name sni code verdict dnsv <<<"$case"
+# (a connection that was made has its document once it ended, with "end")
+for case in "good:www.example.test:0:authenticated:secure:ok" \
+	"bogus:www.bogus.test:6:dns-error:bogus:dns-bogus" \
+	"wrong:www.example.test:4:no-match:secure:no-match"; do
+	IFS=: read -r name sni code verdict dnsv class <<<"$case"
 	server "${P[$name]}" --no-peer-cert --exec 'cat'
 	expect "json-$name" "$code" -- bash -c "echo hi | client ${P[$name]} $sni --json"
-	if jsonerr | jq -e --arg v "$verdict" --arg d "$dnsv" --argjson c "$code" \
-		'.verdict == $v and .dns.verdict == $d and .exit_code == $c and (.chain|length) >= 1 and ((.records|length) >= 1 or $v == "dns-error")' >/dev/null; then
+	if jsonerr | jq -e --arg v "$verdict" --arg d "$dnsv" --argjson c "$code" --arg k "$class" \
+		'.verdict == $v and .dns.verdict == $d and .exit_code == $c and .class == $k and (.chain|length) >= 1 and ((.records|length) >= 1 or $v == "dns-error") and ((.end != null) == ($c == 0))' >/dev/null; then
 		npass=$((npass + 1))
 	else
 		nfail=$((nfail + 1)); echo "not ok: json-$name: $(jsonerr | head -c 400)"
@@ -248,5 +250,224 @@ grep_in out fd '^via-fd$'
 grep_in err fd '^peer: www\.example\.test$'
 check_server fd 0
 expect fd-usage 1 -- "$CLI" --client --fd 5 127.0.0.1 443
+
+# --- who the client authenticates ---
+# HOST as a name is the SNI and the reference identity: the client looks
+# up _PORT._tcp.localhost (no records there: exit 4) ...
+server "${P[hostname]}" --myname www.example.test --no-peer-cert --sni-allow localhost --exec cat
+expect host-is-reference 4 -- bash -c "echo hi | '$CLI' --client --diagnose localhost ${P[hostname]}"
+grep_in err host-is-reference "^; query   _${P[hostname]}\\._tcp\\.localhost\\. TLSA\$"
+server_rc >/dev/null
+# ... and the server sees the SNI "localhost"
+server "${P[hostname]}" --myname www.example.test --no-peer-cert --sni-allow 'www.*' --exec cat
+expect host-is-sni 3 -- bash -c "echo hi | '$CLI' --client localhost ${P[hostname]}"
+check_server host-is-sni 5 'SNI "localhost" refused by checksni'
+
+# an address names nobody: refused without --sni (before connecting) ...
+server "${P[anypeer]}" --myname www.example.test --no-peer-cert --exec 'echo served'
+expect address-no-sni 1 -- bash -c "'$CLI' --client 127.0.0.1 ${P[anypeer]} </dev/null"
+grep_in err address-no-sni '^tlspool-connect: 127\.0\.0\.1 gives no name to authenticate the server by: give --sni NAME, or --any-peer'
+no_grep_in err address-no-sni '^peer: '
+# ... and with --any-peer the server is authenticated under the name it
+# claims, and named
+expect any-peer 0 -- bash -c "'$CLI' --client --any-peer 127.0.0.1 ${P[anypeer]} </dev/null"
+grep_in out any-peer '^served$'
+grep_in err any-peer '^peer: www\.example\.test$'
+check_server any-peer 0
+server "${P[anyfd]}" --myname www.example.test --no-peer-cert --exec 'echo served'
+expect any-peer-fd 0 -- bash -c "exec 5<>/dev/tcp/127.0.0.1/${P[anyfd]}; '$CLI' --client --fd 5 --any-peer </dev/null"
+grep_in out any-peer-fd '^served$'
+grep_in err any-peer-fd '^peer: www\.example\.test$'
+check_server any-peer-fd 0
+# --any-peer still needs DANE: the certificate's name has no TLSA record
+# at this port
+server "${P[notlsa]}" --myname www.example.test --no-peer-cert --exec 'echo served'
+expect any-peer-notlsa 4 -- bash -c "'$CLI' --client --any-peer 127.0.0.1 ${P[notlsa]} </dev/null"
+no_grep_in out any-peer-notlsa 'served'
+server_rc >/dev/null
+
+# --- --sni-allow: a ClientHello without SNI, a name of 253 octets ---
+server "${P[nosni]}" --myname www.example.test --no-peer-cert --sni-allow 'mail.*' --exec 'echo served'
+timeout 20 openssl s_client -noservername -connect "127.0.0.1:${P[nosni]}" -quiet </dev/null >"$T/out" 2>"$T/err"
+no_grep_in out no-sni 'served'
+check_server no-sni 5 'the client sent no SNI'
+server "${P[nosniok]}" --myname www.example.test --no-peer-cert --sni-allow 'mail.*' --allow-no-sni --exec 'echo served'
+expect no-sni-allowed 0 -- timeout 20 openssl s_client -noservername -connect "127.0.0.1:${P[nosniok]}" -quiet </dev/null
+grep_in out no-sni-allowed '^served$'
+check_server no-sni-allowed 0
+# The longest host name (253 octets, RFC 1035 section 2.3.4): matched
+# whole, refused by 'mail.*' unless it starts with "mail."
+l63=$(printf 'a%.0s' $(seq 63))
+long="$l63.$l63.$l63.$(printf 'b%.0s' $(seq 61))"
+longmail="mail.$(printf 'a%.0s' $(seq 58)).$l63.$l63.$(printf 'b%.0s' $(seq 61))"
+[ ${#long} = 253 ] && [ ${#longmail} = 253 ] || echo "test bug: ${#long} ${#longmail}"
+server "${P[longsni]}" --myname www.example.test --no-peer-cert --sni-allow 'mail.*' --exec 'echo served'
+timeout 20 openssl s_client -servername "$long" -connect "127.0.0.1:${P[longsni]}" -quiet </dev/null >"$T/out" 2>"$T/err"
+no_grep_in out long-sni 'served'
+check_server long-sni 5 "SNI \"$long\" refused by checksni"
+server "${P[longok]}" --myname www.example.test --no-peer-cert --sni-allow 'mail.*' --exec 'echo "served $TLSPOOL_SNI"'
+expect long-sni-allowed 0 -- timeout 20 openssl s_client -servername "$longmail" -connect "127.0.0.1:${P[longok]}" -quiet </dev/null
+grep_in out long-sni-allowed "^served $longmail\$"
+check_server long-sni-allowed 0
+
+# --- --fork --max-children: never more children than that, all served ---
+"$CLI" --server --bind 127.0.0.1 --fork --max-children 2 --no-peer-cert \
+	--exec 'sleep 1; echo done' "${P[maxch]}" 2>"$T/maxch.err" &
+mpid=$!
+pids+=("$mpid")
+wait_port "${P[maxch]}"
+cpids=()
+for i in 1 2 3 4; do
+	timeout 30 bash -c "client ${P[maxch]} www.example.test </dev/null" >"$T/maxch.$i" 2>&1 &
+	cpids+=($!)
+done
+most=0
+while kill -0 "${cpids[@]}" 2>/dev/null || pgrep -P "$mpid" >/dev/null; do
+	n=$(pgrep -P "$mpid" | wc -l)
+	[ "$n" -gt "$most" ] && most=$n
+	sleep 0.05
+done
+wait "${cpids[@]}"
+if [ "$most" = 2 ]; then npass=$((npass + 1)); else
+	nfail=$((nfail + 1)); echo "not ok: max-children: at most $most children at once, want 2"; fi
+[ "$(cat "$T"/maxch.[1-4] | grep -c '^done$')" = 4 ] && npass=$((npass + 1)) ||
+	{ nfail=$((nfail + 1)); echo "not ok: max-children: not all 4 served"; cat "$T"/maxch.[1-4]; }
+[ "$(grep -c 'the --max-children limit' "$T/maxch.err")" = 1 ] && npass=$((npass + 1)) ||
+	{ nfail=$((nfail + 1)); echo "not ok: max-children: want one message"; cat "$T/maxch.err"; }
+# every child reaped: no zombie
+sleep 0.2
+if ps -o stat= --ppid "$mpid" | grep -q Z; then
+	nfail=$((nfail + 1)); echo "not ok: max-children: zombies: $(ps -o pid,stat --ppid "$mpid")"
+else npass=$((npass + 1)); fi
+kill "$mpid" 2>/dev/null
+
+# --- descriptors: the soft limit is raised to the hard one ---
+cat >"$W/tlspeer.py" <<'PY'
+# tlspeer.py MODE PORT [ARGS]: TLS peers that python's ssl module makes
+#   cut-server PORT KEY CHAIN: send "partial", close without close_notify
+#   clean-server PORT KEY CHAIN: send "partial", then close_notify
+#   cut-client PORT: send "partial", close without close_notify
+#   many PORT N: N connections, at most 20 at once; print how many read "ok"
+import socket, ssl, sys, threading
+mode, port = sys.argv[1], int(sys.argv[2])
+if mode.endswith("-server"):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[3])
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(1)
+    c, _ = ls.accept()
+    s = ctx.wrap_socket(c, server_side=True)
+    s.sendall(b"partial\n")
+    if mode == "clean-server":
+        s.unwrap()
+    else:
+        s.shutdown(socket.SHUT_RDWR)  # no close_notify: the raw socket
+    c.close()
+    sys.exit(0)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+def one():
+    c = socket.create_connection(("127.0.0.1", port), timeout=60)
+    return ctx.wrap_socket(c, server_hostname="www.example.test")
+if mode == "cut-client":
+    s = one()
+    s.sendall(b"partial\n")
+    s.settimeout(0.3)
+    try:
+        s.recv(1)  # takes in the session tickets, so that no RST follows
+    except (socket.timeout, ssl.SSLError):
+        pass
+    s.shutdown(socket.SHUT_RDWR)
+    sys.exit(0)
+n, ok, lock, sem = int(sys.argv[3]), [0], threading.Lock(), threading.Semaphore(20)
+def worker():
+    with sem:
+        try:
+            s = one()
+            data = b""
+            while True:
+                b = s.recv(100)
+                if not b:
+                    break
+                data += b
+            if data == b"ok\n":
+                with lock:
+                    ok[0] += 1
+        except Exception as e:
+            print(e, file=sys.stderr)
+ts = [threading.Thread(target=worker) for _ in range(n)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(ok[0])
+PY
+(ulimit -Sn 64; exec "$CLI" --server --bind 127.0.0.1 --fork --myname www.example.test \
+	--no-peer-cert --exec 'echo ok' "${P[rlimit]}" 2>"$T/rlimit.err") &
+rpid=$!
+pids+=("$rpid")
+wait_port "${P[rlimit]}"
+hard=$(ulimit -Hn)
+if grep -Eq "^Max open files +$hard +$hard " "/proc/$rpid/limits"; then npass=$((npass + 1)); else
+	nfail=$((nfail + 1)); echo "not ok: rlimit: $(grep 'Max open files' "/proc/$rpid/limits"), hard $hard"; fi
+served=$(timeout 120 python3 "$W/tlspeer.py" many "${P[rlimit]}" 100 2>"$T/err")
+if [ "$served" = 100 ]; then npass=$((npass + 1)); else
+	nfail=$((nfail + 1)); echo "not ok: rlimit: $served of 100 served"; head -5 "$T/err"; fi
+kill -0 "$rpid" 2>/dev/null && npass=$((npass + 1)) || { nfail=$((nfail + 1)); echo "not ok: rlimit: the server ended"; }
+kill "$rpid" 2>/dev/null
+
+# Out of descriptors: a hard limit just above the lowest free descriptor,
+# which the listening socket takes, so that accept() fails with EMFILE;
+# one message, the server stays, and waits instead of spinning
+(n=0; while [ -e "/proc/$BASHPID/fd/$n" ]; do n=$((n + 1)); done
+ ulimit -n $((n + 1))
+ exec "$CLI" --server --bind 127.0.0.1 --fork --no-peer-cert \
+	--exec 'echo ok' "${P[emfile]}") 2>"$T/emfile.err" &
+epid=$!
+pids+=("$epid")
+wait_port "${P[emfile]}"
+opens=()
+for i in 1 2 3; do
+	(exec 6<>"/dev/tcp/127.0.0.1/${P[emfile]}"; sleep 2) &
+	opens+=($!)
+done
+sleep 1.5
+kill -0 "$epid" 2>/dev/null && npass=$((npass + 1)) || { nfail=$((nfail + 1)); echo "not ok: emfile: the server ended"; cat "$T/emfile.err"; }
+[ "$(grep -c '^tlspool-connect: accept: Too many open files: new connections wait' "$T/emfile.err")" = 1 ] &&
+	npass=$((npass + 1)) || { nfail=$((nfail + 1)); echo "not ok: emfile: want one message"; cat "$T/emfile.err"; }
+# CPU time (utime + stime, in clock ticks) over 1.5 s of EMFILE: no spin
+cpu=$(awk '{print $14 + $15}' "/proc/$epid/stat")
+[ "$cpu" -lt 30 ] && npass=$((npass + 1)) || { nfail=$((nfail + 1)); echo "not ok: emfile: $cpu ticks of CPU: spinning"; }
+kill "$epid" 2>/dev/null
+wait "${opens[@]}"
+
+# --- how the connection ended: only close_notify is a clean end ---
+# the peer's close_notify: exit 0, and --json says so
+python3 "$W/tlspeer.py" clean-server "${P[clean]}" "$C/www.key" "$C/chain.pem" &
+pids+=($!)
+wait_port "${P[clean]}"
+expect clean-end 0 -- timeout 20 bash -c "client ${P[clean]} www.example.test --json </dev/null"
+grep_in out clean-end '^partial$'
+if jsonerr | jq -e '.end.kind == "close_notify" and .end.bytes_in == 8 and .class == "ok" and .exit_code == 0' >/dev/null; then
+	npass=$((npass + 1)); else nfail=$((nfail + 1)); echo "not ok: clean-end json: $(jsonerr | jq -c .end)"; fi
+
+# Cut without close_notify, after "partial\n" (8 bytes): exit 2, what came
+# is written out, one message.  Needs the relay to report the cut
+# (read() fails with ECONNRESET, starttls_end() says TRUNCATED).
+python3 "$W/tlspeer.py" cut-server "${P[trunc]}" "$C/www.key" "$C/chain.pem" &
+pids+=($!)
+wait_port "${P[trunc]}"
+expect truncated-client 2 -- timeout 20 bash -c "client ${P[trunc]} www.example.test --json </dev/null"
+grep_in out truncated-client '^partial$'
+grep_in err truncated-client '^peer: www\.example\.test$'
+grep_in err truncated-client '^tlspool-connect: the peer closed the connection without close_notify after 8 bytes \(the data may be incomplete\)$'
+if jsonerr | jq -e '.end.kind == "truncated" and .end.bytes_in == 8 and .exit_code == 2' >/dev/null; then
+	npass=$((npass + 1)); else nfail=$((nfail + 1)); echo "not ok: truncated-client json: $(jsonerr | jq -c .end)"; fi
+# the same for a server
+server "${P[truncsrv]}" --myname www.example.test --no-peer-cert
+timeout 20 python3 "$W/tlspeer.py" cut-client "${P[truncsrv]}"
+check_server truncated-server 2 '^tlspool-connect: the peer closed the connection without close_notify after 8 bytes \(the data may be incomplete\)$'
+grep_in server.out truncated-server '^partial$'
 
 finish

@@ -42,7 +42,7 @@ expect wrong-port-nxdomain 4 -- lookup www.example.test 8443
 expect bad-name 1 -- lookup 'bad..name'
 grep_in err bad-name '^tlspool-connect: bad\.\.name: not a host name'
 expect bad-port 1 -- lookup www.example.test 70000
-grep_in err bad-port '70000: not a port number'
+grep_in err bad-port '^tlspool-connect: --lookup PORT: "70000" is not a number from 1 to 65535$'
 expect user-with-port 1 -- lookup john@example.test 443
 expect smimea-without-user 1 -- lookup www.example.test --smimea
 expect no-mode 1 -- "$CLI" www.example.test
@@ -92,5 +92,35 @@ done
 lookup far.example.test --json >"$T/out" 2>/dev/null
 jq -e '.cname_chain == ["_443._tcp.www.other.test."] and .records[0].usage == 3 and (.records[0].data|length) == 64' "$T/out" >/dev/null &&
 	npass=$((npass + 1)) || { nfail=$((nfail + 1)); echo "not ok: json fields"; }
+
+# --- large records: every record is printed, in text as in JSON ---
+# A TLSA record of 5000 octets (a whole certificate, 3 0 0, can be that
+# large) and an OPENPGPKEY of 7000: zone-file lines of 10 000 and 9 400
+# characters, more than a fixed line buffer held.  The answer needs TCP.
+W="$T/big"
+mkdir -p "$W"
+BIGHEX=$(head -c 5000 /dev/urandom | od -An -v -tx1 | tr -d ' \n' | tr a-f A-F)
+BIGPGP=$(head -c 7000 /dev/urandom | base64 -w0)
+{
+	echo "_443._tcp.big IN TLSA 3 0 0 $BIGHEX"
+	# hex(sha256("jumbo"))[0:56]
+	echo "$(printf jumbo | sha256sum | cut -c1-56)._openpgpkey IN OPENPGPKEY $BIGPGP"
+} >"$W/add"
+if zones/serve start "$W/z" --add example.test "$W/add" >/dev/null 2>&1; then
+	trap 'zones/serve stop "$W/z" >/dev/null 2>&1; rm -rf "$T"' EXIT
+	expect big-tlsa 0 -- "$CLI" --config "$W/z/tlspool.conf" --lookup big.example.test
+	grep_in out big-tlsa "^_443\\._tcp\\.big\\.example\\.test\\. 3600 IN TLSA 3 0 0 $BIGHEX\$"
+	[ "$(grep -c 'IN TLSA' "$T/out")" = 1 ] && npass=$((npass + 1)) ||
+		{ nfail=$((nfail + 1)); echo "not ok: big-tlsa: want the record once"; }
+	expect big-tlsa-json 0 -- "$CLI" --config "$W/z/tlspool.conf" --lookup big.example.test --json
+	jq -e --arg d "$BIGHEX" '.records | length == 1 and .[0].data == $d and (.[0].text | endswith($d))' \
+		"$T/out" >/dev/null && npass=$((npass + 1)) ||
+		{ nfail=$((nfail + 1)); echo "not ok: big-tlsa-json: $(head -c 300 "$T/out")"; }
+	expect big-openpgpkey 0 -- "$CLI" --config "$W/z/tlspool.conf" --lookup jumbo@example.test
+	grep_in out big-openpgpkey " 3600 IN OPENPGPKEY ${BIGPGP//+/\\+}\$"
+else
+	nfail=$((nfail + 1))
+	echo "not ok: big: zones/serve failed"
+fi
 
 finish
