@@ -32,11 +32,12 @@ static int print_entry(const tlspool_cache_entry *e, void *arg)
 }
 
 /* "tlspool-connect: cache: redis 127.0.0.1:6379, prefix tlspool:" */
-static int say_backend(void)
+static int say_backend(const struct options *o)
 {
 	char err[512], what[512];
 
-	if (tlspool_cache_backend(what, sizeof(what), err, sizeof(err)) != 0) {
+	if (tlspool_cache_backend_ctx(o->ctx, what, sizeof(what), err,
+	                              sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s\n", progname, err);
 		return -1;
 	}
@@ -49,10 +50,10 @@ int run_cache_list(const struct options *o)
 	char err[512];
 	time_t now = time(NULL);
 
-	(void)o;
-	if (say_backend() != 0)
+	if (say_backend(o) != 0)
 		return EXIT_USAGE;
-	if (tlspool_cache_list(print_entry, &now, err, sizeof(err)) != 0) {
+	if (tlspool_cache_list_ctx(o->ctx, print_entry, &now, err,
+	                           sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s\n", progname, err);
 		return EXIT_USAGE;
 	}
@@ -63,10 +64,9 @@ int run_cache_flush(const struct options *o)
 {
 	char err[512];
 
-	(void)o;
-	if (say_backend() != 0)
+	if (say_backend(o) != 0)
 		return EXIT_USAGE;
-	if (tlspool_cache_flush(err, sizeof(err)) != 0) {
+	if (tlspool_cache_flush_ctx(o->ctx, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s\n", progname, err);
 		return EXIT_USAGE;
 	}

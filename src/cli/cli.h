@@ -35,6 +35,7 @@ struct options {
 	int allow_no_sni; /* --allow-no-sni: "" passes --sni-allow */
 	int flags;        /* STARTTLS_* */
 	int linger_ms;
+	starttls_ctx *ctx; /* --config FILE, or the default, read once */
 };
 
 extern const char *progname;

@@ -558,8 +558,8 @@ int run_client(const struct options *o)
 	fd = o->fd >= 0 ? o->fd : connect_to(o);
 	if (fd < 0)
 		return EXIT_CONNECT;
-	tls = starttls_client(fd, ipproto(o), (char *)o->myname, o->flags,
-	                      (char *)sni, peer, sizeof(peer));
+	tls = starttls_ctx_client(o->ctx, fd, ipproto(o), o->myname, o->flags,
+	                          sni, peer, sizeof(peer));
 	if (tls < 0)
 		return report_call(o, peer, errno, 0);
 	report_call(o, peer, 0, o->exec == NULL);
@@ -569,10 +569,12 @@ int run_client(const struct options *o)
 /* --- server ----------------------------------------------------------------
  */
 
-static const struct options *server_opts;
-static char *seen_sni;    /* the client's SNI, "" for none */
-static int sni_asked;     /* checksni was called */
-static int no_sni_denied; /* and refused a ClientHello without SNI */
+/* What the SNI filter learnt of one ClientHello (its user pointer). */
+struct sni_seen {
+	const struct options *o;
+	char *sni;         /* the client's SNI, "" for none */
+	int no_sni_denied; /* a ClientHello without SNI was refused */
+};
 
 /*
  * checksni: record the SNI for TLSPOOL_SNI, and apply --sni-allow.  ""
@@ -580,21 +582,22 @@ static int no_sni_denied; /* and refused a ClientHello without SNI */
  * --sni-allow unless --allow-no-sni.  The name is matched as it came,
  * whatever its length.
  */
-static int check_sni(char *sni)
+static int check_sni(const char *sni, void *arg)
 {
+	struct sni_seen *seen = arg;
+	const struct options *o = seen->o;
 	int i;
 
-	sni_asked = 1;
-	free(seen_sni);
-	seen_sni = strdup(sni);
-	if (server_opts->nsni_allow == 0)
+	free(seen->sni);
+	seen->sni = strdup(sni);
+	if (o->nsni_allow == 0)
 		return 1;
 	if (sni[0] == '\0') {
-		no_sni_denied = !server_opts->allow_no_sni;
-		return server_opts->allow_no_sni;
+		seen->no_sni_denied = !o->allow_no_sni;
+		return o->allow_no_sni;
 	}
-	for (i = 0; i < server_opts->nsni_allow; i++)
-		if (fnmatch(server_opts->sni_allow[i], sni, FNM_CASEFOLD) == 0)
+	for (i = 0; i < o->nsni_allow; i++)
+		if (fnmatch(o->sni_allow[i], sni, FNM_CASEFOLD) == 0)
 			return 1;
 	return 0;
 }
@@ -633,38 +636,28 @@ static int listen_on(const struct options *o)
 
 static int serve_one(const struct options *o, int conn)
 {
+	struct sni_seen seen = {o, NULL, 0};
 	char peer[320] = "";
 	const char *sni;
 	int tls, rc;
 
-	free(seen_sni);
-	seen_sni = NULL;
-	sni_asked = no_sni_denied = 0;
-	tls = starttls_server(conn, ipproto(o), (char *)o->myname, o->flags,
-	                      check_sni, peer, sizeof(peer));
+	tls = starttls_ctx_server(o->ctx, conn, ipproto(o), o->myname, o->flags,
+	                          check_sni, &seen, peer, sizeof(peer));
 	if (tls < 0) {
 		rc = report_call(o, peer, errno, 0);
-		if (no_sni_denied)
+		if (seen.no_sni_denied)
 			fprintf(stderr,
 			        "%s: the client sent no SNI (--allow-no-sni "
 			        "accepts that)\n",
 			        progname);
+		free(seen.sni);
 		return rc;
 	}
-	if (o->nsni_allow > 0 && !sni_asked && !o->allow_no_sni) {
-		/* a library that asks checksni only when there is an SNI:
-		 * the ClientHello had none, which --sni-allow refuses */
-		report_call(o, peer, 0, 0);
-		fprintf(stderr,
-		        "%s: the client sent no SNI: refused by --sni-allow "
-		        "(--allow-no-sni accepts that)\n",
-		        progname);
-		close(tls);
-		return EXIT_REFUSED;
-	}
 	report_call(o, peer, 0, o->exec == NULL);
-	sni = seen_sni != NULL ? seen_sni : "";
-	return serve_plain(o, tls, peer, o->myname ? o->myname : sni, sni);
+	sni = seen.sni != NULL ? seen.sni : "";
+	rc = serve_plain(o, tls, peer, o->myname ? o->myname : sni, sni);
+	free(seen.sni);
+	return rc;
 }
 
 /* --udp: the first datagram names the client; the socket is connected to
@@ -850,7 +843,6 @@ int run_server(const struct options *o)
 	int lfd, conn;
 
 	signal(SIGPIPE, SIG_IGN);
-	server_opts = o;
 	if (o->fd >= 0)
 		return serve_one(o, o->fd);
 	lfd = listen_on(o);

@@ -18,23 +18,14 @@ void iso_time(char *buf, size_t len, time_t t)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* What a verdict means for someone who wants to authenticate a peer. */
+/* What a verdict means for someone who wants to authenticate a peer:
+ * the library's words (one table for the library and the CLI), or the
+ * detail of a failure. */
 static const char *verdict_text(const tlspool_dns_answer *a)
 {
-	switch (a->verdict) {
-	case TLSPOOL_DNS_SECURE:
-		return "records validated by DNSSEC";
-	case TLSPOOL_DNS_SECURE_NODATA:
-		return "the name exists but has no records of this type "
-		       "(proven by DNSSEC)";
-	case TLSPOOL_DNS_SECURE_NXDOMAIN:
-		return "the name does not exist (proven by DNSSEC)";
-	case TLSPOOL_DNS_INSECURE:
-		return "the zone is not signed: a delegation on the way "
-		       "has no DS, so its records cannot authenticate";
-	default:
+	if (tlspool_dns_verdict_is_error(a->verdict) && a->detail[0] != '\0')
 		return a->detail;
-	}
+	return tlspool_dns_verdict_text(a->verdict);
 }
 
 static int exit_for(const tlspool_dns_answer *a)
@@ -192,32 +183,15 @@ static void print_json(const tlspool_dns_answer *a)
 	json_object_put(doc);
 }
 
-/* One line on stderr that says what failed, for scripts and logs. */
+/* One line on stderr that says what failed, for scripts and logs, in
+ * the words the library uses for the same answer. */
 static void print_failure(const tlspool_dns_answer *a)
 {
-	const char *type = tlspool_rr_type_name(a->qtype);
+	char line[600];
 
 	fflush(stdout); /* keep the transcript in order on a terminal */
-	switch (a->verdict) {
-	case TLSPOOL_DNS_SECURE:
-	case TLSPOOL_DNS_SECURE_NODATA:
-	case TLSPOOL_DNS_SECURE_NXDOMAIN:
-		fprintf(stderr, "%s: %s: no %s records: %s\n", progname,
-		        a->owner, type, verdict_text(a));
-		break;
-	case TLSPOOL_DNS_TIMEOUT:
-		fprintf(stderr, "%s: %s: %s lookup timed out (%s)\n", progname,
-		        a->owner, type, a->detail);
-		break;
-	case TLSPOOL_DNS_SERVFAIL:
-		fprintf(stderr, "%s: %s: %s lookup failed (%s)\n", progname,
-		        a->owner, type, a->detail);
-		break;
-	default:
-		fprintf(stderr, "%s: %s: %s RRset is %s (%s)\n", progname,
-		        a->owner, type, tlspool_dns_verdict_name(a->verdict),
-		        verdict_text(a));
-	}
+	tlspool_dns_answer_explain(a, line, sizeof(line));
+	fprintf(stderr, "%s: %s\n", progname, line);
 }
 
 int run_lookup(const struct options *o)

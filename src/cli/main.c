@@ -94,29 +94,6 @@ static void raise_nofile(void)
 	}
 }
 
-/* --config FILE must be a file this user can read: say so before any
- * library call does, with the name. */
-static int check_config(const char *path)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		fprintf(stderr, "%s: %s: %s\n", progname, path,
-		        strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-		int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
-
-		fprintf(stderr, "%s: %s: %s\n", progname, path, strerror(e));
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
 /* The options of one role only: given in another mode, a usage error
  * rather than silently ignored. */
 static int check_role(const struct options *o, int set[])
@@ -151,238 +128,230 @@ static int check_role(const struct options *o, int set[])
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* The long options; flags are OPT_FLAG + the STARTTLS_* bit. */
+enum {
+	OPT_LOOKUP = 256,
+	OPT_CLIENT,
+	OPT_SERVER,
+	OPT_CONFIG,
+	OPT_UDP,
+	OPT_SCTP,
+	OPT_JSON,
+	OPT_SMIMEA,
+	OPT_VERSION,
+	OPT_HELP,
+	OPT_SNI,
+	OPT_MYNAME,
+	OPT_FD,
+	OPT_EXEC,
+	OPT_FORK,
+	OPT_SNI_ALLOW,
+	OPT_BIND,
+	OPT_DIAGNOSE,
+	OPT_LINGER,
+	OPT_STARTTLS,
+	OPT_CACHE_LIST,
+	OPT_CACHE_FLUSH,
+	OPT_ANY_PEER,
+	OPT_ALLOW_NO_SNI,
+	OPT_MAX_CHILDREN,
+	OPT_FLAG,
+};
+
+static const struct option longopts[] = {
+        {"lookup", no_argument, NULL, OPT_LOOKUP},
+        {"cache-list", no_argument, NULL, OPT_CACHE_LIST},
+        {"cache-flush", no_argument, NULL, OPT_CACHE_FLUSH},
+        {"client", no_argument, NULL, OPT_CLIENT},
+        {"server", no_argument, NULL, OPT_SERVER},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"udp", no_argument, NULL, OPT_UDP},
+        {"sctp", no_argument, NULL, OPT_SCTP},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"smimea", no_argument, NULL, OPT_SMIMEA},
+        {"sni", required_argument, NULL, OPT_SNI},
+        {"any-peer", no_argument, NULL, OPT_ANY_PEER},
+        {"myname", required_argument, NULL, OPT_MYNAME},
+        {"fd", required_argument, NULL, OPT_FD},
+        {"exec", required_argument, NULL, OPT_EXEC},
+        {"fork", no_argument, NULL, OPT_FORK},
+        {"max-children", required_argument, NULL, OPT_MAX_CHILDREN},
+        {"sni-allow", required_argument, NULL, OPT_SNI_ALLOW},
+        {"allow-no-sni", no_argument, NULL, OPT_ALLOW_NO_SNI},
+        {"bind", required_argument, NULL, OPT_BIND},
+        {"diagnose", no_argument, NULL, OPT_DIAGNOSE},
+        {"linger", required_argument, NULL, OPT_LINGER},
+        {"starttls", required_argument, NULL, OPT_STARTTLS},
+        {"peer-cert-optional", no_argument, NULL,
+         OPT_FLAG + STARTTLS_PEERCERT_OPTIONAL},
+        {"no-peer-cert", no_argument, NULL, OPT_FLAG + STARTTLS_PEERCERT_NONE},
+        {"no-local-cert", no_argument, NULL,
+         OPT_FLAG + STARTTLS_LOCALCERT_NONE},
+        {"no-remote-user", no_argument, NULL,
+         OPT_FLAG + STARTTLS_NO_REMOTE_USER},
+        {"no-remote-domain", no_argument, NULL,
+         OPT_FLAG + STARTTLS_NO_REMOTE_DOMAIN},
+        {"no-cache-read", no_argument, NULL, OPT_FLAG + STARTTLS_NO_CACHE_READ},
+        {"no-cache-write", no_argument, NULL,
+         OPT_FLAG + STARTTLS_NO_CACHE_WRITE},
+        {"no-authz", no_argument, NULL, OPT_FLAG + STARTTLS_NO_AUTHZ},
+        {"verbose", no_argument, NULL, 'v'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+};
+
+/* the order of check_role()'s table */
+enum {
+	R_SNI,
+	R_ANY_PEER,
+	R_SNI_ALLOW,
+	R_ALLOW_NO_SNI,
+	R_FORK,
+	R_MAX_CHILDREN,
+	R_BIND,
+	R_EXEC,
+	R_MYNAME,
+	R_FD,
+	R_LINGER,
+	R_DIAGNOSE,
+	R_SMIMEA,
+	R_N
+};
+
+/* One option into o (set[]: which role options were given): -1 to go
+ * on, else the exit code (--help, --version, a usage error).  One case
+ * per option: it reads best as one switch. */
+static int apply_option(int c, struct options *o, int set[], char **argv)
 {
-	enum {
-		OPT_LOOKUP = 256,
-		OPT_CLIENT,
-		OPT_SERVER,
-		OPT_CONFIG,
-		OPT_UDP,
-		OPT_SCTP,
-		OPT_JSON,
-		OPT_SMIMEA,
-		OPT_VERSION,
-		OPT_HELP,
-		OPT_SNI,
-		OPT_MYNAME,
-		OPT_FD,
-		OPT_EXEC,
-		OPT_FORK,
-		OPT_SNI_ALLOW,
-		OPT_BIND,
-		OPT_DIAGNOSE,
-		OPT_LINGER,
-		OPT_STARTTLS,
-		OPT_CACHE_LIST,
-		OPT_CACHE_FLUSH,
-		OPT_ANY_PEER,
-		OPT_ALLOW_NO_SNI,
-		OPT_MAX_CHILDREN,
-		OPT_FLAG,
-	};
-	static const struct option longopts[] = {
-	        {"lookup", no_argument, NULL, OPT_LOOKUP},
-	        {"cache-list", no_argument, NULL, OPT_CACHE_LIST},
-	        {"cache-flush", no_argument, NULL, OPT_CACHE_FLUSH},
-	        {"client", no_argument, NULL, OPT_CLIENT},
-	        {"server", no_argument, NULL, OPT_SERVER},
-	        {"config", required_argument, NULL, OPT_CONFIG},
-	        {"udp", no_argument, NULL, OPT_UDP},
-	        {"sctp", no_argument, NULL, OPT_SCTP},
-	        {"json", no_argument, NULL, OPT_JSON},
-	        {"smimea", no_argument, NULL, OPT_SMIMEA},
-	        {"sni", required_argument, NULL, OPT_SNI},
-	        {"any-peer", no_argument, NULL, OPT_ANY_PEER},
-	        {"myname", required_argument, NULL, OPT_MYNAME},
-	        {"fd", required_argument, NULL, OPT_FD},
-	        {"exec", required_argument, NULL, OPT_EXEC},
-	        {"fork", no_argument, NULL, OPT_FORK},
-	        {"max-children", required_argument, NULL, OPT_MAX_CHILDREN},
-	        {"sni-allow", required_argument, NULL, OPT_SNI_ALLOW},
-	        {"allow-no-sni", no_argument, NULL, OPT_ALLOW_NO_SNI},
-	        {"bind", required_argument, NULL, OPT_BIND},
-	        {"diagnose", no_argument, NULL, OPT_DIAGNOSE},
-	        {"linger", required_argument, NULL, OPT_LINGER},
-	        {"starttls", required_argument, NULL, OPT_STARTTLS},
-	        {"peer-cert-optional", no_argument, NULL,
-	         OPT_FLAG + STARTTLS_PEERCERT_OPTIONAL},
-	        {"no-peer-cert", no_argument, NULL,
-	         OPT_FLAG + STARTTLS_PEERCERT_NONE},
-	        {"no-local-cert", no_argument, NULL,
-	         OPT_FLAG + STARTTLS_LOCALCERT_NONE},
-	        {"no-remote-user", no_argument, NULL,
-	         OPT_FLAG + STARTTLS_NO_REMOTE_USER},
-	        {"no-remote-domain", no_argument, NULL,
-	         OPT_FLAG + STARTTLS_NO_REMOTE_DOMAIN},
-	        {"no-cache-read", no_argument, NULL,
-	         OPT_FLAG + STARTTLS_NO_CACHE_READ},
-	        {"no-cache-write", no_argument, NULL,
-	         OPT_FLAG + STARTTLS_NO_CACHE_WRITE},
-	        {"no-authz", no_argument, NULL, OPT_FLAG + STARTTLS_NO_AUTHZ},
-	        {"verbose", no_argument, NULL, 'v'},
-	        {"version", no_argument, NULL, OPT_VERSION},
-	        {"help", no_argument, NULL, OPT_HELP},
-	        {NULL, 0, NULL, 0},
-	};
-	/* the order of check_role()'s table */
-	enum {
-		R_SNI,
-		R_ANY_PEER,
-		R_SNI_ALLOW,
-		R_ALLOW_NO_SNI,
-		R_FORK,
-		R_MAX_CHILDREN,
-		R_BIND,
-		R_EXEC,
-		R_MYNAME,
-		R_FD,
-		R_LINGER,
-		R_DIAGNOSE,
-		R_SMIMEA,
-		R_N
-	};
-	int set[R_N] = {0};
-	struct options o = {.proto = "tcp", .fd = -1, .linger_ms = 500};
-	int c, nargs;
 	long v;
 
-	raise_nofile();
-	opterr = 0; /* our messages, below */
-	while ((c = getopt_long(argc, argv, ":v", longopts, NULL)) != -1) {
-		if (c >= OPT_FLAG) {
-			o.flags |= c - OPT_FLAG;
-			continue;
-		}
-		switch (c) {
-		case OPT_LOOKUP:
-		case OPT_CLIENT:
-		case OPT_SERVER:
-		case OPT_CACHE_LIST:
-		case OPT_CACHE_FLUSH: {
-			int m = c == OPT_LOOKUP       ? 'l'
-			        : c == OPT_CLIENT     ? 'c'
-			        : c == OPT_SERVER     ? 's'
-			        : c == OPT_CACHE_LIST ? 'L'
-			                              : 'F';
-
-			if (o.mode != 0 && o.mode != m)
-				return usage_error(
-				        "choose one of --lookup, "
-				        "--client, --server, "
-				        "--cache-list, --cache-flush");
-			o.mode = m;
-			break;
-		}
-		case OPT_CONFIG:
-			o.config = optarg;
-			break;
-		case OPT_UDP:
-			o.proto = "udp";
-			break;
-		case OPT_SCTP:
-			o.proto = "sctp";
-			break;
-		case OPT_JSON:
-			o.json = 1;
-			break;
-		case OPT_SMIMEA:
-			o.smimea = set[R_SMIMEA] = 1;
-			break;
-		case OPT_SNI:
-			o.sni = optarg;
-			set[R_SNI] = 1;
-			break;
-		case OPT_ANY_PEER:
-			o.any_peer = set[R_ANY_PEER] = 1;
-			break;
-		case OPT_MYNAME:
-			o.myname = optarg;
-			set[R_MYNAME] = 1;
-			break;
-		case OPT_FD:
-			if (number(optarg, 0, 1 << 20, "--fd", &v) != 0)
-				return EXIT_USAGE;
-			o.fd = (int)v;
-			set[R_FD] = 1;
-			break;
-		case OPT_EXEC:
-			o.exec = optarg;
-			set[R_EXEC] = 1;
-			break;
-		case OPT_FORK:
-			o.fork = set[R_FORK] = 1;
-			break;
-		case OPT_MAX_CHILDREN:
-			if (number(optarg, 1, 65536, "--max-children", &v) != 0)
-				return EXIT_USAGE;
-			o.max_children = (int)v;
-			set[R_MAX_CHILDREN] = 1;
-			break;
-		case OPT_SNI_ALLOW:
-			if (o.nsni_allow == MAX_SNI_ALLOW)
-				return usage_error("more than %d --sni-allow",
-				                   MAX_SNI_ALLOW);
-			o.sni_allow[o.nsni_allow++] = optarg;
-			set[R_SNI_ALLOW] = 1;
-			break;
-		case OPT_ALLOW_NO_SNI:
-			o.allow_no_sni = set[R_ALLOW_NO_SNI] = 1;
-			break;
-		case OPT_BIND:
-			o.bind = optarg;
-			set[R_BIND] = 1;
-			break;
-		case OPT_DIAGNOSE:
-			o.diagnose = set[R_DIAGNOSE] = 1;
-			break;
-		case OPT_LINGER:
-			if (number(optarg, 0, 3600000, "--linger", &v) != 0)
-				return EXIT_USAGE;
-			o.linger_ms = (int)v;
-			set[R_LINGER] = 1;
-			break;
-		case OPT_STARTTLS:
-			return usage_error(
-			        "--starttls %s: not available in this version",
-			        optarg);
-		case 'v':
-			o.verbose++;
-			break;
-		case OPT_VERSION:
-			printf("tlspool-connect %s\n", TLSPOOL_VERSION);
-			return EXIT_OK;
-		case OPT_HELP:
-			usage(stdout);
-			return EXIT_OK;
-		case ':':
-			return usage_error("%s needs an argument",
-			                   argv[optind - 1]);
-		default:
-			if (optopt >= '0' && optopt <= '9')
-				return usage_error(
-				        "%s: not an option (numbers are never "
-				        "negative)",
-				        argv[optind - 1]);
-			return usage_error("%s: unknown option",
-			                   argv[optind - 1]);
-		}
+	if (c >= OPT_FLAG) {
+		o->flags |= c - OPT_FLAG;
+		return -1;
 	}
-	nargs = argc - optind;
-	if (o.mode == 0)
+	switch (c) {
+	case OPT_LOOKUP:
+	case OPT_CLIENT:
+	case OPT_SERVER:
+	case OPT_CACHE_LIST:
+	case OPT_CACHE_FLUSH: {
+		int m = c == OPT_LOOKUP       ? 'l'
+		        : c == OPT_CLIENT     ? 'c'
+		        : c == OPT_SERVER     ? 's'
+		        : c == OPT_CACHE_LIST ? 'L'
+		                              : 'F';
+
+		if (o->mode != 0 && o->mode != m)
+			return usage_error("choose one of --lookup, "
+			                   "--client, --server, "
+			                   "--cache-list, --cache-flush");
+		o->mode = m;
+		break;
+	}
+	case OPT_CONFIG:
+		o->config = optarg;
+		break;
+	case OPT_UDP:
+		o->proto = "udp";
+		break;
+	case OPT_SCTP:
+		o->proto = "sctp";
+		break;
+	case OPT_JSON:
+		o->json = 1;
+		break;
+	case OPT_SMIMEA:
+		o->smimea = set[R_SMIMEA] = 1;
+		break;
+	case OPT_SNI:
+		o->sni = optarg;
+		set[R_SNI] = 1;
+		break;
+	case OPT_ANY_PEER:
+		o->any_peer = set[R_ANY_PEER] = 1;
+		break;
+	case OPT_MYNAME:
+		o->myname = optarg;
+		set[R_MYNAME] = 1;
+		break;
+	case OPT_FD:
+		if (number(optarg, 0, 1 << 20, "--fd", &v) != 0)
+			return EXIT_USAGE;
+		o->fd = (int)v;
+		set[R_FD] = 1;
+		break;
+	case OPT_EXEC:
+		o->exec = optarg;
+		set[R_EXEC] = 1;
+		break;
+	case OPT_FORK:
+		o->fork = set[R_FORK] = 1;
+		break;
+	case OPT_MAX_CHILDREN:
+		if (number(optarg, 1, 65536, "--max-children", &v) != 0)
+			return EXIT_USAGE;
+		o->max_children = (int)v;
+		set[R_MAX_CHILDREN] = 1;
+		break;
+	case OPT_SNI_ALLOW:
+		if (o->nsni_allow == MAX_SNI_ALLOW)
+			return usage_error("more than %d --sni-allow",
+			                   MAX_SNI_ALLOW);
+		o->sni_allow[o->nsni_allow++] = optarg;
+		set[R_SNI_ALLOW] = 1;
+		break;
+	case OPT_ALLOW_NO_SNI:
+		o->allow_no_sni = set[R_ALLOW_NO_SNI] = 1;
+		break;
+	case OPT_BIND:
+		o->bind = optarg;
+		set[R_BIND] = 1;
+		break;
+	case OPT_DIAGNOSE:
+		o->diagnose = set[R_DIAGNOSE] = 1;
+		break;
+	case OPT_LINGER:
+		if (number(optarg, 0, 3600000, "--linger", &v) != 0)
+			return EXIT_USAGE;
+		o->linger_ms = (int)v;
+		set[R_LINGER] = 1;
+		break;
+	case OPT_STARTTLS:
 		return usage_error(
-		        "one of --lookup, --client or --server is needed");
-	if (check_role(&o, set) != 0)
-		return EXIT_USAGE;
-	if (o.fork && o.max_children == 0)
-		o.max_children = DEFAULT_MAX_CHILDREN;
-	switch (o.mode) {
+		        "--starttls %s: not available in this version", optarg);
+	case 'v':
+		o->verbose++;
+		break;
+	case OPT_VERSION:
+		printf("tlspool-connect %s\n", TLSPOOL_VERSION);
+		return EXIT_OK;
+	case OPT_HELP:
+		usage(stdout);
+		return EXIT_OK;
+	case ':':
+		return usage_error("%s needs an argument", argv[optind - 1]);
+	default:
+		if (optopt >= '0' && optopt <= '9')
+			return usage_error(
+			        "%s: not an option (numbers are never "
+			        "negative)",
+			        argv[optind - 1]);
+		return usage_error("%s: unknown option", argv[optind - 1]);
+	}
+	return -1;
+}
+
+/* The operands of the mode: 0, or the exit code. */
+static int take_operands(struct options *o, int nargs, char **argv)
+{
+	switch (o->mode) {
 	case 'l':
 		if (nargs < 1 || nargs > 2)
 			return usage_error("--lookup takes NAME [PORT]");
-		o.name = argv[optind];
-		o.port = nargs == 2 ? argv[optind + 1] : NULL;
-		if (o.port != NULL && port_arg(o.port, "--lookup PORT") != 0)
+		o->name = argv[0];
+		o->port = nargs == 2 ? argv[1] : NULL;
+		if (o->port != NULL && port_arg(o->port, "--lookup PORT") != 0)
 			return EXIT_USAGE;
 		break;
 	case 'L':
@@ -393,42 +362,81 @@ int main(int argc, char **argv)
 			        "no arguments");
 		break;
 	case 'c':
-		if (o.fd >= 0 ? nargs != 0 : nargs != 2)
+		if (o->fd >= 0 ? nargs != 0 : nargs != 2)
 			return usage_error(
 			        "--client takes HOST PORT, or --fd N");
-		if (o.fd < 0) {
-			o.name = argv[optind];
-			o.port = argv[optind + 1];
-			if (port_arg(o.port, "--client PORT") != 0)
+		if (o->fd < 0) {
+			o->name = argv[0];
+			o->port = argv[1];
+			if (port_arg(o->port, "--client PORT") != 0)
 				return EXIT_USAGE;
 		}
 		break;
 	case 's':
-		if (o.fd >= 0 ? nargs != 0 : nargs != 1)
+		if (o->fd >= 0 ? nargs != 0 : nargs != 1)
 			return usage_error("--server takes PORT, or --fd N");
-		if (o.fd < 0) {
-			o.port = argv[optind];
-			if (port_arg(o.port, "--server PORT") != 0)
+		if (o->fd < 0) {
+			o->port = argv[0];
+			if (port_arg(o->port, "--server PORT") != 0)
 				return EXIT_USAGE;
 		}
 		break;
 	}
-	if (o.config != NULL) {
-		if (check_config(o.config) != 0)
-			return EXIT_USAGE;
-		/* libtlspool reads its configuration from here */
-		setenv("TLSPOOL_CONFIG", o.config, 1);
-	}
-	switch (o.mode) {
+	return 0;
+}
+
+/* The configuration, read once for the whole run (every mode checks all
+ * of it, so a broken file is an error naming file and line). */
+static int open_config(struct options *o)
+{
+	o->ctx = starttls_ctx_new(o->config);
+	if (o->ctx != NULL)
+		return 0;
+	fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
+	return EXIT_USAGE;
+}
+
+static int run_mode(const struct options *o)
+{
+	switch (o->mode) {
 	case 'l':
-		return run_lookup(&o);
+		return run_lookup(o);
 	case 'L':
-		return run_cache_list(&o);
+		return run_cache_list(o);
 	case 'F':
-		return run_cache_flush(&o);
+		return run_cache_flush(o);
 	case 'c':
-		return run_client(&o);
+		return run_client(o);
 	default:
-		return run_server(&o);
+		return run_server(o);
 	}
+}
+
+int main(int argc, char **argv)
+{
+	int set[R_N] = {0};
+	struct options o = {.proto = "tcp", .fd = -1, .linger_ms = 500};
+	int c, rc;
+
+	raise_nofile();
+	opterr = 0; /* our messages, in apply_option() */
+	while ((c = getopt_long(argc, argv, ":v", longopts, NULL)) != -1)
+		if ((rc = apply_option(c, &o, set, argv)) >= 0)
+			return rc;
+	if (o.mode == 0)
+		return usage_error(
+		        "one of --lookup, --client or --server is needed");
+	if (check_role(&o, set) != 0)
+		return EXIT_USAGE;
+	if (o.fork && o.max_children == 0)
+		o.max_children = DEFAULT_MAX_CHILDREN;
+	rc = take_operands(&o, argc - optind, argv + optind);
+	if (rc != 0)
+		return rc;
+	rc = open_config(&o);
+	if (rc != 0)
+		return rc;
+	rc = run_mode(&o);
+	starttls_ctx_free(o.ctx);
+	return rc;
 }

@@ -8,11 +8,23 @@
 
 #include "runtime.h"
 
-/* The configured shared cache; NULL with errno and err. */
-static struct tp_runtime *admin_runtime(tp_cache **out, char *err,
-                                        size_t errlen)
+/* The context's runtime (one more reference), or the process default. */
+static struct tp_runtime *runtime_of(starttls_ctx *ctx, char *err,
+                                     size_t errlen)
 {
-	struct tp_runtime *rt = tp_runtime_acquire(err, errlen);
+	struct tp_runtime *rt = tp_ctx_runtime(ctx);
+
+	if (rt == NULL)
+		return tp_runtime_acquire(err, errlen);
+	tp_runtime_ref(rt);
+	return rt;
+}
+
+/* The configured shared cache; NULL with errno and err. */
+static struct tp_runtime *admin_runtime(starttls_ctx *ctx, tp_cache **out,
+                                        char *err, size_t errlen)
+{
+	struct tp_runtime *rt = runtime_of(ctx, err, errlen);
 
 	if (rt == NULL)
 		return NULL;
@@ -36,11 +48,11 @@ static struct tp_runtime *admin_runtime(tp_cache **out, char *err,
 	return rt;
 }
 
-int tlspool_cache_list(tlspool_cache_visit *visit, void *arg, char *err,
-                       size_t errlen)
+int tlspool_cache_list_ctx(starttls_ctx *ctx, tlspool_cache_visit *visit,
+                           void *arg, char *err, size_t errlen)
 {
 	tp_cache *c;
-	struct tp_runtime *rt = admin_runtime(&c, err, errlen);
+	struct tp_runtime *rt = admin_runtime(ctx, &c, err, errlen);
 	int rv;
 
 	if (rt == NULL)
@@ -50,10 +62,10 @@ int tlspool_cache_list(tlspool_cache_visit *visit, void *arg, char *err,
 	return rv;
 }
 
-int tlspool_cache_flush(char *err, size_t errlen)
+int tlspool_cache_flush_ctx(starttls_ctx *ctx, char *err, size_t errlen)
 {
 	tp_cache *c;
-	struct tp_runtime *rt = admin_runtime(&c, err, errlen);
+	struct tp_runtime *rt = admin_runtime(ctx, &c, err, errlen);
 	int rv;
 
 	if (rt == NULL)
@@ -63,9 +75,10 @@ int tlspool_cache_flush(char *err, size_t errlen)
 	return rv;
 }
 
-int tlspool_cache_backend(char *out, size_t outlen, char *err, size_t errlen)
+int tlspool_cache_backend_ctx(starttls_ctx *ctx, char *out, size_t outlen,
+                              char *err, size_t errlen)
 {
-	struct tp_runtime *rt = tp_runtime_acquire(err, errlen);
+	struct tp_runtime *rt = runtime_of(ctx, err, errlen);
 	tp_cache *c;
 
 	if (rt == NULL)
@@ -83,4 +96,21 @@ int tlspool_cache_backend(char *out, size_t outlen, char *err, size_t errlen)
 	}
 	tp_runtime_release(rt);
 	return 0;
+}
+
+/* The process default's cache. */
+int tlspool_cache_list(tlspool_cache_visit *visit, void *arg, char *err,
+                       size_t errlen)
+{
+	return tlspool_cache_list_ctx(NULL, visit, arg, err, errlen);
+}
+
+int tlspool_cache_flush(char *err, size_t errlen)
+{
+	return tlspool_cache_flush_ctx(NULL, err, errlen);
+}
+
+int tlspool_cache_backend(char *out, size_t outlen, char *err, size_t errlen)
+{
+	return tlspool_cache_backend_ctx(NULL, out, outlen, err, errlen);
 }

@@ -40,6 +40,9 @@ struct tp_runtime *tp_runtime_load(const char *path, int may_be_missing,
  * and err. */
 struct tp_runtime *tp_runtime_acquire(char *err, size_t errlen);
 
+/* A context's runtime (no reference taken), or NULL for NULL. */
+struct tp_runtime *tp_ctx_runtime(starttls_ctx *ctx);
+
 void tp_runtime_ref(struct tp_runtime *rt);
 void tp_runtime_release(struct tp_runtime *rt); /* NULL accepted */
 

@@ -101,6 +101,27 @@ static void alert_for_error(struct call *c, int r)
 		                  (gnutls_alert_description_t)a);
 }
 
+/* What a peer's alert says of us: it refused our certificate (or our
+ * lack of one), it refused us (access_denied: checksni, authorization),
+ * or the protocol failed. */
+static starttls_class alert_class(gnutls_alert_description_t a)
+{
+	switch (a) {
+	case GNUTLS_A_BAD_CERTIFICATE:
+	case GNUTLS_A_UNSUPPORTED_CERTIFICATE:
+	case GNUTLS_A_CERTIFICATE_REVOKED:
+	case GNUTLS_A_CERTIFICATE_EXPIRED:
+	case GNUTLS_A_CERTIFICATE_UNKNOWN:
+	case GNUTLS_A_UNKNOWN_CA:
+	case GNUTLS_A_CERTIFICATE_REQUIRED:
+		return STARTTLS_ERR_PEER_REJECTED;
+	case GNUTLS_A_ACCESS_DENIED:
+		return STARTTLS_ERR_REFUSED;
+	default:
+		return STARTTLS_ERR_TLS;
+	}
+}
+
 /* Map a handshake failure to errno and a class, with its detail. */
 static int handshake_failed(struct call *c, int r)
 {
@@ -133,7 +154,7 @@ static int handshake_failed(struct call *c, int r)
 	case GNUTLS_E_FATAL_ALERT_RECEIVED:
 	case GNUTLS_E_WARNING_ALERT_RECEIVED:
 		return tp_failc(
-		        EPROTO, STARTTLS_ERR_PEER_REJECTED,
+		        EPROTO, alert_class(gnutls_alert_get(c->session)),
 		        "the %s sent the TLS alert \"%s\"", what,
 		        gnutls_alert_get_name(gnutls_alert_get(c->session)));
 	}
@@ -728,6 +749,11 @@ starttls_ctx *starttls_ctx_new(const char *path)
 		return NULL;
 	}
 	return ctx;
+}
+
+struct tp_runtime *tp_ctx_runtime(starttls_ctx *ctx)
+{
+	return ctx != NULL ? ctx->rt : NULL;
 }
 
 void starttls_ctx_free(starttls_ctx *ctx)

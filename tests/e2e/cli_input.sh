@@ -76,11 +76,11 @@ usage1 "allow-no-sni alone" '^tlspool-connect: --allow-no-sni needs --sni-allow$
 	-- timeout 5 "$CLI" --server --allow-no-sni 443
 
 # --- --config: a file this user can read, named in the message ---
-usage1 "config directory" "^tlspool-connect: $T: Is a directory\$" \
+usage1 "config directory" "^tlspool-connect: $T: owner [^ ]+ \(uid [0-9]+\), mode [0-7]+: is a directory, not a regular file\$" \
 	-- "$CLI" --config "$T" --lookup www.example.test
-usage1 "config directory, client" "^tlspool-connect: $T: Is a directory\$" \
+usage1 "config directory, client" "^tlspool-connect: $T: owner [^ ]+ \(uid [0-9]+\), mode [0-7]+: is a directory, not a regular file\$" \
 	-- "$CLI" --config "$T" --client --sni www.example.test 127.0.0.1 443
-usage1 "config directory, server" "^tlspool-connect: $T: Is a directory\$" \
+usage1 "config directory, server" "^tlspool-connect: $T: owner [^ ]+ \(uid [0-9]+\), mode [0-7]+: is a directory, not a regular file\$" \
 	-- timeout 5 "$CLI" --config "$T" --server --bind 127.0.0.1 443
 usage1 "config missing" "^tlspool-connect: $T/none\\.conf: No such file or directory\$" \
 	-- "$CLI" --config "$T/none.conf" --cache-list
