@@ -51,8 +51,8 @@ LIB_SRC  := $(wildcard src/lib/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/check_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
-# Test tools that link the validation library (the others stand alone).
-LIBTOOLS := tlsagen dane-probe
+# Test tools that link the libraries (the others stand alone).
+LIBTOOLS := tlsagen dane-probe api-reader
 
 VAL_OBJ  := $(VAL_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -143,9 +143,9 @@ $(BUILD)/tests/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $<
 
-$(LIBTOOLS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/tools/%.c $(VAL_A)
+$(LIBTOOLS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/tools/%.c $(LIB_A) $(VAL_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(VAL_A) $(VAL_LIBS)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) $(VAL_LIBS) -ldl
 
 tools: $(TOOL_BIN)
 
