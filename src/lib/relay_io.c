@@ -129,7 +129,10 @@ static bool peer_gone(int e)
 /* gnutls failed with err; e is errno right after. */
 static void cut_tls(struct conn *c, int err, int e)
 {
-	if (err == GNUTLS_E_PREMATURE_TERMINATION)
+	/* EOF between records, or in the middle of one (GnuTLS then says
+	 * "unexpected packet length"): a stream cut without close_notify */
+	if (err == GNUTLS_E_PREMATURE_TERMINATION ||
+	    (err == GNUTLS_E_UNEXPECTED_PACKET_LENGTH && !c->datagram))
 		tp_relay_cut(c, STARTTLS_END_TRUNCATED, WHY_FIN, 0);
 	else if (err == GNUTLS_E_FATAL_ALERT_RECEIVED)
 		tp_relay_cut(c, STARTTLS_END_ALERT, WHY_ALERT,
