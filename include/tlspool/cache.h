@@ -54,11 +54,9 @@ int tlspool_cache_backend(char *out, size_t outlen, char *err, size_t errlen);
 /* The same on the cache of a context's configuration (starttls_ctx_new(3));
  * ctx NULL: the process default, as above. */
 struct starttls_ctx;
-int tlspool_cache_list_ctx(struct starttls_ctx *ctx,
-                           tlspool_cache_visit *visit, void *arg, char *err,
-                           size_t errlen);
-int tlspool_cache_flush_ctx(struct starttls_ctx *ctx, char *err,
-                            size_t errlen);
+int tlspool_cache_list_ctx(struct starttls_ctx *ctx, tlspool_cache_visit *visit,
+                           void *arg, char *err, size_t errlen);
+int tlspool_cache_flush_ctx(struct starttls_ctx *ctx, char *err, size_t errlen);
 int tlspool_cache_backend_ctx(struct starttls_ctx *ctx, char *out,
                               size_t outlen, char *err, size_t errlen);
 

@@ -303,8 +303,8 @@ static int tls_failed(int tls, int err, const char *op, struct conn_end *e)
  * stdin -> tls and tls -> stdout.  Our EOF is passed on as a half-close
  * and reading goes on until the peer's EOF; after the peer's EOF, what
  * we still send gets linger_ms more (socat's -t), for a peer that shut
- * only its own write side.  The exit code; e says how the connection
- * ended.
+ * only its own write side; input left unsent then is an error, never a
+ * silent success.  The exit code; e says how the connection ended.
  */
 static int pump(int tls, int linger_ms, int datagram, struct conn_end *e)
 {
@@ -348,8 +348,23 @@ static int pump(int tls, int linger_ms, int datagram, struct conn_end *e)
 		}
 		if (np == 0)
 			break;
-		if (deadline >= 0 && now_ms() >= deadline)
+		if (deadline >= 0 && now_ms() >= deadline) {
+			if (!datagram && up->len > 0) {
+				/* what we read and did not send is lost:
+				 * say so (input that merely has not ended,
+				 * a terminal, is not) */
+				fprintf(stderr,
+				        "%s: the peer closed its side; stopped "
+				        "sending after %llu bytes with more to "
+				        "send: standard input not finished "
+				        "(--linger %d ms)\n",
+				        progname,
+				        (unsigned long long)up->nwritten,
+				        linger_ms);
+				rv = EXIT_CONNECT;
+			}
 			break;
+		}
 		if (poll(p, (nfds_t)np,
 		         deadline < 0 ? -1 : (int)(deadline - now_ms())) < 0) {
 			if (errno == EINTR)

@@ -55,7 +55,7 @@ for s in dlfin_s dlfin_p dlrst_s dlrst_p kill_s ulfin_s ulfin_p ulrst_s \
 	ulrst_p dlpass_s dlpass_p ulpass_s ulpass_p apifin_s apifin_p \
 	apirst_s apirst_p apipass_s apipass_p dripup_s dripup_p dripdown_s \
 	dripdown_p stallup_s stallup_p stalldown_s stalldown_p certreq_s \
-	certreq12_s nodomain_s authz_s; do
+	certreq12_s nodomain_s authz_s linger_s; do
 	low_port
 	P[$s]=$PORT
 done
@@ -410,5 +410,17 @@ refused nodomain "$W/tlspool.conf" \
 	'client\.example\.test: domain peers refused' --no-remote-domain
 refused authz "$W/authz.conf" \
 	'rules:1: www\.example\.test client\.example\.test deny'
+
+
+# --- 8. a half-close that would cut what we send is not a success ---------
+# The client half-closes at once (stdin /dev/null) and reads slowly; the
+# server still has most of 64 MiB to send when the peer's close_notify
+# and --linger end its run: it must say so and exit 2, not 0.
+n=linger
+head -c 67108864 /dev/zero >"$W/64m"
+srv "$n" "${P[linger_s]}" "$W/64m" --no-peer-cert
+(cli "${P[linger_s]}" /dev/null 2>"$T/$n.cerr" | (sleep 3; cat >/dev/null))
+check_srv "$n" 2 'standard input not finished'
+rm -f "$W/64m"
 
 finish
