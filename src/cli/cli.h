@@ -79,6 +79,17 @@ void print_trace_end(const struct options *o, const char *peer, int exit_code,
                      const struct conn_end *end);
 const char *end_kind_name(starttls_end_kind kind);
 
+/* plain.c: the plain side of an authenticated connection, the exit code
+ * of a starttls call (after --diagnose/--json output), the socket type
+ * and protocol of the options. */
+int serve_plain(const struct options *o, int tls, const char *peer,
+                const char *local, const char *sni);
+int report_call(const struct options *o, const char *peer, int err, int defer);
+int sock_type(const struct options *o);
+int ipproto(const struct options *o);
+int set_nonblock(int fd);
+long long now_ms(void); /* monotonic */
+
 /* connect.c.  run_server() returns in every process it forks too (with
  * --fork, the child's status): main() alone exits. */
 int run_client(const struct options *o);

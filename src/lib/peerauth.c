@@ -99,6 +99,47 @@ static int lookup(struct tp_peer_check *c, tlspool_dns *dns, const char *owner,
 	return 0;
 }
 
+/* What the answer and the matcher's result tell the cache (o), and the
+ * call's verdict: 0, or -1 with the failure recorded. */
+static int rrset_verdict(struct tp_peer_check *c, const tlspool_dns_answer *ans,
+                         const tlspool_dane_result *res,
+                         const tlspool_tlsa *tlsa, size_t n, struct online *o)
+{
+	o->ttl = ans->ttl;
+	o->rrsig = ans->rrsig_expiration;
+	o->usage = res->matched >= 0 && (size_t)res->matched < n
+	                   ? tlsa[res->matched].usage
+	                   : -1;
+	/* Only secure DNS may be remembered (docs/architecture.md); among the
+	 * failures only those that secure DNS proves. */
+	o->cacheable = (ans->verdict == TLSPOOL_DNS_SECURE ||
+	                ans->verdict == TLSPOOL_DNS_SECURE_NODATA ||
+	                ans->verdict == TLSPOOL_DNS_SECURE_NXDOMAIN) &&
+	               (res->verdict == TLSPOOL_DANE_AUTHENTICATED ||
+	                res->verdict == TLSPOOL_DANE_NO_MATCH ||
+	                res->verdict == TLSPOOL_DANE_NO_USABLE ||
+	                res->verdict == TLSPOOL_DANE_NO_RECORDS);
+	switch (res->verdict) {
+	case TLSPOOL_DANE_AUTHENTICATED:
+		return 0;
+	case TLSPOOL_DANE_NO_RECORDS:
+	case TLSPOOL_DANE_INSECURE:
+	case TLSPOOL_DANE_NO_USABLE:
+		tp_failc(EKEYREJECTED, dane_class(res->verdict),
+		         "%s: %s; no DANE authentication, and [validation] "
+		         "pkix_fallback is %s",
+		         ans->owner, res->reason,
+		         c->rt->cfg->pkix_fallback
+		                 ? "not available in this version"
+		                 : "off");
+		return -1;
+	default:
+		tp_failc(EKEYREJECTED, dane_class(res->verdict), "%s: %s",
+		         ans->owner, res->reason);
+		return -1;
+	}
+}
+
 /* Fetch the TLSA (or SMIMEA) RRset at owner and run the matcher over the
  * chain. */
 static int rrset_online(struct tp_peer_check *c, uint16_t type,
@@ -154,40 +195,7 @@ static int rrset_online(struct tp_peer_check *c, uint16_t type,
 		tp_fail(errno, "DANE: %s", err);
 		goto out;
 	}
-	o->ttl = ans->ttl;
-	o->rrsig = ans->rrsig_expiration;
-	o->usage = res->matched >= 0 && (size_t)res->matched < n
-	                   ? tlsa[res->matched].usage
-	                   : -1;
-	/* Only secure DNS may be remembered (docs/architecture.md); among the
-	 * failures only those that secure DNS proves. */
-	o->cacheable = ans->verdict == TLSPOOL_DNS_SECURE ||
-	               ans->verdict == TLSPOOL_DNS_SECURE_NODATA ||
-	               ans->verdict == TLSPOOL_DNS_SECURE_NXDOMAIN;
-	if (res->verdict != TLSPOOL_DANE_AUTHENTICATED &&
-	    res->verdict != TLSPOOL_DANE_NO_MATCH &&
-	    res->verdict != TLSPOOL_DANE_NO_USABLE &&
-	    res->verdict != TLSPOOL_DANE_NO_RECORDS)
-		o->cacheable = 0;
-	switch (res->verdict) {
-	case TLSPOOL_DANE_AUTHENTICATED:
-		rv = 0;
-		break;
-	case TLSPOOL_DANE_NO_RECORDS:
-	case TLSPOOL_DANE_INSECURE:
-	case TLSPOOL_DANE_NO_USABLE:
-		tp_failc(EKEYREJECTED, dane_class(res->verdict),
-		         "%s: %s; no DANE authentication, and [validation] "
-		         "pkix_fallback is %s",
-		         ans->owner, res->reason,
-		         c->rt->cfg->pkix_fallback
-		                 ? "not available in this version"
-		                 : "off");
-		break;
-	default:
-		tp_failc(EKEYREJECTED, dane_class(res->verdict), "%s: %s",
-		         ans->owner, res->reason);
-	}
+	rv = rrset_verdict(c, ans, res, tlsa, n, o);
 out:
 	free(tlsa);
 	tp_trace_keep(owner, ans, res);
