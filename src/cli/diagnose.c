@@ -149,14 +149,12 @@ static json_object *end_json(const struct conn_end *e)
 	return j;
 }
 
-static json_object *trace_json(const starttls_trace *t, const char *peer,
-                               int exit_code, const struct conn_end *end)
+/* The peer's certificates, as the trace keeps them. */
+static json_object *chain_json(const starttls_trace *t)
 {
-	json_object *doc = json_object_new_object();
 	json_object *chain = json_object_new_array();
 	size_t i;
 
-	json_object_object_add(doc, "peer", json_object_new_string(peer));
 	for (i = 0; i < t->nchain; i++) {
 		json_object *c = json_object_new_object();
 		tlspool_x509_info x;
@@ -180,69 +178,83 @@ static json_object *trace_json(const starttls_trace *t, const char *peer,
 		}
 		json_object_array_add(chain, c);
 	}
-	json_object_object_add(doc, "chain", chain);
-	if (t->dns != NULL)
-		json_object_object_add(doc, "dns", answer_json(t->dns));
-	if (t->openpgp != NULL)
-		json_object_object_add(doc, "openpgp",
-		                       openpgp_result_json(t->openpgp));
-	if (t->dane == NULL && t->openpgp != NULL) {
+	return chain;
+}
+
+/* What became of each record in the DANE matcher. */
+static json_object *steps_json(const tlspool_dane_result *dane)
+{
+	json_object *steps = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < dane->nsteps; i++) {
+		const tlspool_dane_step *s = &dane->steps[i];
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "record",
+		                       json_object_new_int((int)s->index));
+		json_object_object_add(j, "usage",
+		                       json_object_new_int(s->usage));
+		json_object_object_add(j, "selector",
+		                       json_object_new_int(s->selector));
+		json_object_object_add(j, "matching_type",
+		                       json_object_new_int(s->mtype));
 		json_object_object_add(
-		        doc, "verdict",
-		        json_object_new_string(tlspool_dane_verdict_name(
-		                t->openpgp->verdict)));
+		        j, "outcome",
+		        json_object_new_string(
+		                tlspool_dane_outcome_name(s->outcome)));
+		json_object_object_add(j, "depth",
+		                       json_object_new_int(s->depth));
+		json_object_object_add(j, "reason",
+		                       json_object_new_string(s->reason));
+		json_object_array_add(steps, j);
+	}
+	return steps;
+}
+
+/* The validation's verdict and reason into doc. */
+static void verdict_json(json_object *doc, const starttls_trace *t,
+                         int exit_code)
+{
+	const char *v;
+
+	if (t->dane == NULL && t->openpgp != NULL) {
+		v = tlspool_dane_verdict_name(t->openpgp->verdict);
 		json_object_object_add(
 		        doc, "reason",
 		        json_object_new_string(t->openpgp->reason));
 	} else if (t->dane != NULL) {
-		json_object *steps = json_object_new_array();
-
-		for (i = 0; i < t->dane->nsteps; i++) {
-			const tlspool_dane_step *s = &t->dane->steps[i];
-			json_object *j = json_object_new_object();
-
-			json_object_object_add(
-			        j, "record",
-			        json_object_new_int((int)s->index));
-			json_object_object_add(j, "usage",
-			                       json_object_new_int(s->usage));
-			json_object_object_add(
-			        j, "selector",
-			        json_object_new_int(s->selector));
-			json_object_object_add(j, "matching_type",
-			                       json_object_new_int(s->mtype));
-			json_object_object_add(
-			        j, "outcome",
-			        json_object_new_string(
-			                tlspool_dane_outcome_name(s->outcome)));
-			json_object_object_add(j, "depth",
-			                       json_object_new_int(s->depth));
-			json_object_object_add(
-			        j, "reason", json_object_new_string(s->reason));
-			json_object_array_add(steps, j);
-		}
-		json_object_object_add(doc, "records", steps);
-		json_object_object_add(
-		        doc, "verdict",
-		        json_object_new_string(
-		                tlspool_dane_verdict_name(t->dane->verdict)));
+		json_object_object_add(doc, "records", steps_json(t->dane));
+		v = tlspool_dane_verdict_name(t->dane->verdict);
 		json_object_object_add(doc, "reason",
 		                       json_object_new_string(t->dane->reason));
 	} else {
 		/* no matcher: the DNS failed, the peer stayed anonymous, or
 		 * the call failed before validation */
-		const char *v =
-		        t->from_cache
-		                ? (exit_code == 0 ? "cached" : "cached-failure")
-		        : t->dns != NULL && tlspool_dns_verdict_is_error(
-		                                    t->dns->verdict)
-		                ? "dns-error"
-		        : exit_code == 0 ? "anonymous"
-		                         : "not-validated";
-
-		json_object_object_add(doc, "verdict",
-		                       json_object_new_string(v));
+		v = t->from_cache
+		            ? (exit_code == 0 ? "cached" : "cached-failure")
+		    : t->dns != NULL && tlspool_dns_verdict_is_error(
+		                                t->dns->verdict)
+		            ? "dns-error"
+		    : exit_code == 0 ? "anonymous"
+		                     : "not-validated";
 	}
+	json_object_object_add(doc, "verdict", json_object_new_string(v));
+}
+
+static json_object *trace_json(const starttls_trace *t, const char *peer,
+                               int exit_code, const struct conn_end *end)
+{
+	json_object *doc = json_object_new_object();
+
+	json_object_object_add(doc, "peer", json_object_new_string(peer));
+	json_object_object_add(doc, "chain", chain_json(t));
+	if (t->dns != NULL)
+		json_object_object_add(doc, "dns", answer_json(t->dns));
+	if (t->openpgp != NULL)
+		json_object_object_add(doc, "openpgp",
+		                       openpgp_result_json(t->openpgp));
+	verdict_json(doc, t, exit_code);
 	json_object_object_add(doc, "from_cache",
 	                       json_object_new_boolean(t->from_cache));
 	/* the class of the starttls call's failure, "ok" after success */
