@@ -288,13 +288,75 @@ static int split(const char *path, char *dir, size_t dirlen, const char **base)
 	return 0;
 }
 
+/* A system error on path: -1 with errno and err. */
+static int sys_error(const char *path, char *err, size_t errlen)
+{
+	int e = errno;
+
+	tp_err(err, errlen, "%s: %s", path, strerror(e));
+	errno = e;
+	return -1;
+}
+
+/* The cache file's directory, open, and whether others may write to it:
+ * the descriptor, -1 with errno and err, or -2 refused (err says why). */
+static int cache_dir(const char *path, const char *dir, const char *base,
+                     int *shared, char *err, size_t errlen)
+{
+	struct stat dst;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0 || fstat(dfd, &dst) != 0) {
+		sys_error(path, err, errlen);
+		if (dfd >= 0) {
+			int e = errno;
+
+			close(dfd);
+			errno = e;
+		}
+		return -1;
+	}
+	/* Who could replace the file?  Only root and we, or, in a sticky
+	 * directory such as /tmp, nobody but the file's owner. */
+	*shared = (dst.st_mode & 022) != 0;
+	if (foreign_owner(&dst)) {
+		refuse_owner(err, errlen, dir, &dst, 0);
+	} else if (*shared && !(dst.st_mode & S_ISVTX)) {
+		refuse(err, errlen, dir, &dst,
+		       "writable by group or other without the sticky bit: "
+		       "%.100s could be replaced",
+		       base);
+	} else {
+		return dfd;
+	}
+	close(dfd);
+	return -2;
+}
+
+/* The cache file as it is (st), by its own rules: 0, -1 refused. */
+static int cache_file_ok(const char *path, const struct stat *st, int shared,
+                         char *err, size_t errlen)
+{
+	if (S_ISLNK(st->st_mode)) {
+		refuse(err, errlen, path, st,
+		       "is a symbolic link, never followed for the cache");
+		return -1;
+	}
+	if (check_stat(path, TLSPOOL_FILE_CACHE, st, err, errlen) != 0)
+		return -1;
+	if (shared && st->st_uid != geteuid()) {
+		refuse_owner(err, errlen, path, st, 1);
+		return -1;
+	}
+	return 0;
+}
+
 int tlspool_file_open_cache(const char *path, struct stat *st, char *err,
                             size_t errlen)
 {
 	char dir[PATH_MAX];
 	const char *base;
-	struct stat dst;
-	int dfd, fd = -1, e, shared;
+	int dfd, fd = -1, shared = 0;
 
 	if (path == NULL || split(path, dir, sizeof(dir), &base) != 0 ||
 	    base[0] == '\0' || strcmp(base, ".") == 0 ||
@@ -304,85 +366,50 @@ int tlspool_file_open_cache(const char *path, struct stat *st, char *err,
 		errno = EINVAL;
 		return -1;
 	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fstat(dfd, &dst) != 0) {
-		e = errno;
-		tp_err(err, errlen, "%s: %s", path, strerror(e));
-		if (dfd >= 0)
-			close(dfd);
-		errno = e;
+	dfd = cache_dir(path, dir, base, &shared, err, errlen);
+	if (dfd == -1)
 		return -1;
-	}
-	/* Who could replace the file?  Only root and we, or, in a sticky
-	 * directory such as /tmp, nobody but the file's owner. */
-	shared = (dst.st_mode & 022) != 0;
-	if (foreign_owner(&dst)) {
-		refuse_owner(err, errlen, dir, &dst, 0);
-		goto out;
-	}
-	if (shared && !(dst.st_mode & S_ISVTX)) {
-		refuse(err, errlen, dir, &dst,
-		       "writable by group or other without the sticky bit: "
-		       "%.100s could be replaced",
-		       base);
-		goto out;
+	if (dfd == -2) {
+		errno = EACCES;
+		return -1;
 	}
 	/* Look before opening: never open a device, FIFO or link. */
 	if (fstatat(dfd, base, st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (S_ISLNK(st->st_mode)) {
-			refuse(err, errlen, path, st,
-			       "is a symbolic link, never followed for the "
-			       "cache");
-			goto out;
-		}
-		if (check_stat(path, TLSPOOL_FILE_CACHE, st, err, errlen))
-			goto out;
-		if (shared && st->st_uid != geteuid()) {
-			refuse_owner(err, errlen, path, st, 1);
-			goto out;
-		}
+		if (cache_file_ok(path, st, shared, err, errlen) != 0)
+			goto refused;
 	} else if (errno != ENOENT) {
-		e = errno;
-		tp_err(err, errlen, "%s: %s", path, strerror(e));
-		close(dfd);
-		errno = e;
-		return -1;
+		goto failed;
 	}
 	fd = openat(dfd, base,
 	            O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
 	                    O_NOCTTY,
 	            0600);
-	if (fd < 0) {
-		e = errno;
-		if (e == ELOOP &&
-		    fstatat(dfd, base, st, AT_SYMLINK_NOFOLLOW) == 0) {
-			refuse(err, errlen, path, st,
-			       "is a symbolic link, never followed for the "
-			       "cache");
-			goto out;
-		}
-		tp_err(err, errlen, "%s: %s", path, strerror(e));
-		close(dfd);
-		errno = e;
-		return -1;
+	if (fd < 0 && errno == ELOOP &&
+	    fstatat(dfd, base, st, AT_SYMLINK_NOFOLLOW) == 0) {
+		/* a link planted between the look and the open */
+		if (cache_file_ok(path, st, shared, err, errlen) == 0)
+			tp_err(err, errlen, "%s: changed while being opened",
+			       path);
+		goto refused;
 	}
-	if (fstat(fd, st) != 0) {
-		e = errno;
-		tp_err(err, errlen, "%s: %s", path, strerror(e));
-		close(fd);
-		close(dfd);
-		errno = e;
-		return -1;
-	}
-	if (check_stat(path, TLSPOOL_FILE_CACHE, st, err, errlen) != 0)
-		goto out;
-	if (shared && st->st_uid != geteuid()) {
-		refuse_owner(err, errlen, path, st, 1);
-		goto out;
-	}
+	if (fd < 0 || fstat(fd, st) != 0)
+		goto failed;
+	if (cache_file_ok(path, st, shared, err, errlen) != 0)
+		goto refused;
 	close(dfd);
 	return fd;
-out:
+failed:
+	sys_error(path, err, errlen);
+	{
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		close(dfd);
+		errno = e;
+	}
+	return -1;
+refused:
 	if (fd >= 0)
 		close(fd);
 	close(dfd);
