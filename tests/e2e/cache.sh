@@ -12,6 +12,7 @@
 #    the detail), first match wins, each pattern form, a bad line names
 #    file and line, --no-authz bypasses a denial.
 . "$(dirname "$0")/common"
+. scripts/ports.sh
 
 W="$T/w"
 mkdir -p "$W"
@@ -24,13 +25,6 @@ certtool --generate-self-signed --load-privkey "$W/www.key" --template "$W/tmpl"
 certtool --generate-privkey --key-type ecdsa --outfile "$W/client.key" 2>/dev/null
 SPKI=$(openssl pkey -in "$W/www.key" -pubout -outform DER | sha256sum | cut -c1-64)
 
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000)) # below the ephemeral range
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
-	done
-}
 declare -A P
 for s in main nowrite ttl garb good2 authz; do P[$s]=$(free_port); done
 {

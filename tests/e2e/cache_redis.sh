@@ -16,6 +16,7 @@
 #  - --cache-list / --cache-flush name the backend and touch only the
 #    prefix.
 . "$(dirname "$0")/common"
+. scripts/ports.sh
 
 W="$T/w"
 mkdir -p "$W"
@@ -26,13 +27,6 @@ certtool --generate-self-signed --load-privkey "$W/www.key" --template "$W/tmpl"
 	--outfile "$W/www.pem" 2>/dev/null
 SPKI=$(openssl pkey -in "$W/www.key" -pubout -outform DER | sha256sum | cut -c1-64)
 
-free_port() { # below the ephemeral range
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000))
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
-	done
-}
 declare -A P
 for s in main tamper kill acl flush; do P[$s]=$(free_port); done
 for s in main tamper kill acl flush; do

@@ -5,6 +5,7 @@
 # gnutls-cli --udp against tlspool-connect --udp --server, the two
 # against each other, and a wrong record failing closed (exit 4).
 . "$(dirname "$0")/common"
+. scripts/ports.sh
 
 W="$T/w"
 mkdir -p "$W"
@@ -13,13 +14,6 @@ printf 'dns_name = www.example.test\nexpiration_days = 30\nsigning_key\n' >"$W/t
 certtool --generate-self-signed --load-privkey "$W/www.key" --template "$W/tmpl" \
 	--outfile "$W/www.pem" 2>/dev/null || { echo "certtool failed"; exit 1; }
 
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		ss -Huln "sport = :$p" | grep -q . || { echo "$p"; return; }
-	done
-}
 declare -A P
 for s in gserv gcli self wrong; do P[$s]=$(free_port); done
 {

@@ -17,6 +17,7 @@
 #    whatever the current directory.
 #  - a trust anchor or a configuration that is a directory fails at once.
 . "$(dirname "$0")/common"
+. scripts/ports.sh
 
 W="$T/w"
 mkdir -p "$W"
@@ -32,13 +33,6 @@ certtool --generate-self-signed --load-privkey "$W/www.key" --template "$W/tmpl"
 	--outfile "$W/www.pem" 2>/dev/null
 SPKI=$(openssl pkey -in "$W/www.key" -pubout -outform DER | sha256sum | cut -c1-64)
 
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000))
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
-	done
-}
 declare -A P
 for s in forged good link authz key rel; do P[$s]=$(free_port); done
 for s in forged good link authz key rel; do

@@ -6,13 +6,14 @@
 # prints "peer: john@example.test"; a user whose record holds another key
 # is refused (exit 4) and --diagnose says why.
 . "$(dirname "$0")/common"
+. scripts/ports.sh
 
 W="$T/w"
 mkdir -p "$W"
 tests/tools/mkpgp.sh "$W" >/dev/null 2>&1 || { echo "mkpgp failed"; exit 1; }
 certtool --generate-privkey --key-type ecdsa --outfile "$W/www.key" 2>/dev/null
-port=$((20000 + RANDOM % 40000))
-while ss -Htln "sport = :$port" | grep -q .; do port=$((20000 + RANDOM % 40000)); done
+port=$(free_port)
+while ss -Htln "sport = :$port" | grep -q .; do port=$(free_port); done
 h() { printf %s "$1" | sha256sum | cut -c1-56; }
 {
 	echo "_$port._tcp.www IN TLSA 3 1 1 $(openssl pkey -in "$W/www.key" -pubout -outform DER | sha256sum | cut -c1-64)"
