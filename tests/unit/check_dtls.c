@@ -663,6 +663,109 @@ START_TEST(sctp_and_others)
 }
 END_TEST
 
+/* --- deadlines: DTLS bounded like TLS ------------------------------------- */
+
+static long long mono_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A context whose calls end after 1.5 s (6 s under valgrind). */
+static starttls_ctx *short_ctx(unsigned *ms)
+{
+	char path[600];
+	FILE *fp;
+	starttls_ctx *ctx;
+
+	*ms = getenv("VALGRIND") != NULL ? 6000 : 1500;
+	snprintf(path, sizeof(path), "%s/short.conf", dir);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fprintf(fp, "[tls]\nhandshake_timeout_ms = %u\n", *ms);
+	fclose(fp);
+	ctx = starttls_ctx_new(path);
+	ck_assert_msg(ctx != NULL, "%s", starttls_errstr());
+	return ctx;
+}
+
+struct dripper {
+	pthread_t thread;
+	int fd; /* connected to the victim */
+	volatile int stop;
+};
+
+/* A datagram of junk every 100 ms: never a handshake message, but
+ * traffic that a per-packet timer would take for progress. */
+static void *drip_junk(void *arg)
+{
+	struct dripper *d = arg;
+	static const unsigned char junk[] = {0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0,
+	                                     0,    0,    0,    0, 0, 1, 0x42};
+
+	while (!d->stop) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+
+		(void)!send(d->fd, junk, sizeof(junk), MSG_NOSIGNAL);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+START_TEST(client_deadline_against_junk)
+{
+	struct dripper d = {0};
+	unsigned ms, sport, cport;
+	starttls_ctx *ctx = short_ctx(&ms);
+	int sfd = udp_bound(&sport), cfd = udp_bound(&cport), rv;
+	long long t0;
+
+	d.fd = sfd;
+	udp_connect(sfd, cport);
+	udp_connect(cfd, sport);
+	ck_assert_int_eq(pthread_create(&d.thread, NULL, drip_junk, &d), 0);
+	t0 = mono_now();
+	rv = starttls_ctx_client(ctx, cfd, IPPROTO_UDP, NULL, 0,
+	                         "www.example.test", NULL, 0);
+	ck_assert_msg(rv == -1 && errno == ETIMEDOUT, "rv %d errno %d: %s", rv,
+	              errno, starttls_errstr());
+	ck_assert_int_ge(mono_now() - t0, (long long)ms - 100);
+	ck_assert_int_le(mono_now() - t0, (long long)ms + ms / 10 + 300);
+	d.stop = 1;
+	pthread_join(d.thread, NULL);
+	close(sfd);
+	starttls_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(server_deadline_against_junk)
+{
+	struct dripper d = {0};
+	unsigned ms, sport, cport;
+	starttls_ctx *ctx = short_ctx(&ms);
+	int sfd = udp_bound(&sport), cfd = udp_bound(&cport), rv;
+	long long t0;
+
+	d.fd = cfd;
+	udp_connect(cfd, sport);
+	udp_connect(sfd, cport);
+	ck_assert_int_eq(pthread_create(&d.thread, NULL, drip_junk, &d), 0);
+	t0 = mono_now();
+	rv = starttls_ctx_server(ctx, sfd, IPPROTO_UDP, "www.example.test",
+	                         STARTTLS_PEERCERT_NONE, NULL, NULL, NULL, 0);
+	ck_assert_msg(rv == -1 && errno == ETIMEDOUT, "rv %d errno %d: %s", rv,
+	              errno, starttls_errstr());
+	ck_assert_int_ge(mono_now() - t0, (long long)ms - 100);
+	ck_assert_int_le(mono_now() - t0, (long long)ms + ms / 10 + 300);
+	d.stop = 1;
+	pthread_join(d.thread, NULL);
+	close(cfd);
+	starttls_ctx_free(ctx);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("dtls");
@@ -670,6 +773,8 @@ static Suite *suite(void)
 
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, sctp_and_others);
+	tcase_add_test(t, client_deadline_against_junk);
+	tcase_add_test(t, server_deadline_against_junk);
 	tcase_add_test(t, thousand_messages);
 	tcase_add_test(t, wrong_record_fails_closed);
 	tcase_add_test(t, handshake_survives_loss);
