@@ -242,17 +242,21 @@ static int rrset_check(struct tp_peer_check *c, uint16_t type,
 	tp_cache *cache = tp_runtime_cache(c->rt);
 	time_t now = time(NULL), exp = 0;
 	struct tm tm;
-	char when[32];
+	char when[32], keyowner[340];
 	int r;
 
 	if (nchain > 0 && tlspool_x509_describe(&chain[0], &x) == 0) {
 		memcpy(c->spki, x.spki_sha256, 32);
 		c->have_spki = 1;
 	}
+	/* A result reached with DANE-EE name checks is not the same as one
+	 * reached without: processes that share a cache file may differ. */
+	snprintf(keyowner, sizeof(keyowner), "%s%s", owner,
+	         c->rt->cfg->dane_ee_name_checks ? " +dane-ee-names" : "");
 	memset(&key, 0, sizeof(key));
 	key.kind = TP_CACHE_AUTHN;
 	key.a = refname;
-	key.b = owner;
+	key.b = keyowner;
 	key.type = type;
 	memcpy(key.digest, c->spki, 32);
 	if (!c->have_spki)

@@ -319,6 +319,38 @@ START_TEST(dane_ee_name_checks)
 }
 END_TEST
 
+/* Two processes share an LMDB cache, one with DANE-EE name checks: a
+ * result the other reached without them never answers for it. */
+START_TEST(shared_cache_keeps_name_checks_apart)
+{
+	struct tp_runtime *plain, *names;
+	struct tp_peer_check pc;
+	tlspool_span span = {der[C_WWW], der_len[C_WWW]};
+	char extra[700];
+
+	snprintf(extra, sizeof(extra), "[cache]\npath = %s/shared.lmdb\n",
+	         dir);
+	plain = load_config("tlspool.conf", extra);
+	strcat(extra, "[validation]\ndane_ee_name_checks = yes\n");
+	names = load_config("tlspool.conf", extra);
+	memset(&pc, 0, sizeof(pc));
+	pc.rt = plain;
+	pc.chain = &span;
+	pc.nchain = 1;
+	pc.sniname = "alias.example.test";
+	pc.port = PORT;
+	pc.transport = "tcp";
+	ck_assert_int_eq(tp_trace_reset(), 0);
+	ck_assert_msg(tp_peer_authenticate(&pc) == 0, "%s", starttls_errstr());
+	pc.rt = names;
+	ck_assert_int_eq(tp_trace_reset(), 0);
+	ck_assert_int_eq(tp_peer_authenticate(&pc), -1);
+	ck_assert_int_eq(starttls_last_trace()->from_cache, 0);
+	tp_runtime_release(plain);
+	tp_runtime_release(names);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("peerauth");
@@ -331,6 +363,7 @@ int main(void)
 	tcase_add_test(tc, deadline_bounds_dns);
 	tcase_add_test(tc, cache_answers);
 	tcase_add_test(tc, dane_ee_name_checks);
+	tcase_add_test(tc, shared_cache_keeps_name_checks_apart);
 	suite_add_tcase(s, tc);
 	rv = tp_run_suite(s);
 	teardown();
