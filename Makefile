@@ -18,14 +18,15 @@ SAN      ?=
 
 # Each library links what it uses: libtlspool-validate GnuTLS, getdns
 # (dns.c), inih (conffile.c); libtlspool GnuTLS, LMDB (cache.c), hiredis
-# (cache_redis.c) and dlopen (authz.c) on top of it; tlspool-connect
-# json-c on top of both.
+# (cache_redis.c), libldap (ldapcheck.c; Debian's libldap-dev may ship no
+# pkg-config file, so it is named directly) and dlopen (authz.c) on top
+# of it; tlspool-connect json-c on top of both.
 VAL_PKGS := gnutls getdns inih
 LIB_PKGS := gnutls lmdb hiredis
 CLI_PKGS := json-c
 DEPCFLAGS = $(shell pkg-config --cflags $(VAL_PKGS) $(LIB_PKGS) $(CLI_PKGS))
 VAL_LIBS  = $(shell pkg-config --libs $(VAL_PKGS)) -lpthread
-LIB_LIBS  = $(shell pkg-config --libs $(LIB_PKGS)) -lpthread -ldl
+LIB_LIBS  = $(shell pkg-config --libs $(LIB_PKGS)) -lldap -llber -lpthread -ldl
 CLI_LIBS  = $(shell pkg-config --libs $(CLI_PKGS))
 CHECKLIBS = $(shell pkg-config --libs check)
 
