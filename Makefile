@@ -236,7 +236,8 @@ install: all
 	    $$pc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/$$pc.pc; done
 	for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 	  install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
-	for f in starttls_server starttls_errstr starttls_last_trace; do \
+	for f in starttls_server starttls_errstr starttls_last_trace \
+	  starttls_ldap_lookup starttls_ldap_step_free starttls_ldap_verdict_name; do \
 	  ln -sf starttls_client.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
 	for f in starttls_ctx_free starttls_ctx_client starttls_ctx_server; do \
 	  ln -sf starttls_ctx_new.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
