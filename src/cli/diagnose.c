@@ -12,6 +12,10 @@
 
 #include "cli.h"
 
+/* ldap_info.c: the LDAP step */
+void print_ldap_step_text(FILE *fp, const starttls_ldap_step *s);
+json_object *ldap_step_json(const starttls_ldap_step *s);
+
 static void hex(char *out, const unsigned char *p, size_t len)
 {
 	size_t i;
@@ -206,6 +210,17 @@ static json_object *trace_json(const starttls_trace *t, const char *peer,
 		json_object_object_add(doc, "verdict",
 		                       json_object_new_string(v));
 	}
+	if (t->ldap != NULL) {
+		json_object_object_add(doc, "ldap", ldap_step_json(t->ldap));
+		if (t->ldap->verdict == STARTTLS_LDAP_MATCHED) {
+			json_object_object_add(
+			        doc, "verdict",
+			        json_object_new_string("authenticated"));
+			json_object_object_add(
+			        doc, "reason",
+			        json_object_new_string(t->ldap->reason));
+		}
+	}
 	json_object_object_add(doc, "from_cache",
 	                       json_object_new_boolean(t->from_cache));
 	json_object_object_add(
@@ -248,4 +263,6 @@ void print_trace(const struct options *o, const char *peer, int exit_code)
 		openpgp_text(stderr, t->openpgp);
 	if (t->dane != NULL)
 		steps_text(stderr, t->dane);
+	if (t->ldap != NULL)
+		print_ldap_step_text(stderr, t->ldap);
 }

@@ -14,6 +14,8 @@
 
 const char *progname = "tlspool-connect";
 
+int run_ldap_lookup(const char *identity, int json); /* ldap_info.c */
+
 static void usage(FILE *fp)
 {
 	fprintf(fp,
@@ -22,6 +24,7 @@ static void usage(FILE *fp)
 	        "       %s --server [OPTIONS] [--bind ADDR] [--fork] PORT\n"
 	        "       %s --lookup NAME [PORT] [--udp|--sctp] [--json]\n"
 	        "       %s --lookup USER@DOMAIN [--smimea] [--json]\n"
+	        "       %s --lookup --ldap USER@DOMAIN|DOMAIN [--json]\n"
 	        "       %s --cache-list | --cache-flush [--config FILE]\n"
 	        "options: --sni NAME --myname ID --sni-allow GLOB --exec CMD\n"
 	        "         --fd N --config FILE --linger MS --udp --sctp\n"
@@ -29,7 +32,8 @@ static void usage(FILE *fp)
 	        "         --no-remote-user --no-remote-domain --no-cache-read\n"
 	        "         --no-cache-write --no-authz -v --help --version\n"
 	        "See tlspool-connect(1).\n",
-	        progname, progname, progname, progname, progname, progname);
+	        progname, progname, progname, progname, progname, progname,
+	        progname);
 }
 
 void die_usage(const char *fmt, ...)
@@ -83,6 +87,7 @@ int main(int argc, char **argv)
 		OPT_STARTTLS,
 		OPT_CACHE_LIST,
 		OPT_CACHE_FLUSH,
+		OPT_LDAP,
 		OPT_FLAG,
 	};
 	static const struct option longopts[] = {
@@ -96,6 +101,7 @@ int main(int argc, char **argv)
 	        {"sctp", no_argument, NULL, OPT_SCTP},
 	        {"json", no_argument, NULL, OPT_JSON},
 	        {"smimea", no_argument, NULL, OPT_SMIMEA},
+	        {"ldap", no_argument, NULL, OPT_LDAP},
 	        {"sni", required_argument, NULL, OPT_SNI},
 	        {"myname", required_argument, NULL, OPT_MYNAME},
 	        {"fd", required_argument, NULL, OPT_FD},
@@ -127,7 +133,7 @@ int main(int argc, char **argv)
 	        {NULL, 0, NULL, 0},
 	};
 	struct options o = {.proto = "tcp", .fd = -1, .linger_ms = 500};
-	int c, nargs;
+	int c, nargs, ldap = 0;
 
 	while ((c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
 		if (c >= OPT_FLAG) {
@@ -167,6 +173,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SMIMEA:
 			o.smimea = 1;
+			break;
+		case OPT_LDAP:
+			ldap = 1;
 			break;
 		case OPT_SNI:
 			o.sni = optarg;
@@ -217,11 +226,18 @@ int main(int argc, char **argv)
 		}
 	}
 	nargs = argc - optind;
+	if (ldap && o.mode != 'l')
+		die_usage("--ldap goes with --lookup");
 	if (o.config != NULL)
 		/* libtlspool reads its configuration from here */
 		setenv("TLSPOOL_CONFIG", o.config, 1);
 	switch (o.mode) {
 	case 'l':
+		if (ldap && nargs != 1)
+			die_usage(
+			        "--lookup --ldap takes USER@DOMAIN or DOMAIN");
+		if (ldap)
+			return run_ldap_lookup(argv[optind], o.json);
 		if (nargs < 1 || nargs > 2)
 			die_usage("--lookup takes NAME [PORT]");
 		o.name = argv[optind];

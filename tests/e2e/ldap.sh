@@ -11,7 +11,8 @@
 #    no entry, the directory's TLSA naming another key, an SRV record in
 #    the unsigned insecure.test, slapd stopped;
 #  - tlspool-connect --lookup --ldap shows the SRV answer, the directory's
-#    DANE verdict and the entry, in text and JSON.
+#    DANE verdict and the entry, in text and JSON; it fails (exit 4) for an
+#    insecure SRV and a directory whose TLSA names another key.
 . "$(dirname "$0")/common"
 
 W="$T/w"
@@ -33,7 +34,8 @@ done
 
 mk() { # NAME TEMPLATE-TEXT
 	certtool --generate-privkey --key-type ecdsa --outfile "$W/$1.key" 2>/dev/null
-	printf '%sexpiration_days = 30\nsigning_key\n' "$2" >"$W/$1.tmpl"
+	# shellcheck disable=SC2059 # $2 holds \n escapes
+	printf "${2}expiration_days = 30\nsigning_key\n" >"$W/$1.tmpl"
 	certtool --generate-self-signed --load-privkey "$W/$1.key" \
 		--template "$W/$1.tmpl" --outfile "$W/$1.pem" 2>/dev/null
 	certtool --certificate-info --infile "$W/$1.pem" --outder \
@@ -163,6 +165,13 @@ grep_in_file() { # NAME FILE PATTERN
 		nfail=$((nfail + 1)); echo "not ok: $1: lacks /$3/"; sed 's/^/  /' "$2" | head -30; fi
 }
 grep_in_file john "$T/server.err" '^peer: john@example\.test$'
+# --diagnose shows the LDAP step
+grep_in_file john-diagnose "$T/server.err" '^; query   _ldap\._tcp\.example\.test\. SRV$'
+grep_in_file john-diagnose "$T/server.err" "^; server  ldap\\.example\\.test port ${P[ldap]} \\(StartTLS\\), reached at 127\\.0\\.0\\.1$"
+grep_in_file john-diagnose "$T/server.err" '^; dane    authenticated: '
+grep_in_file john-diagnose "$T/server.err" '^; entry   uid=john,dc=example,dc=test$'
+grep_in_file john-diagnose "$T/server.err" '^;           matched: the certificate the peer presented$'
+grep_in_file john-diagnose "$T/server.err" '^; ldap    matched: '
 
 server --exec cat
 client "$C" alice@example.test
@@ -170,6 +179,44 @@ grep_in out alice '^hi$'
 rc=$(server_rc)
 [ "$rc" = 0 ] && npass=$((npass + 1)) || { nfail=$((nfail + 1)); echo "not ok: alice: server exit $rc"; cat "$T/server.err"; }
 grep_in_file alice "$T/server.err" '^peer: alice@example\.test$'
+
+# --- --lookup --ldap: the SRV answer, the directory's DANE verdict, the entry ---
+expect lookup 0 -- "$CLI" --config "$C" --lookup --ldap alice@example.test
+grep_in out lookup "^_ldap\._tcp\.example\.test\. 3600 IN SRV 0 0 ${P[ldap]} ldap\.example\.test\.$"
+grep_in out lookup '^; verdict secure: '
+grep_in out lookup "^_${P[ldap]}\._tcp\.ldap\.example\.test\. 3600 IN TLSA 3 1 1 "
+grep_in out lookup '^; record  1: 3 1 1 \(DANE-EE\): matched'
+grep_in out lookup '^; dane    authenticated: '
+grep_in out lookup '^; search  base "dc=example,dc=test" filter \(\|\(mail=alice@example\.test\)\(uid=alice\)\)$'
+grep_in out lookup '^; entry   uid=alice,dc=example,dc=test$'
+grep_in out lookup '^; value   1: pgpKey \(armored\)$'
+grep_in out lookup '^;   uid     "Alice <alice@example\.test>" valid$'
+grep_in out lookup '^; ldap    read: '
+expect lookup-json 0 -- "$CLI" --config "$C" --lookup --ldap john@example.test --json
+if jq -e --argjson p "${P[ldap]}" '.verdict == "read" and .srv.verdict == "secure" and
+	.directory.host == "ldap.example.test" and .directory.port == $p and
+	.directory.tls == "starttls" and .directory.dane.verdict == "authenticated" and
+	.entry == "uid=john,dc=example,dc=test" and
+	.values[0].attribute == "userCertificate;binary" and
+	(.values[0].subject | test("john")) and .exit_code == 0' "$T/out" >/dev/null; then
+	npass=$((npass + 1))
+else
+	nfail=$((nfail + 1)); echo "not ok: lookup-json: $(head -c 800 "$T/out")"
+fi
+expect lookup-insecure 4 -- "$CLI" --config "$C" --lookup --ldap john@insecure.test
+grep_in out lookup-insecure '^; verdict insecure: '
+grep_in out lookup-insecure '^; ldap    not-authenticated: '
+grep_in err lookup-insecure 'SRV RRset is insecure'
+no_grep_in out lookup-insecure '^; entry'
+expect lookup-tlsa 4 -- "$CLI" --config "$C" --lookup --ldap john@bad.example.test --json
+if jq -e '.verdict == "not-authenticated" and .class == "directory-not-authenticated" and
+	.directory.dane.verdict == "no-match" and .entry == ""' "$T/out" >/dev/null; then
+	npass=$((npass + 1))
+else
+	nfail=$((nfail + 1)); echo "not ok: lookup-tlsa: $(head -c 800 "$T/out")"
+fi
+expect lookup-usage 1 -- "$CLI" --config "$C" --lookup --ldap 'not an identity'
+expect ldap-without-lookup 1 -- "$CLI" --config "$C" --ldap --client 127.0.0.1 1
 
 # --- slapd stopped: unreachable, refused ---
 tests/tools/slapd.sh stop "$W/slapd"
