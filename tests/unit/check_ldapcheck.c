@@ -764,6 +764,8 @@ START_TEST(pgp_armor)
 	const char *bare = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQEC\n"
 	                   "-----END PGP PUBLIC KEY BLOCK-----\n";
 	const char *noend = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQEC\n";
+	const char *empty = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n"
+	                    "-----END PGP PUBLIC KEY BLOCK-----\n";
 	const char *text = "mQEC";
 	const unsigned char bin[] = {0x99, 0x01, 0x02};
 	unsigned char *out;
@@ -774,6 +776,9 @@ START_TEST(pgp_armor)
 	                                    strlen(noend), &out, &len, &arm),
 	                 -1);
 	ck_assert_int_eq(errno, EBADMSG);
+	ck_assert_int_eq(tp_ldap_pgp_binary((const unsigned char *)empty,
+	                                    strlen(empty), &out, &len, &arm),
+	                 -1);
 	ck_assert_int_eq(tp_ldap_pgp_binary((const unsigned char *)text,
 	                                    strlen(text), &out, &len, &arm),
 	                 -1);
