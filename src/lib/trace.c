@@ -89,6 +89,11 @@ void tp_trace_chain(const tlspool_span *chain, size_t n)
 	struct trace_store *t = current();
 	size_t i;
 
+	/* a second chain in one call replaces the first */
+	for (i = 0; t != NULL && i < t->pub.nchain; i++)
+		free((void *)t->chain[i].data);
+	if (t != NULL)
+		t->pub.nchain = 0;
 	for (i = 0; t != NULL && i < n && i < 16; i++) {
 		unsigned char *p = malloc(chain[i].len ? chain[i].len : 1);
 
