@@ -51,6 +51,9 @@ int tlspool_srv_parse(const unsigned char *rdata, size_t len, tlspool_srv *out)
 	if (o == 0)
 		out->target[o++] = '.';
 	out->target[o] = '\0';
+	/* labels as a host name's: no hyphen at either end */
+	if (o > 1 && tlspool_check_domain(out->target, 1) != 0)
+		goto bad;
 	return 0;
 bad:
 	errno = EBADMSG;

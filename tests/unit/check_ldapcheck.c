@@ -631,6 +631,8 @@ static const struct {
         {"data after the name", "\0\0\0\0\0\x01\x04ldap\0\0", 13},
         {"a label with a space", "\0\0\0\0\0\x01\x03l p\0", 11},
         {"a label of 64", "\0\0\0\0\0\x01\x40", 7},
+        {"a label ending in a hyphen", "\0\0\0\0\0\x01\x04ldp-\0", 12},
+        {"a label starting with a hyphen", "\0\0\0\0\0\x01\x04-ldp\0", 12},
 };
 
 START_TEST(srv_malformed)
