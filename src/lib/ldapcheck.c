@@ -1258,11 +1258,13 @@ int tp_ldap_check(const struct tp_ldap_query *q, starttls_ldap_step **step,
 		            STARTTLS_ERR_CONFIG, "[dns]: %s", err);
 	if (find_directory(&r, targets, &nt) != 0)
 		return -1;
-	/* RFC 2782: the targets in order until one answers */
+	/* RFC 2782: the targets in order until one answers; an answer of
+	 * an authenticated directory (no entry) is the answer */
 	for (i = 0; i < nt; i++) {
 		o->cacheable = 0;
 		rv = attempt(&r, &targets[i]);
-		if (rv == 0 || errno == ENOMEM || left(&r) <= 0)
+		if (rv == 0 || errno == ENOMEM || left(&r) <= 0 ||
+		    r.st->pub.verdict == STARTTLS_LDAP_NO_ENTRY)
 			break;
 	}
 	if (rv != 0)

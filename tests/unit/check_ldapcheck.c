@@ -184,6 +184,8 @@ static void setup(void)
 	        "  echo '_ldap._tcp.dot IN SRV 0 0 0 .'; "
 	        "  echo '_ldap._tcp.multi IN SRV 0 5 %u ldap.example.test.'; "
 	        "  echo '_ldap._tcp.multi IN SRV 1 0 %u ldap.example.test.'; "
+	        "  echo '_ldap._tcp.first IN SRV 0 0 %u ldap.example.test.'; "
+	        "  echo '_ldap._tcp.first IN SRV 1 0 %u ldap.example.test.'; "
 	        "} > example.add && "
 	        "echo '_ldap._tcp IN SRV 0 0 %u ldap.example.test.' > insecure.add && "
 	        "cp insecure.add expired.add && "
@@ -211,7 +213,8 @@ static void setup(void)
 	        "dc: example\\no: Example\\n' > plain.ldif",
 	        dir, dir, p_ldap, p_ldaps, p_down, p_silent, p_plain, p_ldap,
 	        p_ldap, p_ldap, p_ldap, p_down, p_silent, p_plain, p_down,
-	        p_ldap, p_ldap, p_ldap, p_ldap, dir, dir, dir, dir);
+	        p_ldap, p_ldap, p_down, p_ldap, p_ldap, p_ldap, dir, dir, dir,
+	        dir);
 	run_sh(cmd);
 	snprintf(cmd, sizeof(cmd),
 	         "%s/tests/tools/slapd.sh start %s/slapd %s/data.ldif "
@@ -305,6 +308,7 @@ static const struct row rows[] = {
         {"no entry", K_SRV, "nobody@example.test", P_JOHN, 0, -1, EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, STARTTLS_LDAP_NO_ENTRY, "no entry"},
         {"entry without certificates", K_SRV, "empty@example.test", P_JOHN, 0, -1, EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, STARTTLS_LDAP_NO_ENTRY, "holds no"},
         {"two entries", K_SRV, "dup@example.test", P_JOHN, 0, -1, EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, STARTTLS_LDAP_NO_ENTRY, "more than one"},
+        {"no entry in the first SRV target is the answer", K_BASE, "nobody@first.example.test", P_JOHN, 0, -1, EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, STARTTLS_LDAP_NO_ENTRY, "no entry"},
         {"a * in the identity is no wildcard", K_SRV, "*@example.test", P_JOHN, 0, -1, EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, STARTTLS_LDAP_NO_ENTRY, "no entry"},
         {"a ) in the identity breaks no filter", K_SRV, "john)(uid=*@example.test", P_JOHN, 0, -1, EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, STARTTLS_LDAP_NO_ENTRY, "no entry"},
         /* positive rows */
