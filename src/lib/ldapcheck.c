@@ -806,7 +806,10 @@ static int ldap_failed(struct run *r, LDAP *ld, int rc, const char *what)
 	return -1;
 }
 
-/* The directory's certificate through the DANE matcher. */
+/* The directory's certificate through the DANE matcher.  libldap gives
+ * the end entity only (so DANE-EE records: docs in tlspool.conf(5)); the
+ * GnuTLS backend of OpenLDAP 2.6 gives it only after its own CA check
+ * passed, which never happens here: there the step fails closed. */
 static int authenticate(struct run *r, LDAP *ld, const tlspool_tlsa *tlsa,
                         size_t ntlsa)
 {
