@@ -19,14 +19,15 @@ SAN      ?=
 # Each library links what it uses: libtlspool-validate GnuTLS, libgcrypt
 # (openpgp_verify.c: the OpenPGP algorithms GnuTLS lacks), getdns
 # (dns.c), inih (conffile.c); libtlspool GnuTLS, LMDB (cache.c), hiredis
-# (cache_redis.c) and dlopen (authz.c) on top of it; tlspool-connect
-# json-c on top of both.
+# (cache_redis.c), libldap (ldapcheck.c; Debian's libldap-dev may ship no
+# pkg-config file, so it is named directly) and dlopen (authz.c) on top
+# of it; tlspool-connect json-c on top of both.
 VAL_PKGS := gnutls getdns inih libgcrypt
 LIB_PKGS := gnutls lmdb hiredis
 CLI_PKGS := json-c
 DEPCFLAGS = $(shell pkg-config --cflags $(VAL_PKGS) $(LIB_PKGS) $(CLI_PKGS))
 VAL_LIBS  = $(shell pkg-config --libs $(VAL_PKGS)) -lpthread
-LIB_LIBS  = $(shell pkg-config --libs $(LIB_PKGS)) -lpthread -ldl
+LIB_LIBS  = $(shell pkg-config --libs $(LIB_PKGS)) -lldap -llber -lpthread -ldl
 CLI_LIBS  = $(shell pkg-config --libs $(CLI_PKGS))
 CHECKLIBS = $(shell pkg-config --libs check)
 
@@ -236,7 +237,8 @@ install: all
 	    $$pc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/$$pc.pc; done
 	for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 	  install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
-	for f in starttls_server starttls_errstr starttls_last_trace; do \
+	for f in starttls_server starttls_errstr starttls_last_trace \
+	  starttls_ldap_lookup starttls_ldap_step_free starttls_ldap_verdict_name; do \
 	  ln -sf starttls_client.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
 	for f in starttls_ctx_free starttls_ctx_client starttls_ctx_server; do \
 	  ln -sf starttls_ctx_new.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done

@@ -63,6 +63,80 @@ int starttls_ctx_server(starttls_ctx *ctx, int fd, int proto,
 const char *starttls_errstr(void);
 
 /*
+ * The LDAP step (tlspool.conf(5) [ldap], [validation] sources): the
+ * peer's certificate or OpenPGP key confirmed by the directory of its
+ * domain, found by a DNSSEC-secure SRV lookup of _ldap._tcp.DOMAIN (or
+ * [ldap] server) and itself authenticated by DANE (TLSA at
+ * _PORT._tcp.HOST) over StartTLS or ldaps.  See starttls_client(3),
+ * "LDAP".
+ */
+typedef enum starttls_ldap_verdict {
+	STARTTLS_LDAP_UNCHECKED = 0,
+	STARTTLS_LDAP_MATCHED,   /* the entry holds what the peer presented */
+	STARTTLS_LDAP_DIFFERENT, /* it holds other certificates or keys */
+	STARTTLS_LDAP_NO_ENTRY,  /* no entry (or several, or one without
+	                            userCertificate;binary and pgpKey) */
+	STARTTLS_LDAP_NO_DIRECTORY, /* secure DNS: the domain has no
+	                               _ldap._tcp SRV (or its target is ".") */
+	STARTTLS_LDAP_UNREACHABLE,  /* no connection, an LDAP error, time up */
+	STARTTLS_LDAP_NOT_AUTHENTICATED, /* the SRV or TLSA not secure, no
+	                                    TLSA matched the directory's
+	                                    certificate, no StartTLS */
+	STARTTLS_LDAP_READ, /* starttls_ldap_lookup(): the entry was read,
+	                       nothing was compared */
+} starttls_ldap_verdict;
+
+/* One userCertificate;binary or pgpKey value of the entry. */
+typedef struct starttls_ldap_value {
+	int pgp;           /* 0: userCertificate;binary (DER), 1: pgpKey */
+	int armored;       /* pgpKey: it was in ASCII armor (RFC 9580
+	                      section 6), data holds the binary key */
+	tlspool_span data; /* DER certificate or binary OpenPGP key */
+	int matched;       /* the peer presented it */
+	char reason[240];  /* why it did or did not match; "" unchecked */
+} starttls_ldap_value;
+
+typedef struct starttls_ldap_step {
+	starttls_ldap_verdict verdict;
+	int from_cache;     /* the validation cache answered: nothing else
+	                       below was looked up */
+	char identity[320]; /* user@domain or domain */
+	const tlspool_dns_answer *srv; /* _ldap._tcp.DOMAIN SRV, NULL with
+	                                  [ldap] server or from the cache */
+	char host[256]; /* the directory: the SRV target or server */
+	unsigned port;
+	int ldaps;        /* 1 ldaps, 0 StartTLS */
+	char address[64]; /* where it was reached, "" not reached */
+	const tlspool_dns_answer *tlsa;  /* _PORT._tcp.HOST TLSA, or NULL */
+	const tlspool_dane_result *dane; /* its certificate against it */
+	char base[256];
+	char filter[600]; /* as sent, values escaped (RFC 4515) */
+	char dn[512];     /* the entry, "" none */
+	size_t nvalues;
+	const starttls_ldap_value *values;
+	const tlspool_openpgp_result *openpgp; /* pgpKey against the peer */
+	char reason[400];                      /* the outcome in words */
+} starttls_ldap_step;
+
+/* A short stable name ("matched", "different", "no-entry", ...). */
+const char *starttls_ldap_verdict_name(starttls_ldap_verdict v);
+
+/*
+ * What the directory of identity (user@domain or domain) holds, found
+ * and authenticated as the LDAP step does, under ctx's configuration
+ * (NULL: the process default), within [ldap] timeout_ms (tlspool-connect
+ * --lookup
+ * --ldap).  Returns the step (verdict STARTTLS_LDAP_READ when the entry
+ * was read, else why not; the detail of starttls_errstr() and its class
+ * too), or NULL with errno EINVAL (not an identity), ENOMEM, or that of a
+ * configuration that does not load.  Free it with
+ * starttls_ldap_step_free().
+ */
+starttls_ldap_step *starttls_ldap_lookup(starttls_ctx *ctx,
+                                         const char *identity);
+void starttls_ldap_step_free(starttls_ldap_step *step); /* NULL accepted */
+
+/*
  * What the calling thread's last starttls_client() or starttls_server()
  * learnt about its peer, for diagnosis (tlspool-connect --diagnose):
  * the peer's certificates as sent, the TLSA owner name asked for, the
@@ -84,6 +158,9 @@ typedef struct starttls_trace {
 	 * dns and dane then describe the lookup that decided: OPENPGPKEY,
 	 * or SMIMEA with the DANE matcher's result). */
 	const tlspool_openpgp_result *openpgp;
+	/* The LDAP step, when [validation] sources named ldap and the
+	 * sources before it did not authenticate the peer; else NULL. */
+	const starttls_ldap_step *ldap;
 } starttls_trace;
 
 const starttls_trace *starttls_last_trace(void);
@@ -116,7 +193,11 @@ typedef enum starttls_class {
 	STARTTLS_ERR_REFUSED,       /* EPERM: authorization, NO_REMOTE_*,
 	                               checksni */
 	STARTTLS_ERR_RESOURCES,     /* ENOMEM, EMFILE */
-	STARTTLS_ERR_INTERNAL
+	STARTTLS_ERR_INTERNAL,
+	STARTTLS_ERR_DIRECTORY_UNREACHABLE,     /* EKEYREJECTED: the peer's
+	                                           LDAP directory did not answer */
+	STARTTLS_ERR_DIRECTORY_UNAUTHENTICATED, /* EKEYREJECTED: it could not
+	                                           be authenticated by DANE */
 } starttls_class;
 
 starttls_class starttls_errclass(void);

@@ -37,6 +37,7 @@ extern "C" {
 /* Resource record types that the library looks up. */
 #define TLSPOOL_RR_A          1
 #define TLSPOOL_RR_CNAME      5
+#define TLSPOOL_RR_SRV        33
 #define TLSPOOL_RR_AAAA       28
 #define TLSPOOL_RR_TLSA       52
 #define TLSPOOL_RR_SMIMEA     53
@@ -215,13 +216,40 @@ int tlspool_tlsa_parse_text(const char *text, unsigned char *buf, size_t buflen,
 /*
  * Print one record in zone-file form ("OWNER TTL IN TYPE RDATA") into buf.
  * TLSA/SMIMEA print as numbers and hex, OPENPGPKEY as base64, A/AAAA as
- * addresses; other types, and malformed rdata of these, in RFC 3597
- * generic form ("\# LEN HEX"), so that a diagnosis shows what was
- * served.  Returns the length, or -1 with errno ENOSPC if buf is too small
- * (or EINVAL for NULL arguments).
+ * addresses, SRV as numbers and the target; other types, and malformed rdata of
+ * these, in RFC 3597 generic form ("\# LEN HEX"), so that a diagnosis shows
+ * what was served.  Returns the length, or -1 with errno ENOSPC if buf is too
+ * small (or EINVAL for NULL arguments).
  */
 int tlspool_rr_format(char *buf, size_t buflen, const char *owner,
                       const tlspool_rr *rr);
+
+/* SRV rdata (RFC 2782): where a service of a domain is offered. */
+typedef struct tlspool_srv {
+	uint16_t priority, weight, port;
+	char target[256]; /* with final dot; "." says the service is not
+	                     offered at this domain */
+} tlspool_srv;
+
+/*
+ * Parse SRV rdata: priority, weight, port and an uncompressed target
+ * name (RFC 2782 forbids compression there) of LDH labels (or the root).
+ * Returns 0, or -1 with errno EBADMSG when the rdata is short, has data
+ * after the name, a compression pointer, or a label that is not a host
+ * name's.
+ */
+int tlspool_srv_parse(const unsigned char *rdata, size_t len, tlspool_srv *out);
+
+/*
+ * Put n SRV records into the order a client tries them (RFC 2782, "Usage
+ * rules"): lowest priority first; within a priority, a weighted random
+ * choice, each record chosen with probability weight / (sum of the
+ * weights left), records of weight 0 only rarely first.  rnd returns a
+ * uniform 32-bit number (NULL: GnuTLS's nonce generator); arg is passed
+ * on.
+ */
+void tlspool_srv_order(tlspool_srv *srv, size_t n, uint32_t (*rnd)(void *arg),
+                       void *arg);
 
 /* The mnemonic of a type ("TLSA", "OPENPGPKEY", ...), or "TYPEnnn" in a
  * static per-thread buffer. */

@@ -25,7 +25,7 @@ struct options {
 	const char *name;  /* --lookup NAME, or the client's HOST */
 	const char *port;  /* checked: decimal 1..65535 */
 	const char *proto; /* "tcp", "udp", "sctp" */
-	int smimea, json, verbose, diagnose;
+	int smimea, ldap, json, verbose, diagnose;
 	const char *sni, *myname, *exec, *bind;
 	int fd; /* --fd N, or -1 */
 	int fork, max_children;
@@ -45,6 +45,9 @@ extern const char *progname;
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int run_lookup(const struct options *o);
+/* ldap_info.c: --lookup --ldap, and the LDAP step of a trace */
+int run_ldap_lookup(starttls_ctx *ctx, const char *identity, int json);
+void print_ldap_step_text(FILE *fp, const starttls_ldap_step *s);
 
 /* cacheadm.c: --cache-list and --cache-flush */
 int run_cache_list(const struct options *o);
@@ -57,6 +60,7 @@ int run_cache_flush(const struct options *o);
 #include <time.h>
 void print_answer_text(FILE *fp, const tlspool_dns_answer *a);
 json_object *answer_json(const tlspool_dns_answer *a);
+json_object *ldap_step_json(const starttls_ldap_step *s); /* ldap_info.c */
 json_object *hex_string(const unsigned char *p, size_t len);
 void iso_time(char *buf, size_t len, time_t t);
 

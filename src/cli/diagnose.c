@@ -255,6 +255,17 @@ static json_object *trace_json(const starttls_trace *t, const char *peer,
 		json_object_object_add(doc, "openpgp",
 		                       openpgp_result_json(t->openpgp));
 	verdict_json(doc, t, exit_code);
+	if (t->ldap != NULL) {
+		json_object_object_add(doc, "ldap", ldap_step_json(t->ldap));
+		if (t->ldap->verdict == STARTTLS_LDAP_MATCHED) {
+			json_object_object_add(
+			        doc, "verdict",
+			        json_object_new_string("authenticated"));
+			json_object_object_add(
+			        doc, "reason",
+			        json_object_new_string(t->ldap->reason));
+		}
+	}
 	json_object_object_add(doc, "from_cache",
 	                       json_object_new_boolean(t->from_cache));
 	/* the class of the starttls call's failure, "ok" after success */
@@ -321,4 +332,6 @@ void print_trace(const struct options *o, const char *peer, int exit_code)
 		openpgp_text(stderr, t->openpgp);
 	if (t->dane != NULL)
 		steps_text(stderr, t->dane);
+	if (t->ldap != NULL)
+		print_ldap_step_text(stderr, t->ldap);
 }

@@ -27,6 +27,7 @@ static void usage(FILE *fp)
 	        "[--max-children N]] PORT\n"
 	        "       %s --lookup NAME [PORT] [--udp|--sctp] [--json]\n"
 	        "       %s --lookup USER@DOMAIN [--smimea] [--json]\n"
+	        "       %s --lookup --ldap USER@DOMAIN|DOMAIN [--json]\n"
 	        "       %s --cache-list | --cache-flush [--config FILE]\n"
 	        "options: --sni NAME --any-peer --myname ID --exec CMD\n"
 	        "         --sni-allow GLOB --allow-no-sni --max-children N\n"
@@ -36,7 +37,8 @@ static void usage(FILE *fp)
 	        "         --no-remote-user --no-remote-domain --no-cache-read\n"
 	        "         --no-cache-write --no-authz -v --help --version\n"
 	        "See tlspool-connect(1).\n",
-	        progname, progname, progname, progname, progname, progname);
+	        progname, progname, progname, progname, progname, progname,
+	        progname);
 }
 
 int usage_error(const char *fmt, ...)
@@ -108,7 +110,7 @@ static int check_role(const struct options *o, int set[])
 	        {"--bind", "s"},      {"--exec", "cs"},
 	        {"--myname", "cs"},   {"--fd", "cs"},
 	        {"--linger", "cs"},   {"--diagnose", "cs"},
-	        {"--smimea", "l"},
+	        {"--smimea", "l"},    {"--ldap", "l"},
 	};
 	size_t i;
 
@@ -152,6 +154,7 @@ enum {
 	OPT_STARTTLS,
 	OPT_CACHE_LIST,
 	OPT_CACHE_FLUSH,
+	OPT_LDAP,
 	OPT_ANY_PEER,
 	OPT_ALLOW_NO_SNI,
 	OPT_MAX_CHILDREN,
@@ -169,6 +172,7 @@ static const struct option longopts[] = {
         {"sctp", no_argument, NULL, OPT_SCTP},
         {"json", no_argument, NULL, OPT_JSON},
         {"smimea", no_argument, NULL, OPT_SMIMEA},
+        {"ldap", no_argument, NULL, OPT_LDAP},
         {"sni", required_argument, NULL, OPT_SNI},
         {"any-peer", no_argument, NULL, OPT_ANY_PEER},
         {"myname", required_argument, NULL, OPT_MYNAME},
@@ -216,6 +220,7 @@ enum {
 	R_LINGER,
 	R_DIAGNOSE,
 	R_SMIMEA,
+	R_LDAP,
 	R_N
 };
 
@@ -260,6 +265,9 @@ static int apply_option(int c, struct options *o, int set[], char **argv)
 		break;
 	case OPT_JSON:
 		o->json = 1;
+		break;
+	case OPT_LDAP:
+		o->ldap = set[R_LDAP] = 1;
 		break;
 	case OPT_SMIMEA:
 		o->smimea = set[R_SMIMEA] = 1;
@@ -347,6 +355,9 @@ static int take_operands(struct options *o, int nargs, char **argv)
 {
 	switch (o->mode) {
 	case 'l':
+		if (o->ldap && nargs != 1)
+			return usage_error(
+			        "--lookup --ldap takes USER@DOMAIN or DOMAIN");
 		if (nargs < 1 || nargs > 2)
 			return usage_error("--lookup takes NAME [PORT]");
 		o->name = argv[0];
@@ -400,7 +411,8 @@ static int run_mode(const struct options *o)
 {
 	switch (o->mode) {
 	case 'l':
-		return run_lookup(o);
+		return o->ldap ? run_ldap_lookup(o->ctx, o->name, o->json)
+		               : run_lookup(o);
 	case 'L':
 		return run_cache_list(o);
 	case 'F':

@@ -96,7 +96,10 @@ static int exit_for_class(starttls_class cls, int e)
 	case STARTTLS_ERR_DNS_BOGUS:
 	case STARTTLS_ERR_DNS_FAILURE:
 	case STARTTLS_ERR_DNS_TIMEOUT:
-		return EXIT_DNS;
+	case STARTTLS_ERR_DIRECTORY_UNREACHABLE:
+		return EXIT_DNS; /* the infrastructure that proves peers */
+	case STARTTLS_ERR_DIRECTORY_UNAUTHENTICATED:
+		return EXIT_AUTH;
 	case STARTTLS_ERR_INTERNAL:
 		break;
 	}

@@ -20,6 +20,7 @@
 #include "cache_redis.h"
 #include "config.h"
 #include "filetrust.h"
+#include "ldapcheck.h"
 
 #define TP_MAX_IDENTITIES 256
 
@@ -161,6 +162,152 @@ static void copy_word(char *dst, size_t len, const char *v, int *bad)
 	copy_path(dst, len, v, bad);
 }
 
+/* [validation] sources and domain_sources: words of allowed, each once,
+ * in the order they are tried. */
+static void source_list(unsigned char *list, size_t *n, const char *v,
+                        int domain, int *bad)
+{
+	static const struct {
+		const char *word;
+		enum tp_source src;
+		int domain; /* -1 users, 1 domains, 0 both */
+	} words[] = {
+	        {"openpgpkey", TP_SRC_OPENPGPKEY, -1},
+	        {"smimea", TP_SRC_SMIMEA, -1},
+	        {"tlsa", TP_SRC_TLSA, 1},
+	        {"ldap", TP_SRC_LDAP, 0},
+	};
+	const char *p = v;
+
+	*n = 0;
+	while (*p != '\0') {
+		size_t len = strcspn(p, " \t,"), i, j;
+
+		for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+			if (strlen(words[i].word) == len &&
+			    strncmp(p, words[i].word, len) == 0 &&
+			    words[i].domain != (domain ? -1 : 1))
+				break;
+		if (len > 0) {
+			if (i == sizeof(words) / sizeof(words[0]) ||
+			    *n == TP_MAX_SOURCES) {
+				*bad = 1;
+				return;
+			}
+			for (j = 0; j < *n; j++)
+				if (list[j] == words[i].src)
+					*bad = 1; /* named twice */
+			list[(*n)++] = (unsigned char)words[i].src;
+		}
+		p += len;
+		p += strspn(p, " \t,");
+	}
+	if (*n == 0)
+		*bad = 1;
+}
+
+/* [ldap] server = ldap://HOST[:PORT] (StartTLS, RFC 4511 section 4.14)
+ * or ldaps://HOST[:PORT]: a host name, since its TLSA record is at
+ * _PORT._tcp.HOST. */
+static void ldap_server(struct tp_ldap_conf *l, const char *v, int *bad)
+{
+	const char *host, *colon;
+	size_t hlen;
+
+	if (strncmp(v, "ldap://", 7) == 0) {
+		l->ldaps = 0;
+		host = v + 7;
+	} else if (strncmp(v, "ldaps://", 8) == 0) {
+		l->ldaps = 1;
+		host = v + 8;
+	} else {
+		*bad = 1;
+		return;
+	}
+	hlen = strcspn(host, ":/");
+	colon = host[hlen] == ':' ? host + hlen : NULL;
+	if (hlen == 0 || hlen >= sizeof(l->host)) {
+		*bad = 1;
+		return;
+	}
+	memcpy(l->host, host, hlen);
+	l->host[hlen] = '\0';
+	l->port = l->ldaps ? 636 : 389;
+	if (colon != NULL) {
+		char port[8];
+		size_t plen = strcspn(colon + 1, "/");
+
+		if (plen == 0 || plen >= sizeof(port)) {
+			*bad = 1;
+			return;
+		}
+		memcpy(port, colon + 1, plen);
+		port[plen] = '\0';
+		l->port = (unsigned)to_ulong(port, 1, 65535, bad);
+		colon += 1 + plen;
+	} else {
+		colon = host + hlen;
+	}
+	/* a name, not an address: the last label is not all digits */
+	hlen = strlen(l->host);
+	while (hlen > 0 && l->host[hlen - 1] >= '0' && l->host[hlen - 1] <= '9')
+		hlen--;
+	if ((*colon != '\0' && strcmp(colon, "/") != 0) ||
+	    tlspool_check_domain(l->host, 0) != 0 || hlen == 0 ||
+	    l->host[hlen - 1] == '.')
+		*bad = 1;
+}
+
+/* A filter template (RFC 4515 with %s, %u, %d, %%): parenthesised and
+ * balanced, no other %, no control characters. */
+static void ldap_filter(char *dst, size_t len, const char *v, int *bad)
+{
+	int depth = 0;
+
+	if (v[0] != '(')
+		*bad = 1;
+	for (const char *p = v; *p && !*bad; p++) {
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			*bad = 1;
+		else if (*p == '(')
+			depth++;
+		else if (*p == ')' && --depth < 0)
+			*bad = 1;
+		else if (*p == ')' && depth == 0 && p[1] != '\0')
+			*bad = 1;
+		else if (*p == '%' && strchr("sud%", p[1]) == NULL)
+			*bad = 1;
+		else if (*p == '%')
+			p++;
+	}
+	if (depth != 0)
+		*bad = 1;
+	copy_path(dst, len, v, bad);
+}
+
+static int ldap_key(struct tp_config *c, const char *key, const char *value,
+                    int *bad)
+{
+	struct tp_ldap_conf *l = &c->ldap;
+
+	if (strcmp(key, "server") == 0)
+		ldap_server(l, value, bad);
+	else if (strcmp(key, "base") == 0) {
+		copy_path(l->base, sizeof(l->base), value, bad);
+		if (!*bad && tp_ldap_valid_dn(value) != 0)
+			*bad = 1;
+	} else if (strcmp(key, "filter") == 0)
+		ldap_filter(l->filter, sizeof(l->filter), value, bad);
+	else if (strcmp(key, "domain_filter") == 0)
+		ldap_filter(l->domain_filter, sizeof(l->domain_filter), value,
+		            bad);
+	else if (strcmp(key, "timeout_ms") == 0)
+		l->timeout_ms = to_ulong(value, 1, 600000, bad);
+	else
+		return -1;
+	return 0;
+}
+
 /* The [cache] keys of the backends: 0, or -1 for an unknown key. */
 static int cache_key(struct tp_config *c, const char *key, const char *value,
                      int *bad)
@@ -300,6 +447,11 @@ static int validation_key(struct tp_config *c, const char *section,
 		c->pkix_fallback = yes_no(*value, bad);
 	else if (strcmp(key, "dane_ee_name_checks") == 0)
 		c->dane_ee_name_checks = yes_no(*value, bad);
+	else if (strcmp(key, "sources") == 0)
+		source_list(c->sources, &c->nsources, *value, 0, bad);
+	else if (strcmp(key, "domain_sources") == 0)
+		source_list(c->domain_sources, &c->ndomain_sources, *value, 1,
+		            bad);
 	else
 		return 1;
 	return 0;
@@ -319,6 +471,14 @@ static int cache_section_key(struct tp_config *c, const char *section,
 	else if (cache_key(c, key, *value, bad) != 0)
 		return 1;
 	return 0;
+}
+
+static int ldap_section_key(struct tp_config *c, const char *section,
+                            const char *key, const char **value, int *bad,
+                            char *msg, size_t msglen)
+{
+	(void)section, (void)msg, (void)msglen;
+	return ldap_key(c, key, *value, bad) != 0 ? 1 : 0;
 }
 
 static int authz_key(struct tp_config *c, const char *section, const char *key,
@@ -386,6 +546,7 @@ static const struct {
         {"validation", validation_key},
         {"cache", cache_section_key},
         {"authz", authz_key},
+        {"ldap", ldap_section_key},
         {"identity *", identity_key},
 };
 
@@ -474,6 +635,14 @@ static struct tp_config *config_new(void)
 	c->relay_threads = 1;
 	c->dtls_idle_timeout_ms = 300000;
 	c->max_ttl = 3600;
+	c->sources[0] = TP_SRC_OPENPGPKEY;
+	c->sources[1] = TP_SRC_SMIMEA;
+	c->nsources = 2;
+	c->domain_sources[0] = TP_SRC_TLSA;
+	c->ndomain_sources = 1;
+	strcpy(c->ldap.filter, "(|(mail=%s)(uid=%u))");
+	strcpy(c->ldap.domain_filter, "(associatedDomain=%d)");
+	c->ldap.timeout_ms = 5000;
 	strcpy(c->redis.prefix, "tlspool:");
 	c->redis.timeout_ms = 50;
 	return c;

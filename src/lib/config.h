@@ -24,6 +24,27 @@ struct tp_identity {
 	size_t nuids, ngids;
 };
 
+/* The sources of [validation] sources and domain_sources, in the order
+ * they are tried (docs/architecture.md, "Authenticating a peer"). */
+enum tp_source {
+	TP_SRC_OPENPGPKEY = 1, /* RFC 7929, users */
+	TP_SRC_SMIMEA = 2,     /* RFC 8162, users */
+	TP_SRC_TLSA = 3,       /* RFC 6698, domains */
+	TP_SRC_LDAP = 4,       /* the domain's directory (ldapcheck.h) */
+};
+#define TP_MAX_SOURCES 4
+
+/* [ldap]: the directory that holds a domain's certificates and keys. */
+struct tp_ldap_conf {
+	char host[256];          /* [ldap] server's host, "" find it by SRV */
+	unsigned port;           /* its port */
+	int ldaps;               /* ldaps:// (else StartTLS on ldap://) */
+	char base[256];          /* the search base; "": dc= of the domain */
+	char filter[200];        /* for user@domain: %s %u %d are replaced */
+	char domain_filter[200]; /* for a domain */
+	unsigned timeout_ms; /* the whole step, when no deadline is shorter */
+};
+
 struct tp_config {
 	char path[PATH_MAX];
 	int present;           /* the file existed when loaded */
@@ -33,6 +54,11 @@ struct tp_config {
 	char priority[256];
 	unsigned handshake_timeout_ms, relay_threads, dtls_idle_timeout_ms;
 	int pkix_fallback;
+	unsigned char sources[TP_MAX_SOURCES]; /* enum tp_source, users */
+	size_t nsources;
+	unsigned char domain_sources[TP_MAX_SOURCES]; /* domains */
+	size_t ndomain_sources;
+	struct tp_ldap_conf ldap;
 	int cache_backend; /* enum tp_cache_backend, never 0 once loaded */
 	int dane_ee_name_checks; /* TLSPOOL_DANE_EE_NAME_CHECKS */
 	char cache_path[PATH_MAX];

@@ -44,6 +44,9 @@ const char *starttls_class_name(starttls_class cls)
 	        [STARTTLS_ERR_REFUSED] = "refused",
 	        [STARTTLS_ERR_RESOURCES] = "resources",
 	        [STARTTLS_ERR_INTERNAL] = "internal",
+	        [STARTTLS_ERR_DIRECTORY_UNREACHABLE] = "directory-unreachable",
+	        [STARTTLS_ERR_DIRECTORY_UNAUTHENTICATED] =
+	                "directory-not-authenticated",
 	};
 
 	if ((unsigned)cls >= sizeof(names) / sizeof(names[0]) ||

@@ -6,12 +6,15 @@
  *   2. The identity the certificate claims (x509id: dc= DN, else
  *      subjectAltName); the client's reference identity is the name it
  *      asked for, else that claim.
- *   3. Server peers: TLSA at _PORT._T.R.  Client peers: a user by
- *      OPENPGPKEY (RFC 7929), else SMIMEA (RFC 8162); a domain by TLSA
- *      at the domain.
+ *   3. The sources of [validation] sources (users) or domain_sources
+ *      (domains), in order, until one authenticates (sources_check):
+ *      a user by OPENPGPKEY (RFC 7929), SMIMEA (RFC 8162) or the LDAP
+ *      directory of its domain (ldapcheck.h); a domain by TLSA (a
+ *      server at _PORT._T.R, a client at the domain) or LDAP.
  *   4. Each RRset check goes through the validation cache first
  *      (rrset_check), then online (rrset_online: DNSSEC lookup, the DANE
- *      matcher); only results reached from secure DNS are stored.
+ *      matcher); only results reached from secure DNS are stored.  The
+ *      LDAP step too (ldap_check), with max_ttl for its lifetime.
  *   5. Every DNS failure fails closed; a proven absence of records fails
  *      unless a PKIX fallback is allowed (not available yet).
  *   6. The STARTTLS_NO_REMOTE_* flags.
@@ -27,6 +30,7 @@
 #include "cache.h"
 #include "runtime.h"
 #include "dtls.h"
+#include "ldapcheck.h"
 #include "lib.h"
 #include "peerauth.h"
 #include "tlspool/dane.h"
@@ -351,110 +355,270 @@ static int openpgp_online(struct tp_peer_check *c, tlspool_dns *dns,
 	return 0;
 }
 
-/*
- * A user peer U@D: OPENPGPKEY at the RFC 7929 owner name, else SMIMEA at
- * the RFC 8162 one; either suffices.  A DNS error on either lookup fails
- * closed.  The trace keeps the lookup that decided: the one that
- * authenticated, else the first that had records.
- */
-static int user_check(struct tp_peer_check *c, const char *user,
-                      const tlspool_span *chain, size_t nchain)
+/* The OPENPGPKEY source of a user: 0 authenticated, else -1 with the
+ * matcher's reason as the detail.  *keep gets the lookup, which the trace
+ * shows when it decided (sources_check()); the matcher's result goes to
+ * the trace here. */
+static int openpgp_source(struct tp_peer_check *c, const char *user,
+                          char *owner, size_t ownerlen,
+                          tlspool_dns_answer **keep)
 {
-	char err[256], owner[320], smimea[320], why[400];
+	char err[256];
 	tlspool_dns *dns = tp_runtime_resolver(c->rt, err, sizeof(err));
-	tlspool_dns_answer *ans = NULL;
 	tlspool_openpgp_result *res = NULL;
-	starttls_class pgp_class;
 	int rv = -1;
 
 	if (dns == NULL)
 		return tp_failc(EINVAL, STARTTLS_ERR_CONFIG, "[dns]: %s", err);
-	if (tlspool_user_owner(owner, sizeof(owner), TLSPOOL_RR_OPENPGPKEY,
-	                       user) < 0 ||
-	    tlspool_user_owner(smimea, sizeof(smimea), TLSPOOL_RR_SMIMEA,
-	                       user) < 0)
+	if (tlspool_user_owner(owner, ownerlen, TLSPOOL_RR_OPENPGPKEY, user) <
+	    0)
 		return tp_failc(EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY,
-		                "%s: no OPENPGPKEY or SMIMEA owner name", user);
-	if (openpgp_online(c, dns, owner, user, &ans, &res) != 0)
-		goto keep;
-	if (res->verdict == TLSPOOL_DANE_AUTHENTICATED) {
+		                "%s: no OPENPGPKEY owner name", user);
+	if (openpgp_online(c, dns, owner, user, keep, &res) != 0)
+		goto out;
+	if (res->verdict == TLSPOOL_DANE_AUTHENTICATED)
 		rv = 0;
-		goto keep;
-	}
-	if (res->verdict == TLSPOOL_DANE_DNS_ERROR) {
-		tp_failc(EKEYREJECTED, dns_class(ans->verdict), "%s: %s",
-		         ans->owner, res->reason);
-		goto keep;
-	}
-	/* not proven by OPENPGPKEY: SMIMEA may still prove it */
-	snprintf(why, sizeof(why), "%s", res->reason);
-	pgp_class = dane_class(res->verdict);
-	tp_trace_keep_openpgp(res);
-	res = NULL;
-	if (rrset_check(c, TLSPOOL_RR_SMIMEA, smimea, user, chain, nchain) ==
-	    0) {
-		tlspool_dns_answer_free(ans);
-		return 0;
-	}
-	if (errno != EKEYREJECTED) {
-		tlspool_dns_answer_free(ans);
-		return -1;
-	}
-	/* a key that did not match says more than a missing SMIMEA */
-	if (pgp_class != STARTTLS_ERR_NO_MATCH)
-		pgp_class = starttls_errclass();
-	snprintf(err, sizeof(err), "%s", starttls_errstr());
-	tp_failc(EKEYREJECTED, pgp_class, "%s: OPENPGPKEY: %s; SMIMEA: %s",
-	         user, why, err);
-	/* the OPENPGPKEY records, if any, are what the peer failed */
-	if (ans->nrr == 0) {
-		tlspool_dns_answer_free(ans);
-		ans = NULL;
-	}
-keep:
+	else if (res->verdict == TLSPOOL_DANE_DNS_ERROR)
+		tp_failc(EKEYREJECTED, dns_class((*keep)->verdict), "%s: %s",
+		         (*keep)->owner, res->reason);
+	else /* not proven by OPENPGPKEY: another source may prove it */
+		tp_failc(EKEYREJECTED, dane_class(res->verdict), "%s",
+		         res->reason);
+out:
 	if (res != NULL)
 		tp_trace_keep_openpgp(res);
-	if (ans != NULL)
-		tp_trace_keep(owner, ans, NULL);
 	return rv;
 }
 
-/* The server seen by a client: TLSA at _PORT._T.R (RFC 6698 section 3),
- * R the name asked for, else the name the certificate claims (RFC 7671
- * section 5.1 leaves the choice of reference identity to the client). */
+/*
+ * The LDAP source (ldapcheck.h) behind the validation cache, keyed by
+ * (identity, "DIRECTORY/BASE?FILTER", SRV, SHA2-256 of the peer's SPKI):
+ * an LDAP answer has no TTL, so an entry holds until max_ttl or the
+ * SRV's and TLSA's TTLs and signatures, whichever comes first; only
+ * answers of an authenticated directory (or a secure absence of one) are
+ * stored.  The step goes to the trace.
+ */
+static int ldap_check(struct tp_peer_check *c, const char *id,
+                      const tlspool_span *chain, size_t nchain)
+{
+	struct tp_ldap_query q = {c->rt, id, chain, nchain, c->deadline};
+	struct tp_ldap_outcome o;
+	starttls_ldap_step *step = NULL;
+	struct tp_cache_key key;
+	tlspool_x509_info x;
+	tp_cache *cache = tp_runtime_cache(c->rt);
+	time_t now = time(NULL), exp = 0;
+	char owner[1024], when[32];
+	struct tm tm;
+	int r, e;
+
+	if (nchain > 0 && tlspool_x509_describe(&chain[0], &x) == 0) {
+		memcpy(c->spki, x.spki_sha256, 32);
+		c->have_spki = 1;
+	}
+	memset(&key, 0, sizeof(key));
+	key.kind = TP_CACHE_AUTHN;
+	key.a = id;
+	key.b = owner;
+	key.type = TLSPOOL_RR_SRV;
+	memcpy(key.digest, c->spki, 32);
+	if (!c->have_spki ||
+	    tp_ldap_cache_owner(c->rt->cfg, id, owner, sizeof(owner)) < 0)
+		cache = NULL;
+	if (cache != NULL && !(c->flags & STARTTLS_NO_CACHE_READ)) {
+		r = tp_cache_get(cache, &key, now, &exp, c->cache_note,
+		                 sizeof(c->cache_note));
+		if (r == TP_CACHE_PASS) {
+			tp_trace_keep_ldap(tp_ldap_step_cached(
+			        id, STARTTLS_LDAP_MATCHED,
+			        "matched, from the validation cache"));
+			return 0;
+		}
+		if (r == TP_CACHE_FAIL) {
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+			         gmtime_r(&exp, &tm));
+			tp_trace_keep_ldap(tp_ldap_step_cached(
+			        id, STARTTLS_LDAP_DIFFERENT,
+			        "a cached failure (STARTTLS_NO_CACHE_READ asks "
+			        "the directory)"));
+			return tp_failc(
+			        EKEYREJECTED, STARTTLS_ERR_NO_MATCH,
+			        "%s: a cached failure, until %s "
+			        "(STARTTLS_NO_CACHE_READ validates online)",
+			        owner, when);
+		}
+	}
+	r = tp_ldap_check(&q, &step, &o);
+	e = errno;
+	tp_trace_keep_ldap(step);
+	if (cache != NULL && !(c->flags & STARTTLS_NO_CACHE_WRITE) &&
+	    o.cacheable) {
+		exp = o.expiry != 0 ? o.expiry
+		                    : now + (time_t)c->rt->cfg->max_ttl;
+		if (r == 0)
+			tp_cache_put(cache, &key, TP_CACHE_PASS, exp, now,
+			             c->cache_note, sizeof(c->cache_note));
+		else if (e == EKEYREJECTED && c->rt->cfg->negative_ttl > 0) {
+			if (now + (time_t)c->rt->cfg->negative_ttl < exp)
+				exp = now + (time_t)c->rt->cfg->negative_ttl;
+			tp_cache_put(cache, &key, TP_CACHE_FAIL, exp, now,
+			             c->cache_note, sizeof(c->cache_note));
+		}
+	}
+	errno = e;
+	return r;
+}
+
+/* The TLSA source of a domain: a server seen by a client at _PORT._T.R
+ * (RFC 6698 section 3), a client at its domain itself (the DANE client
+ * identity extension is not sent yet: docs/architecture.md). */
+static int tlsa_source(struct tp_peer_check *c, const char *ref,
+                       const tlspool_span *chain, size_t nchain)
+{
+	char owner[320];
+
+	if (c->server)
+		return rrset_check(c, TLSPOOL_RR_TLSA, ref, ref, chain, nchain);
+	if (c->port == 0)
+		return tp_fail(EINVAL, "fd is not an IPv4 or IPv6 "
+		                       "connection: no port for TLSA");
+	if (tlspool_tlsa_owner(owner, sizeof(owner), c->port, c->transport,
+	                       ref) < 0)
+		return tp_failc(EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY,
+		                "%s: no TLSA owner name", ref);
+	return rrset_check(c, TLSPOOL_RR_TLSA, owner, ref, chain, nchain);
+}
+
+/* A failure that ends the walk through the sources: all but a rejection
+ * that secure data proved (no match, no records, an unsigned zone),
+ * which leaves the next source to try. */
+static int hard_failure(int err)
+{
+	starttls_class k = starttls_errclass();
+
+	return err != EKEYREJECTED ||
+	       (k != STARTTLS_ERR_NO_MATCH && k != STARTTLS_ERR_NO_RECORDS &&
+	        k != STARTTLS_ERR_INSECURE);
+}
+
+static const char *source_name(int s)
+{
+	switch (s) {
+	case TP_SRC_OPENPGPKEY:
+		return "OPENPGPKEY";
+	case TP_SRC_SMIMEA:
+		return "SMIMEA";
+	case TP_SRC_TLSA:
+		return "TLSA";
+	default:
+		return "LDAP";
+	}
+}
+
+/*
+ * The peer id by the sources of [validation] sources (a user U@D:
+ * OPENPGPKEY at the RFC 7929 owner name, SMIMEA at the RFC 8162 one, the
+ * LDAP directory of D) or domain_sources (a domain: TLSA, LDAP), in
+ * their order; one suffices.  A failure that secure data did not prove
+ * (a DNS error, a timeout, a directory that cannot be reached or
+ * authenticated) ends the walk and fails closed.  With more than one
+ * source tried, the detail names each and its reason, and the class is
+ * that of the failure that ended the walk, else NO_MATCH when a source
+ * had records of another key, else the last one's.  The trace keeps the
+ * DNS lookup that decided: the one that authenticated, else the
+ * OPENPGPKEY lookup when it had records, else the last.
+ */
+static int sources_check(struct tp_peer_check *c, const char *id, int user,
+                         const tlspool_span *chain, size_t nchain)
+{
+	const struct tp_config *cfg = c->rt->cfg;
+	const unsigned char *list = user ? cfg->sources : cfg->domain_sources;
+	size_t n = user ? cfg->nsources : cfg->ndomain_sources, i, tried = 0;
+	tlspool_dns_answer *pgp = NULL;
+	starttls_class cls = STARTTLS_OK, k;
+	char owner[320] = "", msg[512];
+	size_t len = 0;
+	int r = -1, e = EKEYREJECTED, hard = 0, last = 0;
+
+	msg[0] = '\0';
+	for (i = 0; i < n && r != 0; i++) {
+		last = list[i];
+		switch (last) {
+		case TP_SRC_OPENPGPKEY:
+			r = openpgp_source(c, id, owner, sizeof(owner), &pgp);
+			break;
+		case TP_SRC_SMIMEA: {
+			char smimea[320];
+
+			if (tlspool_user_owner(smimea, sizeof(smimea),
+			                       TLSPOOL_RR_SMIMEA, id) < 0)
+				r = tp_failc(EKEYREJECTED,
+				             STARTTLS_ERR_NO_IDENTITY,
+				             "%s: no SMIMEA owner name", id);
+			else
+				r = rrset_check(c, TLSPOOL_RR_SMIMEA, smimea,
+				                id, chain, nchain);
+			break;
+		}
+		case TP_SRC_TLSA:
+			r = tlsa_source(c, id, chain, nchain);
+			break;
+		default:
+			r = ldap_check(c, id, chain, nchain);
+		}
+		tried++;
+		if (r == 0)
+			break;
+		e = errno;
+		k = starttls_errclass();
+		hard = hard_failure(e);
+		if (!hard && (cls != STARTTLS_ERR_NO_MATCH))
+			cls = k;
+		if (hard)
+			cls = k;
+		if (len < sizeof(msg))
+			len += (size_t)snprintf(msg + len, sizeof(msg) - len,
+			                        "%s%s: %s", len ? "; " : "",
+			                        source_name(last),
+			                        starttls_errstr());
+		if (hard)
+			break;
+	}
+	/* the OPENPGPKEY records, if any, are what the peer failed */
+	if (pgp != NULL &&
+	    (last == TP_SRC_OPENPGPKEY || (r != 0 && pgp->nrr > 0)))
+		tp_trace_keep(owner, pgp, NULL);
+	else
+		tlspool_dns_answer_free(pgp);
+	if (r == 0)
+		return 0;
+	if (tried > 1 || last == TP_SRC_LDAP)
+		tp_failc(e, cls, "%s: %s", id, msg);
+	else
+		errno = e;
+	return -1;
+}
+
+/* The server seen by a client: its reference identity R is the name
+ * asked for, else the name the certificate claims (RFC 7671 section 5.1
+ * leaves the choice to the client). */
 static int server_check(struct tp_peer_check *c, const tlspool_span *chain,
                         size_t ncerts)
 {
 	const char *ref = c->sniname != NULL ? c->sniname : c->peer;
-	char owner[320];
 
 	if (ref[0] == '\0')
 		return tp_failc(EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY,
 		                "the server's certificate names no "
 		                "identity and no sniname was given");
-	if (strchr(ref, '@') != NULL) {
-		if (user_check(c, ref, chain, ncerts) != 0)
-			return -1;
-	} else {
-		if (c->port == 0)
-			return tp_fail(EINVAL, "fd is not an IPv4 or IPv6 "
-			                       "connection: no port for TLSA");
-		if (tlspool_tlsa_owner(owner, sizeof(owner), c->port,
-		                       c->transport, ref) < 0)
-			return tp_failc(EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY,
-			                "%s: no TLSA owner name", ref);
-		if (rrset_check(c, TLSPOOL_RR_TLSA, owner, ref, chain,
-		                ncerts) != 0)
-			return -1;
-	}
+	if (sources_check(c, ref, strchr(ref, '@') != NULL, chain, ncerts) != 0)
+		return -1;
 	if (ref != c->peer)
 		snprintf(c->peer, sizeof(c->peer), "%s", ref);
 	return 0;
 }
 
-/* The client seen by a server: a user U@D by OPENPGPKEY or SMIMEA, a
- * domain D by TLSA at D itself (the DANE client identity extension is
- * not sent yet: docs/architecture.md). */
+/* The client seen by a server: a user or a domain by its sources. */
 static int client_check(struct tp_peer_check *c, const tlspool_span *chain,
                         size_t ncerts)
 {
@@ -462,9 +626,8 @@ static int client_check(struct tp_peer_check *c, const tlspool_span *chain,
 		return tp_failc(EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY,
 		                "the client's certificate names no identity "
 		                "(no dc= DN, no subjectAltName)");
-	if (strchr(c->peer, '@') != NULL)
-		return user_check(c, c->peer, chain, ncerts);
-	return rrset_check(c, TLSPOOL_RR_TLSA, c->peer, c->peer, chain, ncerts);
+	return sources_check(c, c->peer, strchr(c->peer, '@') != NULL, chain,
+	                     ncerts);
 }
 
 static int check_identity_kind(struct tp_peer_check *c)

@@ -17,6 +17,7 @@ struct trace_store {
 	tlspool_dns_answer *dns;
 	tlspool_dane_result *dane;
 	tlspool_openpgp_result *openpgp;
+	starttls_ldap_step *ldap;
 };
 
 static pthread_key_t trace_key;
@@ -31,6 +32,7 @@ static void trace_clear(struct trace_store *t)
 	tlspool_dns_answer_free(t->dns);
 	tlspool_dane_result_free(t->dane);
 	tlspool_openpgp_result_free(t->openpgp);
+	starttls_ldap_step_free(t->ldap);
 	memset(t, 0, sizeof(*t));
 	t->pub.chain = t->chain;
 }
@@ -87,6 +89,11 @@ void tp_trace_chain(const tlspool_span *chain, size_t n)
 	struct trace_store *t = current();
 	size_t i;
 
+	/* a second chain in one call replaces the first */
+	for (i = 0; t != NULL && i < t->pub.nchain; i++)
+		free((void *)t->chain[i].data);
+	if (t != NULL)
+		t->pub.nchain = 0;
 	for (i = 0; t != NULL && i < n && i < 16; i++) {
 		unsigned char *p = malloc(chain[i].len ? chain[i].len : 1);
 
@@ -145,4 +152,18 @@ void tp_trace_keep_openpgp(tlspool_openpgp_result *res)
 	tlspool_openpgp_result_free(t->openpgp);
 	t->openpgp = res;
 	t->pub.openpgp = res;
+}
+
+/* The LDAP step joins the trace (which owns it). */
+void tp_trace_keep_ldap(starttls_ldap_step *step)
+{
+	struct trace_store *t = current();
+
+	if (t == NULL) {
+		starttls_ldap_step_free(step);
+		return;
+	}
+	starttls_ldap_step_free(t->ldap);
+	t->ldap = step;
+	t->pub.ldap = step;
 }

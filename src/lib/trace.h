@@ -27,4 +27,7 @@ void tp_trace_cached(const char *owner);
 /* The OPENPGPKEY matcher's result. */
 void tp_trace_keep_openpgp(tlspool_openpgp_result *res);
 
+/* The LDAP step (ldapcheck.h); a later one replaces an earlier one. */
+void tp_trace_keep_ldap(starttls_ldap_step *step);
+
 #endif

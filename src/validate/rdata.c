@@ -204,6 +204,8 @@ const char *tlspool_rr_type_name(uint16_t type)
 		return "A";
 	case TLSPOOL_RR_CNAME:
 		return "CNAME";
+	case TLSPOOL_RR_SRV:
+		return "SRV";
 	case TLSPOOL_RR_AAAA:
 		return "AAAA";
 	case TLSPOOL_RR_TLSA:
@@ -265,6 +267,7 @@ int tlspool_rr_format(char *buf, size_t buflen, const char *owner,
 {
 	char addr[INET6_ADDRSTRLEN];
 	tlspool_tlsa t;
+	tlspool_srv srv;
 	size_t pos = 0;
 	int rv;
 
@@ -289,6 +292,12 @@ int tlspool_rr_format(char *buf, size_t buflen, const char *owner,
 		if (rr->rdlen == 0)
 			goto generic;
 		rv = put_base64(buf, buflen, &pos, rr->rdata, rr->rdlen);
+		break;
+	case TLSPOOL_RR_SRV:
+		if (tlspool_srv_parse(rr->rdata, rr->rdlen, &srv) != 0)
+			goto generic;
+		rv = put(buf, buflen, &pos, "%u %u %u %s", srv.priority,
+		         srv.weight, srv.port, srv.target);
 		break;
 	case TLSPOOL_RR_A:
 	case TLSPOOL_RR_AAAA:

@@ -23,7 +23,7 @@
 #define PORT 4433
 
 static char dir[] = "/tmp/tlspool-peerauth-XXXXXX";
-static struct tp_runtime *cfg, *cfg_blackhole, *cfg_names;
+static struct tp_runtime *cfg, *cfg_blackhole, *cfg_names, *cfg_ldap;
 
 enum { C_WWW, C_CLIENT, C_USER, C_NONAME, C_OTHER, C_COUNT };
 static const char *const cert_names[C_COUNT] = {"www", "client", "user",
@@ -120,6 +120,8 @@ static void setup(void)
 	cfg_blackhole = load_config("blackhole.conf", "[dns]\ntimeout_ms = 300\n");
 	cfg_names = load_config("tlspool.conf",
 	                        "[validation]\ndane_ee_name_checks = yes\n");
+	cfg_ldap = load_config("tlspool.conf", "[validation]\nsources = smimea ldap\n"
+	                                       "domain_sources = tlsa ldap\n");
 }
 
 static void teardown(void)
@@ -127,6 +129,7 @@ static void teardown(void)
 	tp_runtime_release(cfg);
 	tp_runtime_release(cfg_blackhole);
 	tp_runtime_release(cfg_names);
+	tp_runtime_release(cfg_ldap);
 	for (int i = 0; i < C_COUNT; i++)
 		free(der[i]);
 	stop_zones(dir);
@@ -144,63 +147,91 @@ struct row {
 	starttls_class cls;
 	const char *peer;   /* on success */
 	const char *detail; /* a word of the detail on failure */
+	int ldap; /* [validation] sources = smimea ldap, domain_sources =
+	             tlsa ldap (these zones publish no directory) */
 };
 
 static const struct row rows[] = {
         /* negative rows first */
         {"wrong digest", 0, C_OTHER, "www.example.test", 0, 0, 0, -1,
-         EKEYREJECTED, STARTTLS_ERR_NO_MATCH, NULL, "www.example.test"},
+         EKEYREJECTED, STARTTLS_ERR_NO_MATCH, NULL, "www.example.test", 0},
         {"record of another key", 0, C_WWW, "wrong.example.test", 0, 0, 0,
-         -1, EKEYREJECTED, STARTTLS_ERR_NO_MATCH, NULL, "_4433._tcp.wrong"},
+         -1, EKEYREJECTED, STARTTLS_ERR_NO_MATCH, NULL, "_4433._tcp.wrong", 0},
         {"bogus zone", 0, C_WWW, "www.bogus.test", 0, 0, 0, -1, EKEYREJECTED,
-         STARTTLS_ERR_DNS_BOGUS, NULL, "bogus"},
+         STARTTLS_ERR_DNS_BOGUS, NULL, "bogus", 0},
         {"insecure zone", 0, C_WWW, "www.insecure.test", 0, 0, 0, -1,
-         EKEYREJECTED, STARTTLS_ERR_INSECURE, NULL, "pkix_fallback"},
+         EKEYREJECTED, STARTTLS_ERR_INSECURE, NULL, "pkix_fallback", 0},
         {"no TLSA", 0, C_WWW, "nothere.example.test", 0, 0, 0, -1,
-         EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, NULL, "pkix_fallback"},
+         EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, NULL, "pkix_fallback", 0},
         {"DNS timeout", 0, C_WWW, "www.example.test", 0, 1, 0, -1, ETIMEDOUT,
-         STARTTLS_ERR_DNS_TIMEOUT, NULL, "timed out"},
+         STARTTLS_ERR_DNS_TIMEOUT, NULL, "timed out", 0},
         {"deadline passed", 0, C_WWW, "www.example.test", 0, 0, -1, -1,
-         ETIMEDOUT, STARTTLS_ERR_TIMEOUT, NULL, "handshake_timeout_ms"},
+         ETIMEDOUT, STARTTLS_ERR_TIMEOUT, NULL, "handshake_timeout_ms", 0},
         {"deadline cuts the DNS wait", 0, C_WWW, "www.example.test", 0, 1,
-         100, -1, ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT, NULL, "deadline"},
+         100, -1, ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT, NULL, "deadline", 0},
         {"server sent no certificate", 0, -1, "www.example.test", 0, 0, 0,
-         -1, EKEYREJECTED, STARTTLS_ERR_NO_PEER_CERT, NULL, "no certificate"},
+         -1, EKEYREJECTED, STARTTLS_ERR_NO_PEER_CERT, NULL, "no certificate", 0},
         {"certificate names nobody, no sniname", 0, C_NONAME, NULL, 0, 0, 0,
-         -1, EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY, NULL, "no identity"},
+         -1, EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY, NULL, "no identity", 0},
         {"domain refused by flag", 0, C_WWW, "www.example.test",
          STARTTLS_NO_REMOTE_DOMAIN, 0, 0, -1, EPERM, STARTTLS_ERR_REFUSED,
-         NULL, "NO_REMOTE_DOMAIN"},
+         NULL, "NO_REMOTE_DOMAIN", 0},
         {"client sent no certificate", 1, -1, NULL, 0, 0, 0, -1, EKEYREJECTED,
-         STARTTLS_ERR_NO_PEER_CERT, NULL, "client presented no"},
+         STARTTLS_ERR_NO_PEER_CERT, NULL, "client presented no", 0},
         {"client names nobody", 1, C_NONAME, NULL, 0, 0, 0, -1, EKEYREJECTED,
-         STARTTLS_ERR_NO_IDENTITY, NULL, "names no identity"},
+         STARTTLS_ERR_NO_IDENTITY, NULL, "names no identity", 0},
         {"client domain without TLSA", 1, C_WWW, NULL, 0, 0, 0, -1,
-         EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, NULL, "www.example.test"},
+         EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, NULL, "www.example.test", 0},
         {"user refused by flag", 1, C_USER, NULL, STARTTLS_NO_REMOTE_USER, 0,
-         0, -1, EPERM, STARTTLS_ERR_REFUSED, NULL, "NO_REMOTE_USER"},
+         0, -1, EPERM, STARTTLS_ERR_REFUSED, NULL, "NO_REMOTE_USER", 0},
         {"client domain DNS timeout", 1, C_CLIENT, NULL, 0, 1, 0, -1,
-         ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT, NULL, "timed out"},
+         ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT, NULL, "timed out", 0},
+        {"user: no SMIMEA, no directory (secure, no SRV)", 0, C_USER,
+         "nobody@example.test", 0, 0, 0, -1, EKEYREJECTED,
+         STARTTLS_ERR_NO_RECORDS, NULL,
+         "nobody@example.test: SMIMEA: ", 1},
+        {"user: no SMIMEA, no directory: LDAP named", 0, C_USER,
+         "nobody@example.test", 0, 0, 0, -1, EKEYREJECTED,
+         STARTTLS_ERR_NO_RECORDS, NULL,
+         "; LDAP: _ldap._tcp.example.test.: no SRV records", 1},
+        {"user: insecure zone, insecure SRV", 0, C_USER,
+         "smime@insecure.test", 0, 0, 0, -1, EKEYREJECTED,
+         STARTTLS_ERR_INSECURE, NULL, "SRV RRset is insecure", 1},
+        {"domain: no TLSA, no directory", 0, C_WWW, "nothere.example.test",
+         0, 0, 0, -1, EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, NULL,
+         "nothere.example.test: TLSA: ", 1},
+        {"domain: a TLSA mismatch is not rescued by a missing directory", 0,
+         C_OTHER, "www.example.test", 0, 0, 0, -1, EKEYREJECTED,
+         STARTTLS_ERR_NO_MATCH, NULL, "; LDAP: ", 1},
+        {"user: DNS timeout before LDAP", 0, C_USER, "smime@example.test",
+         0, 0, -1, -1, ETIMEDOUT, STARTTLS_ERR_TIMEOUT, NULL,
+         "handshake_timeout_ms", 1},
         /* positive rows */
         {"server by TLSA 3 1 1", 0, C_WWW, "www.example.test", 0, 0, 0, 0, 0,
-         STARTTLS_OK, "www.example.test", NULL},
+         STARTTLS_OK, "www.example.test", NULL, 0},
         {"server named by its certificate", 0, C_WWW, NULL, 0, 0, 0, 0, 0,
-         STARTTLS_OK, "www.example.test", NULL},
+         STARTTLS_OK, "www.example.test", NULL, 0},
         {"server within a deadline", 0, C_WWW, "www.example.test", 0, 0, 5000,
-         0, 0, STARTTLS_OK, "www.example.test", NULL},
+         0, 0, STARTTLS_OK, "www.example.test", NULL, 0},
         {"client domain by TLSA", 1, C_CLIENT, NULL, 0, 0, 0, 0, 0,
-         STARTTLS_OK, "client.example.test", NULL},
+         STARTTLS_OK, "client.example.test", NULL, 0},
         {"client user by SMIMEA", 1, C_USER, NULL, 0, 0, 0, 0, 0, STARTTLS_OK,
-         "smime@example.test", NULL},
+         "smime@example.test", NULL, 0},
         {"anonymous client, optional", 1, -1, NULL,
-         STARTTLS_PEERCERT_OPTIONAL, 0, 0, 0, 0, STARTTLS_OK, "", NULL},
+         STARTTLS_PEERCERT_OPTIONAL, 0, 0, 0, 0, STARTTLS_OK, "", NULL, 0},
+        {"user by SMIMEA, LDAP after it", 0, C_USER, "smime@example.test", 0,
+         0, 0, 0, 0, STARTTLS_OK, "smime@example.test", NULL, 1},
+        {"client user by SMIMEA, LDAP after it", 1, C_USER, NULL, 0, 0, 0, 0,
+         0, STARTTLS_OK, "smime@example.test", NULL, 1},
+        {"server by TLSA, LDAP after it", 0, C_WWW, "www.example.test", 0, 0,
+         0, 0, 0, STARTTLS_OK, "www.example.test", NULL, 1},
 };
 
 static int run_row(const struct row *r, struct tp_peer_check *pc,
                    tlspool_span *span)
 {
 	memset(pc, 0, sizeof(*pc));
-	pc->rt = r->blackhole ? cfg_blackhole : cfg;
+	pc->rt = r->ldap ? cfg_ldap : r->blackhole ? cfg_blackhole : cfg;
 	pc->server = r->server;
 	pc->flags = r->flags | STARTTLS_NO_CACHE_READ | STARTTLS_NO_CACHE_WRITE;
 	if (r->cert >= 0) {
@@ -212,6 +243,7 @@ static int run_row(const struct row *r, struct tp_peer_check *pc,
 	pc->sniname = r->sniname;
 	pc->port = PORT;
 	pc->transport = "tcp";
+	tp_trace_reset();
 	if (r->deadline_ms < 0)
 		pc->deadline = tp_mono_ms() - 1;
 	else if (r->deadline_ms > 0)
@@ -231,8 +263,13 @@ START_TEST(table)
 	              r->rv, starttls_errstr());
 	if (r->rv == 0) {
 		ck_assert_str_eq(pc.peer, r->peer);
+		/* an earlier source decided: the directory was not asked */
+		ck_assert_ptr_null(starttls_last_trace()->ldap);
 		return;
 	}
+	/* the LDAP step is in the trace when it was reached */
+	if (r->ldap && strstr(r->detail, "handshake_timeout_ms") == NULL)
+		ck_assert_ptr_nonnull(starttls_last_trace()->ldap);
 	ck_assert_msg(e == r->err, "%s: errno %d, want %d (%s)", r->what, e,
 	              r->err, starttls_errstr());
 	ck_assert_msg(starttls_errclass() == r->cls, "%s: class %s, want %s (%s)",
