@@ -14,8 +14,6 @@
 
 #include "cli.h"
 
-
-
 static void dane_text(FILE *fp, const tlspool_dane_result *r)
 {
 	size_t i;
