@@ -48,6 +48,7 @@ ALLCFLAGS = $(WARN) $(CFLAGS) -fPIC -D_GNU_SOURCE -Iinclude -Isrc/validate -Isrc
 VAL_SRC  := $(wildcard src/validate/*.c)
 LIB_SRC  := $(wildcard src/lib/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
+DAEMON_SRC := $(wildcard src/daemon/*.c)
 UNIT_SRC := $(wildcard tests/unit/check_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 # Test tools that link the validation library (the others stand alone).
@@ -56,6 +57,7 @@ LIBTOOLS := tlsagen dane-probe
 VAL_OBJ  := $(VAL_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 
@@ -64,15 +66,17 @@ VAL_SO   := $(BUILD)/libtlspool-validate.so.$(VERSION)
 LIB_A    := $(BUILD)/libtlspool.a
 LIB_SO   := $(BUILD)/libtlspool.so.$(VERSION)
 CLI      := $(BUILD)/tlspool-connect
+DAEMON   := $(BUILD)/tlspoold
 AUTHZ_SO := $(BUILD)/tlspool-authz-rules.so
 BENCH_BIN := $(BUILD)/bench/cache_bench
+POOL_LOAD := $(BUILD)/bench/pool_load
 MANPAGES := $(wildcard man/*.[1-9])
 
 PHONY_BENCH := bench
 .PHONY: all deps check bench format-check check-run check-asan check-valgrind demo demo-run \
         install clean format lint-man help tests tools fuzz fuzz-run analyze
 
-all: $(VAL_A) $(VAL_SO) $(LIB_A) $(LIB_SO) $(CLI) $(AUTHZ_SO)
+all: $(VAL_A) $(VAL_SO) $(LIB_A) $(LIB_SO) $(CLI) $(DAEMON) $(AUTHZ_SO)
 
 help:
 	@echo "make [all]        build the libraries and tlspool-connect into $(BUILD)/"
@@ -91,7 +95,7 @@ help:
 deps:
 	@scripts/deps
 
-$(BUILD)/%.o: %.c $(wildcard include/tlspool/*.h src/validate/*.h src/lib/*.h src/cli/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/tlspool/*.h src/validate/*.h src/lib/*.h src/cli/*.h src/daemon/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -c -o $@ $<
 
@@ -123,12 +127,24 @@ $(CLI): $(CLI_OBJ) $(LIB_A) $(VAL_A)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_A) $(VAL_A) $(CLI_LIBS) \
 	  $(LIB_LIBS) $(VAL_LIBS)
 
+# The pool daemon (tlspoold(8)): an application of both libraries, which
+# it links statically like the CLI (it uses internal tp_ calls too).
+$(DAEMON): $(DAEMON_OBJ) $(LIB_A) $(VAL_A)
+	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(LIB_A) $(VAL_A) $(LIB_LIBS) \
+	  $(VAL_LIBS)
+
 # The rules authorization plugin (tlspool_authz(3)): stands alone.
 $(AUTHZ_SO): src/authz/rules.c include/tlspool/authz.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -shared $(SOFLAGS) $(LDFLAGS) -o $@ src/authz/rules.c
 
 $(BENCH_BIN): bench/cache_bench.c $(LIB_A) $(VAL_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) \
+	  $(VAL_LIBS)
+
+# Calls through the pool or in the process (bench/pool.sh, tests/e2e/pool.sh).
+$(POOL_LOAD): bench/pool_load.c $(LIB_A) $(VAL_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) \
 	  $(VAL_LIBS)
@@ -148,7 +164,7 @@ $(LIBTOOLS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/tools/%.c $(VAL_A)
 
 tools: $(TOOL_BIN)
 
-tests: all $(UNIT_BIN) $(TOOL_BIN)
+tests: all $(UNIT_BIN) $(TOOL_BIN) $(POOL_LOAD)
 
 # `make check` and `make demo` first install what is missing, then run a
 # second make so that pkg-config sees the installed packages.
@@ -209,10 +225,11 @@ demo: deps
 
 # Benchmarks against peers measured side by side (bench/).
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(POOL_LOAD)
 	@BUILD=$(BUILD) bench/throughput.sh
 	@BUILD=$(BUILD) bench/cache.sh
 	@BUILD=$(BUILD) bench/fleet.sh
+	@BUILD=$(BUILD) bench/pool.sh
 
 lint-man:
 	@for m in $(MANPAGES); do mandoc -Tlint -W warning $$m || exit 1; done

@@ -101,8 +101,9 @@ static struct tp_identity *identity(struct tp_config *cfg, const char *name)
 	return &grown[cfg->nids++];
 }
 
-/* allow_users / allow_groups: names or numbers, space separated. */
-static int add_ids(struct tp_identity *id, const char *value, int groups,
+/* allow_users / allow_groups (and [pool]'s allow_no_authz_*): names or
+ * numbers, separated by spaces, tabs or commas, added to list. */
+static int add_ids(unsigned *list, size_t *count, const char *value, int groups,
                    char *bad, size_t badlen)
 {
 	char *copy = strdup(value), *tok, *save = NULL;
@@ -110,13 +111,10 @@ static int add_ids(struct tp_identity *id, const char *value, int groups,
 
 	if (copy == NULL)
 		return -1;
-	id->acl = 1;
 	for (tok = strtok_r(copy, " \t,", &save); tok != NULL;
 	     tok = strtok_r(NULL, " \t,", &save)) {
 		unsigned long n;
 		char *end;
-		unsigned *list = groups ? id->gids : id->uids;
-		size_t *count = groups ? &id->ngids : &id->nuids;
 
 		errno = 0;
 		n = strtoul(tok, &end, 10);
@@ -150,6 +148,25 @@ static int add_ids(struct tp_identity *id, const char *value, int groups,
 	}
 	free(copy);
 	return rv;
+}
+
+/* The result of add_ids() as the entry's answer: 0, or -1 with msg. */
+static int ids_entry(unsigned *list, size_t *count, const char *key,
+                     const char *value, char *msg, size_t msglen)
+{
+	char who[64];
+	int r;
+
+	if (value[0] == '\0') {
+		snprintf(msg, msglen, "%s: bad value \"\"", key);
+		return -1;
+	}
+	r = add_ids(list, count, value, strstr(key, "groups") != NULL, who,
+	            sizeof(who));
+	if (r > 0)
+		snprintf(msg, msglen, "%s: no such user or group \"%s\"", key,
+		         who);
+	return r == 0 ? 0 : -1;
 }
 
 /* A printable word without spaces: a Redis user name, a key prefix. */
@@ -250,11 +267,45 @@ static int cache_finish(struct tp_config *c, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * The [pool] keys: -1 for an unknown key, 0 to go on with the common
+ * checks of the value, 1 when the key was taken whole, 2 when it failed
+ * with msg.
+ */
+static int pool_key(struct tp_config *c, const char *key, const char *value,
+                    int *bad, char *msg, size_t msglen)
+{
+	struct tp_pool_conf *p = &c->pool;
+
+	if (strcmp(key, "socket") == 0) {
+		/* a relative path is the file's directory's, like any */
+		file_path(c, p->socket, sizeof(p->socket), value, bad);
+	} else if (strcmp(key, "user") == 0) {
+		copy_word(p->user, sizeof(p->user), value, bad);
+	} else if (strcmp(key, "threads") == 0) {
+		p->threads = to_ulong(value, 1, 256, bad);
+	} else if (strcmp(key, "pin_file") == 0) {
+		file_path(c, p->pin_file, sizeof(p->pin_file), value, bad);
+	} else if (strcmp(key, "allow_no_authz_users") == 0) {
+		return ids_entry(p->no_authz_uids, &p->no_authz_nuids, key,
+		                 value, msg, msglen) == 0
+		               ? 1
+		               : 2;
+	} else if (strcmp(key, "allow_no_authz_groups") == 0) {
+		return ids_entry(p->no_authz_gids, &p->no_authz_ngids, key,
+		                 value, msg, msglen) == 0
+		               ? 1
+		               : 2;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
 static int on_entry(void *user, const char *section, const char *key,
                     const char *value, char *msg, size_t msglen)
 {
 	struct tp_config *c = user;
-	char who[64];
 	int bad = 0;
 
 	if (section[0] == '\0') {
@@ -316,6 +367,13 @@ static int on_entry(void *user, const char *section, const char *key,
 			          value, &bad);
 		else
 			goto unknown;
+	} else if (strcmp(section, "pool") == 0) {
+		int r = pool_key(c, key, value, &bad, msg, msglen);
+
+		if (r < 0)
+			goto unknown;
+		if (r > 0)
+			return r == 1 ? 0 : -1;
 	} else if (strncmp(section, "identity ", 9) == 0) {
 		const char *name = section + 9;
 		struct tp_identity *id;
@@ -343,19 +401,14 @@ static int on_entry(void *user, const char *section, const char *key,
 		else if (strcmp(key, "openpgp_key") == 0)
 			file_path(c, id->openpgp_key, sizeof(id->openpgp_key),
 			          value, &bad);
-		else if (strcmp(key, "allow_users") == 0 ||
-		         strcmp(key, "allow_groups") == 0) {
-			int r = add_ids(id, value, key[6] == 'g', who,
-			                sizeof(who));
-
-			if (r < 0)
-				return -1;
-			if (r > 0) {
-				snprintf(msg, msglen,
-				         "%s: no such user or group \"%s\"",
-				         key, who);
-				return -1;
-			}
+		else if (strcmp(key, "allow_users") == 0) {
+			id->acl = 1;
+			return ids_entry(id->uids, &id->nuids, key, value, msg,
+			                 msglen);
+		} else if (strcmp(key, "allow_groups") == 0) {
+			id->acl = 1;
+			return ids_entry(id->gids, &id->ngids, key, value, msg,
+			                 msglen);
 		} else
 			goto unknown;
 	} else {
@@ -415,12 +468,13 @@ static struct tp_config *config_new(void)
 	c->max_ttl = 3600;
 	strcpy(c->redis.prefix, "tlspool:");
 	c->redis.timeout_ms = 50;
+	c->pool.threads = 4;
 	return c;
 }
 
 /* The sections of tlspool.conf: [dns] is read by libtlspool-validate. */
-static const char *const sections[] = {
-        "dns", "tls", "validation", "cache", "authz", "identity *", NULL};
+static const char *const sections[] = {"dns",   "tls",  "validation", "cache",
+                                       "authz", "pool", "identity *", NULL};
 
 int tp_config_load(const char *path, int may_be_missing, struct tp_config **out,
                    char *err, size_t errlen)

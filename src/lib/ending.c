@@ -2,13 +2,14 @@
  * starttls_end(): how a relayed connection ended.  The relay (relay.c)
  * records it per connection, found by the st_dev/st_ino of the
  * application's end, and keeps the last 1024 ends after the connection
- * is gone.
+ * is gone.  A descriptor from tlspoold is asked of the daemon (pool.c).
  */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "lib.h"
+#include "pool.h"
 #include "relay.h"
 
 int starttls_end(int fd, starttls_end_info *info)
@@ -23,5 +24,8 @@ int starttls_end(int fd, starttls_end_info *info)
 		errno = ENOENT;
 		return -1;
 	}
-	return tp_relay_end_info(st.st_dev, st.st_ino, info);
+	if (tp_relay_end_info(st.st_dev, st.st_ino, info) == 0)
+		return 0;
+	/* a connection that tlspoold relays: its daemon knows */
+	return tp_pool_end(fd, info);
 }
