@@ -411,8 +411,9 @@ static void stop(int sig)
 
 	lp_log("stopping on %s: no new calls", sigabbrev_np(sig));
 	close(lfd);
-	if (own_socket)
-		unlink(sock_path);
+	if (own_socket && unlink(sock_path) != 0)
+		lp_log("%s stays: %s (a new tlspoold replaces it)", sock_path,
+		       strerror(errno));
 	while (pendings != NULL) {
 		close(pendings->c.fd);
 		drop_pending(pendings);

@@ -465,8 +465,9 @@ int tp_pool_recv(int sock, struct tp_pool_msg *m, int *fd, long long deadline,
 		goto drop;
 	if (count > 1 || (count == 1) != tp_pool_carries_fd(m)) {
 		why_fail(why, whylen, EPROTO,
-		         count == 0 ? "no descriptor where one belongs"
-		                    : "a descriptor where none belongs");
+		         count > 1    ? "more than one descriptor"
+		         : count == 0 ? "no descriptor where one belongs"
+		                      : "a descriptor where none belongs");
 		goto drop;
 	}
 	return 1;

@@ -17,8 +17,11 @@ APP=12345            # an application the ACL names
 OTHER=12346          # one it does not
 W="$T/w"
 mkdir -p "$W/keys" "$W/run" "$W/pub"
-# others may pass through the directories, not list them
-chmod 0711 "$T" "$W" "$W/run" "$W/pub"
+# others may pass through the directories, not list them; the socket's
+# directory is the daemon's, as /run/tlspool is (dist/tmpfiles.d)
+chmod 0711 "$T" "$W" "$W/pub"
+chown "$DU" "$W/run"
+chmod 0755 "$W/run"
 
 tests/tools/mkcerts.sh "$W/c" >/dev/null 2>&1 || { echo "mkcerts failed"; exit 1; }
 C="$W/c"
@@ -36,11 +39,12 @@ chmod 0700 "$W/keys"
 chmod 0600 "$W/keys/"*
 
 declare -A P
-for s in echo trunc alert sni exec halfclose held conc; do P[$s]=$(free_port); done
+for s in echo trunc alert sni exec halfclose bulk silent hup dtls; do P[$s]=$(free_port); done
 {
-	for s in echo trunc alert sni exec halfclose held conc; do
+	for s in echo trunc alert sni exec halfclose bulk hup; do
 		"$BUILD/tests/tlsagen" 3 1 1 "$C/www.pem" "_${P[$s]}._tcp.www.example.test."
 	done
+	"$BUILD/tests/tlsagen" 3 1 1 "$C/www.pem" "_${P[dtls]}._udp.www.example.test."
 	"$BUILD/tests/tlsagen" 3 1 1 "$W/pub/client.pem" "client.example.test."
 	echo "wrongclient.example.test. IN TLSA 3 1 1 $(printf '%064d' 0)"
 } >"$W/example.add"
@@ -58,6 +62,7 @@ cleanup_all() {
 	rm -rf "$T"
 }
 trap cleanup_all EXIT
+[ -n "${KEEPLOG:-}" ] && trap 'cp "$W/daemon.log" /tmp/pool-daemon.log; cleanup_all' EXIT
 
 SOCK="$W/run/pool.sock"
 DCONF="$W/tlspoold.conf"
@@ -108,7 +113,7 @@ server() { # PORT [OPTIONS...]: one connection, in the process, as root
 	local port=$1
 	shift
 	(TLSPOOL_CONFIG="$CONF" "$CLI" --server --bind 127.0.0.1 "$@" "$port" \
-		2>"$T/server.err" >"$T/server.out"; echo $? >"$T/server.rc") &
+		2>"$T/server.err" >"$T/server.out"; echo $? >"$T/server.rc") 2>/dev/null &
 	pids+=($!)
 	wait_port "$port"
 }
@@ -153,5 +158,256 @@ expect admitted 0 -- bash -c "echo hello-pool | setpriv --reuid=$APP --regid=$AP
 grep_in out admitted '^hello-pool$'
 grep_in err admitted '^peer: www\.example\.test$'
 [ "$(server_rc)" = 0 ] && ok || bad "admitted: server failed: $(cat "$T/server.err")"
+
+# the same through [pool] socket in the application's configuration
+server "${P[echo]}" --no-peer-cert --exec cat
+expect pool-config 0 -- bash -c "echo via-config | setpriv --reuid=$APP --regid=$APP --clear-groups \
+	env TLSPOOL_CONFIG='$ACONF' '$CLI' --client --sni www.example.test 127.0.0.1 ${P[echo]}"
+grep_in out pool-config '^via-config$'
+server_rc >/dev/null
+
+# --- the ACL from the caller's credentials ---
+# a uid the ACL does not name: EACCES, although the key is one the
+# daemon can read (and the caller cannot)
+server "${P[exec]}" --exec cat
+expect acl-refused 1 -- as "$OTHER" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--sni www.example.test --myname client.example.test 127.0.0.1 "${P[exec]}"
+grep_in err acl-refused 'client\.example\.test: the ACL \(allow_users, allow_groups\) does not admit uid 12346'
+server_rc >/dev/null
+grep -q "uid=$OTHER .* client myname=client.example.test .*EACCES (access)" "$W/daemon.log" && ok ||
+	bad "acl-refused: no log line: $(tail -3 "$W/daemon.log")"
+# the named uid presents the client identity, proven by its TLSA record
+server "${P[exec]}" --exec 'echo "peer=$TLSPOOL_PEER"'
+expect acl-client-cert 0 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--sni www.example.test --myname client.example.test 127.0.0.1 "${P[exec]}"
+grep_in out acl-client-cert '^peer=client\.example\.test$'
+server_rc >/dev/null
+# an anonymous client needs no key: any uid may make one
+server "${P[echo]}" --no-peer-cert --exec cat
+expect anonymous-other 0 -- bash -c "echo anon | setpriv --reuid=$OTHER --regid=$OTHER --clear-groups \
+	env TLSPOOL_SOCKET='$SOCK' '$CLI' --client --sni www.example.test 127.0.0.1 ${P[echo]}"
+server_rc >/dev/null
+
+# --- servers through the pool: checksni in the application ---
+pserver() { # UID PORT [OPTIONS...]: a one-connection server through the pool
+	local u=$1 port=$2
+	shift 2
+	(setpriv --reuid="$u" --regid="$u" --clear-groups env TLSPOOL_SOCKET="$SOCK" \
+		"$CLI" --server --bind 127.0.0.1 "$@" "$port" 2>"$T/server.err" >"$T/server.out"
+	 echo $? >"$T/server.rc") &
+	pids+=($!)
+	wait_port "$port"
+}
+pserver "$APP" "${P[sni]}" --no-peer-cert --sni-allow 'www.*' --exec 'echo "sni=$TLSPOOL_SNI"'
+expect sni-allowed 0 -- env TLSPOOL_CONFIG="$CONF" "$CLI" --client --sni www.example.test \
+	127.0.0.1 "${P[sni]}" </dev/null
+grep_in out sni-allowed '^sni=www\.example\.test$'
+[ "$(server_rc)" = 0 ] && ok || bad "sni-allowed: server: $(cat "$T/server.err")"
+pserver "$APP" "${P[sni]}" --no-peer-cert --sni-allow 'mail.*' --exec cat
+expect sni-refused 3 -- env TLSPOOL_CONFIG="$CONF" "$CLI" --client --sni www.example.test \
+	127.0.0.1 "${P[sni]}" </dev/null
+[ "$(server_rc)" = 5 ] && ok || bad "sni-refused: server exit not 5"
+grep -q 'SNI "www.example.test" refused by checksni' "$T/server.err" && ok ||
+	bad "sni-refused: server stderr: $(cat "$T/server.err")"
+pserver "$OTHER" "${P[sni]}" --no-peer-cert --exec cat
+expect server-acl 3 -- env TLSPOOL_CONFIG="$CONF" "$CLI" --client --sni www.example.test \
+	127.0.0.1 "${P[sni]}" </dev/null
+[ "$(server_rc)" = 1 ] && ok || bad "server-acl: server exit not 1 (EACCES)"
+grep -q 'does not admit uid 12346' "$T/server.err" && ok || bad "server-acl: $(cat "$T/server.err")"
+
+# --- NO_AUTHZ only for callers [pool] allow_no_authz_users names ---
+server "${P[echo]}" --no-peer-cert --exec cat
+expect no-authz-refused 5 -- as "$OTHER" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--no-authz --sni www.example.test 127.0.0.1 "${P[echo]}"
+grep_in err no-authz-refused 'STARTTLS_NO_AUTHZ through tlspoold: uid 12346 is not named by \[pool\] allow_no_authz_users'
+server_rc >/dev/null
+server "${P[echo]}" --no-peer-cert --exec cat
+expect no-authz-allowed 0 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--no-authz --sni www.example.test 127.0.0.1 "${P[echo]}" </dev/null
+server_rc >/dev/null
+
+# --- the relay in the daemon: half-close, truncation, alerts ---
+server "${P[halfclose]}" --no-peer-cert --exec 'wc -c'
+expect half-close 0 -- bash -c "printf 'twelve bytes' | setpriv --reuid=$APP --regid=$APP --clear-groups \
+	env TLSPOOL_SOCKET='$SOCK' '$CLI' --client --sni www.example.test 127.0.0.1 ${P[halfclose]}"
+grep_in out half-close '^ *12$'
+server_rc >/dev/null
+# the server dies after "part": ECONNRESET after the data, never EOF;
+# starttls_end() answered by the daemon
+server "${P[trunc]}" --no-peer-cert --exec 'printf part; sleep 0.3; kill -9 $PPID'
+expect truncated 0 -- as "$APP" "$LOAD" -c "$ACONF" -m read 127.0.0.1 "${P[trunc]}" www.example.test
+grep_in out truncated '^read: 4 bytes, then ECONNRESET$'
+grep_in out truncated '^end: kind 2 alert 0 in 4 out 0: '
+server_rc >/dev/null
+# a server that refuses our certificate after the handshake: its alert
+# reaches the application as ECONNRESET, and starttls_end() names it
+server "${P[alert]}" --exec cat
+expect alert 0 -- as "$APP" "$LOAD" -c "$ACONF" -m read -l wrongclient.example.test \
+	127.0.0.1 "${P[alert]}" www.example.test
+grep_in out alert '^read: 0 bytes, then ECONNRESET$'
+grep_in out alert '^end: kind 3 alert 42 '
+[ "$(server_rc)" = 4 ] && ok || bad "alert: server exit not 4"
+# another uid cannot ask about a connection it does not hold (it has
+# none): ENOENT, as in the process
+
+# --- garbage on the socket: the daemon answers or drops, and goes on ---
+python3 - "$SOCK" "$W/keys" <<'PY' >"$T/garbage.out" 2>&1
+import os, socket, struct, sys
+path = sys.argv[1]
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(3)
+    s.connect(path)
+    return s
+def answer(s):
+    try:
+        m = s.recv(2048)
+    except socket.timeout:
+        return "timeout"
+    if len(m) < 12:
+        return "closed" if not m else "short"
+    t = struct.unpack(">HH", m[4:8])[1]
+    if t == 5:
+        res, err = struct.unpack(">ii", m[12:20])
+        return "reply %d %d" % (res, err)
+    return "type %d" % t
+hdr = lambda t, n, v=1: struct.pack(">IHHI", 0x544C5350, v, t, n)
+req = struct.pack(">IiIII", 0, 6, 0, 0, 0) + b"\0" * 320 + b"\0" * 256
+cases = []
+s = conn(); s.send(os.urandom(300)); cases.append(("random", answer(s)))
+s = conn(); s.send(hdr(1, len(req), v=2) + req); cases.append(("version 2", answer(s)))
+s = conn(); s.send(hdr(1, len(req)) + req); cases.append(("no fd", answer(s)))
+s = conn(); s.send(hdr(1, len(req) - 1) + req[:-1]); cases.append(("short body", answer(s)))
+s = conn(); s.send(hdr(3, 256) + b"\0" * 256); cases.append(("wrong first type", answer(s)))
+bad = b"x" * 320  # no NUL in myname
+s = conn(); s.send(hdr(1, len(req)) + req[:20] + bad + b"\0" * 256); cases.append(("no NUL", answer(s)))
+f = os.open("/etc/hostname", os.O_RDONLY)
+s = conn(); socket.send_fds(s, [hdr(1, len(req)) + req], [f]); cases.append(("file fd", answer(s)))
+s = conn(); s.close(); cases.append(("closed", "-"))
+r, w = os.pipe()
+s = conn(); socket.send_fds(s, [hdr(1, len(req)) + req], [r, w]); cases.append(("two fds", answer(s)))
+for name, got in cases:
+    print("%s: %s" % (name, got))
+PY
+for want in 'random: reply -1 71' 'version 2: reply -1 71' 'no fd: reply -1 71' \
+	'short body: reply -1 71' 'wrong first type: reply -1 71' 'no NUL: reply -1 71' \
+	'file fd: reply -1 22' 'two fds: reply -1 71'; do
+	grep -qx -- "$want" "$T/garbage.out" && ok || bad "garbage: no '$want' in: $(cat "$T/garbage.out")"
+done
+kill -0 "$dpid" 2>/dev/null && ok || bad "garbage: the daemon died"
+server "${P[echo]}" --no-peer-cert --exec cat
+expect after-garbage 0 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--sni www.example.test 127.0.0.1 "${P[echo]}" </dev/null
+server_rc >/dev/null
+
+# --- DTLS through the pool ---
+(TLSPOOL_CONFIG="$CONF" timeout 20 "$CLI" --server --udp --bind 127.0.0.1 --no-peer-cert \
+	--exec cat "${P[dtls]}" >/dev/null 2>"$T/dtls.err") 2>/dev/null &
+pids+=($!)
+for _ in $(seq 100); do ss -Huln "sport = :${P[dtls]}" | grep -q . && break; sleep 0.05; done
+expect dtls 0 -- bash -c "printf 'over-dtls\n' | setpriv --reuid=$APP --regid=$APP --clear-groups \
+	env TLSPOOL_SOCKET='$SOCK' timeout 20 '$CLI' --client --udp --linger 1000 \
+	--sni www.example.test 127.0.0.1 ${P[dtls]}"
+grep_in out dtls '^over-dtls$'
+
+# --- SIGHUP: a new ACL for new calls; relayed connections stay ---
+server "${P[hup]}" --no-peer-cert --exec cat
+mkfifo "$T/in"
+(setpriv --reuid="$APP" --regid="$APP" --clear-groups env TLSPOOL_SOCKET="$SOCK" \
+	"$CLI" --client --sni www.example.test 127.0.0.1 "${P[hup]}" <"$T/in" >"$T/hup.out" 2>"$T/hup.err"
+ echo $? >"$T/hup.rc") &
+exec 7>"$T/in"
+echo before-reload >&7
+sleep 0.3
+write_dconf "$OTHER"
+kill -HUP "$dpid"
+for _ in $(seq 50); do grep -q "reloaded $DCONF" "$W/daemon.log" && break; sleep 0.05; done
+grep -q "reloaded $DCONF" "$W/daemon.log" && ok || bad "hup: no reload line: $(tail -2 "$W/daemon.log")"
+echo after-reload >&7
+exec 7>&-
+for _ in $(seq 100); do [ -s "$T/hup.rc" ] && break; sleep 0.05; done
+[ "$(cat "$T/hup.rc" 2>/dev/null)" = 0 ] && ok || bad "hup: client exit $(cat "$T/hup.rc" 2>/dev/null): $(cat "$T/hup.err")"
+[ "$(tr '\n' ' ' <"$T/hup.out")" = "before-reload after-reload " ] && ok ||
+	bad "hup: the connection across the reload carried: $(cat "$T/hup.out")"
+server_rc >/dev/null
+server "${P[exec]}" --exec cat
+expect hup-acl-now-refuses 1 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--sni www.example.test --myname client.example.test 127.0.0.1 "${P[exec]}" </dev/null
+server_rc >/dev/null
+server "${P[exec]}" --exec cat
+expect hup-acl-now-admits 0 -- as "$OTHER" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--sni www.example.test --myname client.example.test 127.0.0.1 "${P[exec]}" </dev/null
+server_rc >/dev/null
+# a configuration that does not load: the one in use stays
+echo '[tsl]' >>"$DCONF"
+kill -HUP "$dpid"
+for _ in $(seq 50); do grep -q "the configuration in use stays" "$W/daemon.log" && break; sleep 0.05; done
+grep -q "reload: .*\[tsl\]: unknown section; the configuration in use stays" "$W/daemon.log" && ok ||
+	bad "hup: a broken file: $(tail -2 "$W/daemon.log")"
+write_dconf "$APP"
+kill -HUP "$dpid"
+sleep 0.3
+
+# --- 1,000 calls one after another: the daemon's descriptors and memory
+# stay flat; then 200 at once ---
+gnutls-serv --echo -p "${P[bulk]}" --x509keyfile "$C/www.key" \
+	--x509certfile "$C/chain.pem" >/dev/null 2>&1 &
+pids+=($!)
+wait_port "${P[bulk]}"
+as "$APP" "$LOAD" -c "$ACONF" -n 100 127.0.0.1 "${P[bulk]}" www.example.test >"$T/warm.out"
+sleep 0.5
+fd0=$(ls "/proc/$dpid/fd" | wc -l)
+rss0=$(awk '/^VmRSS/ {print $2}' "/proc/$dpid/status")
+t0=$(date +%s%N)
+expect sequential 0 -- as "$APP" "$LOAD" -c "$ACONF" -n 1000 127.0.0.1 "${P[bulk]}" www.example.test
+grep_in out sequential '^calls 1000 ok 1000 failed 0 '
+seq_ms=$(elapsed_ms "$t0")
+sleep 0.5
+fd1=$(ls "/proc/$dpid/fd" | wc -l)
+rss1=$(awk '/^VmRSS/ {print $2}' "/proc/$dpid/status")
+[ "$fd1" -le $((fd0 + 2)) ] && ok || bad "sequential: the daemon's descriptors went from $fd0 to $fd1"
+[ $((rss1 - rss0)) -lt 4096 ] && ok || bad "sequential: the daemon's RSS went from $rss0 kB to $rss1 kB"
+echo "# 1000 calls in $seq_ms ms; daemon fds $fd0 -> $fd1, RSS $rss0 -> $rss1 kB"
+expect concurrent 0 -- as "$APP" "$LOAD" -c "$ACONF" -n 200 -j 200 127.0.0.1 "${P[bulk]}" www.example.test
+grep_in out concurrent '^calls 200 ok 200 failed 0 '
+sleep 0.5
+fd2=$(ls "/proc/$dpid/fd" | wc -l)
+[ "$fd2" -le $((fd0 + 2)) ] && ok || bad "concurrent: the daemon's descriptors went from $fd0 to $fd2"
+
+# --- the daemon killed during a call: the caller fails at once ---
+python3 -c "
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(8)
+held = [s.accept()[0] for _ in range(2)]
+time.sleep(30)" "${P[silent]}" &
+pids+=($!)
+wait_port "${P[silent]}"
+(as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client --sni www.example.test 127.0.0.1 \
+	"${P[silent]}" </dev/null >/dev/null 2>"$T/killed.err"; echo $? >"$T/killed.rc") &
+sleep 0.5
+kill -9 "$dpid"
+t0=$(date +%s%N)
+wait "$dpid" 2>/dev/null
+for _ in $(seq 60); do [ -s "$T/killed.rc" ] && break; sleep 0.05; done
+[ "$(cat "$T/killed.rc" 2>/dev/null)" = 2 ] && ok || bad "killed: client exit $(cat "$T/killed.rc" 2>/dev/null)"
+[ "$(elapsed_ms "$t0")" -lt 2000 ] && ok || bad "killed: the client took $(elapsed_ms "$t0") ms"
+grep -q "closed the connection during the call" "$T/killed.err" && ok || bad "killed: $(cat "$T/killed.err")"
+dpid=
+# a new daemon replaces the dead one's socket and serves at once
+start_daemon
+server "${P[echo]}" --no-peer-cert --exec cat
+expect restarted 0 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--sni www.example.test 127.0.0.1 "${P[echo]}" </dev/null
+server_rc >/dev/null
+
+# --- SIGTERM: a clean exit, the socket removed ---
+kill -TERM "$dpid"
+wait "$dpid"
+rc=$?
+dpid=
+[ "$rc" = 0 ] && ok || bad "sigterm: exit $rc"
+[ -e "$SOCK" ] && bad "sigterm: the socket is still there" || ok
+grep -q "stopped; 0 relayed connections cut" "$W/daemon.log" && ok || bad "sigterm: $(tail -2 "$W/daemon.log")"
 
 finish
