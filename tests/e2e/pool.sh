@@ -55,14 +55,13 @@ chmod 0644 "$W/z/root.key"
 pids=()
 dpid=
 cleanup_all() {
-	[ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null
+	[ -n "$dpid" ] && { kill -9 "$dpid"; wait "$dpid"; } 2>/dev/null
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	zones/serve stop "$W/z" >/dev/null 2>&1
 	rm -rf "$T"
 }
 trap cleanup_all EXIT
-[ -n "${KEEPLOG:-}" ] && trap 'cp "$W/daemon.log" /tmp/pool-daemon.log; cleanup_all' EXIT
 
 SOCK="$W/run/pool.sock"
 DCONF="$W/tlspoold.conf"
@@ -385,14 +384,21 @@ pids+=($!)
 wait_port "${P[silent]}"
 (as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client --sni www.example.test 127.0.0.1 \
 	"${P[silent]}" </dev/null >/dev/null 2>"$T/killed.err"; echo $? >"$T/killed.rc") &
-sleep 0.5
-kill -9 "$dpid"
+# and a connection the daemon relays: it is cut with the daemon
+server "${P[echo]}" --no-peer-cert --exec 'printf x; sleep 5'
+(as "$APP" "$LOAD" -c "$ACONF" -m read 127.0.0.1 "${P[echo]}" www.example.test >"$T/relayed.out") &
+for _ in $(seq 60); do grep -q '^peer:' "$T/relayed.out" 2>/dev/null && break; sleep 0.05; done
+sleep 0.3
 t0=$(date +%s%N)
-wait "$dpid" 2>/dev/null
+{ kill -9 "$dpid"; wait "$dpid"; } 2>/dev/null
 for _ in $(seq 60); do [ -s "$T/killed.rc" ] && break; sleep 0.05; done
 [ "$(cat "$T/killed.rc" 2>/dev/null)" = 2 ] && ok || bad "killed: client exit $(cat "$T/killed.rc" 2>/dev/null)"
 [ "$(elapsed_ms "$t0")" -lt 2000 ] && ok || bad "killed: the client took $(elapsed_ms "$t0") ms"
 grep -q "closed the connection during the call" "$T/killed.err" && ok || bad "killed: $(cat "$T/killed.err")"
+for _ in $(seq 40); do grep -q '^end:' "$T/relayed.out" && break; sleep 0.05; done
+grep -qx 'read: 1 bytes, then ECONNRESET' "$T/relayed.out" && ok || bad "killed: relayed: $(cat "$T/relayed.out")"
+grep -qx 'end: ENOENT' "$T/relayed.out" && ok || bad "killed: relayed end: $(cat "$T/relayed.out")"
+server_rc >/dev/null
 dpid=
 # a new daemon replaces the dead one's socket and serves at once
 start_daemon
@@ -410,4 +416,5 @@ dpid=
 [ -e "$SOCK" ] && bad "sigterm: the socket is still there" || ok
 grep -q "stopped; 0 relayed connections cut" "$W/daemon.log" && ok || bad "sigterm: $(tail -2 "$W/daemon.log")"
 
+[ "$nfail" = 0 ] || sed 's/^/  daemon: /' "$W/daemon.log" | tail -30
 finish
