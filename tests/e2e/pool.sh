@@ -34,9 +34,21 @@ chmod 0644 "$W/pub/"*
 # the daemon's keys: nobody's, mode 0600, in a directory only it enters
 cp "$C/www.key" "$W/keys/www.key"
 cp "$W/client.key" "$W/keys/client.key"
+# the client key in a SoftHSM token too, whose PIN only the daemon reads
+mkdir "$W/keys/tokens"
+printf 'directories.tokendir = %s/keys/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$W" >"$W/keys/softhsm2.conf"
+export SOFTHSM2_CONF="$W/keys/softhsm2.conf"
+softhsm2-util --init-token --free --label pool-test --pin 2468 --so-pin 1357 >/dev/null &&
+	GNUTLS_PIN=2468 p11tool --login --write --load-privkey "$W/client.key" --label tok \
+		'pkcs11:token=pool-test' >/dev/null 2>&1 &&
+	certtool --load-privkey "$W/client.key" --pubkey-info --outfile "$W/client.pub" 2>/dev/null &&
+	GNUTLS_PIN=2468 p11tool --login --write --load-pubkey "$W/client.pub" --label tok \
+		'pkcs11:token=pool-test' >/dev/null 2>&1 ||
+	{ echo "softhsm failed"; exit 1; }
+echo 2468 >"$W/keys/pin"
 chown -R "$DU" "$W/keys"
 chmod 0700 "$W/keys"
-chmod 0600 "$W/keys/"*
+chmod 0600 "$W/keys/"*.key "$W/keys/pin"
 
 declare -A P
 for s in echo trunc alert sni exec halfclose bulk silent hup dtls; do P[$s]=$(free_port); done
@@ -46,6 +58,7 @@ for s in echo trunc alert sni exec halfclose bulk silent hup dtls; do P[$s]=$(fr
 	done
 	"$BUILD/tests/tlsagen" 3 1 1 "$C/www.pem" "_${P[dtls]}._udp.www.example.test."
 	"$BUILD/tests/tlsagen" 3 1 1 "$W/pub/client.pem" "client.example.test."
+	"$BUILD/tests/tlsagen" 3 1 1 "$W/pub/client.pem" "token.example.test."
 	echo "wrongclient.example.test. IN TLSA 3 1 1 $(printf '%064d' 0)"
 } >"$W/example.add"
 zones/serve start "$W/z" --add example.test "$W/example.add" 2>/dev/null || { echo "zones failed"; exit 1; }
@@ -69,14 +82,15 @@ write_dconf() { # ALLOWED_UID...
 	{
 		cat "$W/z/tlspool.conf"
 		printf '[tls]\nhandshake_timeout_ms = 4000\n'
-		printf '[pool]\nsocket = %s\nuser = %s\nthreads = 4\nallow_no_authz_users = %s\n' \
-			"$SOCK" "$DU" "$APP"
+		printf '[pool]\nsocket = %s\nuser = %s\nthreads = 4\nallow_no_authz_users = %s\npin_file = %s\n' \
+			"$SOCK" "$DU" "$APP" "$W/keys/pin"
 		printf '[identity www.example.test]\nkey = %s\ncertificate = %s\nallow_users = %s\n' \
 			"$W/keys/www.key" "$W/pub/chain.pem" "$*"
 		printf '[identity client.example.test]\nkey = %s\ncertificate = %s\nallow_users = %s\n' \
 			"$W/keys/client.key" "$W/pub/client.pem" "$*"
 		printf '[identity wrongclient.example.test]\nkey = %s\nallow_users = %s\n' \
 			"$W/keys/client.key" "$*"
+		printf '[identity token.example.test]\nkey = pkcs11:token=pool-test;object=tok;type=private\nallow_users = %s\n' "$*"
 	} >"$DCONF.new"
 	chmod 0644 "$DCONF.new"
 	mv "$DCONF.new" "$DCONF"
@@ -181,6 +195,24 @@ expect acl-client-cert 0 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client
 	--sni www.example.test --myname client.example.test 127.0.0.1 "${P[exec]}"
 grep_in out acl-client-cert '^peer=client\.example\.test$'
 server_rc >/dev/null
+# a key in a PKCS#11 token, logged in with the PIN of [pool] pin_file
+server "${P[exec]}" --exec 'echo "peer=$TLSPOOL_PEER"'
+expect pkcs11 0 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--sni www.example.test --myname token.example.test 127.0.0.1 "${P[exec]}"
+grep_in out pkcs11 '^peer=token\.example\.test$'
+server_rc >/dev/null
+# the PIN is the file's: a wrong one, read again on SIGHUP, fails
+echo 1111 >"$W/keys/pin"
+kill -HUP "$dpid"
+for _ in $(seq 50); do [ "$(grep -c "reloaded $DCONF" "$W/daemon.log")" -ge 1 ] && break; sleep 0.05; done
+server "${P[exec]}" --exec 'echo "peer=$TLSPOOL_PEER"'
+expect pkcs11-wrong-pin 1 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--sni www.example.test --myname token.example.test 127.0.0.1 "${P[exec]}"
+grep_in err pkcs11-wrong-pin 'token\.example\.test: '
+server_rc >/dev/null
+echo 2468 >"$W/keys/pin"
+kill -HUP "$dpid"
+for _ in $(seq 50); do [ "$(grep -c "reloaded $DCONF" "$W/daemon.log")" -ge 2 ] && break; sleep 0.05; done
 # an anonymous client needs no key: any uid may make one
 server "${P[echo]}" --no-peer-cert --exec cat
 expect anonymous-other 0 -- bash -c "echo anon | setpriv --reuid=$OTHER --regid=$OTHER --clear-groups \
@@ -320,8 +352,8 @@ echo before-reload >&7
 sleep 0.3
 write_dconf "$OTHER"
 kill -HUP "$dpid"
-for _ in $(seq 50); do grep -q "reloaded $DCONF" "$W/daemon.log" && break; sleep 0.05; done
-grep -q "reloaded $DCONF" "$W/daemon.log" && ok || bad "hup: no reload line: $(tail -2 "$W/daemon.log")"
+for _ in $(seq 50); do [ "$(grep -c "reloaded $DCONF" "$W/daemon.log")" -ge 3 ] && break; sleep 0.05; done
+[ "$(grep -c "reloaded $DCONF" "$W/daemon.log")" -ge 3 ] && ok || bad "hup: no reload line: $(tail -2 "$W/daemon.log")"
 echo after-reload >&7
 exec 7>&-
 for _ in $(seq 100); do [ -s "$T/hup.rc" ] && break; sleep 0.05; done
