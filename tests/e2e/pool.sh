@@ -208,7 +208,7 @@ for _ in $(seq 50); do [ "$(grep -c "reloaded $DCONF" "$W/daemon.log")" -ge 1 ] 
 server "${P[exec]}" --exec 'echo "peer=$TLSPOOL_PEER"'
 expect pkcs11-wrong-pin 1 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
 	--sni www.example.test --myname token.example.test 127.0.0.1 "${P[exec]}"
-grep_in err pkcs11-wrong-pin 'token\.example\.test: '
+grep_in err pkcs11-wrong-pin 'token\.example\.test: key pkcs11:.*: Error in provided PIN'
 server_rc >/dev/null
 echo 2468 >"$W/keys/pin"
 kill -HUP "$dpid"
