@@ -93,22 +93,33 @@ void gen_release(struct gen *g)
 
 static pthread_mutex_t pin_lock = PTHREAD_MUTEX_INITIALIZER;
 static char pin[256];
+static int pin_refused; /* until pin_file is read again */
 
-/* GnuTLS asks for the PIN of a token: the one from pin_file, once (a
- * wrong PIN is not tried again, which would lock the token). */
+/*
+ * GnuTLS asks for the PIN of a token: the one from pin_file.  It asks
+ * again (attempt > 0) when the token refused it: then the PIN is not
+ * offered again, by this call or any other, until pin_file is read
+ * again, so that retries cannot lock the token.
+ */
 static int pin_cb(void *user, int attempt, const char *token_url,
                   const char *token_label, unsigned flags, char *out,
                   size_t out_max)
 {
-	int rv = -1;
+	int rv = -1, refused = 0;
 
-	(void)user, (void)token_url, (void)token_label, (void)flags;
+	(void)user, (void)token_url, (void)flags;
 	pthread_mutex_lock(&pin_lock);
-	if (attempt == 0 && pin[0] != '\0' && strlen(pin) < out_max) {
+	if (attempt > 0 && !pin_refused)
+		refused = pin_refused = 1;
+	if (!pin_refused && pin[0] != '\0' && strlen(pin) < out_max) {
 		strcpy(out, pin);
 		rv = 0;
 	}
 	pthread_mutex_unlock(&pin_lock);
+	if (refused)
+		lp_log("token %s refused the PIN of pin_file: not offered "
+		       "again until SIGHUP",
+		       token_label ? token_label : "?");
 	return rv;
 }
 
@@ -119,6 +130,7 @@ int pin_load(const struct tp_config *cfg, char *err, size_t errlen)
 
 	pthread_mutex_lock(&pin_lock);
 	memset(pin, 0, sizeof(pin));
+	pin_refused = 0;
 	pthread_mutex_unlock(&pin_lock);
 	if (cfg->pool.pin_file[0] == '\0')
 		return 0;

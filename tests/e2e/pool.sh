@@ -210,6 +210,8 @@ expect pkcs11-wrong-pin 1 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --clien
 	--sni www.example.test --myname token.example.test 127.0.0.1 "${P[exec]}"
 grep_in err pkcs11-wrong-pin 'token\.example\.test: key pkcs11:.*: Error in provided PIN'
 server_rc >/dev/null
+grep -q 'token pool-test refused the PIN of pin_file: not offered again until SIGHUP' "$W/daemon.log" &&
+	ok || bad "pkcs11-wrong-pin: no log line"
 echo 2468 >"$W/keys/pin"
 kill -HUP "$dpid"
 for _ in $(seq 50); do [ "$(grep -c "reloaded $DCONF" "$W/daemon.log")" -ge 2 ] && break; sleep 0.05; done
