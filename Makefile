@@ -2,11 +2,14 @@
 
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
+SBINDIR  ?= $(PREFIX)/sbin
 LIBDIR   ?= $(PREFIX)/lib
 INCDIR   ?= $(PREFIX)/include
 MANDIR   ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DESTDIR  ?=
 
 VERSION  := 0.1.0
@@ -74,7 +77,8 @@ MANPAGES := $(wildcard man/*.[1-9])
 
 PHONY_BENCH := bench
 .PHONY: all deps check bench format-check check-run check-asan check-valgrind demo demo-run \
-        install clean format lint-man help tests tools fuzz fuzz-run analyze
+        install install-daemon clean format lint-man help tests tools fuzz \
+        fuzz-run analyze
 
 all: $(VAL_A) $(VAL_SO) $(LIB_A) $(LIB_SO) $(CLI) $(DAEMON) $(AUTHZ_SO)
 
@@ -90,6 +94,8 @@ help:
 	@echo "                  validation from a warm cache vs from DNS (ratio)"
 	@echo "make demo         install, build, and show DANE lookups on the local signed zones"
 	@echo "make install      PREFIX=$(PREFIX) DESTDIR=..."
+	@echo "make install-daemon  also tlspoold's systemd units, its tmpfiles.d"
+	@echo "                  entry and (without DESTDIR) the tlspool system user"
 	@echo "make format       clang-format the sources"
 
 deps:
@@ -241,9 +247,10 @@ lint-man:
 	@for m in $(MANPAGES); do mandoc -Tlint -W warning $$m || exit 1; done
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/tlspool \
-	  $(DESTDIR)$(PKGCONFIGDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
+	  $(DESTDIR)$(INCDIR)/tlspool $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/
 	install -m 644 include/tlspool/*.h $(DESTDIR)$(INCDIR)/tlspool/
 	install -m 644 $(VAL_A) $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(VAL_SO) $(LIB_SO) $(DESTDIR)$(LIBDIR)/
@@ -263,6 +270,27 @@ install: all
 	for f in starttls_ctx_free starttls_ctx_client starttls_ctx_server; do \
 	  ln -sf starttls_ctx_new.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
 	ln -sf starttls_errclass.3 $(DESTDIR)$(MANDIR)/man3/starttls_class_name.3
+
+# tlspoold as a service: its units (socket activation), the directory of
+# its socket, and its user.  The user is made on this system only without
+# DESTDIR; a package makes it when it is installed.
+install-daemon: install
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(TMPFILESDIR)
+	for u in tlspoold.service tlspoold.socket; do \
+	  sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    dist/systemd/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+	  chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
+	install -m 644 dist/tmpfiles.d/tlspool.conf $(DESTDIR)$(TMPFILESDIR)/tlspool.conf
+	@if [ -n "$(DESTDIR)" ]; then \
+	  echo "install-daemon: DESTDIR set: no tlspool user made here"; \
+	elif getent passwd tlspool >/dev/null; then \
+	  echo "install-daemon: the tlspool user exists"; \
+	else \
+	  useradd --system --user-group --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin --comment "tlspool key pool" tlspool && \
+	  echo "install-daemon: made the system user tlspool"; \
+	fi
+	@echo "install-daemon: then: systemctl daemon-reload; systemd-tmpfiles --create; systemctl enable --now tlspoold.socket"
 
 # The libraries, the CLI and the tools; the unit tests keep their tables
 # one row a line, as written.

@@ -450,5 +450,43 @@ dpid=
 [ -e "$SOCK" ] && bad "sigterm: the socket is still there" || ok
 grep -q "stopped; 0 relayed connections cut" "$W/daemon.log" && ok || bad "sigterm: $(tail -2 "$W/daemon.log")"
 
+# --- socket activation: systemd's socket, the daemon started by the
+# first call (systemd-socket-activate plays systemd) ---
+ASOCK="$W/run/activated.sock"
+systemd-socket-activate --seqpacket -l "$ASOCK" "$DAEMON" -c "$DCONF" \
+	2>>"$W/daemon.log" &
+dpid=$!
+for _ in $(seq 100); do [ -S "$ASOCK" ] && break; sleep 0.05; done
+chmod 0666 "$ASOCK"
+server "${P[echo]}" --no-peer-cert --exec cat
+expect activated 0 -- bash -c "echo activated | setpriv --reuid=$APP --regid=$APP --clear-groups \
+	env TLSPOOL_SOCKET='$ASOCK' '$CLI' --client --sni www.example.test 127.0.0.1 ${P[echo]}"
+grep_in out activated '^activated$'
+server_rc >/dev/null
+grep -q 'listening on the socket from systemd as uid 65534' "$W/daemon.log" && ok ||
+	bad "activated: $(tail -3 "$W/daemon.log")"
+kill -TERM "$dpid"
+wait "$dpid"
+dpid=
+
+# --- make install-daemon: the units, the tmpfiles entry, the man page ---
+D="$T/root"
+expect install-daemon 0 -- make -s install-daemon BUILD="$BUILD" DESTDIR="$D" PREFIX=/usr
+for f in usr/sbin/tlspoold usr/share/man/man8/tlspoold.8 \
+	usr/lib/systemd/system/tlspoold.service usr/lib/systemd/system/tlspoold.socket \
+	usr/lib/tmpfiles.d/tlspool.conf; do
+	[ -e "$D/$f" ] && ok || bad "install-daemon: $f missing"
+done
+grep -qx 'ExecStart=/usr/sbin/tlspoold -c /etc/tlspool.conf' "$D/usr/lib/systemd/system/tlspoold.service" &&
+	ok || bad "install-daemon: ExecStart not filled in"
+if command -v systemd-analyze >/dev/null; then
+	mkdir "$T/units"
+	for u in tlspoold.service tlspoold.socket; do
+		sed -e "s|@SBINDIR@|$PWD/$BUILD|" -e 's|@SYSCONFDIR@|/etc|' "dist/systemd/$u" >"$T/units/$u"
+	done
+	expect units 0 -- systemd-analyze verify --man=no "$T/units/tlspoold.socket" "$T/units/tlspoold.service"
+	[ -s "$T/err" ] && bad "units: $(cat "$T/err")" || ok
+fi
+
 [ "$nfail" = 0 ] || sed 's/^/  daemon: /' "$W/daemon.log" | tail -30
 finish
