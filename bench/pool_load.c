@@ -14,8 +14,9 @@
  *   read  one call; print what arrives, then how reading ended and what
  *         starttls_end() says
  *
- * Prints "calls N ok N failed N seconds S rate R" and the first failure;
- * exits 0 when every call succeeded.
+ * Prints "calls N ok N failed N seconds S cpu C rate R" (C: this process's
+ * user and system time) and the first failure; exits 0 when every call
+ * succeeded.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +38,15 @@ static int port, calls = 1, nthreads = 1;
 static int next_call, nok, nfail, *held, nheld;
 static char first_failure[600];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 static double now_s(void)
 {
@@ -170,7 +181,7 @@ int main(int argc, char **argv)
 {
 	const char *conf = NULL;
 	pthread_t *t;
-	double t0, dt;
+	double t0, dt, c0;
 	char c;
 	int opt;
 
@@ -214,13 +225,14 @@ int main(int argc, char **argv)
 	held = calloc((size_t)calls, sizeof(*held));
 	t = calloc((size_t)nthreads, sizeof(*t));
 	t0 = now_s();
+	c0 = cpu_s();
 	for (int i = 0; i < nthreads; i++)
 		pthread_create(&t[i], NULL, run, NULL);
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(t[i], NULL);
 	dt = now_s() - t0;
-	printf("calls %d ok %d failed %d seconds %.3f rate %.1f\n", calls, nok,
-	       nfail, dt, nok / dt);
+	printf("calls %d ok %d failed %d seconds %.3f cpu %.3f rate %.1f\n",
+	       calls, nok, nfail, dt, cpu_s() - c0, nok / dt);
 	if (nfail > 0)
 		printf("first failure: %s\n", first_failure);
 	if (strcmp(mode, "hold") == 0) {
