@@ -50,8 +50,18 @@ chown -R "$DU" "$W/keys"
 chmod 0700 "$W/keys"
 chmod 0600 "$W/keys/"*.key "$W/keys/pin"
 
+# Ports below the ephemeral range (a port above it may be some connection's
+# source port by the time a server binds it), in use by nothing, distinct.
 declare -A P
-for s in echo trunc alert sni exec halfclose bulk silent hup dtls; do P[$s]=$(free_port); done
+low_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 12000))
+		case " ${P[*]} " in *" $p "*) continue ;; esac
+		ss -Htuan "sport = :$p" | grep -q . || { echo "$p"; return; }
+	done
+}
+for s in echo trunc alert sni exec halfclose bulk silent hup dtls; do P[$s]=$(low_port); done
 {
 	for s in echo trunc alert sni exec halfclose bulk hup; do
 		"$BUILD/tests/tlsagen" 3 1 1 "$C/www.pem" "_${P[$s]}._tcp.www.example.test."
@@ -128,7 +138,7 @@ server() { # PORT [OPTIONS...]: one connection, in the process, as root
 	(TLSPOOL_CONFIG="$CONF" "$CLI" --server --bind 127.0.0.1 "$@" "$port" \
 		2>"$T/server.err" >"$T/server.out"; echo $? >"$T/server.rc") 2>/dev/null &
 	pids+=($!)
-	wait_port "$port"
+	wait_port "$port" || { sleep 0.2; sed 's/^/  server: /' "$T/server.err"; }
 }
 server_rc() {
 	for _ in $(seq 100); do [ -s "$T/server.rc" ] && break; sleep 0.05; done
@@ -399,7 +409,11 @@ sleep 0.5
 fd1=$(ls "/proc/$dpid/fd" | wc -l)
 rss1=$(awk '/^VmRSS/ {print $2}' "/proc/$dpid/status")
 [ "$fd1" -le $((fd0 + 2)) ] && ok || bad "sequential: the daemon's descriptors went from $fd0 to $fd1"
-[ $((rss1 - rss0)) -lt 4096 ] && ok || bad "sequential: the daemon's RSS went from $rss0 kB to $rss1 kB"
+# (AddressSanitizer's quarantine keeps freed memory: RSS says nothing there)
+case "$BUILD" in
+*asan*) ;;
+*) [ $((rss1 - rss0)) -lt 4096 ] && ok || bad "sequential: the daemon's RSS went from $rss0 kB to $rss1 kB" ;;
+esac
 echo "# 1000 calls in $seq_ms ms; daemon fds $fd0 -> $fd1, RSS $rss0 -> $rss1 kB"
 expect concurrent 0 -- as "$APP" "$LOAD" -c "$ACONF" -n 200 -j 200 127.0.0.1 "${P[bulk]}" www.example.test
 grep_in out concurrent '^calls 200 ok 200 failed 0 '
