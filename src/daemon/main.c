@@ -414,10 +414,13 @@ static void stop(int sig)
 	if (own_socket && unlink(sock_path) != 0)
 		lp_log("%s stays: %s (a new tlspoold replaces it)", sock_path,
 		       strerror(errno));
-	while (pendings != NULL) {
-		close(pendings->c.fd);
-		drop_pending(pendings);
+	for (struct pending *p = pendings, *n; p != NULL; p = n) {
+		n = p->next;
+		close(p->c.fd);
+		free(p);
 	}
+	pendings = NULL;
+	npending = 0;
 	work_stop();
 	/* the process's relay, if a call ever started it (0 threads
 	 * starts none) */
