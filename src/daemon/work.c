@@ -432,14 +432,14 @@ static void run_job(struct job *j)
 		       peer[0] ? peer : "(anonymous)", tp_mono_ms() - start,
 		       sent ? "" : "; the client went away: closed");
 	else
-		lp_log("%s %s myname=%s sni=%s: %s (%s): %s", who,
+		lp_log("%s %s myname=%s sni=%s: %s (%s): %s%s", who,
 		       q->role ? "server" : "client", myname ? myname : "-",
 		       q->opts & TP_POOL_HAS_SNINAME ? q->sniname : "-",
 		       strerrorname_np(m.u.reply.err)
 		               ? strerrorname_np(m.u.reply.err)
 		               : "?",
 		       starttls_class_name((starttls_class)m.u.reply.cls),
-		       m.u.reply.detail);
+		       m.u.reply.detail, sent ? "" : "; the client went away");
 	close(j->c.fd);
 	gen_release(g);
 	free(j);
