@@ -46,6 +46,8 @@
 #define PENDING_MAX 1024
 /* SIGTERM: how long relayed connections get to end on their own. */
 #define STOP_WAIT_MS 5000
+/* Out of descriptors: the listening socket rests this long. */
+#define ACCEPT_PAUSE_MS 100
 
 struct pending {
 	struct client c;
@@ -60,6 +62,7 @@ static int ep = -1, lfd = -1, sfd = -1;
 static struct pending *pendings;
 static size_t npending;
 static char tag_listen, tag_signal; /* epoll data of the two */
+static long long accept_paused;     /* until then (tp_mono_ms()), or 0 */
 
 static void usage(FILE *fp)
 {
@@ -295,6 +298,33 @@ static void accept_all(void)
 		pendings = p;
 		npending++;
 	}
+	if ((errno == EMFILE || errno == ENFILE) && accept_paused == 0) {
+		/* the socket stays readable: without a rest the loop would
+		 * spin until descriptors are free again */
+		struct epoll_event off = {.events = 0, .data.ptr = &tag_listen};
+
+		lp_log("out of descriptors (%s): not accepting for %d ms",
+		       strerror(errno), ACCEPT_PAUSE_MS);
+		epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &off);
+		accept_paused = tp_mono_ms() + ACCEPT_PAUSE_MS;
+	}
+}
+
+/* The listening socket back after its rest; the wait until then (-1:
+ * none). */
+static int accept_resume(void)
+{
+	struct epoll_event on = {.events = EPOLLIN, .data.ptr = &tag_listen};
+	long long left;
+
+	if (accept_paused == 0)
+		return -1;
+	left = accept_paused - tp_mono_ms();
+	if (left > 0)
+		return (int)left;
+	accept_paused = 0;
+	epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &on);
+	return -1;
 }
 
 /* The request (or starttls_end() question) of p, or its end. */
@@ -453,7 +483,11 @@ static void loop(void)
 	int n, wait;
 
 	for (;;) {
+		int rest = accept_resume();
+
 		wait = sweep();
+		if (rest >= 0 && (wait < 0 || rest < wait))
+			wait = rest;
 		n = epoll_wait(ep, evs, 64, wait);
 		if (n < 0 && errno != EINTR) {
 			lp_log("epoll_wait: %s", strerror(errno));

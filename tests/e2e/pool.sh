@@ -496,6 +496,40 @@ kill -TERM "$dpid"
 wait "$dpid"
 dpid=
 
+# --- out of descriptors: the daemon rests instead of spinning, then serves ---
+ESOCK="$W/run/emfile.sock"
+sed "s|^socket = .*|socket = $ESOCK|" "$DCONF" >"$W/emfile.conf"
+chmod 0644 "$W/emfile.conf"
+prlimit --nofile=64 "$DAEMON" -c "$W/emfile.conf" 2>>"$W/daemon.log" &
+dpid=$!
+for _ in $(seq 100); do [ -S "$ESOCK" ] && break; sleep 0.05; done
+python3 - "$ESOCK" <<'PY' &
+import socket, sys, time
+held = []
+for _ in range(100):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    held.append(s)
+time.sleep(1.5)
+PY
+hpid=$!
+sleep 0.3
+c0=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
+sleep 1
+c1=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
+grep -q 'out of descriptors (Too many open files): not accepting for 100 ms' "$W/daemon.log" && ok ||
+	bad "emfile: no log line: $(tail -2 "$W/daemon.log")"
+[ $((c1 - c0)) -lt 20 ] && ok || bad "emfile: the daemon used $((c1 - c0)) ticks in a second"
+wait "$hpid"
+sleep 0.2
+server "${P[echo]}" --no-peer-cert --exec cat
+expect emfile-after 0 -- as "$APP" env TLSPOOL_SOCKET="$ESOCK" "$CLI" --client \
+	--sni www.example.test 127.0.0.1 "${P[echo]}" </dev/null
+server_rc >/dev/null
+kill -TERM "$dpid"
+wait "$dpid"
+dpid=
+
 # --- make install-daemon: the units, the tmpfiles entry, the man page ---
 D="$T/root"
 expect install-daemon 0 -- make -s install-daemon BUILD="$BUILD" DESTDIR="$D" PREFIX=/usr
