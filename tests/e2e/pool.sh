@@ -9,6 +9,7 @@
 # unchanged through TLSPOOL_SOCKET and through [pool] socket.
 . "$(dirname "$0")/common"
 . scripts/ports.sh
+[ "$(id -u)" = 0 ] || { echo "pool.sh: run as root (tests/run): it switches users"; exit 1; }
 
 DAEMON="$BUILD/tlspoold"
 LOAD="$BUILD/bench/pool_load"
