@@ -260,6 +260,68 @@ static void drop_pending(struct pending *p)
 	free(p);
 }
 
+/*
+ * The request (or starttls_end() question) of p, or its end: 1 when it
+ * was taken (p is freed, and unlisted when listed), 0 when nothing came
+ * yet.
+ */
+static int take(struct pending *p, int listed)
+{
+	struct tp_pool_msg m;
+	struct client c = p->c;
+	struct stat st;
+	char why[160], who[64], detail[300];
+	int fd, r;
+
+	r = tp_pool_recv(c.fd, &m, &fd, 0, why, sizeof(why));
+	if (r < 0 && errno == EAGAIN)
+		return 0;
+	/* from here c.fd is ours to pass on or close */
+	if (listed)
+		drop_pending(p);
+	else
+		free(p);
+	lp_who(&c, who, sizeof(who));
+	if (r == 0) {
+		lp_log("%s: closed without a request", who);
+		close(c.fd);
+		return 1;
+	}
+	if (r < 0) {
+		snprintf(detail, sizeof(detail), "tlspoold: %s",
+		         why[0] ? why : strerror(errno));
+		lp_log("%s: refused: %s", who, detail);
+		work_refuse(&c, EPROTO, STARTTLS_ERR_INTERNAL, detail);
+		close(c.fd);
+		return 1;
+	}
+	if (m.type == TP_POOL_END_ASK) {
+		work_end(&c, fd);
+		return 1;
+	}
+	if (m.type != TP_POOL_REQUEST) {
+		lp_log("%s: refused: a message of type %d first", who,
+		       (int)m.type);
+		work_refuse(&c, EPROTO, STARTTLS_ERR_INTERNAL,
+		            "tlspoold: a call starts with a request");
+		close(c.fd);
+		return 1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		/* no call on it: a client cannot make the daemon read or
+		 * write its files */
+		snprintf(detail, sizeof(detail), "fd is not a socket (%s)",
+		         strerror(ENOTSOCK));
+		lp_log("%s: refused: %s", who, detail);
+		close(fd);
+		work_refuse(&c, EINVAL, STARTTLS_ERR_ARGUMENT, detail);
+		close(c.fd);
+		return 1;
+	}
+	work_queue(&c, &m.u.req, fd);
+	return 1;
+}
+
 static void accept_all(void)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
@@ -286,6 +348,10 @@ static void accept_all(void)
 		p->c.who.gid = uc.gid;
 		peer_groups(fd, &p->c.who);
 		p->since = tp_mono_ms();
+		/* a client sends its request as soon as it is connected: it
+		 * is often here already */
+		if (take(p, 0))
+			continue;
 		ev.data.ptr = p;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
 			close(fd);
@@ -325,59 +391,6 @@ static int accept_resume(void)
 	accept_paused = 0;
 	epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &on);
 	return -1;
-}
-
-/* The request (or starttls_end() question) of p, or its end. */
-static void readable(struct pending *p)
-{
-	struct tp_pool_msg m;
-	struct client c = p->c;
-	struct stat st;
-	char why[160], who[64], detail[300];
-	int fd, r;
-
-	r = tp_pool_recv(c.fd, &m, &fd, 0, why, sizeof(why));
-	if (r < 0 && errno == EAGAIN)
-		return;
-	drop_pending(p); /* from here c.fd is ours to pass on or close */
-	lp_who(&c, who, sizeof(who));
-	if (r == 0) {
-		lp_log("%s: closed without a request", who);
-		close(c.fd);
-		return;
-	}
-	if (r < 0) {
-		snprintf(detail, sizeof(detail), "tlspoold: %s",
-		         why[0] ? why : strerror(errno));
-		lp_log("%s: refused: %s", who, detail);
-		work_refuse(&c, EPROTO, STARTTLS_ERR_INTERNAL, detail);
-		close(c.fd);
-		return;
-	}
-	if (m.type == TP_POOL_END_ASK) {
-		work_end(&c, fd);
-		return;
-	}
-	if (m.type != TP_POOL_REQUEST) {
-		lp_log("%s: refused: a message of type %d first", who,
-		       (int)m.type);
-		work_refuse(&c, EPROTO, STARTTLS_ERR_INTERNAL,
-		            "tlspoold: a call starts with a request");
-		close(c.fd);
-		return;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-		/* no call on it: a client cannot make the daemon read or
-		 * write its files */
-		snprintf(detail, sizeof(detail), "fd is not a socket (%s)",
-		         strerror(ENOTSOCK));
-		lp_log("%s: refused: %s", who, detail);
-		close(fd);
-		work_refuse(&c, EINVAL, STARTTLS_ERR_ARGUMENT, detail);
-		close(c.fd);
-		return;
-	}
-	work_queue(&c, &m.u.req, fd);
 }
 
 /* Connections that sent nothing in time; the wait until the next one is
@@ -499,7 +512,7 @@ static void loop(void)
 			else if (evs[i].data.ptr == &tag_signal)
 				on_signal();
 			else
-				readable(evs[i].data.ptr);
+				take(evs[i].data.ptr, 1);
 		}
 	}
 }

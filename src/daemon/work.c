@@ -298,12 +298,15 @@ int work_queue(const struct client *c, const struct tp_pool_request *q, int fd)
 		        "tlspoold is busy: too many calls wait for a worker");
 		return -1;
 	}
+	/* the client bounds its wait by its own timeout; it hears ours only
+	 * when ours is longer (pool.c) */
 	g = gen_acquire();
 	memset(&m, 0, sizeof(m));
 	m.type = TP_POOL_ACCEPTED;
 	m.u.timeout_ms = g->cfg->handshake_timeout_ms;
 	gen_release(g);
-	if (tp_pool_send(c->fd, &m, -1) != 0) {
+	if (m.u.timeout_ms > q->timeout_ms &&
+	    tp_pool_send(c->fd, &m, -1) != 0) {
 		refuse_job(j, ECONNRESET, STARTTLS_ERR_CONNECTION,
 		           "the client went away before its call ran");
 		return -1;

@@ -6,13 +6,16 @@
  *   library                              daemon
  *   connect(sock)                        accept; SO_PEERCRED, SO_PEERGROUPS
  *   REQUEST + fd (SCM_RIGHTS)  ------->  decoded, fd checked, queued
- *   close(fd): consumed       <-------   ACCEPTED (its timeout_ms)
+ *   close(fd): consumed       <-------   ACCEPTED, only when its
+ *                                        handshake_timeout_ms is longer
  *                              <-------  SNI_ASK (server with checksni)
  *   checksni(sni)  SNI_VERDICT ------->
  *                              <-------  REPLY (+ plaintext fd on success)
- * The library waits for ACCEPTED at most its own handshake_timeout_ms,
- * then at most twice the daemon's plus a second (a call may wait in the
- * daemon's queue as long as its own deadline, then run that long).
+ * The library waits at most twice the longer of the two timeouts plus a
+ * second: a call may wait in the daemon's queue as long as its deadline,
+ * then run that long.  The request carries the application's timeout, so
+ * that the daemon speaks up only when it needs more (one wake-up of the
+ * application less on every other call).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +34,7 @@
 #include "pool.h"
 
 /* The body of each type, in octets. */
-#define REQUEST_LEN   (5 * 4 + TP_POOL_NAME + TP_POOL_SNI)
+#define REQUEST_LEN   (6 * 4 + TP_POOL_NAME + TP_POOL_SNI)
 #define REPLY_LEN     (3 * 4 + TP_POOL_NAME + TP_POOL_DETAIL)
 #define END_REPLY_LEN (4 * 4 + 2 * 8 + TP_POOL_END)
 
@@ -150,6 +153,8 @@ static const char *check_msg(const struct tp_pool_msg *m)
 			return "request: checksni for a client";
 		if (!(q->opts & TP_POOL_HAS_PEERNAME) && q->peername_len != 0)
 			return "request: a peername_len without a peername";
+		if (q->timeout_ms < 1 || q->timeout_ms > 3600000)
+			return "request: timeout_ms out of range";
 		return NULL;
 	case TP_POOL_ACCEPTED:
 		if (m->u.timeout_ms < 1 || m->u.timeout_ms > 3600000)
@@ -208,6 +213,7 @@ size_t tp_pool_encode(const struct tp_pool_msg *m, unsigned char *buf,
 		put32(&p, m->u.req.flags);
 		put32(&p, m->u.req.opts);
 		put32(&p, m->u.req.peername_len);
+		put32(&p, m->u.req.timeout_ms);
 		put_str(&p, m->u.req.myname, TP_POOL_NAME);
 		put_str(&p, m->u.req.sniname, TP_POOL_SNI);
 		break;
@@ -277,6 +283,7 @@ int tp_pool_decode(const unsigned char *buf, size_t len, struct tp_pool_msg *m,
 		m->u.req.flags = get32(&p);
 		m->u.req.opts = get32(&p);
 		m->u.req.peername_len = get32(&p);
+		m->u.req.timeout_ms = get32(&p);
 		ok = get_str(&p, m->u.req.myname, TP_POOL_NAME) == 0 &&
 		     get_str(&p, m->u.req.sniname, TP_POOL_SNI) == 0;
 		break;
@@ -618,6 +625,7 @@ static int make_request(const struct tp_pool_args *a, struct tp_pool_msg *m)
 	}
 	if (a->server && (a->checksni != NULL || a->checksni_fn != NULL))
 		q->opts |= TP_POOL_HAS_CHECKSNI;
+	q->timeout_ms = a->timeout_ms;
 	return 0;
 }
 
@@ -673,8 +681,7 @@ static int take_reply(const char *path, const struct tp_pool_reply *r, int tls,
  * with errno and the detail. */
 static int converse(int s, const char *path, const struct tp_pool_args *a)
 {
-	long long deadline =
-	        tp_mono_ms() + (a->timeout_ms ? a->timeout_ms : 10000);
+	long long deadline = tp_mono_ms() + 2LL * a->timeout_ms + 1000;
 	struct tp_pool_msg m;
 	char why[128];
 	int fd, r;
@@ -717,16 +724,19 @@ static int converse(int s, const char *path, const struct tp_pool_args *a)
 	}
 }
 
-int tp_pool_call(const char *path, const struct tp_pool_args *a)
+int tp_pool_call(const char *path, const struct tp_pool_args *arg)
 {
+	struct tp_pool_args args = *arg, *a = &args;
 	struct tp_pool_msg m;
 	int s, rv;
 
+	if (a->timeout_ms == 0 || a->timeout_ms > 3600000)
+		a->timeout_ms = 10000; /* the default of [tls] */
 	if (fcntl(a->fd, F_GETFD) < 0)
 		return tp_fail(EINVAL, "fd %d: %s", a->fd, strerror(errno));
 	if (make_request(a, &m) != 0)
 		return refuse(a->fd);
-	s = pool_connect(path, a->timeout_ms ? a->timeout_ms : 10000);
+	s = pool_connect(path, a->timeout_ms);
 	if (s < 0)
 		return refuse(a->fd);
 	if (tp_pool_send(s, &m, a->fd) != 0) {

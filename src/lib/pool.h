@@ -34,7 +34,7 @@
 
 enum tp_pool_type {
 	TP_POOL_REQUEST = 1, /* library -> daemon, with the fd */
-	TP_POOL_ACCEPTED,    /* daemon: queued; the bound of the call */
+	TP_POOL_ACCEPTED,    /* daemon: its longer handshake_timeout_ms */
 	TP_POOL_SNI_ASK,     /* daemon: the client's SNI, for checksni */
 	TP_POOL_SNI_VERDICT, /* library: checksni's answer */
 	TP_POOL_REPLY,       /* daemon: the result, with the fd on success */
@@ -54,6 +54,7 @@ struct tp_pool_request {
 	uint32_t flags; /* STARTTLS_*, checked by the call */
 	uint32_t opts;  /* TP_POOL_HAS_* */
 	uint32_t peername_len;
+	uint32_t timeout_ms; /* the application's handshake_timeout_ms */
 	char myname[TP_POOL_NAME];
 	char sniname[TP_POOL_SNI];
 };
@@ -134,7 +135,8 @@ struct tp_pool_args {
 	void *checksni_arg;           /* its user pointer */
 	char *peername;
 	size_t peername_len;
-	unsigned timeout_ms; /* the application's handshake_timeout_ms */
+	unsigned timeout_ms; /* the application's handshake_timeout_ms, or
+	                        0: 10000 */
 };
 
 /*

@@ -304,9 +304,20 @@ while True: held.append(s.accept()[0])" "${P[silent]}" &
 pids+=($!)
 wait_port "${P[silent]}"
 
+# An application whose own handshake_timeout_ms (1 s) is shorter than the
+# daemon's (4 s): the daemon says so, and the application waits for the
+# daemon's answer (a timeout, from a peer that never speaks) instead of
+# giving up at 2 x 1 s + 1 s.
+printf '[tls]\nhandshake_timeout_ms = 1000\n[pool]\nsocket = %s\n' "$SOCK" >"$W/short.conf"
+chmod 0644 "$W/short.conf"
+(t0=$(date +%s%N)
+ as "$APP" env TLSPOOL_CONFIG="$W/short.conf" "$CLI" --client --sni www.example.test \
+	127.0.0.1 "${P[silent]}" </dev/null >/dev/null 2>"$T/short.err"
+ echo "$? $(elapsed_ms "$t0")" >"$T/short.rc") &
+
 # --- garbage on the socket: the daemon answers or drops, and goes on ---
 python3 - "$SOCK" "${P[silent]}" <<'PY' >"$T/garbage.out" 2>&1
-import os, socket, struct, sys
+import os, socket, struct, sys, time
 path = sys.argv[1]
 def conn():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -326,7 +337,7 @@ def answer(s):
         return "reply %d %d" % (res, err)
     return "type %d" % t
 hdr = lambda t, n, v=1: struct.pack(">IHHI", 0x544C5350, v, t, n)
-req = struct.pack(">IiIII", 0, 6, 0, 0, 0) + b"\0" * 320 + b"\0" * 256
+req = struct.pack(">IiIIII", 0, 6, 0, 0, 0, 10000) + b"\0" * 320 + b"\0" * 256
 cases = []
 s = conn(); s.send(os.urandom(300)); cases.append(("random", answer(s)))
 s = conn(); s.send(hdr(1, len(req), v=2) + req); cases.append(("version 2", answer(s)))
@@ -334,7 +345,7 @@ s = conn(); s.send(hdr(1, len(req)) + req); cases.append(("no fd", answer(s)))
 s = conn(); s.send(hdr(1, len(req) - 1) + req[:-1]); cases.append(("short body", answer(s)))
 s = conn(); s.send(hdr(3, 256) + b"\0" * 256); cases.append(("wrong first type", answer(s)))
 bad = b"x" * 320  # no NUL in myname
-s = conn(); s.send(hdr(1, len(req)) + req[:20] + bad + b"\0" * 256); cases.append(("no NUL", answer(s)))
+s = conn(); s.send(hdr(1, len(req)) + req[:24] + bad + b"\0" * 256); cases.append(("no NUL", answer(s)))
 f = os.open("/etc/hostname", os.O_RDONLY)
 s = conn(); socket.send_fds(s, [hdr(1, len(req)) + req], [f]); cases.append(("file fd", answer(s)))
 s = conn(); s.close(); cases.append(("closed", "-"))
@@ -343,9 +354,9 @@ s = conn(); socket.send_fds(s, [hdr(1, len(req)) + req], [r, w]); cases.append((
 # a good call whose client goes away while it runs (its peer never
 # answers): the daemon finds nobody to answer at the deadline
 t = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
-good = struct.pack(">IiIII", 0, 6, 0, 2, 0) + b"\0" * 320 + b"www.example.test".ljust(256, b"\0")
+good = struct.pack(">IiIIII", 0, 6, 0, 2, 0, 10000) + b"\0" * 320 + b"www.example.test".ljust(256, b"\0")
 s = conn(); socket.send_fds(s, [hdr(1, len(good)) + good], [t.fileno()]); t.close()
-s.recv(64); s.close()  # gone after "accepted", while its call runs
+time.sleep(0.5); s.close()  # gone while its call runs
 for name, got in cases:
     print("%s: %s" % (name, got))
 PY
@@ -408,7 +419,14 @@ write_dconf "$APP"
 kill -HUP "$dpid"
 sleep 0.3
 
-# the abandoned call has met its deadline (4 s) by now
+# the abandoned call has met its deadline (4 s) by now, and so has the
+# application with the shorter timeout
+for _ in $(seq 100); do [ -s "$T/short.rc" ] && break; sleep 0.05; done
+read -r rc ms <"$T/short.rc"
+[ "$rc" = 3 ] && ok || bad "short timeout: exit $rc: $(cat "$T/short.err")"
+[ "$ms" -ge 3900 ] && ok || bad "short timeout: gave up after $ms ms, before the daemon"
+grep -q 'TLS handshake did not finish within 4000 ms' "$T/short.err" && ok ||
+	bad "short timeout: $(cat "$T/short.err")"
 for _ in $(seq 100); do grep -q 'the client went away' "$W/daemon.log" && break; sleep 0.05; done
 grep -q "uid=0 .* client myname=- sni=www.example.test: ETIMEDOUT (timeout): .*; the client went away" \
 	"$W/daemon.log" && ok || bad "garbage: a client gone during its call: $(grep 'uid=0' "$W/daemon.log" | tail -3)"
