@@ -762,6 +762,10 @@ int tp_pool_end(int fd, starttls_end_info *info)
 	pthread_mutex_lock(&last_lock);
 	memcpy(path, last_socket, sizeof(path));
 	pthread_mutex_unlock(&last_lock);
+	/* a process that got the descriptor from another: the pool it
+	 * would use */
+	if (path[0] == '\0' && tp_pool_socket(NULL) != NULL)
+		snprintf(path, sizeof(path), "%s", tp_pool_socket(NULL));
 	if (path[0] == '\0' || (s = raw_connect(path, 2000)) < 0) {
 		errno = ENOENT;
 		return -1;

@@ -151,9 +151,9 @@ struct tp_pool_args {
 int tp_pool_call(const char *sock, const struct tp_pool_args *a);
 
 /* starttls_end() for a descriptor that the pool relays: asks the daemon of
- * the process's last pooled call.  0, or -1 with errno ENOENT (no pool
- * used, or the daemon does not know fd's connection, or it is another
- * user's). */
+ * the process's last pooled call, else the one at TLSPOOL_SOCKET.  0, or
+ * -1 with errno ENOENT (no pool, or the daemon does not know fd's
+ * connection, or it is another user's). */
 int tp_pool_end(int fd, starttls_end_info *info);
 
 /* The configuration of a context (defined in starttls.c), for

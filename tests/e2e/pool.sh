@@ -291,8 +291,55 @@ expect alert 0 -- as "$APP" "$LOAD" -c "$ACONF" -m read -l wrongclient.example.t
 grep_in out alert '^read: 0 bytes, then ECONNRESET$'
 grep_in out alert '^end: kind 3 alert 42 '
 [ "$(server_rc)" = 4 ] && ok || bad "alert: server exit not 4"
-# another uid cannot ask about a connection it does not hold (it has
-# none): ENOENT, as in the process
+# starttls_end() answers the user the daemon handed the connection to,
+# and nobody else: the descriptor of a call made as $APP, asked about by
+# $APP and by $OTHER (each in a process that got it from root), through
+# libtlspool.so from Python (not with the sanitizers' library)
+case "$BUILD" in
+*asan*) ;;
+*)
+	server "${P[echo]}" --no-peer-cert --exec 'sleep 2'
+	LD_LIBRARY_PATH="$BUILD" TLSPOOL_SOCKET="$SOCK" python3 - "$BUILD/libtlspool.so" \
+		"${P[echo]}" "$APP" "$OTHER" <<'PY' >"$T/owner.out" 2>&1
+import ctypes, encodings.idna, os, socket, sys  # nothing to import after setuid
+lib = ctypes.CDLL(sys.argv[1], use_errno=True)
+lib.starttls_errstr.restype = ctypes.c_char_p
+port, app, other = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+def become(uid):
+    os.setgroups([]); os.setgid(uid); os.setuid(uid)
+a, b = socket.socketpair()
+pid = os.fork()
+if pid == 0:
+    become(app)
+    t = socket.create_connection(("127.0.0.1", port))
+    tls = lib.starttls_client(os.dup(t.fileno()), 6, None, 0, b"www.example.test", None, 0)
+    t.close()
+    if tls >= 0:
+        socket.send_fds(b, [b"x"], [tls])
+    else:
+        print("call:", ctypes.get_errno(), lib.starttls_errstr(), flush=True)
+    os._exit(0 if tls >= 0 else 1)
+b.close()
+a.settimeout(10)
+_, fds, _, _ = socket.recv_fds(a, 1, 1)
+os.waitpid(pid, 0)
+def ask(uid):
+    pid = os.fork()
+    if pid == 0:
+        become(uid)
+        info = ctypes.create_string_buffer(256)
+        r = lib.starttls_end(fds[0], info)
+        os._exit(0 if r == 0 else ctypes.get_errno())
+    return os.waitpid(pid, 0)[1] >> 8
+print("app", ask(app))
+print("other", ask(other))
+PY
+	grep -qx 'app 0' "$T/owner.out" && ok || bad "owner: the caller's own: $(cat "$T/owner.out")"
+	grep -qx "other $(python3 -c 'import errno; print(errno.ENOENT)')" "$T/owner.out" && ok ||
+		bad "owner: another uid: $(cat "$T/owner.out")"
+	server_rc >/dev/null
+	;;
+esac
 
 # a TCP server that accepts and never speaks
 python3 -c "
