@@ -545,22 +545,27 @@ grep -q "stopped; 0 relayed connections cut" "$W/daemon.log" && ok || bad "sigte
 
 # --- socket activation: systemd's socket, the daemon started by the
 # first call (systemd-socket-activate plays systemd) ---
-ASOCK="$W/run/activated.sock"
-systemd-socket-activate --seqpacket -l "$ASOCK" "$DAEMON" -c "$DCONF" \
-	2>>"$W/daemon.log" &
-dpid=$!
-for _ in $(seq 100); do [ -S "$ASOCK" ] && break; sleep 0.05; done
-chmod 0666 "$ASOCK"
-server "${P[echo]}" --no-peer-cert --exec cat
-expect activated 0 -- bash -c "echo activated | setpriv --reuid=$APP --regid=$APP --clear-groups \
-	env TLSPOOL_SOCKET='$ASOCK' '$CLI' --client --sni www.example.test 127.0.0.1 ${P[echo]}"
-grep_in out activated '^activated$'
-server_rc >/dev/null
-grep -q 'listening on the socket from systemd as uid 65534' "$W/daemon.log" && ok ||
-	bad "activated: $(tail -3 "$W/daemon.log")"
-kill -TERM "$dpid"
-wait "$dpid"
-dpid=
+# (systemd-socket-activate comes with systemd, which a minimal system lacks)
+if command -v systemd-socket-activate >/dev/null; then
+	ASOCK="$W/run/activated.sock"
+	systemd-socket-activate --seqpacket -l "$ASOCK" "$DAEMON" -c "$DCONF" \
+		2>>"$W/daemon.log" &
+	dpid=$!
+	for _ in $(seq 100); do [ -S "$ASOCK" ] && break; sleep 0.05; done
+	chmod 0666 "$ASOCK"
+	server "${P[echo]}" --no-peer-cert --exec cat
+	expect activated 0 -- bash -c "echo activated | setpriv --reuid=$APP --regid=$APP --clear-groups \
+		env TLSPOOL_SOCKET='$ASOCK' '$CLI' --client --sni www.example.test 127.0.0.1 ${P[echo]}"
+	grep_in out activated '^activated$'
+	server_rc >/dev/null
+	grep -q 'listening on the socket from systemd as uid 65534' "$W/daemon.log" && ok ||
+		bad "activated: $(tail -3 "$W/daemon.log")"
+	kill -TERM "$dpid"
+	wait "$dpid"
+	dpid=
+else
+	echo "# socket activation not tested: no systemd-socket-activate"
+fi
 
 # --- out of descriptors: the daemon rests instead of spinning, then serves ---
 ESOCK="$W/run/emfile.sock"
