@@ -2,11 +2,14 @@
 
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
+SBINDIR  ?= $(PREFIX)/sbin
 LIBDIR   ?= $(PREFIX)/lib
 INCDIR   ?= $(PREFIX)/include
 MANDIR   ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DESTDIR  ?=
 
 VERSION  := 0.1.0
@@ -50,6 +53,7 @@ ALLCFLAGS = $(WARN) $(CFLAGS) -fPIC -D_GNU_SOURCE -Iinclude -Isrc/validate -Isrc
 VAL_SRC  := $(wildcard src/validate/*.c)
 LIB_SRC  := $(wildcard src/lib/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
+DAEMON_SRC := $(wildcard src/daemon/*.c)
 UNIT_SRC := $(wildcard tests/unit/check_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 # Test tools that link the libraries (the others stand alone).
@@ -58,6 +62,7 @@ LIBTOOLS := tlsagen dane-probe api-reader
 VAL_OBJ  := $(VAL_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 
@@ -66,15 +71,18 @@ VAL_SO   := $(BUILD)/libtlspool-validate.so.$(VERSION)
 LIB_A    := $(BUILD)/libtlspool.a
 LIB_SO   := $(BUILD)/libtlspool.so.$(VERSION)
 CLI      := $(BUILD)/tlspool-connect
+DAEMON   := $(BUILD)/tlspoold
 AUTHZ_SO := $(BUILD)/tlspool-authz-rules.so
 BENCH_BIN := $(BUILD)/bench/cache_bench
+POOL_LOAD := $(BUILD)/bench/pool_load
 MANPAGES := $(wildcard man/*.[1-9])
 
 PHONY_BENCH := bench
 .PHONY: all deps check bench format-check check-run check-asan check-valgrind demo demo-run \
-        install clean format lint-man help tests tools fuzz fuzz-run analyze
+        install install-daemon clean format lint-man help tests tools fuzz \
+        fuzz-run analyze
 
-all: $(VAL_A) $(VAL_SO) $(LIB_A) $(LIB_SO) $(CLI) $(AUTHZ_SO)
+all: $(VAL_A) $(VAL_SO) $(LIB_A) $(LIB_SO) $(CLI) $(DAEMON) $(AUTHZ_SO)
 
 help:
 	@echo "make [all]        build the libraries and tlspool-connect into $(BUILD)/"
@@ -88,12 +96,14 @@ help:
 	@echo "                  validation from a warm cache vs from DNS (ratio)"
 	@echo "make demo         install, build, and show DANE lookups on the local signed zones"
 	@echo "make install      PREFIX=$(PREFIX) DESTDIR=..."
+	@echo "make install-daemon  also tlspoold's systemd units, its tmpfiles.d"
+	@echo "                  entry and (without DESTDIR) the tlspool system user"
 	@echo "make format       clang-format the sources"
 
 deps:
 	@scripts/deps
 
-$(BUILD)/%.o: %.c $(wildcard include/tlspool/*.h src/validate/*.h src/lib/*.h src/cli/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/tlspool/*.h src/validate/*.h src/lib/*.h src/cli/*.h src/daemon/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -c -o $@ $<
 
@@ -125,12 +135,24 @@ $(CLI): $(CLI_OBJ) $(LIB_A) $(VAL_A)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_A) $(VAL_A) $(CLI_LIBS) \
 	  $(LIB_LIBS) $(VAL_LIBS)
 
+# The pool daemon (tlspoold(8)): an application of both libraries, which
+# it links statically like the CLI (it uses internal tp_ calls too).
+$(DAEMON): $(DAEMON_OBJ) $(LIB_A) $(VAL_A)
+	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(LIB_A) $(VAL_A) $(LIB_LIBS) \
+	  $(VAL_LIBS)
+
 # The rules authorization plugin (tlspool_authz(3)): stands alone.
 $(AUTHZ_SO): src/authz/rules.c include/tlspool/authz.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -shared $(SOFLAGS) $(LDFLAGS) -o $@ src/authz/rules.c
 
 $(BENCH_BIN): bench/cache_bench.c $(LIB_A) $(VAL_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) \
+	  $(VAL_LIBS)
+
+# Calls through the pool or in the process (bench/pool.sh, tests/e2e/pool.sh).
+$(POOL_LOAD): bench/pool_load.c $(LIB_A) $(VAL_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) \
 	  $(VAL_LIBS)
@@ -150,7 +172,7 @@ $(LIBTOOLS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/tools/%.c $(LIB_A) $(VAL
 
 tools: $(TOOL_BIN)
 
-tests: all $(UNIT_BIN) $(TOOL_BIN)
+tests: all $(UNIT_BIN) $(TOOL_BIN) $(POOL_LOAD)
 
 # `make check` and `make demo` first install what is missing, then run a
 # second make so that pkg-config sees the installed packages.
@@ -179,7 +201,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 fuzz:
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) \
-	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address -fno-omit-frame-pointer" \
+	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address -fno-omit-frame-pointer -Wno-format-nonliteral" \
 	  fuzz-run
 
 fuzz-run: $(FUZZ_BIN)
@@ -196,6 +218,12 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(VAL_A)
 	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -fsanitize=fuzzer,address \
 	  -o $@ $< $(VAL_A) $(VAL_LIBS)
 
+# The pool's messages (pool.c) are libtlspool's: that target links both.
+$(BUILD)/fuzz/fuzz_pool: tests/fuzz/fuzz_pool.c $(LIB_A) $(VAL_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -fsanitize=fuzzer,address \
+	  -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) $(VAL_LIBS)
+
 # The clang static analyzer over a fresh build directory of the libraries,
 # the CLI, the authz plugin and the test tools; any finding fails the
 # target.  The HTML report stays in $(ANALYZE_BUILD)/report.
@@ -211,18 +239,20 @@ demo: deps
 
 # Benchmarks against peers measured side by side (bench/).
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(POOL_LOAD)
 	@BUILD=$(BUILD) bench/throughput.sh
 	@BUILD=$(BUILD) bench/cache.sh
 	@BUILD=$(BUILD) bench/fleet.sh
+	@BUILD=$(BUILD) bench/pool.sh
 
 lint-man:
 	@for m in $(MANPAGES); do mandoc -Tlint -W warning $$m || exit 1; done
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/tlspool \
-	  $(DESTDIR)$(PKGCONFIGDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
+	  $(DESTDIR)$(INCDIR)/tlspool $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/
 	install -m 644 include/tlspool/*.h $(DESTDIR)$(INCDIR)/tlspool/
 	install -m 644 $(VAL_A) $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(VAL_SO) $(LIB_SO) $(DESTDIR)$(LIBDIR)/
@@ -243,6 +273,27 @@ install: all
 	for f in starttls_ctx_free starttls_ctx_client starttls_ctx_server; do \
 	  ln -sf starttls_ctx_new.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
 	ln -sf starttls_errclass.3 $(DESTDIR)$(MANDIR)/man3/starttls_class_name.3
+
+# tlspoold as a service: its units (socket activation), the directory of
+# its socket, and its user.  The user is made on this system only without
+# DESTDIR; a package makes it when it is installed.
+install-daemon: install
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(TMPFILESDIR)
+	for u in tlspoold.service tlspoold.socket; do \
+	  sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    dist/systemd/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+	  chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
+	install -m 644 dist/tmpfiles.d/tlspool.conf $(DESTDIR)$(TMPFILESDIR)/tlspool.conf
+	@if [ -n "$(DESTDIR)" ]; then \
+	  echo "install-daemon: DESTDIR set: no tlspool user made here"; \
+	elif getent passwd tlspool >/dev/null; then \
+	  echo "install-daemon: the tlspool user exists"; \
+	else \
+	  useradd --system --user-group --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin --comment "tlspool key pool" tlspool && \
+	  echo "install-daemon: made the system user tlspool"; \
+	fi
+	@echo "install-daemon: then: systemctl daemon-reload; systemd-tmpfiles --create; systemctl enable --now tlspoold.socket"
 
 # The libraries, the CLI and the tools; the unit tests keep their tables
 # one row a line, as written.

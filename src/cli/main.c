@@ -400,6 +400,13 @@ static int take_operands(struct options *o, int nargs, char **argv)
  * of it, so a broken file is an error naming file and line). */
 static int open_config(struct options *o)
 {
+	/* Through the pool with no --config: the application's own file is
+	 * not read at all (tlspoold(8)); the calls take the default. */
+	if (o->config == NULL && getenv("TLSPOOL_SOCKET") != NULL &&
+	    getenv("TLSPOOL_SOCKET")[0] != '\0') {
+		o->ctx = NULL;
+		return 0;
+	}
 	o->ctx = starttls_ctx_new(o->config);
 	if (o->ctx != NULL)
 		return 0;

@@ -102,8 +102,9 @@ static struct tp_identity *identity(struct tp_config *cfg, const char *name)
 	return &grown[cfg->nids++];
 }
 
-/* allow_users / allow_groups: names or numbers, space separated. */
-static int add_ids(struct tp_identity *id, const char *value, int groups,
+/* allow_users / allow_groups (and [pool]'s allow_no_authz_*): names or
+ * numbers, separated by spaces, tabs or commas, added to list. */
+static int add_ids(unsigned *list, size_t *count, const char *value, int groups,
                    char *bad, size_t badlen)
 {
 	char *copy = strdup(value), *tok, *save = NULL;
@@ -111,13 +112,10 @@ static int add_ids(struct tp_identity *id, const char *value, int groups,
 
 	if (copy == NULL)
 		return -1;
-	id->acl = 1;
 	for (tok = strtok_r(copy, " \t,", &save); tok != NULL;
 	     tok = strtok_r(NULL, " \t,", &save)) {
 		unsigned long n;
 		char *end;
-		unsigned *list = groups ? id->gids : id->uids;
-		size_t *count = groups ? &id->ngids : &id->nuids;
 
 		errno = 0;
 		n = strtoul(tok, &end, 10);
@@ -151,6 +149,25 @@ static int add_ids(struct tp_identity *id, const char *value, int groups,
 	}
 	free(copy);
 	return rv;
+}
+
+/* The result of add_ids() as the entry's answer: 0, or -1 with msg. */
+static int ids_entry(unsigned *list, size_t *count, const char *key,
+                     const char *value, char *msg, size_t msglen)
+{
+	char who[64];
+	int r;
+
+	if (value[0] == '\0') {
+		snprintf(msg, msglen, "%s: bad value \"\"", key);
+		return -1;
+	}
+	r = add_ids(list, count, value, strstr(key, "groups") != NULL, who,
+	            sizeof(who));
+	if (r > 0)
+		snprintf(msg, msglen, "%s: no such user or group \"%s\"", key,
+		         who);
+	return r == 0 ? 0 : -1;
 }
 
 /* A printable word without spaces: a Redis user name, a key prefix. */
@@ -397,6 +414,41 @@ static int cache_finish(struct tp_config *c, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * The [pool] keys: -1 for an unknown key, 0 to go on with the common
+ * checks of the value, 1 when the key was taken whole, 2 when it failed
+ * with msg.
+ */
+static int pool_key(struct tp_config *c, const char *key, const char *value,
+                    int *bad, char *msg, size_t msglen)
+{
+	struct tp_pool_conf *p = &c->pool;
+
+	if (strcmp(key, "socket") == 0) {
+		/* a relative path is the file's directory's, like any */
+		file_path(c, p->socket, sizeof(p->socket), value, bad);
+	} else if (strcmp(key, "user") == 0) {
+		copy_word(p->user, sizeof(p->user), value, bad);
+	} else if (strcmp(key, "threads") == 0) {
+		p->threads = to_ulong(value, 1, 256, bad);
+	} else if (strcmp(key, "pin_file") == 0) {
+		file_path(c, p->pin_file, sizeof(p->pin_file), value, bad);
+	} else if (strcmp(key, "allow_no_authz_users") == 0) {
+		return ids_entry(p->no_authz_uids, &p->no_authz_nuids, key,
+		                 value, msg, msglen) == 0
+		               ? 1
+		               : 2;
+	} else if (strcmp(key, "allow_no_authz_groups") == 0) {
+		return ids_entry(p->no_authz_gids, &p->no_authz_ngids, key,
+		                 value, msg, msglen) == 0
+		               ? 1
+		               : 2;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
 /* Each section's keys: 0, 1 for a key the section does not have, or -1
  * with msg; *bad for a value out of range. */
 typedef int section_fn(struct tp_config *c, const char *section,
@@ -481,6 +533,22 @@ static int ldap_section_key(struct tp_config *c, const char *section,
 	return ldap_key(c, key, *value, bad) != 0 ? 1 : 0;
 }
 
+static int pool_section_key(struct tp_config *c, const char *section,
+                            const char *key, const char **value, int *bad,
+                            char *msg, size_t msglen)
+{
+	int r = pool_key(c, key, *value, bad, msg, msglen);
+
+	(void)section;
+	if (r < 0)
+		return 1;
+	if (r == 2)
+		return -1;
+	if (r == 1)
+		*value = "taken"; /* whole: no common value checks */
+	return 0;
+}
+
 static int authz_key(struct tp_config *c, const char *section, const char *key,
                      const char **value, int *bad, char *msg, size_t msglen)
 {
@@ -502,8 +570,6 @@ static int identity_key(struct tp_config *c, const char *section,
 {
 	const char *name = section + 9, *v = *value;
 	struct tp_identity *id;
-	char who[64];
-	int r;
 
 	if (tp_check_identity(name) != 0) {
 		snprintf(msg, msglen,
@@ -523,13 +589,12 @@ static int identity_key(struct tp_config *c, const char *section,
 		file_path(c, id->key, sizeof(id->key), v, bad);
 	else if (strcmp(key, "openpgp_key") == 0)
 		file_path(c, id->openpgp_key, sizeof(id->openpgp_key), v, bad);
-	else if (strcmp(key, "allow_users") == 0 ||
-	         strcmp(key, "allow_groups") == 0) {
-		r = add_ids(id, v, key[6] == 'g', who, sizeof(who));
-		if (r > 0)
-			snprintf(msg, msglen,
-			         "%s: no such user or group \"%s\"", key, who);
-		return r != 0 ? -1 : 0;
+	else if (strcmp(key, "allow_users") == 0) {
+		id->acl = 1;
+		return ids_entry(id->uids, &id->nuids, key, v, msg, msglen);
+	} else if (strcmp(key, "allow_groups") == 0) {
+		id->acl = 1;
+		return ids_entry(id->gids, &id->ngids, key, v, msg, msglen);
 	} else
 		return 1;
 	return 0;
@@ -547,6 +612,7 @@ static const struct {
         {"cache", cache_section_key},
         {"authz", authz_key},
         {"ldap", ldap_section_key},
+        {"pool", pool_section_key},
         {"identity *", identity_key},
 };
 
@@ -645,6 +711,7 @@ static struct tp_config *config_new(void)
 	c->ldap.timeout_ms = 5000;
 	strcpy(c->redis.prefix, "tlspool:");
 	c->redis.timeout_ms = 50;
+	c->pool.threads = 4;
 	return c;
 }
 

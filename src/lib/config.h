@@ -45,6 +45,17 @@ struct tp_ldap_conf {
 	unsigned timeout_ms; /* the whole step, when no deadline is shorter */
 };
 
+/* [pool]: tlspoold(8), and the library's hand-over to it (pool.h). */
+struct tp_pool_conf {
+	char socket[108]; /* a sun_path; "": calls run in the process */
+	char user[64];    /* the daemon's user; "": "tlspool" */
+	unsigned threads; /* the daemon's handshake workers */
+	/* who may pass STARTTLS_NO_AUTHZ through the pool */
+	unsigned no_authz_uids[TP_MAX_ACL], no_authz_gids[TP_MAX_ACL];
+	size_t no_authz_nuids, no_authz_ngids;
+	char pin_file[PATH_MAX]; /* PKCS#11 PIN for the daemon, or "" */
+};
+
 struct tp_config {
 	char path[PATH_MAX];
 	int present;           /* the file existed when loaded */
@@ -67,6 +78,7 @@ struct tp_config {
 	char authz_plugin[PATH_MAX], authz_config[PATH_MAX];
 	struct tp_identity *ids;
 	size_t nids;
+	struct tp_pool_conf pool;
 };
 
 /* Load path; with may_be_missing a missing file gives the defaults. */

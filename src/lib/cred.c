@@ -9,9 +9,10 @@
  * DANE-EE "3 1 x" records bind the key, so the certificate around it need not
  * be stable.
  *
- * The ACL (allow_users, allow_groups) is checked against the effective
- * user and the groups of the calling process on every use, before the key
- * is touched.
+ * The ACL (allow_users, allow_groups) is checked on every use, before the
+ * key is touched: against the effective user and the groups of the
+ * calling process, or in tlspoold against the caller's peer credentials
+ * (tp_cred_act_for()).
  */
 #include <errno.h>
 #include <gnutls/abstract.h>
@@ -43,31 +44,61 @@ struct tp_credstore {
 	struct cred_cache *c;
 };
 
-int tp_acl_check(const struct tp_identity *id)
-{
-	gid_t groups[256];
-	uid_t euid = geteuid();
-	gid_t egid = getegid();
-	int ng, i;
-	size_t k;
+/* The caller tlspoold acts for in this thread, or NULL (cred.h). */
+static _Thread_local const struct tp_caller *acting;
 
-	if (!id->acl)
+void tp_cred_act_for(const struct tp_caller *who)
+{
+	acting = who;
+}
+
+/* The calling process, as an ACL sees it. */
+static void this_process(struct tp_caller *me)
+{
+	int ng;
+
+	me->uid = geteuid();
+	me->gid = getegid();
+	ng = getgroups(TP_MAX_GROUPS, me->groups);
+	me->ngroups = ng > 0 ? (size_t)ng : 0;
+}
+
+int tp_acl_check(const struct tp_identity *id, const struct tp_caller *who)
+{
+	struct tp_caller me;
+	const struct tp_caller *c = who;
+	size_t k, i;
+
+	if (!id->acl && who == NULL)
 		return 0;
+	if (!id->acl) {
+		/* Through the pool the key's file no longer keeps anyone
+		 * out: only root and the daemon's own user pass. */
+		if (who->uid == 0 || who->uid == geteuid())
+			return 0;
+		return tp_fail(EACCES,
+		               "%s: no allow_users or allow_groups: through "
+		               "tlspoold only root may use it, not uid %u",
+		               id->name, (unsigned)who->uid);
+	}
+	if (c == NULL) {
+		this_process(&me);
+		c = &me;
+	}
 	for (k = 0; k < id->nuids; k++)
-		if (id->uids[k] == euid)
+		if (id->uids[k] == c->uid)
 			return 0;
-	ng = getgroups(sizeof(groups) / sizeof(groups[0]), groups);
 	for (k = 0; k < id->ngids; k++) {
-		if (id->gids[k] == egid)
+		if (id->gids[k] == c->gid)
 			return 0;
-		for (i = 0; i < ng; i++)
-			if (id->gids[k] == groups[i])
+		for (i = 0; i < c->ngroups && i < TP_MAX_GROUPS; i++)
+			if (id->gids[k] == c->groups[i])
 				return 0;
 	}
 	return tp_fail(EACCES,
 	               "%s: the ACL (allow_users, allow_groups) does not "
 	               "admit uid %u",
-	               id->name, (unsigned)euid);
+	               id->name, (unsigned)c->uid);
 }
 
 /*
@@ -394,7 +425,7 @@ int tp_cred_get(struct tp_credstore *st, const struct tp_config *cfg,
 	if (id->key[0] == '\0' && id->openpgp_key[0] == '\0')
 		return tp_fail(ENOKEY, "%s: [identity %s] has no key", name,
 		               name);
-	if (tp_acl_check(id) != 0)
+	if (tp_acl_check(id, acting) != 0)
 		return -1;
 	pthread_mutex_lock(&st->lock);
 	slot = cache_slot(st, id->name, &fresh);

@@ -4,6 +4,7 @@
 
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "filetrust.h"
@@ -15,7 +16,8 @@ struct tp_credstore;
  * self-signed certificate made on the fly for a key alone) and its private
  * key (a file, or a pkcs11: URI), as cfg configures it.  Kept in st and
  * valid while st is.  Fails with ENOKEY (no such identity, or it has no key),
- * EACCES (the ACL does not admit this process, or a key or certificate file
+ * EACCES (the ACL does not admit this process, or the caller tlspoold acts
+ * for (tp_cred_act_for()), or a key or certificate file
  * breaks the file rules of filetrust.c: owner, mode, type, size) or
  * EINVAL (unusable key or certificate), recording the detail with
  * tp_fail().
@@ -45,7 +47,35 @@ int tp_cred_read(const struct tp_identity *id, const char *what,
                  const char *path, enum tlspool_file_kind kind,
                  unsigned char **data, size_t *len);
 
-/* Does the identity's ACL admit the calling process?  0 or -1 EACCES. */
-int tp_acl_check(const struct tp_identity *id);
+/* The most supplementary groups an ACL check looks at. */
+#define TP_MAX_GROUPS 256
+
+/* Whose use of a key the ACL judges: user, group and supplementary
+ * groups (at most TP_MAX_GROUPS of them: one left out can only make the
+ * check fail). */
+struct tp_caller {
+	uid_t uid;
+	gid_t gid;
+	size_t ngroups;
+	gid_t groups[TP_MAX_GROUPS];
+};
+
+/*
+ * Does the identity's ACL (allow_users, allow_groups) admit who?  who
+ * NULL is the calling process (its effective user and group IDs and its
+ * supplementary groups), and an identity without an ACL admits it.  A
+ * caller of tlspoold (who given) must be named: an identity without an
+ * ACL admits only root and the daemon's own user through the pool
+ * (tlspoold(8)).  0, or -1 with EACCES and a detail.
+ */
+int tp_acl_check(const struct tp_identity *id, const struct tp_caller *who);
+
+/*
+ * tlspoold acts for a caller: until it is set back to NULL, the calling
+ * thread's tp_cred_get() checks the ACL against who (the peer credentials
+ * of the caller's Unix socket) instead of the process's own.  who must
+ * stay valid while it is set.
+ */
+void tp_cred_act_for(const struct tp_caller *who);
 
 #endif

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "lib.h"
+#include "pool.h"
 #include "relay_int.h"
 
 /* Ends kept for starttls_end() after the connection was released. */
@@ -257,7 +258,10 @@ int starttls_end(int fd, starttls_end_info *info)
 		errno = ENOENT;
 		return -1;
 	}
-	return tp_relay_end_info(st.st_dev, st.st_ino, info);
+	if (tp_relay_end_info(st.st_dev, st.st_ino, info) == 0)
+		return 0;
+	/* a connection that tlspoold relays: its daemon knows */
+	return tp_pool_end(fd, info);
 }
 
 /* --- resetting the application's end --- */

@@ -47,6 +47,7 @@
 #include "dtls.h"
 #include "handoff.h"
 #include "peerauth.h"
+#include "pool.h"
 #include "relay.h"
 #include "trace.h"
 #include "transport.h"
@@ -665,20 +666,63 @@ static int refuse_fd(int fd)
 	return -1;
 }
 
+/*
+ * The pool (pool.h): with TLSPOOL_SOCKET set, or [pool] socket in the
+ * call's configuration, tlspoold runs the whole call.  1 when the call
+ * was decided here (*rv its result; fd consumed), 0 to run it in the
+ * process with c->rt taken.
+ */
+static int pool_hook(struct call *c, starttls_ctx *ctx, int fd, int proto,
+                     char *peername, size_t peername_len, int *rv)
+{
+	const char *sock = tp_pool_socket(NULL);
+	struct tp_pool_args a = {
+	        c->server,       fd,         proto,        c->flags,
+	        c->myname,       c->sniname, c->checksni,  c->checksni_fn,
+	        c->checksni_arg, peername,   peername_len, 0};
+
+	if (sock == NULL) {
+		c->rt = call_runtime(ctx);
+		if (c->rt == NULL) {
+			*rv = refuse_fd(fd);
+			return 1;
+		}
+		sock = tp_pool_socket(c->rt->cfg);
+		if (sock == NULL)
+			return 0;
+		a.timeout_ms = c->rt->cfg->handshake_timeout_ms;
+	}
+	tp_clear_error();
+	tp_trace_reset();
+	*rv = tp_pool_call(sock, &a);
+	if (c->rt != NULL) {
+		int e = errno;
+
+		tp_runtime_release(c->rt);
+		errno = e;
+	}
+	return 1;
+}
+
+const struct tp_config *tp_ctx_config(const starttls_ctx *ctx)
+{
+	return ctx->rt->cfg;
+}
+
 int starttls_ctx_client(starttls_ctx *ctx, int fd, int proto,
                         const char *myname, int flags, const char *sniname,
                         char *peername, size_t peername_len)
 {
 	char my[320], sni[256];
 	struct call c;
+	int rv;
 
 	memset(&c, 0, sizeof(c));
 	c.flags = flags;
 	c.myname = undotted(myname, my, sizeof(my));
 	c.sniname = undotted(sniname, sni, sizeof(sni));
-	c.rt = call_runtime(ctx);
-	if (c.rt == NULL)
-		return refuse_fd(fd);
+	if (pool_hook(&c, ctx, fd, proto, peername, peername_len, &rv))
+		return rv;
 	return run(&c, fd, proto, peername, peername_len);
 }
 
@@ -689,6 +733,7 @@ int starttls_ctx_server(starttls_ctx *ctx, int fd, int proto,
 {
 	char my[320];
 	struct call c;
+	int rv;
 
 	memset(&c, 0, sizeof(c));
 	c.server = 1;
@@ -696,9 +741,8 @@ int starttls_ctx_server(starttls_ctx *ctx, int fd, int proto,
 	c.myname = undotted(myname, my, sizeof(my));
 	c.checksni_fn = checksni;
 	c.checksni_arg = arg;
-	c.rt = call_runtime(ctx);
-	if (c.rt == NULL)
-		return refuse_fd(fd);
+	if (pool_hook(&c, ctx, fd, proto, peername, peername_len, &rv))
+		return rv;
 	return run(&c, fd, proto, peername, peername_len);
 }
 
@@ -714,15 +758,15 @@ int starttls_server(int fd, int proto, char *myname, int flags,
 {
 	char my[320];
 	struct call c;
+	int rv;
 
 	memset(&c, 0, sizeof(c));
 	c.server = 1;
 	c.flags = flags;
 	c.myname = undotted(myname, my, sizeof(my));
 	c.checksni = checksni;
-	c.rt = call_runtime(NULL);
-	if (c.rt == NULL)
-		return refuse_fd(fd);
+	if (pool_hook(&c, NULL, fd, proto, peername, peername_len, &rv))
+		return rv;
 	return run(&c, fd, proto, peername, peername_len);
 }
 

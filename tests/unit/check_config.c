@@ -126,12 +126,12 @@ START_TEST(acl_refuses)
 	id.uids[id.nuids++] = geteuid() + 1;
 	id.gids[id.ngids++] = 4242424;
 	errno = 0;
-	ck_assert_int_eq(tp_acl_check(&id), -1);
+	ck_assert_int_eq(tp_acl_check(&id, NULL), -1);
 	ck_assert_int_eq(errno, EACCES);
 	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "does not admit uid"));
 	/* an ACL with no entries admits nobody */
 	id.nuids = id.ngids = 0;
-	ck_assert_int_eq(tp_acl_check(&id), -1);
+	ck_assert_int_eq(tp_acl_check(&id, NULL), -1);
 }
 END_TEST
 
@@ -275,10 +275,10 @@ START_TEST(full_file)
 	ck_assert_uint_eq(id->uids[0], 0);
 	ck_assert_uint_eq(id->uids[1], 1234);
 	ck_assert_uint_eq(id->ngids, 1);
-	ck_assert_int_eq(tp_acl_check(id), geteuid() == 0 ? 0 : -1);
+	ck_assert_int_eq(tp_acl_check(id, NULL), geteuid() == 0 ? 0 : -1);
 	id = tp_config_identity(cfg, "john@example.test");
 	ck_assert_int_eq(id->acl, 0);
-	ck_assert_int_eq(tp_acl_check(id), 0); /* no ACL: open */
+	ck_assert_int_eq(tp_acl_check(id, NULL), 0); /* no ACL: open */
 	ck_assert_ptr_null(tp_config_identity(cfg, "mail.example.test"));
 	tp_config_free(cfg);
 }

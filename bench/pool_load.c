@@ -1,0 +1,251 @@
+/*
+ * Calls of starttls_ctx_client() against a TLS echo server, for the pool's
+ * bench (bench/pool.sh) and its end-to-end test (tests/e2e/pool.sh).  The
+ * configuration given with -c decides where the calls run: in this
+ * process, or in tlspoold when it has [pool] socket (or TLSPOOL_SOCKET is
+ * set).
+ *
+ *   pool_load [-c CONF] [-n CALLS] [-j THREADS] [-m echo|hold|read]
+ *             [-l MYNAME] HOST PORT SNI
+ *
+ *   echo  each call writes a line, reads it back and closes (default)
+ *   hold  the same, but every descriptor stays open until stdin ends
+ *         ("held N" on stdout once all are open)
+ *   read  one call; print what arrives, then how reading ended and what
+ *         starttls_end() says
+ *
+ * Prints "calls N ok N failed N seconds S cpu C rate R" (C: this process's
+ * user and system time) and the first failure; exits 0 when every call
+ * succeeded.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <tlspool/starttls.h>
+
+static starttls_ctx *ctx;
+static const char *host, *sni, *myname, *mode = "echo";
+static int port, calls = 1, nthreads = 1;
+static int next_call, nok, nfail, *held, nheld;
+static char first_failure[600];
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int dial(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sa.sin_port = htons((unsigned short)port);
+	inet_pton(AF_INET, host, &sa.sin_addr);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One call and its echo: 0, or -1 with why. */
+static int one(int n, char *why, size_t len, int *keep)
+{
+	char peer[320], line[64], back[64];
+	int fd = dial(), tls;
+	size_t want, got = 0;
+	ssize_t r;
+
+	*keep = -1;
+	if (fd < 0) {
+		snprintf(why, len, "connect: %s", strerror(errno));
+		return -1;
+	}
+	tls = starttls_ctx_client(ctx, fd, IPPROTO_TCP, myname, 0, sni, peer,
+	                          sizeof(peer));
+	if (tls < 0) {
+		snprintf(why, len, "%s (%s): %s", strerrorname_np(errno),
+		         starttls_class_name(starttls_errclass()),
+		         starttls_errstr());
+		return -1;
+	}
+	snprintf(line, sizeof(line), "call %d\n", n);
+	want = strlen(line);
+	if (write(tls, line, want) != (ssize_t)want) {
+		snprintf(why, len, "write: %s", strerror(errno));
+		close(tls);
+		return -1;
+	}
+	while (got < want && (r = read(tls, back + got, want - got)) > 0)
+		got += (size_t)r;
+	if (got != want || memcmp(line, back, want) != 0) {
+		snprintf(why, len, "echo: %zu of %zu bytes back", got, want);
+		close(tls);
+		return -1;
+	}
+	if (strcmp(mode, "hold") == 0)
+		*keep = tls;
+	else
+		close(tls);
+	return 0;
+}
+
+static void *run(void *arg)
+{
+	char why[600];
+	int n, keep, ok;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&mu);
+		n = next_call < calls ? next_call++ : -1;
+		pthread_mutex_unlock(&mu);
+		if (n < 0)
+			return NULL;
+		ok = one(n, why, sizeof(why), &keep) == 0;
+		pthread_mutex_lock(&mu);
+		if (ok)
+			nok++;
+		else if (nfail++ == 0)
+			snprintf(first_failure, sizeof(first_failure), "%s",
+			         why);
+		if (keep >= 0)
+			held[nheld++] = keep;
+		pthread_mutex_unlock(&mu);
+	}
+}
+
+/* -m read: one call, then what arrives and how it ends. */
+static int read_mode(void)
+{
+	char peer[320], buf[4096];
+	starttls_end_info info;
+	long long total = 0;
+	ssize_t r;
+	int fd = dial(), tls, e;
+
+	if (fd < 0) {
+		perror("connect");
+		return 1;
+	}
+	tls = starttls_ctx_client(ctx, fd, IPPROTO_TCP, myname, 0, sni, peer,
+	                          sizeof(peer));
+	if (tls < 0) {
+		printf("call: %s (%s): %s\n", strerrorname_np(errno),
+		       starttls_class_name(starttls_errclass()),
+		       starttls_errstr());
+		return 1;
+	}
+	printf("peer: %s\n", peer);
+	fflush(stdout);
+	while ((r = read(tls, buf, sizeof(buf))) > 0) {
+		total += r;
+		fwrite(buf, 1, (size_t)r, stdout);
+	}
+	e = errno;
+	printf("\nread: %lld bytes, then %s\n", total,
+	       r == 0 ? "EOF" : strerrorname_np(e));
+	if (starttls_end(tls, &info) == 0)
+		printf("end: kind %d alert %d in %llu out %llu: %s\n",
+		       (int)info.kind, info.alert, info.bytes_in,
+		       info.bytes_out, info.detail);
+	else
+		printf("end: %s\n", strerrorname_np(errno));
+	close(tls);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf = NULL;
+	pthread_t *t;
+	double t0, dt, c0;
+	char c;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "c:n:j:m:l:")) != -1) {
+		switch (opt) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'n':
+			calls = atoi(optarg);
+			break;
+		case 'j':
+			nthreads = atoi(optarg);
+			break;
+		case 'm':
+			mode = optarg;
+			break;
+		case 'l':
+			myname = optarg;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (argc - optind != 3 || calls < 1 || nthreads < 1) {
+		fprintf(stderr, "usage: pool_load [-c CONF] [-n CALLS] "
+		                "[-j THREADS] [-m echo|hold|read] [-l MYNAME] "
+		                "HOST PORT SNI\n");
+		return 2;
+	}
+	host = argv[optind];
+	port = atoi(argv[optind + 1]);
+	sni = argv[optind + 2];
+	ctx = starttls_ctx_new(conf);
+	if (ctx == NULL) {
+		fprintf(stderr, "pool_load: %s\n", starttls_errstr());
+		return 2;
+	}
+	if (strcmp(mode, "read") == 0)
+		return read_mode();
+	held = calloc((size_t)calls, sizeof(*held));
+	t = calloc((size_t)nthreads, sizeof(*t));
+	t0 = now_s();
+	c0 = cpu_s();
+	for (int i = 0; i < nthreads; i++)
+		pthread_create(&t[i], NULL, run, NULL);
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(t[i], NULL);
+	dt = now_s() - t0;
+	printf("calls %d ok %d failed %d seconds %.3f cpu %.3f rate %.1f\n",
+	       calls, nok, nfail, dt, cpu_s() - c0, nok / dt);
+	if (nfail > 0)
+		printf("first failure: %s\n", first_failure);
+	if (strcmp(mode, "hold") == 0) {
+		printf("held %d\n", nheld);
+		fflush(stdout);
+		while (read(0, &c, 1) > 0)
+			;
+		for (int i = 0; i < nheld; i++)
+			close(held[i]);
+	}
+	fflush(stdout);
+	free(held);
+	free(t);
+	starttls_ctx_free(ctx);
+	return nfail == 0 ? 0 : 1;
+}

@@ -1,0 +1,611 @@
+/*
+ * tlspoold: start-up and the event loop (tlspoold(8)).
+ *
+ * Start-up, in this order: read the configuration (as root, when started
+ * so); take the listening socket from systemd (LISTEN_FDS) or bind [pool]
+ * socket; become [pool] user (initgroups, setresgid, setresuid) before
+ * any key, trust anchor, cache or PIN file is read, so those belong to
+ * that user; start the workers (work.c).  Keys are read on first use by
+ * the workers, as the user.
+ *
+ * One thread runs the loop: an epoll set of the listening socket, a
+ * signalfd (SIGHUP reloads, SIGTERM and SIGINT stop) and the connections
+ * that have not sent their request yet.  A request is decoded and checked
+ * here (pool.c) and queued; the client's connection then belongs to the
+ * worker that runs its call.  A connection that sends nothing for
+ * REQUEST_WAIT_MS is closed, as is one that sends anything but a request
+ * (after a failure reply that says why).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "dtls.h"
+#include "handoff.h"
+#include "tlspoold.h"
+
+#define DEFAULT_SOCKET "/run/tlspool/socket"
+#define DEFAULT_USER   "tlspool"
+/* A client that connected sends its request within this. */
+#define REQUEST_WAIT_MS 5000
+/* At most this many connections wait for their request. */
+#define PENDING_MAX 1024
+/* SIGTERM: how long relayed connections get to end on their own. */
+#define STOP_WAIT_MS 5000
+/* Out of descriptors: the listening socket rests this long. */
+#define ACCEPT_PAUSE_MS 100
+
+struct pending {
+	struct client c;
+	long long since;
+	struct pending *prev, *next;
+};
+
+static const char *config_path;
+static char sock_path[108];
+static int own_socket; /* bound here, not given by systemd: unlinked */
+static int ep = -1, lfd = -1, sfd = -1;
+static struct pending *pendings;
+static size_t npending;
+static char tag_listen, tag_signal; /* epoll data of the two */
+static long long accept_paused;     /* until then (tp_mono_ms()), or 0 */
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+	        "usage: tlspoold [-t] [-c file]\n"
+	        "  -c file  the configuration (default: $TLSPOOL_CONFIG, "
+	        "else %s/tlspool.conf)\n"
+	        "  -t       check the configuration and exit\n"
+	        "  -V       the version\n",
+	        TLSPOOL_SYSCONFDIR);
+}
+
+/* --- start-up -------------------------------------------------------------
+ */
+
+/* As many descriptors as the hard limit allows: each connection in a call
+ * holds three, each relayed one two. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* systemd's socket (sd_listen_fds(3)): fd 3 when LISTEN_PID is ours. */
+static int activated_socket(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	int type = 0, listening = 0;
+	socklen_t len = sizeof(type);
+
+	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid() ||
+	    atoi(fds) < 1)
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+	    type != SOCK_SEQPACKET) {
+		lp_log("the socket from systemd is not a SOCK_SEQPACKET socket "
+		       "(ListenSequentialPacket=)");
+		exit(1);
+	}
+	len = sizeof(listening);
+	if (getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+	    !listening) {
+		lp_log("the socket from systemd does not listen");
+		exit(1);
+	}
+	fcntl(3, F_SETFD, FD_CLOEXEC);
+	fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK);
+	return 3;
+}
+
+/* Our own socket at path, mode 0666 (who may do what is the ACL's
+ * business); a stale socket is replaced, a live one is not. */
+static int bind_socket(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	int s, probe;
+
+	if (strlen(path) >= sizeof(sa.sun_path) || path[0] != '/') {
+		lp_log("[pool] socket %s: not an absolute path of at most %zu "
+		       "octets",
+		       path, sizeof(sa.sun_path) - 1);
+		exit(1);
+	}
+	strcpy(sa.sun_path, path);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			lp_log("%s exists and is not a socket", path);
+			exit(1);
+		}
+		probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (probe >= 0 &&
+		    connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			lp_log("another tlspoold listens at %s", path);
+			exit(1);
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(path);
+	}
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    chmod(path, 0666) != 0 || listen(s, SOMAXCONN) != 0) {
+		lp_log("%s: %s", path, strerror(errno));
+		exit(1);
+	}
+	own_socket = 1;
+	return s;
+}
+
+/* Become [pool] user: its groups, then its IDs, for good. */
+static void switch_user(const char *configured)
+{
+	const char *name = configured[0] ? configured : DEFAULT_USER;
+	struct passwd *pw = getpwnam(name);
+
+	if (geteuid() != 0) {
+		if ((pw != NULL && pw->pw_uid == geteuid()) ||
+		    configured[0] == '\0')
+			return; /* not root: it runs as who started it */
+		lp_log("started as uid %u, not root: cannot become [pool] "
+		       "user %s",
+		       (unsigned)geteuid(), name);
+		exit(1);
+	}
+	if (pw == NULL) {
+		lp_log("[pool] user %s: no such user (make install-daemon "
+		       "creates \"%s\")",
+		       name, DEFAULT_USER);
+		exit(1);
+	}
+	if (pw->pw_uid == 0) {
+		lp_log("[pool] user %s is root: the pool runs as a user of its "
+		       "own",
+		       name);
+		exit(1);
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0) {
+		lp_log("becoming %s: %s", name, strerror(errno));
+		exit(1);
+	}
+	if (setresuid(0, 0, 0) == 0 || geteuid() == 0) {
+		lp_log("becoming %s: root could be regained", name);
+		exit(1);
+	}
+	/* no core dumps of the keys, no ptrace by the user's other
+	 * processes */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* Identities without an ACL serve only root through the pool (cred.h):
+ * say so at start and reload, not only when a call fails. */
+static void warn_open(const struct tp_config *cfg)
+{
+	for (size_t k = 0; k < cfg->nids; k++)
+		if (!cfg->ids[k].acl)
+			lp_log("[identity %s] has no allow_users or "
+			       "allow_groups: through the pool only root may "
+			       "use it",
+			       cfg->ids[k].name);
+}
+
+/* --- connections ----------------------------------------------------------
+ */
+
+/* The client's supplementary groups at connect(): SO_PEERGROUPS (Linux
+ * 4.13), else the group database's for its uid. */
+static void peer_groups(int fd, struct tp_caller *who)
+{
+	socklen_t len = sizeof(who->groups);
+	struct passwd *pw;
+	int n = TP_MAX_GROUPS;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, who->groups, &len) == 0) {
+		who->ngroups = len / sizeof(gid_t);
+		return;
+	}
+	if (errno == ERANGE) {
+		gid_t *all = malloc(len);
+
+		if (all != NULL &&
+		    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &len) == 0) {
+			/* one left out can only make a check fail */
+			who->ngroups = TP_MAX_GROUPS;
+			memcpy(who->groups, all, sizeof(who->groups));
+		}
+		free(all);
+		return;
+	}
+	pw = getpwuid(who->uid);
+	if (pw != NULL &&
+	    getgrouplist(pw->pw_name, who->gid, who->groups, &n) >= 0)
+		who->ngroups = (size_t)n;
+}
+
+static void drop_pending(struct pending *p)
+{
+	epoll_ctl(ep, EPOLL_CTL_DEL, p->c.fd, NULL);
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		pendings = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	npending--;
+	free(p);
+}
+
+/*
+ * The request (or starttls_end() question) of p, or its end: 1 when it
+ * was taken (p is freed, and unlisted when listed), 0 when nothing came
+ * yet.
+ */
+static int take(struct pending *p, int listed)
+{
+	struct tp_pool_msg m;
+	struct client c = p->c;
+	struct stat st;
+	char why[160], who[64], detail[300];
+	int fd, r;
+
+	r = tp_pool_recv(c.fd, &m, &fd, 0, why, sizeof(why));
+	if (r < 0 && errno == EAGAIN)
+		return 0;
+	/* from here c.fd is ours to pass on or close */
+	if (listed)
+		drop_pending(p);
+	else
+		free(p);
+	lp_who(&c, who, sizeof(who));
+	if (r == 0) {
+		lp_log("%s: closed without a request", who);
+		close(c.fd);
+		return 1;
+	}
+	if (r < 0) {
+		snprintf(detail, sizeof(detail), "tlspoold: %s",
+		         why[0] ? why : strerror(errno));
+		lp_log("%s: refused: %s", who, detail);
+		work_refuse(&c, EPROTO, STARTTLS_ERR_INTERNAL, detail);
+		close(c.fd);
+		return 1;
+	}
+	if (m.type == TP_POOL_END_ASK) {
+		work_end(&c, fd);
+		return 1;
+	}
+	if (m.type != TP_POOL_REQUEST) {
+		lp_log("%s: refused: a message of type %d first", who,
+		       (int)m.type);
+		work_refuse(&c, EPROTO, STARTTLS_ERR_INTERNAL,
+		            "tlspoold: a call starts with a request");
+		close(c.fd);
+		return 1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		/* no call on it: a client cannot make the daemon read or
+		 * write its files */
+		snprintf(detail, sizeof(detail), "fd is not a socket (%s)",
+		         strerror(ENOTSOCK));
+		lp_log("%s: refused: %s", who, detail);
+		close(fd);
+		work_refuse(&c, EINVAL, STARTTLS_ERR_ARGUMENT, detail);
+		close(c.fd);
+		return 1;
+	}
+	work_queue(&c, &m.u.req, fd);
+	return 1;
+}
+
+static void accept_all(void)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct ucred uc;
+	socklen_t len;
+	struct pending *p;
+	int fd;
+
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >=
+	       0) {
+		len = sizeof(uc);
+		if (npending >= PENDING_MAX ||
+		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
+		    (p = calloc(1, sizeof(*p))) == NULL) {
+			lp_log("a connection refused: %zu wait for their "
+			       "request",
+			       npending);
+			close(fd);
+			continue;
+		}
+		p->c.fd = fd;
+		p->c.pid = uc.pid;
+		p->c.who.uid = uc.uid;
+		p->c.who.gid = uc.gid;
+		peer_groups(fd, &p->c.who);
+		p->since = tp_mono_ms();
+		/* a client sends its request as soon as it is connected: it
+		 * is often here already */
+		if (take(p, 0))
+			continue;
+		ev.data.ptr = p;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			close(fd);
+			free(p);
+			continue;
+		}
+		p->next = pendings;
+		if (pendings != NULL)
+			pendings->prev = p;
+		pendings = p;
+		npending++;
+	}
+	if ((errno == EMFILE || errno == ENFILE) && accept_paused == 0) {
+		/* the socket stays readable: without a rest the loop would
+		 * spin until descriptors are free again */
+		struct epoll_event off = {.events = 0, .data.ptr = &tag_listen};
+
+		lp_log("out of descriptors (%s): not accepting for %d ms",
+		       strerror(errno), ACCEPT_PAUSE_MS);
+		epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &off);
+		accept_paused = tp_mono_ms() + ACCEPT_PAUSE_MS;
+	}
+}
+
+/* The listening socket back after its rest; the wait until then (-1:
+ * none). */
+static int accept_resume(void)
+{
+	struct epoll_event on = {.events = EPOLLIN, .data.ptr = &tag_listen};
+	long long left;
+
+	if (accept_paused == 0)
+		return -1;
+	left = accept_paused - tp_mono_ms();
+	if (left > 0)
+		return (int)left;
+	accept_paused = 0;
+	epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &on);
+	return -1;
+}
+
+/* Connections that sent nothing in time; the wait until the next one is
+ * due (-1: none). */
+static int sweep(void)
+{
+	long long now = tp_mono_ms(), next = -1;
+	struct pending *p = pendings, *n;
+	char who[64];
+
+	for (; p != NULL; p = n) {
+		n = p->next;
+		if (now - p->since >= REQUEST_WAIT_MS) {
+			lp_log("%s: no request within %d ms: closed",
+			       lp_who(&p->c, who, sizeof(who)),
+			       REQUEST_WAIT_MS);
+			close(p->c.fd);
+			drop_pending(p);
+		} else if (next < 0 ||
+		           p->since + REQUEST_WAIT_MS - now < next) {
+			next = p->since + REQUEST_WAIT_MS - now;
+		}
+	}
+	return (int)next;
+}
+
+/* --- signals --------------------------------------------------------------
+ */
+
+static void reload(void)
+{
+	struct gen *old = gen_acquire(), *g;
+	char err[600];
+
+	if (gen_load(config_path, err, sizeof(err)) != 0) {
+		lp_log("reload: %s; the configuration in use stays", err);
+		gen_release(old);
+		return;
+	}
+	g = gen_acquire();
+	if (strcmp(old->cfg->pool.socket, g->cfg->pool.socket) != 0 ||
+	    strcmp(old->cfg->pool.user, g->cfg->pool.user) != 0 ||
+	    old->cfg->pool.threads != g->cfg->pool.threads)
+		lp_log("reload: [pool] socket, user and threads take effect "
+		       "at the next start");
+	if (pin_load(g->cfg, err, sizeof(err)) != 0)
+		lp_log("reload: pin_file: %s", err);
+	warn_open(g->cfg);
+	lp_log("reloaded %s: %zu identities; calls in progress and relayed "
+	       "connections keep the configuration they started with",
+	       config_path, g->cfg->nids);
+	gen_release(g);
+	gen_release(old);
+}
+
+static void stop(int sig)
+{
+	tp_relay *r;
+	size_t left = 0;
+	long long until = tp_mono_ms() + STOP_WAIT_MS;
+
+	lp_log("stopping on %s: no new calls", sigabbrev_np(sig));
+	close(lfd);
+	if (own_socket && unlink(sock_path) != 0)
+		lp_log("%s stays: %s (a new tlspoold replaces it)", sock_path,
+		       strerror(errno));
+	for (struct pending *p = pendings, *n; p != NULL; p = n) {
+		n = p->next;
+		close(p->c.fd);
+		free(p);
+	}
+	pendings = NULL;
+	npending = 0;
+	work_stop();
+	/* the process's relay, if a call ever started it (0 threads
+	 * starts none) */
+	r = tp_process_relay(0);
+	while ((left = tp_relay_count(r)) > 0 && tp_mono_ms() < until)
+		usleep(100 * 1000);
+	lp_log("stopped; %zu relayed connection%s cut without close_notify",
+	       left, left == 1 ? "" : "s");
+	exit(0); /* the relay flushes what applications closed (handoff.c) */
+}
+
+static void on_signal(void)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload();
+		else
+			stop((int)si.ssi_signo);
+	}
+}
+
+/* --- main -----------------------------------------------------------------
+ */
+
+static void loop(void)
+{
+	struct epoll_event evs[64];
+	int n, wait;
+
+	for (;;) {
+		int rest = accept_resume();
+
+		wait = sweep();
+		if (rest >= 0 && (wait < 0 || rest < wait))
+			wait = rest;
+		n = epoll_wait(ep, evs, 64, wait);
+		if (n < 0 && errno != EINTR) {
+			lp_log("epoll_wait: %s", strerror(errno));
+			exit(1);
+		}
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == &tag_listen)
+				accept_all();
+			else if (evs[i].data.ptr == &tag_signal)
+				on_signal();
+			else
+				take(evs[i].data.ptr, 1);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	int opt, check = 0;
+	char err[600];
+	sigset_t sigs;
+	struct gen *g;
+	struct tp_pool_conf pool;
+
+	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'V':
+			printf("tlspoold %s\n", TLSPOOL_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 1;
+	}
+	if (config_path == NULL)
+		config_path = getenv("TLSPOOL_CONFIG");
+	if (config_path == NULL || config_path[0] == '\0')
+		config_path = tlspool_config_default_path();
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	tp_pool_serving(); /* its own calls run here, never at a pool */
+	if (gen_load(config_path, err, sizeof(err)) != 0) {
+		lp_log("%s", err);
+		return 1;
+	}
+	g = gen_acquire();
+	pool = g->cfg->pool;
+	gen_release(g);
+	snprintf(sock_path, sizeof(sock_path), "%s",
+	         pool.socket[0] ? pool.socket : DEFAULT_SOCKET);
+	if (check) {
+		if (geteuid() == 0 &&
+		    getpwnam(pool.user[0] ? pool.user : DEFAULT_USER) == NULL) {
+			lp_log("[pool] user %s: no such user",
+			       pool.user[0] ? pool.user : DEFAULT_USER);
+			return 1;
+		}
+		printf("%s: configuration OK\n", config_path);
+		return 0;
+	}
+	lfd = activated_socket();
+	if (lfd < 0)
+		lfd = bind_socket(sock_path);
+	switch_user(pool.user);
+	g = gen_acquire();
+	if (pin_load(g->cfg, err, sizeof(err)) != 0) {
+		lp_log("pin_file: %s", err);
+		return 1;
+	}
+	warn_open(g->cfg);
+	gen_release(g);
+	/* the workers and the relay's threads inherit this mask: the
+	 * signals come to the loop only */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || ep < 0 || work_start(pool.threads) != 0) {
+		lp_log("start: %s", strerror(errno));
+		return 1;
+	}
+	ev.data.ptr = &tag_listen;
+	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+	ev.data.ptr = &tag_signal;
+	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	lp_log("listening on %s as uid %u, %u workers, configuration %s",
+	       own_socket ? sock_path : "the socket from systemd",
+	       (unsigned)geteuid(), pool.threads, config_path);
+	loop();
+	return 0;
+}

@@ -1,0 +1,78 @@
+/*
+ * tlspoold: the pool that holds the keys (tlspoold(8)).  It is an
+ * application of libtlspool with its own configuration: it runs the calls
+ * that applications hand it over the Unix socket (pool.h) with its keys,
+ * checking each identity's ACL against the caller's peer credentials.
+ *
+ *   main.c  start-up: the configuration, the socket, the user switch;
+ *           the event loop (epoll): accepting, reading requests, signals
+ *   work.c  the configuration in use (reloaded on SIGHUP), the queue and
+ *           the fixed pool of workers that run the calls, checksni round
+ *           trips, starttls_end() for the descriptors it handed out
+ *   log.c   one line per event on stderr
+ */
+#ifndef TLSPOOLD_H
+#define TLSPOOLD_H
+
+#include <sys/types.h>
+
+#include "cred.h"
+#include "pool.h"
+
+/* A client of the socket, as SO_PEERCRED and SO_PEERGROUPS describe it
+ * when it connected. */
+struct client {
+	int fd;
+	pid_t pid;
+	struct tp_caller who;
+};
+
+/* --- log.c --- */
+
+/* One line on stderr, "tlspoold: " first; control characters of the
+ * text (names a client sent) shown as '?'. */
+void lp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "uid=U pid=P" of a client, for log lines. */
+const char *lp_who(const struct client *c, char *buf, size_t len);
+
+/* --- work.c --- */
+
+/* The configuration in use: a context of libtlspool and its parsed file,
+ * reference counted so that a reload never pulls one from a call. */
+struct gen {
+	starttls_ctx *ctx;
+	const struct tp_config *cfg;
+	unsigned refs; /* under work.c's lock */
+};
+
+/* Load path as the configuration in use: 0, or -1 with err. */
+int gen_load(const char *path, char *err, size_t errlen);
+struct gen *gen_acquire(void); /* never NULL after gen_load() */
+void gen_release(struct gen *g);
+
+/* Start nthreads workers; 0, or -1 with errno. */
+int work_start(unsigned nthreads);
+
+/*
+ * Queue the call of request q from c with its descriptor fd: takes both
+ * c->fd and fd in every case.  0 queued, or -1 when the queue is full
+ * (the client has its answer).
+ */
+int work_queue(const struct client *c, const struct tp_pool_request *q, int fd);
+
+/* Answer c's starttls_end() question about fd; closes fd. */
+void work_end(const struct client *c, int fd);
+
+/* Send c a failure reply (err, cls, detail). */
+void work_refuse(const struct client *c, int err, starttls_class cls,
+                 const char *detail);
+
+/* Stop taking calls: the queued ones are refused, the running ones end;
+ * returns when every worker has. */
+void work_stop(void);
+
+/* The PKCS#11 PIN from [pool] pin_file (read again on reload). */
+int pin_load(const struct tp_config *cfg, char *err, size_t errlen);
+
+#endif
