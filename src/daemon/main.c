@@ -517,14 +517,10 @@ static void loop(void)
 	}
 }
 
-int main(int argc, char **argv)
+/* The command line: -1 to go on, else the exit status. */
+static int options(int argc, char **argv, int *check)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
-	int opt, check = 0;
-	char err[600];
-	sigset_t sigs;
-	struct gen *g;
-	struct tp_pool_conf pool;
+	int opt;
 
 	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
 		switch (opt) {
@@ -532,7 +528,7 @@ int main(int argc, char **argv)
 			config_path = optarg;
 			break;
 		case 't':
-			check = 1;
+			*check = 1;
 			break;
 		case 'V':
 			printf("tlspoold %s\n", TLSPOOL_VERSION);
@@ -553,6 +549,56 @@ int main(int argc, char **argv)
 		config_path = getenv("TLSPOOL_CONFIG");
 	if (config_path == NULL || config_path[0] == '\0')
 		config_path = tlspool_config_default_path();
+	return -1;
+}
+
+/* -t: the configuration loads and names a user that exists. */
+static int check_only(const struct tp_pool_conf *pool)
+{
+	if (geteuid() == 0 &&
+	    getpwnam(pool->user[0] ? pool->user : DEFAULT_USER) == NULL) {
+		lp_log("[pool] user %s: no such user",
+		       pool->user[0] ? pool->user : DEFAULT_USER);
+		return 1;
+	}
+	printf("%s: configuration OK\n", config_path);
+	return 0;
+}
+
+/* The signals come to the loop only (the workers and the relay's threads
+ * inherit this mask), through a signalfd in the loop's epoll set with
+ * the listening socket.  0, or -1 with errno. */
+static int loop_setup(unsigned threads)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	sigset_t sigs;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || ep < 0 || work_start(threads) != 0)
+		return -1;
+	ev.data.ptr = &tag_listen;
+	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+	ev.data.ptr = &tag_signal;
+	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int check = 0, rc;
+	char err[600];
+	struct gen *g;
+	struct tp_pool_conf pool;
+
+	rc = options(argc, argv, &check);
+	if (rc >= 0)
+		return rc;
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 	tp_pool_serving(); /* its own calls run here, never at a pool */
@@ -565,20 +611,12 @@ int main(int argc, char **argv)
 	gen_release(g);
 	snprintf(sock_path, sizeof(sock_path), "%s",
 	         pool.socket[0] ? pool.socket : DEFAULT_SOCKET);
-	if (check) {
-		if (geteuid() == 0 &&
-		    getpwnam(pool.user[0] ? pool.user : DEFAULT_USER) == NULL) {
-			lp_log("[pool] user %s: no such user",
-			       pool.user[0] ? pool.user : DEFAULT_USER);
-			return 1;
-		}
-		printf("%s: configuration OK\n", config_path);
-		return 0;
-	}
+	if (check)
+		return check_only(&pool);
 	lfd = activated_socket();
 	if (lfd < 0)
 		lfd = bind_socket(sock_path);
-	switch_user(pool.user);
+	switch_user(pool.user); /* before any key is read */
 	g = gen_acquire();
 	if (pin_load(g->cfg, err, sizeof(err)) != 0) {
 		lp_log("pin_file: %s", err);
@@ -586,23 +624,10 @@ int main(int argc, char **argv)
 	}
 	warn_open(g->cfg);
 	gen_release(g);
-	/* the workers and the relay's threads inherit this mask: the
-	 * signals come to the loop only */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (sfd < 0 || ep < 0 || work_start(pool.threads) != 0) {
+	if (loop_setup(pool.threads) != 0) {
 		lp_log("start: %s", strerror(errno));
 		return 1;
 	}
-	ev.data.ptr = &tag_listen;
-	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-	ev.data.ptr = &tag_signal;
-	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
 	lp_log("listening on %s as uid %u, %u workers, configuration %s",
 	       own_socket ? sock_path : "the socket from systemd",
 	       (unsigned)geteuid(), pool.threads, config_path);

@@ -360,36 +360,92 @@ static int may_skip_authz(const struct tp_pool_conf *p,
 	return 0;
 }
 
-static void run_job(struct job *j)
+/* A job that waited past its time in the queue, or asks for
+ * STARTTLS_NO_AUTHZ without the right to: refused (1), else 0. */
+static int job_refused(struct job *j, const struct gen *g, long long now)
 {
-	const struct tp_pool_request *q = &j->q;
-	const char *myname = q->opts & TP_POOL_HAS_MYNAME ? q->myname : NULL;
-	char peer[TP_POOL_NAME] = "", *pp = NULL, who[64], detail[600];
-	size_t plen = 0;
-	struct tp_pool_msg m;
-	struct gen *g = gen_acquire();
-	long long now = tp_mono_ms(), start = now;
 	unsigned tmo = g->cfg->handshake_timeout_ms;
-	int tls, err, sent;
+	char detail[600];
 
 	if (now - j->queued > (long long)tmo) {
 		snprintf(detail, sizeof(detail),
 		         "the call waited %lld ms for a worker of tlspoold "
 		         "([tls] handshake_timeout_ms %u)",
 		         now - j->queued, tmo);
-		gen_release(g);
 		refuse_job(j, ETIMEDOUT, STARTTLS_ERR_TIMEOUT, detail);
-		return;
+		return 1;
 	}
-	if ((q->flags & STARTTLS_NO_AUTHZ) &&
+	if ((j->q.flags & STARTTLS_NO_AUTHZ) &&
 	    !may_skip_authz(&g->cfg->pool, &j->c.who)) {
 		snprintf(detail, sizeof(detail),
 		         "STARTTLS_NO_AUTHZ through tlspoold: uid %u is not "
 		         "named by [pool] allow_no_authz_users or "
 		         "allow_no_authz_groups",
 		         (unsigned)j->c.who.uid);
-		gen_release(g);
 		refuse_job(j, EPERM, STARTTLS_ERR_REFUSED, detail);
+		return 1;
+	}
+	return 0;
+}
+
+/* The reply to the application (with the plaintext descriptor on
+ * success), and one line in the log. */
+static void reply_and_log(struct job *j, int tls, int err, const char *peer,
+                          long long start)
+{
+	const struct tp_pool_request *q = &j->q;
+	const char *myname = q->opts & TP_POOL_HAS_MYNAME ? q->myname : NULL;
+	const char *sni = q->opts & TP_POOL_HAS_SNINAME ? q->sniname : "-";
+	struct tp_pool_msg m;
+	char who[64];
+	int sent;
+
+	memset(&m, 0, sizeof(m));
+	m.type = TP_POOL_REPLY;
+	m.u.reply.result = tls < 0 ? -1 : 0;
+	m.u.reply.err = tls < 0 ? (err > 0 && err < 4096 ? err : EIO) : 0;
+	m.u.reply.cls = tls < 0 ? (uint32_t)starttls_errclass() : STARTTLS_OK;
+	if (tls < 0 && m.u.reply.cls == STARTTLS_OK)
+		m.u.reply.cls = STARTTLS_ERR_INTERNAL;
+	snprintf(m.u.reply.detail, sizeof(m.u.reply.detail), "%s",
+	         starttls_errstr());
+	if (tls >= 0) {
+		snprintf(m.u.reply.peer, sizeof(m.u.reply.peer), "%s", peer);
+		owner_add(tls, j->c.who.uid);
+	}
+	sent = tp_pool_send(j->c.fd, &m, tls) == 0;
+	if (tls >= 0)
+		close(tls); /* the client has its copy, or none: closed */
+	lp_who(&j->c, who, sizeof(who));
+	if (tls >= 0)
+		lp_log("%s %s myname=%s sni=%s: ok, peer %s (%lld ms)%s", who,
+		       q->role ? "server" : "client", myname ? myname : "-",
+		       sni, peer[0] ? peer : "(anonymous)",
+		       tp_mono_ms() - start,
+		       sent ? "" : "; the client went away: closed");
+	else
+		lp_log("%s %s myname=%s sni=%s: %s (%s): %s%s", who,
+		       q->role ? "server" : "client", myname ? myname : "-",
+		       sni,
+		       strerrorname_np(m.u.reply.err)
+		               ? strerrorname_np(m.u.reply.err)
+		               : "?",
+		       starttls_class_name((starttls_class)m.u.reply.cls),
+		       m.u.reply.detail, sent ? "" : "; the client went away");
+}
+
+static void run_job(struct job *j)
+{
+	const struct tp_pool_request *q = &j->q;
+	const char *myname = q->opts & TP_POOL_HAS_MYNAME ? q->myname : NULL;
+	char peer[TP_POOL_NAME] = "", *pp = NULL;
+	size_t plen = 0;
+	struct gen *g = gen_acquire();
+	long long start = tp_mono_ms();
+	int tls, err;
+
+	if (job_refused(j, g, start)) {
+		gen_release(g);
 		return;
 	}
 	if (q->opts & TP_POOL_HAS_PEERNAME) {
@@ -397,7 +453,7 @@ static void run_job(struct job *j)
 		plen = q->peername_len < sizeof(peer) ? q->peername_len
 		                                      : sizeof(peer);
 	}
-	j->deadline = now + tmo;
+	j->deadline = start + g->cfg->handshake_timeout_ms;
 	tp_cred_act_for(&j->c.who);
 	if (q->role == 1)
 		tls = starttls_ctx_server(
@@ -411,38 +467,7 @@ static void run_job(struct job *j)
 		        plen);
 	err = errno;
 	tp_cred_act_for(NULL);
-	memset(&m, 0, sizeof(m));
-	m.type = TP_POOL_REPLY;
-	m.u.reply.result = tls < 0 ? -1 : 0;
-	m.u.reply.err = tls < 0 ? (err > 0 && err < 4096 ? err : EIO) : 0;
-	m.u.reply.cls = tls < 0 ? (uint32_t)starttls_errclass() : STARTTLS_OK;
-	if (tls < 0 && m.u.reply.cls == STARTTLS_OK)
-		m.u.reply.cls = STARTTLS_ERR_INTERNAL;
-	snprintf(m.u.reply.detail, sizeof(m.u.reply.detail), "%s",
-	         starttls_errstr());
-	if (tls >= 0)
-		snprintf(m.u.reply.peer, sizeof(m.u.reply.peer), "%s", peer);
-	if (tls >= 0)
-		owner_add(tls, j->c.who.uid);
-	sent = tp_pool_send(j->c.fd, &m, tls) == 0;
-	if (tls >= 0)
-		close(tls); /* the client has its copy, or none: closed */
-	lp_who(&j->c, who, sizeof(who));
-	if (tls >= 0)
-		lp_log("%s %s myname=%s sni=%s: ok, peer %s (%lld ms)%s", who,
-		       q->role ? "server" : "client", myname ? myname : "-",
-		       q->opts & TP_POOL_HAS_SNINAME ? q->sniname : "-",
-		       peer[0] ? peer : "(anonymous)", tp_mono_ms() - start,
-		       sent ? "" : "; the client went away: closed");
-	else
-		lp_log("%s %s myname=%s sni=%s: %s (%s): %s%s", who,
-		       q->role ? "server" : "client", myname ? myname : "-",
-		       q->opts & TP_POOL_HAS_SNINAME ? q->sniname : "-",
-		       strerrorname_np(m.u.reply.err)
-		               ? strerrorname_np(m.u.reply.err)
-		               : "?",
-		       starttls_class_name((starttls_class)m.u.reply.cls),
-		       m.u.reply.detail, sent ? "" : "; the client went away");
+	reply_and_log(j, tls, err, peer, start);
 	close(j->c.fd);
 	gen_release(g);
 	free(j);
