@@ -400,10 +400,11 @@ static int take_operands(struct options *o, int nargs, char **argv)
  * of it, so a broken file is an error naming file and line). */
 static int open_config(struct options *o)
 {
+	const char *pool = getenv("TLSPOOL_SOCKET");
+
 	/* Through the pool with no --config: the application's own file is
 	 * not read at all (tlspoold(8)); the calls take the default. */
-	if (o->config == NULL && getenv("TLSPOOL_SOCKET") != NULL &&
-	    getenv("TLSPOOL_SOCKET")[0] != '\0') {
+	if (o->config == NULL && pool != NULL && pool[0] != '\0') {
 		o->ctx = NULL;
 		return 0;
 	}
