@@ -106,15 +106,6 @@ confs() { # ZONEDIR: every configuration of this script
 }
 confs "$W/z"
 
-wait_port() {
-	local i
-	for i in $(seq 100); do
-		ss -Htln "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	echo "not ok: nothing listens on $1"
-	return 1
-}
 server() { # PORT: a one-connection server echoing one line
 	("$CLI" --server --config "$W/server.conf" --bind 127.0.0.1 --no-peer-cert \
 		--exec cat "$1" >/dev/null 2>"$T/server.err") &

@@ -61,15 +61,6 @@ make_server_conf() { # ZONEDIR > conf
 }
 make_server_conf "$W/z" >"$W/server.conf"
 
-wait_port() {
-	local i
-	for i in $(seq 100); do
-		ss -Htln "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	echo "not ok: nothing listens on $1"
-	return 1
-}
 server() { # PORT: a one-connection server echoing one line
 	("$CLI" --server --config "$W/server.conf" --bind 127.0.0.1 --no-peer-cert \
 		--exec cat "$1" >/dev/null 2>"$T/server.err") &
