@@ -566,7 +566,6 @@ static int negotiate(struct call *c, int proto, int *alert)
 {
 	if (check_args(c, proto) != 0)
 		return -1;
-	c->deadline = c->deadline + c->rt->cfg->handshake_timeout_ms;
 	/* now: after the handshake a server that refused us may be gone */
 	if (peer_port(c->net, &c->port) != 0)
 		c->port = 0;
@@ -590,7 +589,8 @@ static int run(struct call *c, int fd, int proto, char *peername,
 
 	tp_clear_error();
 	tp_trace_reset();
-	c->deadline = tp_mono_ms(); /* plus handshake_timeout_ms, once known */
+	/* the whole call, however slowly the peer sends */
+	c->deadline = tp_mono_ms() + c->rt->cfg->handshake_timeout_ms;
 	/* 1. consume fd */
 	c->net = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	saved = errno;
