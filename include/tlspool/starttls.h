@@ -47,6 +47,26 @@ typedef struct starttls_ctx starttls_ctx;
 starttls_ctx *starttls_ctx_new(const char *path);
 void starttls_ctx_free(starttls_ctx *ctx); /* NULL accepted */
 
+/* starttls_ctx_new() with overrides: a NULL-terminated list of
+ * "SECTION.KEY=VALUE" strings ("tls.priority=NORMAL",
+ * "identity www.example.com.key=/etc/keys/www.pem") applied after the
+ * file, each checked as a line of the file would be; a key overridden
+ * replaces all of the file's lines of that key.  A relative path is the
+ * current directory's.  path NULL: the file of the process default, read
+ * once (the installed one may be missing). */
+starttls_ctx *starttls_ctx_new_with(const char *path,
+                                    const char *const *overrides);
+
+/* The resolver of the context's [dns] (the one its calls use), made on
+ * first use and owned by the context: valid until starttls_ctx_free().
+ * NULL with errno and starttls_errstr() when [dns] cannot make one. */
+tlspool_dns *starttls_ctx_resolver(starttls_ctx *ctx);
+
+/* Load the credentials of local identity name as a call would (the file
+ * rules, the ACL, a usable key and certificate): 0, or -1 with errno and
+ * starttls_errstr().  ctx NULL: the process default. */
+int starttls_ctx_identity(starttls_ctx *ctx, const char *name);
+
 /* The SNI filter of the context API: sni as sent ("" for none), arg as
  * given; nonzero accepts. */
 typedef int starttls_sni_fn(const char *sni, void *arg);

@@ -19,6 +19,16 @@ enum {
 #define MAX_SNI_ALLOW        32
 #define DEFAULT_MAX_CHILDREN 256
 
+/* The quick flags that override the configuration (overrides.c). */
+#define QUICK_MAX_UPSTREAM 8
+struct quick {
+	const char *cert, *key, *trust_anchor, *priority, *alpn;
+	const char *upstream[QUICK_MAX_UPSTREAM];
+	int nupstream;
+	unsigned timeout_ms; /* 0: not given */
+	int any;             /* one of them was given */
+};
+
 struct options {
 	int mode; /* 'l'ookup, 'c'lient, 's'erver, cache 'L'ist, 'F'lush */
 	const char *config;
@@ -36,6 +46,7 @@ struct options {
 	int flags;        /* STARTTLS_* */
 	int linger_ms;
 	starttls_ctx *ctx; /* --config FILE, or the default, read once */
+	struct quick quick;
 };
 
 extern const char *progname;
@@ -93,6 +104,60 @@ int sock_type(const struct options *o);
 int ipproto(const struct options *o);
 int set_nonblock(int fd);
 long long now_ms(void); /* monotonic */
+
+/* overrides.c: the quick flags.  quick_option(): one of them into o
+ * (-1 to go on, else the exit code); quick_ctx(): the context of
+ * --config with the flags applied, or NULL through the pool (0, or the
+ * exit code after a message); quick_identity(): a local identity that
+ * cannot be loaded is an error at start, not at the first connection. */
+enum {
+	Q_CERT,
+	Q_KEY,
+	Q_TRUST_ANCHOR,
+	Q_UPSTREAM,
+	Q_PRIORITY,
+	Q_ALPN,
+	Q_TIMEOUT,
+	Q_N
+};
+#define OPT_QUICK 0x10000 /* above OPT_FLAG + every STARTTLS_* bit */
+int quick_option(struct options *o, int q, const char *arg);
+int quick_ctx(struct options *o);
+int quick_identity(struct options *o);
+
+/* addr.c: ports and service names, addresses, host names through the
+ * DNSSEC resolver of [dns]. */
+#include <netinet/in.h>
+#include <sys/socket.h>
+#define ADDR_MAX 32
+struct addr_entry {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[64];       /* "[::1]:443", "127.0.0.1:443" */
+	const char *verdict; /* "secure", "insecure", "literal", ... */
+	int tried, used, error;
+};
+struct addr_list {
+	size_t n;
+	struct addr_entry e[ADDR_MAX];
+};
+/* "[::1]" -> "::1" (in place); anything else as it is. */
+char *addr_unbracket(char *s);
+/* A port: 1..65535 or a service name of o->proto; 0 and *out (a decimal
+ * string), or EXIT_USAGE after a usage message naming what. */
+int addr_port(const struct options *o, const char *arg, const char *what,
+              const char **out);
+/* host (literal, localhost, or a name through [dns]): 0, or the exit
+ * code after a message. */
+int addr_resolve(const struct options *o, const char *host, const char *port,
+                 struct addr_list *l);
+/* The client's connection: every address of o->name in order; the
+ * descriptor, or -1 with *rc the exit code. */
+int addr_connect(const struct options *o, int *rc);
+/* The server's socket (--bind, or [::] dual-stack): -1 after a message. */
+int addr_listen(const struct options *o);
+/* The addresses of the last addr_connect(): tried, used. */
+const struct addr_list *addr_last(void);
 
 /* connect.c.  run_server() returns in every process it forks too (with
  * --fork, the child's status): main() alone exits. */

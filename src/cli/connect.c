@@ -32,36 +32,6 @@
 /* --- client ----------------------------------------------------------------
  */
 
-static int connect_to(const struct options *o)
-{
-	struct addrinfo hints = {0}, *res, *ai;
-	int fd = -1, r, e = 0;
-
-	hints.ai_socktype = sock_type(o);
-	hints.ai_flags = AI_NUMERICSERV;
-	r = getaddrinfo(o->name, o->port, &hints, &res);
-	if (r != 0) {
-		fprintf(stderr, "%s: %s %s: %s\n", progname, o->name, o->port,
-		        gai_strerror(r));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		e = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		fprintf(stderr, "%s: connect %s %s: %s\n", progname, o->name,
-		        o->port, strerror(e));
-	return fd;
-}
-
 /* An IPv4 or IPv6 address literal (with a scope, or in the short forms
  * inet_aton() takes), not a name. */
 static int is_address(const char *s)
@@ -79,7 +49,7 @@ int run_client(const struct options *o)
 {
 	char peer[320] = "";
 	const char *sni = o->sni;
-	int fd, tls;
+	int fd, tls, rc = EXIT_CONNECT;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (sni == NULL && o->fd < 0 && !is_address(o->name))
@@ -94,9 +64,9 @@ int run_client(const struct options *o)
 		        progname, o->fd >= 0 ? "--fd" : o->name);
 		return EXIT_USAGE;
 	}
-	fd = o->fd >= 0 ? o->fd : connect_to(o);
+	fd = o->fd >= 0 ? o->fd : addr_connect(o, &rc);
 	if (fd < 0)
-		return EXIT_CONNECT;
+		return rc;
 	tls = starttls_ctx_client(o->ctx, fd, ipproto(o), o->myname, o->flags,
 	                          sni, peer, sizeof(peer));
 	if (tls < 0)
@@ -139,38 +109,6 @@ static int check_sni(const char *sni, void *arg)
 		if (fnmatch(o->sni_allow[i], sni, FNM_CASEFOLD) == 0)
 			return 1;
 	return 0;
-}
-
-static int listen_on(const struct options *o)
-{
-	struct addrinfo hints = {0}, *res, *ai;
-	int fd = -1, r, one = 1, e = 0;
-
-	hints.ai_socktype = sock_type(o);
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	r = getaddrinfo(o->bind, o->port, &hints, &res);
-	if (r != 0) {
-		fprintf(stderr, "%s: bind %s %s: %s\n", progname,
-		        o->bind ? o->bind : "*", o->port, gai_strerror(r));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    (sock_type(o) == SOCK_DGRAM || listen(fd, 128) == 0))
-			break;
-		e = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		fprintf(stderr, "%s: listen %s %s: %s\n", progname,
-		        o->bind ? o->bind : "*", o->port, strerror(e));
-	return fd;
 }
 
 static int serve_one(const struct options *o, int conn)
@@ -384,12 +322,9 @@ int run_server(const struct options *o)
 	signal(SIGPIPE, SIG_IGN);
 	if (o->fd >= 0)
 		return serve_one(o, o->fd);
-	lfd = listen_on(o);
+	lfd = addr_listen(o);
 	if (lfd < 0)
 		return EXIT_CONNECT;
-	if (o->verbose)
-		fprintf(stderr, "%s: listening on port %s\n", progname,
-		        o->port);
 	if (sock_type(o) == SOCK_DGRAM) {
 		if (o->fork) {
 			close(lfd);

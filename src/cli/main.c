@@ -74,15 +74,6 @@ static int number(const char *s, long min, long max, const char *what,
 	return 0;
 }
 
-/* A port: decimal 1..65535 (getaddrinfo() would take "99999" modulo
- * 65536, and a service name is not looked up). */
-static int port_arg(const char *s, const char *what)
-{
-	long v;
-
-	return number(s, 1, 65535, what, &v);
-}
-
 /* Raise the soft limit of descriptors to the hard one: a server with
  * many connections needs one per connection and more in its children,
  * and the default soft limit (often 1024) is there for select() users. */
@@ -199,6 +190,13 @@ static const struct option longopts[] = {
         {"no-cache-write", no_argument, NULL,
          OPT_FLAG + STARTTLS_NO_CACHE_WRITE},
         {"no-authz", no_argument, NULL, OPT_FLAG + STARTTLS_NO_AUTHZ},
+        {"cert", required_argument, NULL, OPT_QUICK + Q_CERT},
+        {"key", required_argument, NULL, OPT_QUICK + Q_KEY},
+        {"trust-anchor", required_argument, NULL, OPT_QUICK + Q_TRUST_ANCHOR},
+        {"upstream", required_argument, NULL, OPT_QUICK + Q_UPSTREAM},
+        {"priority", required_argument, NULL, OPT_QUICK + Q_PRIORITY},
+        {"alpn", required_argument, NULL, OPT_QUICK + Q_ALPN},
+        {"timeout", required_argument, NULL, OPT_QUICK + Q_TIMEOUT},
         {"verbose", no_argument, NULL, 'v'},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
@@ -231,6 +229,8 @@ static int apply_option(int c, struct options *o, int set[], char **argv)
 {
 	long v;
 
+	if (c >= OPT_QUICK)
+		return quick_option(o, c - OPT_QUICK, optarg);
 	if (c >= OPT_FLAG) {
 		o->flags |= c - OPT_FLAG;
 		return -1;
@@ -313,7 +313,7 @@ static int apply_option(int c, struct options *o, int set[], char **argv)
 		o->allow_no_sni = set[R_ALLOW_NO_SNI] = 1;
 		break;
 	case OPT_BIND:
-		o->bind = optarg;
+		o->bind = addr_unbracket(optarg);
 		set[R_BIND] = 1;
 		break;
 	case OPT_DIAGNOSE:
@@ -362,7 +362,8 @@ static int take_operands(struct options *o, int nargs, char **argv)
 			return usage_error("--lookup takes NAME [PORT]");
 		o->name = argv[0];
 		o->port = nargs == 2 ? argv[1] : NULL;
-		if (o->port != NULL && port_arg(o->port, "--lookup PORT") != 0)
+		if (o->port != NULL &&
+		    addr_port(o, o->port, "--lookup PORT", &o->port) != 0)
 			return EXIT_USAGE;
 		break;
 	case 'L':
@@ -377,9 +378,9 @@ static int take_operands(struct options *o, int nargs, char **argv)
 			return usage_error(
 			        "--client takes HOST PORT, or --fd N");
 		if (o->fd < 0) {
-			o->name = argv[0];
-			o->port = argv[1];
-			if (port_arg(o->port, "--client PORT") != 0)
+			o->name = addr_unbracket(argv[0]);
+			if (addr_port(o, argv[1], "--client PORT", &o->port) !=
+			    0)
 				return EXIT_USAGE;
 		}
 		break;
@@ -387,8 +388,8 @@ static int take_operands(struct options *o, int nargs, char **argv)
 		if (o->fd >= 0 ? nargs != 0 : nargs != 1)
 			return usage_error("--server takes PORT, or --fd N");
 		if (o->fd < 0) {
-			o->port = argv[0];
-			if (port_arg(o->port, "--server PORT") != 0)
+			if (addr_port(o, argv[0], "--server PORT", &o->port) !=
+			    0)
 				return EXIT_USAGE;
 		}
 		break;
@@ -400,19 +401,15 @@ static int take_operands(struct options *o, int nargs, char **argv)
  * of it, so a broken file is an error naming file and line). */
 static int open_config(struct options *o)
 {
-	const char *pool = getenv("TLSPOOL_SOCKET");
+	int rc;
 
 	/* Through the pool with no --config: the application's own file is
-	 * not read at all (tlspoold(8)); the calls take the default. */
-	if (o->config == NULL && pool != NULL && pool[0] != '\0') {
-		o->ctx = NULL;
-		return 0;
-	}
-	o->ctx = starttls_ctx_new(o->config);
-	if (o->ctx != NULL)
-		return 0;
-	fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
-	return EXIT_USAGE;
+	 * not read at all (tlspoold(8)); the calls take the default.  The
+	 * quick flags are overrides of the file (overrides.c). */
+	rc = quick_ctx(o);
+	if (rc == 0)
+		rc = quick_identity(o);
+	return rc;
 }
 
 static int run_mode(const struct options *o)

@@ -63,7 +63,10 @@ static int copy_path(char *dst, size_t len, const char *v, int *bad)
 static void file_path(const struct tp_config *c, char *dst, size_t len,
                       const char *v, int *bad)
 {
-	if (tlspool_file_resolve(dst, len, c->path, v) != 0)
+	/* an override's path is the caller's: against the current
+	 * directory ("./-" has "." as its directory) */
+	if (tlspool_file_resolve(dst, len, c->overriding ? "./-" : c->path,
+	                         v) != 0)
 		*bad = 1;
 }
 
@@ -473,12 +476,38 @@ static int dns_key(struct tp_config *c, const char *section, const char *key,
 	                                                                : 0;
 }
 
+/* [tls] alpn: protocol names (RFC 7301 section 3.1: 1 to 255 octets
+ * each; here printable, without spaces or commas, which separate them),
+ * at most TP_MAX_ALPN. */
+static void alpn_list(char *dst, size_t len, const char *v, int *bad)
+{
+	const char *p = v;
+	size_t n = 0;
+
+	while (*p != '\0') {
+		size_t l = strcspn(p, " \t,");
+
+		for (size_t i = 0; i < l; i++)
+			if ((unsigned char)p[i] < ' ' || p[i] == 0x7f)
+				*bad = 1;
+		if (l > 0)
+			n++;
+		p += l;
+		p += strspn(p, " \t,");
+	}
+	if (n == 0 || n > TP_MAX_ALPN)
+		*bad = 1;
+	copy_path(dst, len, v, bad);
+}
+
 static int tls_key(struct tp_config *c, const char *section, const char *key,
                    const char **value, int *bad, char *msg, size_t msglen)
 {
 	(void)section, (void)msg, (void)msglen;
 	if (strcmp(key, "priority") == 0)
 		copy_path(c->priority, sizeof(c->priority), *value, bad);
+	else if (strcmp(key, "alpn") == 0)
+		alpn_list(c->alpn, sizeof(c->alpn), *value, bad);
 	else if (strcmp(key, "handshake_timeout_ms") == 0)
 		c->handshake_timeout_ms = to_ulong(*value, 1, 3600000, bad);
 	else if (strcmp(key, "relay_threads") == 0)
@@ -727,10 +756,108 @@ static const char *const *section_names(void)
 	return names;
 }
 
+/*
+ * An override "SECTION.KEY=VALUE" split: the key runs from the last dot
+ * before the first "=" (keys have no dots; an identity's section does).
+ * 0, or -1 for a string of another form.
+ */
+static int split_override(const char *o, char *section, size_t slen, char *key,
+                          size_t klen, const char **value)
+{
+	const char *eq = strchr(o, '='), *dot = NULL, *p;
+
+	if (eq == NULL)
+		return -1;
+	for (p = o; p < eq; p++)
+		if (*p == '.')
+			dot = p;
+	if (dot == NULL || dot == o || dot + 1 == eq ||
+	    (size_t)(dot - o) >= slen || (size_t)(eq - dot - 1) >= klen)
+		return -1;
+	snprintf(section, slen, "%.*s", (int)(dot - o), o);
+	snprintf(key, klen, "%.*s", (int)(eq - dot - 1), dot + 1);
+	*value = eq + 1;
+	return 0;
+}
+
+/* Is (section, key) overridden?  Case as in the file, but an identity's
+ * name without case and final dot. */
+static int overridden(const struct tp_config *c, const char *section,
+                      const char *key)
+{
+	char s[300], k[64];
+	const char *v;
+	size_t i;
+
+	for (i = 0; c->overrides != NULL && c->overrides[i] != NULL; i++) {
+		if (split_override(c->overrides[i], s, sizeof(s), k, sizeof(k),
+		                   &v) != 0 ||
+		    strcmp(k, key) != 0)
+			continue;
+		if (strcmp(s, section) == 0 ||
+		    (strncmp(s, "identity ", 9) == 0 &&
+		     strncmp(section, "identity ", 9) == 0 &&
+		     same_identity(s + 9, section + 9) &&
+		     same_identity(section + 9, s + 9)))
+			return 1;
+	}
+	return 0;
+}
+
+/* A file's entry: skipped when an override replaces its key. */
+static int on_file_entry(void *user, const char *section, const char *key,
+                         const char *value, char *msg, size_t msglen)
+{
+	if (overridden(user, section, key))
+		return 0;
+	return on_entry(user, section, key, value, msg, msglen);
+}
+
+/* The overrides, after the file, through the file's own readers. */
+static int apply_overrides(struct tp_config *c, char *err, size_t errlen)
+{
+	char s[300], k[64], msg[400];
+	const char *v;
+	size_t i;
+
+	c->overriding = 1;
+	for (i = 0; c->overrides[i] != NULL; i++) {
+		if (split_override(c->overrides[i], s, sizeof(s), k, sizeof(k),
+		                   &v) != 0) {
+			snprintf(err, errlen,
+			         "override \"%s\": not SECTION.KEY=VALUE",
+			         c->overrides[i]);
+			goto bad;
+		}
+		if (on_entry(c, s, k, v, msg, sizeof(msg)) != 0) {
+			snprintf(err, errlen, "override \"%s\": %s",
+			         c->overrides[i], msg);
+			goto bad;
+		}
+	}
+	c->overriding = 0;
+	c->overrides = NULL;
+	return 0;
+bad:
+	c->overriding = 0;
+	c->overrides = NULL;
+	errno = EINVAL;
+	return -1;
+}
+
 int tp_config_load(const char *path, int may_be_missing, struct tp_config **out,
                    char *err, size_t errlen)
 {
+	return tp_config_load_with(path, may_be_missing, NULL, out, err,
+	                           errlen);
+}
+
+int tp_config_load_with(const char *path, int may_be_missing,
+                        const char *const *overrides, struct tp_config **out,
+                        char *err, size_t errlen)
+{
 	struct tp_config *cfg = config_new();
+	int missing = 0;
 
 	*out = NULL;
 	if (cfg == NULL) {
@@ -739,18 +866,27 @@ int tp_config_load(const char *path, int may_be_missing, struct tp_config **out,
 		return -1;
 	}
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	if (tlspool_conf_parse(path, section_names(), on_entry, cfg, err,
+	cfg->overrides = overrides;
+	if (tlspool_conf_parse(path, section_names(), on_file_entry, cfg, err,
 	                       errlen) != 0) {
 		int e = errno;
 
-		if (e == ENOENT && may_be_missing) {
-			cfg->cache_backend = TP_CACHE_MEMORY;
-			*out = cfg;
-			return 0;
+		if (e != ENOENT || !may_be_missing) {
+			tp_config_free(cfg);
+			errno = e;
+			return -1;
 		}
+		missing = 1;
+	}
+	if (overrides != NULL && apply_overrides(cfg, err, errlen) != 0) {
 		tp_config_free(cfg);
-		errno = e;
+		errno = EINVAL;
 		return -1;
+	}
+	if (missing && overrides == NULL) {
+		cfg->cache_backend = TP_CACHE_MEMORY;
+		*out = cfg;
+		return 0;
 	}
 	if (cache_finish(cfg, err, errlen) != 0) {
 		tp_config_free(cfg);

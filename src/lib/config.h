@@ -12,7 +12,8 @@
 #include "cache.h"
 #include "lib.h"
 
-#define TP_MAX_ACL 32
+#define TP_MAX_ACL  32
+#define TP_MAX_ALPN 8
 
 struct tp_identity {
 	char name[256];             /* domain or user@domain */
@@ -63,6 +64,7 @@ struct tp_config {
 	off_t size;
 	tlspool_dns_config *dns;
 	char priority[256];
+	char alpn[256]; /* [tls] alpn: protocol names, "" none (RFC 7301) */
 	unsigned handshake_timeout_ms, relay_threads, dtls_idle_timeout_ms;
 	int pkix_fallback;
 	unsigned char sources[TP_MAX_SOURCES]; /* enum tp_source, users */
@@ -79,11 +81,24 @@ struct tp_config {
 	struct tp_identity *ids;
 	size_t nids;
 	struct tp_pool_conf pool;
+	/* while loading only: the caller's "SECTION.KEY=VALUE" overrides,
+	 * and whether one is being applied (its paths are the caller's) */
+	const char *const *overrides;
+	int overriding;
 };
 
 /* Load path; with may_be_missing a missing file gives the defaults. */
 int tp_config_load(const char *path, int may_be_missing, struct tp_config **out,
                    char *err, size_t errlen);
+
+/* The same, then overrides ("SECTION.KEY=VALUE", NULL-terminated):
+ * the file's lines of an overridden key are skipped, and each override
+ * goes through the section's reader as a line of the file would (a
+ * relative path against the current directory).  A repeatable key
+ * (upstream) overridden takes the overrides' values only. */
+int tp_config_load_with(const char *path, int may_be_missing,
+                        const char *const *overrides, struct tp_config **out,
+                        char *err, size_t errlen);
 
 void tp_config_free(struct tp_config *cfg); /* NULL accepted */
 

@@ -42,6 +42,22 @@ struct tp_runtime *tp_runtime_load(const char *path, int may_be_missing,
 	return rt;
 }
 
+struct tp_runtime *tp_runtime_load_with(const char *path, int may_be_missing,
+                                        const char *const *overrides, char *err,
+                                        size_t errlen)
+{
+	struct tp_config *cfg;
+	struct tp_runtime *rt;
+
+	if (tp_config_load_with(path, may_be_missing, overrides, &cfg, err,
+	                        errlen) != 0)
+		return NULL;
+	rt = tp_runtime_new(cfg);
+	if (rt == NULL)
+		snprintf(err, errlen, "out of memory");
+	return rt;
+}
+
 /* The one place the parts are freed, in reverse order of their use. */
 static void runtime_free(struct tp_runtime *rt)
 {

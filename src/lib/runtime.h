@@ -35,6 +35,11 @@ struct tp_runtime *tp_runtime_new(struct tp_config *cfg);
 struct tp_runtime *tp_runtime_load(const char *path, int may_be_missing,
                                    char *err, size_t errlen);
 
+/* The same with overrides (tp_config_load_with()). */
+struct tp_runtime *tp_runtime_load_with(const char *path, int may_be_missing,
+                                        const char *const *overrides, char *err,
+                                        size_t errlen);
+
 /* The process default ($TLSPOOL_CONFIG or the installed file), read again
  * when the file changed; one reference for the caller.  NULL with errno
  * and err. */

@@ -352,6 +352,34 @@ static int client_credentials(struct call *c,
 	return tp_cred_anonymous(tp_runtime_creds(c->rt), creds);
 }
 
+/* [tls] alpn: offered by a client, chosen from by a server (RFC 7301
+ * section 3.2: the server picks the first of its list that the client
+ * offers, and goes on without ALPN when there is none). */
+static int set_alpn(struct call *c)
+{
+	gnutls_datum_t p[TP_MAX_ALPN];
+	const char *s = c->rt->cfg->alpn;
+	unsigned n = 0;
+	int r;
+
+	while (*s != '\0' && n < TP_MAX_ALPN) {
+		size_t l = strcspn(s, " \t,");
+
+		if (l > 0) {
+			p[n].data = (unsigned char *)(uintptr_t)s;
+			p[n++].size = (unsigned)l;
+		}
+		s += l;
+		s += strspn(s, " \t,");
+	}
+	r = gnutls_alpn_set_protocols(c->session, p, n, 0);
+	if (r < 0)
+		return tp_failc(EINVAL, STARTTLS_ERR_CONFIG,
+		                "[tls] alpn \"%s\": %s", c->rt->cfg->alpn,
+		                gnutls_strerror(r));
+	return 0;
+}
+
 static int start_session(struct call *c)
 {
 	gnutls_certificate_credentials_t creds = NULL;
@@ -377,6 +405,8 @@ static int start_session(struct call *c)
 		                "[tls] priority \"%s\": %s at \"%s\"",
 		                c->rt->cfg->priority, gnutls_strerror(r),
 		                errpos ? errpos : "");
+	if (c->rt->cfg->alpn[0] != '\0' && set_alpn(c) != 0)
+		return -1;
 	if (c->server) {
 		gnutls_handshake_set_post_client_hello_function(
 		        c->session, on_client_hello);
@@ -793,6 +823,103 @@ starttls_ctx *starttls_ctx_new(const char *path)
 		return NULL;
 	}
 	return ctx;
+}
+
+/* A priority string GnuTLS takes, checked when the context is made (an
+ * override given on a command line is wrong before any connection). */
+static int check_priority(const char *prio)
+{
+	gnutls_priority_t p;
+	const char *errpos = NULL;
+	int r = gnutls_priority_init(&p, prio, &errpos);
+
+	if (r < 0)
+		return tp_failc(EINVAL, STARTTLS_ERR_CONFIG,
+		                "[tls] priority \"%s\": %s at \"%s\"", prio,
+		                gnutls_strerror(r), errpos ? errpos : "");
+	gnutls_priority_deinit(p);
+	return 0;
+}
+
+starttls_ctx *starttls_ctx_new_with(const char *path,
+                                    const char *const *overrides)
+{
+	const char *env = getenv("TLSPOOL_CONFIG");
+	char err[512];
+	starttls_ctx *ctx;
+	int may_be_missing = 0;
+
+	if (overrides == NULL)
+		return starttls_ctx_new(path);
+	tp_clear_error();
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL) {
+		tp_fail(ENOMEM, "out of memory");
+		return NULL;
+	}
+	/* path NULL: the file the process default reads, once */
+	if (path == NULL && env != NULL && env[0] != '\0') {
+		path = env;
+	} else if (path == NULL) {
+		path = tlspool_config_default_path();
+		may_be_missing = 1;
+	}
+	errno = 0;
+	ctx->rt = tp_runtime_load_with(path, may_be_missing, overrides, err,
+	                               sizeof(err));
+	if (ctx->rt == NULL) {
+		tp_failc(errno ? errno : EINVAL, STARTTLS_ERR_CONFIG, "%s",
+		         err);
+		free(ctx);
+		return NULL;
+	}
+	if (check_priority(ctx->rt->cfg->priority) != 0) {
+		starttls_ctx_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+tlspool_dns *starttls_ctx_resolver(starttls_ctx *ctx)
+{
+	char err[512];
+	tlspool_dns *dns;
+
+	tp_clear_error();
+	if (ctx == NULL) {
+		tp_failc(EINVAL, STARTTLS_ERR_ARGUMENT, "no context given");
+		return NULL;
+	}
+	errno = 0;
+	dns = tp_runtime_resolver(ctx->rt, err, sizeof(err));
+	if (dns == NULL)
+		tp_failc(errno ? errno : EINVAL, STARTTLS_ERR_CONFIG, "%s",
+		         err);
+	return dns;
+}
+
+int starttls_ctx_identity(starttls_ctx *ctx, const char *name)
+{
+	gnutls_certificate_credentials_t creds;
+	struct tp_runtime *rt;
+	char buf[320];
+	int r, e;
+
+	tp_clear_error();
+	if (name == NULL || name[0] == '\0') {
+		tp_failc(EINVAL, STARTTLS_ERR_ARGUMENT,
+		         "no identity name given");
+		return -1;
+	}
+	rt = call_runtime(ctx);
+	if (rt == NULL)
+		return -1;
+	r = tp_cred_get(tp_runtime_creds(rt), rt->cfg,
+	                undotted(name, buf, sizeof(buf)), &creds);
+	e = errno;
+	tp_runtime_release(rt);
+	errno = e;
+	return r == 0 ? 0 : -1;
 }
 
 struct tp_runtime *tp_ctx_runtime(starttls_ctx *ctx)
