@@ -45,6 +45,28 @@ char *addr_unbracket(char *s)
 	return s + 1;
 }
 
+/* RFC 6335 section 5.1: 1 to 15 letters, digits and hyphens, at least
+ * one letter, no hyphen first, last or twice in a row; here also a
+ * letter first, so that "12ab" and "0x50" stay malformed numbers. */
+static int service_name(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 15 ||
+	    !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+		if (c == '-' && (i == n - 1 || s[i + 1] == '-'))
+			return 0;
+	}
+	return 1;
+}
+
 int addr_port(const struct options *o, const char *arg, const char *what,
               const char **out)
 {
@@ -54,21 +76,23 @@ int addr_port(const struct options *o, const char *arg, const char *what,
 	char *end;
 	unsigned long v;
 
-	if (arg[0] >= '0' && arg[0] <= '9') {
+	if (!service_name(arg)) {
 		errno = 0;
 		v = strtoul(arg, &end, 10);
-		if (errno != 0 || *end != '\0' || v < 1 || v > 65535)
+		if (arg[0] < '0' || arg[0] > '9' || errno != 0 ||
+		    *end != '\0' || v < 1 || v > 65535)
 			return usage_error("%s: \"%s\" is not a number from 1 "
-			                   "to 65535 or a service name",
+			                   "to 65535",
 			                   what, arg);
 		*out = arg;
 		return 0;
 	}
-	/* a service name of /etc/services for the protocol (RFC 6335) */
+	/* a service name of /etc/services for the protocol */
 	se = getservbyname(arg, o->proto);
 	if (se == NULL)
 		return usage_error("%s: \"%s\" is not a number from 1 to "
-		                   "65535 or a service name of %s",
+		                   "65535 or a service name known for %s "
+		                   "(/etc/services)",
 		                   what, arg, o->proto);
 	snprintf(buf[next], sizeof(buf[next]), "%u",
 	         (unsigned)ntohs((uint16_t)se->s_port));

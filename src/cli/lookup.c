@@ -201,7 +201,7 @@ int run_lookup(const struct options *o)
 	tlspool_dns *dns;
 	tlspool_dns_answer *ans;
 	uint16_t type = TLSPOOL_RR_TLSA;
-	int rc;
+	int rc, own = 1;
 
 	if (strchr(o->name, '@') != NULL) {
 		if (o->port != NULL)
@@ -229,20 +229,30 @@ int run_lookup(const struct options *o)
 		                       o->proto, o->name) < 0)
 			return usage_error("%s: not a host name", o->name);
 	}
-	cfg = tlspool_dns_config_load(o->config, err, sizeof(err));
-	if (cfg == NULL) {
+	/* with quick flags, the context's [dns] (overrides.c) */
+	dns = o->quick.any && o->ctx != NULL ? starttls_ctx_resolver(o->ctx)
+	                                     : NULL;
+	if (dns != NULL) {
+		own = 0;
+	} else if (o->quick.any && o->ctx != NULL) {
+		fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
+		return EXIT_USAGE;
+	} else if ((cfg = tlspool_dns_config_load(o->config, err,
+	                                          sizeof(err))) == NULL) {
 		fprintf(stderr, "%s: %s\n", progname, err);
 		return EXIT_USAGE;
+	} else {
+		dns = tlspool_dns_new(cfg, err, sizeof(err));
+		tlspool_dns_config_free(cfg);
 	}
-	dns = tlspool_dns_new(cfg, err, sizeof(err));
-	tlspool_dns_config_free(cfg);
 	if (dns == NULL) {
 		fprintf(stderr, "%s: %s\n", progname, err);
 		return EXIT_USAGE;
 	}
 	if (tlspool_dns_lookup(dns, owner, type, &ans, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s\n", progname, err);
-		tlspool_dns_free(dns);
+		if (own)
+			tlspool_dns_free(dns);
 		return errno == EINVAL ? EXIT_USAGE : EXIT_DNS;
 	}
 	if (o->json)
@@ -253,6 +263,7 @@ int run_lookup(const struct options *o)
 	if (rc != EXIT_OK)
 		print_failure(ans);
 	tlspool_dns_answer_free(ans);
-	tlspool_dns_free(dns);
+	if (own)
+		tlspool_dns_free(dns);
 	return rc;
 }
