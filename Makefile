@@ -6,6 +6,7 @@ SBINDIR  ?= $(PREFIX)/sbin
 LIBDIR   ?= $(PREFIX)/lib
 INCDIR   ?= $(PREFIX)/include
 MANDIR   ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSCONFDIR ?= /etc
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -267,12 +268,12 @@ install: all
 	    $$pc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/$$pc.pc; done
 	for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 	  install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
-	for f in starttls_server starttls_errstr starttls_last_trace \
-	  starttls_ldap_lookup starttls_ldap_step_free starttls_ldap_verdict_name; do \
-	  ln -sf starttls_client.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
-	for f in starttls_ctx_free starttls_ctx_client starttls_ctx_server; do \
-	  ln -sf starttls_ctx_new.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
-	ln -sf starttls_errclass.3 $(DESTDIR)$(MANDIR)/man3/starttls_class_name.3
+	@# every function a page names (its .Nm lines) links to that page
+	for m in man/*.3; do p=$${m##*/}; \
+	  for f in $$(sed -n '/^\.Sh NAME/,/^\.Sh /s/^\.Nm \([a-z_0-9]*\).*/\1/p' $$m); do \
+	    [ "$$f.3" = "$$p" ] || ln -sf $$p $(DESTDIR)$(MANDIR)/man3/$$f.3; done; done
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 644 share/bash-completion/tlspool-connect $(DESTDIR)$(BASHCOMPDIR)/
 
 # tlspoold as a service: its units (socket activation), the directory of
 # its socket, and its user.  The user is made on this system only without

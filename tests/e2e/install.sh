@@ -15,7 +15,11 @@ for f in usr/include/tlspool/validate.h usr/lib/libtlspool-validate.a \
 	usr/share/man/man3/tlspool_dane_match.3 usr/include/tlspool/authz.h \
 	usr/include/tlspool/cache.h usr/lib/tlspool/tlspool-authz-rules.so \
 	usr/share/man/man3/tlspool_authz.3 usr/include/tlspool/openpgp.h \
-	usr/include/tlspool/types.h usr/share/man/man3/tlspool_openpgp.3; do
+	usr/include/tlspool/types.h usr/share/man/man3/tlspool_openpgp.3 \
+	usr/share/man/man3/tlspool_dns_lookup.3 usr/share/man/man3/tlspool_cache_list.3 \
+	usr/share/man/man3/tlspool_cache_flush.3 usr/share/man/man3/tlspool_config_default_path.3 \
+	usr/share/man/man3/starttls_ctx_new_with.3 \
+	usr/share/bash-completion/completions/tlspool-connect; do
 	if [ -e "$D/$f" ]; then npass=$((npass + 1)); else
 		nfail=$((nfail + 1)); echo "not ok: install: $f missing"; fi
 done
@@ -43,7 +47,24 @@ expect header-cycles 0 -- tsort "$T/edges"
 expect soname 0 -- sh -c "readelf -d '$D/usr/lib/libtlspool-validate.so.0' | grep -q 'SONAME.*libtlspool-validate.so.0'"
 expect exports 1 -- sh -c "nm -D --defined-only '$D/usr/lib/libtlspool-validate.so.0' | awk '{print \$3}' | grep -v '^tlspool_' | grep -v '^TLSPOOL_'"
 # libtlspool exports the calls of starttls.h and cache.h and nothing else
-expect exports-tlspool 0 -- sh -c "test \"\$(nm -D --defined-only '$D/usr/lib/libtlspool.so.0' | awk '\$3 !~ /^TLSPOOL/ {sub(/@.*/, \"\", \$3); print \$3}' | sort | tr '\n' ' ')\" = 'starttls_class_name starttls_client starttls_ctx_client starttls_ctx_free starttls_ctx_new starttls_ctx_server starttls_end starttls_errclass starttls_errstr starttls_last_trace starttls_ldap_lookup starttls_ldap_step_free starttls_ldap_verdict_name starttls_server tlspool_cache_backend tlspool_cache_backend_ctx tlspool_cache_flush tlspool_cache_flush_ctx tlspool_cache_list tlspool_cache_list_ctx '"
+expect exports-tlspool 0 -- sh -c "test \"\$(nm -D --defined-only '$D/usr/lib/libtlspool.so.0' | awk '\$3 !~ /^TLSPOOL/ {sub(/@.*/, \"\", \$3); print \$3}' | sort | tr '\n' ' ')\" = 'starttls_class_name starttls_client starttls_ctx_client starttls_ctx_free starttls_ctx_identity starttls_ctx_new starttls_ctx_new_with starttls_ctx_resolver starttls_ctx_server starttls_end starttls_errclass starttls_errstr starttls_last_trace starttls_ldap_lookup starttls_ldap_step_free starttls_ldap_verdict_name starttls_server tlspool_cache_backend tlspool_cache_backend_ctx tlspool_cache_flush tlspool_cache_flush_ctx tlspool_cache_list tlspool_cache_list_ctx '"
+
+# The bash completion offers every option of --help, and files after
+# --config and --cert.
+"$D/usr/bin/tlspool-connect" --help | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u >"$T/help-opts"
+bash -c ". '$D/usr/share/bash-completion/completions/tlspool-connect'
+	COMP_WORDS=('$D/usr/bin/tlspool-connect' --); COMP_CWORD=1
+	_tlspool_connect; printf '%s\n' \"\${COMPREPLY[@]}\"" | grep -- '^--' | sort -u >"$T/comp-opts"
+expect completion-options 0 -- diff "$T/help-opts" "$T/comp-opts"
+[ "$(wc -l <"$T/comp-opts")" -gt 20 ] && npass=$((npass + 1)) ||
+	{ nfail=$((nfail + 1)); echo "not ok: completion offers $(wc -l <"$T/comp-opts") options"; }
+touch "$T/some.pem"
+expect completion-file 0 -- bash -c ". '$D/usr/share/bash-completion/completions/tlspool-connect'
+	COMP_WORDS=(tlspool-connect --cert '$T/some.p'); COMP_CWORD=2
+	_tlspool_connect; [ \"\${COMPREPLY[*]}\" = '$T/some.pem' ]"
+expect completion-key 0 -- bash -c ". '$D/usr/share/bash-completion/completions/tlspool-connect'
+	COMP_WORDS=('$D/usr/bin/tlspool-connect' --ke); COMP_CWORD=1
+	_tlspool_connect; [ \"\${COMPREPLY[*]}\" = '--key' ]"
 
 cat >"$T/prog.c" <<'C'
 #include <stdio.h>

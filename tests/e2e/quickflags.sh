@@ -38,7 +38,7 @@ ZCONF="$W/z/tlspool.conf"
 # installed default absent (it may be missing: the embedded defaults).
 unset TLSPOOL_CONFIG TLSPOOL_SOCKET
 NOCONF=1
-[ -e /etc/tlspool/tlspool.conf ] && NOCONF=0
+[ -e /etc/tlspool.conf ] && NOCONF=0
 
 # bg_server PORT ARGS...: a one-connection server (exit code in $T/srv.rc)
 bg_server() {
@@ -130,7 +130,7 @@ if [ "$NOCONF" = 1 ]; then
 	no_grep_in out nofile-noflags hello
 	srv_rc >/dev/null
 else
-	echo "quickflags.sh: /etc/tlspool/tlspool.conf exists: no-file cases skipped"
+	echo "quickflags.sh: /etc/tlspool.conf exists: no-file cases skipped"
 fi
 
 # --- --priority: TLS 1.2 only, visible in the peer's handshake ---
