@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cache_redis.h"
 #include "config.h"
@@ -63,10 +64,20 @@ static int copy_path(char *dst, size_t len, const char *v, int *bad)
 static void file_path(const struct tp_config *c, char *dst, size_t len,
                       const char *v, int *bad)
 {
+	char cwd[PATH_MAX], base[PATH_MAX + 2];
+
 	/* an override's path is the caller's: against the current
-	 * directory ("./-" has "." as its directory) */
-	if (tlspool_file_resolve(dst, len, c->overriding ? "./-" : c->path,
-	                         v) != 0)
+	 * directory (the directory of a file in it) */
+	if (c->overriding) {
+		if (getcwd(cwd, sizeof(cwd)) == NULL) {
+			*bad = 1;
+			return;
+		}
+		snprintf(base, sizeof(base), "%s/-",
+		         strcmp(cwd, "/") ? cwd : "");
+	}
+	if (tlspool_file_resolve(dst, len, c->overriding ? base : c->path, v) !=
+	    0)
 		*bad = 1;
 }
 

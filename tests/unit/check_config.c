@@ -399,6 +399,91 @@ START_TEST(reload_on_change)
 }
 END_TEST
 
+/* --- overrides (tp_config_load_with(), starttls_ctx_new_with(3)) --- */
+
+static const struct {
+	const char *ov, *want;
+} bad_overrides[] = {
+        {"nodot=1", "override \"nodot=1\": not SECTION.KEY=VALUE"},
+        {"tls.priority", "not SECTION.KEY=VALUE"},
+        {".priority=x", "not SECTION.KEY=VALUE"},
+        {"tls.=x", "not SECTION.KEY=VALUE"},
+        {"tls.nokey=1", "override \"tls.nokey=1\": nokey: unknown key in [tls]"},
+        {"tsl.priority=x", "[tsl]: unknown section"},
+        {"tls.handshake_timeout_ms=0", "handshake_timeout_ms: bad value \"0\""},
+        {"tls.alpn=,,", "alpn: bad value \",,\""},
+        {"tls.alpn=a,b,c,d,e,f,g,h,i", "alpn: bad value"},
+        {"tls.priority=", "priority: bad value \"\""},
+        {"identity bad name.key=/k", "not a domain or user@domain identity"},
+        {"dns.upstream=nowhere", "upstream: \"nowhere\" is not ADDRESS"},
+        {"dns.timeout_ms=600001", "timeout_ms"},
+};
+
+START_TEST(override_refused)
+{
+	const char *ov[] = {"tls.priority=NORMAL", bad_overrides[_i].ov, NULL};
+	struct tp_config *cfg = NULL;
+	char err[512];
+	const char *p = write_conf("[tls]\npriority = NORMAL\n");
+
+	ck_assert_int_eq(tp_config_load_with(p, 0, ov, &cfg, err, sizeof(err)), -1);
+	unlink(p);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_null(cfg);
+	ck_assert_msg(strstr(err, bad_overrides[_i].want) != NULL, "%s: got \"%s\"",
+	              bad_overrides[_i].ov, err);
+}
+END_TEST
+
+/* An overridden key loses the file's lines (a repeatable one too); an
+ * identity's name keeps its dots; a relative path is the caller's. */
+START_TEST(overrides_apply)
+{
+	const char *ov[] = {"dns.upstream=127.0.0.9@5353",
+	                    "identity WWW.example.test..key=rel.key",
+	                    "tls.alpn=h2,http/1.1",
+	                    "dns.trust_anchor=/abs/root.key",
+	                    NULL};
+	const struct tp_identity *id;
+	struct tp_config *cfg;
+	char err[512], cwd[512], want[700];
+	const char *p = write_conf("[dns]\nupstream = 127.0.0.1@53\nupstream = 127.0.0.2\n"
+	                           "[tls]\npriority = NORMAL:-VERS-TLS1.3\n"
+	                           "[identity www.example.test]\nkey = /file.key\n"
+	                           "certificate = /file.pem\n");
+
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_msg(tp_config_load_with(p, 0, ov, &cfg, err, sizeof(err)) == 0, "%s", err);
+	unlink(p);
+	ck_assert_uint_eq(cfg->dns->nupstream, 1);
+	ck_assert_uint_eq(cfg->dns->upstream[0].port, 5353);
+	ck_assert_str_eq(cfg->dns->trust_anchor, "/abs/root.key");
+	ck_assert_str_eq(cfg->priority, "NORMAL:-VERS-TLS1.3");
+	ck_assert_str_eq(cfg->alpn, "h2,http/1.1");
+	ck_assert_uint_eq(cfg->nids, 1);
+	id = tp_config_identity(cfg, "www.example.test");
+	ck_assert_ptr_nonnull(id);
+	snprintf(want, sizeof(want), "%s/rel.key", cwd);
+	ck_assert_str_eq(id->key, want);
+	ck_assert_str_eq(id->certificate, "/file.pem");
+	ck_assert_ptr_null(cfg->overrides);
+	tp_config_free(cfg);
+	/* no file where one may be missing: the defaults, then the overrides */
+	ck_assert_msg(tp_config_load_with("/nonexistent/tlspool.conf", 1, ov, &cfg, err,
+	                                  sizeof(err)) == 0,
+	              "%s", err);
+	ck_assert_uint_eq(cfg->dns->nupstream, 1);
+	ck_assert_str_eq(cfg->priority, "NORMAL");
+	ck_assert_int_eq(cfg->cache_backend, TP_CACHE_MEMORY);
+	tp_config_free(cfg);
+	/* ... and where it must be there, an error */
+	ck_assert_int_eq(tp_config_load_with("/nonexistent/tlspool.conf", 0, ov, &cfg, err,
+	                                     sizeof(err)),
+	                 -1);
+	ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("config");
@@ -415,6 +500,9 @@ static Suite *suite(void)
 	                    sizeof(bad_config_files) / sizeof(bad_config_files[0]));
 	tcase_add_test(neg, identity_syntax);
 	tcase_add_test(neg, acl_refuses);
+	tcase_add_loop_test(neg, override_refused, 0,
+	                    sizeof(bad_overrides) / sizeof(bad_overrides[0]));
+	tcase_add_test(pos, overrides_apply);
 	tcase_add_test(pos, full_file);
 	tcase_add_test(pos, identity_final_dot);
 	tcase_add_test(pos, relative_paths);
