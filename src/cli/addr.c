@@ -176,27 +176,28 @@ static int is_localhost(const char *host)
 }
 
 /* The resolver of the configuration: the context's, or (through the pool
- * with no --config) one of the default file's [dns], kept for the run. */
-static tlspool_dns *resolver(const struct options *o, char *err, size_t len)
+ * with no --config) one of the default file's [dns], *own then set for
+ * the caller to free. */
+static tlspool_dns *resolver(const struct options *o, char *err, size_t len,
+                             int *own)
 {
-	static tlspool_dns *own;
 	tlspool_dns_config *cfg;
 	tlspool_dns *dns;
 
+	*own = 0;
 	if (o->ctx != NULL) {
 		dns = starttls_ctx_resolver(o->ctx);
 		if (dns == NULL)
 			snprintf(err, len, "%s", starttls_errstr());
 		return dns;
 	}
-	if (own != NULL)
-		return own;
 	cfg = tlspool_dns_config_load(NULL, err, len);
 	if (cfg == NULL)
 		return NULL;
-	own = tlspool_dns_new(cfg, err, len);
+	dns = tlspool_dns_new(cfg, err, len);
 	tlspool_dns_config_free(cfg);
-	return own;
+	*own = dns != NULL;
+	return dns;
 }
 
 static void say_answer(const struct options *o, const tlspool_dns_answer *a)
@@ -227,18 +228,13 @@ static void say_answer(const struct options *o, const tlspool_dns_answer *a)
  * section 10.3 prefers IPv6 by default).  0, or the exit code after a
  * message: a bogus, failed or timed-out answer for either type fails
  * closed (an attacker who can forge one can forge the other). */
-static int by_dns(const struct options *o, const char *host, unsigned port,
-                  struct addr_list *l)
+static int by_dns_with(const struct options *o, tlspool_dns *dns,
+                       const char *host, unsigned port, struct addr_list *l)
 {
 	static const uint16_t types[2] = {TLSPOOL_RR_AAAA, TLSPOOL_RR_A};
 	char err[512] = "";
-	tlspool_dns *dns = resolver(o, err, sizeof(err));
 	int t, failed = 0;
 
-	if (dns == NULL) {
-		fprintf(stderr, "%s: %s: %s\n", progname, host, err);
-		return EXIT_USAGE;
-	}
 	for (t = 0; t < 2; t++) {
 		tlspool_dns_answer *a = NULL;
 		size_t i;
@@ -277,6 +273,23 @@ static int by_dns(const struct options *o, const char *host, unsigned port,
 		return EXIT_CONNECT;
 	}
 	return 0;
+}
+
+static int by_dns(const struct options *o, const char *host, unsigned port,
+                  struct addr_list *l)
+{
+	char err[512] = "";
+	int own, rc;
+	tlspool_dns *dns = resolver(o, err, sizeof(err), &own);
+
+	if (dns == NULL) {
+		fprintf(stderr, "%s: %s: %s\n", progname, host, err);
+		return EXIT_USAGE;
+	}
+	rc = by_dns_with(o, dns, host, port, l);
+	if (own)
+		tlspool_dns_free(dns);
+	return rc;
 }
 
 int addr_resolve(const struct options *o, const char *host, const char *port,

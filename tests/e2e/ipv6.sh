@@ -138,6 +138,12 @@ grep_in out v6only '^hello'
 grep_in err v6only '^; address v6only\.example\.test\. AAAA ::1 \(secure\)$'
 grep_in err v6only '^; address v6only\.example\.test\.: no A records'
 grep_in err v6only "connecting to \\[::1\\]:${P[dflt]}"
+# through the pool (no daemon here): the name is still resolved through
+# the [dns] of TLSPOOL_CONFIG, and the address connected to, before the
+# call fails for want of tlspoold
+TLSPOOL_SOCKET="$T/no-daemon.sock" cli www.example.test "${P[dflt]}" -v >"$T/out" 2>"$T/err"
+check pool-rc "$?" 2
+grep_in err pool-resolved "connecting to \\[::1\\]:${P[dflt]}"
 # the server's name as the client's host: its SNI and its TLSA owner
 expect host-name 0 -- bash -c "echo hi | timeout 20 '$CLI' --client www.example.test ${P[dflt]}"
 grep_in err host-name '^peer: www\.example\.test$'
