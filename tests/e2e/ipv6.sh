@@ -22,6 +22,7 @@ done
 	for s in dflt bindany bind6 bracket names v6only bogus order udp; do
 		"$TLSAGEN" 3 1 1 "$C/www.pem" "_${P[$s]}._tcp.www.example.test."
 	done
+	"$TLSAGEN" 3 1 1 "$C/www.pem" "_${P[udp]}._udp.www.example.test."
 	echo "v6only IN AAAA ::1"
 	# the first address answers nothing (TEST-NET-1 is not routed here)
 	# or refuses; the second is the server
@@ -166,6 +167,28 @@ grep_in out order '^hello$'
 grep_in err order "^; connect \\[::1\\]:${P[order]}: Connection refused$"
 grep_in err order "^; connected to 127\\.0\\.0\\.1:${P[order]}$"
 check order-server "$(srv_rc)" 0
+
+# --- DTLS: the default [::] socket takes an IPv4 client, ::1 works ---
+wait_udp() {
+	local i
+	for i in $(seq 100); do
+		ss -Huln "sport = :$1" | grep -q . && return 0
+		sleep 0.05
+	done
+	echo "not ok: nothing bound on UDP $1"
+	return 1
+}
+for h in 127.0.0.1 '[::1]'; do
+	rm -f "$T/srv.rc"
+	(timeout 20 "$CLI" --server --udp --no-peer-cert --myname www.example.test \
+		--exec cat "${P[udp]}" >/dev/null 2>"$T/srv.err"; echo $? >"$T/srv.rc") &
+	pids+=($!)
+	wait_udp "${P[udp]}"
+	expect "dtls $h" 0 -- timeout 20 bash -c "(printf 'one\n'; sleep 0.2; printf 'two\n') | '$CLI' --client --udp --linger 1000 --sni www.example.test '$h' ${P[udp]}"
+	grep_in out "dtls $h" '^two$'
+	srv_rc >/dev/null
+	wait "${pids[-1]}" 2>/dev/null
+done
 
 # --- service names ---
 expect service-lookup 0 -- "$CLI" --lookup www.example.test https
