@@ -353,9 +353,9 @@ static int connect_within(int fd, const struct sockaddr *sa, socklen_t len,
 
 int addr_connect(const struct options *o, int *rc)
 {
-	int fd = -1, e = 0,
-	    timeout = o->quick.timeout_ms > 0 ? (int)o->quick.timeout_ms
-	                                      : CONNECT_TIMEOUT_MS;
+	int fd, e = 0,
+	        timeout = o->quick.timeout_ms > 0 ? (int)o->quick.timeout_ms
+	                                          : CONNECT_TIMEOUT_MS;
 	size_t i;
 
 	*rc = addr_resolve(o, o->name, o->port, &last);
@@ -380,7 +380,6 @@ int addr_connect(const struct options *o, int *rc)
 		a->error = e;
 		if (fd >= 0)
 			close(fd);
-		fd = -1;
 		if (o->diagnose && !o->json)
 			fprintf(stderr, "; connect %s: %s\n", a->text,
 			        strerror(e));
