@@ -20,7 +20,8 @@ enum {
 #define DEFAULT_MAX_CHILDREN 256
 
 struct options {
-	int mode; /* 'l'ookup, 'c'lient, 's'erver, cache 'L'ist, 'F'lush */
+	int mode; /* 'l'ookup, 'c'lient, 's'erver, cache 'L'ist, 'F'lush,
+	             'r'ecords-for */
 	const char *config;
 	const char *name;  /* --lookup NAME, or the client's HOST */
 	const char *port;  /* checked: decimal 1..65535 */
@@ -35,7 +36,12 @@ struct options {
 	int allow_no_sni; /* --allow-no-sni: "" passes --sni-allow */
 	int flags;        /* STARTTLS_* */
 	int linger_ms;
-	starttls_ctx *ctx; /* --config FILE, or the default, read once */
+	starttls_ctx *ctx;        /* --config FILE, or the default, read once */
+	const char *json_file;    /* --json-file FILE: the document there */
+	int records;              /* --client --records */
+	int show_certs;           /* --show-certs: the peer's chain in PEM */
+	const char *records_file; /* --records-for FILE */
+	int usage, selector, mtype; /* --usage/--selector/--mtype, or -1 */
 };
 
 extern const char *progname;
@@ -98,5 +104,35 @@ long long now_ms(void); /* monotonic */
  * --fork, the child's status): main() alone exits. */
 int run_client(const struct options *o);
 int run_server(const struct options *o);
+
+/* json.c: one JSON document per run (--json), and the lines for
+ * people: say() an error or notice, hint() what to try next, note() what
+ * is being done (-v).  out_begin() after the options (0, or the exit
+ * code), out_finish() once at the end: writes the document with
+ * "outcome" and "exit_code", returns rc. */
+int out_begin(const struct options *o);
+int out_json(void);
+int out_text_on_stderr(void); /* 0 while the document takes stderr */
+void out_set(const char *key, json_object *v);
+void out_merge(json_object *obj); /* its members into the document */
+void out_append(const char *key, json_object *v); /* to the array key */
+void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void note(const char *event, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+int out_finish(int rc);
+void out_child(void);
+const char *outcome_name(int rc);
+/* An address tried (err 0: connected), for -v and "addresses". */
+struct sockaddr;
+void out_address(const char *role, const struct sockaddr *sa, unsigned salen,
+                 int err);
+
+/* records.c: --client --records (the live peer's chain from the trace)
+ * and --records-for FILE NAME [PORT]. */
+int print_peer_records(const struct options *o, const char *host);
+int run_records_for(const struct options *o);
+/* The PEM of a DER certificate, malloc'd, or NULL. */
+char *cert_pem(const tlspool_span *der);
 
 #endif

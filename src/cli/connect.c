@@ -41,24 +41,31 @@ static int connect_to(const struct options *o)
 	hints.ai_flags = AI_NUMERICSERV;
 	r = getaddrinfo(o->name, o->port, &hints, &res);
 	if (r != 0) {
-		fprintf(stderr, "%s: %s %s: %s\n", progname, o->name, o->port,
-		        gai_strerror(r));
+		say("%s %s: %s", o->name, o->port, gai_strerror(r));
+		hint("check the host name, or give its address with --sni "
+		     "NAME");
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			out_address("connect", ai->ai_addr, ai->ai_addrlen, 0);
 			break;
+		}
 		e = errno;
+		out_address("connect", ai->ai_addr, ai->ai_addrlen, e);
 		close(fd);
 		fd = -1;
 	}
 	freeaddrinfo(res);
-	if (fd < 0)
-		fprintf(stderr, "%s: connect %s %s: %s\n", progname, o->name,
-		        o->port, strerror(e));
+	if (fd < 0) {
+		say("connect %s %s: %s", o->name, o->port, strerror(e));
+		hint("check that a server listens at %s port %s (-v lists "
+		     "the addresses tried)",
+		     o->name, o->port);
+	}
 	return fd;
 }
 
@@ -75,6 +82,27 @@ static int is_address(const char *s)
 	return 1;
 }
 
+/* --records: what the server presented, whether or not it was
+ * authenticated; no data is relayed. */
+static int client_records(const struct options *o, int tls, const char *peer,
+                          const char *sni)
+{
+	int rc = tls < 0 ? report_call(o, peer, errno, 0) : EXIT_OK;
+
+	if (tls >= 0) {
+		print_trace(o, peer, EXIT_OK);
+		close(tls);
+	}
+	if (sni == NULL) {
+		say("--records needs the server's name: give --sni NAME");
+		return EXIT_USAGE;
+	}
+	/* records for a server that failed authentication are the point;
+	 * one that sent no certificate keeps its failure */
+	return starttls_last_trace()->nchain > 0 ? print_peer_records(o, sni)
+	                                         : rc;
+}
+
 int run_client(const struct options *o)
 {
 	char peer[320] = "";
@@ -87,11 +115,10 @@ int run_client(const struct options *o)
 	if (sni == NULL && !o->any_peer) {
 		/* RFC 6698 section 3: the reference identity is a name; an
 		 * address names no TLSA records */
-		fprintf(stderr,
-		        "%s: %s gives no name to authenticate the server by: "
-		        "give --sni NAME, or --any-peer to accept any server "
-		        "that DANE authenticates under the name it claims\n",
-		        progname, o->fd >= 0 ? "--fd" : o->name);
+		say("%s gives no name to authenticate the server by: "
+		    "give --sni NAME, or --any-peer to accept any server "
+		    "that DANE authenticates under the name it claims",
+		    o->fd >= 0 ? "--fd" : o->name);
 		return EXIT_USAGE;
 	}
 	fd = o->fd >= 0 ? o->fd : connect_to(o);
@@ -99,6 +126,8 @@ int run_client(const struct options *o)
 		return EXIT_CONNECT;
 	tls = starttls_ctx_client(o->ctx, fd, ipproto(o), o->myname, o->flags,
 	                          sni, peer, sizeof(peer));
+	if (o->records)
+		return client_records(o, tls, peer, sni);
 	if (tls < 0)
 		return report_call(o, peer, errno, 0);
 	report_call(o, peer, 0, o->exec == NULL);
@@ -150,8 +179,8 @@ static int listen_on(const struct options *o)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	r = getaddrinfo(o->bind, o->port, &hints, &res);
 	if (r != 0) {
-		fprintf(stderr, "%s: bind %s %s: %s\n", progname,
-		        o->bind ? o->bind : "*", o->port, gai_strerror(r));
+		say("bind %s %s: %s", o->bind ? o->bind : "*", o->port,
+		    gai_strerror(r));
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -160,16 +189,18 @@ static int listen_on(const struct options *o)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    (sock_type(o) == SOCK_DGRAM || listen(fd, 128) == 0))
+		    (sock_type(o) == SOCK_DGRAM || listen(fd, 128) == 0)) {
+			out_address("listen", ai->ai_addr, ai->ai_addrlen, 0);
 			break;
+		}
 		e = errno;
 		close(fd);
 		fd = -1;
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		fprintf(stderr, "%s: listen %s %s: %s\n", progname,
-		        o->bind ? o->bind : "*", o->port, strerror(e));
+		say("listen %s %s: %s", o->bind ? o->bind : "*", o->port,
+		    strerror(e));
 	return fd;
 }
 
@@ -178,17 +209,19 @@ static int serve_one(const struct options *o, int conn)
 	struct sni_seen seen = {o, NULL, 0};
 	char peer[320] = "";
 	const char *sni;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
 	int tls, rc;
 
+	if (getpeername(conn, (struct sockaddr *)&ss, &sslen) == 0)
+		out_address("accept", (struct sockaddr *)&ss, sslen, 0);
 	tls = starttls_ctx_server(o->ctx, conn, ipproto(o), o->myname, o->flags,
 	                          check_sni, &seen, peer, sizeof(peer));
 	if (tls < 0) {
 		rc = report_call(o, peer, errno, 0);
 		if (seen.no_sni_denied)
-			fprintf(stderr,
-			        "%s: the client sent no SNI (--allow-no-sni "
-			        "accepts that)\n",
-			        progname);
+			say("the client sent no SNI (--allow-no-sni "
+			    "accepts that)");
 		free(seen.sni);
 		return rc;
 	}
@@ -247,15 +280,14 @@ static int accept_failed(int e, int *said)
 	case ENOBUFS:
 	case ENOMEM:
 		if (!*said)
-			fprintf(stderr,
-			        "%s: accept: %s: new connections wait until "
-			        "resources are free (trying again every %d "
-			        "ms)\n",
-			        progname, strerror(e), ACCEPT_RETRY_MS);
+			say("accept: %s: new connections wait until "
+			    "resources are free (trying again every %d "
+			    "ms)",
+			    strerror(e), ACCEPT_RETRY_MS);
 		*said = 1;
 		return 1;
 	}
-	fprintf(stderr, "%s: accept: %s\n", progname, strerror(e));
+	say("accept: %s", strerror(e));
 	return -1;
 }
 
@@ -326,11 +358,10 @@ static int serve_forking(const struct options *o, int lfd)
 		now = now_ms();
 		full = nchildren >= o->max_children;
 		if (full && !full_said && now >= full_next) {
-			fprintf(stderr,
-			        "%s: %d connections are being served, the "
-			        "--max-children limit: new connections wait "
-			        "until one ends\n",
-			        progname, nchildren);
+			say("%d connections are being served, the "
+			    "--max-children limit: new connections wait "
+			    "until one ends",
+			    nchildren);
 			full_next = now + 60000; /* at most once a minute */
 		}
 		full_said = full;
@@ -356,6 +387,7 @@ static int serve_forking(const struct options *o, int lfd)
 		accept_said = 0;
 		pid = fork();
 		if (pid == 0) {
+			out_child();
 			close(lfd);
 			signal(SIGCHLD, SIG_DFL);
 			sigprocmask(SIG_SETMASK, &orig, NULL);
@@ -366,8 +398,7 @@ static int serve_forking(const struct options *o, int lfd)
 			/* the connection is dropped: the client sees it
 			 * closed; say so once per burst */
 			if (!fork_said)
-				fprintf(stderr, "%s: fork: %s\n", progname,
-				        strerror(errno));
+				say("fork: %s", strerror(errno));
 			fork_said = 1;
 			pause_until = now_ms() + ACCEPT_RETRY_MS;
 			continue;
@@ -387,22 +418,16 @@ int run_server(const struct options *o)
 	lfd = listen_on(o);
 	if (lfd < 0)
 		return EXIT_CONNECT;
-	if (o->verbose)
-		fprintf(stderr, "%s: listening on port %s\n", progname,
-		        o->port);
 	if (sock_type(o) == SOCK_DGRAM) {
 		if (o->fork) {
 			close(lfd);
-			fprintf(stderr,
-			        "%s: --fork is not available with "
-			        "--udp in this version\n",
-			        progname);
+			say("--fork is not available with "
+			    "--udp in this version");
 			return EXIT_USAGE;
 		}
 		conn = accept_dgram(lfd);
 		if (conn < 0) {
-			fprintf(stderr, "%s: recvfrom: %s\n", progname,
-			        strerror(errno));
+			say("recvfrom: %s", strerror(errno));
 			close(lfd);
 			return EXIT_CONNECT;
 		}

@@ -171,18 +171,6 @@ json_object *answer_json(const tlspool_dns_answer *a)
 	return doc;
 }
 
-static void print_json(const tlspool_dns_answer *a)
-{
-	json_object *doc = answer_json(a);
-
-	json_object_object_add(doc, "exit_code",
-	                       json_object_new_int(exit_for(a)));
-	printf("%s\n", json_object_to_json_string_ext(
-	                       doc, JSON_C_TO_STRING_PRETTY |
-	                                    JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(doc);
-}
-
 /* One line on stderr that says what failed, for scripts and logs, in
  * the words the library uses for the same answer. */
 static void print_failure(const tlspool_dns_answer *a)
@@ -191,7 +179,15 @@ static void print_failure(const tlspool_dns_answer *a)
 
 	fflush(stdout); /* keep the transcript in order on a terminal */
 	tlspool_dns_answer_explain(a, line, sizeof(line));
-	fprintf(stderr, "%s: %s\n", progname, line);
+	say("%s", line);
+	if (a->verdict == TLSPOOL_DNS_TIMEOUT)
+		hint("check that the [dns] upstream answers, or raise [dns] "
+		     "timeout_ms");
+	else if (!tlspool_dns_verdict_is_error(a->verdict))
+		hint("publish the records in a DNSSEC-signed zone: "
+		     "%s --records-for FILE NAME PORT prints them for a "
+		     "certificate or key",
+		     progname);
 }
 
 int run_lookup(const struct options *o)
@@ -201,6 +197,7 @@ int run_lookup(const struct options *o)
 	tlspool_dns *dns;
 	tlspool_dns_answer *ans;
 	uint16_t type = TLSPOOL_RR_TLSA;
+	long long t0;
 	int rc;
 
 	if (strchr(o->name, '@') != NULL) {
@@ -231,22 +228,26 @@ int run_lookup(const struct options *o)
 	}
 	cfg = tlspool_dns_config_load(o->config, err, sizeof(err));
 	if (cfg == NULL) {
-		fprintf(stderr, "%s: %s\n", progname, err);
+		say("%s", err);
 		return EXIT_USAGE;
 	}
 	dns = tlspool_dns_new(cfg, err, sizeof(err));
 	tlspool_dns_config_free(cfg);
 	if (dns == NULL) {
-		fprintf(stderr, "%s: %s\n", progname, err);
+		say("%s", err);
 		return EXIT_USAGE;
 	}
+	t0 = now_ms();
+	note("dns", "looking up %s %s", owner, tlspool_rr_type_name(type));
 	if (tlspool_dns_lookup(dns, owner, type, &ans, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s: %s\n", progname, err);
+		say("%s", err);
 		tlspool_dns_free(dns);
 		return errno == EINVAL ? EXIT_USAGE : EXIT_DNS;
 	}
+	note("dns", "%s %s: %s in %lld ms", owner, tlspool_rr_type_name(type),
+	     tlspool_dns_verdict_name(ans->verdict), now_ms() - t0);
 	if (o->json)
-		print_json(ans);
+		out_merge(answer_json(ans));
 	else
 		print_answer_text(stdout, ans);
 	rc = exit_for(ans);

@@ -21,6 +21,7 @@
  *      its weakest link: any error stops the chain with that error, any
  *      insecure link makes the whole answer insecure.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getdns/getdns.h>
 #include <getdns/getdns_extra.h>
@@ -42,6 +43,7 @@ struct tlspool_dns {
 	getdns_context *ctx;
 	getdns_dict *ext;
 	unsigned timeout_ms;
+	char upstreams[64]; /* who is asked, for a timeout's detail */
 };
 
 const char *tlspool_dns_verdict_name(tlspool_dns_verdict v)
@@ -172,6 +174,28 @@ static getdns_list *upstream_list(const tlspool_dns_config *cfg)
 	return list;
 }
 
+/* "127.0.0.1@53, ::1@5353" (the first ones that fit), or where the
+ * default upstreams come from. */
+static void name_upstreams(const tlspool_dns_config *cfg, char *buf, size_t len)
+{
+	size_t i, n = 0;
+
+	snprintf(buf, len, "%s",
+	         cfg->nupstream ? "" : "the resolvers of /etc/resolv.conf");
+	for (i = 0; i < cfg->nupstream; i++) {
+		const struct tp_upstream *u = &cfg->upstream[i];
+		char a[INET6_ADDRSTRLEN], one[INET6_ADDRSTRLEN + 12];
+
+		inet_ntop(u->family, u->addr, a, sizeof(a));
+		snprintf(one, sizeof(one), "%s%s@%u", i ? ", " : "", a,
+		         u->port);
+		if (n + strlen(one) >= len)
+			break;
+		memcpy(buf + n, one, strlen(one) + 1);
+		n += strlen(one);
+	}
+}
+
 /* The anchor file is read through the file-trust module (a regular,
  * bounded file: getdns would spin forever on a directory) and handed to
  * getdns from memory. */
@@ -244,6 +268,7 @@ tlspool_dns *tlspool_dns_new(const tlspool_dns_config *cfg, char *err,
 		goto nomem;
 	}
 	dns->timeout_ms = cfg->timeout_ms;
+	name_upstreams(cfg, dns->upstreams, sizeof(dns->upstreams));
 	/* set_from_os reads /etc/resolv.conf: the default upstreams. */
 	r = getdns_context_create(&dns->ctx, 1);
 	if (r != GETDNS_RETURN_GOOD) {
@@ -737,10 +762,11 @@ int tlspool_dns_lookup_within(tlspool_dns *dns, const char *name, uint16_t type,
 	}
 	if (ans->verdict == TLSPOOL_DNS_TIMEOUT)
 		snprintf(ans->detail, sizeof(ans->detail),
-		         "no answer within %u ms%s", budget,
+		         "no answer within %u ms from %s (%s)", budget,
+		         dns->upstreams,
 		         budget < dns->timeout_ms
-		                 ? ", what was left of the call's deadline"
-		                 : "");
+		                 ? "what was left of the call's deadline"
+		                 : "[dns] timeout_ms");
 	*out = ans;
 	return 0;
 nomem:

@@ -16,7 +16,7 @@ grep_in err expired 'TLSA RRset is bogus \(RRSIG expired\)$'
 no_grep_in out expired 'IN TLSA'
 
 expect timeout 6 -- "$CLI" --config "$TLSPOOL_ZONES_DIR/blackhole.conf" --lookup www.example.test
-grep_in err timeout 'TLSA lookup timed out \(no answer within 500 ms\)$'
+grep_in err timeout 'TLSA lookup timed out \(no answer within 500 ms from 127\.0\.0\.1@[0-9]+ \(\[dns\] timeout_ms\)\)$'
 
 expect insecure 4 -- lookup www.insecure.test
 grep_in out insecure '^; verdict insecure: '

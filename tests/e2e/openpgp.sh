@@ -103,7 +103,7 @@ grep_in out john '^hello-john$'
 rc=$(server_rc)
 [ "$rc" = 0 ] && npass=$((npass + 1)) || { nfail=$((nfail + 1)); echo "not ok: john: server exit $rc"; cat "$T/server.err"; }
 if grep -q '^peer: john@example\.test$' "$T/server.err" &&
-	grep -qE "^; openpgp authenticated: OPENPGPKEY record 0: key $fpr" "$T/server.err"; then
+	grep -qE "^; openpgp authenticated: OPENPGPKEY record 1: key $fpr" "$T/server.err"; then
 	npass=$((npass + 1))
 else
 	nfail=$((nfail + 1)); echo "not ok: john diagnosis"; sed 's/^/  /' "$T/server.err"

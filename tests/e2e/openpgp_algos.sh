@@ -133,7 +133,7 @@ ok() { # USER SUBKEY-FINGERPRINT
 	if [ "$rc" = 0 ]; then npass=$((npass + 1)); else
 		nfail=$((nfail + 1)); echo "not ok: $1: server exit $rc"; cat "$T/server.err"; fi
 	if grep -q "^peer: $1\$" "$T/server.err" &&
-		grep -qE "^; openpgp authenticated: OPENPGPKEY record 0: subkey $2 " "$T/server.err"; then
+		grep -qE "^; openpgp authenticated: OPENPGPKEY record 1: subkey $2 " "$T/server.err"; then
 		npass=$((npass + 1))
 	else
 		nfail=$((nfail + 1)); echo "not ok: $1 diagnosis"; sed 's/^/  /' "$T/server.err"
