@@ -55,6 +55,7 @@ grep_in out lookup '^;   uid     "John <john@example\.test>" valid$'
 grep_in out lookup "^;   subkey  $sub v4 EdDSA-Ed25519\$"
 grep_in out lookup '^;           flags encrypt-comms,encrypt-storage; '
 expect lookup-json 0 -- "$CLI" --config "$C" --lookup john@example.test --json
+json_valid "lookup-json" out
 if jq -e --arg f "$fpr" '.records[0].openpgp.key.fingerprint == $f and
 	.records[0].openpgp.key.flags == "certify,sign,auth" and
 	.records[0].openpgp.uids[0].text == "John <john@example.test>" and
