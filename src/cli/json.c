@@ -290,7 +290,7 @@ void out_address(const char *role, const struct sockaddr *sa, unsigned salen,
 		note("connect", "connecting to %s port %s: %s", host, serv,
 		     err ? strerror(err) : "connected");
 	else
-		note(role, "%s %s port %s", role, host, serv);
+		note(role, "connection from %s port %s", host, serv);
 	if (J.on) {
 		json_object *a = json_object_new_object();
 
