@@ -6,6 +6,7 @@ SBINDIR  ?= $(PREFIX)/sbin
 LIBDIR   ?= $(PREFIX)/lib
 INCDIR   ?= $(PREFIX)/include
 MANDIR   ?= $(PREFIX)/share/man
+DATADIR  ?= $(PREFIX)/share
 SYSCONFDIR ?= /etc
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -265,6 +266,8 @@ install: all
 	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    $$pc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/$$pc.pc; done
+	install -d $(DESTDIR)$(DATADIR)/tlspool
+	install -m 644 share/tlspool-connect.schema.json $(DESTDIR)$(DATADIR)/tlspool/
 	for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 	  install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 	for f in starttls_server starttls_errstr starttls_last_trace \

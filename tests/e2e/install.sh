@@ -15,7 +15,8 @@ for f in usr/include/tlspool/validate.h usr/lib/libtlspool-validate.a \
 	usr/share/man/man3/tlspool_dane_match.3 usr/include/tlspool/authz.h \
 	usr/include/tlspool/cache.h usr/lib/tlspool/tlspool-authz-rules.so \
 	usr/share/man/man3/tlspool_authz.3 usr/include/tlspool/openpgp.h \
-	usr/include/tlspool/types.h usr/share/man/man3/tlspool_openpgp.3; do
+	usr/include/tlspool/types.h usr/share/man/man3/tlspool_openpgp.3 \
+	usr/share/tlspool/tlspool-connect.schema.json; do
 	if [ -e "$D/$f" ]; then npass=$((npass + 1)); else
 		nfail=$((nfail + 1)); echo "not ok: install: $f missing"; fi
 done
