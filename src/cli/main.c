@@ -42,7 +42,8 @@ static void usage(FILE *fp)
 	        "         --json --json-file FILE\n"
 	        "         --peer-cert-optional --no-peer-cert --no-local-cert\n"
 	        "         --no-remote-user --no-remote-domain --no-cache-read\n"
-	        "         --no-cache-write --no-authz -v|--verbose --help --version\n"
+	        "         --no-cache-write --no-authz -v|--verbose --help "
+	        "--version\n"
 	        "See tlspool-connect(1).\n",
 	        progname, progname, progname, progname, progname, progname,
 	        progname, progname);
