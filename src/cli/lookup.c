@@ -79,6 +79,8 @@ void print_answer_text(FILE *fp, const tlspool_dns_answer *a)
 		iso_time(when, sizeof(when), a->rrsig_expiration);
 		fprintf(fp, "; rrsig   earliest expiration %s\n", when);
 	}
+	for (i = 0; i < a->nchain; i++)
+		fprintf(fp, "; chain   %s\n", a->chain[i]);
 	for (i = 0; i < a->nrr; i++) {
 		line = format_rr(a->owner, &a->rr[i]);
 		if (line != NULL)
@@ -168,7 +170,43 @@ json_object *answer_json(const tlspool_dns_answer *a)
 		json_object_array_add(recs, r);
 	}
 	json_object_object_add(doc, "records", recs);
+	if (a->nchain > 0) {
+		json_object *vc = json_object_new_array();
+
+		for (i = 0; i < a->nchain; i++)
+			json_object_array_add(
+			        vc, json_object_new_string(a->chain[i]));
+		json_object_object_add(doc, "validation_chain", vc);
+	}
 	return doc;
+}
+
+/* The DNSSEC validation chain of owner's records of type, from a lookup
+ * of its own made for the document (the call's lookup does not keep
+ * it); NULL when there is none. */
+json_object *validation_chain_json(const struct options *o, const char *owner,
+                                   uint16_t type)
+{
+	char err[512];
+	tlspool_dns_config *cfg =
+	        tlspool_dns_config_load(o->config, err, sizeof(err));
+	tlspool_dns *dns = cfg ? tlspool_dns_new(cfg, err, sizeof(err)) : NULL;
+	tlspool_dns_answer *ans = NULL;
+	json_object *vc = NULL;
+	size_t i;
+
+	tlspool_dns_config_free(cfg);
+	if (dns != NULL && tlspool_dns_return_chain(dns, 1) == 0 &&
+	    tlspool_dns_lookup(dns, owner, type, &ans, err, sizeof(err)) == 0 &&
+	    ans->nchain > 0) {
+		vc = json_object_new_array();
+		for (i = 0; i < ans->nchain; i++)
+			json_object_array_add(
+			        vc, json_object_new_string(ans->chain[i]));
+	}
+	tlspool_dns_answer_free(ans);
+	tlspool_dns_free(dns);
+	return vc;
 }
 
 /* One line on stderr that says what failed, for scripts and logs, in
@@ -235,6 +273,12 @@ int run_lookup(const struct options *o)
 	tlspool_dns_config_free(cfg);
 	if (dns == NULL) {
 		say("%s", err);
+		return EXIT_USAGE;
+	}
+	/* the proof of the answer, for a document or -v */
+	if ((o->json || o->verbose) && tlspool_dns_return_chain(dns, 1) != 0) {
+		say("%s", strerror(errno));
+		tlspool_dns_free(dns);
 		return EXIT_USAGE;
 	}
 	t0 = now_ms();

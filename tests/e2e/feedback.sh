@@ -100,6 +100,7 @@ no_grep_in server.err quiet-server 'listening on'
 expect verbose-lookup 0 -- "$CLI" -v --lookup www.example.test "${P[good]}"
 grep_in err verbose-lookup "^tlspool-connect: looking up _${P[good]}\\._tcp\\.www\\.example\\.test\\. TLSA\$"
 grep_in err verbose-lookup "^tlspool-connect: _${P[good]}\\._tcp\\.www\\.example\\.test\\. TLSA: secure in [0-9]+ ms\$"
+grep_in out verbose-lookup '^; chain   example\.test\.	[0-9]+	IN	DNSKEY	'
 
 # --diagnose shows the session
 server "${P[good]}" --no-peer-cert --exec cat

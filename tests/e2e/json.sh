@@ -149,6 +149,7 @@ server_rc >/dev/null
 
 expect lookup-timeout 6 -- "$CLI" --json --config "$BH" --lookup www.example.test
 json_valid lookup-timeout out
+cp "$T/out" "$W/lt.json"
 agree lookup-timeout out 6
 json_is lookup-timeout out '.verdict == "timeout" and (.hint | test("timeout_ms"))'
 grep_in err lookup-timeout '^tlspool-connect: .*timed out'
@@ -208,6 +209,8 @@ json_is good err '.tls.sni == "www.example.test" and .tls.alpn == null and .tls.
 json_is good err '.addresses == [{"role":"connect","address":"127.0.0.1","port":'"${P[good]}"',"result":"ok"}]'
 json_is good err '.peer == "www.example.test" and .verdict == "authenticated" and .end.kind == "close_notify"'
 json_is good err '.dns.verdict == "secure" and .records[0].record == 1'
+# the DNSSEC proof, as getdns_query +dnssec_return_validation_chain has it
+json_is good err '[.dns.validation_chain[] | split("\t")[3]] | (index("DNSKEY") != null and index("DS") != null and index("RRSIG") != null)'
 json_is good err '(.chain | length) >= 2 and (.chain[0].pem | startswith("-----BEGIN CERTIFICATE-----"))'
 # the PEM is the server's certificate
 jq -r '.chain[0].pem' "$T/err" >"$W/peer0.pem"
@@ -248,6 +251,10 @@ expect lookup 0 -- "$CLI" --json --lookup www.example.test "${P[good]}"
 json_valid lookup out
 agree lookup out 0
 json_is lookup out '.mode == "lookup" and .verdict == "secure" and (.records | length) == 1 and .records[0].usage == 3'
+json_is lookup out '[.validation_chain[] | select(startswith("example.test.\t") and (split("\t")[3] == "DNSKEY"))] | length >= 1'
+json_is lookup out '[.validation_chain[] | select(startswith("example.test.\t") and (split("\t")[3] == "DS"))] | length >= 1'
+# a failed lookup has no chain to show
+json_is lookup-timeout-chain "$W/lt.json" '.validation_chain == null'
 
 printf '[cache]\npath = %s\n' "$W/cache.mdb" >"$W/cache.conf"
 cat "$CONF" "$W/cache.conf" >"$W/withcache.conf"
