@@ -129,6 +129,9 @@ const char *outcome_name(int rc);
 struct sockaddr;
 void out_address(const char *role, const struct sockaddr *sa, unsigned salen,
                  int err);
+void out_connecting(const struct sockaddr *sa, unsigned salen); /* -v */
+void out_status_not_ours(void); /* --exec: the command's status */
+void out_hinted(void);          /* the usage said what to do */
 
 /* records.c: --client --records (the live peer's chain from the trace)
  * and --records-for FILE NAME [PORT]. */

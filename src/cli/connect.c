@@ -50,6 +50,7 @@ static int connect_to(const struct options *o)
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			continue;
+		out_connecting(ai->ai_addr, ai->ai_addrlen);
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
 			out_address("connect", ai->ai_addr, ai->ai_addrlen, 0);
 			break;
@@ -181,6 +182,7 @@ static int listen_on(const struct options *o)
 	if (r != 0) {
 		say("bind %s %s: %s", o->bind ? o->bind : "*", o->port,
 		    gai_strerror(r));
+		hint("give --bind an address of this host");
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -198,9 +200,15 @@ static int listen_on(const struct options *o)
 		fd = -1;
 	}
 	freeaddrinfo(res);
-	if (fd < 0)
+	if (fd < 0) {
 		say("listen %s %s: %s", o->bind ? o->bind : "*", o->port,
 		    strerror(e));
+		hint("%s", e == EADDRINUSE ? "choose another port, or stop "
+		                             "what listens there (ss -ltnp)"
+		           : e == EACCES   ? "ports below 1024 need privileges"
+		                           : "give --bind an address of this "
+		                             "host");
+	}
 	return fd;
 }
 

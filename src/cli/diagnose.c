@@ -387,6 +387,11 @@ void print_trace(const struct options *o, const char *peer, int exit_code)
 	if (o->show_certs)
 		pem_text(stderr, t);
 	if (!o->diagnose) {
+		if (o->verbose && t->dns != NULL)
+			note("dns", "%s %s: %s, %zu records", t->dns->qname,
+			     tlspool_rr_type_name(t->dns->qtype),
+			     tlspool_dns_verdict_name(t->dns->verdict),
+			     t->dns->nrr);
 		if (o->verbose && t->tls_version != NULL)
 			note("tls",
 			     "%s %s, handshake %ld ms, validation %ld ms",

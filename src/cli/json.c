@@ -28,6 +28,8 @@ static struct {
 	int on;        /* --json */
 	int fd;        /* where the document goes */
 	int verbose;   /* -v */
+	int hinted;    /* a hint was given */
+	int no_hint;   /* the exit status is not ours (--exec) */
 	int on_stderr; /* the document takes stderr */
 	const char *mode;
 	long long t0; /* now_ms() at the start */
@@ -193,6 +195,7 @@ void hint(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	J.hinted = 1;
 	if (!J.on_stderr)
 		fprintf(stderr, "%s: try: %s\n", progname, msg);
 	if (J.on && !json_object_object_get_ex(J.doc, "hint", NULL))
@@ -222,12 +225,29 @@ void note(const char *event, const char *fmt, ...)
 	}
 }
 
+void out_status_not_ours(void)
+{
+	J.no_hint = 1;
+}
+
+void out_hinted(void)
+{
+	J.hinted = 1;
+}
+
 int out_finish(int rc)
 {
 	const char *s;
 	size_t len;
 	json_object *e;
 
+	/* every failure says what to try next: this where nothing more
+	 * precise did */
+	if (rc != EXIT_OK && !J.hinted && !J.no_hint)
+		hint("-v shows what was done and --diagnose what was learnt "
+		     "of the peer; tlspool-connect(1), EXIT STATUS, explains "
+		     "exit %d",
+		     rc);
 	if (!J.on)
 		return rc;
 	J.on = 0;
@@ -276,6 +296,15 @@ void out_child(void)
 	J.messages = json_object_new_array();
 }
 
+void out_connecting(const struct sockaddr *sa, unsigned salen)
+{
+	char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
+
+	getnameinfo(sa, (socklen_t)salen, host, sizeof(host), serv,
+	            sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
+	note("connect", "connecting to %s port %s", host, serv);
+}
+
 void out_address(const char *role, const struct sockaddr *sa, unsigned salen,
                  int err)
 {
@@ -286,9 +315,10 @@ void out_address(const char *role, const struct sockaddr *sa, unsigned salen,
 	if (strcmp(role, "listen") == 0)
 		note("listen", "listening on %s port %s%s%s", host, serv,
 		     err ? ": " : "", err ? strerror(err) : "");
+	else if (strcmp(role, "connect") == 0 && err)
+		note("connect", "%s port %s: %s", host, serv, strerror(err));
 	else if (strcmp(role, "connect") == 0)
-		note("connect", "connecting to %s port %s: %s", host, serv,
-		     err ? strerror(err) : "connected");
+		note("connect", "connected to %s port %s", host, serv);
 	else
 		note(role, "connection from %s port %s", host, serv);
 	if (J.on) {

@@ -58,9 +58,10 @@ int usage_error(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	say("%s", msg);
-	if (!out_json())
+	if (!out_json()) {
 		usage(stderr);
-	else
+		out_hinted();
+	} else
 		hint("%s --help lists the options; tlspool-connect(1) "
 		     "explains them",
 		     progname);

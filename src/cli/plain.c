@@ -594,6 +594,7 @@ static int run_exec(const struct options *o, int tls, const char *peer,
 		_exit(127);
 	}
 	close(tls);
+	out_status_not_ours();
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	/* the child's own status, as a shell would report it */

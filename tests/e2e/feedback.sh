@@ -82,10 +82,27 @@ printf '[dns]\ntimeout_ms = soon\n' >"$W/bad.conf"
 expect bad-config 1 -- "$CLI" --config "$W/bad.conf" --lookup www.example.test
 grep_in err bad-config '^tlspool-connect: try: correct the file'
 
+# a port in use; an error without a more precise hint still gets one
+server "${P[good]}" --no-peer-cert --exec cat
+expect in-use 2 -- "$CLI" --server --bind 127.0.0.1 "${P[good]}"
+grep_in err in-use '^tlspool-connect: listen 127\.0\.0\.1 [0-9]+: Address already in use$'
+grep_in err in-use '^tlspool-connect: try: choose another port'
+"$CLI" --client --sni www.example.test 127.0.0.1 "${P[good]}" </dev/null >/dev/null 2>&1
+server_done
+expect udp-fork 1 -- "$CLI" --server --udp --fork --bind 127.0.0.1 "${P[refused]}"
+grep_in err udp-fork '^tlspool-connect: --fork is not available with --udp'
+grep_in err udp-fork '^tlspool-connect: try: -v shows what was done .*explains exit 1$'
+# a usage error shows the usage, and no more
+expect usage-text 1 -- "$CLI" --client onlyhost
+grep_in err usage-text '^usage: '
+no_grep_in err usage-text 'try:'
+
 # --- -v: what is done, with timings ---
 server "${P[good]}" --no-peer-cert -v --exec cat
 expect verbose 0 -- bash -c "echo hi | $CLI -v --client --sni www.example.test 127.0.0.1 ${P[good]}"
-grep_in err verbose "^tlspool-connect: connecting to 127\\.0\\.0\\.1 port ${P[good]}: connected\$"
+grep_in err verbose "^tlspool-connect: connecting to 127\\.0\\.0\\.1 port ${P[good]}\$"
+grep_in err verbose "^tlspool-connect: connected to 127\\.0\\.0\\.1 port ${P[good]}\$"
+grep_in err verbose "^tlspool-connect: _${P[good]}\\._tcp\\.www\\.example\\.test\\. TLSA: secure, 1 records\$"
 grep_in err verbose '^tlspool-connect: TLS1\.[23] TLS_[A-Z0-9_]+, handshake [0-9]+ ms, validation [0-9]+ ms$'
 server_done
 grep_in server.err verbose-server "^tlspool-connect: listening on 127\\.0\\.0\\.1 port ${P[good]}\$"

@@ -16,11 +16,11 @@ C="$W/c"
 TLSAGEN="$BUILD/tests/tlsagen"
 
 declare -A P
-for s in good wrong two notlsa bogus timeout refused srv srvfail jfile; do
+for s in good wrong two notlsa bogus timeout refused srv srvfail jfile fork; do
 	P[$s]=$(free_port)
 done
 {
-	for s in good timeout srv srvfail jfile; do
+	for s in good timeout srv srvfail jfile fork; do
 		"$TLSAGEN" 3 1 1 "$C/www.pem" "_${P[$s]}._tcp.www.example.test."
 	done
 	"$TLSAGEN" 3 1 1 "$C/other.pem" "_${P[wrong]}._tcp.www.example.test."
@@ -237,6 +237,25 @@ rc=$(server_rc)
 json_valid server "$T/server.err"
 json_is server "$T/server.err" '.mode == "server" and .outcome == "ok" and .tls.sni == "www.example.test"'
 json_is server "$T/server.err" '[.addresses[].role] == ["listen", "accept"] and .addresses[0].port == '"${P[srv]}"
+
+# --fork: one document per connection, each from its own process
+"$CLI" --server --bind 127.0.0.1 --fork --json --no-peer-cert --exec cat "${P[fork]}" 2>"$W/fork.err" >/dev/null &
+fpid=$!
+pids+=($fpid)
+wait_port "${P[fork]}"
+for i in 1 2; do
+	expect "fork-client-$i" 0 -- bash -c "echo hi$i | client ${P[fork]}"
+done
+for i in $(seq 100); do [ "$(jq -s length "$W/fork.err" 2>/dev/null)" = 2 ] && break; sleep 0.05; done
+kill "$fpid" 2>/dev/null
+json_is fork-two "$W/fork.err" 'true'
+if [ "$(jq -s length "$W/fork.err" 2>/dev/null)" = 2 ]; then npass=$((npass + 1)); else
+	nfail=$((nfail + 1)); echo "not ok: fork: not two documents"; head -c 400 "$W/fork.err"; fi
+for i in 0 1; do
+	jq -s ".[$i]" "$W/fork.err" >"$W/fork$i.json" 2>/dev/null
+	json_valid "fork-doc-$i" "$W/fork$i.json"
+	json_is "fork-doc-$i" "$W/fork$i.json" '.outcome == "ok" and ([.addresses[].role] == ["listen", "accept"])'
+done
 
 # a server whose client has no certificate: exit 4, outcome agreeing
 server "${P[srvfail]}" --json --exec cat
