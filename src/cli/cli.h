@@ -115,6 +115,7 @@ int run_server(const struct options *o);
 int out_begin(const struct options *o);
 int out_json(void);
 int out_text_on_stderr(void); /* 0 while the document takes stderr */
+int out_doc_on_stdout(void);  /* the document takes stdout */
 void out_set(const char *key, json_object *v);
 void out_merge(json_object *obj); /* its members into the document */
 void out_append(const char *key, json_object *v); /* to the array key */

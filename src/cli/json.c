@@ -121,6 +121,11 @@ int out_text_on_stderr(void)
 	return !J.on_stderr;
 }
 
+int out_doc_on_stdout(void)
+{
+	return J.on && J.fd == 1;
+}
+
 void out_set(const char *key, json_object *v)
 {
 	if (J.doc == NULL) {

@@ -486,11 +486,13 @@ static void advise(const struct options *o, starttls_class cls)
 			snprintf(spki + 2 * i, 3, "%02X", x.spki_sha256[i]);
 	switch (cls) {
 	case STARTTLS_ERR_NO_MATCH:
-		hint("the peer's key has SPKI SHA2-256 %s (a \"3 1 1\" record "
-		     "holds that); --diagnose shows why each record failed, "
-		     "and %s --client %s %s --records prints the records "
-		     "that would authenticate it",
-		     spki[0] ? spki : "(unknown)", progname, host, port);
+		hint("the peer's key has SPKI SHA2-256 %s, which \"%s IN TLSA "
+		     "3 1 1 %s\" would match; --diagnose shows why each "
+		     "record failed, and %s --client %s %s --records prints "
+		     "the records that would authenticate it",
+		     spki[0] ? spki : "(unknown)",
+		     t->owner ? t->owner : "_PORT._tcp.HOST.",
+		     spki[0] ? spki : "...", progname, host, port);
 		break;
 	case STARTTLS_ERR_NO_RECORDS:
 	case STARTTLS_ERR_INSECURE:

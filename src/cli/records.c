@@ -61,7 +61,7 @@ static int emit(const char *owner, uint16_t type, const unsigned char *rdata,
 		say("%s: cannot format the record: %s", owner, strerror(errno));
 		return -1;
 	}
-	if (!out_json())
+	if (!out_doc_on_stdout())
 		printf("; %s\n%s\n", what, line);
 	j = json_object_new_object();
 	json_object_object_add(j, "owner", json_object_new_string(owner));

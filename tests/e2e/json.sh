@@ -168,7 +168,7 @@ server_rc >/dev/null
 # the same in text: the digest and what to try
 server "${P[wrong]}" --no-peer-cert --exec cat
 expect no-match-text 4 -- bash -c "echo hi | client ${P[wrong]}"
-grep_in err no-match-text "^tlspool-connect: try: the peer's key has SPKI SHA2-256 $SPKI .*--diagnose.*--records"
+grep_in err no-match-text "^tlspool-connect: try: the peer's key has SPKI SHA2-256 $SPKI, which \"_${P[wrong]}\\._tcp\\.www\\.example\\.test\\. IN TLSA 3 1 1 $SPKI\" would match; --diagnose .*--records"
 server_rc >/dev/null
 
 server "${P[notlsa]}" --no-peer-cert --exec cat

@@ -135,6 +135,9 @@ same "live 2 1 1 vs ldns-dane" "$(awk '$4 == "TLSA" && $5 == 2 { print $NF }' "$
 expect live-json 0 -- "$CLI" --config "$CONF" --client 127.0.0.1 "$PORT" --sni www.example.test --records --json
 json_valid live-json err
 json_is live-json err '[.publish[].usage] == [3, 2] and .class == "no-records"'
+# stdout is not the document's: the records are there too
+grep_in out live-json "^_${PORT}\\._tcp\\.www\\.example\\.test\\. 3600 IN TLSA 3 1 1 "
+
 # without a name there is no owner
 expect live-noname 1 -- "$CLI" --config "$CONF" --client 127.0.0.1 "$PORT" --any-peer --records
 grep_in err live-noname 'needs the server.s name'
