@@ -270,15 +270,27 @@ int out_finish(int rc)
 	        J.doc,
 	        JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	len = strlen(s);
-	/* one write: a forking server's children share the descriptor */
+	/* one write where it can be (a forking server's children share the
+	 * descriptor), more only if a pipe takes it in parts */
 	{
 		char *buf = malloc(len + 1);
+		size_t off = 0;
 
 		if (buf != NULL) {
 			memcpy(buf, s, len);
 			buf[len] = '\n';
-			if (write(J.fd, buf, len + 1) < 0)
-				rc = rc == EXIT_OK ? EXIT_CONNECT : rc;
+			while (off < len + 1) {
+				ssize_t n =
+				        write(J.fd, buf + off, len + 1 - off);
+
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0) {
+					rc = rc == EXIT_OK ? EXIT_CONNECT : rc;
+					break;
+				}
+				off += (size_t)n;
+			}
 			free(buf);
 		}
 	}
