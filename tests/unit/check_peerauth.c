@@ -81,37 +81,31 @@ static void setup(void)
 	if (build == NULL)
 		build = "build";
 	need(mkdtemp(dir) != NULL, "mkdtemp");
-	snprintf(cmd, sizeof(cmd),
-	         "cd %s && "
-	         "mk() { certtool --generate-privkey --key-type ecdsa "
-	         "--outfile $1.key 2>/dev/null && "
-	         "printf \"$2expiration_days = 30\\nsigning_key\\n\" > $1.tmpl "
-	         "&& "
-	         "certtool --generate-self-signed --load-privkey $1.key "
-	         "--template $1.tmpl "
-	         "--outfile $1.pem 2>/dev/null && "
-	         "certtool --certificate-info --infile $1.pem --outder "
-	         "--outfile $1.der 2>/dev/null; } && "
-	         "mk www 'dns_name = www.example.test\\n' && "
-	         "mk client 'dc = test\\ndc = example\\ndc = client\\n' && "
-	         "mk user 'email = smime@example.test\\n' && "
-	         "mk noname 'cn = nobody in particular\\n' && "
-	         "mk other 'dns_name = www.example.test\\n' && "
-	         "h() { printf %%s \"$1\" | sha256sum | cut -c1-56; } && "
-	         "spki() { openssl pkey -in $1 -pubout -outform DER | "
-	         "sha256sum | cut -c1-64; } && "
-	         "{ echo \"_%d._tcp.www IN TLSA 3 1 1 $(spki www.key)\"; "
-	         "echo \"_%d._tcp.alias IN TLSA 3 1 1 $(spki www.key)\"; "
-	         "echo \"_%d._tcp.wrong IN TLSA 3 1 1 $(spki other.key)\"; "
-	         "echo \"wrong IN A 127.0.0.1\"; "
-	         "echo \"client IN TLSA 3 1 1 $(spki client.key)\"; "
-	         "echo \"$(h smime)._smimecert IN SMIMEA 3 1 1 $(spki "
-	         "user.key)\"; "
-	         "} > example.add && "
-	         "echo \"_%d._tcp.www IN TLSA 3 1 1 $(spki www.key)\" > "
-	         "bogus.add && "
-	         "cp bogus.add insecure.add",
-	         dir, PORT, PORT, PORT, PORT);
+	snprintf(
+	        cmd, sizeof(cmd),
+	        "cd %s && "
+	        "mk() { certtool --generate-privkey --key-type ecdsa --outfile $1.key 2>/dev/null && "
+	        "printf \"$2expiration_days = 30\\nsigning_key\\n\" > $1.tmpl && "
+	        "certtool --generate-self-signed --load-privkey $1.key --template $1.tmpl "
+	        "--outfile $1.pem 2>/dev/null && "
+	        "certtool --certificate-info --infile $1.pem --outder --outfile $1.der 2>/dev/null; } && "
+	        "mk www 'dns_name = www.example.test\\n' && "
+	        "mk client 'dc = test\\ndc = example\\ndc = client\\n' && "
+	        "mk user 'email = smime@example.test\\n' && "
+	        "mk noname 'cn = nobody in particular\\n' && "
+	        "mk other 'dns_name = www.example.test\\n' && "
+	        "h() { printf %%s \"$1\" | sha256sum | cut -c1-56; } && "
+	        "spki() { openssl pkey -in $1 -pubout -outform DER | sha256sum | cut -c1-64; } && "
+	        "{ echo \"_%d._tcp.www IN TLSA 3 1 1 $(spki www.key)\"; "
+	        "echo \"_%d._tcp.alias IN TLSA 3 1 1 $(spki www.key)\"; "
+	        "echo \"_%d._tcp.wrong IN TLSA 3 1 1 $(spki other.key)\"; "
+	        "echo \"wrong IN A 127.0.0.1\"; "
+	        "echo \"client IN TLSA 3 1 1 $(spki client.key)\"; "
+	        "echo \"$(h smime)._smimecert IN SMIMEA 3 1 1 $(spki user.key)\"; "
+	        "} > example.add && "
+	        "echo \"_%d._tcp.www IN TLSA 3 1 1 $(spki www.key)\" > bogus.add && "
+	        "cp bogus.add insecure.add",
+	        dir, PORT, PORT, PORT, PORT);
 	run_sh(cmd);
 	snprintf(cmd, sizeof(cmd),
 	         "%s/zones/serve start %s/z --add example.test %s/example.add "
@@ -123,13 +117,11 @@ static void setup(void)
 	for (int i = 0; i < C_COUNT; i++)
 		load_der(i);
 	cfg = load_config("tlspool.conf", "");
-	cfg_blackhole =
-	        load_config("blackhole.conf", "[dns]\ntimeout_ms = 300\n");
+	cfg_blackhole = load_config("blackhole.conf", "[dns]\ntimeout_ms = 300\n");
 	cfg_names = load_config("tlspool.conf",
 	                        "[validation]\ndane_ee_name_checks = yes\n");
-	cfg_ldap = load_config("tlspool.conf",
-	                       "[validation]\nsources = smimea ldap\n"
-	                       "domain_sources = tlsa ldap\n");
+	cfg_ldap = load_config("tlspool.conf", "[validation]\nsources = smimea ldap\n"
+	                                       "domain_sources = tlsa ldap\n");
 }
 
 static void teardown(void)
@@ -145,11 +137,11 @@ static void teardown(void)
 
 struct row {
 	const char *what;
-	int server; /* 1: the peer is a client */
-	int cert;   /* C_*, or -1 for no certificate */
+	int server;   /* 1: the peer is a client */
+	int cert;     /* C_*, or -1 for no certificate */
 	const char *sniname;
 	int flags;
-	int blackhole;         /* the never-answering upstream */
+	int blackhole; /* the never-answering upstream */
 	long long deadline_ms; /* from now; 0 none, -1 already passed */
 	int rv, err;
 	starttls_class cls;
@@ -163,57 +155,57 @@ static const struct row rows[] = {
         /* negative rows first */
         {"wrong digest", 0, C_OTHER, "www.example.test", 0, 0, 0, -1,
          EKEYREJECTED, STARTTLS_ERR_NO_MATCH, NULL, "www.example.test", 0},
-        {"record of another key", 0, C_WWW, "wrong.example.test", 0, 0, 0, -1,
-         EKEYREJECTED, STARTTLS_ERR_NO_MATCH, NULL, "_4433._tcp.wrong", 0},
+        {"record of another key", 0, C_WWW, "wrong.example.test", 0, 0, 0,
+         -1, EKEYREJECTED, STARTTLS_ERR_NO_MATCH, NULL, "_4433._tcp.wrong", 0},
         {"bogus zone", 0, C_WWW, "www.bogus.test", 0, 0, 0, -1, EKEYREJECTED,
          STARTTLS_ERR_DNS_BOGUS, NULL, "bogus", 0},
         {"insecure zone", 0, C_WWW, "www.insecure.test", 0, 0, 0, -1,
-         EKEYREJECTED, STARTTLS_ERR_INSECURE, NULL, "no DANE authentication",
-         0},
-        {"no TLSA", 0, C_WWW, "nothere.example.test", 0, 0, 0, -1, EKEYREJECTED,
-         STARTTLS_ERR_NO_RECORDS, NULL, "no DANE authentication", 0},
+         EKEYREJECTED, STARTTLS_ERR_INSECURE, NULL, "no DANE authentication", 0},
+        {"no TLSA", 0, C_WWW, "nothere.example.test", 0, 0, 0, -1,
+         EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, NULL, "no DANE authentication", 0},
         {"DNS timeout", 0, C_WWW, "www.example.test", 0, 1, 0, -1, ETIMEDOUT,
          STARTTLS_ERR_DNS_TIMEOUT, NULL, "timed out", 0},
         {"deadline passed", 0, C_WWW, "www.example.test", 0, 0, -1, -1,
          ETIMEDOUT, STARTTLS_ERR_TIMEOUT, NULL, "handshake_timeout_ms", 0},
-        {"deadline cuts the DNS wait", 0, C_WWW, "www.example.test", 0, 1, 100,
-         -1, ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT, NULL, "deadline", 0},
-        {"server sent no certificate", 0, -1, "www.example.test", 0, 0, 0, -1,
-         EKEYREJECTED, STARTTLS_ERR_NO_PEER_CERT, NULL, "no certificate", 0},
-        {"certificate names nobody, no sniname", 0, C_NONAME, NULL, 0, 0, 0, -1,
-         EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY, NULL, "no identity", 0},
+        {"deadline cuts the DNS wait", 0, C_WWW, "www.example.test", 0, 1,
+         100, -1, ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT, NULL, "deadline", 0},
+        {"server sent no certificate", 0, -1, "www.example.test", 0, 0, 0,
+         -1, EKEYREJECTED, STARTTLS_ERR_NO_PEER_CERT, NULL, "no certificate", 0},
+        {"certificate names nobody, no sniname", 0, C_NONAME, NULL, 0, 0, 0,
+         -1, EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY, NULL, "no identity", 0},
         {"domain refused by flag", 0, C_WWW, "www.example.test",
-         STARTTLS_NO_REMOTE_DOMAIN, 0, 0, -1, EPERM, STARTTLS_ERR_REFUSED, NULL,
-         "NO_REMOTE_DOMAIN", 0},
+         STARTTLS_NO_REMOTE_DOMAIN, 0, 0, -1, EPERM, STARTTLS_ERR_REFUSED,
+         NULL, "NO_REMOTE_DOMAIN", 0},
         {"client sent no certificate", 1, -1, NULL, 0, 0, 0, -1, EKEYREJECTED,
          STARTTLS_ERR_NO_PEER_CERT, NULL, "client presented no", 0},
         {"client names nobody", 1, C_NONAME, NULL, 0, 0, 0, -1, EKEYREJECTED,
          STARTTLS_ERR_NO_IDENTITY, NULL, "names no identity", 0},
         {"client domain without TLSA", 1, C_WWW, NULL, 0, 0, 0, -1,
          EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, NULL, "www.example.test", 0},
-        {"user refused by flag", 1, C_USER, NULL, STARTTLS_NO_REMOTE_USER, 0, 0,
-         -1, EPERM, STARTTLS_ERR_REFUSED, NULL, "NO_REMOTE_USER", 0},
-        {"client domain DNS timeout", 1, C_CLIENT, NULL, 0, 1, 0, -1, ETIMEDOUT,
-         STARTTLS_ERR_DNS_TIMEOUT, NULL, "timed out", 0},
+        {"user refused by flag", 1, C_USER, NULL, STARTTLS_NO_REMOTE_USER, 0,
+         0, -1, EPERM, STARTTLS_ERR_REFUSED, NULL, "NO_REMOTE_USER", 0},
+        {"client domain DNS timeout", 1, C_CLIENT, NULL, 0, 1, 0, -1,
+         ETIMEDOUT, STARTTLS_ERR_DNS_TIMEOUT, NULL, "timed out", 0},
         {"user: no SMIMEA, no directory (secure, no SRV)", 0, C_USER,
          "nobody@example.test", 0, 0, 0, -1, EKEYREJECTED,
-         STARTTLS_ERR_NO_RECORDS, NULL, "nobody@example.test: SMIMEA: ", 1},
+         STARTTLS_ERR_NO_RECORDS, NULL,
+         "nobody@example.test: SMIMEA: ", 1},
         {"user: no SMIMEA, no directory: LDAP named", 0, C_USER,
          "nobody@example.test", 0, 0, 0, -1, EKEYREJECTED,
          STARTTLS_ERR_NO_RECORDS, NULL,
          "; LDAP: _ldap._tcp.example.test.: no SRV records", 1},
-        {"user: insecure zone, insecure SRV", 0, C_USER, "smime@insecure.test",
-         0, 0, 0, -1, EKEYREJECTED, STARTTLS_ERR_INSECURE, NULL,
-         "SRV RRset is insecure", 1},
-        {"domain: no TLSA, no directory", 0, C_WWW, "nothere.example.test", 0,
-         0, 0, -1, EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, NULL,
+        {"user: insecure zone, insecure SRV", 0, C_USER,
+         "smime@insecure.test", 0, 0, 0, -1, EKEYREJECTED,
+         STARTTLS_ERR_INSECURE, NULL, "SRV RRset is insecure", 1},
+        {"domain: no TLSA, no directory", 0, C_WWW, "nothere.example.test",
+         0, 0, 0, -1, EKEYREJECTED, STARTTLS_ERR_NO_RECORDS, NULL,
          "nothere.example.test: TLSA: ", 1},
         {"domain: a TLSA mismatch is not rescued by a missing directory", 0,
          C_OTHER, "www.example.test", 0, 0, 0, -1, EKEYREJECTED,
          STARTTLS_ERR_NO_MATCH, NULL, "; LDAP: ", 1},
-        {"user: DNS timeout before LDAP", 0, C_USER, "smime@example.test", 0, 0,
-         -1, -1, ETIMEDOUT, STARTTLS_ERR_TIMEOUT, NULL, "handshake_timeout_ms",
-         1},
+        {"user: DNS timeout before LDAP", 0, C_USER, "smime@example.test",
+         0, 0, -1, -1, ETIMEDOUT, STARTTLS_ERR_TIMEOUT, NULL,
+         "handshake_timeout_ms", 1},
         /* positive rows */
         {"server by TLSA 3 1 1", 0, C_WWW, "www.example.test", 0, 0, 0, 0, 0,
          STARTTLS_OK, "www.example.test", NULL, 0},
@@ -221,18 +213,18 @@ static const struct row rows[] = {
          STARTTLS_OK, "www.example.test", NULL, 0},
         {"server within a deadline", 0, C_WWW, "www.example.test", 0, 0, 5000,
          0, 0, STARTTLS_OK, "www.example.test", NULL, 0},
-        {"client domain by TLSA", 1, C_CLIENT, NULL, 0, 0, 0, 0, 0, STARTTLS_OK,
-         "client.example.test", NULL, 0},
+        {"client domain by TLSA", 1, C_CLIENT, NULL, 0, 0, 0, 0, 0,
+         STARTTLS_OK, "client.example.test", NULL, 0},
         {"client user by SMIMEA", 1, C_USER, NULL, 0, 0, 0, 0, 0, STARTTLS_OK,
          "smime@example.test", NULL, 0},
-        {"anonymous client, optional", 1, -1, NULL, STARTTLS_PEERCERT_OPTIONAL,
-         0, 0, 0, 0, STARTTLS_OK, "", NULL, 0},
-        {"user by SMIMEA, LDAP after it", 0, C_USER, "smime@example.test", 0, 0,
-         0, 0, 0, STARTTLS_OK, "smime@example.test", NULL, 1},
-        {"client user by SMIMEA, LDAP after it", 1, C_USER, NULL, 0, 0, 0, 0, 0,
-         STARTTLS_OK, "smime@example.test", NULL, 1},
-        {"server by TLSA, LDAP after it", 0, C_WWW, "www.example.test", 0, 0, 0,
-         0, 0, STARTTLS_OK, "www.example.test", NULL, 1},
+        {"anonymous client, optional", 1, -1, NULL,
+         STARTTLS_PEERCERT_OPTIONAL, 0, 0, 0, 0, STARTTLS_OK, "", NULL, 0},
+        {"user by SMIMEA, LDAP after it", 0, C_USER, "smime@example.test", 0,
+         0, 0, 0, 0, STARTTLS_OK, "smime@example.test", NULL, 1},
+        {"client user by SMIMEA, LDAP after it", 1, C_USER, NULL, 0, 0, 0, 0,
+         0, STARTTLS_OK, "smime@example.test", NULL, 1},
+        {"server by TLSA, LDAP after it", 0, C_WWW, "www.example.test", 0, 0,
+         0, 0, 0, STARTTLS_OK, "www.example.test", NULL, 1},
 };
 
 static int run_row(const struct row *r, struct tp_peer_check *pc,
@@ -280,9 +272,8 @@ START_TEST(table)
 		ck_assert_ptr_nonnull(starttls_last_trace()->ldap);
 	ck_assert_msg(e == r->err, "%s: errno %d, want %d (%s)", r->what, e,
 	              r->err, starttls_errstr());
-	ck_assert_msg(starttls_errclass() == r->cls,
-	              "%s: class %s, want %s (%s)", r->what,
-	              starttls_class_name(starttls_errclass()),
+	ck_assert_msg(starttls_errclass() == r->cls, "%s: class %s, want %s (%s)",
+	              r->what, starttls_class_name(starttls_errclass()),
 	              starttls_class_name(r->cls), starttls_errstr());
 	ck_assert_msg(strstr(starttls_errstr(), r->detail) != NULL,
 	              "%s: detail \"%s\" lacks \"%s\"", r->what,
@@ -374,7 +365,8 @@ START_TEST(shared_cache_keeps_name_checks_apart)
 	tlspool_span span = {der[C_WWW], der_len[C_WWW]};
 	char extra[700];
 
-	snprintf(extra, sizeof(extra), "[cache]\npath = %s/shared.lmdb\n", dir);
+	snprintf(extra, sizeof(extra), "[cache]\npath = %s/shared.lmdb\n",
+	         dir);
 	plain = load_config("tlspool.conf", extra);
 	strcat(extra, "[validation]\ndane_ee_name_checks = yes\n");
 	names = load_config("tlspool.conf", extra);
