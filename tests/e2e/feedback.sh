@@ -126,6 +126,16 @@ grep_in err diagnose '^; tls     TLS1\.[23] TLS_[A-Z0-9_]+, ALPN none, SNI www\.
 grep_in err diagnose '^; time    handshake [0-9]+ ms, validation [0-9]+ ms$'
 server_done
 
+# --show-certs: the chain in PEM on stderr, the server's own first
+server "${P[good]}" --no-peer-cert --exec cat
+expect show-certs 0 -- bash -c "echo hi | $CLI --show-certs --client --sni www.example.test 127.0.0.1 ${P[good]}"
+grep_in err show-certs '^; depth 0$'
+grep_in err show-certs '^; depth 1$'
+sed -n '/^; depth 0$/,/^-----END CERTIFICATE-----$/p' "$T/err" | sed 1d >"$W/depth0.pem"
+if cmp -s <(openssl x509 -in "$W/depth0.pem" -outform DER 2>/dev/null) "$C/www.der"; then
+	npass=$((npass + 1)); else nfail=$((nfail + 1)); echo "not ok: show-certs: depth 0 is not www.pem"; fi
+server_done
+
 # --- --help: every long option of the program ---
 expect help 0 -- "$CLI" --help
 opts=$(sed -n 's/^ *{"\([a-z-]*\)", \(no\|required\)_argument.*/\1/p' src/cli/main.c)

@@ -287,6 +287,7 @@ expect cache-flush 0 -- "$CLI" --json --config "$W/withcache.conf" --cache-flush
 json_valid cache-flush out
 agree cache-flush out 0
 expect cache-empty 0 -- "$CLI" --json --config "$W/withcache.conf" --cache-list
+json_valid cache-empty out
 json_is cache-empty out '.entries == []'
 
 # --- --records-for: stdout ---
