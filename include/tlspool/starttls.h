@@ -181,6 +181,20 @@ typedef struct starttls_trace {
 	/* The LDAP step, when [validation] sources named ldap and the
 	 * sources before it did not authenticate the peer; else NULL. */
 	const starttls_ldap_step *ldap;
+	/* The TLS session, once the handshake finished (NULL or -1 where the
+	 * call did not get that far, or went through tlspoold): the
+	 * protocol version and cipher suite as GnuTLS names them ("TLS1.3",
+	 * "TLS_AES_256_GCM_SHA384"), the ALPN protocol agreed (NULL: none),
+	 * the SNI the client sent (NULL: none), and the milliseconds of the
+	 * handshake and of the validation of the peer after it (DNS lookups
+	 * and matching; 0 from the cache).  Added in 0.1.0 at the end of
+	 * the structure: earlier members keep their places. */
+	const char *tls_version;
+	const char *cipher_suite;
+	const char *alpn;
+	const char *sni;
+	long handshake_ms;
+	long validation_ms;
 } starttls_trace;
 
 const starttls_trace *starttls_last_trace(void);

@@ -137,6 +137,13 @@ typedef struct tlspool_dns_answer {
 	uint32_t ttl;            /* smallest TTL along the chain */
 	time_t rrsig_expiration; /* earliest RRSIG expiration, 0 if none */
 	char detail[160];        /* why, for the error verdicts */
+	/* With tlspool_dns_return_chain(): the DNSKEY, DS and RRSIG
+	 * records that getdns validated the answer with, one zone-file
+	 * line each (its "validation_chain", in its order); else 0 and
+	 * NULL.  At the end of the structure, which the library allocates:
+	 * programs built before it keep working. */
+	size_t nchain;
+	char **chain;
 } tlspool_dns_answer;
 
 /*
@@ -153,6 +160,11 @@ int tlspool_dns_lookup_within(tlspool_dns *dns, const char *name, uint16_t type,
                               unsigned timeout_ms, tlspool_dns_answer **out,
                               char *err, size_t errlen);
 void tlspool_dns_answer_free(tlspool_dns_answer *ans);
+/* Nonzero on: the lookups of dns also return the validation chain
+ * (getdns's dnssec_return_validation_chain) in the answer's chain, as
+ * getdns_query +dnssec_return_validation_chain shows it; for diagnosis,
+ * since it costs more queries.  0, or -1 with errno ENOMEM or EINVAL. */
+int tlspool_dns_return_chain(tlspool_dns *dns, int on);
 /* One line that says what the answer is, as the libraries and
  * tlspool-connect word it ("OWNER: TLSA RRset is bogus (DETAIL)", "OWNER:
  * no TLSA records: ...", "OWNER: TLSA lookup timed out (...)"); the

@@ -205,7 +205,7 @@ static void say_answer(const struct options *o, const tlspool_dns_answer *a)
 	char line[600];
 	size_t i;
 
-	if (!o->diagnose || o->json)
+	if (!o->diagnose || !out_text_on_stderr())
 		return;
 	if (a->nrr == 0 || tlspool_dns_verdict_is_error(a->verdict)) {
 		tlspool_dns_answer_explain(a, line, sizeof(line));
@@ -241,7 +241,7 @@ static int by_dns_with(const struct options *o, tlspool_dns *dns,
 
 		if (tlspool_dns_lookup(dns, host, types[t], &a, err,
 		                       sizeof(err)) != 0) {
-			fprintf(stderr, "%s: %s: %s\n", progname, host, err);
+			say("%s: %s", host, err);
 			return EXIT_USAGE;
 		}
 		say_answer(o, a);
@@ -249,11 +249,9 @@ static int by_dns_with(const struct options *o, tlspool_dns *dns,
 			char line[600];
 
 			tlspool_dns_answer_explain(a, line, sizeof(line));
-			fprintf(stderr,
-			        "%s: %s: no address to trust: %s (see "
-			        "--diagnose, and [dns] upstream, trust_anchor "
-			        "and timeout_ms)\n",
-			        progname, host, line);
+			say("%s: no address to trust: %s", host, line);
+			hint("--diagnose shows the answers; check [dns] "
+			     "upstream, trust_anchor and timeout_ms");
 			failed = 1;
 		}
 		for (i = 0; !failed && i < a->nrr; i++)
@@ -266,10 +264,8 @@ static int by_dns_with(const struct options *o, tlspool_dns *dns,
 			return EXIT_DNS;
 	}
 	if (l->n == 0) {
-		fprintf(stderr,
-		        "%s: %s: the name has no A or AAAA records (see "
-		        "--diagnose)\n",
-		        progname, host);
+		say("%s: the name has no A or AAAA records", host);
+		hint("--diagnose shows the answers");
 		return EXIT_CONNECT;
 	}
 	return 0;
@@ -283,7 +279,7 @@ static int by_dns(const struct options *o, const char *host, unsigned port,
 	tlspool_dns *dns = resolver(o, err, sizeof(err), &own);
 
 	if (dns == NULL) {
-		fprintf(stderr, "%s: %s: %s\n", progname, host, err);
+		say("%s: %s", host, err);
 		return EXIT_USAGE;
 	}
 	rc = by_dns_with(o, dns, host, port, l);
@@ -301,7 +297,7 @@ int addr_resolve(const struct options *o, const char *host, const char *port,
 
 	memset(l, 0, sizeof(*l));
 	if (host[0] == '\0') {
-		fprintf(stderr, "%s: an empty host name\n", progname);
+		say("an empty host name");
 		return EXIT_USAGE;
 	}
 	if (literal(host, port, l))
@@ -312,8 +308,7 @@ int addr_resolve(const struct options *o, const char *host, const char *port,
 		return 0;
 	}
 	if (tlspool_check_domain(host, 0) != 0) {
-		fprintf(stderr, "%s: %s: neither an address nor a host name\n",
-		        progname, host);
+		say("%s: neither an address nor a host name", host);
 		return EXIT_USAGE;
 	}
 	return by_dns(o, host, p, l);
@@ -365,14 +360,14 @@ int addr_connect(const struct options *o, int *rc)
 		struct addr_entry *a = &last.e[i];
 
 		a->tried = 1;
-		if (o->verbose && !o->json)
-			fprintf(stderr, "%s: connecting to %s\n", progname,
-			        a->text);
+		out_connecting((const struct sockaddr *)&a->ss, a->len);
 		fd = socket(a->ss.ss_family, sock_type(o) | SOCK_CLOEXEC, 0);
 		if (fd >= 0 && connect_within(fd, (struct sockaddr *)&a->ss,
 		                              a->len, timeout) == 0) {
 			a->used = 1;
-			if (o->diagnose && !o->json)
+			out_address("connect", (const struct sockaddr *)&a->ss,
+			            a->len, 0);
+			if (o->diagnose && out_text_on_stderr())
 				fprintf(stderr, "; connected to %s\n", a->text);
 			return fd;
 		}
@@ -380,12 +375,17 @@ int addr_connect(const struct options *o, int *rc)
 		a->error = e;
 		if (fd >= 0)
 			close(fd);
-		if (o->diagnose && !o->json)
+		out_address("connect", (const struct sockaddr *)&a->ss, a->len,
+		            e);
+		if (o->diagnose && out_text_on_stderr())
 			fprintf(stderr, "; connect %s: %s\n", a->text,
 			        strerror(e));
 	}
-	fprintf(stderr, "%s: connect %s %s: %s%s\n", progname, o->name, o->port,
-	        strerror(e), last.n > 1 ? " (every address tried)" : "");
+	say("connect %s %s: %s%s", o->name, o->port, strerror(e),
+	    last.n > 1 ? " (every address tried)" : "");
+	hint("check that a server listens at %s port %s (-v lists the "
+	     "addresses tried)",
+	     o->name, o->port);
 	*rc = EXIT_CONNECT;
 	return -1;
 }
@@ -438,12 +438,9 @@ int addr_listen(const struct options *o)
 	for (i = 0; i < l.n; i++) {
 		fd = listen_at(o, &l.e[i]);
 		if (fd >= 0) {
-			if (o->verbose && !o->json)
-				fprintf(stderr, "%s: listening on %s%s\n",
-				        progname, l.e[i].text,
-				        o->bind == NULL && i == 0
-				                ? " (IPv6 and IPv4)"
-				                : "");
+			out_address("listen",
+			            (const struct sockaddr *)&l.e[i].ss,
+			            l.e[i].len, 0);
 			return fd;
 		}
 		e = errno;
@@ -452,7 +449,10 @@ int addr_listen(const struct options *o)
 		    e != EADDRNOTAVAIL && e != EPROTONOSUPPORT)
 			break;
 	}
-	fprintf(stderr, "%s: listen %s %s: %s\n", progname,
-	        o->bind ? o->bind : "*", o->port, strerror(e));
+	say("listen %s %s: %s", o->bind ? o->bind : "*", o->port, strerror(e));
+	hint("%s", e == EADDRINUSE ? "choose another port, or stop what "
+	                             "listens there (ss -ltnp)"
+	           : e == EACCES   ? "ports below 1024 need privileges"
+	                           : "give --bind an address of this host");
 	return -1;
 }

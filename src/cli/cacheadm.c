@@ -18,12 +18,50 @@ static int print_entry(const tlspool_cache_entry *e, void *arg)
 	char when[32];
 	time_t now = *(const time_t *)arg;
 
+	iso_time(when, sizeof(when), e->expiry);
+	if (out_json()) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "key",
+		                       json_object_new_string(e->key));
+		json_object_object_add(j, "valid",
+		                       json_object_new_boolean(e->valid));
+		if (!e->valid) {
+			json_object_object_add(
+			        j, "problem",
+			        json_object_new_string(e->problem != NULL
+			                                       ? e->problem
+			                                       : "malformed"));
+		} else {
+			json_object_object_add(
+			        j, "kind",
+			        json_object_new_string(e->authz ? "authz"
+			                                        : "authn"));
+			json_object_object_add(
+			        j, "pass", json_object_new_boolean(e->pass));
+			json_object_object_add(
+			        j, "identity",
+			        json_object_new_string(e->identity));
+			json_object_object_add(
+			        j, "other", json_object_new_string(e->other));
+			json_object_object_add(
+			        j, "spki",
+			        json_object_new_string(e->authz ? ""
+			                                        : e->spki));
+			json_object_object_add(j, "expiry",
+			                       json_object_new_string(when));
+			json_object_object_add(
+			        j, "expired",
+			        json_object_new_boolean(e->expiry <= now));
+		}
+		out_append("entries", j);
+		return 0;
+	}
 	if (!e->valid) {
 		printf("%s unusable: %s (never used)\n", e->key,
 		       e->problem != NULL ? e->problem : "malformed");
 		return 0;
 	}
-	iso_time(when, sizeof(when), e->expiry);
 	printf("%s %s %s %s %s %s %s%s\n", e->key, e->authz ? "authz" : "authn",
 	       e->pass ? "pass" : "fail", e->identity[0] ? e->identity : "-",
 	       e->other[0] ? e->other : "-", e->authz ? "-" : e->spki, when,
@@ -38,10 +76,12 @@ static int say_backend(const struct options *o)
 
 	if (tlspool_cache_backend_ctx(o->ctx, what, sizeof(what), err,
 	                              sizeof(err)) != 0) {
-		fprintf(stderr, "%s: %s\n", progname, err);
+		say("%s", err);
 		return -1;
 	}
+	/* which cache: a notice on stderr, not an error */
 	fprintf(stderr, "%s: cache: %s\n", progname, what);
+	out_set("cache", json_object_new_string(what));
 	return 0;
 }
 
@@ -52,9 +92,10 @@ int run_cache_list(const struct options *o)
 
 	if (say_backend(o) != 0)
 		return EXIT_USAGE;
+	out_set("entries", json_object_new_array());
 	if (tlspool_cache_list_ctx(o->ctx, print_entry, &now, err,
 	                           sizeof(err)) != 0) {
-		fprintf(stderr, "%s: %s\n", progname, err);
+		say("%s", err);
 		return EXIT_USAGE;
 	}
 	return EXIT_OK;
@@ -67,7 +108,7 @@ int run_cache_flush(const struct options *o)
 	if (say_backend(o) != 0)
 		return EXIT_USAGE;
 	if (tlspool_cache_flush_ctx(o->ctx, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s: %s\n", progname, err);
+		say("%s", err);
 		return EXIT_USAGE;
 	}
 	return EXIT_OK;

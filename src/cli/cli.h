@@ -30,7 +30,8 @@ struct quick {
 };
 
 struct options {
-	int mode; /* 'l'ookup, 'c'lient, 's'erver, cache 'L'ist, 'F'lush */
+	int mode; /* 'l'ookup, 'c'lient, 's'erver, cache 'L'ist, 'F'lush,
+	             'r'ecords-for */
 	const char *config;
 	const char *name;  /* --lookup NAME, or the client's HOST */
 	const char *port;  /* checked: decimal 1..65535 */
@@ -45,7 +46,12 @@ struct options {
 	int allow_no_sni; /* --allow-no-sni: "" passes --sni-allow */
 	int flags;        /* STARTTLS_* */
 	int linger_ms;
-	starttls_ctx *ctx; /* --config FILE, or the default, read once */
+	starttls_ctx *ctx;        /* --config FILE, or the default, read once */
+	const char *json_file;    /* --json-file FILE: the document there */
+	int records;              /* --client --records */
+	int show_certs;           /* --show-certs: the peer's chain in PEM */
+	const char *records_file; /* --records-for FILE */
+	int usage, selector, mtype; /* --usage/--selector/--mtype, or -1 */
 	struct quick quick;
 };
 
@@ -73,6 +79,8 @@ void print_answer_text(FILE *fp, const tlspool_dns_answer *a);
 json_object *answer_json(const tlspool_dns_answer *a);
 json_object *ldap_step_json(const starttls_ldap_step *s); /* ldap_info.c */
 json_object *hex_string(const unsigned char *p, size_t len);
+json_object *validation_chain_json(const struct options *o, const char *owner,
+                                   uint16_t type);
 void iso_time(char *buf, size_t len, time_t t);
 
 /* openpgp_info.c: an OPENPGPKEY record's key, as comments or JSON */
@@ -163,5 +171,39 @@ const struct addr_list *addr_last(void);
  * --fork, the child's status): main() alone exits. */
 int run_client(const struct options *o);
 int run_server(const struct options *o);
+
+/* json.c: one JSON document per run (--json), and the lines for
+ * people: say() an error or notice, hint() what to try next, note() what
+ * is being done (-v).  out_begin() after the options (0, or the exit
+ * code), out_finish() once at the end: writes the document with
+ * "outcome" and "exit_code", returns rc. */
+int out_begin(const struct options *o);
+int out_json(void);
+int out_text_on_stderr(void); /* 0 while the document takes stderr */
+int out_doc_on_stdout(void);  /* the document takes stdout */
+void out_set(const char *key, json_object *v);
+void out_merge(json_object *obj); /* its members into the document */
+void out_append(const char *key, json_object *v); /* to the array key */
+void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void note(const char *event, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+int out_finish(int rc);
+void out_child(void);
+const char *outcome_name(int rc);
+/* An address tried (err 0: connected), for -v and "addresses". */
+struct sockaddr;
+void out_address(const char *role, const struct sockaddr *sa, unsigned salen,
+                 int err);
+void out_connecting(const struct sockaddr *sa, unsigned salen); /* -v */
+void out_status_not_ours(void); /* --exec: the command's status */
+void out_hinted(void);          /* the usage said what to do */
+
+/* records.c: --client --records (the live peer's chain from the trace)
+ * and --records-for FILE NAME [PORT]. */
+int print_peer_records(const struct options *o, const char *host);
+int run_records_for(const struct options *o);
+/* The PEM of a DER certificate, malloc'd, or NULL. */
+char *cert_pem(const tlspool_span *der);
 
 #endif

@@ -45,6 +45,27 @@ static int is_address(const char *s)
 	return 1;
 }
 
+/* --records: what the server presented, whether or not it was
+ * authenticated; no data is relayed. */
+static int client_records(const struct options *o, int tls, const char *peer,
+                          const char *sni)
+{
+	int rc = tls < 0 ? report_call(o, peer, errno, 0) : EXIT_OK;
+
+	if (tls >= 0) {
+		print_trace(o, peer, EXIT_OK);
+		close(tls);
+	}
+	if (sni == NULL) {
+		say("--records needs the server's name: give --sni NAME");
+		return EXIT_USAGE;
+	}
+	/* records for a server that failed authentication are the point;
+	 * one that sent no certificate keeps its failure */
+	return starttls_last_trace()->nchain > 0 ? print_peer_records(o, sni)
+	                                         : rc;
+}
+
 int run_client(const struct options *o)
 {
 	char peer[320] = "";
@@ -57,11 +78,10 @@ int run_client(const struct options *o)
 	if (sni == NULL && !o->any_peer) {
 		/* RFC 6698 section 3: the reference identity is a name; an
 		 * address names no TLSA records */
-		fprintf(stderr,
-		        "%s: %s gives no name to authenticate the server by: "
-		        "give --sni NAME, or --any-peer to accept any server "
-		        "that DANE authenticates under the name it claims\n",
-		        progname, o->fd >= 0 ? "--fd" : o->name);
+		say("%s gives no name to authenticate the server by: "
+		    "give --sni NAME, or --any-peer to accept any server "
+		    "that DANE authenticates under the name it claims",
+		    o->fd >= 0 ? "--fd" : o->name);
 		return EXIT_USAGE;
 	}
 	fd = o->fd >= 0 ? o->fd : addr_connect(o, &rc);
@@ -69,6 +89,8 @@ int run_client(const struct options *o)
 		return rc;
 	tls = starttls_ctx_client(o->ctx, fd, ipproto(o), o->myname, o->flags,
 	                          sni, peer, sizeof(peer));
+	if (o->records)
+		return client_records(o, tls, peer, sni);
 	if (tls < 0)
 		return report_call(o, peer, errno, 0);
 	report_call(o, peer, 0, o->exec == NULL);
@@ -116,17 +138,19 @@ static int serve_one(const struct options *o, int conn)
 	struct sni_seen seen = {o, NULL, 0};
 	char peer[320] = "";
 	const char *sni;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
 	int tls, rc;
 
+	if (getpeername(conn, (struct sockaddr *)&ss, &sslen) == 0)
+		out_address("accept", (struct sockaddr *)&ss, sslen, 0);
 	tls = starttls_ctx_server(o->ctx, conn, ipproto(o), o->myname, o->flags,
 	                          check_sni, &seen, peer, sizeof(peer));
 	if (tls < 0) {
 		rc = report_call(o, peer, errno, 0);
 		if (seen.no_sni_denied)
-			fprintf(stderr,
-			        "%s: the client sent no SNI (--allow-no-sni "
-			        "accepts that)\n",
-			        progname);
+			say("the client sent no SNI (--allow-no-sni "
+			    "accepts that)");
 		free(seen.sni);
 		return rc;
 	}
@@ -185,15 +209,14 @@ static int accept_failed(int e, int *said)
 	case ENOBUFS:
 	case ENOMEM:
 		if (!*said)
-			fprintf(stderr,
-			        "%s: accept: %s: new connections wait until "
-			        "resources are free (trying again every %d "
-			        "ms)\n",
-			        progname, strerror(e), ACCEPT_RETRY_MS);
+			say("accept: %s: new connections wait until "
+			    "resources are free (trying again every %d "
+			    "ms)",
+			    strerror(e), ACCEPT_RETRY_MS);
 		*said = 1;
 		return 1;
 	}
-	fprintf(stderr, "%s: accept: %s\n", progname, strerror(e));
+	say("accept: %s", strerror(e));
 	return -1;
 }
 
@@ -264,11 +287,10 @@ static int serve_forking(const struct options *o, int lfd)
 		now = now_ms();
 		full = nchildren >= o->max_children;
 		if (full && !full_said && now >= full_next) {
-			fprintf(stderr,
-			        "%s: %d connections are being served, the "
-			        "--max-children limit: new connections wait "
-			        "until one ends\n",
-			        progname, nchildren);
+			say("%d connections are being served, the "
+			    "--max-children limit: new connections wait "
+			    "until one ends",
+			    nchildren);
 			full_next = now + 60000; /* at most once a minute */
 		}
 		full_said = full;
@@ -294,6 +316,7 @@ static int serve_forking(const struct options *o, int lfd)
 		accept_said = 0;
 		pid = fork();
 		if (pid == 0) {
+			out_child();
 			close(lfd);
 			signal(SIGCHLD, SIG_DFL);
 			sigprocmask(SIG_SETMASK, &orig, NULL);
@@ -304,8 +327,7 @@ static int serve_forking(const struct options *o, int lfd)
 			/* the connection is dropped: the client sees it
 			 * closed; say so once per burst */
 			if (!fork_said)
-				fprintf(stderr, "%s: fork: %s\n", progname,
-				        strerror(errno));
+				say("fork: %s", strerror(errno));
 			fork_said = 1;
 			pause_until = now_ms() + ACCEPT_RETRY_MS;
 			continue;
@@ -328,16 +350,13 @@ int run_server(const struct options *o)
 	if (sock_type(o) == SOCK_DGRAM) {
 		if (o->fork) {
 			close(lfd);
-			fprintf(stderr,
-			        "%s: --fork is not available with "
-			        "--udp in this version\n",
-			        progname);
+			say("--fork is not available with "
+			    "--udp in this version");
 			return EXIT_USAGE;
 		}
 		conn = accept_dgram(lfd);
 		if (conn < 0) {
-			fprintf(stderr, "%s: recvfrom: %s\n", progname,
-			        strerror(errno));
+			say("recvfrom: %s", strerror(errno));
 			close(lfd);
 			return EXIT_CONNECT;
 		}

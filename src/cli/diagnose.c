@@ -8,6 +8,7 @@
  * became of it and why, and the verdict.  JSON: the same as one document.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -86,9 +87,10 @@ static json_object *openpgp_result_json(const tlspool_openpgp_result *r)
 	for (i = 0; i < r->nsteps; i++) {
 		json_object *j = json_object_new_object();
 
+		/* numbered from 1, as --diagnose and --lookup number them */
 		json_object_object_add(
 		        j, "record",
-		        json_object_new_int((int)r->steps[i].index));
+		        json_object_new_int((int)r->steps[i].index + 1));
 		json_object_object_add(
 		        j, "matched",
 		        json_object_new_boolean(r->steps[i].matched));
@@ -149,8 +151,9 @@ static json_object *end_json(const struct conn_end *e)
 	return j;
 }
 
-/* The peer's certificates, as the trace keeps them. */
-static json_object *chain_json(const starttls_trace *t)
+/* The peer's certificates, as the trace keeps them; with pem, each in
+ * PEM too (--show-certs). */
+static json_object *chain_json(const starttls_trace *t, int pem)
 {
 	json_object *chain = json_object_new_array();
 	size_t i;
@@ -176,6 +179,13 @@ static json_object *chain_json(const starttls_trace *t)
 			json_object_object_add(c, "spki_sha256",
 			                       hex_string(x.spki_sha256, 32));
 		}
+		if (pem) {
+			char *p = cert_pem(&t->chain[i]);
+
+			json_object_object_add(
+			        c, "pem", p ? json_object_new_string(p) : NULL);
+			free(p);
+		}
 		json_object_array_add(chain, c);
 	}
 	return chain;
@@ -192,7 +202,7 @@ static json_object *steps_json(const tlspool_dane_result *dane)
 		json_object *j = json_object_new_object();
 
 		json_object_object_add(j, "record",
-		                       json_object_new_int((int)s->index));
+		                       json_object_new_int((int)s->index + 1));
 		json_object_object_add(j, "usage",
 		                       json_object_new_int(s->usage));
 		json_object_object_add(j, "selector",
@@ -242,15 +252,64 @@ static void verdict_json(json_object *doc, const starttls_trace *t,
 	json_object_object_add(doc, "verdict", json_object_new_string(v));
 }
 
-static json_object *trace_json(const starttls_trace *t, const char *peer,
-                               int exit_code, const struct conn_end *end)
+static json_object *str_or_null(const char *s)
+{
+	return s != NULL ? json_object_new_string(s) : NULL;
+}
+
+/* What the handshake agreed on; null members where it did not finish. */
+static json_object *tls_json(const starttls_trace *t)
+{
+	json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "version", str_or_null(t->tls_version));
+	json_object_object_add(j, "cipher_suite", str_or_null(t->cipher_suite));
+	json_object_object_add(j, "alpn", str_or_null(t->alpn));
+	json_object_object_add(j, "sni", str_or_null(t->sni));
+	json_object_object_add(j, "handshake_ms",
+	                       t->handshake_ms >= 0
+	                               ? json_object_new_int64(t->handshake_ms)
+	                               : NULL);
+	json_object_object_add(j, "validation_ms",
+	                       t->validation_ms >= 0
+	                               ? json_object_new_int64(t->validation_ms)
+	                               : NULL);
+	return j;
+}
+
+/* The validation chain of the trace's answer, looked up once per run
+ * (the document is made again when the connection ends). */
+static json_object *chain_of(const struct options *o,
+                             const tlspool_dns_answer *a)
+{
+	static json_object *kept;
+	static int looked;
+
+	if (!looked) {
+		looked = 1;
+		if (!tlspool_dns_verdict_is_error(a->verdict))
+			kept = validation_chain_json(o, a->qname, a->qtype);
+	}
+	return kept != NULL ? json_object_get(kept) : NULL;
+}
+
+static json_object *trace_json(const struct options *o, const starttls_trace *t,
+                               const char *peer, int exit_code,
+                               const struct conn_end *end)
 {
 	json_object *doc = json_object_new_object();
 
 	json_object_object_add(doc, "peer", json_object_new_string(peer));
-	json_object_object_add(doc, "chain", chain_json(t));
-	if (t->dns != NULL)
-		json_object_object_add(doc, "dns", answer_json(t->dns));
+	json_object_object_add(doc, "tls", tls_json(t));
+	json_object_object_add(doc, "chain", chain_json(t, o->show_certs));
+	if (t->dns != NULL) {
+		json_object *dns = answer_json(t->dns);
+		json_object *vc = chain_of(o, t->dns);
+
+		if (vc != NULL)
+			json_object_object_add(dns, "validation_chain", vc);
+		json_object_object_add(doc, "dns", dns);
+	}
 	if (t->openpgp != NULL)
 		json_object_object_add(doc, "openpgp",
 		                       openpgp_result_json(t->openpgp));
@@ -280,43 +339,69 @@ static json_object *trace_json(const starttls_trace *t, const char *peer,
 	                                                   : ""));
 	if (end != NULL)
 		json_object_object_add(doc, "end", end_json(end));
-	json_object_object_add(doc, "exit_code",
-	                       json_object_new_int(exit_code));
 	return doc;
 }
 
+/* The document gets the trace, with how the connection ended. */
 void print_trace_end(const struct options *o, const char *peer, int exit_code,
                      const struct conn_end *end)
 {
-	json_object *doc;
+	if (out_json())
+		out_merge(trace_json(o, starttls_last_trace(), peer, exit_code,
+		                     end));
+}
 
-	if (!o->json)
+static void tls_text(FILE *fp, const starttls_trace *t)
+{
+	if (t->tls_version == NULL)
 		return;
-	doc = trace_json(starttls_last_trace(), peer, exit_code, end);
-	fprintf(stderr, "%s\n",
-	        json_object_to_json_string_ext(
-	                doc, JSON_C_TO_STRING_PRETTY |
-	                             JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(doc);
+	fprintf(fp, "; tls     %s %s, ALPN %s, SNI %s\n", t->tls_version,
+	        t->cipher_suite ? t->cipher_suite : "(unknown cipher suite)",
+	        t->alpn ? t->alpn : "none", t->sni ? t->sni : "none");
+	fprintf(fp, "; time    handshake %ld ms, validation %ld ms\n",
+	        t->handshake_ms, t->validation_ms);
+}
+
+/* --show-certs as text: the peer's chain in PEM, on stderr. */
+static void pem_text(FILE *fp, const starttls_trace *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nchain; i++) {
+		char *p = cert_pem(&t->chain[i]);
+
+		if (p != NULL)
+			fprintf(fp, "; depth %zu\n%s", i, p);
+		free(p);
+	}
 }
 
 void print_trace(const struct options *o, const char *peer, int exit_code)
 {
 	const starttls_trace *t = starttls_last_trace();
 
-	if (o->json) {
-		json_object *doc = trace_json(t, peer, exit_code, NULL);
-
-		fprintf(stderr, "%s\n",
-		        json_object_to_json_string_ext(
-		                doc, JSON_C_TO_STRING_PRETTY |
-		                             JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(doc);
+	if (out_json()) {
+		out_merge(trace_json(o, t, peer, exit_code, NULL));
 		return;
 	}
-	if (!o->diagnose)
+	if (o->show_certs)
+		pem_text(stderr, t);
+	if (!o->diagnose) {
+		if (o->verbose && t->dns != NULL)
+			note("dns", "%s %s: %s, %zu records", t->dns->qname,
+			     tlspool_rr_type_name(t->dns->qtype),
+			     tlspool_dns_verdict_name(t->dns->verdict),
+			     t->dns->nrr);
+		if (o->verbose && t->tls_version != NULL)
+			note("tls",
+			     "%s %s, handshake %ld ms, validation %ld ms",
+			     t->tls_version,
+			     t->cipher_suite ? t->cipher_suite : "",
+			     t->handshake_ms, t->validation_ms);
 		return;
+	}
 	fprintf(stderr, "; diagnosis of the peer\n");
+	tls_text(stderr, t);
 	chain_text(stderr, t);
 	if (t->from_cache)
 		fprintf(stderr,

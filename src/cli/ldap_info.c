@@ -114,7 +114,7 @@ static json_object *dane_json(const tlspool_dane_result *r)
 		json_object *j = json_object_new_object();
 
 		json_object_object_add(j, "record",
-		                       json_object_new_int((int)d->index));
+		                       json_object_new_int((int)d->index + 1));
 		json_object_object_add(j, "usage",
 		                       json_object_new_int(d->usage));
 		json_object_object_add(j, "selector",
@@ -216,7 +216,7 @@ int run_ldap_lookup(starttls_ctx *ctx, const char *identity, int json)
 	int rc;
 
 	if (s == NULL) {
-		fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
+		say("%s", starttls_errstr());
 		return EXIT_USAGE;
 	}
 	cls = s->verdict == STARTTLS_LDAP_READ ? STARTTLS_OK
@@ -235,19 +235,12 @@ int run_ldap_lookup(starttls_ctx *ctx, const char *identity, int json)
 		json_object_object_add(
 		        doc, "class",
 		        json_object_new_string(starttls_class_name(cls)));
-		json_object_object_add(doc, "exit_code",
-		                       json_object_new_int(rc));
-		printf("%s\n",
-		       json_object_to_json_string_ext(
-		               doc, JSON_C_TO_STRING_PRETTY |
-		                            JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(doc);
+		out_merge(doc);
 	} else {
 		print_ldap_step_text(stdout, s);
 	}
 	if (rc != EXIT_OK)
-		fprintf(stderr, "%s: %s: LDAP: %s\n", progname, identity,
-		        s->reason);
+		say("%s: LDAP: %s", identity, s->reason);
 	starttls_ldap_step_free(s);
 	return rc;
 }

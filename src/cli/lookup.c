@@ -79,6 +79,8 @@ void print_answer_text(FILE *fp, const tlspool_dns_answer *a)
 		iso_time(when, sizeof(when), a->rrsig_expiration);
 		fprintf(fp, "; rrsig   earliest expiration %s\n", when);
 	}
+	for (i = 0; i < a->nchain; i++)
+		fprintf(fp, "; chain   %s\n", a->chain[i]);
 	for (i = 0; i < a->nrr; i++) {
 		line = format_rr(a->owner, &a->rr[i]);
 		if (line != NULL)
@@ -168,19 +170,43 @@ json_object *answer_json(const tlspool_dns_answer *a)
 		json_object_array_add(recs, r);
 	}
 	json_object_object_add(doc, "records", recs);
+	if (a->nchain > 0) {
+		json_object *vc = json_object_new_array();
+
+		for (i = 0; i < a->nchain; i++)
+			json_object_array_add(
+			        vc, json_object_new_string(a->chain[i]));
+		json_object_object_add(doc, "validation_chain", vc);
+	}
 	return doc;
 }
 
-static void print_json(const tlspool_dns_answer *a)
+/* The DNSSEC validation chain of owner's records of type, from a lookup
+ * of its own made for the document (the call's lookup does not keep
+ * it); NULL when there is none. */
+json_object *validation_chain_json(const struct options *o, const char *owner,
+                                   uint16_t type)
 {
-	json_object *doc = answer_json(a);
+	char err[512];
+	tlspool_dns_config *cfg =
+	        tlspool_dns_config_load(o->config, err, sizeof(err));
+	tlspool_dns *dns = cfg ? tlspool_dns_new(cfg, err, sizeof(err)) : NULL;
+	tlspool_dns_answer *ans = NULL;
+	json_object *vc = NULL;
+	size_t i;
 
-	json_object_object_add(doc, "exit_code",
-	                       json_object_new_int(exit_for(a)));
-	printf("%s\n", json_object_to_json_string_ext(
-	                       doc, JSON_C_TO_STRING_PRETTY |
-	                                    JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(doc);
+	tlspool_dns_config_free(cfg);
+	if (dns != NULL && tlspool_dns_return_chain(dns, 1) == 0 &&
+	    tlspool_dns_lookup(dns, owner, type, &ans, err, sizeof(err)) == 0 &&
+	    ans->nchain > 0) {
+		vc = json_object_new_array();
+		for (i = 0; i < ans->nchain; i++)
+			json_object_array_add(
+			        vc, json_object_new_string(ans->chain[i]));
+	}
+	tlspool_dns_answer_free(ans);
+	tlspool_dns_free(dns);
+	return vc;
 }
 
 /* One line on stderr that says what failed, for scripts and logs, in
@@ -191,7 +217,15 @@ static void print_failure(const tlspool_dns_answer *a)
 
 	fflush(stdout); /* keep the transcript in order on a terminal */
 	tlspool_dns_answer_explain(a, line, sizeof(line));
-	fprintf(stderr, "%s: %s\n", progname, line);
+	say("%s", line);
+	if (a->verdict == TLSPOOL_DNS_TIMEOUT)
+		hint("check that the [dns] upstream answers, or raise [dns] "
+		     "timeout_ms");
+	else if (!tlspool_dns_verdict_is_error(a->verdict))
+		hint("publish the records in a DNSSEC-signed zone: "
+		     "%s --records-for FILE NAME PORT prints them for a "
+		     "certificate or key",
+		     progname);
 }
 
 int run_lookup(const struct options *o)
@@ -201,6 +235,7 @@ int run_lookup(const struct options *o)
 	tlspool_dns *dns;
 	tlspool_dns_answer *ans;
 	uint16_t type = TLSPOOL_RR_TLSA;
+	long long t0;
 	int rc, own = 1;
 
 	if (strchr(o->name, '@') != NULL) {
@@ -235,28 +270,39 @@ int run_lookup(const struct options *o)
 	if (dns != NULL) {
 		own = 0;
 	} else if (o->quick.any && o->ctx != NULL) {
-		fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
+		say("%s", starttls_errstr());
 		return EXIT_USAGE;
 	} else if ((cfg = tlspool_dns_config_load(o->config, err,
 	                                          sizeof(err))) == NULL) {
-		fprintf(stderr, "%s: %s\n", progname, err);
+		say("%s", err);
 		return EXIT_USAGE;
 	} else {
 		dns = tlspool_dns_new(cfg, err, sizeof(err));
 		tlspool_dns_config_free(cfg);
 	}
 	if (dns == NULL) {
-		fprintf(stderr, "%s: %s\n", progname, err);
+		say("%s", err);
 		return EXIT_USAGE;
 	}
+	/* the proof of the answer, for a document or -v */
+	if ((o->json || o->verbose) && tlspool_dns_return_chain(dns, 1) != 0) {
+		say("%s", strerror(errno));
+		if (own)
+			tlspool_dns_free(dns);
+		return EXIT_USAGE;
+	}
+	t0 = now_ms();
+	note("dns", "looking up %s %s", owner, tlspool_rr_type_name(type));
 	if (tlspool_dns_lookup(dns, owner, type, &ans, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s: %s\n", progname, err);
+		say("%s", err);
 		if (own)
 			tlspool_dns_free(dns);
 		return errno == EINVAL ? EXIT_USAGE : EXIT_DNS;
 	}
+	note("dns", "%s %s: %s in %lld ms", owner, tlspool_rr_type_name(type),
+	     tlspool_dns_verdict_name(ans->verdict), now_ms() - t0);
 	if (o->json)
-		print_json(ans);
+		out_merge(answer_json(ans));
 	else
 		print_answer_text(stdout, ans);
 	rc = exit_for(ans);

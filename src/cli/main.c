@@ -14,6 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <getdns/getdns_extra.h>
+#include <gnutls/gnutls.h>
+
 #include "cli.h"
 
 const char *progname = "tlspool-connect";
@@ -29,10 +32,14 @@ static void usage(FILE *fp)
 	        "       %s --lookup USER@DOMAIN [--smimea] [--json]\n"
 	        "       %s --lookup --ldap USER@DOMAIN|DOMAIN [--json]\n"
 	        "       %s --cache-list | --cache-flush [--config FILE]\n"
+	        "       %s --records-for FILE NAME PORT | USER@DOMAIN\n"
 	        "options: --sni NAME --any-peer --myname ID --exec CMD\n"
 	        "         --sni-allow GLOB --allow-no-sni --max-children N\n"
 	        "         --fd N --config FILE --linger MS --udp --sctp\n"
-	        "         --diagnose --json\n"
+	        "         --smimea --ldap --starttls PROTO\n"
+	        "         --diagnose --show-certs --records\n"
+	        "         --usage N --selector N --mtype N\n"
+	        "         --json --json-file FILE\n"
 	        "         --cert FILE --key FILE|pkcs11:URI --trust-anchor "
 	        "FILE\n"
 	        "         --upstream ADDR[@PORT] --priority STRING --alpn "
@@ -40,23 +47,47 @@ static void usage(FILE *fp)
 	        "         --timeout MS\n"
 	        "         --peer-cert-optional --no-peer-cert --no-local-cert\n"
 	        "         --no-remote-user --no-remote-domain --no-cache-read\n"
-	        "         --no-cache-write --no-authz -v --help --version\n"
+	        "         --no-cache-write --no-authz -v|--verbose --help "
+	        "--version\n"
 	        "See tlspool-connect(1).\n",
 	        progname, progname, progname, progname, progname, progname,
-	        progname);
+	        progname, progname);
 }
 
 int usage_error(const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	usage(stderr);
+	say("%s", msg);
+	if (!out_json()) {
+		usage(stderr);
+		out_hinted();
+	} else
+		hint("%s --help lists the options; tlspool-connect(1) "
+		     "explains them",
+		     progname);
 	return EXIT_USAGE;
+}
+
+/* --version: ours, the libraries', and the configuration in use. */
+static void version(void)
+{
+	const char *cfg = getenv("TLSPOOL_CONFIG");
+	int env = cfg != NULL && cfg[0] != '\0';
+
+	printf("tlspool-connect %s\n", TLSPOOL_VERSION);
+	printf("libtlspool %s\n", TLSPOOL_VERSION);
+	printf("GnuTLS %s\n", gnutls_check_version(NULL));
+	printf("getdns %s (API %s)\n", getdns_get_version(),
+	       getdns_get_api_version());
+	printf("json-c %s\n", json_c_version());
+	printf("configuration %s%s\n",
+	       env ? cfg : tlspool_config_default_path(),
+	       env ? " ($TLSPOOL_CONFIG)" : "");
 }
 
 /* A decimal number from min to max, nothing else (no sign, no blanks, no
@@ -107,6 +138,9 @@ static int check_role(const struct options *o, int set[])
 	        {"--myname", "cs"},   {"--fd", "cs"},
 	        {"--linger", "cs"},   {"--diagnose", "cs"},
 	        {"--smimea", "l"},    {"--ldap", "l"},
+	        {"--records", "c"},   {"--show-certs", "cs"},
+	        {"--usage", "cr"},    {"--selector", "cr"},
+	        {"--mtype", "cr"},
 	};
 	size_t i;
 
@@ -118,6 +152,7 @@ static int check_role(const struct options *o, int set[])
 			                   : o->mode == 's' ? "server"
 			                   : o->mode == 'l' ? "lookup"
 			                   : o->mode == 'L' ? "cache-list"
+			                   : o->mode == 'r' ? "records-for"
 			                                    : "cache-flush");
 	if (o->max_children && !o->fork)
 		return usage_error("--max-children needs --fork");
@@ -154,6 +189,13 @@ enum {
 	OPT_ANY_PEER,
 	OPT_ALLOW_NO_SNI,
 	OPT_MAX_CHILDREN,
+	OPT_JSON_FILE,
+	OPT_RECORDS,
+	OPT_RECORDS_FOR,
+	OPT_SHOW_CERTS,
+	OPT_USAGE,
+	OPT_SELECTOR,
+	OPT_MTYPE,
 	OPT_FLAG,
 };
 
@@ -167,6 +209,13 @@ static const struct option longopts[] = {
         {"udp", no_argument, NULL, OPT_UDP},
         {"sctp", no_argument, NULL, OPT_SCTP},
         {"json", no_argument, NULL, OPT_JSON},
+        {"json-file", required_argument, NULL, OPT_JSON_FILE},
+        {"records", no_argument, NULL, OPT_RECORDS},
+        {"records-for", required_argument, NULL, OPT_RECORDS_FOR},
+        {"show-certs", no_argument, NULL, OPT_SHOW_CERTS},
+        {"usage", required_argument, NULL, OPT_USAGE},
+        {"selector", required_argument, NULL, OPT_SELECTOR},
+        {"mtype", required_argument, NULL, OPT_MTYPE},
         {"smimea", no_argument, NULL, OPT_SMIMEA},
         {"ldap", no_argument, NULL, OPT_LDAP},
         {"sni", required_argument, NULL, OPT_SNI},
@@ -224,6 +273,11 @@ enum {
 	R_DIAGNOSE,
 	R_SMIMEA,
 	R_LDAP,
+	R_RECORDS,
+	R_SHOW_CERTS,
+	R_USAGE,
+	R_SELECTOR,
+	R_MTYPE,
 	R_N
 };
 
@@ -245,20 +299,54 @@ static int apply_option(int c, struct options *o, int set[], char **argv)
 	case OPT_CLIENT:
 	case OPT_SERVER:
 	case OPT_CACHE_LIST:
-	case OPT_CACHE_FLUSH: {
-		int m = c == OPT_LOOKUP       ? 'l'
-		        : c == OPT_CLIENT     ? 'c'
-		        : c == OPT_SERVER     ? 's'
-		        : c == OPT_CACHE_LIST ? 'L'
-		                              : 'F';
+	case OPT_CACHE_FLUSH:
+	case OPT_RECORDS_FOR: {
+		int m = c == OPT_LOOKUP        ? 'l'
+		        : c == OPT_CLIENT      ? 'c'
+		        : c == OPT_SERVER      ? 's'
+		        : c == OPT_CACHE_LIST  ? 'L'
+		        : c == OPT_CACHE_FLUSH ? 'F'
+		                               : 'r';
 
 		if (o->mode != 0 && o->mode != m)
 			return usage_error("choose one of --lookup, "
 			                   "--client, --server, "
-			                   "--cache-list, --cache-flush");
+			                   "--cache-list, --cache-flush, "
+			                   "--records-for");
 		o->mode = m;
+		if (c == OPT_RECORDS_FOR)
+			o->records_file = optarg;
 		break;
 	}
+	case OPT_JSON_FILE:
+		o->json_file = optarg;
+		o->json = 1;
+		break;
+	case OPT_RECORDS:
+		o->records = set[R_RECORDS] = 1;
+		break;
+	case OPT_SHOW_CERTS:
+		o->show_certs = set[R_SHOW_CERTS] = 1;
+		break;
+	case OPT_USAGE:
+	case OPT_SELECTOR:
+	case OPT_MTYPE:
+		if (number(optarg, 0,
+		           c == OPT_SELECTOR ? 1
+		           : c == OPT_USAGE  ? 3
+		                             : 2,
+		           c == OPT_USAGE      ? "--usage"
+		           : c == OPT_SELECTOR ? "--selector"
+		                               : "--mtype",
+		           &v) != 0)
+			return EXIT_USAGE;
+		*(c == OPT_USAGE      ? &o->usage
+		  : c == OPT_SELECTOR ? &o->selector
+		                      : &o->mtype) = (int)v;
+		set[c == OPT_USAGE      ? R_USAGE
+		    : c == OPT_SELECTOR ? R_SELECTOR
+		                        : R_MTYPE] = 1;
+		break;
 	case OPT_CONFIG:
 		o->config = optarg;
 		break;
@@ -337,7 +425,7 @@ static int apply_option(int c, struct options *o, int set[], char **argv)
 		o->verbose++;
 		break;
 	case OPT_VERSION:
-		printf("tlspool-connect %s\n", TLSPOOL_VERSION);
+		version();
 		return EXIT_OK;
 	case OPT_HELP:
 		usage(stdout);
@@ -369,6 +457,20 @@ static int take_operands(struct options *o, int nargs, char **argv)
 		o->port = nargs == 2 ? argv[1] : NULL;
 		if (o->port != NULL &&
 		    addr_port(o, o->port, "--lookup PORT", &o->port) != 0)
+			return EXIT_USAGE;
+		break;
+	case 'r':
+		if (nargs == 1 && strchr(argv[0], '@') != NULL) {
+			o->name = argv[0];
+			break;
+		}
+		if (nargs != 2)
+			return usage_error(
+			        "--records-for FILE takes NAME PORT, "
+			        "or USER@DOMAIN");
+		o->name = argv[0];
+		o->port = argv[1];
+		if (addr_port(o, o->port, "--records-for PORT", &o->port) != 0)
 			return EXIT_USAGE;
 		break;
 	case 'L':
@@ -427,6 +529,8 @@ static int run_mode(const struct options *o)
 		return run_cache_list(o);
 	case 'F':
 		return run_cache_flush(o);
+	case 'r':
+		return run_records_for(o);
 	case 'c':
 		return run_client(o);
 	default:
@@ -437,7 +541,12 @@ static int run_mode(const struct options *o)
 int main(int argc, char **argv)
 {
 	int set[R_N] = {0};
-	struct options o = {.proto = "tcp", .fd = -1, .linger_ms = 500};
+	struct options o = {.proto = "tcp",
+	                    .fd = -1,
+	                    .linger_ms = 500,
+	                    .usage = -1,
+	                    .selector = -1,
+	                    .mtype = -1};
 	int c, rc;
 
 	raise_nofile();
@@ -445,20 +554,24 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":v", longopts, NULL)) != -1)
 		if ((rc = apply_option(c, &o, set, argv)) >= 0)
 			return rc;
+	rc = out_begin(&o);
+	if (rc != 0)
+		return rc;
 	if (o.mode == 0)
-		return usage_error(
-		        "one of --lookup, --client or --server is needed");
+		return out_finish(usage_error("one of --lookup, --client, "
+		                              "--server, --cache-list, "
+		                              "--cache-flush or --records-for "
+		                              "is needed"));
 	if (check_role(&o, set) != 0)
-		return EXIT_USAGE;
+		return out_finish(EXIT_USAGE);
 	if (o.fork && o.max_children == 0)
 		o.max_children = DEFAULT_MAX_CHILDREN;
 	rc = take_operands(&o, argc - optind, argv + optind);
+	if (rc == 0 && o.mode != 'r')
+		rc = open_config(&o);
 	if (rc != 0)
-		return rc;
-	rc = open_config(&o);
-	if (rc != 0)
-		return rc;
+		return out_finish(rc);
 	rc = run_mode(&o);
 	starttls_ctx_free(o.ctx);
-	return rc;
+	return out_finish(rc);
 }

@@ -79,25 +79,22 @@ static int cert_name(const char *file, char *name, size_t len)
 	int r = -1;
 
 	if (gnutls_load_file(file, &pem) < 0) {
-		fprintf(stderr, "%s: --cert %s: %s\n", progname, file,
-		        strerror(errno ? errno : ENOENT));
+		say("--cert %s: %s", file, strerror(errno ? errno : ENOENT));
 		return -1;
 	}
 	if (gnutls_x509_crt_init(&crt) < 0 ||
 	    gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM) < 0 ||
 	    gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der) < 0) {
-		fprintf(stderr,
-		        "%s: --cert %s: not a PEM certificate (chain)\n",
-		        progname, file);
+		say("--cert %s: not a PEM certificate (chain)", file);
 		goto out;
 	}
 	span.data = der.data;
 	span.len = der.size;
 	if (tlspool_x509_identity(&span, name, len) < 0) {
-		fprintf(stderr,
-		        "%s: --cert %s: the certificate names no domain or "
-		        "user@domain identity: give --myname\n",
-		        progname, file);
+		say("--cert %s: the certificate names no domain or "
+		    "user@domain identity",
+		    file);
+		hint("give --myname NAME");
 		goto out;
 	}
 	r = 0;
@@ -123,8 +120,7 @@ static int build(struct options *o, char **ov, size_t nov, char *buf,
 	do {                                                                   \
 		int w_ = snprintf(buf + used, buflen - used, __VA_ARGS__);     \
 		if (w_ < 0 || (size_t)w_ >= buflen - used || n + 1 >= nov) {   \
-			fprintf(stderr, "%s: quick flags too long\n",          \
-			        progname);                                     \
+			say("quick flags too long");                           \
 			return EXIT_USAGE;                                     \
 		}                                                              \
 		ov[n++] = buf + used;                                          \
@@ -182,14 +178,13 @@ int quick_ctx(struct options *o)
 	if (pool != NULL && pool[0] != '\0') {
 		for (q = 0; q < Q_N; q++)
 			if (given[q]) {
-				fprintf(stderr,
-				        "%s: %s: TLSPOOL_SOCKET is set, so "
-				        "tlspoold(8) runs the call with its "
-				        "own configuration and keys; quick "
-				        "flags apply to calls run in this "
-				        "process (unset TLSPOOL_SOCKET, or "
-				        "configure the daemon)\n",
-				        progname, qname[q]);
+				say("%s: TLSPOOL_SOCKET is set, so "
+				    "tlspoold(8) runs the call with its own "
+				    "configuration and keys; quick flags "
+				    "apply to calls run in this process",
+				    qname[q]);
+				hint("unset TLSPOOL_SOCKET, or configure the "
+				     "daemon");
 				return EXIT_USAGE;
 			}
 		if (o->config == NULL) {
@@ -208,7 +203,9 @@ int quick_ctx(struct options *o)
 	}
 	if (o->ctx != NULL)
 		return 0;
-	fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
+	say("%s", starttls_errstr());
+	hint("correct the file (tlspool.conf(5)) or the flag, or name "
+	     "another file with --config FILE");
 	return EXIT_USAGE;
 }
 
@@ -224,7 +221,9 @@ int quick_identity(struct options *o)
 		return 0;
 	if (starttls_ctx_identity(o->ctx, o->myname) == 0)
 		return 0;
-	fprintf(stderr, "%s: identity %s: %s\n", progname, o->myname,
-	        starttls_errstr());
+	say("identity %s: %s", o->myname, starttls_errstr());
+	hint("give --cert and --key, or an [identity %s] section in the "
+	     "configuration",
+	     o->myname);
 	return EXIT_USAGE;
 }

@@ -253,7 +253,7 @@ static void end_msg(struct conn_end *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s: %s\n", progname, e->msg);
+	say("%s", e->msg);
 }
 
 /*
@@ -343,11 +343,10 @@ static int linger_over(const struct pump *pm)
 {
 	if (pm->datagram || pm->up.len == 0)
 		return EXIT_OK;
-	fprintf(stderr,
-	        "%s: the peer closed its side; stopped sending after %llu "
-	        "bytes with more to send: standard input not finished "
-	        "(--linger %d ms)\n",
-	        progname, (unsigned long long)pm->up.nwritten, pm->linger_ms);
+	say("the peer closed its side; stopped sending after %llu "
+	    "bytes with more to send: standard input not finished "
+	    "(--linger %d ms)",
+	    (unsigned long long)pm->up.nwritten, pm->linger_ms);
 	return EXIT_CONNECT;
 }
 
@@ -360,8 +359,7 @@ static int move(struct pump *pm, const struct pollfd *p, const int idx[3],
 	r = step(&pm->up, idx[0] >= 0 && p[idx[0]].revents,
 	         it >= 0 && (p[it].revents & (POLLOUT | POLLERR)));
 	if (r == -1) {
-		fprintf(stderr, "%s: reading standard input: %s\n", progname,
-		        strerror(errno));
+		say("reading standard input: %s", strerror(errno));
 		return EXIT_CONNECT;
 	}
 	if (r == -2)
@@ -374,8 +372,7 @@ static int move(struct pump *pm, const struct pollfd *p, const int idx[3],
 	if (r == -2) {
 		if (errno == EPIPE)
 			return EXIT_OK; /* our reader went away: done */
-		fprintf(stderr, "%s: writing standard output: %s\n", progname,
-		        strerror(errno));
+		say("writing standard output: %s", strerror(errno));
 		return EXIT_CONNECT;
 	}
 	return -1;
@@ -433,7 +430,7 @@ static int pump(int tls, int linger_ms, int datagram, struct conn_end *e)
 
 	memset(e, 0, sizeof(*e));
 	if (pm == NULL) {
-		fprintf(stderr, "%s: out of memory\n", progname);
+		say("out of memory");
 		return EXIT_CONNECT;
 	}
 	pm->tls = tls, pm->datagram = datagram, pm->linger_ms = linger_ms;
@@ -474,6 +471,78 @@ static int pump(int tls, int linger_ms, int datagram, struct conn_end *e)
 	return rv;
 }
 
+/* What to try next after a failed call, by its class. */
+static void advise(const struct options *o, starttls_class cls)
+{
+	const starttls_trace *t = starttls_last_trace();
+	const char *host = o->sni ? o->sni : o->name ? o->name : "HOST";
+	const char *port = o->port ? o->port : "PORT";
+	tlspool_x509_info x;
+	char spki[65] = "";
+	size_t i;
+
+	if (t->nchain > 0 && tlspool_x509_describe(&t->chain[0], &x) == 0)
+		for (i = 0; i < sizeof(x.spki_sha256); i++)
+			snprintf(spki + 2 * i, 3, "%02X", x.spki_sha256[i]);
+	switch (cls) {
+	case STARTTLS_ERR_NO_MATCH:
+		hint("the peer's key has SPKI SHA2-256 %s, which \"%s IN TLSA "
+		     "3 1 1 %s\" would match; --diagnose shows why each "
+		     "record failed, and %s --client %s %s --records prints "
+		     "the records that would authenticate it",
+		     spki[0] ? spki : "(unknown)",
+		     t->owner ? t->owner : "_PORT._tcp.HOST.",
+		     spki[0] ? spki : "...", progname, host, port);
+		break;
+	case STARTTLS_ERR_NO_RECORDS:
+	case STARTTLS_ERR_INSECURE:
+		hint("publish a TLSA record for the peer in a DNSSEC-signed "
+		     "zone: %s --client %s %s --records prints it%s%s",
+		     progname, host, port,
+		     spki[0] ? "; its SPKI SHA2-256 is " : "", spki);
+		break;
+	case STARTTLS_ERR_DNS_TIMEOUT:
+		hint("check that the [dns] upstream answers (%s --lookup %s %s "
+		     "-v), or raise [dns] timeout_ms in the configuration",
+		     progname, host, port);
+		break;
+	case STARTTLS_ERR_DNS_BOGUS:
+	case STARTTLS_ERR_DNS_FAILURE:
+		hint("%s --lookup %s %s shows the DNS answer; a bogus one "
+		     "needs "
+		     "the zone's signatures or DS records fixed",
+		     progname, host, port);
+		break;
+	case STARTTLS_ERR_NO_CREDENTIAL:
+		hint("give the name an [identity NAME] section with key and "
+		     "certificate (tlspool.conf(5)), or --no-local-cert");
+		break;
+	case STARTTLS_ERR_NO_PEER_CERT:
+	case STARTTLS_ERR_NO_IDENTITY:
+		hint("--diagnose shows what the peer presented");
+		break;
+	case STARTTLS_ERR_TIMEOUT:
+		hint("raise [tls] handshake_timeout_ms, or check that the peer "
+		     "speaks TLS on this port (--diagnose)");
+		break;
+	case STARTTLS_ERR_TLS:
+	case STARTTLS_ERR_PEER_REJECTED:
+		hint("--diagnose -v shows how far the handshake got; [tls] "
+		     "priority sets what we offer");
+		break;
+	case STARTTLS_ERR_REFUSED:
+		hint("the authorization or SNI filter refused the peer: "
+		     "see --sni-allow, --no-authz and tlspool_authz(3)");
+		break;
+	case STARTTLS_ERR_CONFIG:
+		hint("correct the file named (tlspool.conf(5))");
+		break;
+	default:
+		hint("--diagnose shows what was learnt of the peer");
+		break;
+	}
+}
+
 /*
  * After a starttls call: the trace (--diagnose, --json; with defer set,
  * --json waits for the end of the connection), then the error (err
@@ -484,10 +553,21 @@ int report_call(const struct options *o, const char *peer, int err, int defer)
 {
 	int rc = err ? exit_for_class(starttls_errclass(), err) : EXIT_OK;
 
-	if (!(defer && o->json && rc == EXIT_OK))
-		print_trace(o, peer, rc);
-	if (starttls_errstr()[0] != '\0')
-		fprintf(stderr, "%s: %s\n", progname, starttls_errstr());
+	(void)defer; /* the document is written once, at the end */
+	print_trace(o, peer, rc);
+	if (starttls_errstr()[0] == '\0')
+		return rc;
+	if (rc != EXIT_OK) {
+		say("%s", starttls_errstr());
+		advise(o, starttls_errclass());
+	} else {
+		/* a warning: the call succeeded */
+		if (out_text_on_stderr())
+			fprintf(stderr, "%s: %s\n", progname,
+			        starttls_errstr());
+		out_append("warnings",
+		           json_object_new_string(starttls_errstr()));
+	}
 	return rc;
 }
 
@@ -499,7 +579,7 @@ static int run_exec(const struct options *o, int tls, const char *peer,
 	int st;
 
 	if (pid < 0) {
-		fprintf(stderr, "%s: fork: %s\n", progname, strerror(errno));
+		say("fork: %s", strerror(errno));
 		close(tls);
 		return EXIT_CONNECT;
 	}
@@ -512,10 +592,11 @@ static int run_exec(const struct options *o, int tls, const char *peer,
 		setenv("TLSPOOL_LOCAL", local ? local : "", 1);
 		setenv("TLSPOOL_SNI", sni ? sni : "", 1);
 		execl("/bin/sh", "sh", "-c", o->exec, (char *)NULL);
-		fprintf(stderr, "%s: /bin/sh: %s\n", progname, strerror(errno));
+		say("/bin/sh: %s", strerror(errno));
 		_exit(127);
 	}
 	close(tls);
+	out_status_not_ours();
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	/* the child's own status, as a shell would report it */
@@ -529,13 +610,13 @@ int serve_plain(const struct options *o, int tls, const char *peer,
 	struct conn_end e;
 	int rv;
 
-	fprintf(stderr, "peer: %s\n", peer[0] ? peer : "(anonymous)");
+	if (out_text_on_stderr())
+		fprintf(stderr, "peer: %s\n", peer[0] ? peer : "(anonymous)");
 	if (o->exec != NULL)
 		/* the command reads the descriptor and sees how it ends */
 		return run_exec(o, tls, peer, local, sni);
 	rv = pump(tls, o->linger_ms, strcmp(o->proto, "tcp") != 0, &e);
-	if (o->json)
-		print_trace_end(o, peer, rv, &e);
+	print_trace_end(o, peer, rv, &e);
 	close(tls);
 	return rv;
 }

@@ -129,13 +129,16 @@ static int rrset_verdict(struct tp_peer_check *c, const tlspool_dns_answer *ans,
 	case TLSPOOL_DANE_NO_RECORDS:
 	case TLSPOOL_DANE_INSECURE:
 	case TLSPOOL_DANE_NO_USABLE:
+		/* tlspool.conf(5): pkix_fallback = yes only says that the
+		 * fallback is missing; with no, naming it would suggest a
+		 * setting that changes nothing */
 		tp_failc(EKEYREJECTED, dane_class(res->verdict),
-		         "%s: %s; no DANE authentication, and [validation] "
-		         "pkix_fallback is %s",
-		         ans->owner, res->reason,
+		         "%s: %s; no DANE authentication%s", ans->owner,
+		         res->reason,
 		         c->rt->cfg->pkix_fallback
-		                 ? "not available in this version"
-		                 : "off");
+		                 ? ", and [validation] pkix_fallback is not "
+		                   "available in this version"
+		                 : "");
 		return -1;
 	default:
 		tp_failc(EKEYREJECTED, dane_class(res->verdict), "%s: %s",

@@ -463,6 +463,23 @@ static int peer_port(int net, unsigned *port)
 	return 0;
 }
 
+/* What the handshake agreed on, for starttls_last_trace(). */
+static void trace_session(struct call *c)
+{
+	gnutls_datum_t alpn = {NULL, 0};
+	char proto[256] = "";
+
+	if (gnutls_alpn_get_selected_protocol(c->session, &alpn) == 0 &&
+	    alpn.size < sizeof(proto)) {
+		memcpy(proto, alpn.data, alpn.size);
+		proto[alpn.size] = '\0';
+	}
+	tp_trace_session(gnutls_protocol_get_name(
+	                         gnutls_protocol_get_version(c->session)),
+	                 gnutls_ciphersuite_get(c->session), proto,
+	                 c->server ? c->sni : c->sniname);
+}
+
 /* The session's peer chain through the policy (peerauth.h). */
 static int authenticate(struct call *c)
 {
@@ -470,6 +487,7 @@ static int authenticate(struct call *c)
 	unsigned ncerts = 0, i;
 	tlspool_span chain[16];
 
+	trace_session(c);
 	certs = gnutls_certificate_get_peers(c->session, &ncerts);
 	if (certs == NULL)
 		ncerts = 0;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "trace.h"
 
@@ -18,7 +19,24 @@ struct trace_store {
 	tlspool_dane_result *dane;
 	tlspool_openpgp_result *openpgp;
 	starttls_ldap_step *ldap;
+	char version[32], cipher[96], alpn[256], sni[256];
+	long long t_start, t_session; /* monotonic ms; 0 none */
 };
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The validation ran from the end of the handshake until now. */
+static void validation_done(struct trace_store *t)
+{
+	if (t->t_session != 0)
+		t->pub.validation_ms = (long)(mono_ms() - t->t_session);
+}
 
 static pthread_key_t trace_key;
 static pthread_once_t trace_once = PTHREAD_ONCE_INIT;
@@ -35,6 +53,8 @@ static void trace_clear(struct trace_store *t)
 	starttls_ldap_step_free(t->ldap);
 	memset(t, 0, sizeof(*t));
 	t->pub.chain = t->chain;
+	t->pub.handshake_ms = -1;
+	t->pub.validation_ms = -1;
 }
 
 static void trace_free(void *p)
@@ -70,17 +90,40 @@ int tp_trace_reset(void)
 		}
 	}
 	trace_clear(t);
+	t->t_start = mono_ms();
 	return 0;
 }
 
 const starttls_trace *starttls_last_trace(void)
 {
-	static const starttls_trace empty;
+	static const starttls_trace empty = {.handshake_ms = -1,
+	                                     .validation_ms = -1};
 	struct trace_store *t;
 
 	pthread_once(&trace_once, trace_key_init);
 	t = pthread_getspecific(trace_key);
 	return t != NULL ? &t->pub : &empty;
+}
+
+/* What the handshake agreed on. */
+void tp_trace_session(const char *version, const char *cipher, const char *alpn,
+                      const char *sni)
+{
+	struct trace_store *t = current();
+
+	if (t == NULL)
+		return;
+	t->t_session = mono_ms();
+	t->pub.handshake_ms = (long)(t->t_session - t->t_start);
+	t->pub.validation_ms = 0;
+	snprintf(t->version, sizeof(t->version), "%s", version ? version : "");
+	snprintf(t->cipher, sizeof(t->cipher), "%s", cipher ? cipher : "");
+	snprintf(t->alpn, sizeof(t->alpn), "%s", alpn ? alpn : "");
+	snprintf(t->sni, sizeof(t->sni), "%s", sni ? sni : "");
+	t->pub.tls_version = t->version[0] ? t->version : NULL;
+	t->pub.cipher_suite = t->cipher[0] ? t->cipher : NULL;
+	t->pub.alpn = t->alpn[0] ? t->alpn : NULL;
+	t->pub.sni = t->sni[0] ? t->sni : NULL;
 }
 
 /* Keep copies of the peer's certificates for the trace. */
@@ -126,6 +169,7 @@ void tp_trace_keep(const char *owner, tlspool_dns_answer *dns,
 	t->pub.dns = dns;
 	t->dane = dane;
 	t->pub.dane = dane;
+	validation_done(t);
 }
 
 /* The cache answered: no lookup, no matcher. */
@@ -138,6 +182,7 @@ void tp_trace_cached(const char *owner)
 	snprintf(t->owner, sizeof(t->owner), "%s", owner);
 	t->pub.owner = t->owner;
 	t->pub.from_cache = 1;
+	validation_done(t);
 }
 
 /* The OPENPGPKEY matcher's result joins the trace (which owns it). */
@@ -152,6 +197,7 @@ void tp_trace_keep_openpgp(tlspool_openpgp_result *res)
 	tlspool_openpgp_result_free(t->openpgp);
 	t->openpgp = res;
 	t->pub.openpgp = res;
+	validation_done(t);
 }
 
 /* The LDAP step joins the trace (which owns it). */
@@ -166,4 +212,5 @@ void tp_trace_keep_ldap(starttls_ldap_step *step)
 	starttls_ldap_step_free(t->ldap);
 	t->ldap = step;
 	t->pub.ldap = step;
+	validation_done(t);
 }

@@ -13,6 +13,13 @@
  * (the call then goes on without a trace). */
 int tp_trace_reset(void);
 
+/* The session after its handshake: version, cipher suite, ALPN, and
+ * sni (the client's SNI, sent or received; NULL or "" for none).  The
+ * handshake's time runs from tp_trace_reset() to this call, the
+ * validation's from here to the last tp_trace_keep*(). */
+void tp_trace_session(const char *version, const char *cipher, const char *alpn,
+                      const char *sni);
+
 /* Keep copies of the peer's certificates (at most 16). */
 void tp_trace_chain(const tlspool_span *chain, size_t n);
 

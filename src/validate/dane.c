@@ -448,7 +448,7 @@ static void verdict(const tlspool_dane_input *in, tlspool_dane_result *res,
 			         in->nnames ? in->names[0] : "");
 		snprintf(res->reason, sizeof(res->reason),
 		         "record %d (%u %u %u, %s) authenticates the peer",
-		         res->matched, st->usage, st->selector, st->mtype,
+		         res->matched + 1, st->usage, st->selector, st->mtype,
 		         tlspool_dane_usage_name(st->usage));
 	} else if (nusable == 0) {
 		res->verdict = TLSPOOL_DANE_NO_USABLE;

@@ -21,6 +21,7 @@
  *      its weakest link: any error stops the chain with that error, any
  *      insecure link makes the whole answer insecure.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getdns/getdns.h>
 #include <getdns/getdns_extra.h>
@@ -42,6 +43,9 @@ struct tlspool_dns {
 	getdns_context *ctx;
 	getdns_dict *ext;
 	unsigned timeout_ms;
+	char upstreams[64];     /* who is asked, for a timeout's detail */
+	getdns_dict *ext_chain; /* ext + the validation chain, or NULL */
+	int chain;              /* tlspool_dns_return_chain() */
 };
 
 const char *tlspool_dns_verdict_name(tlspool_dns_verdict v)
@@ -172,6 +176,28 @@ static getdns_list *upstream_list(const tlspool_dns_config *cfg)
 	return list;
 }
 
+/* "127.0.0.1@53, ::1@5353" (the first ones that fit), or where the
+ * default upstreams come from. */
+static void name_upstreams(const tlspool_dns_config *cfg, char *buf, size_t len)
+{
+	size_t i, n = 0;
+
+	snprintf(buf, len, "%s",
+	         cfg->nupstream ? "" : "the resolvers of /etc/resolv.conf");
+	for (i = 0; i < cfg->nupstream; i++) {
+		const struct tp_upstream *u = &cfg->upstream[i];
+		char a[INET6_ADDRSTRLEN], one[INET6_ADDRSTRLEN + 12];
+
+		inet_ntop(u->family, u->addr, a, sizeof(a));
+		snprintf(one, sizeof(one), "%s%s@%u", i ? ", " : "", a,
+		         u->port);
+		if (n + strlen(one) >= len)
+			break;
+		memcpy(buf + n, one, strlen(one) + 1);
+		n += strlen(one);
+	}
+}
+
 /* The anchor file is read through the file-trust module (a regular,
  * bounded file: getdns would spin forever on a directory) and handed to
  * getdns from memory. */
@@ -244,6 +270,7 @@ tlspool_dns *tlspool_dns_new(const tlspool_dns_config *cfg, char *err,
 		goto nomem;
 	}
 	dns->timeout_ms = cfg->timeout_ms;
+	name_upstreams(cfg, dns->upstreams, sizeof(dns->upstreams));
 	/* set_from_os reads /etc/resolv.conf: the default upstreams. */
 	r = getdns_context_create(&dns->ctx, 1);
 	if (r != GETDNS_RETURN_GOOD) {
@@ -300,6 +327,7 @@ void tlspool_dns_free(tlspool_dns *dns)
 	if (dns == NULL)
 		return;
 	getdns_dict_destroy(dns->ext);
+	getdns_dict_destroy(dns->ext_chain);
 	if (dns->ctx != NULL)
 		getdns_context_destroy(dns->ctx);
 	pthread_mutex_destroy(&dns->lock);
@@ -314,9 +342,74 @@ void tlspool_dns_answer_free(tlspool_dns_answer *ans)
 		return;
 	for (i = 0; i < ans->nrr; i++)
 		free(ans->rr[i].rdata);
+	for (i = 0; i < ans->nchain; i++)
+		free(ans->chain[i]);
+	free(ans->chain);
 	free(ans->rr);
 	free(ans->cname);
 	free(ans);
+}
+
+int tlspool_dns_return_chain(tlspool_dns *dns, int on)
+{
+	if (dns == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&dns->lock);
+	if (on && dns->ext_chain == NULL) {
+		getdns_dict *e = getdns_dict_create();
+
+		if (e == NULL ||
+		    getdns_dict_set_int(e, "dnssec_return_all_statuses",
+		                        GETDNS_EXTENSION_TRUE) ||
+		    getdns_dict_set_int(e, "dnssec_return_validation_chain",
+		                        GETDNS_EXTENSION_TRUE)) {
+			getdns_dict_destroy(e);
+			pthread_mutex_unlock(&dns->lock);
+			errno = ENOMEM;
+			return -1;
+		}
+		dns->ext_chain = e;
+	}
+	dns->chain = on != 0;
+	pthread_mutex_unlock(&dns->lock);
+	return 0;
+}
+
+/* The response's validation chain as zone-file lines, after those of
+ * earlier queries of the lookup.  0, or -1 for lack of memory. */
+static int keep_chain(tlspool_dns_answer *ans, getdns_dict *resp)
+{
+	getdns_list *chain;
+	size_t i, n = 0;
+
+	if (getdns_dict_get_list(resp, "validation_chain", &chain) !=
+	    GETDNS_RETURN_GOOD)
+		return 0;
+	getdns_list_get_length(chain, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char *line = NULL, **grown;
+		size_t len;
+
+		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD ||
+		    getdns_rr_dict2str(rr, &line) != GETDNS_RETURN_GOOD ||
+		    line == NULL)
+			continue;
+		len = strlen(line);
+		while (len > 0 &&
+		       (line[len - 1] == '\n' || line[len - 1] == ' '))
+			line[--len] = '\0';
+		grown = realloc(ans->chain, (ans->nchain + 1) * sizeof(*grown));
+		if (grown == NULL) {
+			free(line);
+			return -1;
+		}
+		ans->chain = grown;
+		ans->chain[ans->nchain++] = line;
+	}
+	return 0;
 }
 
 /* The owner or CNAME target of rr as text with a final dot; 0 or -1. */
@@ -661,7 +754,9 @@ static getdns_return_t query(tlspool_dns *dns, const char *name, uint16_t type,
 	pthread_mutex_lock(&dns->lock);
 	r = getdns_context_set_timeout(dns->ctx, ms);
 	if (r == GETDNS_RETURN_GOOD)
-		r = getdns_general_sync(dns->ctx, name, type, dns->ext, resp);
+		r = getdns_general_sync(dns->ctx, name, type,
+		                        dns->chain ? dns->ext_chain : dns->ext,
+		                        resp);
 	pthread_mutex_unlock(&dns->lock);
 	return r;
 }
@@ -720,6 +815,8 @@ int tlspool_dns_lookup_within(tlspool_dns *dns, const char *name, uint16_t type,
 			break;
 		}
 		rv = tp_dns_classify(ans, resp, cur, &step);
+		if (rv == 0 && dns->chain)
+			rv = keep_chain(ans, resp);
 		getdns_dict_destroy(resp);
 		if (rv != 0)
 			goto nomem;
@@ -737,10 +834,11 @@ int tlspool_dns_lookup_within(tlspool_dns *dns, const char *name, uint16_t type,
 	}
 	if (ans->verdict == TLSPOOL_DNS_TIMEOUT)
 		snprintf(ans->detail, sizeof(ans->detail),
-		         "no answer within %u ms%s", budget,
+		         "no answer within %u ms from %s (%s)", budget,
+		         dns->upstreams,
 		         budget < dns->timeout_ms
-		                 ? ", what was left of the call's deadline"
-		                 : "");
+		                 ? "what was left of the call's deadline"
+		                 : "[dns] timeout_ms");
 	*out = ans;
 	return 0;
 nomem:

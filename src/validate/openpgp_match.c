@@ -324,7 +324,8 @@ int tlspool_openpgp_match(const tlspool_openpgp_input *in,
 			res->verdict = TLSPOOL_DANE_AUTHENTICATED;
 			res->matched = (int)i;
 			snprintf(res->reason, sizeof(res->reason),
-			         "OPENPGPKEY record %zu: %s", i, st->reason);
+			         "OPENPGPKEY record %zu: %s", i + 1,
+			         st->reason);
 			break;
 		}
 	}

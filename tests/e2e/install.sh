@@ -19,7 +19,8 @@ for f in usr/include/tlspool/validate.h usr/lib/libtlspool-validate.a \
 	usr/share/man/man3/tlspool_dns_lookup.3 usr/share/man/man3/tlspool_cache_list.3 \
 	usr/share/man/man3/tlspool_cache_flush.3 usr/share/man/man3/tlspool_config_default_path.3 \
 	usr/share/man/man3/starttls_ctx_new_with.3 \
-	usr/share/bash-completion/completions/tlspool-connect; do
+	usr/share/bash-completion/completions/tlspool-connect \
+	usr/share/tlspool/tlspool-connect.schema.json; do
 	if [ -e "$D/$f" ]; then npass=$((npass + 1)); else
 		nfail=$((nfail + 1)); echo "not ok: install: $f missing"; fi
 done

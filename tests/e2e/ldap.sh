@@ -193,6 +193,7 @@ grep_in out lookup '^; value   1: pgpKey \(armored\)$'
 grep_in out lookup '^;   uid     "Alice <alice@example\.test>" valid$'
 grep_in out lookup '^; ldap    read: '
 expect lookup-json 0 -- "$CLI" --config "$C" --lookup --ldap john@example.test --json
+json_valid "lookup-json" out
 if jq -e --argjson p "${P[ldap]}" '.verdict == "read" and .srv.verdict == "secure" and
 	.directory.host == "ldap.example.test" and .directory.port == $p and
 	.directory.tls == "starttls" and .directory.dane.verdict == "authenticated" and
@@ -209,6 +210,7 @@ grep_in out lookup-insecure '^; ldap    not-authenticated: '
 grep_in err lookup-insecure 'SRV RRset is insecure'
 no_grep_in out lookup-insecure '^; entry'
 expect lookup-tlsa 4 -- "$CLI" --config "$C" --lookup --ldap john@bad.example.test --json
+json_valid "lookup-tlsa" out
 if jq -e '.verdict == "not-authenticated" and .class == "directory-not-authenticated" and
 	.directory.dane.verdict == "no-match" and .entry == ""' "$T/out" >/dev/null; then
 	npass=$((npass + 1))

@@ -16,7 +16,7 @@ grep_in err expired 'TLSA RRset is bogus \(RRSIG expired\)$'
 no_grep_in out expired 'IN TLSA'
 
 expect timeout 6 -- "$CLI" --config "$TLSPOOL_ZONES_DIR/blackhole.conf" --lookup www.example.test
-grep_in err timeout 'TLSA lookup timed out \(no answer within 500 ms\)$'
+grep_in err timeout 'TLSA lookup timed out \(no answer within 500 ms from 127\.0\.0\.1@[0-9]+ \(\[dns\] timeout_ms\)\)$'
 
 expect insecure 4 -- lookup www.insecure.test
 grep_in out insecure '^; verdict insecure: '
@@ -80,6 +80,7 @@ for case in "www.example.test:0:secure" "www.bogus.test:6:bogus" \
 	"far.example.test:0:secure"; do
 	IFS=: read -r name code verdict <<<"$case"
 	expect "json $name" "$code" -- lookup "$name" --json
+	json_valid "json $name" out
 	if jq -e --arg v "$verdict" --argjson c "$code" \
 		'.verdict == $v and .exit_code == $c and (.records|type) == "array"' \
 		"$T/out" >/dev/null; then
@@ -90,6 +91,7 @@ for case in "www.example.test:0:secure" "www.bogus.test:6:bogus" \
 	fi
 done
 lookup far.example.test --json >"$T/out" 2>/dev/null
+json_valid "json far" out
 jq -e '.cname_chain == ["_443._tcp.www.other.test."] and .records[0].usage == 3 and (.records[0].data|length) == 64' "$T/out" >/dev/null &&
 	npass=$((npass + 1)) || { nfail=$((nfail + 1)); echo "not ok: json fields"; }
 
@@ -113,6 +115,7 @@ if zones/serve start "$W/z" --add example.test "$W/add" >/dev/null 2>&1; then
 	[ "$(grep -c 'IN TLSA' "$T/out")" = 1 ] && npass=$((npass + 1)) ||
 		{ nfail=$((nfail + 1)); echo "not ok: big-tlsa: want the record once"; }
 	expect big-tlsa-json 0 -- "$CLI" --config "$W/z/tlspool.conf" --lookup big.example.test --json
+	json_valid "big-tlsa-json" out
 	jq -e --arg d "$BIGHEX" '.records | length == 1 and .[0].data == $d and (.[0].text | endswith($d))' \
 		"$T/out" >/dev/null && npass=$((npass + 1)) ||
 		{ nfail=$((nfail + 1)); echo "not ok: big-tlsa-json: $(head -c 300 "$T/out")"; }

@@ -55,6 +55,7 @@ grep_in out lookup '^;   uid     "John <john@example\.test>" valid$'
 grep_in out lookup "^;   subkey  $sub v4 EdDSA-Ed25519\$"
 grep_in out lookup '^;           flags encrypt-comms,encrypt-storage; '
 expect lookup-json 0 -- "$CLI" --config "$C" --lookup john@example.test --json
+json_valid "lookup-json" out
 if jq -e --arg f "$fpr" '.records[0].openpgp.key.fingerprint == $f and
 	.records[0].openpgp.key.flags == "certify,sign,auth" and
 	.records[0].openpgp.uids[0].text == "John <john@example.test>" and
@@ -103,7 +104,7 @@ grep_in out john '^hello-john$'
 rc=$(server_rc)
 [ "$rc" = 0 ] && npass=$((npass + 1)) || { nfail=$((nfail + 1)); echo "not ok: john: server exit $rc"; cat "$T/server.err"; }
 if grep -q '^peer: john@example\.test$' "$T/server.err" &&
-	grep -qE "^; openpgp authenticated: OPENPGPKEY record 0: key $fpr" "$T/server.err"; then
+	grep -qE "^; openpgp authenticated: OPENPGPKEY record 1: key $fpr" "$T/server.err"; then
 	npass=$((npass + 1))
 else
 	nfail=$((nfail + 1)); echo "not ok: john diagnosis"; sed 's/^/  /' "$T/server.err"

@@ -113,6 +113,7 @@ grep_in out lookup-revoked '^;   sig     0x13 on uid 0: revoked: the primary key
 # --- the lookup: every signature good, through libgcrypt ---
 for u in bp k1 dsa; do
 	expect "lookup-$u" 0 -- "$CLI" --config "$C" --lookup "$u@example.test" --json
+	json_valid "lookup-$u" out
 	if jq -e '[.records[0].openpgp.signatures[].outcome] | length > 1 and all(. == "good")' \
 		"$T/out" >/dev/null && jq -e '.records[0].openpgp.key.valid' "$T/out" >/dev/null; then
 		npass=$((npass + 1))
@@ -133,7 +134,7 @@ ok() { # USER SUBKEY-FINGERPRINT
 	if [ "$rc" = 0 ]; then npass=$((npass + 1)); else
 		nfail=$((nfail + 1)); echo "not ok: $1: server exit $rc"; cat "$T/server.err"; fi
 	if grep -q "^peer: $1\$" "$T/server.err" &&
-		grep -qE "^; openpgp authenticated: OPENPGPKEY record 0: subkey $2 " "$T/server.err"; then
+		grep -qE "^; openpgp authenticated: OPENPGPKEY record 1: subkey $2 " "$T/server.err"; then
 		npass=$((npass + 1))
 	else
 		nfail=$((nfail + 1)); echo "not ok: $1 diagnosis"; sed 's/^/  /' "$T/server.err"

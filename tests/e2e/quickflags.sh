@@ -86,7 +86,7 @@ grep_in err cert-alone '^tlspool-connect: --cert needs --key$'
 expect key-alone 1 -- "$CLI" --server --config "$ZCONF" --key "$C/www.key" "${P[badkey]}"
 grep_in err key-alone '--key without --cert needs --myname'
 expect cert-noname 1 -- "$CLI" --server --config "$ZCONF" --cert "$C/noname.pem" --key "$C/noname.key" "${P[badkey]}"
-grep_in err cert-noname 'names no domain or user@domain identity: give --myname'
+grep_in err cert-noname 'names no domain or user@domain identity'
 expect timeout-0 1 -- "$CLI" --client --timeout 0 www.example.test 443
 grep_in err timeout-0 '--timeout: "0" is not a number from 1 to 600000'
 expect timeout-x 1 -- "$CLI" --client --timeout 5s www.example.test 443
