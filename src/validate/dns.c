@@ -13,7 +13,16 @@
  *   3. Each reply is classified, keeping every outcome apart: timeout,
  *      server failure, bogus, indeterminate, insecure, and for secure
  *      replies records / NODATA / NXDOMAIN (rcode 3).
- *   4. CNAMEs are followed inside the reply; when the chain leaves the
+ *   4. When the configuration keeps zone keys (keep_keys_ttl, stub
+ *      resolution), a full lookup also asks for the validation chain, and
+ *      a secure answer's DNSKEY sets are kept (dnschain.c).  A later query
+ *      under a kept zone goes out once, with the DO bit but without
+ *      getdns's chain building, and its reply is validated offline against
+ *      the kept keys.  Only "secure" is taken from that; anything else
+ *      (bogus, a key that is not kept after a rollover, an insecure
+ *      delegation, no reply in time) is asked again as a full lookup,
+ *      whose verdict counts.  So the verdicts are those of full lookups.
+ *   5. CNAMEs are followed inside the reply; when the chain leaves the
  *      reply (a target in another zone, which an authoritative server
  *      does not chase) the target is asked for in a new query, at most
  *      TP_MAX_CNAMES steps, with loop detection.  RFC 7671 section 7 and
@@ -42,6 +51,14 @@ struct tlspool_dns {
 	getdns_context *ctx;
 	getdns_dict *ext;
 	unsigned timeout_ms;
+	/* The kept zone keys and the context for one-query lookups (its own
+	 * lock, so that they do not wait for full lookups); NULL when the
+	 * configuration keeps none. */
+	struct tp_keyring *keys;
+	pthread_mutex_t fast_lock;
+	getdns_context *fast;
+	pthread_mutex_t count_lock;
+	unsigned long nkept, nfull;
 };
 
 const char *tlspool_dns_verdict_name(tlspool_dns_verdict v)
@@ -224,12 +241,81 @@ out:
 	return rv;
 }
 
+/* A getdns context for cfg: resolution, upstreams, timeout. */
+static getdns_context *make_context(const tlspool_dns_config *cfg, char *err,
+                                    size_t errlen)
+{
+	getdns_context *ctx = NULL;
+	getdns_list *ups = NULL;
+	getdns_return_t r;
+
+	/* set_from_os reads /etc/resolv.conf: the default upstreams. */
+	r = getdns_context_create(&ctx, 1);
+	if (r != GETDNS_RETURN_GOOD) {
+		tp_err(err, errlen, "getdns: cannot create a context: %s",
+		       getdns_get_errorstr_by_id(r));
+		return NULL;
+	}
+	r = getdns_context_set_resolution_type(
+	        ctx, cfg->recursive ? GETDNS_RESOLUTION_RECURSING
+	                            : GETDNS_RESOLUTION_STUB);
+	if (r != GETDNS_RETURN_GOOD) {
+		tp_err(err, errlen, "resolution: %s",
+		       getdns_get_errorstr_by_id(r));
+		goto fail;
+	}
+	if (cfg->nupstream > 0) {
+		ups = upstream_list(cfg);
+		if (ups == NULL ||
+		    getdns_context_set_upstream_recursive_servers(ctx, ups) !=
+		            GETDNS_RETURN_GOOD) {
+			tp_err(err, errlen, "upstream: rejected by getdns");
+			getdns_list_destroy(ups);
+			goto fail;
+		}
+		getdns_list_destroy(ups);
+	}
+	if (getdns_context_set_timeout(ctx, cfg->timeout_ms) !=
+	    GETDNS_RETURN_GOOD) {
+		tp_err(err, errlen, "timeout_ms: rejected by getdns");
+		goto fail;
+	}
+	return ctx;
+fail:
+	getdns_context_destroy(ctx);
+	return NULL;
+}
+
+/* The one-query path: a context that asks with the DO bit (RFC 3225) so
+ * that the RRSIGs and NSEC/NSEC3 records come back, and a keyring.  Only
+ * in stub mode: a recursive context has its own cache (libunbound). */
+static int make_fast(tlspool_dns *dns, const tlspool_dns_config *cfg, char *err,
+                     size_t errlen)
+{
+	if (cfg->recursive || cfg->keep_keys_ttl == 0)
+		return 0;
+	dns->fast = make_context(cfg, err, errlen);
+	if (dns->fast == NULL)
+		return -1;
+	if (getdns_context_set_edns_do_bit(dns->fast, 1) !=
+	            GETDNS_RETURN_GOOD ||
+	    getdns_dict_set_int(dns->ext, "dnssec_return_validation_chain",
+	                        GETDNS_EXTENSION_TRUE) != GETDNS_RETURN_GOOD) {
+		tp_err(err, errlen, "getdns: cannot ask for DNSSEC records");
+		return -1;
+	}
+	dns->keys = tp_keyring_new(cfg->keep_keys_ttl);
+	if (dns->keys == NULL) {
+		tp_err(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 tlspool_dns *tlspool_dns_new(const tlspool_dns_config *cfg, char *err,
                              size_t errlen)
 {
 	tlspool_dns *dns;
-	getdns_list *ups = NULL;
-	getdns_return_t r;
 
 	if (cfg == NULL) {
 		tp_err(err, errlen, "no configuration");
@@ -243,40 +329,23 @@ tlspool_dns *tlspool_dns_new(const tlspool_dns_config *cfg, char *err,
 		free(dns);
 		goto nomem;
 	}
+	if (pthread_mutex_init(&dns->fast_lock, NULL) != 0) {
+		pthread_mutex_destroy(&dns->lock);
+		free(dns);
+		goto nomem;
+	}
+	if (pthread_mutex_init(&dns->count_lock, NULL) != 0) {
+		pthread_mutex_destroy(&dns->fast_lock);
+		pthread_mutex_destroy(&dns->lock);
+		free(dns);
+		goto nomem;
+	}
 	dns->timeout_ms = cfg->timeout_ms;
-	/* set_from_os reads /etc/resolv.conf: the default upstreams. */
-	r = getdns_context_create(&dns->ctx, 1);
-	if (r != GETDNS_RETURN_GOOD) {
-		tp_err(err, errlen, "getdns: cannot create a context: %s",
-		       getdns_get_errorstr_by_id(r));
+	dns->ctx = make_context(cfg, err, errlen);
+	if (dns->ctx == NULL)
 		goto fail;
-	}
-	r = getdns_context_set_resolution_type(
-	        dns->ctx, cfg->recursive ? GETDNS_RESOLUTION_RECURSING
-	                                 : GETDNS_RESOLUTION_STUB);
-	if (r != GETDNS_RETURN_GOOD) {
-		tp_err(err, errlen, "resolution: %s",
-		       getdns_get_errorstr_by_id(r));
-		goto fail;
-	}
-	if (cfg->nupstream > 0) {
-		ups = upstream_list(cfg);
-		if (ups == NULL ||
-		    getdns_context_set_upstream_recursive_servers(
-		            dns->ctx, ups) != GETDNS_RETURN_GOOD) {
-			tp_err(err, errlen, "upstream: rejected by getdns");
-			getdns_list_destroy(ups);
-			goto fail;
-		}
-		getdns_list_destroy(ups);
-	}
 	if (load_trust_anchor(dns->ctx, cfg->trust_anchor, err, errlen) != 0)
 		goto fail;
-	if (getdns_context_set_timeout(dns->ctx, cfg->timeout_ms) !=
-	    GETDNS_RETURN_GOOD) {
-		tp_err(err, errlen, "timeout_ms: rejected by getdns");
-		goto fail;
-	}
 	dns->ext = getdns_dict_create();
 	if (dns->ext == NULL ||
 	    getdns_dict_set_int(dns->ext, "dnssec_return_all_statuses",
@@ -284,6 +353,8 @@ tlspool_dns *tlspool_dns_new(const tlspool_dns_config *cfg, char *err,
 		tp_err(err, errlen, "getdns: cannot set extensions");
 		goto fail;
 	}
+	if (make_fast(dns, cfg, err, errlen) != 0)
+		goto fail;
 	return dns;
 nomem:
 	tp_err(err, errlen, "out of memory");
@@ -302,8 +373,21 @@ void tlspool_dns_free(tlspool_dns *dns)
 	getdns_dict_destroy(dns->ext);
 	if (dns->ctx != NULL)
 		getdns_context_destroy(dns->ctx);
+	if (dns->fast != NULL)
+		getdns_context_destroy(dns->fast);
+	tp_keyring_free(dns->keys);
+	pthread_mutex_destroy(&dns->count_lock);
+	pthread_mutex_destroy(&dns->fast_lock);
 	pthread_mutex_destroy(&dns->lock);
 	free(dns);
+}
+
+void tp_dns_counts(tlspool_dns *dns, unsigned long *kept, unsigned long *full)
+{
+	pthread_mutex_lock(&dns->count_lock);
+	*kept = dns->nkept;
+	*full = dns->nfull;
+	pthread_mutex_unlock(&dns->count_lock);
 }
 
 void tlspool_dns_answer_free(tlspool_dns_answer *ans)
@@ -652,17 +736,114 @@ static long long mono_ms(void)
 	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* One query of the lookup, with what is left of its time. */
+static void count(tlspool_dns *dns, int kept)
+{
+	pthread_mutex_lock(&dns->count_lock);
+	if (kept)
+		dns->nkept++;
+	else
+		dns->nfull++;
+	pthread_mutex_unlock(&dns->count_lock);
+}
+
+/*
+ * One query for name with the DO bit, its reply validated offline with the
+ * kept keys of the zones above name as trust anchors.  1 when the reply is
+ * secure: *resp is the response with that status in its reply.  0 when it
+ * is not (*resp NULL), or when the query timed out with no time left
+ * (*resp the timed-out response).
+ */
+static int query_kept(tlspool_dns *dns, const char *name, uint16_t type,
+                      long long deadline, getdns_dict **resp)
+{
+	getdns_list *tas, *replies, *none = NULL;
+	getdns_dict *reply;
+	getdns_return_t r;
+	time_t now = time(NULL);
+	long long left = deadline - mono_ms();
+	uint32_t status = 0, rcode;
+	int ok;
+
+	*resp = NULL;
+	if (dns->keys == NULL || left <= 0)
+		return 0;
+	tas = tp_keyring_anchors(dns->keys, name, now);
+	if (tas == NULL)
+		return 0;
+	pthread_mutex_lock(&dns->fast_lock);
+	r = getdns_context_set_timeout(dns->fast, (unsigned)left);
+	if (r == GETDNS_RETURN_GOOD)
+		r = getdns_general_sync(dns->fast, name, type, NULL, resp);
+	pthread_mutex_unlock(&dns->fast_lock);
+	if (r == GETDNS_RETURN_GOOD)
+		getdns_dict_get_int(*resp, "status", &status);
+	if (status == GETDNS_RESPSTATUS_ALL_TIMEOUT && deadline <= mono_ms()) {
+		getdns_list_destroy(tas);
+		return 0; /* a timeout stays one */
+	}
+	/* Only an answer or a denial (RFC 4035 section 5.4) may be secure;
+	 * getdns also checks that the reply answers the question. */
+	ok = r == GETDNS_RETURN_GOOD &&
+	     getdns_dict_get_list(*resp, "replies_tree", &replies) ==
+	             GETDNS_RETURN_GOOD &&
+	     getdns_list_get_dict(replies, 0, &reply) == GETDNS_RETURN_GOOD &&
+	     (rcode = rr_int(reply, "/header/rcode", GETDNS_RCODE_SERVFAIL),
+	      rcode == GETDNS_RCODE_NOERROR ||
+	              rcode == GETDNS_RCODE_NXDOMAIN) &&
+	     (none = getdns_list_create()) != NULL &&
+	     getdns_validate_dnssec2(replies, none, tas, now, 0) ==
+	             GETDNS_DNSSEC_SECURE &&
+	     getdns_dict_set_int(reply, "dnssec_status",
+	                         GETDNS_DNSSEC_SECURE) == GETDNS_RETURN_GOOD;
+	getdns_list_destroy(none);
+	getdns_list_destroy(tas);
+	if (!ok) {
+		getdns_dict_destroy(*resp);
+		*resp = NULL;
+	}
+	return ok;
+}
+
+/* Keep the zone keys of a secure full lookup's validation chain. */
+static void learn(tlspool_dns *dns, getdns_dict *resp)
+{
+	getdns_list *chain;
+
+	if (dns->keys != NULL &&
+	    rr_int(resp, "/replies_tree/0/dnssec_status", 0) ==
+	            GETDNS_DNSSEC_SECURE &&
+	    getdns_dict_get_list(resp, "validation_chain", &chain) ==
+	            GETDNS_RETURN_GOOD)
+		/* For lack of memory nothing is kept: the next lookup is a
+		 * full one again. */
+		(void)tp_keyring_learn(dns->keys, chain, time(NULL));
+}
+
+/* One query of the lookup, with what is left of its time: from the kept
+ * keys when they validate the reply, else a full lookup. */
 static getdns_return_t query(tlspool_dns *dns, const char *name, uint16_t type,
-                             unsigned ms, getdns_dict **resp)
+                             long long deadline, getdns_dict **resp)
 {
 	getdns_return_t r;
+	long long left;
 
+	if (query_kept(dns, name, type, deadline, resp)) {
+		count(dns, 1);
+		return GETDNS_RETURN_GOOD;
+	}
+	if (*resp != NULL)
+		return GETDNS_RETURN_GOOD; /* timed out */
+	left = deadline - mono_ms();
+	if (left <= 0)
+		left = 1; /* getdns reports the timeout */
+	count(dns, 0);
 	pthread_mutex_lock(&dns->lock);
-	r = getdns_context_set_timeout(dns->ctx, ms);
+	r = getdns_context_set_timeout(dns->ctx, (unsigned)left);
 	if (r == GETDNS_RETURN_GOOD)
 		r = getdns_general_sync(dns->ctx, name, type, dns->ext, resp);
 	pthread_mutex_unlock(&dns->lock);
+	if (r == GETDNS_RETURN_GOOD)
+		learn(dns, *resp);
 	return r;
 }
 
@@ -711,7 +892,7 @@ int tlspool_dns_lookup_within(tlspool_dns *dns, const char *name, uint16_t type,
 			ans->verdict = TLSPOOL_DNS_TIMEOUT;
 			break;
 		}
-		r = query(dns, cur, type, (unsigned)left, &resp);
+		r = query(dns, cur, type, deadline, &resp);
 		if (r != GETDNS_RETURN_GOOD) {
 			getdns_dict_destroy(resp);
 			ans->verdict = TLSPOOL_DNS_SERVFAIL;
