@@ -382,6 +382,11 @@ void tlspool_dns_free(tlspool_dns *dns)
 	free(dns);
 }
 
+time_t tp_dns_keys_until(tlspool_dns *dns, const char *zone)
+{
+	return tp_keyring_until(dns->keys, zone);
+}
+
 void tp_dns_counts(tlspool_dns *dns, unsigned long *kept, unsigned long *full)
 {
 	pthread_mutex_lock(&dns->count_lock);

@@ -81,6 +81,9 @@ struct getdns_list *tp_keyring_anchors(struct tp_keyring *k, const char *name,
 /* Until when zone's keys are kept (0: they are not). */
 time_t tp_keyring_until(struct tp_keyring *k, const char *zone);
 
+/* Until when a handle keeps zone's keys (0: it does not). */
+time_t tp_dns_keys_until(tlspool_dns *dns, const char *zone);
+
 /* Lookups of a handle so far: replies validated with kept keys (one
  * query each) and full lookups (getdns's own chain building). */
 void tp_dns_counts(tlspool_dns *dns, unsigned long *kept, unsigned long *full);

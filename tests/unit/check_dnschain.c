@@ -1,0 +1,473 @@
+/*
+ * Zone keys kept between lookups (dnschain.c, dns.c): the queries on the
+ * wire are counted by a UDP relay in this process between the resolver
+ * and NSD.  A lookup under a zone whose keys are kept sends one query;
+ * without kept keys getdns fetches the chain from the root each time.  A
+ * rolled zone signing key, a signature that expires on the kept DNSKEY
+ * set, bogus answers and timeouts keep the verdicts of full lookups.  The
+ * rollover tests sign and serve a hierarchy of their own (zones/serve
+ * resign), so that the shared zones stay as they are.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+/* --- a counting UDP relay --- */
+
+struct relay {
+	int cfd, ufd; /* facing the resolver, facing NSD */
+	unsigned port;
+	struct sockaddr_in nsd;
+	struct sockaddr_in client[65536]; /* by DNS ID */
+	atomic_int queries;
+	atomic_int drop; /* count, but do not forward */
+	atomic_int stop;
+	pthread_t thr;
+};
+
+static void *relay_run(void *arg)
+{
+	struct relay *r = arg;
+	unsigned char buf[65536];
+
+	while (!atomic_load(&r->stop)) {
+		struct pollfd p[2] = {{r->cfd, POLLIN, 0}, {r->ufd, POLLIN, 0}};
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n;
+
+		if (poll(p, 2, 50) <= 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			n = recvfrom(r->cfd, buf, sizeof(buf), 0,
+			             (struct sockaddr *)&from, &fl);
+			if (n >= 12) {
+				unsigned id = (unsigned)buf[0] << 8 | buf[1];
+
+				atomic_fetch_add(&r->queries, 1);
+				r->client[id] = from;
+				if (!atomic_load(&r->drop))
+					sendto(r->ufd, buf, (size_t)n, 0,
+					       (struct sockaddr *)&r->nsd,
+					       sizeof(r->nsd));
+			}
+		}
+		if (p[1].revents & POLLIN) {
+			n = recv(r->ufd, buf, sizeof(buf), 0);
+			if (n >= 12) {
+				unsigned id = (unsigned)buf[0] << 8 | buf[1];
+
+				sendto(r->cfd, buf, (size_t)n, 0,
+				       (struct sockaddr *)&r->client[id],
+				       sizeof(r->client[0]));
+			}
+		}
+	}
+	return NULL;
+}
+
+static int udp_socket(void)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+static struct relay *relay_start(unsigned nsd_port)
+{
+	struct relay *r = calloc(1, sizeof(*r));
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+
+	ck_assert_ptr_nonnull(r);
+	r->cfd = udp_socket();
+	r->ufd = udp_socket();
+	ck_assert_int_eq(getsockname(r->cfd, (struct sockaddr *)&a, &al), 0);
+	r->port = ntohs(a.sin_port);
+	r->nsd.sin_family = AF_INET;
+	r->nsd.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->nsd.sin_port = htons((uint16_t)nsd_port);
+	ck_assert_int_eq(pthread_create(&r->thr, NULL, relay_run, r), 0);
+	return r;
+}
+
+static void relay_stop(struct relay *r)
+{
+	atomic_store(&r->stop, 1);
+	pthread_join(r->thr, NULL);
+	close(r->cfd);
+	close(r->ufd);
+	free(r);
+}
+
+/* --- the zones, the handle, a lookup --- */
+
+static unsigned zones_port(const char *dir)
+{
+	char path[600], line[256];
+	unsigned port = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/env", dir);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "TLSPOOL_ZONES_PORT=%u", &port) == 1)
+			break;
+	fclose(f);
+	ck_assert_uint_gt(port, 0);
+	return port;
+}
+
+/* A handle on dir's zones through relay r, keeping keys keep seconds. */
+static tlspool_dns *open_dns(const char *dir, struct relay *r, unsigned keep)
+{
+	tlspool_dns_config *cfg = tlspool_dns_config_new();
+	tlspool_dns *dns;
+	char v[600], err[512];
+
+	ck_assert_ptr_nonnull(cfg);
+	snprintf(v, sizeof(v), "127.0.0.1@%u", r->port);
+	ck_assert_int_eq(
+	        tlspool_dns_config_set(cfg, "upstream", v, err, sizeof(err)),
+	        0);
+	snprintf(v, sizeof(v), "%s/root.key", dir);
+	ck_assert_int_eq(tlspool_dns_config_set(cfg, "trust_anchor", v, err,
+	                                        sizeof(err)),
+	                 0);
+	ck_assert_int_eq(tlspool_dns_config_set(cfg, "timeout_ms", "1000", err,
+	                                        sizeof(err)),
+	                 0);
+	snprintf(v, sizeof(v), "%u", keep);
+	ck_assert_int_eq(tlspool_dns_config_set(cfg, "keep_keys_ttl", v, err,
+	                                        sizeof(err)),
+	                 0);
+	dns = tlspool_dns_new(cfg, err, sizeof(err));
+	tlspool_dns_config_free(cfg);
+	ck_assert_msg(dns != NULL, "%s", err);
+	return dns;
+}
+
+/* Look name up; the verdict must be want; returns the queries it sent. */
+static int lookup(tlspool_dns *dns, struct relay *r, const char *name,
+                  uint16_t type, tlspool_dns_verdict want)
+{
+	tlspool_dns_answer *a = NULL;
+	char err[256];
+	int before = atomic_load(&r->queries);
+
+	ck_assert_msg(
+	        tlspool_dns_lookup(dns, name, type, &a, err, sizeof(err)) == 0,
+	        "%s: %s", name, err);
+	ck_assert_msg(a->verdict == want, "%s: %s, want %s (%s)", name,
+	              tlspool_dns_verdict_name(a->verdict),
+	              tlspool_dns_verdict_name(want), a->detail);
+	if (want != TLSPOOL_DNS_SECURE && want != TLSPOOL_DNS_INSECURE)
+		ck_assert_uint_eq(a->nrr, 0);
+	tlspool_dns_answer_free(a);
+	return atomic_load(&r->queries) - before;
+}
+
+#define TLSA 52
+
+/* Keeping off: every lookup fetches the chain from the root again. */
+START_TEST(without_kept_keys_the_chain_each_time)
+{
+	const char *dir = tp_zones_dir();
+	struct relay *r = relay_start(zones_port(dir));
+	tlspool_dns *dns = open_dns(dir, r, 0);
+	unsigned long kept, full;
+	int q1, q2;
+
+	q1 = lookup(dns, r, "_443._tcp.www.example.test", TLSA,
+	            TLSPOOL_DNS_SECURE);
+	q2 = lookup(dns, r, "_443._udp.www.example.test", TLSA,
+	            TLSPOOL_DNS_SECURE);
+	fprintf(stderr, "keep_keys_ttl = 0: %d then %d queries\n", q1, q2);
+	/* the record, and DNSKEY . DS test DNSKEY test DS example.test
+	 * DNSKEY example.test */
+	ck_assert_int_ge(q2, 4);
+	tp_dns_counts(dns, &kept, &full);
+	ck_assert_uint_eq(kept, 0);
+	ck_assert_uint_eq(full, 2);
+	ck_assert_int_eq(tp_dns_keys_until(dns, "example.test."), 0);
+	tlspool_dns_free(dns);
+	relay_stop(r);
+}
+END_TEST
+
+/* A timeout on the one-query path is a timeout, not bogus nor secure. */
+START_TEST(timeout_with_kept_keys_is_timeout)
+{
+	const char *dir = tp_zones_dir();
+	struct relay *r = relay_start(zones_port(dir));
+	tlspool_dns *dns = open_dns(dir, r, 3600);
+	tlspool_dns_answer *a = NULL;
+
+	lookup(dns, r, "_443._tcp.www.example.test", TLSA, TLSPOOL_DNS_SECURE);
+	atomic_store(&r->drop, 1);
+	ck_assert_int_eq(tlspool_dns_lookup(dns, "_443._udp.www.example.test",
+	                                    TLSA, &a, NULL, 0),
+	                 0);
+	ck_assert_str_eq(tlspool_dns_verdict_name(a->verdict), "timeout");
+	ck_assert_uint_eq(a->nrr, 0);
+	ck_assert_ptr_nonnull(strstr(a->detail, "no answer within 1000 ms"));
+	tlspool_dns_answer_free(a);
+	tlspool_dns_free(dns);
+	relay_stop(r);
+}
+END_TEST
+
+/* Kept keys never make an error secure: bogus, expired and insecure
+ * answers near kept zones get the verdicts of full lookups. */
+START_TEST(kept_keys_keep_errors)
+{
+	const char *dir = tp_zones_dir();
+	struct relay *r = relay_start(zones_port(dir));
+	tlspool_dns *dns = open_dns(dir, r, 3600);
+	tlspool_dns_answer *a = NULL;
+
+	/* keys of ., test., example.test. and other.test. kept */
+	lookup(dns, r, "_443._tcp.far.example.test", TLSA, TLSPOOL_DNS_SECURE);
+	for (int i = 0; i < 2; i++) {
+		lookup(dns, r, "_443._tcp.www.bogus.test", TLSA,
+		       TLSPOOL_DNS_BOGUS);
+		lookup(dns, r, "_443._tcp.www.insecure.test", TLSA,
+		       TLSPOOL_DNS_INSECURE);
+		lookup(dns, r, "_443._tcp.toinsecure.example.test", TLSA,
+		       TLSPOOL_DNS_INSECURE);
+		lookup(dns, r, "_443._tcp.loop1.example.test", TLSA,
+		       TLSPOOL_DNS_BOGUS);
+	}
+	ck_assert_int_eq(tlspool_dns_lookup(dns, "_443._tcp.www.expired.test",
+	                                    TLSA, &a, NULL, 0),
+	                 0);
+	ck_assert_int_eq(a->verdict, TLSPOOL_DNS_BOGUS);
+	ck_assert_str_eq(a->detail, "RRSIG expired");
+	tlspool_dns_answer_free(a);
+	tlspool_dns_free(dns);
+	relay_stop(r);
+}
+END_TEST
+
+/* The point: after one full lookup, a new name in the zone costs one
+ * query, answers and denials alike. */
+START_TEST(new_name_in_kept_zone_one_query)
+{
+	const char *dir = tp_zones_dir();
+	struct relay *r = relay_start(zones_port(dir));
+	tlspool_dns *dns = open_dns(dir, r, 3600);
+	unsigned long kept, full;
+	time_t until;
+	int q;
+
+	q = lookup(dns, r, "_443._tcp.www.example.test", TLSA,
+	           TLSPOOL_DNS_SECURE);
+	ck_assert_int_ge(q, 4);
+	until = tp_dns_keys_until(dns, "example.test.");
+	ck_assert_int_gt(until, time(NULL));
+	ck_assert_int_le(until, time(NULL) + 3600);
+	ck_assert_int_gt(tp_dns_keys_until(dns, "test."), time(NULL));
+	ck_assert_int_gt(tp_dns_keys_until(dns, "."), time(NULL));
+	ck_assert_int_eq(tp_dns_keys_until(dns, "other.test."), 0);
+	ck_assert_int_eq(lookup(dns, r, "_443._udp.www.example.test", TLSA,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	ck_assert_int_eq(lookup(dns, r, "www.example.test", TLSPOOL_RR_A,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	ck_assert_int_eq(lookup(dns, r, "_443._tcp.nodata.example.test", TLSA,
+	                        TLSPOOL_DNS_SECURE_NODATA),
+	                 1);
+	ck_assert_int_eq(lookup(dns, r, "_443._tcp.missing.example.test", TLSA,
+	                        TLSPOOL_DNS_SECURE_NXDOMAIN),
+	                 1);
+	ck_assert_int_eq(lookup(dns, r, "_443._tcp.alias.example.test", TLSA,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	/* another zone under a kept parent: its own keys are not kept yet */
+	ck_assert_int_gt(lookup(dns, r, "_443._tcp.www.other.test", TLSA,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	ck_assert_int_eq(lookup(dns, r, "www.other.test", TLSPOOL_RR_A,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	tp_dns_counts(dns, &kept, &full);
+	ck_assert_uint_eq(kept, 6);
+	ck_assert_uint_eq(full, 2);
+	tlspool_dns_free(dns);
+	relay_stop(r);
+}
+END_TEST
+
+/* How long keys are kept: the configured bound, and the TTLs (3600 in
+ * the test zones). */
+START_TEST(keys_kept_within_bounds)
+{
+	const char *dir = tp_zones_dir();
+	struct relay *r = relay_start(zones_port(dir));
+	tlspool_dns *dns = open_dns(dir, r, 60);
+	time_t now = time(NULL);
+
+	lookup(dns, r, "_443._tcp.www.example.test", TLSA, TLSPOOL_DNS_SECURE);
+	ck_assert_int_ge(tp_dns_keys_until(dns, "example.test."), now + 59);
+	ck_assert_int_le(tp_dns_keys_until(dns, "example.test."),
+	                 time(NULL) + 60);
+	tlspool_dns_free(dns);
+	dns = open_dns(dir, r, 86400);
+	now = time(NULL);
+	lookup(dns, r, "_443._tcp.www.example.test", TLSA, TLSPOOL_DNS_SECURE);
+	ck_assert_int_ge(tp_dns_keys_until(dns, "example.test."), now + 3599);
+	ck_assert_int_le(tp_dns_keys_until(dns, "example.test."),
+	                 time(NULL) + 3600);
+	tlspool_dns_free(dns);
+	relay_stop(r);
+}
+END_TEST
+
+/* --- a hierarchy of its own, to roll keys in --- */
+
+static char base[64], own[80];
+
+static void own_start(void)
+{
+	char cmd[256];
+
+	strcpy(base, "/tmp/tlspool-dnschain.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(base));
+	snprintf(cmd, sizeof(cmd),
+	         "zones/serve start %s/z --add example.test "
+	         "tests/data/example.test.extra 2>/dev/null",
+	         base);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(own, sizeof(own), "%s/z", base);
+}
+
+static void own_stop(void)
+{
+	char cmd[256];
+
+	if (own[0] == '\0')
+		return;
+	snprintf(cmd, sizeof(cmd), "zones/serve stop %s && rm -rf %s", own,
+	         base);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot stop the zones in %s\n", own);
+}
+
+static void resign(const char *args)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "zones/serve resign %s %s", own, args);
+	ck_assert_msg(system(cmd) == 0, "%s", cmd);
+}
+
+/* A new ZSK between lookups: the answers it signs do not validate with
+ * the kept keys, so the lookup is a full one that validates them and
+ * keeps the new keys; an RRset still signed by the old ZSK, which is gone
+ * from the DNSKEY set, is bogus from then on. */
+START_TEST(zsk_rollover_noticed)
+{
+	struct relay *r = relay_start(zones_port(own));
+	tlspool_dns *dns = open_dns(own, r, 3600);
+	int q;
+
+	resign("example.test");
+	lookup(dns, r, "_443._tcp.www.example.test", TLSA, TLSPOOL_DNS_SECURE);
+	ck_assert_int_eq(lookup(dns, r, "_443._udp.www.example.test", TLSA,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	resign("example.test --stale _443._tcp.www.example.test");
+	q = lookup(dns, r, "www.example.test", TLSPOOL_RR_A,
+	           TLSPOOL_DNS_SECURE);
+	ck_assert_int_gt(q, 1); /* the new key, fetched */
+	ck_assert_int_eq(lookup(dns, r, "_443._udp.www.example.test", TLSA,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	lookup(dns, r, "_443._tcp.www.example.test", TLSA, TLSPOOL_DNS_BOGUS);
+	lookup(dns, r, "_443._tcp.www.example.test", TLSA, TLSPOOL_DNS_BOGUS);
+	tlspool_dns_free(dns);
+	/* without kept keys, the same verdicts */
+	dns = open_dns(own, r, 0);
+	lookup(dns, r, "_443._tcp.www.example.test", TLSA, TLSPOOL_DNS_BOGUS);
+	lookup(dns, r, "_443._udp.www.example.test", TLSA, TLSPOOL_DNS_SECURE);
+	tlspool_dns_free(dns);
+	relay_stop(r);
+}
+END_TEST
+
+/* The signatures over the kept DNSKEY set expire: from then on the kept
+ * keys are not used, and the full lookup finds the expired signature. */
+START_TEST(expired_dnskey_signature_not_used)
+{
+	struct relay *r = relay_start(zones_port(own));
+	tlspool_dns *dns = open_dns(own, r, 3600);
+	time_t until;
+
+	resign("example.test --dnskey-expire 3");
+	lookup(dns, r, "_443._tcp.www.example.test", TLSA, TLSPOOL_DNS_SECURE);
+	until = tp_dns_keys_until(dns, "example.test.");
+	ck_assert_int_gt(until, time(NULL));
+	ck_assert_int_le(until, time(NULL) + 4);
+	ck_assert_int_eq(lookup(dns, r, "_443._udp.www.example.test", TLSA,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	sleep(4);
+	ck_assert_int_gt(lookup(dns, r, "www.example.test", TLSPOOL_RR_A,
+	                        TLSPOOL_DNS_BOGUS),
+	                 1);
+	ck_assert_int_gt(lookup(dns, r, "_443._udp.www.example.test", TLSA,
+	                        TLSPOOL_DNS_BOGUS),
+	                 1);
+	tlspool_dns_free(dns);
+	resign("example.test");
+	relay_stop(r);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("dnschain");
+	TCase *neg = tcase_create("negative");
+	TCase *pos = tcase_create("positive");
+	TCase *roll = tcase_create("rollover");
+
+	tcase_set_timeout(neg, 30);
+	tcase_set_timeout(pos, 30);
+	tcase_set_timeout(roll, 60);
+	tcase_add_test(neg, without_kept_keys_the_chain_each_time);
+	tcase_add_test(neg, timeout_with_kept_keys_is_timeout);
+	tcase_add_test(neg, kept_keys_keep_errors);
+	tcase_add_test(pos, new_name_in_kept_zone_one_query);
+	tcase_add_test(pos, keys_kept_within_bounds);
+	tcase_add_unchecked_fixture(roll, own_start, own_stop);
+	tcase_add_test(roll, zsk_rollover_noticed);
+	tcase_add_test(roll, expired_dnskey_signature_not_used);
+	suite_add_tcase(s, neg);
+	suite_add_tcase(s, pos);
+	suite_add_tcase(s, roll);
+	return s;
+}
+
+int main(void)
+{
+	return tp_run_suite(suite());
+}
