@@ -751,22 +751,96 @@ static void count(tlspool_dns *dns, int kept)
 	pthread_mutex_unlock(&dns->count_lock);
 }
 
+/* Does the answer section hold a record of type? */
+static int answers_type(getdns_dict *reply, uint16_t type)
+{
+	getdns_list *answer;
+	size_t i, n = 0;
+
+	if (getdns_dict_get_list(reply, "answer", &answer) !=
+	    GETDNS_RETURN_GOOD)
+		return 0;
+	getdns_list_get_length(answer, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+
+		if (getdns_list_get_dict(answer, i, &rr) ==
+		            GETDNS_RETURN_GOOD &&
+		    rr_int(rr, "type", 0) == type)
+			return 1;
+	}
+	return 0;
+}
+
 /*
- * One query for name with the DO bit, its reply validated offline with the
- * kept keys of the zones above name as trust anchors.  1 when the reply is
- * secure: *resp is the response with that status in its reply.  0 when it
- * is not (*resp NULL), or when the query timed out with no time left
- * (*resp the timed-out response).
+ * What the verdict rests on, without the rest: the additional section
+ * (glue, never needed) and, for a positive answer, the authority section
+ * (the zone's NS RRset), so that their signatures are not verified for
+ * nothing.  A denial keeps its NSEC/NSEC3 records and SOA (RFC 4035
+ * section 5.4).  A wildcard answer whose proof (RFC 4035 section 5.3.4)
+ * getdns needs from the authority section then fails here and gets a full
+ * lookup.  0, or -1 if the reply cannot be changed.
+ */
+static int trim(getdns_dict *reply, uint16_t type, uint32_t rcode)
+{
+	getdns_list *l;
+
+	if (getdns_dict_get_list(reply, "additional", &l) ==
+	            GETDNS_RETURN_GOOD &&
+	    getdns_dict_remove_name(reply, "additional") != GETDNS_RETURN_GOOD)
+		return -1;
+	if (rcode == GETDNS_RCODE_NOERROR && answers_type(reply, type) &&
+	    getdns_dict_get_list(reply, "authority", &l) ==
+	            GETDNS_RETURN_GOOD &&
+	    getdns_dict_remove_name(reply, "authority") != GETDNS_RETURN_GOOD)
+		return -1;
+	return 0;
+}
+
+/* Is the one reply of resp secure with the trust anchors tas at now?  Its
+ * dnssec_status says so for tp_dns_classify().  Only an answer or a
+ * denial (RFC 4035 section 5.4) may be; getdns also checks that the reply
+ * answers its question. */
+static int kept_secure(getdns_dict *resp, uint16_t type, getdns_list *tas,
+                       time_t now)
+{
+	getdns_list *replies, *none;
+	getdns_dict *reply;
+	uint32_t rcode;
+	int st;
+
+	if (getdns_dict_get_list(resp, "replies_tree", &replies) !=
+	            GETDNS_RETURN_GOOD ||
+	    getdns_list_get_dict(replies, 0, &reply) != GETDNS_RETURN_GOOD)
+		return 0;
+	rcode = rr_int(reply, "/header/rcode", GETDNS_RCODE_SERVFAIL);
+	if (rcode != GETDNS_RCODE_NOERROR && rcode != GETDNS_RCODE_NXDOMAIN)
+		return 0;
+	if (trim(reply, type, rcode) != 0 ||
+	    (none = getdns_list_create()) == NULL)
+		return 0;
+	st = getdns_validate_dnssec2(replies, none, tas, now, 0);
+	getdns_list_destroy(none);
+	return st == GETDNS_DNSSEC_SECURE &&
+	       getdns_dict_set_int(reply, "dnssec_status",
+	                           GETDNS_DNSSEC_SECURE) == GETDNS_RETURN_GOOD;
+}
+
+/*
+ * One query for name with the DO bit (RFC 3225), its reply validated
+ * offline with the kept keys of the zones above name as trust anchors.  1
+ * when the reply is secure: *resp is the response with that status in its
+ * reply.  0 when it is not (*resp NULL), or when the query timed out with
+ * no time left (*resp the timed-out response).
  */
 static int query_kept(tlspool_dns *dns, const char *name, uint16_t type,
                       long long deadline, getdns_dict **resp)
 {
-	getdns_list *tas, *replies, *none = NULL;
-	getdns_dict *reply;
+	getdns_list *tas;
 	getdns_return_t r;
 	time_t now = time(NULL);
 	long long left = deadline - mono_ms();
-	uint32_t status = 0, rcode;
+	uint32_t status = 0;
 	int ok;
 
 	*resp = NULL;
@@ -786,21 +860,7 @@ static int query_kept(tlspool_dns *dns, const char *name, uint16_t type,
 		getdns_list_destroy(tas);
 		return 0; /* a timeout stays one */
 	}
-	/* Only an answer or a denial (RFC 4035 section 5.4) may be secure;
-	 * getdns also checks that the reply answers the question. */
-	ok = r == GETDNS_RETURN_GOOD &&
-	     getdns_dict_get_list(*resp, "replies_tree", &replies) ==
-	             GETDNS_RETURN_GOOD &&
-	     getdns_list_get_dict(replies, 0, &reply) == GETDNS_RETURN_GOOD &&
-	     (rcode = rr_int(reply, "/header/rcode", GETDNS_RCODE_SERVFAIL),
-	      rcode == GETDNS_RCODE_NOERROR ||
-	              rcode == GETDNS_RCODE_NXDOMAIN) &&
-	     (none = getdns_list_create()) != NULL &&
-	     getdns_validate_dnssec2(replies, none, tas, now, 0) ==
-	             GETDNS_DNSSEC_SECURE &&
-	     getdns_dict_set_int(reply, "dnssec_status",
-	                         GETDNS_DNSSEC_SECURE) == GETDNS_RETURN_GOOD;
-	getdns_list_destroy(none);
+	ok = r == GETDNS_RETURN_GOOD && kept_secure(*resp, type, tas, now);
 	getdns_list_destroy(tas);
 	if (!ok) {
 		getdns_dict_destroy(*resp);
