@@ -751,11 +751,26 @@ static void count(tlspool_dns *dns, int kept)
 	pthread_mutex_unlock(&dns->count_lock);
 }
 
-/* Does the answer section hold a record of type? */
-static int answers_type(getdns_dict *reply, uint16_t type)
+/* The labels of a domain name as text, not counting the root. */
+static unsigned label_count(const char *name)
+{
+	unsigned n = 0;
+	const char *p;
+
+	for (p = name; *p != '\0'; p++)
+		if (*p == '.' && p[1] != '\0')
+			n++;
+	return name[0] == '\0' || strcmp(name, ".") == 0 ? 0 : n + 1;
+}
+
+/* Does the answer section hold a record of type, and no RRSIG of a
+ * wildcard expansion (fewer labels than its owner, RFC 4035 section
+ * 5.3.4), whose proof is in the authority section? */
+static int plain_answer(getdns_dict *reply, uint16_t type)
 {
 	getdns_list *answer;
 	size_t i, n = 0;
+	int found = 0;
 
 	if (getdns_dict_get_list(reply, "answer", &answer) !=
 	    GETDNS_RETURN_GOOD)
@@ -763,13 +778,20 @@ static int answers_type(getdns_dict *reply, uint16_t type)
 	getdns_list_get_length(answer, &n);
 	for (i = 0; i < n; i++) {
 		getdns_dict *rr;
+		char owner[256];
+		uint32_t t;
 
-		if (getdns_list_get_dict(answer, i, &rr) ==
-		            GETDNS_RETURN_GOOD &&
-		    rr_int(rr, "type", 0) == type)
-			return 1;
+		if (getdns_list_get_dict(answer, i, &rr) != GETDNS_RETURN_GOOD)
+			return 0;
+		t = rr_int(rr, "type", 0);
+		if (t == type)
+			found = 1;
+		if (t == TP_RR_RRSIG &&
+		    (rr_name(rr, "name", owner) != 0 ||
+		     rr_int(rr, "/rdata/labels", 0) < label_count(owner)))
+			return 0;
 	}
-	return 0;
+	return found;
 }
 
 /*
@@ -777,9 +799,8 @@ static int answers_type(getdns_dict *reply, uint16_t type)
  * (glue, never needed) and, for a positive answer, the authority section
  * (the zone's NS RRset), so that their signatures are not verified for
  * nothing.  A denial keeps its NSEC/NSEC3 records and SOA (RFC 4035
- * section 5.4).  A wildcard answer whose proof (RFC 4035 section 5.3.4)
- * getdns needs from the authority section then fails here and gets a full
- * lookup.  0, or -1 if the reply cannot be changed.
+ * section 5.4), and so does a wildcard answer its proof that the name
+ * itself does not exist.  0, or -1 if the reply cannot be changed.
  */
 static int trim(getdns_dict *reply, uint16_t type, uint32_t rcode)
 {
@@ -789,7 +810,7 @@ static int trim(getdns_dict *reply, uint16_t type, uint32_t rcode)
 	            GETDNS_RETURN_GOOD &&
 	    getdns_dict_remove_name(reply, "additional") != GETDNS_RETURN_GOOD)
 		return -1;
-	if (rcode == GETDNS_RCODE_NOERROR && answers_type(reply, type) &&
+	if (rcode == GETDNS_RCODE_NOERROR && plain_answer(reply, type) &&
 	    getdns_dict_get_list(reply, "authority", &l) ==
 	            GETDNS_RETURN_GOOD &&
 	    getdns_dict_remove_name(reply, "authority") != GETDNS_RETURN_GOOD)

@@ -31,10 +31,50 @@ struct relay {
 	struct sockaddr_in nsd;
 	struct sockaddr_in client[65536]; /* by DNS ID */
 	atomic_int queries;
-	atomic_int drop; /* count, but do not forward */
+	atomic_int drop;  /* count, but do not forward */
+	atomic_int strip; /* answers without authority and additional */
 	atomic_int stop;
 	pthread_t thr;
 };
+
+/* Past the domain name at off in msg (len octets); 0 if malformed. */
+static size_t skip_name(const unsigned char *msg, size_t len, size_t off)
+{
+	while (off < len) {
+		if ((msg[off] & 0xc0) == 0xc0)
+			return off + 2 <= len ? off + 2 : 0;
+		if (msg[off] == 0)
+			return off + 1;
+		off += 1 + msg[off];
+	}
+	return 0;
+}
+
+/* Cut a reply after its answer section, as an on-path attacker may:
+ * the new length, or n when it cannot be parsed. */
+static size_t strip_reply(unsigned char *msg, size_t n)
+{
+	unsigned qd = (unsigned)msg[4] << 8 | msg[5];
+	unsigned an = (unsigned)msg[6] << 8 | msg[7];
+	size_t off = 12;
+
+	while (qd-- > 0) {
+		off = skip_name(msg, n, off);
+		if (off == 0 || off + 4 > n)
+			return n;
+		off += 4;
+	}
+	while (an-- > 0) {
+		off = skip_name(msg, n, off);
+		if (off == 0 || off + 10 > n)
+			return n;
+		off += 10 + ((size_t)msg[off + 8] << 8 | msg[off + 9]);
+		if (off > n)
+			return n;
+	}
+	memset(msg + 8, 0, 4); /* NSCOUNT, ARCOUNT */
+	return off;
+}
 
 static void *relay_run(void *arg)
 {
@@ -68,6 +108,9 @@ static void *relay_run(void *arg)
 			if (n >= 12) {
 				unsigned id = (unsigned)buf[0] << 8 | buf[1];
 
+				if (atomic_load(&r->strip))
+					n = (ssize_t)strip_reply(buf,
+					                         (size_t)n);
 				sendto(r->cfd, buf, (size_t)n, 0,
 				       (struct sockaddr *)&r->client[id],
 				       sizeof(r->client[0]));
@@ -348,14 +391,25 @@ static char base[64], own[80];
 
 static void own_start(void)
 {
-	char cmd[256];
+	char cmd[512], path[128];
+	FILE *f;
 
 	strcpy(base, "/tmp/tlspool-dnschain.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(base));
+	/* a wildcard: its answers need the NSEC3 proof that the name asked
+	 * for does not exist (RFC 5155 section 8.8) */
+	snprintf(path, sizeof(path), "%s/wild", base);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "*.wild IN TLSA 3 1 1 "
+	           "0123456789abcdef0123456789abcdef"
+	           "0123456789abcdef0123456789abcdef\n");
+	fclose(f);
 	snprintf(cmd, sizeof(cmd),
 	         "zones/serve start %s/z --add example.test "
-	         "tests/data/example.test.extra 2>/dev/null",
-	         base);
+	         "tests/data/example.test.extra --add example.test %s "
+	         "2>/dev/null",
+	         base, path);
 	ck_assert_int_eq(system(cmd), 0);
 	snprintf(own, sizeof(own), "%s/z", base);
 }
@@ -414,6 +468,27 @@ START_TEST(zsk_rollover_noticed)
 }
 END_TEST
 
+/* A wildcard answer is validated with its proof of the name's absence,
+ * with kept keys as without. */
+START_TEST(wildcard_with_kept_keys)
+{
+	struct relay *r = relay_start(zones_port(own));
+	tlspool_dns *dns = open_dns(own, r, 3600);
+	int q;
+
+	lookup(dns, r, "_443._tcp.www.example.test", TLSA, TLSPOOL_DNS_SECURE);
+	q = lookup(dns, r, "_443._tcp.a.wild.example.test", TLSA,
+	           TLSPOOL_DNS_SECURE);
+	fprintf(stderr, "wildcard with kept keys: %d queries\n", q);
+	ck_assert_int_eq(q, 1);
+	ck_assert_int_eq(lookup(dns, r, "_443._tcp.b.wild.example.test", TLSA,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	tlspool_dns_free(dns);
+	relay_stop(r);
+}
+END_TEST
+
 /* The signatures over the kept DNSKEY set expire: from then on the kept
  * keys are not used, and the full lookup finds the expired signature. */
 START_TEST(expired_dnskey_signature_not_used)
@@ -459,6 +534,7 @@ static Suite *suite(void)
 	tcase_add_test(pos, new_name_in_kept_zone_one_query);
 	tcase_add_test(pos, keys_kept_within_bounds);
 	tcase_add_unchecked_fixture(roll, own_start, own_stop);
+	tcase_add_test(roll, wildcard_with_kept_keys);
 	tcase_add_test(roll, zsk_rollover_noticed);
 	tcase_add_test(roll, expired_dnskey_signature_not_used);
 	suite_add_tcase(s, neg);
