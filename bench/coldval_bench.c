@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "tlspool/starttls.h"
+#include "tlspool/validate.h"
 
 #define PRIO "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 
@@ -126,6 +127,11 @@ static void tlspool_once(starttls_ctx *ctx, const char *name, int cold)
 	close(p);
 }
 
+/* The time of one TLSA lookup alone, in microseconds: the median of
+ * rounds of n lookups of the names prefix0 ... with a resolver of conf. */
+static double lookup_us(const char *conf, const char *prefix, int n,
+                        int rounds);
+
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -137,6 +143,47 @@ static double median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), cmp);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double lookup_us(const char *conf, const char *prefix, int n, int rounds)
+{
+	char err[256], name[80];
+	tlspool_dns_config *cfg =
+	        tlspool_dns_config_load(conf, err, sizeof(err));
+	tlspool_dns *dns = cfg ? tlspool_dns_new(cfg, err, sizeof(err)) : NULL;
+	double *us = calloc((size_t)rounds, sizeof(double)), m;
+	tlspool_dns_answer *a = NULL;
+	int i, j;
+
+	if (dns == NULL || us == NULL) {
+		fprintf(stderr, "%s: %s\n", conf, err);
+		exit(1);
+	}
+	snprintf(name, sizeof(name), "_%u._tcp.w.example.test", port);
+	tlspool_dns_lookup(dns, name, TLSPOOL_RR_TLSA, &a, err, sizeof(err));
+	tlspool_dns_answer_free(a);
+	for (i = 0; i < rounds; i++) {
+		double t0 = now_s();
+
+		for (j = 0; j < n; j++) {
+			snprintf(name, sizeof(name),
+			         "_%u._tcp.%s%d.example.test", port, prefix,
+			         i * n + j);
+			if (tlspool_dns_lookup(dns, name, TLSPOOL_RR_TLSA, &a,
+			                       err, sizeof(err)) != 0 ||
+			    a->verdict != TLSPOOL_DNS_SECURE) {
+				fprintf(stderr, "%s: not secure\n", name);
+				exit(1);
+			}
+			tlspool_dns_answer_free(a);
+		}
+		us[i] = (now_s() - t0) * 1e6 / n;
+	}
+	m = median(us, rounds);
+	free(us);
+	tlspool_dns_free(dns);
+	tlspool_dns_config_free(cfg);
+	return m;
 }
 
 int main(int argc, char **argv)
@@ -230,6 +277,10 @@ int main(int argc, char **argv)
 	       "tlspool, new name each time, keep_keys_ttl = 0", n, n / f);
 	printf("%-52s %8.0f /s  %.2fx the floor\n",
 	       "tlspool, one name, validation cache warm", w, w / f);
+	printf("%-52s %8.0f us\n", "one TLSA lookup alone, zone keys kept",
+	       lookup_us(argv[4], "k", block, rounds));
+	printf("%-52s %8.0f us\n", "one TLSA lookup alone, keep_keys_ttl = 0",
+	       lookup_us(argv[5], "f", block, rounds));
 	printf("kept keys / no kept keys: %.2fx (medians of %d rounds of %d)\n",
 	       k / n, rounds, block);
 	starttls_ctx_free(kept);
