@@ -20,8 +20,164 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <getdns/getdns.h>
+#include <getdns/getdns_extra.h>
+
 #include "internal.h"
 #include "testutil.h"
+
+/* --- the keyring alone, with chains made from text --- */
+
+static void add_rr(getdns_list *l, const char *text)
+{
+	getdns_dict *rr = NULL;
+	size_t n = 0;
+
+	ck_assert_msg(getdns_str2rr_dict(text, &rr, NULL, 3600) ==
+	                      GETDNS_RETURN_GOOD,
+	              "%s", text);
+	getdns_list_get_length(l, &n);
+	ck_assert_int_eq(getdns_list_set_dict(l, n, rr), GETDNS_RETURN_GOOD);
+	getdns_dict_destroy(rr);
+}
+
+static void stamp(char out[16], time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 16, "%Y%m%d%H%M%S", &tm);
+}
+
+#define KEY "AQPJ////4Q=="
+
+/* A chain of zone's DNSKEY set with its RRSIG (inception inc, expiration
+ * exp) and a DS with TTL ds_ttl. */
+static getdns_list *chain_of(const char *zone, time_t inc, time_t exp,
+                             unsigned ds_ttl)
+{
+	getdns_list *l = getdns_list_create();
+	char line[512], i[16], e[16];
+
+	stamp(i, inc);
+	stamp(e, exp);
+	snprintf(line, sizeof(line),
+	         "%s %u IN DS 12345 13 2 "
+	         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abc"
+	         "def",
+	         zone, ds_ttl);
+	add_rr(l, line);
+	snprintf(line, sizeof(line), "%s 3600 IN DNSKEY 257 3 13 " KEY, zone);
+	add_rr(l, line);
+	snprintf(line, sizeof(line), "%s 3600 IN DNSKEY 256 3 13 " KEY, zone);
+	add_rr(l, line);
+	snprintf(line, sizeof(line),
+	         "%s 3600 IN RRSIG DNSKEY 13 2 3600 %s %s 12345 %s " KEY, zone,
+	         e, i, zone);
+	add_rr(l, line);
+	return l;
+}
+
+static size_t count_anchors(struct tp_keyring *k, const char *name, time_t now)
+{
+	getdns_list *tas = tp_keyring_anchors(k, name, now);
+	size_t n = 0;
+
+	getdns_list_get_length(tas, &n);
+	getdns_list_destroy(tas);
+	return n;
+}
+
+/* Negative cases first: nothing kept from a chain with a signature that
+ * expired or is not yet valid, nor with keep_keys_ttl 0, nor past the
+ * time it was kept for. */
+START_TEST(keyring_refuses)
+{
+	time_t now = time(NULL);
+	struct tp_keyring *k = tp_keyring_new(3600), *off = tp_keyring_new(0);
+	getdns_list *expired = chain_of("a.test.", now - 7200, now - 1, 3600);
+	getdns_list *early = chain_of("a.test.", now + 60, now + 7200, 3600);
+	getdns_list *good = chain_of("a.test.", now - 60, now + 7200, 3600);
+
+	ck_assert_int_eq(tp_keyring_learn(k, expired, now), 0);
+	ck_assert_int_eq(tp_keyring_learn(k, early, now), 0);
+	ck_assert_int_eq(tp_keyring_until(k, "a.test."), 0);
+	ck_assert_ptr_null(tp_keyring_anchors(k, "x.a.test.", now));
+	ck_assert_int_eq(tp_keyring_learn(off, good, now), 0);
+	ck_assert_int_eq(tp_keyring_until(off, "a.test."), 0);
+	ck_assert_int_eq(tp_keyring_learn(k, good, now), 0);
+	ck_assert_uint_eq(count_anchors(k, "x.a.test.", now), 2);
+	/* names outside the zone, or that only end like it */
+	ck_assert_ptr_null(tp_keyring_anchors(k, "b.test.", now));
+	ck_assert_ptr_null(tp_keyring_anchors(k, "xa.test.", now));
+	/* not at or after the time it was kept until */
+	ck_assert_ptr_null(tp_keyring_anchors(k, "x.a.test.",
+	                                      tp_keyring_until(k, "a.test.")));
+	getdns_list_destroy(expired);
+	getdns_list_destroy(early);
+	getdns_list_destroy(good);
+	tp_keyring_free(k);
+	tp_keyring_free(off);
+	tp_keyring_free(NULL);
+}
+END_TEST
+
+/* Kept until the earliest of the TTLs, the signature expiration and
+ * keep_keys_ttl. */
+START_TEST(keyring_bounds)
+{
+	time_t now = time(NULL);
+	struct tp_keyring *k = tp_keyring_new(3600),
+	                  *short_ttl = tp_keyring_new(10);
+	getdns_list *sig100 = chain_of("a.test.", now - 60, now + 100, 3600);
+	getdns_list *ds30 = chain_of("b.test.", now - 60, now + 7200, 30);
+	getdns_list *long_sig =
+	        chain_of("c.test.", now - 60, now + 86400, 86400);
+
+	tp_keyring_learn(k, sig100, now);
+	tp_keyring_learn(k, ds30, now);
+	tp_keyring_learn(k, long_sig, now);
+	tp_keyring_learn(short_ttl, long_sig, now);
+	ck_assert_int_eq(tp_keyring_until(k, "a.test."), now + 100);
+	ck_assert_int_eq(tp_keyring_until(k, "b.test."), now + 30);
+	/* the DNSKEY TTL, 3600 */
+	ck_assert_int_eq(tp_keyring_until(k, "c.test."), now + 3600);
+	ck_assert_int_eq(tp_keyring_until(short_ttl, "c.test."), now + 10);
+	ck_assert_int_eq(tp_keyring_until(k, "A.Test"), now + 100);
+	getdns_list_destroy(sig100);
+	getdns_list_destroy(ds30);
+	getdns_list_destroy(long_sig);
+	tp_keyring_free(k);
+	tp_keyring_free(short_ttl);
+}
+END_TEST
+
+/* At most 256 zones: the 257th replaces the one that expires first. */
+START_TEST(keyring_is_bounded)
+{
+	time_t now = time(NULL);
+	struct tp_keyring *k = tp_keyring_new(86400);
+	char zone[64];
+	int kept = 0;
+
+	for (int i = 0; i < 300; i++) {
+		getdns_list *c;
+
+		snprintf(zone, sizeof(zone), "z%d.test.", i);
+		c = chain_of(zone, now - 60, now + 1000 + i, 86400);
+		ck_assert_int_eq(tp_keyring_learn(k, c, now), 0);
+		getdns_list_destroy(c);
+	}
+	for (int i = 0; i < 300; i++) {
+		snprintf(zone, sizeof(zone), "z%d.test.", i);
+		kept += tp_keyring_until(k, zone) != 0;
+	}
+	ck_assert_int_eq(kept, 256);
+	ck_assert_int_eq(tp_keyring_until(k, "z0.test."), 0);
+	ck_assert_int_ne(tp_keyring_until(k, "z299.test."), 0);
+	tp_keyring_free(k);
+}
+END_TEST
 
 /* --- a counting UDP relay --- */
 
@@ -524,10 +680,14 @@ static Suite *suite(void)
 	TCase *neg = tcase_create("negative");
 	TCase *pos = tcase_create("positive");
 	TCase *roll = tcase_create("rollover");
+	TCase *ring = tcase_create("keyring");
 
 	tcase_set_timeout(neg, 30);
 	tcase_set_timeout(pos, 30);
 	tcase_set_timeout(roll, 60);
+	tcase_add_test(ring, keyring_refuses);
+	tcase_add_test(ring, keyring_bounds);
+	tcase_add_test(ring, keyring_is_bounded);
 	tcase_add_test(neg, without_kept_keys_the_chain_each_time);
 	tcase_add_test(neg, timeout_with_kept_keys_is_timeout);
 	tcase_add_test(neg, kept_keys_keep_errors);
@@ -537,6 +697,7 @@ static Suite *suite(void)
 	tcase_add_test(roll, wildcard_with_kept_keys);
 	tcase_add_test(roll, zsk_rollover_noticed);
 	tcase_add_test(roll, expired_dnskey_signature_not_used);
+	suite_add_tcase(s, ring);
 	suite_add_tcase(s, neg);
 	suite_add_tcase(s, pos);
 	suite_add_tcase(s, roll);
