@@ -43,13 +43,15 @@
 #include "filetrust.h"
 #include "internal.h"
 
-#define TP_RR_SOA   6
-#define TP_RR_RRSIG 46
+#define TP_RR_SOA    6
+#define TP_RR_RRSIG  46
+#define TP_RR_DNSKEY 48
 
 struct tlspool_dns {
 	pthread_mutex_t lock;
 	getdns_context *ctx;
 	getdns_dict *ext;
+	getdns_list *anchors; /* the trust anchor's records */
 	unsigned timeout_ms;
 	/* The kept zone keys and the context for one-query lookups (its own
 	 * lock, so that they do not wait for full lookups); NULL when the
@@ -192,8 +194,8 @@ static getdns_list *upstream_list(const tlspool_dns_config *cfg)
 /* The anchor file is read through the file-trust module (a regular,
  * bounded file: getdns would spin forever on a directory) and handed to
  * getdns from memory. */
-static int load_trust_anchor(getdns_context *ctx, const char *path, char *err,
-                             size_t errlen)
+static int load_trust_anchor(getdns_context *ctx, const char *path,
+                             getdns_list **keep, char *err, size_t errlen)
 {
 	getdns_list *anchors = NULL;
 	unsigned char *data;
@@ -233,6 +235,8 @@ static int load_trust_anchor(getdns_context *ctx, const char *path, char *err,
 		goto out;
 	}
 	rv = 0;
+	*keep = anchors;
+	anchors = NULL;
 out:
 	getdns_list_destroy(anchors);
 	if (fp != NULL)
@@ -344,7 +348,8 @@ tlspool_dns *tlspool_dns_new(const tlspool_dns_config *cfg, char *err,
 	dns->ctx = make_context(cfg, err, errlen);
 	if (dns->ctx == NULL)
 		goto fail;
-	if (load_trust_anchor(dns->ctx, cfg->trust_anchor, err, errlen) != 0)
+	if (load_trust_anchor(dns->ctx, cfg->trust_anchor, &dns->anchors, err,
+	                      errlen) != 0)
 		goto fail;
 	dns->ext = getdns_dict_create();
 	if (dns->ext == NULL ||
@@ -371,6 +376,7 @@ void tlspool_dns_free(tlspool_dns *dns)
 	if (dns == NULL)
 		return;
 	getdns_dict_destroy(dns->ext);
+	getdns_list_destroy(dns->anchors);
 	if (dns->ctx != NULL)
 		getdns_context_destroy(dns->ctx);
 	if (dns->fast != NULL)
@@ -890,19 +896,101 @@ static int query_kept(tlspool_dns *dns, const char *name, uint16_t type,
 	return ok;
 }
 
-/* Keep the zone keys of a secure full lookup's validation chain. */
+/* Is entry i of chain the first DNSKEY owned by zone? */
+static int first_of(const getdns_list *chain, size_t i, const char *zone)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++) {
+		getdns_dict *rr;
+		char owner[256];
+
+		if (getdns_list_get_dict(chain, j, &rr) == GETDNS_RETURN_GOOD &&
+		    rr_int(rr, "type", 0) == TP_RR_DNSKEY &&
+		    rr_name(rr, "name", owner) == 0 &&
+		    tp_name_equal(owner, zone))
+			return 0;
+	}
+	return 1;
+}
+
+/* The DNSKEY set of zone in chain with its RRSIGs, validated from the
+ * anchors with chain as support (getdns takes one RRset at a time). */
+static int zone_keys_secure(const getdns_list *chain, const char *zone,
+                            const getdns_list *anchors, time_t now)
+{
+	getdns_list *keys = getdns_list_create();
+	size_t i, n = 0, nk = 0;
+	int ok = 0;
+
+	if (keys == NULL)
+		return 0;
+	getdns_list_get_length(chain, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char owner[256];
+		uint32_t t;
+
+		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD)
+			goto out;
+		t = rr_int(rr, "type", 0);
+		if ((t != TP_RR_DNSKEY &&
+		     (t != TP_RR_RRSIG ||
+		      rr_int(rr, "/rdata/type_covered", 0) != TP_RR_DNSKEY)) ||
+		    rr_name(rr, "name", owner) != 0 ||
+		    !tp_name_equal(owner, zone))
+			continue;
+		if (getdns_list_set_dict(keys, nk++, rr) != GETDNS_RETURN_GOOD)
+			goto out;
+	}
+	ok = nk > 0 && getdns_validate_dnssec2(keys, chain, anchors, now, 0) ==
+	                       GETDNS_DNSSEC_SECURE;
+out:
+	getdns_list_destroy(keys);
+	return ok;
+}
+
+int tp_dns_keys_validated(tlspool_dns *dns, const struct getdns_list *chain,
+                          time_t now)
+{
+	size_t i, n = 0, nzones = 0;
+
+	getdns_list_get_length(chain, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char zone[256];
+
+		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD ||
+		    rr_name(rr, "name", zone) != 0)
+			return 0;
+		if (rr_int(rr, "type", 0) != TP_RR_DNSKEY)
+			continue;
+		/* Each zone once: the first of its DNSKEYs. */
+		if (!first_of(chain, i, zone))
+			continue;
+		if (!zone_keys_secure(chain, zone, dns->anchors, now))
+			return 0;
+		nzones++;
+	}
+	return nzones > 0;
+}
+
+/* Keep the zone keys of a secure full lookup's validation chain: each of
+ * its DNSKEY sets validated once more from the trust anchor, whatever
+ * getdns put in the chain.  For lack of memory nothing is kept: the next
+ * lookup is a full one again. */
 static void learn(tlspool_dns *dns, getdns_dict *resp)
 {
 	getdns_list *chain;
+	time_t now = time(NULL);
 
 	if (dns->keys != NULL &&
 	    rr_int(resp, "/replies_tree/0/dnssec_status", 0) ==
 	            GETDNS_DNSSEC_SECURE &&
 	    getdns_dict_get_list(resp, "validation_chain", &chain) ==
-	            GETDNS_RETURN_GOOD)
-		/* For lack of memory nothing is kept: the next lookup is a
-		 * full one again. */
-		(void)tp_keyring_learn(dns->keys, chain, time(NULL));
+	            GETDNS_RETURN_GOOD &&
+	    tp_dns_keys_validated(dns, chain, now))
+		(void)tp_keyring_learn(dns->keys, chain, now);
 }
 
 /* One query of the lookup, with what is left of its time: from the kept

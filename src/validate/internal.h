@@ -81,6 +81,12 @@ struct getdns_list *tp_keyring_anchors(struct tp_keyring *k, const char *name,
 /* Until when zone's keys are kept (0: they are not). */
 time_t tp_keyring_until(struct tp_keyring *k, const char *zone);
 
+/* Do the DNSKEY sets of chain (a "validation_chain") validate from the
+ * handle's trust anchor at now, with the rest of chain as support?  1 or
+ * 0.  Nothing is kept that does not. */
+int tp_dns_keys_validated(tlspool_dns *dns, const struct getdns_list *chain,
+                          time_t now);
+
 /* Until when a handle keeps zone's keys (0: it does not). */
 time_t tp_dns_keys_until(tlspool_dns *dns, const char *zone);
 

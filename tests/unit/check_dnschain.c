@@ -412,6 +412,91 @@ START_TEST(without_kept_keys_the_chain_each_time)
 }
 END_TEST
 
+/* The validation chain of a lookup of name, asked of dir's zones. */
+static getdns_list *chain_from(const char *dir, const char *name)
+{
+	getdns_context *ctx = NULL;
+	getdns_list *ups = getdns_list_create(), *chain, *copy = NULL;
+	getdns_dict *up = getdns_dict_create(), *ext = getdns_dict_create();
+	getdns_dict *resp = NULL;
+	uint8_t lo[4] = {127, 0, 0, 1};
+	getdns_bindata type = {4, (uint8_t *)"IPv4"}, addr = {4, lo};
+
+	ck_assert_int_eq(getdns_context_create(&ctx, 0), GETDNS_RETURN_GOOD);
+	getdns_context_set_resolution_type(ctx, GETDNS_RESOLUTION_STUB);
+	getdns_dict_set_bindata(up, "address_type", &type);
+	getdns_dict_set_bindata(up, "address_data", &addr);
+	getdns_dict_set_int(up, "port", zones_port(dir));
+	getdns_list_set_dict(ups, 0, up);
+	ck_assert_int_eq(
+	        getdns_context_set_upstream_recursive_servers(ctx, ups),
+	        GETDNS_RETURN_GOOD);
+	getdns_dict_set_int(ext, "dnssec_return_validation_chain",
+	                    GETDNS_EXTENSION_TRUE);
+	ck_assert_int_eq(getdns_general_sync(ctx, name, TLSA, ext, &resp),
+	                 GETDNS_RETURN_GOOD);
+	ck_assert_int_eq(getdns_dict_get_list(resp, "validation_chain", &chain),
+	                 GETDNS_RETURN_GOOD);
+	/* a copy that outlives the response */
+	{
+		size_t i, n = 0;
+
+		copy = getdns_list_create();
+		getdns_list_get_length(chain, &n);
+		for (i = 0; i < n; i++) {
+			getdns_dict *rr;
+
+			getdns_list_get_dict(chain, i, &rr);
+			getdns_list_set_dict(copy, i, rr);
+		}
+	}
+	getdns_dict_destroy(resp);
+	getdns_dict_destroy(ext);
+	getdns_dict_destroy(up);
+	getdns_list_destroy(ups);
+	getdns_context_destroy(ctx);
+	return copy;
+}
+
+/* Keys are kept only when they validate from the trust anchor, whatever
+ * the chain holds: a DNSKEY slipped into a zone's set, or a zone's keys
+ * that nothing signs, or another trust anchor, and nothing is kept. */
+START_TEST(chain_validated_before_keeping)
+{
+	const char *dir = tp_zones_dir();
+	struct relay *r = relay_start(zones_port(dir));
+	tlspool_dns *dns = open_dns(dir, r, 3600), *other;
+	tlspool_dns_config *cfg = tlspool_dns_config_new();
+	getdns_list *chain = chain_from(dir, "_443._tcp.www.example.test");
+	time_t now = time(NULL);
+	size_t n = 0;
+	char err[256];
+
+	getdns_list_get_length(chain, &n);
+	ck_assert_uint_ge(n, 6);
+	tlspool_dns_config_set(cfg, "trust_anchor", "/usr/share/dns/root.key",
+	                       NULL, 0);
+	other = tlspool_dns_new(cfg, err, sizeof(err));
+	tlspool_dns_config_free(cfg);
+	ck_assert_ptr_nonnull(other);
+	ck_assert_int_eq(tp_dns_keys_validated(other, chain, now), 0);
+	/* 30 days on, the signatures have expired */
+	ck_assert_int_eq(tp_dns_keys_validated(dns, chain, now + 30 * 86400),
+	                 0);
+	ck_assert_int_eq(tp_dns_keys_validated(dns, chain, now), 1);
+	add_rr(chain, "evil.example.test. 3600 IN DNSKEY 257 3 13 " KEY);
+	ck_assert_int_eq(tp_dns_keys_validated(dns, chain, now), 0);
+	getdns_list_destroy(chain);
+	chain = chain_from(dir, "_443._tcp.www.example.test");
+	add_rr(chain, "example.test. 3600 IN DNSKEY 256 3 13 " KEY);
+	ck_assert_int_eq(tp_dns_keys_validated(dns, chain, now), 0);
+	getdns_list_destroy(chain);
+	tlspool_dns_free(other);
+	tlspool_dns_free(dns);
+	relay_stop(r);
+}
+END_TEST
+
 /* A timeout on the one-query path is a timeout, not bogus nor secure. */
 START_TEST(timeout_with_kept_keys_is_timeout)
 {
@@ -692,6 +777,7 @@ static Suite *suite(void)
 	tcase_add_test(ring, keyring_bounds);
 	tcase_add_test(ring, keyring_is_bounded);
 	tcase_add_test(neg, without_kept_keys_the_chain_each_time);
+	tcase_add_test(neg, chain_validated_before_keeping);
 	tcase_add_test(neg, timeout_with_kept_keys_is_timeout);
 	tcase_add_test(neg, kept_keys_keep_errors);
 	tcase_add_test(pos, new_name_in_kept_zone_one_query);
