@@ -33,9 +33,8 @@ static tlspool_dns_answer *ask(tlspool_dns *dns, const char *name,
 	tlspool_dns_answer *a = NULL;
 	char err[256];
 
-	ck_assert_msg(
-	        tlspool_dns_lookup(dns, name, type, &a, err, sizeof(err)) == 0,
-	        "%s: %s", name, err);
+	ck_assert_msg(tlspool_dns_lookup(dns, name, type, &a, err, sizeof(err)) == 0,
+	              "%s: %s", name, err);
 	ck_assert_ptr_nonnull(a);
 	return a;
 }
@@ -50,47 +49,27 @@ static const struct {
 	const char *detail; /* substring of the detail, for errors */
 } rows[] = {
         /* negative cases first: never secure, never "no records" */
-        {"_443._tcp.www.bogus.test", 52, TLSPOOL_DNS_BOGUS, 0, 0, NULL,
-         "validation failed"},
-        {"_443._tcp.www.expired.test", 52, TLSPOOL_DNS_BOGUS, 0, 0, NULL,
-         "RRSIG expired"},
+        {"_443._tcp.www.bogus.test", 52, TLSPOOL_DNS_BOGUS, 0, 0, NULL, "validation failed"},
+        {"_443._tcp.www.expired.test", 52, TLSPOOL_DNS_BOGUS, 0, 0, NULL, "RRSIG expired"},
         /* getdns itself reports a CNAME loop as bogus */
-        {"_443._tcp.loop1.example.test", 52, TLSPOOL_DNS_BOGUS, 0, 0, NULL,
-         NULL},
-        {"_443._tcp.www.insecure.test", 52, TLSPOOL_DNS_INSECURE, 1, 0, NULL,
-         NULL},
-        {"_443._tcp.toinsecure.example.test", 52, TLSPOOL_DNS_INSECURE, 1, 1,
-         "_443._tcp.www.insecure.test.", NULL},
-        {"_443._tcp.nodata.example.test", 52, TLSPOOL_DNS_SECURE_NODATA, 0, 0,
-         NULL, NULL},
-        {"_443._tcp.missing.example.test", 52, TLSPOOL_DNS_SECURE_NXDOMAIN, 0,
-         0, NULL, NULL},
-        {"_443._tcp.dangling.example.test", 52, TLSPOOL_DNS_SECURE_NXDOMAIN, 0,
-         1, "_443._tcp.nothere.example.test.", NULL},
+        {"_443._tcp.loop1.example.test", 52, TLSPOOL_DNS_BOGUS, 0, 0, NULL, NULL},
+        {"_443._tcp.www.insecure.test", 52, TLSPOOL_DNS_INSECURE, 1, 0, NULL, NULL},
+        {"_443._tcp.toinsecure.example.test", 52, TLSPOOL_DNS_INSECURE, 1, 1, "_443._tcp.www.insecure.test.", NULL},
+        {"_443._tcp.nodata.example.test", 52, TLSPOOL_DNS_SECURE_NODATA, 0, 0, NULL, NULL},
+        {"_443._tcp.missing.example.test", 52, TLSPOOL_DNS_SECURE_NXDOMAIN, 0, 0, NULL, NULL},
+        {"_443._tcp.dangling.example.test", 52, TLSPOOL_DNS_SECURE_NXDOMAIN, 0, 1, "_443._tcp.nothere.example.test.", NULL},
         /* positive cases */
-        {"_443._tcp.www.example.test", 52, TLSPOOL_DNS_SECURE, 4, 0, NULL,
-         NULL},
-        {"_443._tcp.www.example.test.", 52, TLSPOOL_DNS_SECURE, 4, 0,
-         "_443._tcp.www.example.test.", NULL},
-        {"_443._udp.www.example.test", 52, TLSPOOL_DNS_SECURE, 1, 0, NULL,
-         NULL},
+        {"_443._tcp.www.example.test", 52, TLSPOOL_DNS_SECURE, 4, 0, NULL, NULL},
+        {"_443._tcp.www.example.test.", 52, TLSPOOL_DNS_SECURE, 4, 0, "_443._tcp.www.example.test.", NULL},
+        {"_443._udp.www.example.test", 52, TLSPOOL_DNS_SECURE, 1, 0, NULL, NULL},
         {"_443._tcp.www.other.test", 52, TLSPOOL_DNS_SECURE, 1, 0, NULL, NULL},
-        {"_443._tcp.alias.example.test", 52, TLSPOOL_DNS_SECURE, 4, 1,
-         "_443._tcp.www.example.test.", NULL},
-        {"_443._tcp.far.example.test", 52, TLSPOOL_DNS_SECURE, 1, 1,
-         "_443._tcp.www.other.test.", NULL},
-        {"www.example.test", TLSPOOL_RR_A, TLSPOOL_DNS_SECURE, 1, 0, NULL,
-         NULL},
-        {"www.example.test", TLSPOOL_RR_AAAA, TLSPOOL_DNS_SECURE, 1, 0, NULL,
-         NULL},
-        {"webalias.example.test", TLSPOOL_RR_A, TLSPOOL_DNS_SECURE, 1, 1,
-         "www.other.test.", NULL},
-        {"96d9632f363564cc3032521409cf22a852f2032eec099ed5967c0d00._openpgpkey."
-         "example.test",
-         61, TLSPOOL_DNS_SECURE, 1, 0, NULL, NULL},
-        {"96d9632f363564cc3032521409cf22a852f2032eec099ed5967c0d00._smimecert."
-         "example.test",
-         53, TLSPOOL_DNS_SECURE, 1, 0, NULL, NULL},
+        {"_443._tcp.alias.example.test", 52, TLSPOOL_DNS_SECURE, 4, 1, "_443._tcp.www.example.test.", NULL},
+        {"_443._tcp.far.example.test", 52, TLSPOOL_DNS_SECURE, 1, 1, "_443._tcp.www.other.test.", NULL},
+        {"www.example.test", TLSPOOL_RR_A, TLSPOOL_DNS_SECURE, 1, 0, NULL, NULL},
+        {"www.example.test", TLSPOOL_RR_AAAA, TLSPOOL_DNS_SECURE, 1, 0, NULL, NULL},
+        {"webalias.example.test", TLSPOOL_RR_A, TLSPOOL_DNS_SECURE, 1, 1, "www.other.test.", NULL},
+        {"96d9632f363564cc3032521409cf22a852f2032eec099ed5967c0d00._openpgpkey.example.test", 61, TLSPOOL_DNS_SECURE, 1, 0, NULL, NULL},
+        {"96d9632f363564cc3032521409cf22a852f2032eec099ed5967c0d00._smimecert.example.test", 53, TLSPOOL_DNS_SECURE, 1, 0, NULL, NULL},
 };
 
 START_TEST(verdicts)
@@ -106,8 +85,7 @@ START_TEST(verdicts)
 	ck_assert_uint_eq(a->ncname, rows[_i].ncname);
 	if (rows[_i].verdict == TLSPOOL_DNS_SECURE ||
 	    rows[_i].verdict == TLSPOOL_DNS_INSECURE)
-		ck_assert_msg(tp_name_equal(a->owner, owner), "owner %s",
-		              a->owner);
+		ck_assert_msg(tp_name_equal(a->owner, owner), "owner %s", a->owner);
 	if (rows[_i].detail)
 		ck_assert_msg(strstr(a->detail, rows[_i].detail) != NULL,
 		              "detail \"%s\"", a->detail);
@@ -117,9 +95,7 @@ START_TEST(verdicts)
 		ck_assert_uint_eq(a->rr[i].type, rows[_i].type);
 		ck_assert_uint_gt(a->rr[i].ttl, 0);
 		if (rows[_i].type == TLSPOOL_RR_TLSA)
-			ck_assert_int_eq(tlspool_tlsa_parse(a->rr[i].rdata,
-			                                    a->rr[i].rdlen, &t),
-			                 0);
+			ck_assert_int_eq(tlspool_tlsa_parse(a->rr[i].rdata, a->rr[i].rdlen, &t), 0);
 	}
 	if (a->verdict == TLSPOOL_DNS_SECURE) {
 		/* Signed with a four-week validity at test time. */
@@ -189,10 +165,7 @@ START_TEST(wrong_trust_anchor_is_bogus)
 	snprintf(path, sizeof(path), "%s/tlspool.conf", tp_zones_dir());
 	cfg = tlspool_dns_config_load(path, err, sizeof(err));
 	ck_assert_ptr_nonnull(cfg);
-	ck_assert_int_eq(tlspool_dns_config_set(cfg, "trust_anchor",
-	                                        "/usr/share/dns/root.key", err,
-	                                        sizeof(err)),
-	                 0);
+	ck_assert_int_eq(tlspool_dns_config_set(cfg, "trust_anchor", "/usr/share/dns/root.key", err, sizeof(err)), 0);
 	dns = tlspool_dns_new(cfg, err, sizeof(err));
 	tlspool_dns_config_free(cfg);
 	ck_assert_ptr_nonnull(dns);
@@ -210,17 +183,11 @@ START_TEST(bad_trust_anchor_file)
 	tlspool_dns_config *cfg = tlspool_dns_config_new();
 	char err[256];
 
-	ck_assert_int_eq(tlspool_dns_config_set(cfg, "trust_anchor",
-	                                        "/nonexistent.key", NULL, 0),
-	                 0);
+	ck_assert_int_eq(tlspool_dns_config_set(cfg, "trust_anchor", "/nonexistent.key", NULL, 0), 0);
 	ck_assert_ptr_null(tlspool_dns_new(cfg, err, sizeof(err)));
-	ck_assert_str_eq(
-	        err,
-	        "trust anchor /nonexistent.key: No such file or directory");
+	ck_assert_str_eq(err, "trust anchor /nonexistent.key: No such file or directory");
 	/* A file without DS or DNSKEY records is no anchor. */
-	ck_assert_int_eq(tlspool_dns_config_set(cfg, "trust_anchor",
-	                                        "/etc/hostname", NULL, 0),
-	                 0);
+	ck_assert_int_eq(tlspool_dns_config_set(cfg, "trust_anchor", "/etc/hostname", NULL, 0), 0);
 	ck_assert_ptr_null(tlspool_dns_new(cfg, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "no DS or DNSKEY records"));
 	ck_assert_ptr_null(tlspool_dns_new(NULL, err, sizeof(err)));
@@ -236,19 +203,12 @@ START_TEST(bad_lookup_arguments)
 	tlspool_dns_answer *a = (void *)1;
 	char err[256];
 
-	ck_assert_int_eq(
-	        tlspool_dns_lookup(dns, "bad..name", 52, &a, err, sizeof(err)),
-	        -1);
+	ck_assert_int_eq(tlspool_dns_lookup(dns, "bad..name", 52, &a, err, sizeof(err)), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_ptr_null(a);
-	ck_assert_int_eq(
-	        tlspool_dns_lookup(dns, NULL, 52, &a, err, sizeof(err)), -1);
-	ck_assert_int_eq(
-	        tlspool_dns_lookup(NULL, "a.test", 52, &a, err, sizeof(err)),
-	        -1);
-	ck_assert_int_eq(
-	        tlspool_dns_lookup(dns, "a.test", 52, NULL, err, sizeof(err)),
-	        -1);
+	ck_assert_int_eq(tlspool_dns_lookup(dns, NULL, 52, &a, err, sizeof(err)), -1);
+	ck_assert_int_eq(tlspool_dns_lookup(NULL, "a.test", 52, &a, err, sizeof(err)), -1);
+	ck_assert_int_eq(tlspool_dns_lookup(dns, "a.test", 52, NULL, err, sizeof(err)), -1);
 	tlspool_dns_free(dns);
 }
 END_TEST
@@ -264,16 +224,13 @@ START_TEST(two_configurations)
 
 	snprintf(path, sizeof(path), "%s/tlspool.conf", tp_zones_dir());
 	cfg = tlspool_dns_config_load(path, err, sizeof(err));
-	tlspool_dns_config_set(cfg, "trust_anchor", "/usr/share/dns/root.key",
-	                       NULL, 0);
+	tlspool_dns_config_set(cfg, "trust_anchor", "/usr/share/dns/root.key", NULL, 0);
 	other = tlspool_dns_new(cfg, err, sizeof(err));
 	tlspool_dns_config_free(cfg);
 	ck_assert_ptr_nonnull(other);
 	for (int i = 0; i < 3; i++) {
-		tlspool_dns_answer *a =
-		        ask(good, "_443._tcp.www.example.test", 52);
-		tlspool_dns_answer *b =
-		        ask(other, "_443._tcp.www.example.test", 52);
+		tlspool_dns_answer *a = ask(good, "_443._tcp.www.example.test", 52);
+		tlspool_dns_answer *b = ask(other, "_443._tcp.www.example.test", 52);
 
 		ck_assert_int_eq(a->verdict, TLSPOOL_DNS_SECURE);
 		ck_assert_int_eq(b->verdict, TLSPOOL_DNS_BOGUS);
@@ -300,8 +257,7 @@ static void *worker(void *arg)
 		int k = (int)((id + i) % 3);
 		tlspool_dns_answer *a = NULL;
 
-		if (tlspool_dns_lookup(shared, names[k], 52, &a, NULL, 0) !=
-		            0 ||
+		if (tlspool_dns_lookup(shared, names[k], 52, &a, NULL, 0) != 0 ||
 		    a->verdict != want[k])
 			bad++;
 		tlspool_dns_answer_free(a);
@@ -316,8 +272,7 @@ START_TEST(threads_share_one_handle)
 
 	shared = open_dns("tlspool.conf");
 	for (long i = 0; i < 8; i++)
-		ck_assert_int_eq(pthread_create(&t[i], NULL, worker, (void *)i),
-		                 0);
+		ck_assert_int_eq(pthread_create(&t[i], NULL, worker, (void *)i), 0);
 	for (int i = 0; i < 8; i++) {
 		void *bad;
 
