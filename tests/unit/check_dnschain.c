@@ -88,6 +88,40 @@ static size_t count_anchors(struct tp_keyring *k, const char *name, time_t now)
 	return n;
 }
 
+/* [dns] keep_keys_ttl: 0 to 86400 seconds, nothing else. */
+START_TEST(keep_keys_ttl_values)
+{
+	tlspool_dns_config *cfg = tlspool_dns_config_new();
+	char err[256];
+
+	ck_assert_int_eq(tlspool_dns_config_set(cfg, "keep_keys_ttl", "86401",
+	                                        err, sizeof(err)),
+	                 -1);
+	ck_assert_str_eq(
+	        err,
+	        "keep_keys_ttl: \"86401\" is not a number from 0 to 86400");
+	ck_assert_int_eq(tlspool_dns_config_set(cfg, "keep_keys_ttl", "-1", err,
+	                                        sizeof(err)),
+	                 -1);
+	ck_assert_int_eq(tlspool_dns_config_set(cfg, "keep_keys_ttl", "1h", err,
+	                                        sizeof(err)),
+	                 -1);
+	ck_assert_int_eq(tlspool_dns_config_set(cfg, "keep_keys_ttl", "", err,
+	                                        sizeof(err)),
+	                 -1);
+	ck_assert_uint_eq(cfg->keep_keys_ttl, 3600); /* the default */
+	ck_assert_int_eq(tlspool_dns_config_set(cfg, "keep_keys_ttl", "0", err,
+	                                        sizeof(err)),
+	                 0);
+	ck_assert_uint_eq(cfg->keep_keys_ttl, 0);
+	ck_assert_int_eq(tlspool_dns_config_set(cfg, "keep_keys_ttl", "86400",
+	                                        err, sizeof(err)),
+	                 0);
+	ck_assert_uint_eq(cfg->keep_keys_ttl, 86400);
+	tlspool_dns_config_free(cfg);
+}
+END_TEST
+
 /* Negative cases first: nothing kept from a chain with a signature that
  * expired or is not yet valid, nor with keep_keys_ttl 0, nor past the
  * time it was kept for. */
@@ -773,6 +807,7 @@ static Suite *suite(void)
 	tcase_set_timeout(neg, 30);
 	tcase_set_timeout(pos, 30);
 	tcase_set_timeout(roll, 60);
+	tcase_add_test(ring, keep_keys_ttl_values);
 	tcase_add_test(ring, keyring_refuses);
 	tcase_add_test(ring, keyring_bounds);
 	tcase_add_test(ring, keyring_is_bounded);
