@@ -77,6 +77,7 @@ DAEMON   := $(BUILD)/tlspoold
 AUTHZ_SO := $(BUILD)/tlspool-authz-rules.so
 BENCH_BIN := $(BUILD)/bench/cache_bench
 POOL_LOAD := $(BUILD)/bench/pool_load
+COLDVAL_BENCH := $(BUILD)/bench/coldval_bench
 MANPAGES := $(wildcard man/*.[1-9])
 
 PHONY_BENCH := bench
@@ -95,7 +96,8 @@ help:
 	@echo "                  the libraries, tlspool-connect and the tools; fails on any finding"
 	@echo "make fuzz         build the libFuzzer targets with clang, run each $(FUZZ_TIME) s"
 	@echo "make bench        1 GiB through tlspool-connect vs socat OPENSSL (ratio);"
-	@echo "                  validation from a warm cache vs from DNS (ratio)"
+	@echo "                  validation from a warm cache vs from DNS (ratio);"
+	@echo "                  cold validation with kept zone keys vs the floor (ratio)"
 	@echo "make demo         install, build, and show DANE lookups on the local signed zones"
 	@echo "make install      PREFIX=$(PREFIX) DESTDIR=..."
 	@echo "make install-daemon  also tlspoold's systemd units, its tmpfiles.d"
@@ -149,6 +151,12 @@ $(AUTHZ_SO): src/authz/rules.c include/tlspool/authz.h
 	$(CC) $(ALLCFLAGS) -shared $(SOFLAGS) $(LDFLAGS) -o $@ src/authz/rules.c
 
 $(BENCH_BIN): bench/cache_bench.c $(LIB_A) $(VAL_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) \
+	  $(VAL_LIBS)
+
+# Cold validation against the floor (bench/coldval.sh).
+$(COLDVAL_BENCH): bench/coldval_bench.c $(LIB_A) $(VAL_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) \
 	  $(VAL_LIBS)
@@ -241,9 +249,10 @@ demo: deps
 
 # Benchmarks against peers measured side by side (bench/).
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(POOL_LOAD)
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(POOL_LOAD) $(COLDVAL_BENCH)
 	@BUILD=$(BUILD) bench/throughput.sh
 	@BUILD=$(BUILD) bench/cache.sh
+	@BUILD=$(BUILD) bench/coldval.sh
 	@BUILD=$(BUILD) bench/fleet.sh
 	@BUILD=$(BUILD) bench/pool.sh
 

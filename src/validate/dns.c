@@ -13,7 +13,16 @@
  *   3. Each reply is classified, keeping every outcome apart: timeout,
  *      server failure, bogus, indeterminate, insecure, and for secure
  *      replies records / NODATA / NXDOMAIN (rcode 3).
- *   4. CNAMEs are followed inside the reply; when the chain leaves the
+ *   4. When the configuration keeps zone keys (keep_keys_ttl, stub
+ *      resolution), a full lookup also asks for the validation chain, and
+ *      a secure answer's DNSKEY sets are kept (dnschain.c).  A later query
+ *      under a kept zone goes out once, with the DO bit but without
+ *      getdns's chain building, and its reply is validated offline against
+ *      the kept keys.  Only "secure" is taken from that; anything else
+ *      (bogus, a key that is not kept after a rollover, an insecure
+ *      delegation, no reply in time) is asked again as a full lookup,
+ *      whose verdict counts.  So the verdicts are those of full lookups.
+ *   5. CNAMEs are followed inside the reply; when the chain leaves the
  *      reply (a target in another zone, which an authoritative server
  *      does not chase) the target is asked for in a new query, at most
  *      TP_MAX_CNAMES steps, with loop detection.  RFC 7671 section 7 and
@@ -35,17 +44,27 @@
 #include "filetrust.h"
 #include "internal.h"
 
-#define TP_RR_SOA   6
-#define TP_RR_RRSIG 46
+#define TP_RR_SOA    6
+#define TP_RR_RRSIG  46
+#define TP_RR_DNSKEY 48
 
 struct tlspool_dns {
 	pthread_mutex_t lock;
 	getdns_context *ctx;
 	getdns_dict *ext;
+	getdns_list *anchors; /* the trust anchor's records */
 	unsigned timeout_ms;
 	char upstreams[64];     /* who is asked, for a timeout's detail */
 	getdns_dict *ext_chain; /* ext + the validation chain, or NULL */
 	int chain;              /* tlspool_dns_return_chain() */
+	/* The kept zone keys and the context for one-query lookups (its own
+	 * lock, so that they do not wait for full lookups); NULL when the
+	 * configuration keeps none. */
+	struct tp_keyring *keys;
+	pthread_mutex_t fast_lock;
+	getdns_context *fast;
+	pthread_mutex_t count_lock;
+	unsigned long nkept, nfull;
 };
 
 const char *tlspool_dns_verdict_name(tlspool_dns_verdict v)
@@ -201,8 +220,8 @@ static void name_upstreams(const tlspool_dns_config *cfg, char *buf, size_t len)
 /* The anchor file is read through the file-trust module (a regular,
  * bounded file: getdns would spin forever on a directory) and handed to
  * getdns from memory. */
-static int load_trust_anchor(getdns_context *ctx, const char *path, char *err,
-                             size_t errlen)
+static int load_trust_anchor(getdns_context *ctx, const char *path,
+                             getdns_list **keep, char *err, size_t errlen)
 {
 	getdns_list *anchors = NULL;
 	unsigned char *data;
@@ -242,6 +261,8 @@ static int load_trust_anchor(getdns_context *ctx, const char *path, char *err,
 		goto out;
 	}
 	rv = 0;
+	*keep = anchors;
+	anchors = NULL;
 out:
 	getdns_list_destroy(anchors);
 	if (fp != NULL)
@@ -250,12 +271,81 @@ out:
 	return rv;
 }
 
+/* A getdns context for cfg: resolution, upstreams, timeout. */
+static getdns_context *make_context(const tlspool_dns_config *cfg, char *err,
+                                    size_t errlen)
+{
+	getdns_context *ctx = NULL;
+	getdns_list *ups = NULL;
+	getdns_return_t r;
+
+	/* set_from_os reads /etc/resolv.conf: the default upstreams. */
+	r = getdns_context_create(&ctx, 1);
+	if (r != GETDNS_RETURN_GOOD) {
+		tp_err(err, errlen, "getdns: cannot create a context: %s",
+		       getdns_get_errorstr_by_id(r));
+		return NULL;
+	}
+	r = getdns_context_set_resolution_type(
+	        ctx, cfg->recursive ? GETDNS_RESOLUTION_RECURSING
+	                            : GETDNS_RESOLUTION_STUB);
+	if (r != GETDNS_RETURN_GOOD) {
+		tp_err(err, errlen, "resolution: %s",
+		       getdns_get_errorstr_by_id(r));
+		goto fail;
+	}
+	if (cfg->nupstream > 0) {
+		ups = upstream_list(cfg);
+		if (ups == NULL ||
+		    getdns_context_set_upstream_recursive_servers(ctx, ups) !=
+		            GETDNS_RETURN_GOOD) {
+			tp_err(err, errlen, "upstream: rejected by getdns");
+			getdns_list_destroy(ups);
+			goto fail;
+		}
+		getdns_list_destroy(ups);
+	}
+	if (getdns_context_set_timeout(ctx, cfg->timeout_ms) !=
+	    GETDNS_RETURN_GOOD) {
+		tp_err(err, errlen, "timeout_ms: rejected by getdns");
+		goto fail;
+	}
+	return ctx;
+fail:
+	getdns_context_destroy(ctx);
+	return NULL;
+}
+
+/* The one-query path: a context that asks with the DO bit (RFC 3225) so
+ * that the RRSIGs and NSEC/NSEC3 records come back, and a keyring.  Only
+ * in stub mode: a recursive context has its own cache (libunbound). */
+static int make_fast(tlspool_dns *dns, const tlspool_dns_config *cfg, char *err,
+                     size_t errlen)
+{
+	if (cfg->recursive || cfg->keep_keys_ttl == 0)
+		return 0;
+	dns->fast = make_context(cfg, err, errlen);
+	if (dns->fast == NULL)
+		return -1;
+	if (getdns_context_set_edns_do_bit(dns->fast, 1) !=
+	            GETDNS_RETURN_GOOD ||
+	    getdns_dict_set_int(dns->ext, "dnssec_return_validation_chain",
+	                        GETDNS_EXTENSION_TRUE) != GETDNS_RETURN_GOOD) {
+		tp_err(err, errlen, "getdns: cannot ask for DNSSEC records");
+		return -1;
+	}
+	dns->keys = tp_keyring_new(cfg->keep_keys_ttl);
+	if (dns->keys == NULL) {
+		tp_err(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 tlspool_dns *tlspool_dns_new(const tlspool_dns_config *cfg, char *err,
                              size_t errlen)
 {
 	tlspool_dns *dns;
-	getdns_list *ups = NULL;
-	getdns_return_t r;
 
 	if (cfg == NULL) {
 		tp_err(err, errlen, "no configuration");
@@ -269,41 +359,25 @@ tlspool_dns *tlspool_dns_new(const tlspool_dns_config *cfg, char *err,
 		free(dns);
 		goto nomem;
 	}
+	if (pthread_mutex_init(&dns->fast_lock, NULL) != 0) {
+		pthread_mutex_destroy(&dns->lock);
+		free(dns);
+		goto nomem;
+	}
+	if (pthread_mutex_init(&dns->count_lock, NULL) != 0) {
+		pthread_mutex_destroy(&dns->fast_lock);
+		pthread_mutex_destroy(&dns->lock);
+		free(dns);
+		goto nomem;
+	}
 	dns->timeout_ms = cfg->timeout_ms;
 	name_upstreams(cfg, dns->upstreams, sizeof(dns->upstreams));
-	/* set_from_os reads /etc/resolv.conf: the default upstreams. */
-	r = getdns_context_create(&dns->ctx, 1);
-	if (r != GETDNS_RETURN_GOOD) {
-		tp_err(err, errlen, "getdns: cannot create a context: %s",
-		       getdns_get_errorstr_by_id(r));
+	dns->ctx = make_context(cfg, err, errlen);
+	if (dns->ctx == NULL)
 		goto fail;
-	}
-	r = getdns_context_set_resolution_type(
-	        dns->ctx, cfg->recursive ? GETDNS_RESOLUTION_RECURSING
-	                                 : GETDNS_RESOLUTION_STUB);
-	if (r != GETDNS_RETURN_GOOD) {
-		tp_err(err, errlen, "resolution: %s",
-		       getdns_get_errorstr_by_id(r));
+	if (load_trust_anchor(dns->ctx, cfg->trust_anchor, &dns->anchors, err,
+	                      errlen) != 0)
 		goto fail;
-	}
-	if (cfg->nupstream > 0) {
-		ups = upstream_list(cfg);
-		if (ups == NULL ||
-		    getdns_context_set_upstream_recursive_servers(
-		            dns->ctx, ups) != GETDNS_RETURN_GOOD) {
-			tp_err(err, errlen, "upstream: rejected by getdns");
-			getdns_list_destroy(ups);
-			goto fail;
-		}
-		getdns_list_destroy(ups);
-	}
-	if (load_trust_anchor(dns->ctx, cfg->trust_anchor, err, errlen) != 0)
-		goto fail;
-	if (getdns_context_set_timeout(dns->ctx, cfg->timeout_ms) !=
-	    GETDNS_RETURN_GOOD) {
-		tp_err(err, errlen, "timeout_ms: rejected by getdns");
-		goto fail;
-	}
 	dns->ext = getdns_dict_create();
 	if (dns->ext == NULL ||
 	    getdns_dict_set_int(dns->ext, "dnssec_return_all_statuses",
@@ -311,6 +385,8 @@ tlspool_dns *tlspool_dns_new(const tlspool_dns_config *cfg, char *err,
 		tp_err(err, errlen, "getdns: cannot set extensions");
 		goto fail;
 	}
+	if (make_fast(dns, cfg, err, errlen) != 0)
+		goto fail;
 	return dns;
 nomem:
 	tp_err(err, errlen, "out of memory");
@@ -328,10 +404,29 @@ void tlspool_dns_free(tlspool_dns *dns)
 		return;
 	getdns_dict_destroy(dns->ext);
 	getdns_dict_destroy(dns->ext_chain);
+	getdns_list_destroy(dns->anchors);
 	if (dns->ctx != NULL)
 		getdns_context_destroy(dns->ctx);
+	if (dns->fast != NULL)
+		getdns_context_destroy(dns->fast);
+	tp_keyring_free(dns->keys);
+	pthread_mutex_destroy(&dns->count_lock);
+	pthread_mutex_destroy(&dns->fast_lock);
 	pthread_mutex_destroy(&dns->lock);
 	free(dns);
+}
+
+time_t tp_dns_keys_until(tlspool_dns *dns, const char *zone)
+{
+	return tp_keyring_until(dns->keys, zone);
+}
+
+void tp_dns_counts(tlspool_dns *dns, unsigned long *kept, unsigned long *full)
+{
+	pthread_mutex_lock(&dns->count_lock);
+	*kept = dns->nkept;
+	*full = dns->nfull;
+	pthread_mutex_unlock(&dns->count_lock);
 }
 
 void tlspool_dns_answer_free(tlspool_dns_answer *ans)
@@ -745,19 +840,281 @@ static long long mono_ms(void)
 	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* One query of the lookup, with what is left of its time. */
+static void count(tlspool_dns *dns, int kept)
+{
+	pthread_mutex_lock(&dns->count_lock);
+	if (kept)
+		dns->nkept++;
+	else
+		dns->nfull++;
+	pthread_mutex_unlock(&dns->count_lock);
+}
+
+/* The labels of a domain name as text, not counting the root. */
+static unsigned label_count(const char *name)
+{
+	unsigned n = 0;
+	const char *p;
+
+	for (p = name; *p != '\0'; p++)
+		if (*p == '.' && p[1] != '\0')
+			n++;
+	return name[0] == '\0' || strcmp(name, ".") == 0 ? 0 : n + 1;
+}
+
+/* Does the answer section hold a record of type, and no RRSIG of a
+ * wildcard expansion (fewer labels than its owner, RFC 4035 section
+ * 5.3.4), whose proof is in the authority section? */
+static int plain_answer(getdns_dict *reply, uint16_t type)
+{
+	getdns_list *answer;
+	size_t i, n = 0;
+	int found = 0;
+
+	if (getdns_dict_get_list(reply, "answer", &answer) !=
+	    GETDNS_RETURN_GOOD)
+		return 0;
+	getdns_list_get_length(answer, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char owner[256];
+		uint32_t t;
+
+		if (getdns_list_get_dict(answer, i, &rr) != GETDNS_RETURN_GOOD)
+			return 0;
+		t = rr_int(rr, "type", 0);
+		if (t == type)
+			found = 1;
+		if (t == TP_RR_RRSIG &&
+		    (rr_name(rr, "name", owner) != 0 ||
+		     rr_int(rr, "/rdata/labels", 0) < label_count(owner)))
+			return 0;
+	}
+	return found;
+}
+
+/*
+ * What the verdict rests on, without the rest: the additional section
+ * (glue, never needed) and, for a positive answer, the authority section
+ * (the zone's NS RRset), so that their signatures are not verified for
+ * nothing.  A denial keeps its NSEC/NSEC3 records and SOA (RFC 4035
+ * section 5.4), and so does a wildcard answer its proof that the name
+ * itself does not exist.  0, or -1 if the reply cannot be changed.
+ */
+static int trim(getdns_dict *reply, uint16_t type, uint32_t rcode)
+{
+	getdns_list *l;
+
+	if (getdns_dict_get_list(reply, "additional", &l) ==
+	            GETDNS_RETURN_GOOD &&
+	    getdns_dict_remove_name(reply, "additional") != GETDNS_RETURN_GOOD)
+		return -1;
+	if (rcode == GETDNS_RCODE_NOERROR && plain_answer(reply, type) &&
+	    getdns_dict_get_list(reply, "authority", &l) ==
+	            GETDNS_RETURN_GOOD &&
+	    getdns_dict_remove_name(reply, "authority") != GETDNS_RETURN_GOOD)
+		return -1;
+	return 0;
+}
+
+/* Is the one reply of resp secure with the trust anchors tas at now?  Its
+ * dnssec_status says so for tp_dns_classify().  Only an answer or a
+ * denial (RFC 4035 section 5.4) may be; getdns also checks that the reply
+ * answers its question. */
+static int kept_secure(getdns_dict *resp, uint16_t type, getdns_list *tas,
+                       time_t now)
+{
+	getdns_list *replies, *none;
+	getdns_dict *reply;
+	uint32_t rcode;
+	int st;
+
+	if (getdns_dict_get_list(resp, "replies_tree", &replies) !=
+	            GETDNS_RETURN_GOOD ||
+	    getdns_list_get_dict(replies, 0, &reply) != GETDNS_RETURN_GOOD)
+		return 0;
+	rcode = rr_int(reply, "/header/rcode", GETDNS_RCODE_SERVFAIL);
+	if (rcode != GETDNS_RCODE_NOERROR && rcode != GETDNS_RCODE_NXDOMAIN)
+		return 0;
+	if (trim(reply, type, rcode) != 0 ||
+	    (none = getdns_list_create()) == NULL)
+		return 0;
+	st = getdns_validate_dnssec2(replies, none, tas, now, 0);
+	getdns_list_destroy(none);
+	return st == GETDNS_DNSSEC_SECURE &&
+	       getdns_dict_set_int(reply, "dnssec_status",
+	                           GETDNS_DNSSEC_SECURE) == GETDNS_RETURN_GOOD;
+}
+
+/*
+ * One query for name with the DO bit (RFC 3225), its reply validated
+ * offline with the kept keys of the zones above name as trust anchors.  1
+ * when the reply is secure: *resp is the response with that status in its
+ * reply.  0 when it is not (*resp NULL), or when the query timed out with
+ * no time left (*resp the timed-out response).
+ */
+static int query_kept(tlspool_dns *dns, const char *name, uint16_t type,
+                      long long deadline, getdns_dict **resp)
+{
+	getdns_list *tas;
+	getdns_return_t r;
+	time_t now = time(NULL);
+	long long left = deadline - mono_ms();
+	uint32_t status = 0;
+	int ok;
+
+	*resp = NULL;
+	if (dns->keys == NULL || left <= 0)
+		return 0;
+	tas = tp_keyring_anchors(dns->keys, name, now);
+	if (tas == NULL)
+		return 0;
+	pthread_mutex_lock(&dns->fast_lock);
+	r = getdns_context_set_timeout(dns->fast, (unsigned)left);
+	if (r == GETDNS_RETURN_GOOD)
+		r = getdns_general_sync(dns->fast, name, type, NULL, resp);
+	pthread_mutex_unlock(&dns->fast_lock);
+	if (r == GETDNS_RETURN_GOOD)
+		getdns_dict_get_int(*resp, "status", &status);
+	if (status == GETDNS_RESPSTATUS_ALL_TIMEOUT && deadline <= mono_ms()) {
+		getdns_list_destroy(tas);
+		return 0; /* a timeout stays one */
+	}
+	ok = r == GETDNS_RETURN_GOOD && kept_secure(*resp, type, tas, now);
+	getdns_list_destroy(tas);
+	if (!ok) {
+		getdns_dict_destroy(*resp);
+		*resp = NULL;
+	}
+	return ok;
+}
+
+/* Is entry i of chain the first DNSKEY owned by zone? */
+static int first_of(const getdns_list *chain, size_t i, const char *zone)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++) {
+		getdns_dict *rr;
+		char owner[256];
+
+		if (getdns_list_get_dict(chain, j, &rr) == GETDNS_RETURN_GOOD &&
+		    rr_int(rr, "type", 0) == TP_RR_DNSKEY &&
+		    rr_name(rr, "name", owner) == 0 &&
+		    tp_name_equal(owner, zone))
+			return 0;
+	}
+	return 1;
+}
+
+/* The DNSKEY set of zone in chain with its RRSIGs, validated from the
+ * anchors with chain as support (getdns takes one RRset at a time). */
+static int zone_keys_secure(const getdns_list *chain, const char *zone,
+                            const getdns_list *anchors, time_t now)
+{
+	getdns_list *keys = getdns_list_create();
+	size_t i, n = 0, nk = 0;
+	int ok = 0;
+
+	if (keys == NULL)
+		return 0;
+	getdns_list_get_length(chain, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char owner[256];
+		uint32_t t;
+
+		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD)
+			goto out;
+		t = rr_int(rr, "type", 0);
+		if ((t != TP_RR_DNSKEY &&
+		     (t != TP_RR_RRSIG ||
+		      rr_int(rr, "/rdata/type_covered", 0) != TP_RR_DNSKEY)) ||
+		    rr_name(rr, "name", owner) != 0 ||
+		    !tp_name_equal(owner, zone))
+			continue;
+		if (getdns_list_set_dict(keys, nk++, rr) != GETDNS_RETURN_GOOD)
+			goto out;
+	}
+	ok = nk > 0 && getdns_validate_dnssec2(keys, chain, anchors, now, 0) ==
+	                       GETDNS_DNSSEC_SECURE;
+out:
+	getdns_list_destroy(keys);
+	return ok;
+}
+
+int tp_dns_keys_validated(tlspool_dns *dns, const struct getdns_list *chain,
+                          time_t now)
+{
+	size_t i, n = 0, nzones = 0;
+
+	getdns_list_get_length(chain, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char zone[256];
+
+		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD ||
+		    rr_name(rr, "name", zone) != 0)
+			return 0;
+		if (rr_int(rr, "type", 0) != TP_RR_DNSKEY)
+			continue;
+		/* Each zone once: the first of its DNSKEYs. */
+		if (!first_of(chain, i, zone))
+			continue;
+		if (!zone_keys_secure(chain, zone, dns->anchors, now))
+			return 0;
+		nzones++;
+	}
+	return nzones > 0;
+}
+
+/* Keep the zone keys of a secure full lookup's validation chain: each of
+ * its DNSKEY sets validated once more from the trust anchor, whatever
+ * getdns put in the chain.  For lack of memory nothing is kept: the next
+ * lookup is a full one again. */
+static void learn(tlspool_dns *dns, getdns_dict *resp)
+{
+	getdns_list *chain;
+	time_t now = time(NULL);
+
+	if (dns->keys != NULL &&
+	    rr_int(resp, "/replies_tree/0/dnssec_status", 0) ==
+	            GETDNS_DNSSEC_SECURE &&
+	    getdns_dict_get_list(resp, "validation_chain", &chain) ==
+	            GETDNS_RETURN_GOOD &&
+	    tp_dns_keys_validated(dns, chain, now))
+		(void)tp_keyring_learn(dns->keys, chain, now);
+}
+
+/* One query of the lookup, with what is left of its time: from the kept
+ * keys when they validate the reply, else a full lookup. */
 static getdns_return_t query(tlspool_dns *dns, const char *name, uint16_t type,
-                             unsigned ms, getdns_dict **resp)
+                             long long deadline, getdns_dict **resp)
 {
 	getdns_return_t r;
+	long long left;
 
+	/* a caller who asked for the validation chain gets it: the full
+	 * lookup */
+	if (!dns->chain && query_kept(dns, name, type, deadline, resp)) {
+		count(dns, 1);
+		return GETDNS_RETURN_GOOD;
+	}
+	if (*resp != NULL)
+		return GETDNS_RETURN_GOOD; /* timed out */
+	left = deadline - mono_ms();
+	if (left <= 0)
+		left = 1; /* getdns reports the timeout */
+	count(dns, 0);
 	pthread_mutex_lock(&dns->lock);
-	r = getdns_context_set_timeout(dns->ctx, ms);
+	r = getdns_context_set_timeout(dns->ctx, (unsigned)left);
 	if (r == GETDNS_RETURN_GOOD)
 		r = getdns_general_sync(dns->ctx, name, type,
 		                        dns->chain ? dns->ext_chain : dns->ext,
 		                        resp);
 	pthread_mutex_unlock(&dns->lock);
+	if (r == GETDNS_RETURN_GOOD)
+		learn(dns, *resp);
 	return r;
 }
 
@@ -806,7 +1163,7 @@ int tlspool_dns_lookup_within(tlspool_dns *dns, const char *name, uint16_t type,
 			ans->verdict = TLSPOOL_DNS_TIMEOUT;
 			break;
 		}
-		r = query(dns, cur, type, (unsigned)left, &resp);
+		r = query(dns, cur, type, deadline, &resp);
 		if (r != GETDNS_RETURN_GOOD) {
 			getdns_dict_destroy(resp);
 			ans->verdict = TLSPOOL_DNS_SERVFAIL;

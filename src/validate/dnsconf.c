@@ -20,6 +20,9 @@
 #define TP_DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
 #define TP_DEFAULT_TIMEOUT_MS   5000
 #define TP_MAX_TIMEOUT_MS       600000
+/* Validated zone keys kept for later lookups (dnschain.c), at most. */
+#define TP_DEFAULT_KEEP_KEYS_TTL 3600
+#define TP_MAX_KEEP_KEYS_TTL     86400
 
 #ifndef TLSPOOL_SYSCONFDIR
 #define TLSPOOL_SYSCONFDIR "/etc"
@@ -38,6 +41,7 @@ tlspool_dns_config *tlspool_dns_config_new(void)
 		return NULL;
 	strcpy(cfg->trust_anchor, TP_DEFAULT_TRUST_ANCHOR);
 	cfg->timeout_ms = TP_DEFAULT_TIMEOUT_MS;
+	cfg->keep_keys_ttl = TP_DEFAULT_KEEP_KEYS_TTL;
 	return cfg;
 }
 
@@ -127,6 +131,10 @@ int tlspool_dns_config_set(tlspool_dns_config *cfg, const char *key,
 	} else if (strcmp(key, "timeout_ms") == 0) {
 		if (parse_uint(value, 1, TP_MAX_TIMEOUT_MS, &cfg->timeout_ms))
 			goto bad;
+	} else if (strcmp(key, "keep_keys_ttl") == 0) {
+		if (parse_uint(value, 0, TP_MAX_KEEP_KEYS_TTL,
+		               &cfg->keep_keys_ttl))
+			goto bad;
 	} else {
 		tp_err(err, errlen, "%s: unknown key in [dns]", key);
 		errno = EINVAL;
@@ -145,6 +153,10 @@ bad:
 		tp_err(err, errlen,
 		       "timeout_ms: \"%s\" is not a number from 1 to %d", value,
 		       TP_MAX_TIMEOUT_MS);
+	else if (strcmp(key, "keep_keys_ttl") == 0)
+		tp_err(err, errlen,
+		       "keep_keys_ttl: \"%s\" is not a number from 0 to %d",
+		       value, TP_MAX_KEEP_KEYS_TTL);
 	else
 		tp_err(err, errlen, "%s: bad value \"%s\"", key, value);
 	errno = EINVAL;

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <gnutls/x509.h>
 
@@ -30,6 +31,7 @@ struct tlspool_dns_config {
 	struct tp_upstream upstream[TP_MAX_UPSTREAMS];
 	char trust_anchor[PATH_MAX];
 	unsigned timeout_ms;
+	unsigned keep_keys_ttl; /* seconds; 0: no zone keys kept */
 };
 
 /* Write a formatted message into err (if err and errlen are nonzero). */
@@ -53,6 +55,44 @@ enum tp_step { TP_STEP_DONE, TP_STEP_FOLLOW };
  */
 int tp_dns_classify(tlspool_dns_answer *ans, struct getdns_dict *resp,
                     char cur[256], enum tp_step *step);
+
+/* --- zone keys kept between lookups (dnschain.c) --- */
+
+struct getdns_list;
+struct tp_keyring;
+
+/* A keyring that keeps validated DNSKEY sets at most max_ttl seconds
+ * (0: keeps nothing).  NULL for lack of memory. */
+struct tp_keyring *tp_keyring_new(unsigned max_ttl);
+void tp_keyring_free(struct tp_keyring *k);
+
+/* Keep the DNSKEY sets of chain (the "validation_chain" of a secure
+ * answer) until the earliest TTL or RRSIG expiration on it, or max_ttl.
+ * 0, or -1 for lack of memory. */
+int tp_keyring_learn(struct tp_keyring *k, const struct getdns_list *chain,
+                     time_t now);
+
+/* Copies of the DNSKEYs kept, and still valid at now, for the zones that
+ * enclose name, as trust anchors for getdns_validate_dnssec2(); NULL
+ * when there are none. */
+struct getdns_list *tp_keyring_anchors(struct tp_keyring *k, const char *name,
+                                       time_t now);
+
+/* Until when zone's keys are kept (0: they are not). */
+time_t tp_keyring_until(struct tp_keyring *k, const char *zone);
+
+/* Do the DNSKEY sets of chain (a "validation_chain") validate from the
+ * handle's trust anchor at now, with the rest of chain as support?  1 or
+ * 0.  Nothing is kept that does not. */
+int tp_dns_keys_validated(tlspool_dns *dns, const struct getdns_list *chain,
+                          time_t now);
+
+/* Until when a handle keeps zone's keys (0: it does not). */
+time_t tp_dns_keys_until(tlspool_dns *dns, const char *zone);
+
+/* Lookups of a handle so far: replies validated with kept keys (one
+ * query each) and full lookups (getdns's own chain building). */
+void tp_dns_counts(tlspool_dns *dns, unsigned long *kept, unsigned long *full);
 
 /* --- DANE (dane.c, x509id.c, der.c, trust.c) --- */
 

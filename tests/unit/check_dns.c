@@ -107,6 +107,39 @@ START_TEST(verdicts)
 }
 END_TEST
 
+/* The same rows in one handle, twice over: the second time the zones'
+ * keys are kept (dnschain.c) and most answers come from one query
+ * validated with them; every verdict stays what a full lookup says. */
+START_TEST(verdicts_with_kept_keys)
+{
+	tlspool_dns *dns = open_dns("tlspool.conf");
+	unsigned long kept, full;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+			tlspool_dns_answer *a =
+			        ask(dns, rows[i].name, rows[i].type);
+
+			ck_assert_msg(a->verdict == rows[i].verdict,
+			              "pass %d: %s: %s, want %s (%s)", pass,
+			              rows[i].name,
+			              tlspool_dns_verdict_name(a->verdict),
+			              tlspool_dns_verdict_name(rows[i].verdict),
+			              a->detail);
+			ck_assert_uint_eq(a->nrr, rows[i].nrr);
+			ck_assert_uint_eq(a->ncname, rows[i].ncname);
+			if (rows[i].detail)
+				ck_assert_msg(strstr(a->detail,
+				                     rows[i].detail) != NULL,
+				              "detail \"%s\"", a->detail);
+			tlspool_dns_answer_free(a);
+		}
+	tp_dns_counts(dns, &kept, &full);
+	ck_assert_uint_ge(kept, 10);
+	tlspool_dns_free(dns);
+}
+END_TEST
+
 START_TEST(timeout_is_not_nodata)
 {
 	tlspool_dns *dns = open_dns("blackhole.conf");
@@ -264,6 +297,7 @@ static Suite *suite(void)
 	tcase_add_test(neg, bad_trust_anchor_file);
 	tcase_add_test(neg, bad_lookup_arguments);
 	tcase_add_loop_test(pos, verdicts, 0, sizeof(rows) / sizeof(rows[0]));
+	tcase_add_test(pos, verdicts_with_kept_keys);
 	tcase_add_test(pos, two_configurations);
 	tcase_add_test(pos, threads_share_one_handle);
 	suite_add_tcase(s, neg);

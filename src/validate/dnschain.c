@@ -1,0 +1,322 @@
+/*
+ * Validated zone keys kept between lookups (docs/architecture.md, "Cold
+ * validation in one query").
+ *
+ * A full lookup (dns.c) asks getdns for the validation chain of its
+ * answer (extension "dnssec_return_validation_chain": the DS and DNSKEY
+ * RRsets with their RRSIGs from the trust anchor down).  When the answer
+ * is secure, every DNSKEY RRset of that chain has been validated, and is
+ * kept here per zone until the earliest of:
+ *   - the TTL of any DS or DNSKEY RRset, or RRSIG over them, on the chain
+ *     (a resolver would cache none of them longer, RFC 4035 section 5.3.3
+ *     and RFC 2181 section 5.2);
+ *   - the signature expiration of any of those RRSIGs (RFC 4034 section
+ *     3.1.5): a key is never trusted past the signature that vouched for
+ *     it;
+ *   - the configured keep_keys_ttl.
+ * A later lookup under a kept zone sends one query and validates its
+ * reply offline against the kept DNSKEYs as trust anchors
+ * (getdns_validate_dnssec2); dns.c accepts only a "secure" outcome from
+ * that and does a full lookup otherwise.
+ *
+ * The keyring is shared by the threads that use one tlspool_dns handle:
+ * a mutex guards it, and tp_keyring_anchors() hands out copies.
+ */
+#include <errno.h>
+#include <getdns/getdns.h>
+#include <getdns/getdns_extra.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define TP_RR_DS     43
+#define TP_RR_RRSIG  46
+#define TP_RR_DNSKEY 48
+
+/* Most zones kept per handle: an old entry is replaced beyond that. */
+#define TP_KEYRING_MAX 256
+
+struct zonekeys {
+	char zone[256];    /* with a final dot */
+	getdns_list *keys; /* the DNSKEY rr_dicts */
+	time_t until;      /* not used from then on */
+};
+
+struct tp_keyring {
+	pthread_mutex_t lock;
+	unsigned max_ttl;
+	struct zonekeys *z;
+	size_t n, cap;
+};
+
+struct tp_keyring *tp_keyring_new(unsigned max_ttl)
+{
+	struct tp_keyring *k = calloc(1, sizeof(*k));
+
+	if (k == NULL)
+		return NULL;
+	if (pthread_mutex_init(&k->lock, NULL) != 0) {
+		free(k);
+		return NULL;
+	}
+	k->max_ttl = max_ttl;
+	return k;
+}
+
+void tp_keyring_free(struct tp_keyring *k)
+{
+	size_t i;
+
+	if (k == NULL)
+		return;
+	for (i = 0; i < k->n; i++)
+		getdns_list_destroy(k->z[i].keys);
+	free(k->z);
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+static uint32_t rr_u32(const getdns_dict *rr, const char *key, uint32_t dflt)
+{
+	uint32_t v;
+
+	return getdns_dict_get_int(rr, key, &v) == GETDNS_RETURN_GOOD ? v
+	                                                              : dflt;
+}
+
+/* The owner of rr as text with a final dot, or -1. */
+static int owner_of(const getdns_dict *rr, char out[256])
+{
+	getdns_bindata *b;
+	char *s = NULL;
+	int rv = -1;
+
+	if (getdns_dict_get_bindata(rr, "name", &b) == GETDNS_RETURN_GOOD &&
+	    getdns_convert_dns_name_to_fqdn(b, &s) == GETDNS_RETURN_GOOD &&
+	    strlen(s) < 256) {
+		strcpy(out, s);
+		rv = 0;
+	}
+	free(s);
+	return rv;
+}
+
+/* The time until which the chain may be used: the earliest TTL and
+ * RRSIG expiration among its records, capped by max_ttl; 0 when some
+ * signature is already expired or not yet valid. */
+static time_t chain_until(const getdns_list *chain, time_t now,
+                          unsigned max_ttl)
+{
+	time_t until = now + (time_t)max_ttl;
+	size_t i, n = 0;
+
+	getdns_list_get_length(chain, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		uint32_t type, ttl;
+
+		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD)
+			return 0;
+		type = rr_u32(rr, "type", 0);
+		ttl = rr_u32(rr, "ttl", 0);
+		if (now + (time_t)ttl < until)
+			until = now + (time_t)ttl;
+		if (type == TP_RR_RRSIG) {
+			/* RFC 4034 section 3.1.5: serial number arithmetic;
+			 * these times are near enough to now to compare
+			 * directly. */
+			time_t exp = (time_t)rr_u32(
+			        rr, "/rdata/signature_expiration", 0);
+			time_t inc = (time_t)rr_u32(
+			        rr, "/rdata/signature_inception", 0);
+
+			if (exp <= now || inc > now)
+				return 0;
+			if (exp < until)
+				until = exp;
+		}
+	}
+	return until > now ? until : 0;
+}
+
+static struct zonekeys *find(struct tp_keyring *k, const char *zone)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		if (tp_name_equal(k->z[i].zone, zone))
+			return &k->z[i];
+	return NULL;
+}
+
+/* A slot for zone: its own, a free one, an expired one, or the one that
+ * expires first. */
+static struct zonekeys *slot(struct tp_keyring *k, const char *zone, time_t now)
+{
+	struct zonekeys *z = find(k, zone);
+	size_t i, first = 0;
+
+	if (z != NULL)
+		return z;
+	if (k->n < TP_KEYRING_MAX) {
+		if (k->n == k->cap) {
+			size_t cap = k->cap ? k->cap * 2 : 8;
+			struct zonekeys *g = realloc(k->z, cap * sizeof(*g));
+
+			if (g == NULL)
+				return NULL;
+			k->z = g;
+			k->cap = cap;
+		}
+		z = &k->z[k->n++];
+		memset(z, 0, sizeof(*z));
+		return z;
+	}
+	for (i = 0; i < k->n; i++) {
+		if (k->z[i].until <= now)
+			return &k->z[i];
+		if (k->z[i].until < k->z[first].until)
+			first = i;
+	}
+	return &k->z[first];
+}
+
+/* The DNSKEY rr_dicts of chain owned by zone, as a new list (NULL when
+ * none or for lack of memory). */
+static getdns_list *keys_of(const getdns_list *chain, const char *zone)
+{
+	getdns_list *keys = getdns_list_create();
+	size_t i, n = 0, nk = 0;
+
+	if (keys == NULL)
+		return NULL;
+	getdns_list_get_length(chain, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char owner[256];
+
+		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD ||
+		    rr_u32(rr, "type", 0) != TP_RR_DNSKEY ||
+		    owner_of(rr, owner) != 0 || !tp_name_equal(owner, zone))
+			continue;
+		if (getdns_list_set_dict(keys, nk, rr) != GETDNS_RETURN_GOOD) {
+			getdns_list_destroy(keys);
+			return NULL;
+		}
+		nk++;
+	}
+	if (nk == 0) {
+		getdns_list_destroy(keys);
+		return NULL;
+	}
+	return keys;
+}
+
+int tp_keyring_learn(struct tp_keyring *k, const struct getdns_list *chain,
+                     time_t now)
+{
+	time_t until;
+	size_t i, n = 0;
+	int rv = 0;
+
+	if (k == NULL || chain == NULL || k->max_ttl == 0)
+		return 0;
+	until = chain_until(chain, now, k->max_ttl);
+	if (until == 0)
+		return 0;
+	getdns_list_get_length(chain, &n);
+	pthread_mutex_lock(&k->lock);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char zone[256];
+		struct zonekeys *z;
+		getdns_list *keys;
+
+		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD ||
+		    rr_u32(rr, "type", 0) != TP_RR_DNSKEY ||
+		    owner_of(rr, zone) != 0)
+			continue;
+		keys = keys_of(chain, zone);
+		z = keys != NULL ? slot(k, zone, now) : NULL;
+		if (z == NULL) {
+			getdns_list_destroy(keys);
+			rv = -1;
+			break;
+		}
+		getdns_list_destroy(z->keys);
+		strcpy(z->zone, zone);
+		z->keys = keys;
+		z->until = until;
+	}
+	pthread_mutex_unlock(&k->lock);
+	return rv;
+}
+
+/* Is zone name or one of its ancestors? */
+static int encloses(const char *zone, const char *name)
+{
+	size_t zl = strlen(zone), nl = strlen(name);
+
+	if (zl > 0 && zone[zl - 1] == '.')
+		zl--;
+	if (nl > 0 && name[nl - 1] == '.')
+		nl--;
+	if (zl == 0)
+		return 1; /* the root */
+	if (zl > nl || strncasecmp(zone, name + nl - zl, zl) != 0)
+		return 0;
+	return zl == nl || name[nl - zl - 1] == '.';
+}
+
+struct getdns_list *tp_keyring_anchors(struct tp_keyring *k, const char *name,
+                                       time_t now)
+{
+	getdns_list *tas = NULL;
+	size_t i, nt = 0;
+
+	if (k == NULL)
+		return NULL;
+	pthread_mutex_lock(&k->lock);
+	for (i = 0; i < k->n; i++) {
+		const struct zonekeys *z = &k->z[i];
+		size_t j, nk = 0;
+
+		if (z->until <= now || !encloses(z->zone, name))
+			continue;
+		if (tas == NULL && (tas = getdns_list_create()) == NULL)
+			break;
+		getdns_list_get_length(z->keys, &nk);
+		for (j = 0; j < nk; j++) {
+			getdns_dict *rr;
+
+			if (getdns_list_get_dict(z->keys, j, &rr) ==
+			            GETDNS_RETURN_GOOD &&
+			    getdns_list_set_dict(tas, nt, rr) ==
+			            GETDNS_RETURN_GOOD)
+				nt++;
+		}
+	}
+	pthread_mutex_unlock(&k->lock);
+	if (nt == 0) {
+		getdns_list_destroy(tas);
+		return NULL;
+	}
+	return tas;
+}
+
+time_t tp_keyring_until(struct tp_keyring *k, const char *zone)
+{
+	const struct zonekeys *z;
+	time_t until = 0;
+
+	if (k == NULL)
+		return 0;
+	pthread_mutex_lock(&k->lock);
+	z = find(k, zone);
+	if (z != NULL)
+		until = z->until;
+	pthread_mutex_unlock(&k->lock);
+	return until;
+}
