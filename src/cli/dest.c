@@ -33,7 +33,7 @@ static tlspool_dest *resolve(const struct options *o)
 	tlspool_dns *dns;
 	tlspool_dest *d = NULL;
 	unsigned long port = o->port != NULL ? strtoul(o->port, NULL, 10) : 25;
-	int r;
+	int r, e;
 
 	cfg = tlspool_dns_config_load(o->config, err, sizeof(err));
 	if (cfg == NULL) {
@@ -50,9 +50,11 @@ static tlspool_dest *resolve(const struct options *o)
 	                                         sizeof(err))
 	                   : tlspool_mx_resolve(dns, o->name, (unsigned)port,
 	                                        &d, err, sizeof(err));
+	e = errno;
 	if (r != 0)
 		fprintf(stderr, "%s: %s\n", progname, err);
 	tlspool_dns_free(dns);
+	errno = e;
 	return d;
 }
 
