@@ -9,10 +9,15 @@
  * records below and starts zones/serve.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <tlspool/starttls.h>
 #include <tlspool/validate.h>
 
 #include "fixture.h"
@@ -482,6 +487,63 @@ START_TEST(srv_secure)
 }
 END_TEST
 
+/* --- starttls_ctx_client_dane(): the arguments, the descriptor -------- */
+
+static int closed(int fd)
+{
+	return fcntl(fd, F_GETFD) == -1 && errno == EBADF;
+}
+
+/* One call on a fresh socket: -1 with want_errno, the socket consumed. */
+static void refused(const starttls_dane_ref *ref, int proto, int want_errno,
+                    const char *detail)
+{
+	int sv[2], rv;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	rv = starttls_ctx_client_dane(NULL, sv[0], proto, NULL, 0,
+	                              "mx1.example.test", ref, NULL, 0);
+	ck_assert_int_eq(rv, -1);
+	ck_assert_int_eq(errno, want_errno);
+	ck_assert_msg(strstr(starttls_errstr(), detail) != NULL, "\"%s\"",
+	              starttls_errstr());
+	ck_assert(closed(sv[0]));
+	close(sv[1]);
+}
+
+START_TEST(dane_call_arguments)
+{
+	const char *bad[] = {"mx1.example.test", "not a name"};
+	const char *good[] = {"mx1.example.test", "example.test"};
+	starttls_dane_ref ref = {"mx1.example.test", 25, good, 2,
+	                         "mx1.example.test", 1};
+	starttls_dane_ref r;
+
+	refused(NULL, IPPROTO_TCP, EINVAL, "base");
+	r = ref;
+	r.base = "bad base";
+	refused(&r, IPPROTO_TCP, EINVAL, "bad base");
+	r = ref;
+	r.names = bad;
+	refused(&r, IPPROTO_TCP, EINVAL, "not a name");
+	r = ref;
+	r.names = NULL;
+	refused(&r, IPPROTO_TCP, EINVAL, "names");
+	r = ref;
+	r.port = 70000;
+	refused(&r, IPPROTO_TCP, EINVAL, "port");
+	r = ref;
+	r.peer = "@@";
+	refused(&r, IPPROTO_TCP, EINVAL, "peer");
+	refused(&ref, IPPROTO_UDP, EINVAL, "IPPROTO_TCP");
+	/* not through tlspoold in this version */
+	setenv("TLSPOOL_SOCKET", "/nonexistent/tlspoold.sock", 1);
+	refused(&ref, IPPROTO_TCP, EPROTONOSUPPORT, "tlspoold");
+	unsetenv("TLSPOOL_SOCKET");
+	ck_assert_int_eq(starttls_errclass(), STARTTLS_ERR_UNSUPPORTED);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mx");
@@ -496,6 +558,7 @@ static Suite *suite(void)
 	tcase_add_test(neg, null_mx);
 	tcase_add_test(neg, bogus_address_skips_host);
 	tcase_add_test(neg, srv_negative);
+	tcase_add_test(neg, dane_call_arguments);
 	tcase_add_test(pos, secure_mx_hosts);
 	tcase_add_test(pos, cname_rules);
 	tcase_add_test(pos, implicit_mx_and_port);
