@@ -321,6 +321,44 @@ struct attempt {
 	int done; /* 1: a host succeeded, rc is the run's code */
 };
 
+/* A failed attempt at host h: one line naming it, the trace (JSON only
+ * for the last attempt) and the worst exit code so far. */
+static void attempt_failed(struct attempt *t, const char *addr, int last,
+                           const char *peer, int e)
+{
+	struct options q = *t->o;
+
+	fprintf(stderr, "%s: %s[%s]:%u: ", progname, t->h->name, addr,
+	        t->h->port);
+	fflush(stderr);
+	if (!last)
+		q.json = 0;
+	t->rc = worse(t->rc, report_call(&q, peer, e, 0));
+}
+
+/* --starttls PROTO on fd before the handshake (starttls_prelude_client(3));
+ * XMPP's to= is the service domain. */
+static int prelude(struct attempt *t, int fd)
+{
+	static starttls_prelude pre;
+	static char domain[256];
+	size_t len;
+
+	if (t->o->starttls == NULL)
+		return 0;
+	snprintf(domain, sizeof(domain), "%s", t->d->domain);
+	len = strlen(domain);
+	if (len > 1 && domain[len - 1] == '.')
+		domain[len - 1] = '\0';
+	memset(&pre, 0, sizeof(pre));
+	pre.protocol = t->o->starttls;
+	pre.myname = t->o->myname;
+	pre.peerdomain = domain;
+	pre.ctx = t->o->ctx;
+	cli_prelude = &pre;
+	return starttls_prelude_client(fd, &pre);
+}
+
 /* The TLS call on a connected fd for host h: 0 when it authenticated
  * (the run then ends with the plain side), -1 to go on. */
 static int try_fd(struct attempt *t, int fd, const char *addr, int last)
@@ -328,9 +366,8 @@ static int try_fd(struct attempt *t, int fd, const char *addr, int last)
 	const tlspool_dest_host *h = t->h;
 	const char *names[TLSPOOL_DEST_MAX_NAMES];
 	starttls_dane_ref ref = {0};
-	struct options q = *t->o;
 	char peer[320] = "", name[256];
-	int tls, rc;
+	int tls;
 
 	for (size_t k = 0; k < h->nnames; k++)
 		names[k] = h->names[k];
@@ -344,21 +381,19 @@ static int try_fd(struct attempt *t, int fd, const char *addr, int last)
 		name[strlen(name) - 1] = '\0';
 	ref.peer = name;
 	ref.smtp = !t->d->srv;
+	if (prelude(t, fd) != 0) {
+		int e = errno;
+
+		close(fd);
+		attempt_failed(t, addr, last, "", e);
+		return -1;
+	}
 	/* RFC 7672 section 8.1: SNI is the TLSA base domain */
 	tls = starttls_ctx_client_dane(t->o->ctx, fd, IPPROTO_TCP, t->o->myname,
 	                               t->o->flags, h->base, &ref, peer,
 	                               sizeof(peer));
 	if (tls < 0) {
-		int e = errno;
-
-		fprintf(stderr, "%s: %s[%s]:%u: ", progname, h->name, addr,
-		        h->port);
-		fflush(stderr);
-		/* only the last attempt writes the JSON trace */
-		if (!last)
-			q.json = 0;
-		rc = report_call(&q, peer, e, 0);
-		t->rc = worse(t->rc, rc);
+		attempt_failed(t, addr, last, peer, errno);
 		return -1;
 	}
 	if (t->o->verbose)

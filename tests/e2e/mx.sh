@@ -2,9 +2,11 @@
 # tlspool-connect --mx: SMTP DANE by MX (RFC 7672) end to end, against
 # zones signed for this run with MX, A and TLSA records added at test
 # time.  Each MX host has its own loopback address (127.0.0.N), served by
-# a one-connection tlspool-connect --server that says who it is, so that
-# the host a client reached shows in its output.  Asserts exit codes,
-# the host reached, the peer reported and the reasons of the failures.
+# a one-connection tlspool-connect --server --starttls smtp that says who
+# it is after the handshake, so that the host a client reached shows in
+# its output; one host is a scripted SMTP server that offers no STARTTLS.
+# Asserts exit codes, the host reached, the peer reported and the reasons
+# of the failures.
 . "$(dirname "$0")/common"
 . scripts/ports.sh
 
@@ -30,7 +32,7 @@ leaf nexthop ta.example.test || { echo "certtool failed"; exit 1; }
 cat "$C/other.pem" "$C/inter.pem" "$C/root.pem" >"$C/other.chain"
 
 declare -A P
-for s in good fall all cname ins ta unusable bogus lookup; do
+for s in good fall all cname ins ta unusable bogus lookup smtps nostls; do
 	P[$s]=$(free_port)
 done
 tlsa() { # USAGE SELECTOR MTYPE CERT OWNER
@@ -83,6 +85,14 @@ tlsa() { # USAGE SELECTOR MTYPE CERT OWNER
 	echo "bogusfirst IN MX 10 mx.bogus.test."
 	echo "bogusfirst IN MX 20 mxa.example.test."
 	tlsa 3 1 1 "$C/www.pem" "_${P[bogus]}._tcp.mxa.example.test."
+	# implicit TLS (SMTPS, port 465 style) at the same host
+	tlsa 3 1 1 "$C/www.pem" "_${P[smtps]}._tcp.mxa.example.test."
+	# the first MX host offers no STARTTLS
+	echo "mxn IN A 127.0.0.23"
+	echo "nostls IN MX 10 mxn.example.test."
+	echo "nostls IN MX 20 mxa.example.test."
+	tlsa 3 1 1 "$C/www.pem" "_${P[nostls]}._tcp.mxn.example.test."
+	tlsa 3 1 1 "$C/www.pem" "_${P[nostls]}._tcp.mxa.example.test."
 	# lookup
 	echo "look IN MX 10 mxb.example.test."
 	echo "look IN MX 20 mxplain.example.test."
@@ -124,23 +134,31 @@ CONF="$W/tlspool.conf"
 } >"$CONF"
 export TLSPOOL_CONFIG="$CONF"
 
-# server NAME ADDR PORT: a one-connection server for MX host NAME on
-# ADDR that greets with "served-by-NAME" and echoes.
+# server NAME ADDR PORT [OPTIONS...]: a one-connection SMTP server
+# (--starttls smtp) for MX host NAME on ADDR that greets with
+# "served-by-NAME" after the handshake and echoes.
 server() {
-	"$CLI" --server --no-peer-cert --bind "$2" --myname "$1.example.test" \
-		--exec "echo served-by-$1; cat" "$3" 2>"$T/server-$1.err" >/dev/null &
+	local n=$1 a=$2 p=$3
+	shift 3
+	"$CLI" --server --starttls smtp --no-peer-cert --bind "$a" \
+		--myname "$n.example.test" "$@" --exec "echo served-by-$n; cat" \
+		"$p" 2>"$T/server-$n.err" >/dev/null &
 	pids+=($!)
 	local i
+	listening "$a" "$p"
+}
+listening() { # ADDR PORT
+	local i
 	for i in $(seq 100); do
-		ss -Htln "src $2 and sport = :$3" | grep -q . && return 0
+		ss -Htln "src $1 and sport = :$2" | grep -q . && return 0
 		sleep 0.05
 	done
-	echo "nothing listens on $2:$3" >&2
+	echo "nothing listens on $1:$2" >&2
 }
-mx() { # DOMAIN PORT [OPTIONS...]
+mx() { # DOMAIN PORT [OPTIONS...]: as a sending MTA, STARTTLS after EHLO
 	local d=$1 p=$2
 	shift 2
-	echo hello | timeout 30 "$CLI" --client --mx "$@" "$d" "$p"
+	echo hello | timeout 30 "$CLI" --client --starttls smtp --mx "$@" "$d" "$p"
 }
 export CLI
 export -f mx
@@ -186,6 +204,29 @@ no_grep_in err unusable '\[127\.0\.0\.20\]'
 expect refused 2 -- mx good.example.test "${P[good]}"
 grep_in err refused 'connect: Connection refused'
 
+# an SMTP server without STARTTLS (RFC 3207): that host fails, the next
+# one is used
+python3 - 127.0.0.23 "${P[nostls]}" <<'PY' &
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+c, _ = s.accept()
+c.sendall(b"220 mxn.example.test ESMTP\r\n")
+c.recv(512)
+c.sendall(b"250-mxn.example.test\r\n250 PIPELINING\r\n")
+c.recv(512)
+c.close()
+PY
+pids+=($!)
+listening 127.0.0.23 "${P[nostls]}"
+server mxa 127.0.0.11 "${P[nostls]}"
+expect no-starttls 0 -- mx nostls.example.test "${P[nostls]}"
+grep_in err no-starttls "mxn\.example\.test\.\[127\.0\.0\.23\]:${P[nostls]}: .*offers no STARTTLS"
+grep_in out no-starttls '^served-by-mxa$'
+wait
+
 # --- successes ---
 # DANE-EE(3): no name checks; the peer is the MX host
 server mxa 127.0.0.11 "${P[good]}"
@@ -193,6 +234,25 @@ expect good 0 -- mx good.example.test "${P[good]}"
 grep_in out good '^served-by-mxa$'
 grep_in out good '^hello$'
 grep_in err good '^peer: mxa\.example\.test$'
+wait
+# the trace as JSON: the SMTP dialogue, the TLSA owner, the peer
+server mxa 127.0.0.11 "${P[good]}"
+expect good-json 0 -- mx good.example.test "${P[good]}" --json
+if grep -v -e '^peer: ' -e '^tlspool-connect: ' "$T/err" | jq -e --arg o "_${P[good]}._tcp.mxa.example.test." '.peer == "mxa.example.test" and .starttls.protocol == "smtp" and (.starttls.capabilities | index("STARTTLS")) and .dns.query == $o and .verdict == "authenticated" and .exit_code == 0' >/dev/null; then
+	npass=$((npass + 1))
+else
+	nfail=$((nfail + 1)); echo "not ok: good-json: $(head -c 800 "$T/err")"
+fi
+wait
+
+# implicit TLS (SMTPS): no --starttls on either side
+"$CLI" --server --no-peer-cert --bind 127.0.0.11 --myname mxa.example.test \
+	--exec "echo served-by-mxa; cat" "${P[smtps]}" 2>/dev/null >/dev/null &
+pids+=($!)
+listening 127.0.0.11 "${P[smtps]}"
+expect smtps 0 -- bash -c "echo hello | timeout 30 $CLI --client --mx good.example.test ${P[smtps]}"
+grep_in out smtps '^served-by-mxa$'
+grep_in err smtps '^peer: mxa\.example\.test$'
 wait
 
 # a failed MX host falls through to the next

@@ -89,16 +89,18 @@ export TLSPOOL_CONFIG="$CONF"
 
 # server NAME ADDR PORT: a one-connection server for target NAME on ADDR
 # that greets with "served-by-NAME" and echoes.
-server() {
-	"$CLI" --server --no-peer-cert --bind "$2" --myname "$1.example.test" \
-		--exec "echo served-by-$1; cat" "$3" 2>"$T/server-$1.err" >/dev/null &
+server() { # NAME ADDR PORT [OPTIONS...]
+	local n=$1 a=$2 p=$3
+	shift 3
+	"$CLI" --server --no-peer-cert --bind "$a" --myname "$n.example.test" \
+		"$@" --exec "echo served-by-$n; cat" "$p" 2>"$T/server-$n.err" >/dev/null &
 	pids+=($!)
 	local i
 	for i in $(seq 100); do
-		ss -Htln "src $2 and sport = :$3" | grep -q . && return 0
+		ss -Htln "src $a and sport = :$p" | grep -q . && return 0
 		sleep 0.05
 	done
-	echo "nothing listens on $2:$3" >&2
+	echo "nothing listens on $a:$p" >&2
 }
 srv() { # SERVICE DOMAIN [OPTIONS...]
 	local s=$1 d=$2
@@ -137,6 +139,18 @@ expect good 0 -- srv xmpp-client good.example.test
 grep_in out good '^served-by-xa$'
 grep_in out good '^hello$'
 grep_in err good '^peer: xa\.example\.test$'
+wait
+
+# XMPP client to server (RFC 6120): the stream header's to= is the
+# service domain, STARTTLS, then DANE at the SRV target
+server xa 127.0.0.31 "${P[xa]}" --starttls xmpp
+expect xmpp 0 -- srv xmpp-client good.example.test --starttls xmpp --json
+grep_in out xmpp '^served-by-xa$'
+if grep -v -e '^peer: ' -e '^tlspool-connect: ' "$T/err" | jq -e '.peer == "xa.example.test" and .starttls.protocol == "xmpp" and .starttls.hello == "good.example.test" and .exit_code == 0' >/dev/null; then
+	npass=$((npass + 1))
+else
+	nfail=$((nfail + 1)); echo "not ok: xmpp-json: $(head -c 800 "$T/err")"
+fi
 wait
 
 server xb 127.0.0.32 "${P[xb]}"
