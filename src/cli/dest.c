@@ -262,7 +262,7 @@ static int connect_addr(const tlspool_dest_host *h, int v6,
 	struct timeval tv = {CONNECT_TIMEOUT_S, 0};
 	socklen_t len;
 	char text[INET6_ADDRSTRLEN];
-	int fd;
+	int fd, e;
 
 	if (v6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
@@ -282,16 +282,20 @@ static int connect_addr(const tlspool_dest_host *h, int v6,
 	inet_ntop(v6 ? AF_INET6 : AF_INET, addr, text, sizeof(text));
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
+		e = errno;
 		fprintf(stderr, "%s: %s[%s]:%u: socket: %s\n", progname,
-		        h->name, text, h->port, strerror(errno));
+		        h->name, text, h->port, strerror(e));
+		errno = e;
 		return -1;
 	}
 	/* connect(2) heeds the send timeout */
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
+		e = errno;
 		fprintf(stderr, "%s: %s[%s]:%u: connect: %s\n", progname,
-		        h->name, text, h->port, strerror(errno));
+		        h->name, text, h->port, strerror(e));
 		close(fd);
+		errno = e;
 		return -1;
 	}
 	tv.tv_sec = 0;
@@ -317,23 +321,45 @@ struct attempt {
 	const struct options *o;
 	const tlspool_dest *d;
 	const tlspool_dest_host *h;
-	int rc;   /* the worst failure so far, or EXIT_OK */
-	int done; /* 1: a host succeeded, rc is the run's code */
+	int rc;                /* the worst failure so far, or EXIT_OK */
+	int done;              /* 1: a host succeeded, rc is the run's code */
+	json_object *attempts; /* --json: the failed attempts */
 };
 
-/* A failed attempt at host h: one line naming it, the trace (JSON only
- * for the last attempt) and the worst exit code so far. */
-static void attempt_failed(struct attempt *t, const char *addr, int last,
+/* One failed attempt for the --json document. */
+static void note_attempt(struct attempt *t, const char *addr, const char *error,
+                         const char *cls, int rc)
+{
+	json_object *a;
+
+	if (t->attempts == NULL)
+		return;
+	a = json_object_new_object();
+	json_object_object_add(a, "host", json_object_new_string(t->h->name));
+	json_object_object_add(a, "address", json_object_new_string(addr));
+	json_object_object_add(a, "port", json_object_new_int(t->h->port));
+	json_object_object_add(a, "error", json_object_new_string(error));
+	json_object_object_add(a, "class", json_object_new_string(cls));
+	json_object_object_add(a, "exit_code", json_object_new_int(rc));
+	json_object_array_add(t->attempts, a);
+}
+
+/* A failed attempt at host h: one line naming it, the --diagnose trace
+ * (--json: one document at the end) and the worst exit code so far. */
+static void attempt_failed(struct attempt *t, const char *addr,
                            const char *peer, int e)
 {
 	struct options q = *t->o;
+	int rc;
 
 	fprintf(stderr, "%s: %s[%s]:%u: ", progname, t->h->name, addr,
 	        t->h->port);
 	fflush(stderr);
-	if (!last)
-		q.json = 0;
-	t->rc = worse(t->rc, report_call(&q, peer, e, 0));
+	q.json = 0;
+	rc = report_call(&q, peer, e, 0);
+	note_attempt(t, addr, starttls_errstr(),
+	             starttls_class_name(starttls_errclass()), rc);
+	t->rc = worse(t->rc, rc);
 }
 
 /* --starttls PROTO on fd before the handshake (starttls_prelude_client(3));
@@ -361,7 +387,7 @@ static int prelude(struct attempt *t, int fd)
 
 /* The TLS call on a connected fd for host h: 0 when it authenticated
  * (the run then ends with the plain side), -1 to go on. */
-static int try_fd(struct attempt *t, int fd, const char *addr, int last)
+static int try_fd(struct attempt *t, int fd, const char *addr)
 {
 	const tlspool_dest_host *h = t->h;
 	const char *names[TLSPOOL_DEST_MAX_NAMES];
@@ -385,7 +411,7 @@ static int try_fd(struct attempt *t, int fd, const char *addr, int last)
 		int e = errno;
 
 		close(fd);
-		attempt_failed(t, addr, last, "", e);
+		attempt_failed(t, addr, "", e);
 		return -1;
 	}
 	/* RFC 7672 section 8.1: SNI is the TLSA base domain */
@@ -393,7 +419,7 @@ static int try_fd(struct attempt *t, int fd, const char *addr, int last)
 	                               t->o->flags, h->base, &ref, peer,
 	                               sizeof(peer));
 	if (tls < 0) {
-		attempt_failed(t, addr, last, peer, errno);
+		attempt_failed(t, addr, peer, errno);
 		return -1;
 	}
 	if (t->o->verbose)
@@ -406,57 +432,69 @@ static int try_fd(struct attempt *t, int fd, const char *addr, int last)
 }
 
 /* Every address of host h in turn (A, then AAAA). */
-static void try_host(struct attempt *t, int lasthost)
+static void try_host(struct attempt *t)
 {
 	const tlspool_dest_host *h = t->h;
 	const tlspool_dns_answer *x[2] = {h->a, h->aaaa};
-	size_t total = 0, n = 0;
-	char text[INET6_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN], why[300];
 
-	for (int k = 0; k < 2; k++)
-		total += x[k] != NULL ? x[k]->nrr : 0;
 	for (int k = 0; k < 2 && !t->done; k++)
 		for (size_t i = 0; x[k] != NULL && i < x[k]->nrr && !t->done;
 		     i++) {
 			const tlspool_rr *rr = &x[k]->rr[i];
 			int fd;
 
-			n++;
 			if (rr->rdlen != (k == 0 ? 4u : 16u))
 				continue;
 			inet_ntop(k ? AF_INET6 : AF_INET, rr->rdata, text,
 			          sizeof(text));
 			fd = connect_addr(h, k, rr->rdata);
 			if (fd < 0) {
+				snprintf(why, sizeof(why), "connect: %s",
+				         strerror(errno));
+				note_attempt(t, text, why, "connection",
+				             EXIT_CONNECT);
 				t->rc = worse(t->rc, EXIT_CONNECT);
 				continue;
 			}
-			try_fd(t, fd, text, lasthost && n == total);
+			try_fd(t, fd, text);
 		}
+}
+
+/* --json, when no host authenticated: the destination as --lookup shows
+ * it, with the attempts, on standard error. */
+static void failure_json(const struct attempt *t)
+{
+	json_object *doc = dest_json(t->d);
+
+	json_object_object_add(doc, "attempts", json_object_get(t->attempts));
+	json_object_object_add(doc, "exit_code", json_object_new_int(t->rc));
+	fprintf(stderr, "%s\n",
+	        json_object_to_json_string_ext(
+	                doc, JSON_C_TO_STRING_PRETTY |
+	                             JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(doc);
 }
 
 int run_dest_client(const struct options *o)
 {
-	struct attempt t = {o, NULL, NULL, EXIT_OK, 0};
+	struct attempt t = {o, NULL, NULL, EXIT_OK, 0, NULL};
 	tlspool_dest *d;
-	size_t last = 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	d = resolve(o);
 	if (d == NULL)
 		return errno == EINVAL ? EXIT_USAGE : EXIT_DNS;
 	t.d = d;
+	if (o->json)
+		t.attempts = json_object_new_array();
 	if (d->verdict != TLSPOOL_DEST_SECURE &&
 	    d->verdict != TLSPOOL_DEST_IMPLICIT) {
 		t.rc = dest_exit(d);
 		fprintf(stderr, "%s: %s%s\n", progname, d->reason,
 		        t.rc == EXIT_NO_DANE ? " (no DANE)" : "");
-		tlspool_dest_free(d);
-		return t.rc;
+		goto out;
 	}
-	for (size_t i = 0; i < d->nhosts; i++)
-		if (d->hosts[i].verdict == TLSPOOL_HOST_DANE)
-			last = i;
 	for (size_t i = 0; i < d->nhosts && !t.done; i++) {
 		const tlspool_dest_host *h = &d->hosts[i];
 
@@ -472,7 +510,7 @@ int run_dest_client(const struct options *o)
 			continue;
 		}
 		t.h = h;
-		try_host(&t, i == last);
+		try_host(&t);
 	}
 	if (!t.done && t.rc == EXIT_OK)
 		t.rc = EXIT_NO_DANE; /* no hosts at all */
@@ -480,6 +518,10 @@ int run_dest_client(const struct options *o)
 		fprintf(stderr, "%s: %s: no %s host could be used%s\n",
 		        progname, d->domain, d->srv ? "SRV" : "MX",
 		        t.rc == EXIT_NO_DANE ? " (no DANE)" : "");
+out:
+	if (!t.done && o->json)
+		failure_json(&t);
+	json_object_put(t.attempts);
 	tlspool_dest_free(d);
 	return t.rc;
 }

@@ -167,6 +167,12 @@ export -f mx
 # an insecure MX RRset: no DANE, nothing connected
 expect insecure-mx 7 -- mx insecure.test "${P[good]}"
 grep_in err insecure-mx 'MX RRset is insecure.*\(no DANE\)'
+expect insecure-mx-json 7 -- mx insecure.test "${P[good]}" --json
+if grep -v -e '^tlspool-connect: ' "$T/err" | jq -e '.verdict == "insecure" and .exit_code == 7 and .attempts == []' >/dev/null; then
+	npass=$((npass + 1))
+else
+	nfail=$((nfail + 1)); echo "not ok: insecure-mx-json: $(head -c 800 "$T/err")"
+fi
 no_grep_in err insecure-mx '\[127|Connection'
 
 # a bogus MX RRset fails closed
@@ -185,6 +191,16 @@ grep_in err all-fail "mxd\\.example\\.test\\.\\[127\\.0\\.0\\.14\\]:${P[all]}: "
 grep_in err all-fail "mxe\\.example\\.test\\.\\[127\\.0\\.0\\.15\\]:${P[all]}: "
 grep_in err all-fail 'no MX host could be used'
 no_grep_in out all-fail 'served-by'
+wait
+# the same as JSON: the destination and each attempt, on stderr
+server mxd 127.0.0.14 "${P[all]}"
+server mxe 127.0.0.15 "${P[all]}"
+expect all-fail-json 4 -- mx all.example.test "${P[all]}" --json
+if grep -v -e '^tlspool-connect: ' -e '^peer: ' "$T/err" | jq -e '.type == "MX" and .verdict == "secure" and .exit_code == 4 and (.attempts|length) == 2 and .attempts[0].host == "mxd.example.test." and .attempts[0].address == "127.0.0.14" and .attempts[0].class == "no-match" and .attempts[0].exit_code == 4 and .attempts[1].host == "mxe.example.test." and (.hosts|length) == 2' >/dev/null; then
+	npass=$((npass + 1))
+else
+	nfail=$((nfail + 1)); echo "not ok: all-fail-json: $(head -c 800 "$T/err")"
+fi
 wait
 
 # DANE-TA(2) with a certificate that names neither the MX host nor the
