@@ -342,6 +342,10 @@ grep_in out lookup-bogus '^; destination expired\.test\. MX: dns-error: '
 expect lookup-unusable 4 -- "$CLI" --lookup --mx unusable.example.test "${P[unusable]}"
 grep_in out lookup-unusable '^;   verdict unusable: '
 
+# --lookup DOMAIN 25 points a mail administrator at --mx
+expect lookup-hint 4 -- "$CLI" --lookup look.example.test 25
+grep_in err lookup-hint 'try --lookup --mx look\.example\.test'
+
 # usage errors
 expect usage-both 1 -- "$CLI" --lookup --mx --srv imaps example.test
 expect usage-sni 1 -- "$CLI" --client --mx --sni x.example.test example.test
