@@ -359,7 +359,12 @@ int tp_quiet(struct tp_pc *c)
 		c->len = 0;
 		return closed(c, n < 0 ? errno : 0);
 	}
-	if (c->server && !(c->tls_follows && looks_tls(b, (size_t)n)))
+	if (c->server && c->tls_follows && !looks_tls(b, (size_t)n))
+		return tp_refuse(c,
+		                 "the client sent data after its SSL request "
+		                 "that is not TLS: %s",
+		                 tp_show(c, (const char *)b, (size_t)n));
+	if (c->server && !c->tls_follows)
 		return tp_refuse(c,
 		                 "the client sent data after its STARTTLS "
 		                 "request, before the answer and the TLS "
@@ -368,11 +373,6 @@ int tp_quiet(struct tp_pc *c)
 		                 tp_show(c, (const char *)b, (size_t)n));
 	if (looks_tls(b, (size_t)n))
 		return 0;
-	if (c->tls_follows)
-		return tp_refuse(c,
-		                 "the client sent data after its SSL request "
-		                 "that is not TLS: %s",
-		                 tp_show(c, (const char *)b, (size_t)n));
 	return tp_refuse(c,
 	                 "the server sent data after its go-ahead, before "
 	                 "the TLS handshake (the response injection of "
