@@ -163,15 +163,15 @@ static const struct row hostile[] = {
 static const struct row happy[] = {
         /* the client side; TLS bytes wait after the go-ahead */
         {"SMTP", "smtp", 0, B(SMTP_OK TLS_HELLO), 0, OK, "EHLO client.test\r\nSTARTTLS\r\n", TLS_HELLO, "capabilities=PIPELINING\nSIZE 1000\nSTARTTLS"},
-        {"SMTP greeting of two lines", "smtp", 0, B("220-mx.example.test ESMTP\r\n220 second\r\n250-mx\r\n250 STARTTLS\r\n220 go\r\n"), 0, OK, NULL, "", "greeting=mx.example.test ESMTP\nsecond"},
+        {"SMTP greeting of two lines", "smtp", 0, B("220-mx.example.test ESMTP\r\n220 second\r\n250-mx\r\n250 STARTTLS\r\n220 go\r\n"), 0, OK, NULL, "", "greeting=220-mx.example.test ESMTP\n220 second"},
         {"SMTP a line of 512 octets with CRLF", "smtp", 0, line512, 0, 0, OK, NULL, "", NULL},
-        {"LMTP", "lmtp", 0, B(SMTP_OK), 0, OK, "LHLO client.test\r\nSTARTTLS\r\n", "", "reply=2.0.0 Ready"},
+        {"LMTP", "lmtp", 0, B(SMTP_OK), 0, OK, "LHLO client.test\r\nSTARTTLS\r\n", "", "reply=220 2.0.0 Ready"},
         {"submission", "submission", 0, B(SMTP_OK), 0, OK, "EHLO client.test\r\n", "", NULL},
         {"IMAP", "imap", 0, B("* OK [CAPABILITY IMAP4rev1] hi\r\n* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\na1 OK done\r\n* OK still here\r\na2 OK Begin TLS\r\n" TLS_HELLO), 0, OK, "a1 CAPABILITY\r\na2 STARTTLS\r\n", TLS_HELLO, "capabilities=IMAP4rev1\nSTARTTLS\nLOGINDISABLED"},
         {"POP3", "pop3", 0, B("+OK hi\r\n+OK caps\r\nTOP\r\nSTLS\r\n..dot\r\n.\r\n+OK go\r\n" TLS_HELLO), 0, OK, "CAPA\r\nSTLS\r\n", TLS_HELLO, "capabilities=TOP\nSTLS\n.dot"},
         {"Sieve", "sieve", 0, B("\"IMPLEMENTATION\" \"Dovecot Pigeonhole\"\r\n\"SIEVE\" \"fileinto\"\r\n\"STARTTLS\"\r\n\"VERSION\" \"1.0\"\r\nOK \"ready\"\r\nOK \"go\"\r\n" TLS_HELLO), 0, OK, "STARTTLS\r\n", TLS_HELLO, "greeting=Dovecot Pigeonhole"},
         {"FTP", "ftp", 0, B("220-welcome\r\n to ftp\r\n220 ready\r\n211-Features:\r\n MDTM\r\n AUTH TLS;SSL\r\n211 End\r\n234 go\r\n" TLS_HELLO), 0, OK, "FEAT\r\nAUTH TLS\r\n", TLS_HELLO, "capabilities=MDTM\nAUTH TLS;SSL"},
-        {"FTP without FEAT", "ftp", 0, B("220 ready\r\n502 no\r\n234 go\r\n"), 0, OK, NULL, "", "reply=go"},
+        {"FTP without FEAT", "ftp", 0, B("220 ready\r\n502 no\r\n234 go\r\n"), 0, OK, NULL, "", "reply=234 go"},
         {"NNTP", "nntp", 0, B("201 news\r\n101 caps\r\nVERSION 2\r\nSTARTTLS\r\n.\r\n382 go\r\n" TLS_HELLO), 0, OK, "CAPABILITIES\r\nSTARTTLS\r\n", TLS_HELLO, "reply=382 go"},
         {"IRC", "irc", 0, B(":irc NOTICE * :Looking up your hostname\r\nPING :123\r\n:irc 670 * :STARTTLS successful\r\n" TLS_HELLO), 0, OK, "STARTTLS\r\nPONG :123\r\n", TLS_HELLO, "greeting=:irc NOTICE * :Looking up your hostname"},
         {"XMPP", "xmpp", 0, B(XMPP_HEAD "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features> <proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>" TLS_HELLO), 0, OK, "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.test' version='1.0'><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", TLS_HELLO, "capabilities=starttls\nstarttls required\nmechanisms\nmechanism PLAIN"},
