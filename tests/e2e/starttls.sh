@@ -198,6 +198,16 @@ expect wrongtlsa 4 -- timeout 20 bash -c "echo hi | client ${F[wrongtlsa]} smtp 
 if grep -v '^tlspool-connect: ' "$T/err" | jq -e '.starttls.step == "done" and .verdict == "no-match" and .exit_code == 4' >/dev/null; then
 	npass=$((npass + 1)); else nfail=$((nfail + 1)); echo "not ok: wrongtlsa json"; cat "$T/err"; fi
 
+# no --starttls on port 25: the handshake fails, with a hint (port 25
+# is bound only where this runs as root and nothing listens there)
+if [ "$(id -u)" = 0 ] && ! ss -Htln 'sport = :25' | grep -q .; then
+	peer port25 server 25 "s:220 mx ESMTP\r\n" r
+	expect port25 3 -- timeout 20 bash -c "echo hi | $CLI --client --sni www.example.test 127.0.0.1 25"
+	grep_in err port25 '^tlspool-connect: port 25 usually speaks smtp in plaintext before TLS: try --starttls smtp$'
+else
+	echo "starttls.sh: the port 25 hint not tried (not root, or port 25 in use)"
+fi
+
 # --- the server side against a hostile client: STARTTLS pipelined ---
 server pipelined "${F[pipelined]}" --starttls smtp --exec cat
 peer pipelined-client client "${F[pipelined]}" r "s:EHLO x\r\n" r r r "s:STARTTLS\r\nRSET\r\n" r
