@@ -512,6 +512,18 @@ START_TEST(bad_arguments)
 	prepare(&p, &r, 100);
 	ck_assert_int_eq(starttls_prelude_server(-1, &p), -1);
 	ck_assert_int_eq(errno, EINVAL);
+	/* not a stream socket: a pipe, a datagram socket */
+	ck_assert_int_eq(pipe(sv), 0);
+	ck_assert_int_eq(starttls_prelude_client(sv[0], &p), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert(strstr(starttls_errstr(), "not a stream socket") != NULL);
+	close(sv[0]);
+	close(sv[1]);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+	ck_assert_int_eq(starttls_prelude_client(sv[0], &p), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	close(sv[0]);
+	close(sv[1]);
 	/* a name that would inject into the dialogue */
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	p.myname = "x\r\nRCPT TO:<a@b>";
