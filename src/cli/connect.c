@@ -83,6 +83,37 @@ static int dialogue(const struct options *o, int fd, int server,
 	return report_call(o, "", e, 0);
 }
 
+/* After a failed handshake without --starttls on a port where a STARTTLS
+ * protocol usually listens: say which option would have spoken first
+ * (the server's plaintext greeting is what GnuTLS found unexpected). */
+static void starttls_hint(const struct options *o)
+{
+	static const struct {
+		const char *port, *proto;
+	} ports[] = {
+	        {"21", "ftp"},           {"24", "lmtp"},
+	        {"25", "smtp"},          {"110", "pop3"},
+	        {"119", "nntp"},         {"143", "imap"},
+	        {"194", "irc"},          {"389", "ldap"},
+	        {"587", "submission"},   {"3306", "mysql"},
+	        {"4190", "sieve"},       {"5222", "xmpp"},
+	        {"5269", "xmpp-server"}, {"5432", "postgres"},
+	        {"6667", "irc"},
+	};
+	size_t i;
+
+	if (o->starttls != NULL || o->port == NULL ||
+	    starttls_errclass() != STARTTLS_ERR_TLS)
+		return;
+	for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+		if (strcmp(o->port, ports[i].port) == 0)
+			fprintf(stderr,
+			        "%s: port %s usually speaks %s in plaintext "
+			        "before TLS: try --starttls %s\n",
+			        progname, o->port, ports[i].proto,
+			        ports[i].proto);
+}
+
 /* --- client ----------------------------------------------------------------
  */
 
@@ -156,8 +187,11 @@ int run_client(const struct options *o)
 		return rc;
 	tls = starttls_ctx_client(o->ctx, fd, ipproto(o), o->myname, o->flags,
 	                          sni, peer, sizeof(peer));
-	if (tls < 0)
-		return report_call(o, peer, errno, 0);
+	if (tls < 0) {
+		rc = report_call(o, peer, errno, 0);
+		starttls_hint(o);
+		return rc;
+	}
 	report_call(o, peer, 0, o->exec == NULL);
 	return serve_plain(o, tls, peer, o->myname, sni);
 }

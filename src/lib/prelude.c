@@ -218,14 +218,6 @@ int tp_send(struct tp_pc *c, const void *data, size_t len)
 				return -1;
 			continue;
 		}
-		if (n < 0 && errno == ENOTSOCK) {
-			n = write(c->fd, p, len);
-			if (n > 0) {
-				p += n;
-				len -= (size_t)n;
-				continue;
-			}
-		}
 		c->len = 0;
 		return closed(c, n < 0 ? errno : EPIPE);
 	}
@@ -359,7 +351,12 @@ int tp_quiet(struct tp_pc *c)
 		c->len = 0;
 		return closed(c, n < 0 ? errno : 0);
 	}
-	if (c->server && !(c->tls_follows && looks_tls(b, (size_t)n)))
+	if (c->server && c->tls_follows && !looks_tls(b, (size_t)n))
+		return tp_refuse(c,
+		                 "the client sent data after its SSL request "
+		                 "that is not TLS: %s",
+		                 tp_show(c, (const char *)b, (size_t)n));
+	if (c->server && !c->tls_follows)
 		return tp_refuse(c,
 		                 "the client sent data after its STARTTLS "
 		                 "request, before the answer and the TLS "
@@ -368,11 +365,6 @@ int tp_quiet(struct tp_pc *c)
 		                 tp_show(c, (const char *)b, (size_t)n));
 	if (looks_tls(b, (size_t)n))
 		return 0;
-	if (c->tls_follows)
-		return tp_refuse(c,
-		                 "the client sent data after its SSL request "
-		                 "that is not TLS: %s",
-		                 tp_show(c, (const char *)b, (size_t)n));
 	return tp_refuse(c,
 	                 "the server sent data after its go-ahead, before "
 	                 "the TLS handshake (the response injection of "
@@ -387,7 +379,8 @@ static int run(int fd, starttls_prelude *p, int server)
 {
 	struct tp_pc *c;
 	char host[256];
-	int r;
+	int r, type = 0;
+	socklen_t tlen = sizeof(type);
 
 	tp_clear_error();
 	if (p == NULL)
@@ -398,10 +391,17 @@ static int run(int fd, starttls_prelude *p, int server)
 	if (fd < 0)
 		return tp_fail(EINVAL, "starttls_prelude: descriptor %d", fd);
 	if (!starttls_prelude_known(p->protocol, server))
-		return tp_fail(EPROTONOSUPPORT,
-		               "--starttls %s: not a known protocol (%s)",
-		               p->protocol ? p->protocol : "(none)",
-		               starttls_prelude_protocols());
+		return tp_fail(
+		        EPROTONOSUPPORT,
+		        "starttls_prelude: \"%s\" is not a known protocol (%s)",
+		        p->protocol ? p->protocol : "(none)",
+		        starttls_prelude_protocols());
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 ||
+	    type != SOCK_STREAM)
+		return tp_fail(EINVAL,
+		               "starttls_prelude: descriptor %d is not a "
+		               "stream socket",
+		               fd);
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return tp_fail(ENOMEM, "out of memory");

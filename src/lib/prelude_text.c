@@ -92,12 +92,16 @@ static int code_of(const char *l, char *sep)
  * the last "DDD text", all with the same code) or FTP (RFC 959 section
  * 4.2: the first "DDD-", the last "DDD " with its code, anything in
  * between).  The first line's text to first (or NULL), the others' to
- * rest (or NULL).  The code, or -1.
+ * rest (or NULL); with RR_WHOLE the lines as they came, with their codes.
+ * The code, or -1.
  */
-static int read_reply(struct tp_pc *c, int ftp, char *first, size_t fcap,
+#define RR_FTP   1
+#define RR_WHOLE 2
+
+static int read_reply(struct tp_pc *c, int how, char *first, size_t fcap,
                       char *rest, size_t rcap)
 {
-	int code = -1, n;
+	int code = -1, n, ftp = how & RR_FTP;
 
 	for (n = 0; n < MAX_LINES; n++) {
 		char sep = ' ';
@@ -127,6 +131,8 @@ static int read_reply(struct tp_pc *c, int ftp, char *first, size_t fcap,
 			t = c->line + (c->len > 3 ? 4 : 3);
 		while (*t == ' ')
 			t++;
+		if (how & RR_WHOLE)
+			t = c->line;
 		if (n == 0 || (ftp && end)) {
 			if (first != NULL)
 				tp_report_add(first, fcap, t, strlen(t));
@@ -181,7 +187,7 @@ int tp_smtp_client(struct tp_pc *c)
 	int code;
 
 	tp_step(c, "greeting");
-	code = read_reply(c, 0, REP(c, greeting), REP(c, greeting));
+	code = read_reply(c, RR_WHOLE, REP(c, greeting), REP(c, greeting));
 	if (code < 0)
 		return -1;
 	if (code != 220)
@@ -204,7 +210,7 @@ int tp_smtp_client(struct tp_pc *c)
 		                 hello, caps_list(c));
 	if (request(c, "STARTTLS") != 0)
 		return -1;
-	code = read_reply(c, 0, REP(c, reply), NULL, 0);
+	code = read_reply(c, RR_WHOLE, REP(c, reply), REP(c, reply));
 	if (code < 0)
 		return -1;
 	if (code != 220)
@@ -661,7 +667,8 @@ int tp_ftp_client(struct tp_pc *c)
 	int code;
 
 	tp_step(c, "greeting");
-	code = read_reply(c, 1, REP(c, greeting), REP(c, greeting));
+	code = read_reply(c, RR_FTP | RR_WHOLE, REP(c, greeting),
+	                  REP(c, greeting));
 	if (code < 0)
 		return -1;
 	if (code != 220)
@@ -670,7 +677,8 @@ int tp_ftp_client(struct tp_pc *c)
 	tp_step(c, "capabilities");
 	if (tp_sendf(c, "FEAT\r\n") != 0)
 		return -1;
-	code = read_reply(c, 1, scratch, sizeof(scratch), REP(c, capabilities));
+	code = read_reply(c, RR_FTP, scratch, sizeof(scratch),
+	                  REP(c, capabilities));
 	if (code < 0)
 		return -1;
 	/* RFC 2389: a server without FEAT answers 500 or 502; AUTH TLS
@@ -682,7 +690,7 @@ int tp_ftp_client(struct tp_pc *c)
 		                 caps_list(c));
 	if (request(c, "AUTH TLS") != 0)
 		return -1;
-	code = read_reply(c, 1, REP(c, reply), REP(c, reply));
+	code = read_reply(c, RR_FTP | RR_WHOLE, REP(c, reply), REP(c, reply));
 	if (code < 0)
 		return -1;
 	if (code != 234)

@@ -22,7 +22,7 @@ for p in $PROTOS; do P[$p]=$(free_port); S[$p]=$(free_port); done
 declare -A F
 for s in nostarttls smtp4xx inject pipelined silent imapno pop3err xmppnone \
 	ldaprefused pgrefused mysqlnossl ftpnoauth nntpnocap sievenone ircno \
-	swaks json longline; do
+	swaks json longline wrongtlsa mailsc mailcli; do
 	F[$s]=$(free_port)
 done
 {
@@ -31,8 +31,10 @@ done
 		"$TLSAGEN" 3 1 1 "$C/www.pem" "_${S[$p]}._tcp.www.example.test."
 	done
 	for s in "${!F[@]}"; do
+		[ "$s" = wrongtlsa ] && continue
 		"$TLSAGEN" 3 1 1 "$C/www.pem" "_${F[$s]}._tcp.www.example.test."
 	done
+	"$TLSAGEN" 3 1 1 "$C/other.pem" "_${F[wrongtlsa]}._tcp.www.example.test."
 } >"$W/example.add"
 zones/serve start "$W/z" --add example.test "$W/example.add" 2>/dev/null ||
 	{ echo "zones failed"; exit 1; }
@@ -146,7 +148,7 @@ grep_in err smtp4xx 'answered STARTTLS with: "454 4.7.0 TLS not available"'
 peer inject server "${F[inject]}" "s:220 mx ESMTP\r\n" r "s:250-mx\r\n250 STARTTLS\r\n" r "s:220 go ahead\r\n250 injected\r\n"
 expect inject 3 -- bash -c "echo hi | client ${F[inject]} smtp --json"
 grep_in err inject 'data after its go-ahead.*CVE-2011-0411.*"250 injected'
-if grep -v '^tlspool-connect: ' "$T/err" | jq -e '.starttls.protocol == "smtp" and .starttls.greeting == "mx ESMTP" and (.starttls.capabilities | index("STARTTLS")) and .starttls.reply == "go ahead" and .class == "prelude" and .exit_code == 3' >/dev/null; then
+if grep -v '^tlspool-connect: ' "$T/err" | jq -e '.starttls.protocol == "smtp" and .starttls.greeting == "220 mx ESMTP" and (.starttls.capabilities | index("STARTTLS")) and .starttls.reply == "220 go ahead" and .class == "prelude" and .exit_code == 3' >/dev/null; then
 	npass=$((npass + 1)); else nfail=$((nfail + 1)); echo "not ok: inject json"; cat "$T/err"; fi
 # a line longer than RFC 5321 allows
 peer longline server "${F[longline]}" "s:220 $(printf 'x%.0s' $(seq 600))\r\n"
@@ -190,6 +192,22 @@ peer mysqlnossl server "${F[mysqlnossl]}" 's:\x2e\x00\x00\x00\x0a5.5.5\x00\x01\x
 expect mysqlnossl 3 -- bash -c "echo hi | client ${F[mysqlnossl]} mysql"
 grep_in err mysqlnossl 'mysql client: the server offers no SSL'
 
+# a good dialogue, then a certificate that the TLSA record does not name
+server wrongtlsa "${F[wrongtlsa]}" --starttls smtp --exec cat
+expect wrongtlsa 4 -- timeout 20 bash -c "echo hi | client ${F[wrongtlsa]} smtp --json"
+if grep -v '^tlspool-connect: ' "$T/err" | jq -e '.starttls.step == "done" and .verdict == "no-match" and .exit_code == 4' >/dev/null; then
+	npass=$((npass + 1)); else nfail=$((nfail + 1)); echo "not ok: wrongtlsa json"; cat "$T/err"; fi
+
+# no --starttls on port 25: the handshake fails, with a hint (port 25
+# is bound only where this runs as root and nothing listens there)
+if [ "$(id -u)" = 0 ] && ! ss -Htln 'sport = :25' | grep -q .; then
+	peer port25 server 25 "s:220 mx ESMTP\r\n" r
+	expect port25 3 -- timeout 20 bash -c "echo hi | $CLI --client --sni www.example.test 127.0.0.1 25"
+	grep_in err port25 '^tlspool-connect: port 25 usually speaks smtp in plaintext before TLS: try --starttls smtp$'
+else
+	echo "starttls.sh: the port 25 hint not tried (not root, or port 25 in use)"
+fi
+
 # --- the server side against a hostile client: STARTTLS pipelined ---
 server pipelined "${F[pipelined]}" --starttls smtp --exec cat
 peer pipelined-client client "${F[pipelined]}" r "s:EHLO x\r\n" r r r "s:STARTTLS\r\nRSET\r\n" r
@@ -228,7 +246,7 @@ for p in $SCLIENT; do
 	check_server "sc-$p" 0
 done
 
-# --- swaks --tls delivers a message through --server --starttls smtp ---
+# --- a whole mail transaction through --server --starttls smtp ---
 cat >"$W/smtpd.sh" <<'EOF'
 #!/bin/bash
 # a minimal SMTP server after TLS: the message body to $1
@@ -250,6 +268,25 @@ while IFS= read -r l; do
 	esac
 done
 EOF
+# openssl s_client -starttls smtp sends a message; the body arrives
+server mailsc "${F[mailsc]}" --starttls smtp --exec "bash $W/smtpd.sh $W/body-sc"
+expect mail-sclient 0 -- timeout 20 bash -c "(printf 'EHLO client.example.test\r\nMAIL FROM:<a@client.example.test>\r\nRCPT TO:<postmaster@example.test>\r\nDATA\r\nhello from s_client\r\n.\r\nQUIT\r\n'; sleep 1) | openssl s_client -starttls smtp -name client.example.test -connect 127.0.0.1:${F[mailsc]} -verify_return_error -CAfile $C/root.pem -quiet -no_ign_eof"
+grep_in out mail-sclient '^250 2.0.0 queued'
+grep_in out mail-sclient '^221 2.0.0 bye'
+if grep -qx 'hello from s_client' "$W/body-sc" 2>/dev/null; then npass=$((npass + 1)); else
+	nfail=$((nfail + 1)); echo "not ok: mail-sclient: the body did not arrive"; fi
+check_server mailsc 0
+# and tlspool-connect --client --starttls smtp, as a mail administrator
+# would, with --diagnose
+server mailcli "${F[mailcli]}" --starttls smtp --exec "bash $W/smtpd.sh $W/body-cli"
+expect mail-client 0 -- timeout 20 bash -c "printf 'EHLO client.example.test\r\nMAIL FROM:<a@client.example.test>\r\nRCPT TO:<postmaster@example.test>\r\nDATA\r\nhello from tlspool\r\n.\r\nQUIT\r\n' | client ${F[mailcli]} smtp --myname client.example.test --no-local-cert --diagnose"
+grep_in err mail-client '^; hello       client.example.test$'
+grep_in err mail-client '^; capability  STARTTLS$'
+grep_in err mail-client '^; reply       220 2.0.0 Ready to start TLS$'
+grep_in out mail-client '^250 2.0.0 queued'
+if grep -qx 'hello from tlspool' "$W/body-cli" 2>/dev/null; then npass=$((npass + 1)); else
+	nfail=$((nfail + 1)); echo "not ok: mail-client: the body did not arrive"; fi
+check_server mailcli 0
 # swaks needs Net::SSLeay (Debian libnet-ssleay-perl) for --tls
 if ! perl -MNet::SSLeay -e1 2>/dev/null; then
 	echo "starttls.sh: swaks --tls not run: Net::SSLeay (libnet-ssleay-perl) is not installed"
