@@ -417,6 +417,23 @@ START_TEST(mx_rdata)
 	ck_assert_int_eq(tlspool_mx_parse(null, sizeof(null), &pref, name), 0);
 	ck_assert_uint_eq(pref, 0);
 	ck_assert_str_eq(name, ".");
+	/* printed in zone-file form; malformed rdata in RFC 3597 form */
+	{
+		tlspool_rr rr = {TLSPOOL_RR_MX, 60, sizeof(good),
+		                 (unsigned char *)good};
+		char buf[128];
+
+		ck_assert_int_gt(tlspool_rr_format(buf, sizeof(buf),
+		                                   "example.test.", &rr),
+		                 0);
+		ck_assert_str_eq(buf, "example.test. 60 IN MX 10 mx.test.");
+		rr.rdata = (unsigned char *)ptr;
+		rr.rdlen = sizeof(ptr);
+		ck_assert_int_gt(tlspool_rr_format(buf, sizeof(buf),
+		                                   "example.test.", &rr),
+		                 0);
+		ck_assert_str_eq(buf, "example.test. 60 IN MX \\# 4 000AC00C");
+	}
 }
 END_TEST
 
