@@ -99,6 +99,7 @@ tlsa() { # USAGE SELECTOR MTYPE CERT OWNER
 	echo "mxplain IN A 127.0.0.21"
 	tlsa 3 1 1 "$C/www.pem" "_${P[lookup]}._tcp.mxb.example.test."
 	echo "nullmx IN MX 0 ."
+	echo "plain IN MX 10 mxplain.example.test."
 } >"$W/example.add"
 {
 	echo "@ IN MX 10 mxa.example.test."
@@ -178,6 +179,11 @@ no_grep_in err insecure-mx '\[127|Connection'
 # a bogus MX RRset fails closed
 expect bogus-mx 6 -- mx expired.test "${P[good]}"
 grep_in err bogus-mx 'MX RRset is bogus'
+
+# a secure MX RRset whose only host has no TLSA records: no DANE
+expect no-tlsa 7 -- mx plain.example.test "${P[good]}"
+grep_in err no-tlsa "mxplain\.example\.test\.: skipped: _${P[good]}\._tcp\.mxplain\.example\.test\.: no TLSA records"
+grep_in err no-tlsa 'no MX host could be used \(no DANE\)'
 
 # a null MX
 expect null-mx 4 -- mx nullmx.example.test "${P[good]}"
