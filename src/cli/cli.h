@@ -2,6 +2,7 @@
 #ifndef TLSPOOL_CLI_H
 #define TLSPOOL_CLI_H
 
+#include <tlspool/prelude.h>
 #include <tlspool/starttls.h>
 #include <tlspool/validate.h>
 
@@ -14,6 +15,9 @@ enum {
 	EXIT_AUTH = 4,
 	EXIT_REFUSED = 5,
 	EXIT_DNS = 6,
+	EXIT_NO_DANE = 7, /* --mx/--srv: DNSSEC proves that DANE does not
+	                     apply (an insecure MX or SRV RRset, no host
+	                     with TLSA records) */
 };
 
 #define MAX_SNI_ALLOW        32
@@ -37,6 +41,8 @@ struct options {
 	const char *port;  /* checked: decimal 1..65535 */
 	const char *proto; /* "tcp", "udp", "sctp" */
 	int smimea, ldap, json, verbose, diagnose;
+	int mx;          /* --mx: NAME is a mail domain (RFC 7672) */
+	const char *srv; /* --srv SERVICE: NAME is its domain (RFC 7673) */
 	const char *sni, *myname, *exec, *bind;
 	int fd; /* --fd N, or -1 */
 	int fork, max_children;
@@ -53,6 +59,7 @@ struct options {
 	const char *records_file; /* --records-for FILE */
 	int usage, selector, mtype; /* --usage/--selector/--mtype, or -1 */
 	struct quick quick;
+	const char *starttls; /* --starttls PROTO, or NULL */
 };
 
 extern const char *progname;
@@ -65,6 +72,10 @@ int run_lookup(const struct options *o);
 /* ldap_info.c: --lookup --ldap, and the LDAP step of a trace */
 int run_ldap_lookup(starttls_ctx *ctx, const char *identity, int json);
 void print_ldap_step_text(FILE *fp, const starttls_ldap_step *s);
+
+/* dest.c: --mx and --srv, with --lookup and with --client */
+int run_dest_lookup(const struct options *o);
+int run_dest_client(const struct options *o);
 
 /* cacheadm.c: --cache-list and --cache-flush */
 int run_cache_list(const struct options *o);
@@ -108,6 +119,8 @@ const char *end_kind_name(starttls_end_kind kind);
 int serve_plain(const struct options *o, int tls, const char *peer,
                 const char *local, const char *sni);
 int report_call(const struct options *o, const char *peer, int err, int defer);
+/* The exit code of a failed call's class and errno (EXIT STATUS). */
+int exit_for_class(starttls_class cls, int e);
 int sock_type(const struct options *o);
 int ipproto(const struct options *o);
 int set_nonblock(int fd);
@@ -171,6 +184,10 @@ const struct addr_list *addr_last(void);
  * --fork, the child's status): main() alone exits. */
 int run_client(const struct options *o);
 int run_server(const struct options *o);
+/* --starttls PROTO: 0, or a usage error's exit code. */
+int starttls_arg(struct options *o, const char *proto);
+/* The dialogue of --starttls as far as it went, or NULL (diagnose.c). */
+extern const starttls_prelude *cli_prelude;
 
 /* json.c: one JSON document per run (--json), and the lines for
  * people: say() an error or notice, hint() what to try next, note() what

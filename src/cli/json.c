@@ -74,6 +74,8 @@ const char *outcome_name(int rc)
 		return "refused";
 	case EXIT_DNS:
 		return "dns-failed";
+	case EXIT_NO_DANE:
+		return "no-dane";
 	}
 	return "command-status"; /* --exec: the command's own status */
 }
