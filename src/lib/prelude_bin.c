@@ -29,6 +29,8 @@ static int xml_tag(struct tp_pc *c, const char **tag, size_t *text)
 {
 	char *lt;
 
+	*tag = NULL;
+	*text = 0;
 	if (tp_read_delim(c, '>') != 0)
 		return -1;
 	lt = memchr(c->line, '<', c->len);
@@ -405,6 +407,7 @@ static int ldap_message(struct tp_pc *c, size_t *total)
 	size_t l, hdr = 2;
 
 	c->len = 0;
+	*total = 0;
 	if (tp_read_exact(c, b, 2) != 0)
 		return -1;
 	c->len = 2;
