@@ -134,6 +134,9 @@ grep_in err unknown-proto 'not a known protocol \(smtp lmtp'
 expect starttls-lookup 1 -- "$CLI" --lookup www.example.test --starttls smtp
 grep_in err starttls-lookup '--starttls is not an option of --lookup'
 expect starttls-udp 1 -- "$CLI" --client --udp --sni www.example.test --starttls smtp 127.0.0.1 "${F[json]}"
+grep_in err starttls-udp 'starttls needs TCP \(not --udp or --sctp\)'
+expect starttls-udp-server 1 -- "$CLI" --server --udp --starttls smtp "${F[json]}"
+grep_in err starttls-udp-server 'starttls needs TCP'
 
 # --- failing cases first: the client against scripted servers ---
 # no STARTTLS in the EHLO reply
