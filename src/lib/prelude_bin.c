@@ -203,7 +203,7 @@ int tp_xmpp_client(struct tp_pc *c)
 {
 	const char *tag;
 	size_t text;
-	char name[64], v[256];
+	char name[64];
 	int offered = 0, n;
 
 	if (c->p->peerdomain == NULL || c->p->peerdomain[0] == '\0')
@@ -283,7 +283,6 @@ int tp_xmpp_client(struct tp_pc *c)
 			return tp_refuse(c, "<proceed> is not closed: %s",
 			                 tp_show(c, tag, strlen(tag)));
 	}
-	(void)v;
 	return tp_quiet(c);
 }
 
