@@ -75,6 +75,8 @@ DAEMON   := $(BUILD)/tlspoold
 AUTHZ_SO := $(BUILD)/tlspool-authz-rules.so
 BENCH_BIN := $(BUILD)/bench/cache_bench
 POOL_LOAD := $(BUILD)/bench/pool_load
+# The C harnesses of make bench measured against bare GnuTLS (bench/*.c).
+HARNESS  := $(BUILD)/bench/handshake $(BUILD)/bench/idle
 MANPAGES := $(wildcard man/*.[1-9])
 
 PHONY_BENCH := bench
@@ -153,6 +155,11 @@ $(BENCH_BIN): bench/cache_bench.c $(LIB_A) $(VAL_A)
 
 # Calls through the pool or in the process (bench/pool.sh, tests/e2e/pool.sh).
 $(POOL_LOAD): bench/pool_load.c $(LIB_A) $(VAL_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) \
+	  $(VAL_LIBS)
+
+$(HARNESS): $(BUILD)/bench/%: bench/%.c bench/bench_util.h $(LIB_A) $(VAL_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) \
 	  $(VAL_LIBS)
