@@ -94,8 +94,9 @@ help:
 	@echo "make analyze      clang static analyzer (scan-build) over a fresh build of"
 	@echo "                  the libraries, tlspool-connect and the tools; fails on any finding"
 	@echo "make fuzz         build the libFuzzer targets with clang, run each $(FUZZ_TIME) s"
-	@echo "make bench        1 GiB through tlspool-connect vs socat OPENSSL (ratio);"
-	@echo "                  validation from a warm cache vs from DNS (ratio)"
+	@echo "make bench        handshakes, idle connections and throughput against bare"
+	@echo "                  GnuTLS, socat and stunnel4 (a table of ratios, PNG plots"
+	@echo "                  in $(BUILD)/bench/); validation from a warm cache vs DNS"
 	@echo "make demo         install, build, and show DANE lookups on the local signed zones"
 	@echo "make install      PREFIX=$(PREFIX) DESTDIR=..."
 	@echo "make install-daemon  also tlspoold's systemd units, its tmpfiles.d"
@@ -179,7 +180,7 @@ $(LIBTOOLS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/tools/%.c $(LIB_A) $(VAL
 
 tools: $(TOOL_BIN)
 
-tests: all $(UNIT_BIN) $(TOOL_BIN) $(POOL_LOAD)
+tests: all $(UNIT_BIN) $(TOOL_BIN) $(POOL_LOAD) $(HARNESS)
 
 # `make check` and `make demo` first install what is missing, then run a
 # second make so that pkg-config sees the installed packages.
@@ -245,12 +246,18 @@ demo: deps
 	@BUILD=$(BUILD) scripts/demo
 
 # Benchmarks against peers measured side by side (bench/).
+# Each appends "RESULT" lines to $(BUILD)/bench/results.txt; bench/report.sh
+# prints the table of ratios and draws the plots into $(BUILD)/bench/.
+BENCH_ENV = BUILD=$(BUILD) OUT=$(BUILD)/bench RESULTS=$(BUILD)/bench/results.txt
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(POOL_LOAD)
-	@BUILD=$(BUILD) bench/throughput.sh
-	@BUILD=$(BUILD) bench/cache.sh
-	@BUILD=$(BUILD) bench/fleet.sh
-	@BUILD=$(BUILD) bench/pool.sh
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(POOL_LOAD) $(HARNESS)
+	@: >$(BUILD)/bench/results.txt
+	@$(BENCH_ENV) bench/harness.sh
+	@$(BENCH_ENV) bench/throughput.sh
+	@$(BENCH_ENV) bench/cache.sh
+	@$(BENCH_ENV) bench/fleet.sh
+	@$(BENCH_ENV) bench/pool.sh
+	@$(BENCH_ENV) bench/report.sh
 
 lint-man:
 	@for m in $(MANPAGES); do mandoc -Tlint -W warning $$m || exit 1; done

@@ -1,9 +1,13 @@
 #!/bin/bash
-# make bench: handshakes through tlspool against bare GnuTLS (bench/handshake.c),
-# as a client (DANE from a warm cache; the floor verifies nothing) and as a
-# server requiring a client certificate (DANE, warm cache; the floor requires
-# one and verifies nothing).  ECDSA P-256 keys, the default priority (TLS 1.3).
-# Appends "RESULT ..." lines to $RESULTS when set, the latencies to $OUT.
+# make bench: the C harnesses against bare GnuTLS, on one set of keys and
+# zones.  bench/handshake.c: handshakes through tlspool as a client (DANE
+# from a warm cache; the floor verifies nothing) and as a server requiring a
+# client certificate (DANE, warm cache; the floor requires one and verifies
+# nothing).  bench/idle.c: RSS, PSS and threads against the number of idle
+# connections, relayed by tlspool or held as bare GnuTLS sessions.  ECDSA
+# P-256 keys, the default priority (TLS 1.3).  Appends "RESULT ..." lines
+# to $RESULTS when set; the data for the plots go to $OUT.  IDLE_MAX=0:
+# as many connections as the descriptor limit allows.
 # These machines are shared: only ratios of runs made side by side mean
 # anything.
 set -u
@@ -13,6 +17,8 @@ BUILD=${BUILD:-build}
 HS="$BUILD/bench/handshake"
 ROUNDS=${ROUNDS:-7}
 PER=${PER:-300}
+IDLE_MAX=${IDLE_MAX:-0}
+IDLE_STEPS=${IDLE_STEPS:-10}
 OUT=${OUT:-$BUILD/bench}
 RESULTS=${RESULTS:-/dev/null}
 mkdir -p "$OUT"
@@ -35,8 +41,10 @@ cert www 'dns_name = www.example.test\nexpiration_days = 2\nsigning_key\n'
 cert client 'dc = test\ndc = example\ndc = client\ndns_name = client.example.test\nexpiration_days = 2\nsigning_key\ntls_www_client\n'
 PC=$(free_port)
 PS=$(free_port)
+PI=$(free_port)
 {
 	echo "_$PC._tcp.www IN TLSA 3 1 1 $(spki "$D/www.key")"
+	echo "_$PI._tcp.www IN TLSA 3 1 1 $(spki "$D/www.key")"
 	echo "client IN TLSA 3 1 1 $(spki "$D/client.key")"
 } >"$D/add"
 zones/serve start "$D/z" --add example.test "$D/add" 2>/dev/null || exit 1
@@ -50,5 +58,11 @@ export TLSPOOL_CONFIG="$D/tlspool.conf"
 	-o "$OUT" | tee -a "$D/out" || exit 1
 "$HS" -m server -p "$PS" -k "$D/www.key" -c "$D/www.pem" -K "$D/client.key" \
 	-C "$D/client.pem" -r "$ROUNDS" -n "$PER" -o "$OUT" | tee -a "$D/out" || exit 1
+for m in tlspool bare; do
+	"$BUILD/bench/idle" -m "$m" -p "$PI" -k "$D/www.key" -c "$D/www.pem" \
+		-N "$IDLE_MAX" -S "$IDLE_STEPS" -o "$OUT/idle-$m.dat" | tee -a "$D/out" || exit 1
+	# the bare run stops where tlspool's did: one scale for the plot
+	IDLE_MAX=$(awk '/^RESULT idle_tlspool_kib/ {print $5}' "$D/out")
+done
 grep '^RESULT' "$D/out" >>"$RESULTS"
 exit 0
