@@ -355,6 +355,7 @@ static int client_credentials(struct call *c,
 static int start_session(struct call *c)
 {
 	gnutls_certificate_credentials_t creds = NULL;
+	gnutls_priority_t prio;
 	const char *errpos = NULL;
 	long long left = c->deadline - tp_mono_ms();
 	int r;
@@ -370,9 +371,9 @@ static int start_session(struct call *c)
 	if (r < 0)
 		return tp_fail(ENOMEM, "gnutls_init: %s", gnutls_strerror(r));
 	gnutls_session_set_ptr(c->session, c);
-	r = gnutls_priority_set_direct(c->session, c->rt->cfg->priority,
-	                               &errpos);
-	if (r < 0)
+	/* compiled once per configuration, shared by reference */
+	prio = tp_runtime_priority(c->rt, &r, &errpos);
+	if (prio == NULL || (r = gnutls_priority_set(c->session, prio)) < 0)
 		return tp_failc(EINVAL, STARTTLS_ERR_CONFIG,
 		                "[tls] priority \"%s\": %s at \"%s\"",
 		                c->rt->cfg->priority, gnutls_strerror(r),
