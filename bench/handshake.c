@@ -5,6 +5,7 @@
  *
  *   handshake -m client|server -p PORT -k KEY -c CERT [-K CKEY -C CCERT]
  *             [-s SNI] [-l MYNAME] [-r ROUNDS] [-n PER_ROUND] [-o DIR]
+ *             [-a tlspool|bare]
  *
  * client  the peer is a bare GnuTLS server (a child process) with KEY and
  *         CERT on 127.0.0.1:PORT; measured: starttls_ctx_client() (DANE
@@ -23,6 +24,7 @@
  *   RESULT <name> <tlspool> <floor> <ratio>
  * for the table of make bench; with -o, the latencies of each side in
  * DIR/lat-MODE-SIDE.dat (sorted, "microseconds fraction") for gnuplot.
+ * -a runs one side alone (after the warm-up), for strace or callgrind.
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -33,7 +35,7 @@
 
 static const char *mode = "client", *key, *cert, *ckey, *ccert;
 static const char *sni = "www.example.test", *myname = "www.example.test";
-static const char *outdir;
+static const char *outdir, *only; /* -a: one side alone (profiling) */
 static int port, rounds = 5, per = 200;
 static gnutls_priority_t prio;
 static starttls_ctx *ctx;
@@ -194,6 +196,10 @@ static void batch(struct side *sd, int tlspool, int round)
 	double t0 = bench_now_us(), c0 = bench_cpu_us(), t;
 	int i;
 
+	if (only != NULL && strcmp(only, sd->name) != 0) {
+		sd->rate[round] = sd->cpu[round] = 1;
+		return;
+	}
 	for (i = 0; i < per; i++) {
 		t = one(tlspool);
 		if (t < 0)
@@ -237,9 +243,10 @@ static void side_init(struct side *sd, const char *name)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: handshake -m client|server -p PORT -k KEY -c "
-	                "CERT [-K CKEY -C CCERT] [-s SNI] [-l MYNAME] "
-	                "[-r ROUNDS] [-n PER_ROUND] [-o DIR]\n");
+	fprintf(stderr,
+	        "usage: handshake -m client|server -p PORT -k KEY -c "
+	        "CERT [-K CKEY -C CCERT] [-s SNI] [-l MYNAME] "
+	        "[-r ROUNDS] [-n PER_ROUND] [-o DIR] [-a tlspool|bare]\n");
 	exit(2);
 }
 
@@ -247,7 +254,7 @@ static void options(int argc, char **argv)
 {
 	int o;
 
-	while ((o = getopt(argc, argv, "m:p:k:c:K:C:s:l:r:n:o:")) != -1) {
+	while ((o = getopt(argc, argv, "m:p:k:c:K:C:s:l:r:n:o:a:")) != -1) {
 		switch (o) {
 		case 'm':
 			mode = optarg;
@@ -281,6 +288,9 @@ static void options(int argc, char **argv)
 			break;
 		case 'o':
 			outdir = optarg;
+			break;
+		case 'a':
+			only = optarg;
 			break;
 		default:
 			usage();

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -399,7 +400,13 @@ static int start_session(struct call *c)
 	tp_transport_deadline(c->session, &c->io);
 	if (left < 1)
 		left = 1;
-	gnutls_handshake_set_timeout(c->session, (unsigned)left);
+	/* Over TCP the transport alone bounds every wait by the deadline: a
+	 * GnuTLS timeout would poll() before every read (twice per record),
+	 * where the transport polls only when a read finds nothing
+	 * (docs/architecture.md, "Performance").  DTLS needs it for its
+	 * retransmissions. */
+	gnutls_handshake_set_timeout(c->session,
+	                             c->datagram ? (unsigned)left : 0);
 	if (c->datagram)
 		tp_dtls_setup(c->session, c->net, (unsigned)left,
 		              c->server ? &c->prestate : NULL);
@@ -530,14 +537,25 @@ static int give_peername(struct call *c, char *peername, size_t peername_len)
  * plaintext end for the caller, or -1. */
 static int hand_off(struct call *c)
 {
-	int pair[2], rv;
+	int pair[2], rv, off = 0, on = 1;
 	tp_relay *r;
 
+	/* Both ends non-blocking and close-on-exec from the start, the
+	 * application's made blocking again, the network's non-blocking: three
+	 * system calls where fcntl's get-and-set took eight
+	 * (docs/architecture.md, "Performance"). */
 	if (socketpair(AF_UNIX,
 	               (c->datagram ? SOCK_SEQPACKET : SOCK_STREAM) |
-	                       SOCK_CLOEXEC,
+	                       SOCK_CLOEXEC | SOCK_NONBLOCK,
 	               0, pair) != 0)
 		return tp_fail(errno, "socketpair: %s", strerror(errno));
+	if (ioctl(pair[0], FIONBIO, &off) != 0 ||
+	    ioctl(c->net, FIONBIO, &on) != 0) {
+		rv = errno;
+		close(pair[0]);
+		close(pair[1]);
+		return tp_fail(rv, "ioctl FIONBIO: %s", strerror(rv));
+	}
 	r = tp_process_relay(c->rt->cfg->relay_threads);
 	if (r == NULL) {
 		close(pair[0]);
@@ -552,7 +570,8 @@ static int hand_off(struct call *c)
 	tp_transport_plain(c->session, c->net);
 	tp_runtime_ref(c->rt);
 	gnutls_session_set_ptr(c->session, c->rt);
-	rv = tp_relay_add(r, c->session, c->net, pair[1], pair[0], c->datagram);
+	rv = tp_relay_add_pair(r, c->session, c->net, pair[1], pair[0],
+	                       c->datagram);
 	c->session = NULL;
 	c->net = -1;
 	if (rv != 0) {
