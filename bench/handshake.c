@@ -20,8 +20,10 @@
  * order (A B, B A, ...).  A handshake is timed from connect() (client)
  * or accept() (server) to the established channel; the rate counts the
  * close too; CPU is this process's (getrusage, the relay's threads
- * included).  Prints each round, the medians, and lines
- *   RESULT <name> <tlspool> <floor> <ratio>
+ * included).  Both sides close alike: the relay, once the application
+ * closed its end, sends close_notify and reads what the peer still sends
+ * (TLS 1.3 session tickets) until its EOF; the bare side does the same.  Prints
+ * each round, the medians, and lines RESULT <name> <tlspool> <floor> <ratio>
  * for the table of make bench; with -o, the latencies of each side in
  * DIR/lat-MODE-SIDE.dat (sorted, "microseconds fraction") for gnuplot.
  * -a runs one side alone (after the warm-up), for strace or callgrind.
@@ -122,7 +124,10 @@ static double client_bare(gnutls_certificate_credentials_t anon)
 		close(fd);
 		return -1;
 	}
+	/* the relay's close: close_notify, then what the peer still sends
+	 * (TLS 1.3 session tickets) up to its EOF */
 	gnutls_bye(s, GNUTLS_SHUT_WR);
+	bench_drain_tls(s);
 	gnutls_deinit(s);
 	close(fd);
 	return t;
@@ -163,7 +168,10 @@ static double server_bare(int lfd, gnutls_certificate_credentials_t creds)
 		close(fd);
 		return -1;
 	}
+	/* the relay's close: close_notify, then what the peer still sends
+	 * (TLS 1.3 session tickets) up to its EOF */
 	gnutls_bye(s, GNUTLS_SHUT_WR);
+	bench_drain_tls(s);
 	gnutls_deinit(s);
 	close(fd);
 	return t;
