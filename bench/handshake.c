@@ -249,6 +249,13 @@ static void side_init(struct side *sd, const char *name)
 		bench_die("memory", strerror(ENOMEM));
 }
 
+static void side_free(struct side *sd)
+{
+	free(sd->lat);
+	free(sd->rate);
+	free(sd->cpu);
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -377,6 +384,11 @@ int main(int argc, char **argv)
 	printf("  latency median: tlspool %.0f us, bare %.0f us\n", la, lb);
 	printf("RESULT %s_rate %.1f %.1f %.3f\n", mode, ra, rb, ra / rb);
 	printf("RESULT %s_cpu %.1f %.1f %.3f\n", mode, ca, cb, ca / cb);
+	fflush(stdout);
+	side_free(&a);
+	side_free(&b);
+	gnutls_certificate_free_credentials(bare_creds);
+	gnutls_priority_deinit(prio);
 	starttls_ctx_free(ctx);
 	return 0;
 }

@@ -9,7 +9,7 @@
 
 O="$T/bench"
 mkdir -p "$O"
-export BUILD OUT="$O" RESULTS="$O/results.txt"
+export BUILD OUT="$O" RESULTS="$T/results.txt"
 : >"$RESULTS"
 
 # negative first: the harnesses refuse what they cannot run
@@ -30,7 +30,7 @@ expect cache 0 -- env ROUNDS=3 bench/cache.sh
 expect report 0 -- bench/report.sh
 for r in client_rate client_cpu server_rate server_cpu idle_tlspool_kib \
 	idle_bare_kib idle_tlspool_threads throughput_socat throughput_stunnel; do
-	grep_in "bench/results.txt" "result-$r" "^RESULT $r [0-9.]+ [0-9.]+ [0-9.]+"
+	grep_in results.txt "result-$r" "^RESULT $r [0-9.]+ [0-9.]+ [0-9.]+"
 done
 grep_in out report-table '^\| client handshakes/s, warm cache \(vs bare\) +\| +[0-9.]+ \| +[0-9.]+ \| +[0-9.]+ \|'
 no_grep_in out report-complete 'not measured'
