@@ -20,10 +20,13 @@
  * order (A B, B A, ...).  A handshake is timed from connect() (client)
  * or accept() (server) to the established channel; the rate counts the
  * close too; CPU is this process's (getrusage, the relay's threads
- * included).  Both sides close alike: the relay, once the application
- * closed its end, sends close_notify and reads what the peer still sends
- * (TLS 1.3 session tickets) until its EOF; the bare side does the same.  Prints
- * each round, the medians, and lines RESULT <name> <tlspool> <floor> <ratio>
+ * included).  The ratios are the median of each round's pair.  Both
+ * sides close alike: the relay, once the application closed its end,
+ * sends close_notify and reads what the peer still sends (TLS 1.3
+ * session tickets) until its EOF; the bare side does the same.
+ *
+ * Prints each round, the medians, and lines
+ *   RESULT <name> <tlspool> <floor> <ratio>
  * for the table of make bench; with -o, the latencies of each side in
  * DIR/lat-MODE-SIDE.dat (sorted, "microseconds fraction") for gnuplot.
  * -a runs one side alone (after the warm-up), for strace or callgrind.
@@ -38,7 +41,7 @@
 static const char *mode = "client", *key, *cert, *ckey, *ccert;
 static const char *sni = "www.example.test", *myname = "www.example.test";
 static const char *outdir, *only; /* -a: one side alone (profiling) */
-static int port, rounds = 5, per = 200;
+static int port, rounds = 15, per = 150;
 static gnutls_priority_t prio;
 static starttls_ctx *ctx;
 
@@ -320,7 +323,7 @@ static void options(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct side a, b;
-	double ra, rb, ca, cb, la, lb;
+	double ra, rb, ca, cb, la, lb, mr, mc, *rr, *cr;
 	int server, r, first;
 	pid_t child;
 
@@ -374,16 +377,33 @@ int main(int argc, char **argv)
 	lb = bench_median(b.lat, b.nlat);
 	write_lat(&a);
 	write_lat(&b);
+	/* the ratio of each round's pair, then their median: a pair ran
+	 * within a second, under the same load */
+	rr = calloc((size_t)rounds, sizeof(double));
+	cr = calloc((size_t)rounds, sizeof(double));
+	if (rr == NULL || cr == NULL)
+		bench_die("memory", strerror(ENOMEM));
+	for (r = 0; r < rounds; r++) {
+		rr[r] = a.rate[r] / b.rate[r];
+		cr[r] = a.cpu[r] / b.cpu[r];
+	}
 	ra = bench_median(a.rate, (size_t)rounds);
 	rb = bench_median(b.rate, (size_t)rounds);
 	ca = bench_median(a.cpu, (size_t)rounds);
 	cb = bench_median(b.cpu, (size_t)rounds);
+	mr = bench_median(rr, (size_t)rounds);
+	mc = bench_median(cr, (size_t)rounds);
 	printf("  median   tlspool %7.1f/s %6.0f us CPU   bare %7.1f/s %6.0f "
-	       "us CPU   rate ratio %.3f  CPU ratio %.3f\n",
-	       ra, ca, rb, cb, ra / rb, ca / cb);
+	       "us CPU\n",
+	       ra, ca, rb, cb);
+	printf("  median of the rounds' ratios: rate %.3f (range %.3f-%.3f), "
+	       "CPU %.3f (range %.3f-%.3f)\n",
+	       mr, rr[0], rr[rounds - 1], mc, cr[0], cr[rounds - 1]);
 	printf("  latency median: tlspool %.0f us, bare %.0f us\n", la, lb);
-	printf("RESULT %s_rate %.1f %.1f %.3f\n", mode, ra, rb, ra / rb);
-	printf("RESULT %s_cpu %.1f %.1f %.3f\n", mode, ca, cb, ca / cb);
+	printf("RESULT %s_rate %.1f %.1f %.3f\n", mode, ra, rb, mr);
+	printf("RESULT %s_cpu %.1f %.1f %.3f\n", mode, ca, cb, mc);
+	free(rr);
+	free(cr);
 	fflush(stdout);
 	side_free(&a);
 	side_free(&b);

@@ -15,8 +15,8 @@ cd "$(dirname "$0")/.." || exit 1
 . scripts/ports.sh
 BUILD=${BUILD:-build}
 HS="$BUILD/bench/handshake"
-ROUNDS=${ROUNDS:-7}
-PER=${PER:-300}
+ROUNDS=${ROUNDS:-15}
+PER=${PER:-150}
 IDLE_MAX=${IDLE_MAX:-0}
 IDLE_STEPS=${IDLE_STEPS:-10}
 OUT=${OUT:-$BUILD/bench}
