@@ -71,7 +71,7 @@ if [ -e "$OUT/idle-tlspool.dat" ] && [ -e "$OUT/idle-bare.dat" ]; then
 	gnuplot -e "set terminal png size 900,600; set output '$OUT/idle-connections.png';
 		set title 'Idle connections: memory and threads';
 		set xlabel 'open connections'; set ylabel 'KiB'; set y2label 'threads';
-		set y2tics 1; set y2range [0:*]; set ytics nomirror; set key top left; set grid;
+		set y2tics 1; set y2range [0:8]; set ytics nomirror; set key top left; set grid;
 		plot '$OUT/idle-tlspool.dat' using 1:2 with linespoints lw 2 title 'tlspool RSS',
 		     '$OUT/idle-tlspool.dat' using 1:3 with linespoints title 'tlspool PSS',
 		     '$OUT/idle-bare.dat' using 1:2 with linespoints lw 2 title 'bare GnuTLS RSS',
