@@ -583,8 +583,17 @@ static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 		                        : strerror(errno));
 		goto err;
 	}
-	gnutls_transport_set_int(session, netfd);
-	gnutls_transport_set_vec_push_function(session, push_nosignal);
+	if (datagram) {
+		gnutls_transport_set_int(session, netfd);
+		gnutls_transport_set_vec_push_function(session, push_nosignal);
+	} else {
+		/* the read-ahead needs the connection (relay_io.c) */
+		gnutls_transport_set_ptr(session, c);
+		gnutls_transport_set_pull_function(session, tp_relay_pull);
+		gnutls_transport_set_pull_timeout_function(
+		        session, tp_relay_pull_timeout);
+		gnutls_transport_set_vec_push_function(session, tp_relay_push);
+	}
 	c->s = session;
 	c->net = (struct end){.c = c, .fd = netfd, .rd = true, .wr = true};
 	c->w = w = least_loaded(r);
