@@ -28,6 +28,9 @@
 
 /* One TLS record of plaintext (RFC 8446 s5.1, RFC 5246 s6.2.1). */
 #define BLOCK 16384
+/* What one read of a stream application may take: four records, sent one
+ * after another (docs/architecture.md, "Performance"). */
+#define UP_CHUNK (4 * BLOCK)
 
 enum up_state { UP_OPEN, UP_BYE, UP_DONE };
 enum down_state { DOWN_OPEN, DOWN_SHUT, DOWN_CUT, DOWN_DONE };
@@ -121,12 +124,12 @@ struct worker {
 	atomic_bool stop;
 	pthread_mutex_t mu; /* protects incoming */
 	struct conn *incoming;
-	struct conn *live;                /* worker thread only */
-	struct conn *rhead, **rtail;      /* worker thread only */
-	size_t ndgram;                    /* worker thread only */
-	size_t ndrain;                    /* worker thread only */
-	long long next_idle_ms;           /* worker thread only */
-	unsigned char scratch[BLOCK + 1]; /* worker thread only */
+	struct conn *live;                   /* worker thread only */
+	struct conn *rhead, **rtail;         /* worker thread only */
+	size_t ndgram;                       /* worker thread only */
+	size_t ndrain;                       /* worker thread only */
+	long long next_idle_ms;              /* worker thread only */
+	unsigned char scratch[UP_CHUNK + 1]; /* worker thread only */
 };
 
 struct tp_relay {

@@ -242,7 +242,8 @@ static void count(atomic_ullong *a, size_t n)
 /* Keep len bytes that the other side would not take. */
 static int spill_keep(struct spill *sp, const unsigned char *p, size_t len)
 {
-	if (sp->buf == NULL && (sp->buf = malloc(BLOCK)) == NULL)
+	tp_relay_spill_drop(sp); /* empty: it is only ever refilled so */
+	if ((sp->buf = malloc(len > BLOCK ? len : BLOCK)) == NULL)
 		return -1;
 	memcpy(sp->buf, p, len);
 	sp->off = 0;
@@ -314,8 +315,9 @@ static ssize_t app_send(struct conn *c, const unsigned char *p, size_t len)
  * appfd once forwarded ("Resetting" in relay.c): all that SIOCINQ reports but
  * one byte is consumed, and that byte is read with MSG_PEEK behind the
  * rest, so that one write of the application still goes out as one
- * record.  scratch holds BLOCK + 1 bytes: the byte at the head that went
- * out before (c->lag), then up to BLOCK new ones.  Returns the number of
+ * record, and up to UP_CHUNK bytes go out in full records of BLOCK.
+ * scratch holds UP_CHUNK + 1 bytes: the byte at the head that went out
+ * before (c->lag), then up to UP_CHUNK new ones.  Returns the number of
  * new bytes, at *p; 0 with *eof when the application shut its end and
  * everything was taken; 0 with app.rd cleared when there is nothing new;
  * -1 with errno on an error.
@@ -340,8 +342,8 @@ static ssize_t app_recv_stream(struct conn *c, unsigned char *scratch,
 			c->app.rd = false;
 		return 0;
 	}
-	want = (size_t)q - 1 < BLOCK - 1 + skip ? (size_t)q - 1
-	                                        : BLOCK - 1 + skip;
+	want = (size_t)q - 1 < UP_CHUNK - 1 + skip ? (size_t)q - 1
+	                                           : UP_CHUNK - 1 + skip;
 	if (want > 0 && (n = recv(c->app.fd, scratch, want, MSG_DONTWAIT)) < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -1;
 	k = recv(c->app.fd, scratch + n, 1, MSG_PEEK | MSG_DONTWAIT);
