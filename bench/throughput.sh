@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 CLI="$BUILD/tlspool-connect"
 SIZE_MB=${SIZE_MB:-1024}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 RESULTS=${RESULTS:-/dev/null}
 D=$(mktemp -d /tmp/tlspool-bench.XXXXXX)
 pids=()
