@@ -78,6 +78,8 @@ AUTHZ_SO := $(BUILD)/tlspool-authz-rules.so
 BENCH_BIN := $(BUILD)/bench/cache_bench
 POOL_LOAD := $(BUILD)/bench/pool_load
 COLDVAL_BENCH := $(BUILD)/bench/coldval_bench
+# The C harnesses of make bench measured against bare GnuTLS (bench/*.c).
+HARNESS  := $(BUILD)/bench/handshake $(BUILD)/bench/idle
 MANPAGES := $(wildcard man/*.[1-9])
 
 PHONY_BENCH := bench
@@ -95,8 +97,9 @@ help:
 	@echo "make analyze      clang static analyzer (scan-build) over a fresh build of"
 	@echo "                  the libraries, tlspool-connect and the tools; fails on any finding"
 	@echo "make fuzz         build the libFuzzer targets with clang, run each $(FUZZ_TIME) s"
-	@echo "make bench        1 GiB through tlspool-connect vs socat OPENSSL (ratio);"
-	@echo "                  validation from a warm cache vs from DNS (ratio);"
+	@echo "make bench        handshakes, idle connections and throughput against bare"
+	@echo "                  GnuTLS, socat and stunnel4 (a table of ratios, PNG plots"
+	@echo "                  in $(BUILD)/bench/); validation from a warm cache vs DNS"
 	@echo "                  cold validation with kept zone keys vs the floor (ratio)"
 	@echo "make demo         install, build, and show DANE lookups on the local signed zones"
 	@echo "make install      PREFIX=$(PREFIX) DESTDIR=..."
@@ -167,6 +170,11 @@ $(POOL_LOAD): bench/pool_load.c $(LIB_A) $(VAL_A)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) \
 	  $(VAL_LIBS)
 
+$(HARNESS): $(BUILD)/bench/%: bench/%.c bench/bench_util.h $(LIB_A) $(VAL_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) \
+	  $(VAL_LIBS)
+
 $(BUILD)/tests/check_%: tests/unit/check_%.c $(LIB_A) $(VAL_A) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -Wno-format-nonliteral -Itests/unit $(LDFLAGS) -o $@ $< \
@@ -182,7 +190,7 @@ $(LIBTOOLS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/tools/%.c $(LIB_A) $(VAL
 
 tools: $(TOOL_BIN)
 
-tests: all $(UNIT_BIN) $(TOOL_BIN) $(POOL_LOAD)
+tests: all $(UNIT_BIN) $(TOOL_BIN) $(POOL_LOAD) $(BENCH_BIN) $(HARNESS)
 
 # `make check` and `make demo` first install what is missing, then run a
 # second make so that pkg-config sees the installed packages.
@@ -248,13 +256,19 @@ demo: deps
 	@BUILD=$(BUILD) scripts/demo
 
 # Benchmarks against peers measured side by side (bench/).
+# Each appends "RESULT" lines to $(BUILD)/bench/results.txt; bench/report.sh
+# prints the table of ratios and draws the plots into $(BUILD)/bench/.
+BENCH_ENV = BUILD=$(BUILD) OUT=$(BUILD)/bench RESULTS=$(BUILD)/bench/results.txt
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(POOL_LOAD) $(COLDVAL_BENCH)
-	@BUILD=$(BUILD) bench/throughput.sh
-	@BUILD=$(BUILD) bench/cache.sh
-	@BUILD=$(BUILD) bench/coldval.sh
-	@BUILD=$(BUILD) bench/fleet.sh
-	@BUILD=$(BUILD) bench/pool.sh
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(POOL_LOAD) $(HARNESS) $(COLDVAL_BENCH)
+	@: >$(BUILD)/bench/results.txt
+	@$(BENCH_ENV) bench/harness.sh
+	@$(BENCH_ENV) bench/throughput.sh
+	@$(BENCH_ENV) bench/cache.sh
+	@$(BENCH_ENV) bench/coldval.sh
+	@$(BENCH_ENV) bench/fleet.sh
+	@$(BENCH_ENV) bench/pool.sh
+	@$(BENCH_ENV) bench/report.sh
 
 lint-man:
 	@for m in $(MANPAGES); do mandoc -Tlint -W warning $$m || exit 1; done

@@ -505,7 +505,7 @@ static int check_sockets(int netfd, int appfd, int datagram)
  * the one that resets ("Resetting" in the outline); a datagram end reads it
  * back.
  */
-static int check_peer(struct conn *c, int appfd_peer)
+static int check_peer(struct conn *c, int appfd_peer, bool trusted)
 {
 	struct stat st;
 	unsigned char b;
@@ -525,7 +525,9 @@ static int check_peer(struct conn *c, int appfd_peer)
 			errno = EINVAL;
 		return -1;
 	}
+	/* a pair the caller made itself: the stream's byte is there */
 	if (c->datagram ? recv(c->app.fd, &b, 1, MSG_DONTWAIT) != 1
+	    : trusted   ? 0
 	                : ioctl(c->app.fd, SIOCINQ, &q) < 0 || q != 1) {
 		errno = EINVAL;
 		return -1;
@@ -544,8 +546,8 @@ static struct worker *least_loaded(tp_relay *r)
 	return best;
 }
 
-int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
-                 int appfd_peer, int datagram)
+static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
+               int appfd_peer, int datagram, bool trusted)
 {
 	struct conn *c = NULL;
 	struct worker *w;
@@ -557,11 +559,11 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 		                "descriptor twice");
 		goto err;
 	}
-	if (prepare_fd(netfd) < 0 || prepare_fd(appfd) < 0) {
+	if (!trusted && (prepare_fd(netfd) < 0 || prepare_fd(appfd) < 0)) {
 		tp_fail(errno, "relay: descriptor: %s", strerror(errno));
 		goto err;
 	}
-	if (check_sockets(netfd, appfd, datagram) < 0) {
+	if (!trusted && check_sockets(netfd, appfd, datagram) < 0) {
 		tp_fail(errno, "relay: %s",
 		        errno == EINVAL
 		                ? (datagram ? "appfd is not SOCK_SEQPACKET"
@@ -575,14 +577,23 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 	}
 	c->datagram = datagram != 0;
 	c->app = (struct end){.c = c, .fd = appfd, .rd = true, .wr = true};
-	if (check_peer(c, appfd_peer) < 0) {
+	if (check_peer(c, appfd_peer, trusted) < 0) {
 		tp_fail(errno, "relay: appfd_peer: %s",
 		        errno == EINVAL ? "not the other end of appfd"
 		                        : strerror(errno));
 		goto err;
 	}
-	gnutls_transport_set_int(session, netfd);
-	gnutls_transport_set_vec_push_function(session, push_nosignal);
+	if (datagram) {
+		gnutls_transport_set_int(session, netfd);
+		gnutls_transport_set_vec_push_function(session, push_nosignal);
+	} else {
+		/* the read-ahead needs the connection (relay_io.c) */
+		gnutls_transport_set_ptr(session, c);
+		gnutls_transport_set_pull_function(session, tp_relay_pull);
+		gnutls_transport_set_pull_timeout_function(
+		        session, tp_relay_pull_timeout);
+		gnutls_transport_set_vec_push_function(session, tp_relay_push);
+	}
 	c->s = session;
 	c->net = (struct end){.c = c, .fd = netfd, .rd = true, .wr = true};
 	c->w = w = least_loaded(r);
@@ -608,4 +619,16 @@ err:
 		close(appfd);
 	errno = err;
 	return -1;
+}
+
+int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
+                 int appfd_peer, int datagram)
+{
+	return add(r, session, netfd, appfd, appfd_peer, datagram, false);
+}
+
+int tp_relay_add_pair(tp_relay *r, gnutls_session_t session, int netfd,
+                      int appfd, int appfd_peer, int datagram)
+{
+	return add(r, session, netfd, appfd, appfd_peer, datagram, true);
 }

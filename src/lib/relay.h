@@ -54,6 +54,17 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
                  int appfd_peer, int datagram);
 
 /*
+ * tp_relay_add() for descriptors the caller made itself (starttls.c's
+ * hand-off): netfd and appfd are already non-blocking and close-on-exec,
+ * netfd a socket and appfd/appfd_peer a fresh socketpair of the kind the
+ * mode needs.  The checks that prove this are skipped (seven system calls
+ * per connection, docs/architecture.md "Performance"); the rest, the byte
+ * from appfd_peer included, is the same.
+ */
+int tp_relay_add_pair(tp_relay *r, gnutls_session_t session, int netfd,
+                      int appfd, int appfd_peer, int datagram);
+
+/*
  * hook(gnutls_session_get_ptr(session)) runs after each session handed
  * over is deinitialised, so that what the session used (credentials, the
  * configuration that holds them) can be released then and not before:

@@ -28,6 +28,9 @@
 
 /* One TLS record of plaintext (RFC 8446 s5.1, RFC 5246 s6.2.1). */
 #define BLOCK 16384
+/* What one read of a stream application may take: four records, sent one
+ * after another (docs/architecture.md, "Performance"). */
+#define UP_CHUNK (4 * BLOCK)
 
 enum up_state { UP_OPEN, UP_BYE, UP_DONE };
 enum down_state { DOWN_OPEN, DOWN_SHUT, DOWN_CUT, DOWN_DONE };
@@ -61,6 +64,17 @@ struct end {
 	bool rd, wr;
 };
 
+/* Read-ahead from a stream's network socket (relay_io.c, tp_relay_pull):
+ * one recv() serves several records (GnuTLS asks for a record's 5-byte
+ * header, then its body), and is freed once empty: an idle connection
+ * holds none.  See docs/architecture.md, "Performance". */
+#define READAHEAD 65536
+
+struct readahead {
+	unsigned char *buf;
+	unsigned off, len;
+};
+
 /* Data read from one side that the other side has not yet taken. */
 struct spill {
 	unsigned char *buf;
@@ -76,6 +90,7 @@ struct conn {
 	struct conn *prev, *next; /* the worker's live list */
 	struct conn *rnext;       /* the run queue */
 	struct spill up, down;
+	struct readahead ra; /* stream: network bytes GnuTLS has not taken */
 	enum up_state ups;
 	enum down_state downs;
 	bool datagram;
@@ -109,12 +124,12 @@ struct worker {
 	atomic_bool stop;
 	pthread_mutex_t mu; /* protects incoming */
 	struct conn *incoming;
-	struct conn *live;                /* worker thread only */
-	struct conn *rhead, **rtail;      /* worker thread only */
-	size_t ndgram;                    /* worker thread only */
-	size_t ndrain;                    /* worker thread only */
-	long long next_idle_ms;           /* worker thread only */
-	unsigned char scratch[BLOCK + 1]; /* worker thread only */
+	struct conn *live;                   /* worker thread only */
+	struct conn *rhead, **rtail;         /* worker thread only */
+	size_t ndgram;                       /* worker thread only */
+	size_t ndrain;                       /* worker thread only */
+	long long next_idle_ms;              /* worker thread only */
+	unsigned char scratch[UP_CHUNK + 1]; /* worker thread only */
 };
 
 struct tp_relay {
@@ -157,6 +172,12 @@ void tp_relay_app_finish(struct conn *c, unsigned char *scratch);
 /* --- a connection in its worker (relay_io.c) --- */
 
 void tp_relay_spill_drop(struct spill *sp);
+/* A stream's GnuTLS transport over c (relay.c sets it at hand-off): pull
+ * through the read-ahead, push with MSG_NOSIGNAL. */
+ssize_t tp_relay_pull(gnutls_transport_ptr_t p, void *buf, size_t len);
+int tp_relay_pull_timeout(gnutls_transport_ptr_t p, unsigned ms);
+ssize_t tp_relay_push(gnutls_transport_ptr_t p, const giovec_t *iov,
+                      int iovcnt);
 /* gnutls_deinit(s), then r's release hook (r may be NULL). */
 void tp_relay_release_session(tp_relay *r, gnutls_session_t s);
 /* Record the end, close both descriptors, free c (worker thread, or

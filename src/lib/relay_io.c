@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <linux/sockios.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -26,6 +28,70 @@ void tp_relay_spill_drop(struct spill *sp)
 	free(sp->buf);
 	sp->buf = NULL;
 	sp->off = sp->len = 0;
+}
+
+/* --- the network transport of a stream --- */
+
+static void ra_drop(struct readahead *ra)
+{
+	free(ra->buf);
+	ra->buf = NULL;
+	ra->off = ra->len = 0;
+}
+
+/* GnuTLS's reads of the network: from the read-ahead while it holds
+ * bytes, else one recv() of up to READAHEAD bytes (straight into buf when
+ * GnuTLS asks for that much, or without memory).  EOF and errors come
+ * through once the read-ahead is empty, in the order they happened. */
+ssize_t tp_relay_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	struct conn *c = p;
+	ssize_t n;
+	size_t k;
+
+	if (c->ra.len == 0) {
+		if (len >= READAHEAD ||
+		    (c->ra.buf == NULL &&
+		     (c->ra.buf = malloc(READAHEAD)) == NULL))
+			return recv(c->net.fd, buf, len, MSG_DONTWAIT);
+		n = recv(c->net.fd, c->ra.buf, READAHEAD, MSG_DONTWAIT);
+		if (n <= 0) {
+			int e = errno;
+
+			ra_drop(&c->ra); /* idle or ended: hold nothing */
+			errno = e;
+			return n;
+		}
+		c->ra.off = 0;
+		c->ra.len = (unsigned)n;
+	}
+	k = len < c->ra.len ? len : c->ra.len;
+	memcpy(buf, c->ra.buf + c->ra.off, k);
+	c->ra.off += (unsigned)k;
+	c->ra.len -= (unsigned)k;
+	return (ssize_t)k;
+}
+
+int tp_relay_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
+{
+	struct conn *c = p;
+	struct pollfd pf = {c->net.fd, POLLIN, 0};
+
+	if (c->ra.len > 0)
+		return 1;
+	return poll(&pf, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
+/* gnutls's own push uses send() without MSG_NOSIGNAL unless the session
+ * was made with GNUTLS_NO_SIGNAL; a peer that resets must not kill the
+ * application with SIGPIPE, whatever flags the session had. */
+ssize_t tp_relay_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
+{
+	struct conn *c = p;
+	struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov,
+	                   .msg_iovlen = (size_t)iovcnt};
+
+	return sendmsg(c->net.fd, &m, MSG_NOSIGNAL);
 }
 
 /* The session goes first, then what it used (the hook). */
@@ -86,6 +152,7 @@ void tp_relay_conn_release(struct conn *c)
 	close(c->app.fd);
 	tp_relay_spill_drop(&c->up);
 	tp_relay_spill_drop(&c->down);
+	ra_drop(&c->ra);
 	live_unlink(w, c);
 	if (c->idling)
 		w->ndgram--;
@@ -175,7 +242,8 @@ static void count(atomic_ullong *a, size_t n)
 /* Keep len bytes that the other side would not take. */
 static int spill_keep(struct spill *sp, const unsigned char *p, size_t len)
 {
-	if (sp->buf == NULL && (sp->buf = malloc(BLOCK)) == NULL)
+	tp_relay_spill_drop(sp); /* empty: it is only ever refilled so */
+	if ((sp->buf = malloc(len > BLOCK ? len : BLOCK)) == NULL)
 		return -1;
 	memcpy(sp->buf, p, len);
 	sp->off = 0;
@@ -247,8 +315,9 @@ static ssize_t app_send(struct conn *c, const unsigned char *p, size_t len)
  * appfd once forwarded ("Resetting" in relay.c): all that SIOCINQ reports but
  * one byte is consumed, and that byte is read with MSG_PEEK behind the
  * rest, so that one write of the application still goes out as one
- * record.  scratch holds BLOCK + 1 bytes: the byte at the head that went
- * out before (c->lag), then up to BLOCK new ones.  Returns the number of
+ * record, and up to UP_CHUNK bytes go out in full records of BLOCK.
+ * scratch holds UP_CHUNK + 1 bytes: the byte at the head that went out
+ * before (c->lag), then up to UP_CHUNK new ones.  Returns the number of
  * new bytes, at *p; 0 with *eof when the application shut its end and
  * everything was taken; 0 with app.rd cleared when there is nothing new;
  * -1 with errno on an error.
@@ -273,8 +342,8 @@ static ssize_t app_recv_stream(struct conn *c, unsigned char *scratch,
 			c->app.rd = false;
 		return 0;
 	}
-	want = (size_t)q - 1 < BLOCK - 1 + skip ? (size_t)q - 1
-	                                        : BLOCK - 1 + skip;
+	want = (size_t)q - 1 < UP_CHUNK - 1 + skip ? (size_t)q - 1
+	                                           : UP_CHUNK - 1 + skip;
 	if (want > 0 && (n = recv(c->app.fd, scratch, want, MSG_DONTWAIT)) < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -1;
 	k = recv(c->app.fd, scratch + n, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -384,7 +453,8 @@ static bool can_recv(struct conn *c)
 {
 	if (c->recv_wants_wr)
 		return c->net.wr;
-	return c->net.rd || gnutls_record_check_pending(c->s) > 0;
+	return c->net.rd || c->ra.len > 0 ||
+	       gnutls_record_check_pending(c->s) > 0;
 }
 
 /* Whether the application has not yet read all that it was given; a
@@ -478,6 +548,8 @@ static int recv_again(struct conn *c)
 	 * edge-triggered epoll no new edge would come for what is already
 	 * there, so only a socket that really has nothing (EAGAIN) clears
 	 * the flag. */
+	if (c->ra.len > 0)
+		return 1; /* read ahead, not yet taken */
 	k = recv(c->net.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		c->net.rd = false;

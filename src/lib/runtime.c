@@ -61,6 +61,8 @@ struct tp_runtime *tp_runtime_load_with(const char *path, int may_be_missing,
 /* The one place the parts are freed, in reverse order of their use. */
 static void runtime_free(struct tp_runtime *rt)
 {
+	if (rt->prio != NULL)
+		gnutls_priority_deinit(rt->prio);
 	tp_credstore_free(rt->creds);
 	tp_authz_free(rt->authz);
 	tp_cache_free(rt->cache);
@@ -146,6 +148,31 @@ struct tp_credstore *tp_runtime_creds(struct tp_runtime *rt)
 	s = rt->creds;
 	pthread_mutex_unlock(&rt->lock);
 	return s;
+}
+
+gnutls_priority_t tp_runtime_priority(struct tp_runtime *rt, int *err,
+                                      const char **errpos)
+{
+	gnutls_priority_t p;
+	const char *pos = NULL;
+
+	pthread_mutex_lock(&rt->lock);
+	if (rt->prio == NULL && rt->prio_err == 0) {
+		rt->prio_err = gnutls_priority_init(&rt->prio,
+		                                    rt->cfg->priority, &pos);
+		if (rt->prio_err < 0) {
+			rt->prio = NULL;
+			snprintf(rt->prio_errpos, sizeof(rt->prio_errpos), "%s",
+			         pos != NULL ? pos : "");
+		} else {
+			rt->prio_err = 0;
+		}
+	}
+	p = rt->prio;
+	*err = rt->prio_err;
+	*errpos = rt->prio_errpos;
+	pthread_mutex_unlock(&rt->lock);
+	return p;
 }
 
 /* --- the process default ---------------------------------------------------

@@ -9,6 +9,7 @@
 #ifndef TLSPOOL_RUNTIME_H
 #define TLSPOOL_RUNTIME_H
 
+#include <gnutls/gnutls.h>
 #include <pthread.h>
 #include <stddef.h>
 
@@ -25,6 +26,12 @@ struct tp_runtime {
 	tp_cache *cache;
 	struct tp_authz *authz;
 	struct tp_credstore *creds;
+	/* [tls] priority compiled once (docs/architecture.md, "Performance"):
+	 * gnutls_priority_set() shares it by reference, where
+	 * gnutls_priority_set_direct() compiled a copy kept by every session */
+	gnutls_priority_t prio;
+	int prio_err; /* its GnuTLS error, 0 until tried or when made */
+	char prio_errpos[64];
 };
 
 /* A runtime over cfg, taking ownership of it in every case; one
@@ -60,5 +67,10 @@ tlspool_dns *tp_runtime_resolver(struct tp_runtime *rt, char *err,
 tp_cache *tp_runtime_cache(struct tp_runtime *rt);
 struct tp_authz *tp_runtime_authz(struct tp_runtime *rt);
 struct tp_credstore *tp_runtime_creds(struct tp_runtime *rt);
+/* The compiled [tls] priority, shared by every session of rt (and freed
+ * after the last, as sessions hold a reference to rt); NULL with the GnuTLS
+ * error in *err and where the string failed in *errpos. */
+gnutls_priority_t tp_runtime_priority(struct tp_runtime *rt, int *err,
+                                      const char **errpos);
 
 #endif

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -384,6 +385,7 @@ static int set_alpn(struct call *c)
 static int start_session(struct call *c)
 {
 	gnutls_certificate_credentials_t creds = NULL;
+	gnutls_priority_t prio;
 	const char *errpos = NULL;
 	long long left = c->deadline - tp_mono_ms();
 	int r;
@@ -399,9 +401,9 @@ static int start_session(struct call *c)
 	if (r < 0)
 		return tp_fail(ENOMEM, "gnutls_init: %s", gnutls_strerror(r));
 	gnutls_session_set_ptr(c->session, c);
-	r = gnutls_priority_set_direct(c->session, c->rt->cfg->priority,
-	                               &errpos);
-	if (r < 0)
+	/* compiled once per configuration, shared by reference */
+	prio = tp_runtime_priority(c->rt, &r, &errpos);
+	if (prio == NULL || (r = gnutls_priority_set(c->session, prio)) < 0)
 		return tp_failc(EINVAL, STARTTLS_ERR_CONFIG,
 		                "[tls] priority \"%s\": %s at \"%s\"",
 		                c->rt->cfg->priority, gnutls_strerror(r),
@@ -429,7 +431,13 @@ static int start_session(struct call *c)
 	tp_transport_deadline(c->session, &c->io);
 	if (left < 1)
 		left = 1;
-	gnutls_handshake_set_timeout(c->session, (unsigned)left);
+	/* Over TCP the transport alone bounds every wait by the deadline: a
+	 * GnuTLS timeout would poll() before every read (twice per record),
+	 * where the transport polls only when a read finds nothing
+	 * (docs/architecture.md, "Performance").  DTLS needs it for its
+	 * retransmissions. */
+	gnutls_handshake_set_timeout(c->session,
+	                             c->datagram ? (unsigned)left : 0);
 	if (c->datagram)
 		tp_dtls_setup(c->session, c->net, (unsigned)left,
 		              c->server ? &c->prestate : NULL);
@@ -579,14 +587,25 @@ static int give_peername(struct call *c, char *peername, size_t peername_len)
  * plaintext end for the caller, or -1. */
 static int hand_off(struct call *c)
 {
-	int pair[2], rv;
+	int pair[2], rv, off = 0, on = 1;
 	tp_relay *r;
 
+	/* Both ends non-blocking and close-on-exec from the start, the
+	 * application's made blocking again, the network's non-blocking: three
+	 * system calls where fcntl's get-and-set took eight
+	 * (docs/architecture.md, "Performance"). */
 	if (socketpair(AF_UNIX,
 	               (c->datagram ? SOCK_SEQPACKET : SOCK_STREAM) |
-	                       SOCK_CLOEXEC,
+	                       SOCK_CLOEXEC | SOCK_NONBLOCK,
 	               0, pair) != 0)
 		return tp_fail(errno, "socketpair: %s", strerror(errno));
+	if (ioctl(pair[0], FIONBIO, &off) != 0 ||
+	    ioctl(c->net, FIONBIO, &on) != 0) {
+		rv = errno;
+		close(pair[0]);
+		close(pair[1]);
+		return tp_fail(rv, "ioctl FIONBIO: %s", strerror(rv));
+	}
 	r = tp_process_relay(c->rt->cfg->relay_threads);
 	if (r == NULL) {
 		close(pair[0]);
@@ -601,7 +620,8 @@ static int hand_off(struct call *c)
 	tp_transport_plain(c->session, c->net);
 	tp_runtime_ref(c->rt);
 	gnutls_session_set_ptr(c->session, c->rt);
-	rv = tp_relay_add(r, c->session, c->net, pair[1], pair[0], c->datagram);
+	rv = tp_relay_add_pair(r, c->session, c->net, pair[1], pair[0],
+	                       c->datagram);
 	c->session = NULL;
 	c->net = -1;
 	if (rv != 0) {

@@ -26,6 +26,8 @@
  *    unchecked CN is what lets one certificate speak for any name.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -404,15 +406,86 @@ static int import(const tlspool_span *cert, gnutls_x509_crt_t *crt)
 	return 0;
 }
 
-int tlspool_x509_identity(const tlspool_span *cert, char *buf, size_t buflen)
+/*
+ * The last certificate this thread asked about, with what identity() and
+ * describe() said of it: a call decodes its peer's certificate once, not
+ * once for each question (docs/architecture.md, "Performance"), and a
+ * peer met again is not decoded at all.  Keyed by the whole DER: the
+ * answers depend on nothing else.  Certificates above MEMO_MAX bytes are
+ * not kept.
+ */
+#define MEMO_MAX   16384
+#define MEMO_IDLEN 1025
+
+struct memo {
+	unsigned char *der;
+	size_t len, cap;
+	int have_id, id_rv, id_errno;
+	char id[MEMO_IDLEN];
+	int have_info, info_rv, info_errno;
+	tlspool_x509_info info;
+};
+
+static pthread_key_t memo_key;
+static pthread_once_t memo_once = PTHREAD_ONCE_INIT;
+
+static void memo_free(void *p)
+{
+	struct memo *m = p;
+
+	if (m != NULL)
+		free(m->der);
+	free(m);
+}
+
+static void memo_key_init(void)
+{
+	if (pthread_key_create(&memo_key, memo_free) != 0)
+		memo_key = (pthread_key_t)-1;
+}
+
+/* This thread's memo, made to hold cert (emptied when cert is another);
+ * NULL when it cannot (then the caller decodes as before). */
+static struct memo *memo_for(const tlspool_span *cert)
+{
+	struct memo *m;
+
+	if (cert == NULL || cert->data == NULL || cert->len == 0 ||
+	    cert->len > MEMO_MAX)
+		return NULL;
+	pthread_once(&memo_once, memo_key_init);
+	if (memo_key == (pthread_key_t)-1)
+		return NULL;
+	m = pthread_getspecific(memo_key);
+	if (m == NULL) {
+		if ((m = calloc(1, sizeof(*m))) == NULL)
+			return NULL;
+		if (pthread_setspecific(memo_key, m) != 0) {
+			free(m);
+			return NULL;
+		}
+	}
+	if (m->len == cert->len && memcmp(m->der, cert->data, cert->len) == 0)
+		return m;
+	if (m->cap < cert->len) {
+		unsigned char *d = realloc(m->der, cert->len);
+
+		if (d == NULL)
+			return NULL;
+		m->der = d;
+		m->cap = cert->len;
+	}
+	memcpy(m->der, cert->data, cert->len);
+	m->len = cert->len;
+	m->have_id = m->have_info = 0;
+	return m;
+}
+
+static int identity_decode(const tlspool_span *cert, char *buf, size_t buflen)
 {
 	gnutls_x509_crt_t crt;
 	int rv;
 
-	if (buf == NULL || buflen == 0) {
-		errno = EINVAL;
-		return -1;
-	}
 	buf[0] = '\0';
 	if (import(cert, &crt) != 0)
 		return -1;
@@ -421,6 +494,37 @@ int tlspool_x509_identity(const tlspool_span *cert, char *buf, size_t buflen)
 		buf[0] = '\0';
 	gnutls_x509_crt_deinit(crt);
 	return rv;
+}
+
+int tlspool_x509_identity(const tlspool_span *cert, char *buf, size_t buflen)
+{
+	struct memo *m;
+
+	if (buf == NULL || buflen == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	buf[0] = '\0';
+	m = memo_for(cert);
+	if (m == NULL)
+		return identity_decode(cert, buf, buflen);
+	if (!m->have_id) {
+		m->id_rv = identity_decode(cert, m->id, sizeof(m->id));
+		m->id_errno = errno;
+		if (m->id_rv < 0 && m->id_errno == ENAMETOOLONG)
+			return identity_decode(cert, buf, buflen);
+		m->have_id = 1;
+	}
+	if (m->id_rv < 0) {
+		errno = m->id_errno;
+		return -1;
+	}
+	if ((size_t)m->id_rv >= buflen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, m->id, (size_t)m->id_rv + 1);
+	return m->id_rv;
 }
 
 int tlspool_x509_names(const tlspool_span *cert, const char *reference)
@@ -450,15 +554,11 @@ static void dn_text(gnutls_x509_crt_t crt, int issuer, char *buf, size_t len)
 	gnutls_free(dn.data);
 }
 
-int tlspool_x509_describe(const tlspool_span *cert, tlspool_x509_info *out)
+static int describe_decode(const tlspool_span *cert, tlspool_x509_info *out)
 {
 	gnutls_x509_crt_t crt;
 	tlspool_span tbs, spki;
 
-	if (out == NULL) {
-		errno = EINVAL;
-		return -1;
-	}
 	memset(out, 0, sizeof(*out));
 	if (import(cert, &crt) != 0)
 		return -1;
@@ -475,5 +575,30 @@ int tlspool_x509_describe(const tlspool_span *cert, tlspool_x509_info *out)
 	out->not_after = gnutls_x509_crt_get_expiration_time(crt);
 	out->self_issued = gnutls_x509_crt_check_issuer(crt, crt) == 1;
 	gnutls_x509_crt_deinit(crt);
+	return 0;
+}
+
+int tlspool_x509_describe(const tlspool_span *cert, tlspool_x509_info *out)
+{
+	struct memo *m;
+
+	if (out == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	m = memo_for(cert);
+	if (m == NULL)
+		return describe_decode(cert, out);
+	if (!m->have_info) {
+		m->info_rv = describe_decode(cert, &m->info);
+		m->info_errno = errno;
+		m->have_info = 1;
+	}
+	*out = m->info;
+	if (m->info_rv < 0) {
+		memset(out, 0, sizeof(*out));
+		errno = m->info_errno;
+		return -1;
+	}
 	return 0;
 }

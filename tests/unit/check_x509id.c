@@ -1,6 +1,6 @@
 /*
- * Identities named by certificates (docs/architecture.md, "Identities") and the RFC 6125
- * name check, on certificates made by tests/tools/mkcerts.sh.
+ * Identities named by certificates (docs/architecture.md, "Identities") and the
+ * RFC 6125 name check, on certificates made by tests/tools/mkcerts.sh.
  */
 #include <errno.h>
 #include <string.h>
@@ -53,10 +53,51 @@ START_TEST(identity_bad_input)
 	ck_assert_int_eq(tlspool_x509_identity(tp_cert("www"), NULL, 10), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	/* "www.example.test" does not fit 8 octets */
-	ck_assert_int_eq(tlspool_x509_identity(tp_cert("wwwdc"), small, sizeof(small)), -1);
+	ck_assert_int_eq(
+	        tlspool_x509_identity(tp_cert("wwwdc"), small, sizeof(small)),
+	        -1);
 	ck_assert_int_eq(errno, ENAMETOOLONG);
 	ck_assert_int_eq(tlspool_x509_names(&j, "www.example.test"), -1);
 	ck_assert_int_eq(tlspool_x509_names(tp_cert("www"), NULL), -1);
+}
+END_TEST
+
+/* The per-thread memo (x509id.c) answers for the bytes it was given and
+ * no others: certificates in turn, a copy cut short, a buffer too small
+ * for what an earlier call found. */
+START_TEST(memo_follows_the_bytes)
+{
+	const tlspool_span *www = tp_cert("www"), *john = tp_cert("john");
+	unsigned char cut[4096];
+	tlspool_span shorter = {cut, www->len - 1};
+	tlspool_x509_info a, b;
+	char buf[320], small[8];
+
+	ck_assert_uint_lt(www->len, sizeof(cut));
+	memcpy(cut, www->data, www->len - 1);
+	for (int round = 0; round < 2; round++) {
+		ck_assert_int_eq(tlspool_x509_identity(www, buf, sizeof(buf)),
+		                 16);
+		ck_assert_str_eq(buf, "www.example.test");
+		ck_assert_int_eq(
+		        tlspool_x509_identity(www, small, sizeof(small)), -1);
+		ck_assert_int_eq(errno, ENAMETOOLONG);
+		ck_assert_int_eq(tlspool_x509_describe(www, &a), 0);
+		errno = 0;
+		ck_assert_int_eq(
+		        tlspool_x509_identity(&shorter, buf, sizeof(buf)), -1);
+		ck_assert_int_eq(errno, EBADMSG);
+		ck_assert_int_eq(tlspool_x509_describe(&shorter, &b), -1);
+		ck_assert_int_eq(tlspool_x509_identity(john, buf, sizeof(buf)),
+		                 17);
+		ck_assert_str_eq(buf, "john@example.test");
+		ck_assert_int_eq(tlspool_x509_describe(john, &b), 0);
+		ck_assert_str_ne(a.subject, b.subject);
+		ck_assert_int_ne(memcmp(a.spki_sha256, b.spki_sha256, 32), 0);
+		ck_assert_int_eq(tlspool_x509_describe(www, &b), 0);
+		ck_assert_str_eq(a.subject, b.subject);
+		ck_assert_int_eq(memcmp(a.spki_sha256, b.spki_sha256, 32), 0);
+	}
 }
 END_TEST
 
@@ -96,14 +137,16 @@ static const struct {
         {"john", "john@example.test", 1, "uid= and dc="},
         {"john", "john@EXAMPLE.test", 1, "domain without case"},
         {"mail", "john@example.test", 1, "rfc822Name"},
-        {"ldapuid", "john@example.test", 1, "uid= without dc= falls back to SAN"},
+        {"ldapuid", "john@example.test", 1,
+         "uid= without dc= falls back to SAN"},
 };
 
 START_TEST(name_check)
 {
-	ck_assert_msg(tlspool_x509_names(tp_cert(names[_i].cert), names[_i].ref) ==
-	                      names[_i].want,
-	              "%s %s: %s", names[_i].cert, names[_i].ref, names[_i].why);
+	ck_assert_msg(tlspool_x509_names(tp_cert(names[_i].cert),
+	                                 names[_i].ref) == names[_i].want,
+	              "%s %s: %s", names[_i].cert, names[_i].ref,
+	              names[_i].why);
 }
 END_TEST
 
@@ -111,15 +154,20 @@ START_TEST(dns_id_rules)
 {
 	/* RFC 6125 section 6.4.3 and RFC 9525 section 6.3 on their own. */
 	ck_assert_int_eq(tp_dns_id_matches("*.test", 6, "example.test"), 0);
-	ck_assert_int_eq(tp_dns_id_matches("w*.example.test", 15, "www.example.test"), 0);
-	ck_assert_int_eq(tp_dns_id_matches("*w.example.test", 15, "ww.example.test"), 0);
+	ck_assert_int_eq(
+	        tp_dns_id_matches("w*.example.test", 15, "www.example.test"),
+	        0);
+	ck_assert_int_eq(
+	        tp_dns_id_matches("*w.example.test", 15, "ww.example.test"), 0);
 	ck_assert_int_eq(tp_dns_id_matches("a.*.test", 8, "a.b.test"), 0);
 	ck_assert_int_eq(tp_dns_id_matches("*.*.test", 8, "a.b.test"), 0);
 	ck_assert_int_eq(tp_dns_id_matches("*", 1, "a"), 0);
 	ck_assert_int_eq(tp_dns_id_matches("", 0, ""), 0);
 	ck_assert_int_eq(tp_dns_id_matches("www.example.test", 3, "www"), 1);
-	ck_assert_int_eq(tp_dns_id_matches("*.example.test", 14, "x.example.test"), 1);
-	ck_assert_int_eq(tp_dns_id_matches("*.example.test.", 15, "x.EXAMPLE.test"), 1);
+	ck_assert_int_eq(
+	        tp_dns_id_matches("*.example.test", 14, "x.example.test"), 1);
+	ck_assert_int_eq(
+	        tp_dns_id_matches("*.example.test.", 15, "x.EXAMPLE.test"), 1);
 }
 END_TEST
 
@@ -135,7 +183,7 @@ static const struct {
         {"mail", "john@example.test"},    /* rfc822Name */
         {"ldapuid", "john@example.test"}, /* uid= without dc=: the SAN */
         {"other", "www.other.test"},
-        {"wild", NULL},                   /* only a wildcard: names no host */
+        {"wild", NULL}, /* only a wildcard: names no host */
 };
 
 START_TEST(identity)
@@ -163,7 +211,9 @@ static Suite *suite(void)
 	tcase_add_loop_test(neg, identity_refused, 0,
 	                    sizeof(no_identity) / sizeof(no_identity[0]));
 	tcase_add_test(neg, identity_bad_input);
-	tcase_add_loop_test(pos, name_check, 0, sizeof(names) / sizeof(names[0]));
+	tcase_add_test(neg, memo_follows_the_bytes);
+	tcase_add_loop_test(pos, name_check, 0,
+	                    sizeof(names) / sizeof(names[0]));
 	tcase_add_test(pos, dns_id_rules);
 	tcase_add_loop_test(pos, identity, 0, sizeof(ids) / sizeof(ids[0]));
 	suite_add_tcase(s, neg);
