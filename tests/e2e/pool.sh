@@ -62,12 +62,14 @@ low_port() {
 		ss -Htuan "sport = :$p" | grep -q . || { echo "$p"; return; }
 	done
 }
-for s in echo trunc alert sni exec halfclose bulk silent hup dtls; do P[$s]=$(low_port); done
+for s in echo trunc alert sni exec halfclose bulk silent hup dtls dtlsa dtlsb notlsa; do P[$s]=$(low_port); done
 {
 	for s in echo trunc alert sni exec halfclose bulk hup; do
 		"$BUILD/tests/tlsagen" 3 1 1 "$C/www.pem" "_${P[$s]}._tcp.www.example.test."
 	done
-	"$BUILD/tests/tlsagen" 3 1 1 "$C/www.pem" "_${P[dtls]}._udp.www.example.test."
+	for s in dtls dtlsa dtlsb; do
+		"$BUILD/tests/tlsagen" 3 1 1 "$C/www.pem" "_${P[$s]}._udp.www.example.test."
+	done
 	"$BUILD/tests/tlsagen" 3 1 1 "$W/pub/client.pem" "client.example.test."
 	"$BUILD/tests/tlsagen" 3 1 1 "$W/pub/client.pem" "token.example.test."
 	echo "wrongclient.example.test. IN TLSA 3 1 1 $(printf '%064d' 0)"
@@ -92,7 +94,7 @@ DCONF="$W/tlspoold.conf"
 write_dconf() { # ALLOWED_UID...
 	{
 		cat "$W/z/tlspool.conf"
-		printf '[tls]\nhandshake_timeout_ms = 4000\n'
+		printf '[tls]\nhandshake_timeout_ms = 4000\ndtls_idle_timeout_ms = 1500\n'
 		printf '[pool]\nsocket = %s\nuser = %s\nthreads = 4\nallow_no_authz_users = %s\npin_file = %s\n' \
 			"$SOCK" "$DU" "$APP" "$W/keys/pin"
 		printf '[identity www.example.test]\nkey = %s\ncertificate = %s\nallow_users = %s\n' \
@@ -113,7 +115,7 @@ write_dconf "$APP"
 CONF="$W/tlspool.conf"
 {
 	cat "$W/z/tlspool.conf"
-	printf '[tls]\nhandshake_timeout_ms = 4000\n'
+	printf '[tls]\nhandshake_timeout_ms = 4000\ndtls_idle_timeout_ms = 1500\n'
 	printf '[identity www.example.test]\nkey = %s\ncertificate = %s\n' "$C/www.key" "$C/chain.pem"
 } >"$CONF"
 chmod 0644 "$CONF"
@@ -282,6 +284,16 @@ server "${P[trunc]}" --no-peer-cert --exec 'printf part; sleep 0.3; kill -9 $PPI
 expect truncated 0 -- as "$APP" "$LOAD" -c "$ACONF" -m read 127.0.0.1 "${P[trunc]}" www.example.test
 grep_in out truncated '^read: 4 bytes, then ECONNRESET$'
 grep_in out truncated '^end: kind 2 alert 0 in 4 out 0: '
+# starttls_last_trace() in the application: the daemon's, sent with the
+# reply (the certificates, the TLSA owner, the records, the verdict)
+grep_in out truncated "^trace: chain 3 owner _${P[trunc]}\._tcp\.www\.example\.test\. cache 0 records 1 dns 1 dane authenticated steps 1$"
+server_rc >/dev/null
+# a refused call's trace too: the lookup that found no TLSA record (a
+# secure NXDOMAIN, verdict 3) and the peer's certificates
+server "${P[notlsa]}" --no-peer-cert --exec cat
+expect trace-refused 1 -- as "$APP" "$LOAD" -c "$ACONF" -m read 127.0.0.1 "${P[notlsa]}" www.example.test
+grep_in out trace-refused '^call: E'
+grep_in out trace-refused "^trace: chain 3 owner _${P[notlsa]}\._tcp\.www\.example\.test\. cache 0 records 0 dns 3 dane "
 server_rc >/dev/null
 # a server that refuses our certificate after the handshake: its alert
 # reaches the application as ECONNRESET, and starttls_end() names it
@@ -383,11 +395,12 @@ def answer(s):
         res, err = struct.unpack(">ii", m[12:20])
         return "reply %d %d" % (res, err)
     return "type %d" % t
-hdr = lambda t, n, v=1: struct.pack(">IHHI", 0x544C5350, v, t, n)
+hdr = lambda t, n, v=2: struct.pack(">IHHI", 0x544C5350, v, t, n)
 req = struct.pack(">IiIIII", 0, 6, 0, 0, 0, 10000) + b"\0" * 320 + b"\0" * 256
 cases = []
 s = conn(); s.send(os.urandom(300)); cases.append(("random", answer(s)))
-s = conn(); s.send(hdr(1, len(req), v=2) + req); cases.append(("version 2", answer(s)))
+s = conn(); s.send(hdr(1, len(req), v=1) + req); cases.append(("version 1", answer(s)))
+s = conn(); s.send(hdr(1, len(req), v=3) + req); cases.append(("version 3", answer(s)))
 s = conn(); s.send(hdr(1, len(req)) + req); cases.append(("no fd", answer(s)))
 s = conn(); s.send(hdr(1, len(req) - 1) + req[:-1]); cases.append(("short body", answer(s)))
 s = conn(); s.send(hdr(3, 256) + b"\0" * 256); cases.append(("wrong first type", answer(s)))
@@ -407,7 +420,7 @@ time.sleep(0.5); s.close()  # gone while its call runs
 for name, got in cases:
     print("%s: %s" % (name, got))
 PY
-for want in 'random: reply -1 71' 'version 2: reply -1 71' 'no fd: reply -1 71' \
+for want in 'random: reply -1 71' 'version 1: reply -1 71' 'version 3: reply -1 71' 'no fd: reply -1 71' \
 	'short body: reply -1 71' 'wrong first type: reply -1 71' 'no NUL: reply -1 71' \
 	'file fd: reply -1 22' 'two fds: reply -1 71'; do
 	grep -qx -- "$want" "$T/garbage.out" && ok || bad "garbage: no '$want' in: $(cat "$T/garbage.out")"
@@ -427,6 +440,25 @@ expect dtls 0 -- bash -c "printf 'over-dtls\n' | setpriv --reuid=$APP --regid=$A
 	env TLSPOOL_SOCKET='$SOCK' timeout 20 '$CLI' --client --udp --linger 1000 \
 	--sni www.example.test 127.0.0.1 ${P[dtls]}"
 grep_in out dtls '^over-dtls$'
+# a DTLS connection that the peer leaves idle is cut (dtls_idle_timeout_ms):
+# the application reads ECONNRESET after the data, in its own process and
+# through the pool alike (the daemon's relay keeps the last message at the
+# head of its end: tlspoold(8)), and starttls_end() says why
+for where in dtlsa dtlsb; do
+	(TLSPOOL_CONFIG="$CONF" timeout 20 "$CLI" --server --udp --bind 127.0.0.1 --no-peer-cert \
+		--exec 'printf part; sleep 6' "${P[$where]}" >/dev/null 2>"$T/$where.err") 2>/dev/null &
+	pids+=($!)
+	for _ in $(seq 100); do ss -Huln "sport = :${P[$where]}" | grep -q . && break; sleep 0.05; done
+done
+expect dtls-idle-process 0 -- "$LOAD" -u -c "$CONF" -m read 127.0.0.1 "${P[dtlsa]}" www.example.test
+cp "$T/out" "$T/idle-process.out"
+expect dtls-idle-pool 0 -- as "$APP" "$LOAD" -u -c "$ACONF" -m read 127.0.0.1 "${P[dtlsb]}" www.example.test
+cp "$T/out" "$T/idle-pool.out"
+for where in process pool; do
+	grep_in "idle-$where.out" "dtls-idle-$where" '^read: 4 bytes, then ECONNRESET$'
+	grep_in "idle-$where.out" "dtls-idle-$where" '^end: kind 4 alert 0 in 4 out 0: no datagram either way'
+	grep_in "idle-$where.out" "dtls-idle-$where" "^trace: chain 3 owner _[0-9]*\._udp\.www\.example\.test\. cache 0 records 1 dns 1 dane authenticated"
+done
 
 # --- SIGHUP: a new ACL for new calls; relayed connections stay ---
 server "${P[hup]}" --no-peer-cert --exec cat
