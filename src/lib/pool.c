@@ -342,8 +342,7 @@ int tp_pool_decode(const unsigned char *buf, size_t len, struct tp_pool_msg *m,
 		                "a name field without its NUL, or with octets "
 		                "after it");
 	bad = check_msg(m);
-	if (bad == NULL && m->type == TP_POOL_REPLY &&
-	    m->u.reply.trace_len > 0)
+	if (bad == NULL && m->type == TP_POOL_REPLY && m->u.reply.trace_len > 0)
 		bad = tp_pool_trace_check(p, m->u.reply.trace_len);
 	if (bad != NULL)
 		return why_fail(why, whylen, EPROTO, bad);
