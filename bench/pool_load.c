@@ -14,7 +14,9 @@
  *   read  one call; print what arrives, then how reading ended, what
  *         starttls_end() says and what starttls_last_trace() kept
  *
- * -u: DTLS over UDP instead of TLS over TCP.
+ * -u: DTLS over UDP instead of TLS over TCP.  -w W: W calls first, not
+ * counted (the validation cache, the relay's threads, the resolver are
+ * then warm in this process as they are in a running daemon).
  *
  * Prints "calls N ok N failed N seconds S cpu C rate R" (C: this process's
  * user and system time) and the first failure; exits 0 when every call
@@ -37,7 +39,7 @@
 
 static starttls_ctx *ctx;
 static const char *host, *sni, *myname, *mode = "echo";
-static int port, calls = 1, nthreads = 1, udp;
+static int port, calls = 1, nthreads = 1, udp, warm;
 static int next_call, nok, nfail, *held, nheld;
 static char first_failure[600];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -203,7 +205,7 @@ int main(int argc, char **argv)
 	char c;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "c:n:j:m:l:u")) != -1) {
+	while ((opt = getopt(argc, argv, "c:n:j:m:l:uw:")) != -1) {
 		switch (opt) {
 		case 'c':
 			conf = optarg;
@@ -222,6 +224,9 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			udp = 1;
+			break;
+		case 'w':
+			warm = atoi(optarg);
 			break;
 		default:
 			return 2;
@@ -243,6 +248,15 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(mode, "read") == 0)
 		return read_mode();
+	for (int i = 0; i < warm; i++) {
+		char why[600];
+		int keep;
+
+		if (one(-1 - i, why, sizeof(why), &keep) != 0) {
+			fprintf(stderr, "pool_load: warm-up call: %s\n", why);
+			return 1;
+		}
+	}
 	held = calloc((size_t)calls, sizeof(*held));
 	t = calloc((size_t)nthreads, sizeof(*t));
 	t0 = now_s();
