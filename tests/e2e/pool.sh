@@ -1,8 +1,10 @@
 #!/bin/bash
 # tlspoold end to end, as root: the daemon drops to nobody, whose key files
-# only it can read; applications run as other uids (setpriv) and reach the
+# (a key file, an OpenPGP key export, a PKCS#11 token's PIN) only it can
+# read; applications run as other uids (setpriv) and reach the
 # keys only through the daemon.  The ACL from SO_PEERCRED, NO_AUTHZ,
-# checksni round trips, truncation and alerts as in the process,
+# checksni round trips, truncation and alerts as in the process (DTLS
+# too), starttls_last_trace() in the application,
 # starttls_end() through the daemon, a daemon that is not there or is
 # killed mid-call, garbage on its socket, descriptors and memory flat over
 # 1,000 calls, 200 calls at once, SIGHUP and SIGTERM; tlspool-connect
@@ -47,9 +49,12 @@ softhsm2-util --init-token --free --label pool-test --pin 2468 --so-pin 1357 >/d
 		'pkcs11:token=pool-test' >/dev/null 2>&1 ||
 	{ echo "softhsm failed"; exit 1; }
 echo 2468 >"$W/keys/pin"
+# an OpenPGP identity (openpgp_key, a gpg secret key export) for the daemon
+tests/tools/mkpgp.sh "$W/pgp" >/dev/null 2>&1 || { echo "mkpgp failed"; exit 1; }
+cp "$W/pgp/ed.sec" "$W/keys/john.sec"
 chown -R "$DU" "$W/keys"
 chmod 0700 "$W/keys"
-chmod 0600 "$W/keys/"*.key "$W/keys/pin"
+chmod 0600 "$W/keys/"*.key "$W/keys/pin" "$W/keys/john.sec"
 
 # Ports below the ephemeral range (a port above it may be some connection's
 # source port by the time a server binds it), in use by nothing, distinct.
@@ -73,6 +78,7 @@ for s in echo trunc alert sni exec halfclose bulk silent hup dtls dtlsa dtlsb no
 	"$BUILD/tests/tlsagen" 3 1 1 "$W/pub/client.pem" "client.example.test."
 	"$BUILD/tests/tlsagen" 3 1 1 "$W/pub/client.pem" "token.example.test."
 	echo "wrongclient.example.test. IN TLSA 3 1 1 $(printf '%064d' 0)"
+	echo "$(printf john | sha256sum | cut -c1-56)._openpgpkey IN OPENPGPKEY $(base64 -w0 "$W/pgp/ed.pub")"
 } >"$W/example.add"
 zones/serve start "$W/z" --add example.test "$W/example.add" 2>/dev/null || { echo "zones failed"; exit 1; }
 chmod 0711 "$W/z"
@@ -104,6 +110,7 @@ write_dconf() { # ALLOWED_UID...
 		printf '[identity wrongclient.example.test]\nkey = %s\nallow_users = %s\n' \
 			"$W/keys/client.key" "$*"
 		printf '[identity token.example.test]\nkey = pkcs11:token=pool-test;object=tok;type=private\nallow_users = %s\n' "$*"
+		printf '[identity john@example.test]\nopenpgp_key = %s\nallow_users = %s\n' "$W/keys/john.sec" "$*"
 	} >"$DCONF.new"
 	chmod 0644 "$DCONF.new"
 	mv "$DCONF.new" "$DCONF"
@@ -213,6 +220,19 @@ server "${P[exec]}" --exec 'echo "peer=$TLSPOOL_PEER"'
 expect pkcs11 0 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
 	--sni www.example.test --myname token.example.test 127.0.0.1 "${P[exec]}"
 grep_in out pkcs11 '^peer=token\.example\.test$'
+server_rc >/dev/null
+# an OpenPGP key (openpgp_key) that only the daemon reads, proven by its
+# OPENPGPKEY record; refused to a uid the ACL does not name
+as "$APP" cat "$W/keys/john.sec" >/dev/null 2>&1 && bad "uid $APP reads john.sec" || ok
+server "${P[exec]}" --exec cat
+expect openpgp-refused 1 -- as "$OTHER" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--sni www.example.test --myname john@example.test 127.0.0.1 "${P[exec]}" </dev/null
+grep_in err openpgp-refused 'john@example\.test: the ACL \(allow_users, allow_groups\) does not admit uid 12346'
+server_rc >/dev/null
+server "${P[exec]}" --exec 'echo "peer=$TLSPOOL_PEER"'
+expect openpgp 0 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--sni www.example.test --myname john@example.test 127.0.0.1 "${P[exec]}" </dev/null
+grep_in out openpgp '^peer=john@example\.test$'
 server_rc >/dev/null
 # the PIN is the file's: a wrong one, read again on SIGHUP, fails
 echo 1111 >"$W/keys/pin"
