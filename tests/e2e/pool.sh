@@ -308,6 +308,13 @@ grep_in out truncated '^end: kind 2 alert 0 in 4 out 0: '
 # reply (the certificates, the TLSA owner, the records, the verdict)
 grep_in out truncated "^trace: chain 3 owner _${P[trunc]}\._tcp\.www\.example\.test\. cache 0 records 1 dns 1 dane authenticated steps 1$"
 server_rc >/dev/null
+# tlspool-connect --diagnose through the pool: the daemon's trace
+server "${P[notlsa]}" --no-peer-cert --exec cat
+expect diagnose 4 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client --diagnose \
+	--sni www.example.test 127.0.0.1 "${P[notlsa]}" </dev/null
+grep_in err diagnose '^; cert    depth 0: subject ".*"$'
+grep_in err diagnose "^; query   _${P[notlsa]}\\._tcp\\.www\\.example\\.test\\. TLSA$"
+server_rc >/dev/null
 # a refused call's trace too: the lookup that found no TLSA record (a
 # secure NXDOMAIN, verdict 3) and the peer's certificates
 server "${P[notlsa]}" --no-peer-cert --exec cat
