@@ -11,8 +11,9 @@
 # NPEERS peers; host2 then validates those and NNEW that host1 never saw:
 # the hit rate on host2 is printed for both groups.  Then, on host2,
 # build/bench/cache_bench measures one warm validation from Redis (over
-# the veth pair) against LMDB, memory and DNS, and once more with a Redis
-# on host2's loopback.  Target: a warm validation from Redis within 3x of
+# the veth pair) against LMDB, memory and DNS, then the same with the
+# in-process front (redis_local_ttl_ms), and once more with a Redis on
+# host2's loopback.  Target: a warm validation from Redis within 3x of
 # LMDB on loopback.
 #
 # Needs root (ip netns).  Traffic goes only to addresses inside these
@@ -206,6 +207,11 @@ echo "ratio Redis/LMDB: $(echo "scale=2; $conn_redis / $conn_lmdb" | bc)   DNS/R
 echo "=== fleet: warm validation on host2, Redis over the veth pair"
 TLSPOOL_CONFIG="$D/h2.conf" in2 "$BUILD/bench/cache_bench" "$D/www.der" \
 	_443._tcp.www.example.test. www.example.test "$D/c1.mdb" "$ROUNDS" || exit 1
+
+echo "=== fleet: the same with the in-process front ([cache] redis_local_ttl_ms = 1000)"
+sed 's|^redis_password_file = .*|&\nredis_local_ttl_ms = 1000|' "$D/h2.conf" >"$D/h2front.conf"
+TLSPOOL_CONFIG="$D/h2front.conf" in2 "$BUILD/bench/cache_bench" "$D/www.der" \
+	_443._tcp.www.example.test. www.example.test "$D/c3.mdb" "$ROUNDS" || exit 1
 
 echo "=== fleet: warm validation on host2, Redis on host2's loopback"
 in2 redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no \

@@ -6,13 +6,17 @@
  * set).
  *
  *   pool_load [-c CONF] [-n CALLS] [-j THREADS] [-m echo|hold|read]
- *             [-l MYNAME] HOST PORT SNI
+ *             [-l MYNAME] [-u] HOST PORT SNI
  *
  *   echo  each call writes a line, reads it back and closes (default)
  *   hold  the same, but every descriptor stays open until stdin ends
  *         ("held N" on stdout once all are open)
- *   read  one call; print what arrives, then how reading ended and what
- *         starttls_end() says
+ *   read  one call; print what arrives, then how reading ended, what
+ *         starttls_end() says and what starttls_last_trace() kept
+ *
+ * -u: DTLS over UDP instead of TLS over TCP.  -w W: W calls first, not
+ * counted (the validation cache, the relay's threads, the resolver are
+ * then warm in this process as they are in a running daemon).
  *
  * Prints "calls N ok N failed N seconds S cpu C rate R" (C: this process's
  * user and system time) and the first failure; exits 0 when every call
@@ -30,11 +34,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <tlspool/dane.h>
 #include <tlspool/starttls.h>
 
 static starttls_ctx *ctx;
 static const char *host, *sni, *myname, *mode = "echo";
-static int port, calls = 1, nthreads = 1;
+static int port, calls = 1, nthreads = 1, udp, warm;
 static int next_call, nok, nfail, *held, nheld;
 static char first_failure[600];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -59,7 +64,8 @@ static double now_s(void)
 static int dial(void)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET,
+	                (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 
 	sa.sin_port = htons((unsigned short)port);
 	inet_pton(AF_INET, host, &sa.sin_addr);
@@ -137,6 +143,19 @@ static void *run(void *arg)
 	}
 }
 
+/* What the call's trace holds, in one line. */
+static void print_trace(void)
+{
+	const starttls_trace *t = starttls_last_trace();
+
+	printf("trace: chain %zu owner %s cache %d records %zu dns %d "
+	       "dane %s steps %zu\n",
+	       t->nchain, t->owner ? t->owner : "-", t->from_cache,
+	       t->dns ? t->dns->nrr : 0, t->dns ? (int)t->dns->verdict : -1,
+	       t->dane ? tlspool_dane_verdict_name(t->dane->verdict) : "-",
+	       t->dane ? t->dane->nsteps : 0);
+}
+
 /* -m read: one call, then what arrives and how it ends. */
 static int read_mode(void)
 {
@@ -150,8 +169,9 @@ static int read_mode(void)
 		perror("connect");
 		return 1;
 	}
-	tls = starttls_ctx_client(ctx, fd, IPPROTO_TCP, myname, 0, sni, peer,
-	                          sizeof(peer));
+	tls = starttls_ctx_client(ctx, fd, udp ? IPPROTO_UDP : IPPROTO_TCP,
+	                          myname, 0, sni, peer, sizeof(peer));
+	print_trace();
 	if (tls < 0) {
 		printf("call: %s (%s): %s\n", strerrorname_np(errno),
 		       starttls_class_name(starttls_errclass()),
@@ -185,7 +205,7 @@ int main(int argc, char **argv)
 	char c;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "c:n:j:m:l:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:n:j:m:l:uw:")) != -1) {
 		switch (opt) {
 		case 'c':
 			conf = optarg;
@@ -202,6 +222,12 @@ int main(int argc, char **argv)
 		case 'l':
 			myname = optarg;
 			break;
+		case 'u':
+			udp = 1;
+			break;
+		case 'w':
+			warm = atoi(optarg);
+			break;
 		default:
 			return 2;
 		}
@@ -209,7 +235,7 @@ int main(int argc, char **argv)
 	if (argc - optind != 3 || calls < 1 || nthreads < 1) {
 		fprintf(stderr, "usage: pool_load [-c CONF] [-n CALLS] "
 		                "[-j THREADS] [-m echo|hold|read] [-l MYNAME] "
-		                "HOST PORT SNI\n");
+		                "[-u] HOST PORT SNI\n");
 		return 2;
 	}
 	host = argv[optind];
@@ -222,6 +248,15 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(mode, "read") == 0)
 		return read_mode();
+	for (int i = 0; i < warm; i++) {
+		char why[600];
+		int keep;
+
+		if (one(-1 - i, why, sizeof(why), &keep) != 0) {
+			fprintf(stderr, "pool_load: warm-up call: %s\n", why);
+			return 1;
+		}
+	}
 	held = calloc((size_t)calls, sizeof(*held));
 	t = calloc((size_t)nthreads, sizeof(*t));
 	t0 = now_s();

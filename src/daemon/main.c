@@ -300,6 +300,7 @@ static int take(struct pending *p, int listed)
 		return 1;
 	}
 	if (m.type != TP_POOL_REQUEST) {
+		tp_pool_msg_clear(&m);
 		lp_log("%s: refused: a message of type %d first", who,
 		       (int)m.type);
 		work_refuse(&c, EPROTO, STARTTLS_ERR_INTERNAL,

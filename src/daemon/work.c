@@ -341,6 +341,8 @@ static int ask_sni(const char *sni, void *arg)
 	if (tp_pool_send(j->c.fd, &m, -1) != 0)
 		return 0;
 	r = tp_pool_recv(j->c.fd, &m, &fd, j->deadline, why, sizeof(why));
+	if (r == 1)
+		tp_pool_msg_clear(&m);
 	return r == 1 && m.type == TP_POOL_SNI_VERDICT && m.u.accept == 1;
 }
 
@@ -413,7 +415,14 @@ static void reply_and_log(struct job *j, int tls, int err, const char *peer,
 		snprintf(m.u.reply.peer, sizeof(m.u.reply.peer), "%s", peer);
 		owner_add(tls, j->c.who.uid);
 	}
+	/* this worker's thread ran the call: its trace is the call's */
+	m.u.reply.trace = malloc(TP_POOL_TRACE_MAX);
+	if (m.u.reply.trace != NULL)
+		m.u.reply.trace_len = (uint32_t)tp_pool_trace_encode(
+		        starttls_last_trace(), m.u.reply.trace,
+		        TP_POOL_TRACE_MAX);
 	sent = tp_pool_send(j->c.fd, &m, tls) == 0;
+	free(m.u.reply.trace);
 	if (tls >= 0)
 		close(tls); /* the client has its copy, or none: closed */
 	lp_who(&j->c, who, sizeof(who));

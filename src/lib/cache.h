@@ -39,7 +39,10 @@ struct tp_redis_conf {
 	char prefix[128];             /* of every key; "tlspool:" */
 	char key_file[PATH_MAX];      /* the site key (a secret file) */
 	unsigned timeout_ms;          /* bounds every operation */
-	int tls;                      /* TLS to Redis */
+	unsigned local_ttl_ms; /* the in-process front of verified entries
+	                          (cache_redis.c): how long one is used
+	                          without asking Redis; 0 none */
+	int tls;               /* TLS to Redis */
 	char tls_ca[PATH_MAX]; /* trust anchors for Redis's certificate */
 	char tls_name[256];    /* the name it must carry; "": HOST */
 	char tls_certificate[PATH_MAX], tls_key[PATH_MAX]; /* ours, optional */

@@ -26,6 +26,14 @@
  *      Redis key expires with the entry (SET ... EXAT).
  *   5. fork(): the child drops the parent's connections (an atfork
  *      handler over every live cache) and makes its own.
+ *   6. The front ([cache] redis_local_ttl_ms, 0 by default: none): a
+ *      bounded table (TP_REDIS_FRONT slots, direct-mapped by the
+ *      database key, a SHA2-256) of records this process read from
+ *      Redis with a good tag, or wrote there, each used without asking
+ *      Redis for local_ttl_ms.  cache.c applies the record's own expiry
+ *      to it as to any record; what the front adds is that a change in
+ *      Redis (a --cache-flush, an entry replaced by another host)
+ *      reaches this process only after up to local_ttl_ms.
  *
  * Files (redis_int.h declares what they share): this one holds the
  * secrets, construction, the entries and administration; redis_conn.c
@@ -184,8 +192,12 @@ struct tp_redis *tp_redis_new(const struct tp_redis_conf *rc)
 		return NULL;
 	r->conf = *rc;
 	tp_redis_conn_init(r);
-	snprintf(r->desc, sizeof(r->desc), "redis %s, prefix %s%s", rc->addr,
-	         rc->prefix, rc->tls ? ", TLS" : "");
+	n = (size_t)snprintf(r->desc, sizeof(r->desc), "redis %s, prefix %s%s",
+	                     rc->addr, rc->prefix, rc->tls ? ", TLS" : "");
+	if (rc->local_ttl_ms > 0 && n < sizeof(r->desc))
+		snprintf(r->desc + n, sizeof(r->desc) - n,
+		         ", local front %u ms", rc->local_ttl_ms);
+	n = 0;
 	/* SCAN MATCH: the prefix with glob characters escaped, then 64
 	 * lowercase hex digits. */
 	for (const char *p = rc->prefix; *p; p++) {
@@ -199,6 +211,15 @@ struct tp_redis *tp_redis_new(const struct tp_redis_conf *rc)
 	}
 	r->pattern[n] = '\0';
 	pthread_mutex_init(&r->state, NULL);
+	pthread_mutex_init(&r->front_lock, NULL);
+	if (rc->local_ttl_ms > 0 &&
+	    (r->front = calloc(TP_REDIS_FRONT, sizeof(*r->front))) == NULL) {
+		pthread_mutex_destroy(&r->front_lock);
+		pthread_mutex_destroy(&r->state);
+		tp_redis_conn_fini(r);
+		free(r);
+		return NULL;
+	}
 	pthread_mutex_lock(&r->state);
 	r->setup_at = tp_redis_mono_ms();
 	tp_redis_setup(r);
@@ -214,12 +235,74 @@ void tp_redis_free(struct tp_redis *r)
 	tp_redis_conn_fini(r);
 	drop_secrets(r);
 	pthread_mutex_destroy(&r->state);
+	pthread_mutex_destroy(&r->front_lock);
+	free(r->front);
 	free(r);
 }
 
 const char *tp_redis_describe(const struct tp_redis *r)
 {
 	return r->desc;
+}
+
+/* --- the front of verified entries (6 above) --- */
+
+static struct front_slot *front_slot(struct tp_redis *r,
+                                     const unsigned char key[32])
+{
+	return &r->front[(key[0] | (unsigned)key[1] << 8) % TP_REDIS_FRONT];
+}
+
+/* 1 with the record when the front has key, fresh; else 0. */
+static int front_get(struct tp_redis *r, const unsigned char key[32],
+                     unsigned char *rec, size_t *len, size_t max)
+{
+	struct front_slot *f;
+	int found = 0;
+
+	if (r->front == NULL)
+		return 0;
+	f = front_slot(r, key);
+	pthread_mutex_lock(&r->front_lock);
+	if (f->until > tp_redis_mono_ms() && f->len <= max &&
+	    memcmp(f->key, key, 32) == 0) {
+		memcpy(rec, f->rec, f->len);
+		*len = f->len;
+		found = 1;
+	}
+	pthread_mutex_unlock(&r->front_lock);
+	return found;
+}
+
+static void front_put(struct tp_redis *r, const unsigned char key[32],
+                      const unsigned char *rec, size_t len)
+{
+	struct front_slot *f;
+
+	if (r->front == NULL || len > TP_REDIS_RECMAX)
+		return;
+	f = front_slot(r, key);
+	pthread_mutex_lock(&r->front_lock);
+	memcpy(f->key, key, 32);
+	memcpy(f->rec, rec, len);
+	f->len = len;
+	f->until = tp_redis_mono_ms() + r->conf.local_ttl_ms;
+	pthread_mutex_unlock(&r->front_lock);
+}
+
+/* Forget key (a miss or a bad entry in Redis), or everything (NULL). */
+static void front_drop(struct tp_redis *r, const unsigned char *key)
+{
+	if (r->front == NULL)
+		return;
+	pthread_mutex_lock(&r->front_lock);
+	if (key == NULL) {
+		for (int i = 0; i < TP_REDIS_FRONT; i++)
+			r->front[i].until = 0;
+	} else if (memcmp(front_slot(r, key)->key, key, 32) == 0) {
+		front_slot(r, key)->until = 0;
+	}
+	pthread_mutex_unlock(&r->front_lock);
 }
 
 /* --- entries: signed values, GET and SET --- */
@@ -299,6 +382,8 @@ int tp_redis_get(struct tp_redis *r, const unsigned char key[32],
 	const char *bad;
 	int rv = -1;
 
+	if (front_get(r, key, rec, len, max))
+		return 1;
 	key_name(r, key, name, sizeof(name));
 	lens[0] = 3;
 	lens[1] = strlen(name);
@@ -306,6 +391,7 @@ int tp_redis_get(struct tp_redis *r, const unsigned char key[32],
 	                 notelen) != 0)
 		return -1;
 	if (rep->type == REDIS_REPLY_NIL) {
+		front_drop(r, key);
 		rv = 0;
 	} else if (rep->type == REDIS_REPLY_ERROR) {
 		snprintf(note, notelen, "cache %s: GET: %.200s", r->desc,
@@ -322,8 +408,11 @@ int tp_redis_get(struct tp_redis *r, const unsigned char key[32],
 	} else {
 		*len = rep->len - TP_REDIS_HDR;
 		memcpy(rec, rep->str + TP_REDIS_HDR, *len);
+		front_put(r, key, rec, *len);
 		rv = 1;
 	}
+	if (rv < 0)
+		front_drop(r, key);
 	freeReplyObject(rep);
 	return rv;
 }
@@ -374,6 +463,8 @@ int tp_redis_put(struct tp_redis *r, const unsigned char key[32],
 		snprintf(note, notelen, "cache %s: SET: %.200s", r->desc,
 		         rep->str);
 		rv = -1;
+	} else {
+		front_put(r, key, rec, len);
 	}
 	freeReplyObject(rep);
 	return rv;
@@ -520,6 +611,7 @@ int tp_redis_flush(struct tp_redis *r, char *err, size_t errlen)
 {
 	char cursor[32] = "0";
 
+	front_drop(r, NULL);
 	do {
 		redisReply *keys = NULL, *n = NULL;
 

@@ -379,6 +379,8 @@ static int cache_key(struct tp_config *c, const char *key, const char *value,
 		file_path(c, r->key_file, sizeof(r->key_file), value, bad);
 	} else if (strcmp(key, "redis_timeout_ms") == 0) {
 		r->timeout_ms = to_ulong(value, 1, 60000, bad);
+	} else if (strcmp(key, "redis_local_ttl_ms") == 0) {
+		r->local_ttl_ms = to_ulong(value, 0, 60000, bad);
 	} else if (strcmp(key, "redis_tls") == 0) {
 		r->tls = yes_no(value, bad);
 	} else if (strcmp(key, "redis_tls_ca") == 0) {

@@ -10,7 +10,8 @@
  *                                        handshake_timeout_ms is longer
  *                              <-------  SNI_ASK (server with checksni)
  *   checksni(sni)  SNI_VERDICT ------->
- *                              <-------  REPLY (+ plaintext fd on success)
+ *                              <-------  REPLY (+ plaintext fd on success),
+ *                                        with the call's trace
  * The library waits at most twice the longer of the two timeouts plus a
  * second: a call may wait in the daemon's queue as long as its deadline,
  * then run that long.  The request carries the application's timeout, so
@@ -35,7 +36,7 @@
 
 /* The body of each type, in octets. */
 #define REQUEST_LEN   (6 * 4 + TP_POOL_NAME + TP_POOL_SNI)
-#define REPLY_LEN     (3 * 4 + TP_POOL_NAME + TP_POOL_DETAIL)
+#define REPLY_LEN     (3 * 4 + TP_POOL_NAME + TP_POOL_DETAIL + 4)
 #define END_REPLY_LEN (4 * 4 + 2 * 8 + TP_POOL_END)
 
 static size_t body_len(enum tp_pool_type t)
@@ -49,7 +50,7 @@ static size_t body_len(enum tp_pool_type t)
 	case TP_POOL_SNI_ASK:
 		return TP_POOL_SNI;
 	case TP_POOL_REPLY:
-		return REPLY_LEN;
+		return REPLY_LEN; /* and its trace */
 	case TP_POOL_END_ASK:
 		return 0;
 	case TP_POOL_END_REPLY:
@@ -200,6 +201,12 @@ size_t tp_pool_encode(const struct tp_pool_msg *m, unsigned char *buf,
 	size_t blen = body_len(m->type);
 	unsigned char *p = buf;
 
+	if (m->type == TP_POOL_REPLY) {
+		if (m->u.reply.trace_len > TP_POOL_TRACE_MAX ||
+		    (m->u.reply.trace_len > 0 && m->u.reply.trace == NULL))
+			return 0;
+		blen += m->u.reply.trace_len;
+	}
 	if (blen == (size_t)-1 || len < TP_POOL_HEADER + blen ||
 	    check_msg(m) != NULL)
 		return 0;
@@ -232,6 +239,10 @@ size_t tp_pool_encode(const struct tp_pool_msg *m, unsigned char *buf,
 		put32(&p, m->u.reply.cls);
 		put_str(&p, m->u.reply.peer, TP_POOL_NAME);
 		put_str(&p, m->u.reply.detail, TP_POOL_DETAIL);
+		put32(&p, m->u.reply.trace_len);
+		if (m->u.reply.trace_len > 0)
+			memcpy(p, m->u.reply.trace, m->u.reply.trace_len);
+		p += m->u.reply.trace_len;
 		break;
 	case TP_POOL_END_ASK:
 		break;
@@ -273,7 +284,10 @@ int tp_pool_decode(const unsigned char *buf, size_t len, struct tp_pool_msg *m,
 	m->type = (enum tp_pool_type)(vt & 0xffff);
 	if (body_len(m->type) == (size_t)-1)
 		return why_fail(why, whylen, EPROTO, "unknown message type");
-	if (blen != body_len(m->type) || len - TP_POOL_HEADER != blen)
+	if (len - TP_POOL_HEADER != blen ||
+	    (m->type == TP_POOL_REPLY
+	             ? blen < REPLY_LEN || blen > REPLY_LEN + TP_POOL_TRACE_MAX
+	             : blen != body_len(m->type)))
 		return why_fail(why, whylen, EPROTO,
 		                "the length does not fit the type");
 	switch (m->type) {
@@ -304,6 +318,11 @@ int tp_pool_decode(const unsigned char *buf, size_t len, struct tp_pool_msg *m,
 		m->u.reply.cls = get32(&p);
 		ok = get_str(&p, m->u.reply.peer, TP_POOL_NAME) == 0 &&
 		     get_str(&p, m->u.reply.detail, TP_POOL_DETAIL) == 0;
+		m->u.reply.trace_len = get32(&p);
+		if (ok && m->u.reply.trace_len != blen - REPLY_LEN)
+			return why_fail(why, whylen, EPROTO,
+			                "reply: the trace's length is not the "
+			                "rest of the body");
 		break;
 	case TP_POOL_END_ASK:
 		ok = 1;
@@ -323,9 +342,27 @@ int tp_pool_decode(const unsigned char *buf, size_t len, struct tp_pool_msg *m,
 		                "a name field without its NUL, or with octets "
 		                "after it");
 	bad = check_msg(m);
+	if (bad == NULL && m->type == TP_POOL_REPLY && m->u.reply.trace_len > 0)
+		bad = tp_pool_trace_check(p, m->u.reply.trace_len);
 	if (bad != NULL)
 		return why_fail(why, whylen, EPROTO, bad);
+	if (m->type == TP_POOL_REPLY && m->u.reply.trace_len > 0) {
+		m->u.reply.trace = malloc(m->u.reply.trace_len);
+		if (m->u.reply.trace == NULL)
+			return why_fail(why, whylen, ENOMEM,
+			                "reply: no memory for the trace");
+		memcpy(m->u.reply.trace, p, m->u.reply.trace_len);
+	}
 	return 0;
+}
+
+void tp_pool_msg_clear(struct tp_pool_msg *m)
+{
+	if (m->type == TP_POOL_REPLY) {
+		free(m->u.reply.trace);
+		m->u.reply.trace = NULL;
+		m->u.reply.trace_len = 0;
+	}
 }
 
 int tp_pool_carries_fd(const struct tp_pool_msg *m)
@@ -339,17 +376,27 @@ int tp_pool_carries_fd(const struct tp_pool_msg *m)
 
 int tp_pool_send(int sock, const struct tp_pool_msg *m, int fd)
 {
-	unsigned char buf[TP_POOL_MAX];
+	unsigned char small[1024], *buf = small;
+	size_t cap = sizeof(small);
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov;
 	struct msghdr mh;
-	size_t n = tp_pool_encode(m, buf, sizeof(buf));
+	size_t n;
 	ssize_t r;
+	int e;
 
+	if (m->type == TP_POOL_REPLY && m->u.reply.trace_len > 0) {
+		cap = TP_POOL_MAX;
+		if ((buf = malloc(cap)) == NULL)
+			return -1;
+	}
+	n = tp_pool_encode(m, buf, cap);
 	if (n == 0) {
+		if (buf != small)
+			free(buf);
 		errno = EINVAL;
 		return -1;
 	}
@@ -373,6 +420,10 @@ int tp_pool_send(int sock, const struct tp_pool_msg *m, int fd)
 	do
 		r = sendmsg(sock, &mh, MSG_NOSIGNAL);
 	while (r < 0 && errno == EINTR);
+	e = errno;
+	if (buf != small)
+		free(buf);
+	errno = e;
 	if (r < 0)
 		return -1;
 	if ((size_t)r != n) {
@@ -435,12 +486,12 @@ static int take_fds(struct msghdr *mh, int *fd)
 int tp_pool_recv(int sock, struct tp_pool_msg *m, int *fd, long long deadline,
                  char *why, size_t whylen)
 {
-	unsigned char buf[TP_POOL_MAX];
+	unsigned char *buf;
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = {buf, sizeof(buf)};
+	struct iovec iov;
 	struct msghdr mh;
 	ssize_t n;
 	int count, e;
@@ -449,6 +500,10 @@ int tp_pool_recv(int sock, struct tp_pool_msg *m, int *fd, long long deadline,
 	why[0] = '\0';
 	if (deadline != 0 && wait_readable(sock, deadline) != 0)
 		return -1;
+	if ((buf = malloc(TP_POOL_MAX)) == NULL)
+		return -1;
+	iov.iov_base = buf;
+	iov.iov_len = TP_POOL_MAX;
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
@@ -457,11 +512,17 @@ int tp_pool_recv(int sock, struct tp_pool_msg *m, int *fd, long long deadline,
 	do
 		n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	if (n < 0)
+	if (n < 0) {
+		e = errno;
+		free(buf);
+		errno = e;
 		return -1;
+	}
 	count = take_fds(&mh, fd);
-	if (n == 0 && count == 0)
+	if (n == 0 && count == 0) {
+		free(buf);
 		return 0;
+	}
 	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
 		why_fail(why, whylen, EPROTO,
 		         mh.msg_flags & MSG_TRUNC ? "longer than any message"
@@ -471,15 +532,18 @@ int tp_pool_recv(int sock, struct tp_pool_msg *m, int *fd, long long deadline,
 	if (tp_pool_decode(buf, (size_t)n, m, why, whylen) != 0)
 		goto drop;
 	if (count > 1 || (count == 1) != tp_pool_carries_fd(m)) {
+		tp_pool_msg_clear(m);
 		why_fail(why, whylen, EPROTO,
 		         count > 1    ? "more than one descriptor"
 		         : count == 0 ? "no descriptor where one belongs"
 		                      : "a descriptor where none belongs");
 		goto drop;
 	}
+	free(buf);
 	return 1;
 drop:
 	e = errno;
+	free(buf);
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
@@ -499,6 +563,11 @@ static char last_socket[sizeof(((struct tp_pool_conf *)0)->socket)];
 void tp_pool_serving(void)
 {
 	serving = 1;
+}
+
+int tp_pool_is_serving(void)
+{
+	return serving;
 }
 
 const char *tp_pool_socket(const struct tp_config *cfg)
@@ -714,8 +783,15 @@ static int converse(int s, const char *path, const struct tp_pool_args *a)
 				               path, strerror(errno));
 			break;
 		case TP_POOL_REPLY:
-			return take_reply(path, &m.u.reply, fd, a);
+			/* the daemon's trace is this call's (its absence, or
+			 * no memory for it, leaves the trace empty) */
+			(void)tp_pool_trace_load(m.u.reply.trace,
+			                         m.u.reply.trace_len);
+			r = take_reply(path, &m.u.reply, fd, a);
+			tp_pool_msg_clear(&m);
+			return r;
 		default:
+			tp_pool_msg_clear(&m);
 			return tp_failc(EPROTO, STARTTLS_ERR_INTERNAL,
 			                "tlspoold at %s sent an unexpected "
 			                "message (type %d)",
@@ -777,6 +853,8 @@ int tp_pool_end(int fd, starttls_end_info *info)
 		r = tp_pool_recv(s, &m, &none, tp_mono_ms() + 2000, why,
 		                 sizeof(why));
 	close(s);
+	if (r == 1)
+		tp_pool_msg_clear(&m);
 	if (r != 1 || m.type != TP_POOL_END_REPLY || e->result != 0) {
 		errno = r == 1 && m.type == TP_POOL_END_REPLY ? e->err : ENOENT;
 		return -1;

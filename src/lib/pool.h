@@ -8,9 +8,10 @@
  *
  * Every message is one SOCK_SEQPACKET record: a 12-octet header (magic
  * "TLSP", version, type, body length, big-endian) and a body of the fixed
- * length of its type.  Names are fixed fields, NUL-terminated and padded
- * with NULs.  tlspoold(8), PROTOCOL, describes the layout; the decoder
- * below checks all of it.
+ * length of its type; only the reply ends with a trace of a length it
+ * states (pool_trace.c), at most TP_POOL_TRACE_MAX.  Names are fixed
+ * fields, NUL-terminated and padded with NULs.  tlspoold(8), PROTOCOL,
+ * describes the layout; the decoder below checks all of it.
  */
 #ifndef TLSPOOL_POOL_H
 #define TLSPOOL_POOL_H
@@ -21,10 +22,12 @@
 #include "config.h"
 #include "lib.h"
 
-#define TP_POOL_MAGIC   0x544c5350u /* "TLSP" */
-#define TP_POOL_VERSION 1
-#define TP_POOL_HEADER  12
-#define TP_POOL_MAX     1024 /* larger than any message */
+#define TP_POOL_MAGIC     0x544c5350u /* "TLSP" */
+#define TP_POOL_VERSION   2 /* 2: the reply carries the call's trace */
+#define TP_POOL_HEADER    12
+#define TP_POOL_TRACE_MAX 65536
+/* larger than any message: a reply with the largest trace */
+#define TP_POOL_MAX (TP_POOL_HEADER + 3 * 4 + 320 + 512 + 4 + TP_POOL_TRACE_MAX)
 
 /* The fixed fields, in octets, their NUL included. */
 #define TP_POOL_NAME   320 /* myname, the peer's identity */
@@ -65,6 +68,11 @@ struct tp_pool_reply {
 	uint32_t cls;   /* starttls_class */
 	char peer[TP_POOL_NAME];
 	char detail[TP_POOL_DETAIL]; /* also a success's warning */
+	/* starttls_last_trace() of the call, encoded (pool_trace.c), 0 to
+	 * TP_POOL_TRACE_MAX octets: the encoder's to give, the decoder's
+	 * copy (tp_pool_msg_clear() frees it). */
+	uint32_t trace_len;
+	unsigned char *trace;
 };
 
 struct tp_pool_end_reply {
@@ -97,6 +105,20 @@ size_t tp_pool_encode(const struct tp_pool_msg *m, unsigned char *buf,
 int tp_pool_decode(const unsigned char *buf, size_t len, struct tp_pool_msg *m,
                    char *why, size_t whylen);
 
+/* Free what tp_pool_decode() allocated in m (a reply's trace). */
+void tp_pool_msg_clear(struct tp_pool_msg *m);
+
+/* The trace t as the reply carries it, into buf: its length, 0 for an
+ * empty trace; what does not fit in len (the top of the chain) is left
+ * out and said so. */
+size_t tp_pool_trace_encode(const starttls_trace *t, unsigned char *buf,
+                            size_t len);
+/* NULL when p is a trace by every rule of the layout, else the rule. */
+const char *tp_pool_trace_check(const unsigned char *p, size_t len);
+/* The trace p becomes this thread's starttls_last_trace() (after
+ * tp_trace_reset()): 0, or -1 with errno EPROTO or ENOMEM. */
+int tp_pool_trace_load(const unsigned char *p, size_t len);
+
 /* Does a message of this type carry a descriptor?  1 must, 0 must not. */
 int tp_pool_carries_fd(const struct tp_pool_msg *m);
 
@@ -125,6 +147,8 @@ const char *tp_pool_socket(const struct tp_config *cfg);
 
 /* tlspoold: this process is the pool; its own calls run in it. */
 void tp_pool_serving(void);
+/* Is it?  (The relay then hands ends to other processes.) */
+int tp_pool_is_serving(void);
 
 /* What the call hands to the pool (starttls.c fills it). */
 struct tp_pool_args {

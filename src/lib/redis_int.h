@@ -24,6 +24,17 @@
 #include "cache_redis.h"
 
 #define TP_REDIS_POOL 4
+/* Slots of the front of verified entries ([cache] redis_local_ttl_ms). */
+#define TP_REDIS_FRONT  512
+#define TP_REDIS_RECMAX 1024
+
+/* One verified record, usable without Redis until until (tp mono ms). */
+struct front_slot {
+	unsigned char key[32];
+	long long until; /* 0: empty */
+	size_t len;
+	unsigned char rec[TP_REDIS_RECMAX];
+};
 
 struct rconn {
 	pthread_mutex_t lock;
@@ -55,6 +66,9 @@ struct tp_redis {
 	char down_why[300];
 
 	struct rconn slot[TP_REDIS_POOL];
+
+	pthread_mutex_t front_lock;
+	struct front_slot *front; /* TP_REDIS_FRONT, or NULL (local_ttl_ms 0) */
 };
 
 /* Milliseconds on CLOCK_MONOTONIC. */

@@ -132,6 +132,7 @@
 #include <unistd.h>
 
 #include "lib.h"
+#include "pool.h"
 #include "relay_int.h"
 
 #define MAX_THREADS 1024
@@ -505,6 +506,29 @@ static int check_sockets(int netfd, int appfd, int datagram)
  * the one that resets ("Resetting" in the outline); a datagram end reads it
  * back.
  */
+/*
+ * tlspoold hands the application's end of a datagram connection to
+ * another process, where the reset of "Resetting" cannot find it.  There
+ * the relay keeps the last message it forwarded at appfd's head, as it
+ * keeps a byte of a stream: the check's byte stays as the first head, and
+ * SO_PEEK_OFF (socket(7)) lets the relay peek at the message behind the
+ * head before it drops the head.  appfd then never closes empty, and the
+ * application's next read fails with ECONNRESET wherever its end went.
+ * 1 when c keeps its head (the byte is in place), 0 otherwise.
+ */
+static int keep_dgram_head(struct conn *c)
+{
+	int off = 1, q = 0;
+
+	if (!tp_pool_is_serving() || ioctl(c->app.fd, SIOCINQ, &q) < 0 ||
+	    q != 1 ||
+	    setsockopt(c->app.fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)) !=
+	            0)
+		return 0;
+	c->keep_head = true;
+	return 1;
+}
+
 static int check_peer(struct conn *c, int appfd_peer, bool trusted)
 {
 	struct stat st;
@@ -525,6 +549,8 @@ static int check_peer(struct conn *c, int appfd_peer, bool trusted)
 			errno = EINVAL;
 		return -1;
 	}
+	if (c->datagram && keep_dgram_head(c))
+		return 0;
 	/* a pair the caller made itself: the stream's byte is there */
 	if (c->datagram ? recv(c->app.fd, &b, 1, MSG_DONTWAIT) != 1
 	    : trusted   ? 0

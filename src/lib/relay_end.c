@@ -317,8 +317,8 @@ void tp_relay_app_reset(struct conn *c)
 {
 	int q = 0, d;
 
-	if (ioctl(c->app.fd, SIOCINQ, &q) == 0 && q > 0)
-		return; /* a stream's kept byte, or unread messages */
+	if (c->keep_head || (ioctl(c->app.fd, SIOCINQ, &q) == 0 && q > 0))
+		return; /* a kept byte or message, or unread messages */
 	if ((d = app_end_dup(c)) < 0)
 		return; /* closed, or in another process: EOF */
 	(void)send(d, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);

@@ -98,6 +98,9 @@ struct conn {
 	bool recv_wants_wr; /* gnutls_record_recv blocked on a write */
 	bool app_rdhup;     /* epoll saw the application shut its end */
 	bool lag;           /* stream: the byte at appfd's head was forwarded */
+	bool keep_head;     /* datagram: the message at appfd's head was
+	                       forwarded; new ones are peeked behind it
+	                       (relay_io.c, app_recv_kept) */
 	bool draining;      /* DOWN_CUT, counted in the worker's ndrain */
 	bool give_up;       /* DOWN_CUT: the drain timeout passed */
 	bool idling;        /* datagram, counted in the worker's ndgram */

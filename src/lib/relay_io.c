@@ -356,12 +356,56 @@ static ssize_t app_recv_stream(struct conn *c, unsigned char *scratch,
 	return n + (k == 1) - (ssize_t)skip;
 }
 
+/*
+ * Datagram, c->keep_head (keep_dgram_head() in relay.c): the message
+ * behind appfd's head, peeked at SO_PEEK_OFF (the head's length, which
+ * the kernel keeps: a peek moves it on by what it copied, a read of the
+ * head back by the head's length), then the head dropped, so that the
+ * message just taken is the new head.  As app_recv_msg().
+ */
+static ssize_t app_recv_kept(struct conn *c, unsigned char *scratch,
+                             unsigned char **p, bool *eof)
+{
+	ssize_t n = recv(c->app.fd, scratch, BLOCK,
+	                 MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+	unsigned char b;
+
+	*p = scratch;
+	*eof = false;
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			c->app.rd = false;
+			return 0;
+		}
+		return errno == EINTR ? 0 : -1;
+	}
+	if (n == 0 && c->app_rdhup) {
+		*eof = true;
+		return 0;
+	}
+	if (recv(c->app.fd, &b, 1, MSG_DONTWAIT | MSG_TRUNC) < 0)
+		return -1;
+	if (n > BLOCK) {
+		/* a peek copies at most BLOCK: the offset is the head's */
+		int off = (int)n;
+
+		setsockopt(c->app.fd, SOL_SOCKET, SO_PEEK_OFF, &off,
+		           sizeof(off));
+		n = BLOCK;
+	}
+	return n;
+}
+
 /* Datagram: one message.  Returns its length, at *p; 0 with *eof or
  * app.rd cleared, or after an empty message; -1 with errno. */
 static ssize_t app_recv_msg(struct conn *c, unsigned char *scratch,
                             unsigned char **p, bool *eof)
 {
-	ssize_t n = recv(c->app.fd, scratch, BLOCK, MSG_DONTWAIT);
+	ssize_t n;
+
+	if (c->keep_head)
+		return app_recv_kept(c, scratch, p, eof);
+	n = recv(c->app.fd, scratch, BLOCK, MSG_DONTWAIT);
 
 	*p = scratch;
 	*eof = false;

@@ -1,8 +1,10 @@
 #!/bin/bash
 # tlspoold end to end, as root: the daemon drops to nobody, whose key files
-# only it can read; applications run as other uids (setpriv) and reach the
+# (a key file, an OpenPGP key export, a PKCS#11 token's PIN) only it can
+# read; applications run as other uids (setpriv) and reach the
 # keys only through the daemon.  The ACL from SO_PEERCRED, NO_AUTHZ,
-# checksni round trips, truncation and alerts as in the process,
+# checksni round trips, truncation and alerts as in the process (DTLS
+# too), starttls_last_trace() in the application,
 # starttls_end() through the daemon, a daemon that is not there or is
 # killed mid-call, garbage on its socket, descriptors and memory flat over
 # 1,000 calls, 200 calls at once, SIGHUP and SIGTERM; tlspool-connect
@@ -47,9 +49,12 @@ softhsm2-util --init-token --free --label pool-test --pin 2468 --so-pin 1357 >/d
 		'pkcs11:token=pool-test' >/dev/null 2>&1 ||
 	{ echo "softhsm failed"; exit 1; }
 echo 2468 >"$W/keys/pin"
+# an OpenPGP identity (openpgp_key, a gpg secret key export) for the daemon
+tests/tools/mkpgp.sh "$W/pgp" >/dev/null 2>&1 || { echo "mkpgp failed"; exit 1; }
+cp "$W/pgp/ed.sec" "$W/keys/john.sec"
 chown -R "$DU" "$W/keys"
 chmod 0700 "$W/keys"
-chmod 0600 "$W/keys/"*.key "$W/keys/pin"
+chmod 0600 "$W/keys/"*.key "$W/keys/pin" "$W/keys/john.sec"
 
 # Ports below the ephemeral range (a port above it may be some connection's
 # source port by the time a server binds it), in use by nothing, distinct.
@@ -62,15 +67,18 @@ low_port() {
 		ss -Htuan "sport = :$p" | grep -q . || { echo "$p"; return; }
 	done
 }
-for s in echo trunc alert sni exec halfclose bulk silent hup dtls; do P[$s]=$(low_port); done
+for s in echo trunc alert sni exec halfclose bulk silent hup dtls dtlsa dtlsb notlsa; do P[$s]=$(low_port); done
 {
 	for s in echo trunc alert sni exec halfclose bulk hup; do
 		"$BUILD/tests/tlsagen" 3 1 1 "$C/www.pem" "_${P[$s]}._tcp.www.example.test."
 	done
-	"$BUILD/tests/tlsagen" 3 1 1 "$C/www.pem" "_${P[dtls]}._udp.www.example.test."
+	for s in dtls dtlsa dtlsb; do
+		"$BUILD/tests/tlsagen" 3 1 1 "$C/www.pem" "_${P[$s]}._udp.www.example.test."
+	done
 	"$BUILD/tests/tlsagen" 3 1 1 "$W/pub/client.pem" "client.example.test."
 	"$BUILD/tests/tlsagen" 3 1 1 "$W/pub/client.pem" "token.example.test."
 	echo "wrongclient.example.test. IN TLSA 3 1 1 $(printf '%064d' 0)"
+	echo "$(printf john | sha256sum | cut -c1-56)._openpgpkey IN OPENPGPKEY $(base64 -w0 "$W/pgp/ed.pub")"
 } >"$W/example.add"
 zones/serve start "$W/z" --add example.test "$W/example.add" 2>/dev/null || { echo "zones failed"; exit 1; }
 chmod 0711 "$W/z"
@@ -92,7 +100,7 @@ DCONF="$W/tlspoold.conf"
 write_dconf() { # ALLOWED_UID...
 	{
 		cat "$W/z/tlspool.conf"
-		printf '[tls]\nhandshake_timeout_ms = 4000\n'
+		printf '[tls]\nhandshake_timeout_ms = 4000\ndtls_idle_timeout_ms = 1500\n'
 		printf '[pool]\nsocket = %s\nuser = %s\nthreads = 4\nallow_no_authz_users = %s\npin_file = %s\n' \
 			"$SOCK" "$DU" "$APP" "$W/keys/pin"
 		printf '[identity www.example.test]\nkey = %s\ncertificate = %s\nallow_users = %s\n' \
@@ -102,6 +110,7 @@ write_dconf() { # ALLOWED_UID...
 		printf '[identity wrongclient.example.test]\nkey = %s\nallow_users = %s\n' \
 			"$W/keys/client.key" "$*"
 		printf '[identity token.example.test]\nkey = pkcs11:token=pool-test;object=tok;type=private\nallow_users = %s\n' "$*"
+		printf '[identity john@example.test]\nopenpgp_key = %s\nallow_users = %s\n' "$W/keys/john.sec" "$*"
 	} >"$DCONF.new"
 	chmod 0644 "$DCONF.new"
 	mv "$DCONF.new" "$DCONF"
@@ -113,7 +122,7 @@ write_dconf "$APP"
 CONF="$W/tlspool.conf"
 {
 	cat "$W/z/tlspool.conf"
-	printf '[tls]\nhandshake_timeout_ms = 4000\n'
+	printf '[tls]\nhandshake_timeout_ms = 4000\ndtls_idle_timeout_ms = 1500\n'
 	printf '[identity www.example.test]\nkey = %s\ncertificate = %s\n' "$C/www.key" "$C/chain.pem"
 } >"$CONF"
 chmod 0644 "$CONF"
@@ -212,6 +221,19 @@ expect pkcs11 0 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
 	--sni www.example.test --myname token.example.test 127.0.0.1 "${P[exec]}"
 grep_in out pkcs11 '^peer=token\.example\.test$'
 server_rc >/dev/null
+# an OpenPGP key (openpgp_key) that only the daemon reads, proven by its
+# OPENPGPKEY record; refused to a uid the ACL does not name
+as "$APP" cat "$W/keys/john.sec" >/dev/null 2>&1 && bad "uid $APP reads john.sec" || ok
+server "${P[exec]}" --exec cat
+expect openpgp-refused 1 -- as "$OTHER" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--sni www.example.test --myname john@example.test 127.0.0.1 "${P[exec]}" </dev/null
+grep_in err openpgp-refused 'john@example\.test: the ACL \(allow_users, allow_groups\) does not admit uid 12346'
+server_rc >/dev/null
+server "${P[exec]}" --exec 'echo "peer=$TLSPOOL_PEER"'
+expect openpgp 0 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
+	--sni www.example.test --myname john@example.test 127.0.0.1 "${P[exec]}" </dev/null
+grep_in out openpgp '^peer=john@example\.test$'
+server_rc >/dev/null
 # the PIN is the file's: a wrong one, read again on SIGHUP, fails
 echo 1111 >"$W/keys/pin"
 kill -HUP "$dpid"
@@ -282,6 +304,23 @@ server "${P[trunc]}" --no-peer-cert --exec 'printf part; sleep 0.3; kill -9 $PPI
 expect truncated 0 -- as "$APP" "$LOAD" -c "$ACONF" -m read 127.0.0.1 "${P[trunc]}" www.example.test
 grep_in out truncated '^read: 4 bytes, then ECONNRESET$'
 grep_in out truncated '^end: kind 2 alert 0 in 4 out 0: '
+# starttls_last_trace() in the application: the daemon's, sent with the
+# reply (the certificates, the TLSA owner, the records, the verdict)
+grep_in out truncated "^trace: chain 3 owner _${P[trunc]}\._tcp\.www\.example\.test\. cache 0 records 1 dns 1 dane authenticated steps 1$"
+server_rc >/dev/null
+# tlspool-connect --diagnose through the pool: the daemon's trace
+server "${P[notlsa]}" --no-peer-cert --exec cat
+expect diagnose 4 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client --diagnose \
+	--sni www.example.test 127.0.0.1 "${P[notlsa]}" </dev/null
+grep_in err diagnose '^; cert    depth 0: subject ".*"$'
+grep_in err diagnose "^; query   _${P[notlsa]}\\._tcp\\.www\\.example\\.test\\. TLSA$"
+server_rc >/dev/null
+# a refused call's trace too: the lookup that found no TLSA record (a
+# secure NXDOMAIN, verdict 3) and the peer's certificates
+server "${P[notlsa]}" --no-peer-cert --exec cat
+expect trace-refused 1 -- as "$APP" "$LOAD" -c "$ACONF" -m read 127.0.0.1 "${P[notlsa]}" www.example.test
+grep_in out trace-refused '^call: E'
+grep_in out trace-refused "^trace: chain 3 owner _${P[notlsa]}\._tcp\.www\.example\.test\. cache 0 records 0 dns 3 dane "
 server_rc >/dev/null
 # a server that refuses our certificate after the handshake: its alert
 # reaches the application as ECONNRESET, and starttls_end() names it
@@ -383,11 +422,12 @@ def answer(s):
         res, err = struct.unpack(">ii", m[12:20])
         return "reply %d %d" % (res, err)
     return "type %d" % t
-hdr = lambda t, n, v=1: struct.pack(">IHHI", 0x544C5350, v, t, n)
+hdr = lambda t, n, v=2: struct.pack(">IHHI", 0x544C5350, v, t, n)
 req = struct.pack(">IiIIII", 0, 6, 0, 0, 0, 10000) + b"\0" * 320 + b"\0" * 256
 cases = []
 s = conn(); s.send(os.urandom(300)); cases.append(("random", answer(s)))
-s = conn(); s.send(hdr(1, len(req), v=2) + req); cases.append(("version 2", answer(s)))
+s = conn(); s.send(hdr(1, len(req), v=1) + req); cases.append(("version 1", answer(s)))
+s = conn(); s.send(hdr(1, len(req), v=3) + req); cases.append(("version 3", answer(s)))
 s = conn(); s.send(hdr(1, len(req)) + req); cases.append(("no fd", answer(s)))
 s = conn(); s.send(hdr(1, len(req) - 1) + req[:-1]); cases.append(("short body", answer(s)))
 s = conn(); s.send(hdr(3, 256) + b"\0" * 256); cases.append(("wrong first type", answer(s)))
@@ -407,7 +447,7 @@ time.sleep(0.5); s.close()  # gone while its call runs
 for name, got in cases:
     print("%s: %s" % (name, got))
 PY
-for want in 'random: reply -1 71' 'version 2: reply -1 71' 'no fd: reply -1 71' \
+for want in 'random: reply -1 71' 'version 1: reply -1 71' 'version 3: reply -1 71' 'no fd: reply -1 71' \
 	'short body: reply -1 71' 'wrong first type: reply -1 71' 'no NUL: reply -1 71' \
 	'file fd: reply -1 22' 'two fds: reply -1 71'; do
 	grep -qx -- "$want" "$T/garbage.out" && ok || bad "garbage: no '$want' in: $(cat "$T/garbage.out")"
@@ -427,6 +467,25 @@ expect dtls 0 -- bash -c "printf 'over-dtls\n' | setpriv --reuid=$APP --regid=$A
 	env TLSPOOL_SOCKET='$SOCK' timeout 20 '$CLI' --client --udp --linger 1000 \
 	--sni www.example.test 127.0.0.1 ${P[dtls]}"
 grep_in out dtls '^over-dtls$'
+# a DTLS connection that the peer leaves idle is cut (dtls_idle_timeout_ms):
+# the application reads ECONNRESET after the data, in its own process and
+# through the pool alike (the daemon's relay keeps the last message at the
+# head of its end: tlspoold(8)), and starttls_end() says why
+for where in dtlsa dtlsb; do
+	(TLSPOOL_CONFIG="$CONF" timeout 20 "$CLI" --server --udp --bind 127.0.0.1 --no-peer-cert \
+		--exec 'printf part; sleep 6' "${P[$where]}" >/dev/null 2>"$T/$where.err") 2>/dev/null &
+	pids+=($!)
+	for _ in $(seq 100); do ss -Huln "sport = :${P[$where]}" | grep -q . && break; sleep 0.05; done
+done
+expect dtls-idle-process 0 -- "$LOAD" -u -c "$CONF" -m read 127.0.0.1 "${P[dtlsa]}" www.example.test
+cp "$T/out" "$T/idle-process.out"
+expect dtls-idle-pool 0 -- as "$APP" "$LOAD" -u -c "$ACONF" -m read 127.0.0.1 "${P[dtlsb]}" www.example.test
+cp "$T/out" "$T/idle-pool.out"
+for where in process pool; do
+	grep_in "idle-$where.out" "dtls-idle-$where" '^read: 4 bytes, then ECONNRESET$'
+	grep_in "idle-$where.out" "dtls-idle-$where" '^end: kind 4 alert 0 in 4 out 0: no datagram either way'
+	grep_in "idle-$where.out" "dtls-idle-$where" "^trace: chain 3 owner _[0-9]*\._udp\.www\.example\.test\. cache 0 records 1 dns 1 dane authenticated"
+done
 
 # --- SIGHUP: a new ACL for new calls; relayed connections stay ---
 server "${P[hup]}" --no-peer-cert --exec cat

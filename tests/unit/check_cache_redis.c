@@ -145,7 +145,8 @@ static void rs_start(struct rs *s, int tcp, const char *extra)
 	for (int i = 0; i < 20; i++) {
 		/* below the ephemeral range (32768-60999) */
 		s->port = tcp ? 20000 + (int)((getpid() * 7919u + n * 131u +
-		                               (unsigned)i * 977u) % 12000)
+		                               (unsigned)i * 977u) %
+		                              12000)
 		              : 0;
 		if (rs_spawn(s) == 0)
 			return;
@@ -210,6 +211,8 @@ static const char *key_file(int which, int mode)
 	return p[which];
 }
 
+static unsigned front_ms; /* [cache] redis_local_ttl_ms of mk()'s caches */
+
 static tp_cache *mk(const struct rs *s, const char *key, const char *prefix,
                     unsigned timeout_ms)
 {
@@ -224,6 +227,7 @@ static tp_cache *mk(const struct rs *s, const char *key, const char *prefix,
 	snprintf(rc.key_file, sizeof(rc.key_file), "%s", key);
 	snprintf(rc.prefix, sizeof(rc.prefix), "%s", prefix);
 	rc.timeout_ms = timeout_ms;
+	rc.local_ttl_ms = front_ms;
 	c = tp_cache_new_redis(&rc, 3600);
 	ck_assert_ptr_nonnull(c);
 	return c;
@@ -294,6 +298,12 @@ static const struct {
         {"backend = redis\nredis = localhost:6379\nkey_file = k\n",
          "bad value"},
         {"backend = redis\nredis = 127.0.0.1:0\nkey_file = k\n", "bad value"},
+        {"backend = redis\nredis = 127.0.0.1:1\nkey_file = k\n"
+         "redis_local_ttl_ms = 60001\n",
+         "bad value"},
+        {"backend = redis\nredis = 127.0.0.1:1\nkey_file = k\n"
+         "redis_local_ttl_ms = -1\n",
+         "bad value"},
         {"backend = redis\nredis = 127.0.0.1\nkey_file = k\n", "bad value"},
         {"backend = redis\nredis = [::1:6379\nkey_file = k\n", "bad value"},
         {"backend = redis\nredis = unix:\nkey_file = k\n", "bad value"},
@@ -344,6 +354,7 @@ START_TEST(config_accepts)
 	ck_assert_int_eq(cfg->cache_backend, TP_CACHE_MEMORY);
 	ck_assert_str_eq(cfg->redis.prefix, "tlspool:");
 	ck_assert_uint_eq(cfg->redis.timeout_ms, 50);
+	ck_assert_uint_eq(cfg->redis.local_ttl_ms, 0); /* no front */
 	tp_config_free(cfg);
 	write_file(path, 0644, "[cache]\npath = c.mdb\n");
 	ck_assert_int_eq(tp_config_load(path, 0, &cfg, err, sizeof(err)), 0);
@@ -353,7 +364,7 @@ START_TEST(config_accepts)
 	           "[cache]\nbackend = redis\nredis = unix:r.sock\n"
 	           "key_file = site.key\nredis_user = tp\n"
 	           "redis_password_file = pw\nprefix = site1:\n"
-	           "redis_timeout_ms = 20\n");
+	           "redis_timeout_ms = 20\nredis_local_ttl_ms = 1500\n");
 	ck_assert_msg(tp_config_load(path, 0, &cfg, err, sizeof(err)) == 0,
 	              "%s", err);
 	ck_assert_int_eq(cfg->cache_backend, TP_CACHE_REDIS);
@@ -363,6 +374,7 @@ START_TEST(config_accepts)
 	ck_assert_str_eq(cfg->redis.user, "tp");
 	ck_assert_str_eq(cfg->redis.prefix, "site1:");
 	ck_assert_uint_eq(cfg->redis.timeout_ms, 20);
+	ck_assert_uint_eq(cfg->redis.local_ttl_ms, 1500);
 	tp_config_free(cfg);
 	write_file(path, 0644,
 	           "[cache]\nbackend = redis\nredis = [::1]:6380\n"
@@ -814,7 +826,8 @@ static void sh(const char *fmt, ...)
 static void make_pki(const char *d)
 {
 	sh("cd %s && certtool --generate-privkey --key-type ecdsa --outfile "
-	   "ca.key 2>/dev/null && printf 'cn = test CA\\nca\\ncert_signing_key\\n"
+	   "ca.key 2>/dev/null && printf 'cn = test "
+	   "CA\\nca\\ncert_signing_key\\n"
 	   "expiration_days = 2\\n' >ca.tmpl && certtool "
 	   "--generate-self-signed --load-privkey ca.key --template ca.tmpl "
 	   "--outfile ca.pem 2>/dev/null && certtool --generate-privkey "
@@ -848,6 +861,97 @@ static tp_cache *mk_tls(const struct rs *s, const char *d, const char *ca,
 	ck_assert_ptr_nonnull(c);
 	return c;
 }
+
+/* GET commands Redis has run since the last CONFIG RESETSTAT. */
+static long long gets_since_reset(const struct rs *s)
+{
+	redisReply *r = raw(s, "INFO commandstats");
+	const char *p;
+	long long n = 0;
+
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	p = strstr(r->str, "cmdstat_get:calls=");
+	if (p != NULL)
+		n = atoll(p + strlen("cmdstat_get:calls="));
+	freeReplyObject(r);
+	return n;
+}
+
+/* Without the front, a warm lookup is one GET and a change in Redis is
+ * seen at once; with it ([cache] redis_local_ttl_ms), a verified entry
+ * answers without Redis for that long and no longer, the record's own
+ * expiry still applies, and a flush from this process empties it. */
+START_TEST(local_front)
+{
+	struct rs s;
+	struct tp_cache_key k = key_for("www.example.test", 1),
+	                    k2 = key_for("short.example.test", 2);
+	tp_cache *c;
+	char name[128];
+
+	rs_start(&s, 1, NULL);
+	front_ms = 0;
+	c = mk(&s, key_file(0, 0600), "tlspool:", 200);
+	put_ok(c, &k, TP_CACHE_PASS, time(NULL) + 600);
+	raw_ok(&s, "CONFIG RESETSTAT");
+	for (int i = 0; i < 5; i++)
+		get_is(c, &k, TP_CACHE_PASS, NULL);
+	ck_assert_int_eq(gets_since_reset(&s), 5); /* one round trip each */
+	name_of(c, "tlspool:", name, sizeof(name));
+	raw_ok(&s, "DEL %s", name);
+	get_is(c, &k, TP_CACHE_MISS, NULL); /* seen at once */
+	tp_cache_free(c);
+
+	front_ms = 400;
+	c = mk(&s, key_file(0, 0600), "tlspool:", 200);
+	ck_assert_ptr_nonnull(
+	        strstr(tp_cache_describe(c), "local front 400 ms"));
+	put_ok(c, &k, TP_CACHE_PASS, time(NULL) + 600);
+	raw_ok(&s, "CONFIG RESETSTAT");
+	get_is(c, &k, TP_CACHE_PASS, NULL);
+	ck_assert_int_eq(gets_since_reset(&s), 0); /* its own write */
+	/* another host flushes: this process still answers, for at most
+	 * local_ttl_ms, then asks Redis again */
+	raw_ok(&s, "DEL %s", name);
+	get_is(c, &k, TP_CACHE_PASS, NULL);
+	usleep(450 * 1000);
+	get_is(c, &k, TP_CACHE_MISS, NULL);
+	ck_assert_int_eq(gets_since_reset(&s), 1);
+	/* an entry read from Redis joins the front; an altered one never
+	 * does, and drops what the front held */
+	put_ok(c, &k, TP_CACHE_FAIL, time(NULL) + 600);
+	usleep(450 * 1000);
+	raw_ok(&s, "SETRANGE %s %d %b", name, (int)(TP_REDIS_HDR + 7), "\x01",
+	       (size_t)1);
+	get_is(c, &k, TP_CACHE_MISS, "bad signature");
+	get_is(c, &k, TP_CACHE_MISS, "bad signature");
+	/* the record's own expiry applies to the front's copy */
+	put_ok(c, &k2, TP_CACHE_PASS, time(NULL) + 1);
+	tp_cache_free(c);
+	front_ms = 5000;
+	c = mk(&s, key_file(0, 0600), "tlspool:", 200);
+	get_is(c, &k2, TP_CACHE_PASS, NULL); /* into the front */
+	sleep(2);
+	get_is(c, &k2, TP_CACHE_MISS, NULL);
+	/* Redis down: the front still answers for what it verified */
+	put_ok(c, &k, TP_CACHE_PASS, time(NULL) + 600);
+	rs_stop(&s);
+	get_is(c, &k, TP_CACHE_PASS, NULL);
+	ck_assert_int_eq(rs_spawn(&s), 0);
+	usleep(300 * 1000);
+	/* a flush from this process empties its front at once */
+	{
+		char err[256];
+
+		put_ok(c, &k, TP_CACHE_PASS, time(NULL) + 600);
+		ck_assert_int_eq(tp_cache_flush(c, err, sizeof(err)), 0);
+	}
+	get_is(c, &k, TP_CACHE_MISS, NULL);
+	tp_cache_free(c);
+	front_ms = 0;
+	rs_stop(&s);
+}
+END_TEST
 
 START_TEST(tls_to_redis)
 {
@@ -996,6 +1100,7 @@ static Suite *suite(void)
 	tcase_add_test(neg, acl_user_with_password);
 	tcase_add_test(pos, config_accepts);
 	tcase_add_test(pos, expiry_is_the_redis_keys_too);
+	tcase_add_test(pos, local_front);
 	tcase_add_test(pos, prefixes_list_and_flush);
 	tcase_add_test(pos, tls_to_redis);
 	tcase_add_test(pos, eight_threads_four_connections);

@@ -29,6 +29,7 @@
 #include "dtls.h"
 #include "pool.h"
 #include "testutil.h"
+#include "trace.h"
 
 /* --- helpers ------------------------------------------------------------- */
 
@@ -115,17 +116,19 @@ START_TEST(decode_header)
 	buf[0] ^= 1;
 	refused(n, EPROTO, "not a tlspool message");
 	buf[0] ^= 1;
-	put32_at(4, 2u << 16 | TP_POOL_REQUEST);
-	refused(n, EPROTONOSUPPORT, "protocol version 2, not 1");
+	put32_at(4, 1u << 16 | TP_POOL_REQUEST);
+	refused(n, EPROTONOSUPPORT, "protocol version 1, not 2");
+	put32_at(4, 3u << 16 | TP_POOL_REQUEST);
+	refused(n, EPROTONOSUPPORT, "protocol version 3, not 2");
 	put32_at(4, 0u << 16 | TP_POOL_REQUEST);
 	refused(n, EPROTONOSUPPORT, "protocol version 0");
-	put32_at(4, 1u << 16 | 0);
+	put32_at(4, (uint32_t)TP_POOL_VERSION << 16 | 0);
 	refused(n, EPROTO, "unknown message type");
-	put32_at(4, 1u << 16 | 8);
+	put32_at(4, (uint32_t)TP_POOL_VERSION << 16 | 8);
 	refused(n, EPROTO, "unknown message type");
-	put32_at(4, 1u << 16 | 0xffff);
+	put32_at(4, (uint32_t)TP_POOL_VERSION << 16 | 0xffff);
 	refused(n, EPROTO, "unknown message type");
-	put32_at(4, 1u << 16 | TP_POOL_REQUEST);
+	put32_at(4, (uint32_t)TP_POOL_VERSION << 16 | TP_POOL_REQUEST);
 	/* the length field against the type and against what came */
 	put32_at(8, (uint32_t)(n - TP_POOL_HEADER - 1));
 	refused(n - 1, EPROTO, "the length does not fit the type");
@@ -136,10 +139,253 @@ START_TEST(decode_header)
 	refused(n, EPROTO, "the length does not fit the type");
 	/* a type whose body has another length */
 	put32_at(8, (uint32_t)(n - TP_POOL_HEADER));
-	put32_at(4, 1u << 16 | TP_POOL_ACCEPTED);
+	put32_at(4, (uint32_t)TP_POOL_VERSION << 16 | TP_POOL_ACCEPTED);
 	refused(n, EPROTO, "the length does not fit the type");
-	put32_at(4, 1u << 16 | TP_POOL_END_ASK);
+	put32_at(4, (uint32_t)TP_POOL_VERSION << 16 | TP_POOL_END_ASK);
 	refused(n, EPROTO, "the length does not fit the type");
+}
+END_TEST
+
+/* --- the trace a reply carries (pool_trace.c) --------------------------- */
+
+static unsigned char der0[700], der1[400], rd0[35], rd1[67];
+static tlspool_rr rrs[2];
+static tlspool_dane_step steps[2];
+static tlspool_dns_answer ans;
+static tlspool_dane_result dres;
+static tlspool_span chain2[2];
+
+/* A trace as the daemon's call leaves it: two certificates, the lookup
+ * with two records, the matcher's result with a step for each. */
+static starttls_trace sample_trace(void)
+{
+	starttls_trace t;
+
+	memset(&t, 0, sizeof(t));
+	memset(der0, 0x30, sizeof(der0));
+	memset(der1, 0x31, sizeof(der1));
+	memset(rd0, 3, sizeof(rd0));
+	memset(rd1, 2, sizeof(rd1));
+	chain2[0] = (tlspool_span){der0, sizeof(der0)};
+	chain2[1] = (tlspool_span){der1, sizeof(der1)};
+	rrs[0] = (tlspool_rr){52, 300, sizeof(rd0), rd0};
+	rrs[1] = (tlspool_rr){52, 300, sizeof(rd1), rd1};
+	memset(&ans, 0, sizeof(ans));
+	ans.verdict = TLSPOOL_DNS_SECURE;
+	ans.qtype = 52;
+	strcpy(ans.qname, "_443._tcp.www.example.test.");
+	strcpy(ans.owner, "_443._tcp.www.example.test.");
+	ans.nrr = 2;
+	ans.rr = rrs;
+	ans.ttl = 300;
+	ans.rrsig_expiration = 1893456000;
+	memset(steps, 0, sizeof(steps));
+	steps[0] = (tlspool_dane_step){0,
+	                               3,
+	                               1,
+	                               1,
+	                               TLSPOOL_DANE_REC_MATCHED,
+	                               0,
+	                               0,
+	                               "DANE-EE SPKI SHA2-256 matched"};
+	steps[1] = (tlspool_dane_step){1,
+	                               2,
+	                               0,
+	                               2,
+	                               TLSPOOL_DANE_REC_NO_MATCH,
+	                               -1,
+	                               -1,
+	                               "no certificate matched"};
+	memset(&dres, 0, sizeof(dres));
+	dres.verdict = TLSPOOL_DANE_AUTHENTICATED;
+	dres.dns = TLSPOOL_DNS_SECURE;
+	dres.matched = 0;
+	dres.best = 0;
+	dres.depth = 0;
+	strcpy(dres.name, "www.example.test");
+	strcpy(dres.identity, "www.example.test");
+	strcpy(dres.reason, "authenticated by record 0 (3 1 1)");
+	dres.nsteps = 2;
+	dres.steps = steps;
+	t.nchain = 2;
+	t.chain = chain2;
+	t.owner = "_443._tcp.www.example.test.";
+	t.dns = &ans;
+	t.dane = &dres;
+	return t;
+}
+
+static unsigned char tbuf[TP_POOL_TRACE_MAX + 16];
+
+/* A trace whose first 4 octets (flags) or a count at off is v. */
+static size_t sample_encoded(void)
+{
+	starttls_trace t = sample_trace();
+	size_t n = tp_pool_trace_encode(&t, tbuf, sizeof(tbuf));
+
+	ck_assert_uint_gt(n, 0);
+	ck_assert_ptr_null(tp_pool_trace_check(tbuf, n));
+	return n;
+}
+
+static void tput32(size_t off, uint32_t v)
+{
+	tbuf[off] = (unsigned char)(v >> 24);
+	tbuf[off + 1] = (unsigned char)(v >> 16);
+	tbuf[off + 2] = (unsigned char)(v >> 8);
+	tbuf[off + 3] = (unsigned char)v;
+}
+
+static void trace_refused(size_t n, const char *want)
+{
+	const char *why = tp_pool_trace_check(tbuf, n);
+
+	ck_assert_ptr_nonnull(why);
+	ck_assert_msg(strstr(why, want) != NULL, "why \"%s\", want \"%s\"", why,
+	              want);
+	ck_assert_int_eq(tp_trace_reset(), 0);
+	errno = 0;
+	ck_assert_int_eq(tp_pool_trace_load(tbuf, n), -1);
+	ck_assert_int_eq(errno, EPROTO);
+	ck_assert_uint_eq(starttls_last_trace()->nchain, 0);
+}
+
+START_TEST(decode_trace)
+{
+	size_t n = sample_encoded(), first_cert = 4 + 4 + 320;
+	struct tp_pool_msg m;
+
+	/* every prefix is refused, and so is anything after the end */
+	for (size_t k = 0; k < n; k++)
+		ck_assert_ptr_nonnull(tp_pool_trace_check(tbuf, k));
+	tbuf[n] = 0;
+	trace_refused(n + 1, "octets after its end");
+	tput32(0, 0x10);
+	trace_refused(n, "unknown flags");
+	n = sample_encoded();
+	tput32(4, 17);
+	trace_refused(n, "more than 16 certificates");
+	n = sample_encoded();
+	tput32(first_cert, 0);
+	trace_refused(n, "a certificate of 0");
+	n = sample_encoded();
+	tput32(first_cert, 16385);
+	trace_refused(n, "more than 16384");
+	n = sample_encoded();
+	memset(tbuf + 8, 'x', 320); /* the owner field, no NUL */
+	trace_refused(n, "without its NUL");
+	n = sample_encoded();
+	tbuf[8 + 318] = 'x';
+	trace_refused(n, "after a name's NUL");
+	/* the lookup's verdict, after the two certificates */
+	n = sample_encoded();
+	tput32(first_cert + 8 + 700 + 400, 99);
+	trace_refused(n, "verdict out of range");
+	/* the reply states the trace's length: it must be the rest */
+	n = sample_encoded();
+	memset(&m, 0, sizeof(m));
+	m.type = TP_POOL_REPLY;
+	m.u.reply.trace = tbuf;
+	m.u.reply.trace_len = (uint32_t)n;
+	n = encode(&m);
+	put32_at(n - 4 - m.u.reply.trace_len,
+	         m.u.reply.trace_len - 1); /* the trace_len field */
+	refused(n, EPROTO, "the trace's length is not the rest");
+	m.u.reply.trace_len = TP_POOL_TRACE_MAX + 1;
+	ck_assert_uint_eq(tp_pool_encode(&m, buf, sizeof(buf)), 0);
+	/* a trace that breaks a rule breaks the reply */
+	m.u.reply.trace_len = (uint32_t)sample_encoded();
+	tput32(0, 0x10);
+	n = encode(&m);
+	refused(n, EPROTO, "unknown flags");
+}
+END_TEST
+
+START_TEST(trace_round_trip)
+{
+	starttls_trace t = sample_trace();
+	const starttls_trace *got;
+	struct tp_pool_msg m, back;
+	char why[160];
+	size_t n = sample_encoded();
+
+	memset(&m, 0, sizeof(m));
+	m.type = TP_POOL_REPLY;
+	m.u.reply.trace = tbuf;
+	m.u.reply.trace_len = (uint32_t)n;
+	ck_assert_int_eq(
+	        tp_pool_decode(buf, encode(&m), &back, why, sizeof(why)), 0);
+	ck_assert_uint_eq(back.u.reply.trace_len, n);
+	ck_assert_int_eq(memcmp(back.u.reply.trace, tbuf, n), 0);
+	ck_assert_int_eq(tp_trace_reset(), 0);
+	ck_assert_int_eq(tp_pool_trace_load(back.u.reply.trace, n), 0);
+	tp_pool_msg_clear(&back);
+	ck_assert_ptr_null(back.u.reply.trace);
+	got = starttls_last_trace();
+	ck_assert_uint_eq(got->nchain, 2);
+	ck_assert_uint_eq(got->chain[0].len, sizeof(der0));
+	ck_assert_int_eq(memcmp(got->chain[1].data, der1, sizeof(der1)), 0);
+	ck_assert_str_eq(got->owner, t.owner);
+	ck_assert_int_eq(got->from_cache, 0);
+	ck_assert_ptr_nonnull(got->dns);
+	ck_assert_int_eq(got->dns->verdict, TLSPOOL_DNS_SECURE);
+	ck_assert_str_eq(got->dns->qname, ans.qname);
+	ck_assert_uint_eq(got->dns->nrr, 2);
+	ck_assert_uint_eq(got->dns->rr[1].rdlen, sizeof(rd1));
+	ck_assert_int_eq(memcmp(got->dns->rr[1].rdata, rd1, sizeof(rd1)), 0);
+	ck_assert_int_eq(got->dns->rrsig_expiration, 1893456000);
+	ck_assert_ptr_nonnull(got->dane);
+	ck_assert_int_eq(got->dane->verdict, TLSPOOL_DANE_AUTHENTICATED);
+	ck_assert_int_eq(got->dane->matched, 0);
+	ck_assert_uint_eq(got->dane->nsteps, 2);
+	ck_assert_int_eq(got->dane->steps[1].outcome,
+	                 TLSPOOL_DANE_REC_NO_MATCH);
+	ck_assert_int_eq(got->dane->steps[1].chain_index, -1);
+	ck_assert_str_eq(got->dane->steps[0].reason, steps[0].reason);
+	/* from the cache: the owner and the flag, no lookup */
+	memset(&t, 0, sizeof(t));
+	t.owner = "_443._tcp.www.example.test.";
+	t.from_cache = 1;
+	n = tp_pool_trace_encode(&t, tbuf, sizeof(tbuf));
+	ck_assert_int_eq(tp_trace_reset(), 0);
+	ck_assert_int_eq(tp_pool_trace_load(tbuf, n), 0);
+	got = starttls_last_trace();
+	ck_assert_int_eq(got->from_cache, 1);
+	ck_assert_str_eq(got->owner, t.owner);
+	ck_assert_ptr_null(got->dns);
+	/* nothing known: no octets */
+	memset(&t, 0, sizeof(t));
+	ck_assert_uint_eq(tp_pool_trace_encode(&t, tbuf, sizeof(tbuf)), 0);
+}
+END_TEST
+
+START_TEST(trace_too_large)
+{
+	static unsigned char big[16384];
+	tlspool_span sixteen[16];
+	starttls_trace t = sample_trace();
+	const starttls_trace *got;
+	size_t n;
+
+	memset(big, 0x30, sizeof(big));
+	for (int i = 0; i < 16; i++)
+		sixteen[i] = (tlspool_span){big, sizeof(big)};
+	t.chain = sixteen;
+	t.nchain = 16;
+	/* the matcher named certificate 5: beyond what fits, it says -1 */
+	steps[0].chain_index = 5;
+	n = tp_pool_trace_encode(&t, tbuf, TP_POOL_TRACE_MAX);
+	ck_assert_uint_gt(n, 0);
+	ck_assert_uint_le(n, TP_POOL_TRACE_MAX);
+	ck_assert_ptr_null(tp_pool_trace_check(tbuf, n));
+	ck_assert_int_eq(tp_trace_reset(), 0);
+	ck_assert_int_eq(tp_pool_trace_load(tbuf, n), 0);
+	got = starttls_last_trace();
+	ck_assert_uint_eq(got->nchain, 3); /* 3 x 16 KiB and the rest fit */
+	ck_assert_int_eq(got->dane->steps[0].chain_index, -1);
+	ck_assert_uint_eq(got->dns->nrr, 2);
+	/* too small for even the lookup: nothing */
+	ck_assert_uint_eq(tp_pool_trace_encode(&t, tbuf, 100), 0);
 }
 END_TEST
 
@@ -417,9 +663,8 @@ START_TEST(round_trips)
 	m.u.reply.err = EKEYREJECTED;
 	m.u.reply.cls = STARTTLS_ERR_NO_MATCH;
 	strcpy(m.u.reply.detail, "_443._tcp.www.example.test.: no match");
-	ck_assert_int_eq(tp_pool_decode(buf, encode(&m), &got, why,
-	                                sizeof(why)),
-	                 0);
+	ck_assert_int_eq(
+	        tp_pool_decode(buf, encode(&m), &got, why, sizeof(why)), 0);
 	ck_assert_int_eq(memcmp(&m, &got, sizeof(m)), 0);
 	memset(&m, 0, sizeof(m));
 	m.type = TP_POOL_END_REPLY;
@@ -428,9 +673,8 @@ START_TEST(round_trips)
 	m.u.end.bytes_in = 1ULL << 40;
 	m.u.end.bytes_out = 7;
 	strcpy(m.u.end.detail, "bad certificate");
-	ck_assert_int_eq(tp_pool_decode(buf, encode(&m), &got, why,
-	                                sizeof(why)),
-	                 0);
+	ck_assert_int_eq(
+	        tp_pool_decode(buf, encode(&m), &got, why, sizeof(why)), 0);
 	ck_assert_int_eq(memcmp(&m, &got, sizeof(m)), 0);
 	m = request();
 	m.u.req.role = 1;
@@ -439,9 +683,8 @@ START_TEST(round_trips)
 	m.u.req.peername_len = 0;
 	m.u.req.flags = STARTTLS_PEERCERT_OPTIONAL;
 	strcpy(m.u.req.myname, "john@example.test");
-	ck_assert_int_eq(tp_pool_decode(buf, encode(&m), &got, why,
-	                                sizeof(why)),
-	                 0);
+	ck_assert_int_eq(
+	        tp_pool_decode(buf, encode(&m), &got, why, sizeof(why)), 0);
 	ck_assert_int_eq(memcmp(&m, &got, sizeof(m)), 0);
 }
 END_TEST
@@ -484,6 +727,9 @@ static void reply(int s, int result, int err, starttls_class cls,
 	m.u.reply.cls = cls;
 	snprintf(m.u.reply.peer, sizeof(m.u.reply.peer), "%s", peer);
 	snprintf(m.u.reply.detail, sizeof(m.u.reply.detail), "%s", detail);
+	/* the call's trace, as the daemon's worker sends it */
+	m.u.reply.trace = tbuf;
+	m.u.reply.trace_len = (uint32_t)sample_encoded();
 	tp_pool_send(s, &m, fd);
 }
 
@@ -550,7 +796,7 @@ static void *fake_daemon(void *arg)
 	case S_VERSION:
 		memset(buf, 0, sizeof(buf));
 		put32_at(0, TP_POOL_MAGIC);
-		put32_at(4, 2u << 16 | TP_POOL_REPLY);
+		put32_at(4, 1u << 16 | TP_POOL_REPLY); /* a daemon of v1 */
 		put32_at(8, 3 * 4 + TP_POOL_NAME + TP_POOL_DETAIL);
 		send(s, buf, 12 + 3 * 4 + TP_POOL_NAME + TP_POOL_DETAIL, 0);
 		break;
@@ -573,9 +819,8 @@ static void fake_start(enum script script)
 	snprintf(fake.path, sizeof(fake.path), "%s/sock", fake.dir);
 	strcpy(sa.sun_path, fake.path);
 	fake.listener = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-	ck_assert_int_eq(bind(fake.listener, (struct sockaddr *)&sa,
-	                      sizeof(sa)),
-	                 0);
+	ck_assert_int_eq(
+	        bind(fake.listener, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	ck_assert_int_eq(listen(fake.listener, 4), 0);
 	pthread_create(&fake.thread, NULL, fake_daemon, &fake);
 	setenv("TLSPOOL_SOCKET", fake.path, 1);
@@ -684,10 +929,11 @@ START_TEST(daemon_misbehaves)
 	ck_assert_int_eq(scripted(S_GARBAGE, peer, sizeof(peer), &err), -1);
 	ck_assert_int_eq(err, EPROTO);
 	ck_assert_int_eq(starttls_errclass(), STARTTLS_ERR_INTERNAL);
-	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "shorter than a header"));
+	ck_assert_ptr_nonnull(
+	        strstr(starttls_errstr(), "shorter than a header"));
 	ck_assert_int_eq(scripted(S_VERSION, peer, sizeof(peer), &err), -1);
 	ck_assert_int_eq(err, EPROTO);
-	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "protocol version 2"));
+	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "protocol version 1"));
 	ck_assert_int_eq(scripted(S_CLOSE, peer, sizeof(peer), &err), -1);
 	ck_assert_int_eq(err, ECONNRESET);
 	ck_assert_ptr_nonnull(strstr(starttls_errstr(),
@@ -737,7 +983,8 @@ START_TEST(silent_daemon_by_config)
 	ck_assert_int_lt(tp_mono_ms() - t0, 2500);
 	ck_assert_int_ge(tp_mono_ms() - t0, 1590);
 	ck_assert_int_eq(err, ETIMEDOUT);
-	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "did not answer in time"));
+	ck_assert_ptr_nonnull(
+	        strstr(starttls_errstr(), "did not answer in time"));
 	ck_assert(gone(fd, ino));
 	fake_stop();
 	ck_assert_int_eq(count_fds(), before - 2); /* fd, the listener */
@@ -758,6 +1005,11 @@ START_TEST(daemon_fails_the_call)
 	ck_assert_str_eq(starttls_errstr(),
 	                 "_443._tcp.www.example.test.: no record matched");
 	ck_assert_str_eq(peer, "untouched");
+	/* the daemon's trace is the application's */
+	ck_assert_uint_eq(starttls_last_trace()->nchain, 2);
+	ck_assert_str_eq(starttls_last_trace()->owner,
+	                 "_443._tcp.www.example.test.");
+	ck_assert_uint_eq(starttls_last_trace()->dane->nsteps, 2);
 	ck_assert_uint_eq(fake.req.role, 0);
 	ck_assert_int_eq(fake.req.proto, IPPROTO_TCP);
 	ck_assert_uint_eq(fake.req.opts,
@@ -781,6 +1033,7 @@ START_TEST(daemon_succeeds)
 	ck_assert_str_eq(starttls_errstr(), "warning: the cache could not be "
 	                                    "used; validated online");
 	ck_assert_int_eq(fcntl(tls, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	ck_assert_uint_eq(starttls_last_trace()->dns->nrr, 2);
 	close(tls);
 	/* the peer does not fit: ENAMETOOLONG, nothing written, the
 	 * descriptor closed */
@@ -823,8 +1076,8 @@ START_TEST(checksni_round_trip)
 	ck_assert_str_eq(seen_sni, "mail.example.test");
 	ck_assert_int_eq(fake.verdict, 0);
 	ck_assert_uint_eq(fake.req.role, 1);
-	ck_assert_uint_eq(fake.req.opts, TP_POOL_HAS_MYNAME |
-	                                         TP_POOL_HAS_CHECKSNI);
+	ck_assert_uint_eq(fake.req.opts,
+	                  TP_POOL_HAS_MYNAME | TP_POOL_HAS_CHECKSNI);
 	ck_assert_str_eq(fake.req.myname, "www.example.test");
 	unsetenv("TLSPOOL_CONFIG");
 }
@@ -854,10 +1107,16 @@ static const struct {
         {"[pool]\nthreads = 257\n", ":2: threads: bad value \"257\""},
         {"[pool]\nuser = two words\n", ":2: user: bad value \"two words\""},
         {"[pool]\nsocket =\n", ":2: socket: bad value \"\""},
-        {"[pool]\nallow_no_authz_users = root nosuchuser\n", ":2: allow_no_authz_users: no such user or group \"nosuchuser\""},
-        {"[pool]\nallow_no_authz_groups = nosuchgroup\n", ":2: allow_no_authz_groups: no such user or group \"nosuchgroup\""},
-        {"[pool]\nallow_no_authz_users =\n", ":2: allow_no_authz_users: bad value \"\""},
-        {"[pool]\nsocket = /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", ":2: socket: bad value"},
+        {"[pool]\nallow_no_authz_users = root nosuchuser\n",
+         ":2: allow_no_authz_users: no such user or group \"nosuchuser\""},
+        {"[pool]\nallow_no_authz_groups = nosuchgroup\n",
+         ":2: allow_no_authz_groups: no such user or group \"nosuchgroup\""},
+        {"[pool]\nallow_no_authz_users =\n",
+         ":2: allow_no_authz_users: bad value \"\""},
+        {"[pool]\nsocket = "
+         "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+         ":2: socket: bad value"},
 };
 
 START_TEST(pool_config_errors)
@@ -879,9 +1138,10 @@ START_TEST(pool_config)
 	struct tp_config *cfg;
 	char err[512] = "";
 
-	ck_assert_int_eq(tp_config_load(write_conf("[tls]\npriority = NORMAL\n"),
-	                                0, &cfg, err, sizeof(err)),
-	                 0);
+	ck_assert_int_eq(
+	        tp_config_load(write_conf("[tls]\npriority = NORMAL\n"), 0,
+	                       &cfg, err, sizeof(err)),
+	        0);
 	ck_assert_str_eq(cfg->pool.socket, "");
 	ck_assert_uint_eq(cfg->pool.threads, 4);
 	ck_assert_ptr_null(tp_pool_socket(cfg)); /* in the process */
@@ -989,6 +1249,7 @@ static Suite *suite(void)
 	tcase_set_timeout(neg, 20);
 	tcase_set_timeout(pos, 20);
 	tcase_add_test(neg, decode_header);
+	tcase_add_test(neg, decode_trace);
 	tcase_add_test(neg, decode_request_fields);
 	tcase_add_test(neg, decode_request_names);
 	tcase_add_test(neg, decode_other_types);
@@ -1002,6 +1263,8 @@ static Suite *suite(void)
 	                    sizeof(bad_pool) / sizeof(bad_pool[0]));
 	tcase_add_test(neg, acl_for_a_caller);
 	tcase_add_test(pos, round_trips);
+	tcase_add_test(pos, trace_round_trip);
+	tcase_add_test(pos, trace_too_large);
 	tcase_add_test(pos, daemon_succeeds);
 	tcase_add_test(pos, checksni_round_trip);
 	tcase_add_test(pos, pool_config);
