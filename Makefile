@@ -273,6 +273,9 @@ install: all
 	for f in starttls_ctx_free starttls_ctx_client starttls_ctx_server; do \
 	  ln -sf starttls_ctx_new.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
 	ln -sf starttls_errclass.3 $(DESTDIR)$(MANDIR)/man3/starttls_class_name.3
+	for f in starttls_prelude_server starttls_prelude_known \
+	  starttls_prelude_protocols; do \
+	  ln -sf starttls_prelude_client.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
 
 # tlspoold as a service: its units (socket activation), the directory of
 # its socket, and its user.  The user is made on this system only without

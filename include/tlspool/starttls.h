@@ -198,6 +198,10 @@ typedef enum starttls_class {
 	                                           LDAP directory did not answer */
 	STARTTLS_ERR_DIRECTORY_UNAUTHENTICATED, /* EKEYREJECTED: it could not
 	                                           be authenticated by DANE */
+	STARTTLS_ERR_PRELUDE, /* EPROTO: the plaintext dialogue before TLS
+	                         (starttls_prelude_client(3)) failed: no
+	                         STARTTLS offered, an error reply, a line
+	                         too long, data pipelined after it */
 } starttls_class;
 
 starttls_class starttls_errclass(void);

@@ -2,6 +2,7 @@
 #ifndef TLSPOOL_CLI_H
 #define TLSPOOL_CLI_H
 
+#include <tlspool/prelude.h>
 #include <tlspool/starttls.h>
 #include <tlspool/validate.h>
 
@@ -35,7 +36,8 @@ struct options {
 	int allow_no_sni; /* --allow-no-sni: "" passes --sni-allow */
 	int flags;        /* STARTTLS_* */
 	int linger_ms;
-	starttls_ctx *ctx; /* --config FILE, or the default, read once */
+	starttls_ctx *ctx;    /* --config FILE, or the default, read once */
+	const char *starttls; /* --starttls PROTO, or NULL */
 };
 
 extern const char *progname;
@@ -98,5 +100,9 @@ long long now_ms(void); /* monotonic */
  * --fork, the child's status): main() alone exits. */
 int run_client(const struct options *o);
 int run_server(const struct options *o);
+/* --starttls PROTO: 0, or a usage error's exit code. */
+int starttls_arg(struct options *o, const char *proto);
+/* The dialogue of --starttls as far as it went, or NULL (diagnose.c). */
+extern const starttls_prelude *cli_prelude;
 
 #endif

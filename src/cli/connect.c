@@ -29,6 +29,91 @@
  * next try. */
 #define ACCEPT_RETRY_MS 100
 
+/* --- --starttls: the plaintext dialogue before the handshake ---------------
+ */
+
+static starttls_prelude dialogue_report;
+const starttls_prelude *cli_prelude;
+
+int starttls_arg(struct options *o, const char *proto)
+{
+	if (!starttls_prelude_known(proto, 0)) {
+		usage_error("--starttls %s: not a known protocol (%s)", proto,
+		            starttls_prelude_protocols());
+		return EXIT_USAGE;
+	}
+	o->starttls = proto;
+	return 0;
+}
+
+/*
+ * Run the prelude of --starttls on fd (starttls_prelude_client(3)), bounded
+ * by [tls] handshake_timeout_ms: 0 to go on with the handshake, or the
+ * exit code after the report (fd is then closed).  peerdomain: XMPP to=.
+ */
+static int dialogue(const struct options *o, int fd, int server,
+                    const char *peerdomain)
+{
+	int r, e;
+
+	if (o->starttls == NULL)
+		return 0;
+	if (sock_type(o) != SOCK_STREAM) {
+		close(fd);
+		return usage_error("--starttls needs a stream (not --udp)");
+	}
+	memset(&dialogue_report, 0, sizeof(dialogue_report));
+	dialogue_report.protocol = o->starttls;
+	dialogue_report.myname = o->myname;
+	dialogue_report.peerdomain = peerdomain;
+	dialogue_report.ctx = o->ctx;
+	cli_prelude = &dialogue_report;
+	r = server ? starttls_prelude_server(fd, &dialogue_report)
+	           : starttls_prelude_client(fd, &dialogue_report);
+	if (r == 0) {
+		if (o->verbose)
+			fprintf(stderr, "%s: --starttls %s: %s\n", progname,
+			        o->starttls,
+			        dialogue_report.reply[0] ? dialogue_report.reply
+			                                 : "done");
+		return 0;
+	}
+	e = errno;
+	close(fd);
+	return report_call(o, "", e, 0);
+}
+
+/* After a failed handshake without --starttls on a port where a STARTTLS
+ * protocol usually listens: say which option would have spoken first
+ * (the server's plaintext greeting is what GnuTLS found unexpected). */
+static void starttls_hint(const struct options *o)
+{
+	static const struct {
+		const char *port, *proto;
+	} ports[] = {
+	        {"21", "ftp"},           {"24", "lmtp"},
+	        {"25", "smtp"},          {"110", "pop3"},
+	        {"119", "nntp"},         {"143", "imap"},
+	        {"194", "irc"},          {"389", "ldap"},
+	        {"587", "submission"},   {"3306", "mysql"},
+	        {"4190", "sieve"},       {"5222", "xmpp"},
+	        {"5269", "xmpp-server"}, {"5432", "postgres"},
+	        {"6667", "irc"},
+	};
+	size_t i;
+
+	if (o->starttls != NULL || o->port == NULL ||
+	    starttls_errclass() != STARTTLS_ERR_TLS)
+		return;
+	for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+		if (strcmp(o->port, ports[i].port) == 0)
+			fprintf(stderr,
+			        "%s: port %s usually speaks %s in plaintext "
+			        "before TLS: try --starttls %s\n",
+			        progname, o->port, ports[i].proto,
+			        ports[i].proto);
+}
+
 /* --- client ----------------------------------------------------------------
  */
 
@@ -79,7 +164,7 @@ int run_client(const struct options *o)
 {
 	char peer[320] = "";
 	const char *sni = o->sni;
-	int fd, tls;
+	int fd, tls, rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (sni == NULL && o->fd < 0 && !is_address(o->name))
@@ -97,10 +182,16 @@ int run_client(const struct options *o)
 	fd = o->fd >= 0 ? o->fd : connect_to(o);
 	if (fd < 0)
 		return EXIT_CONNECT;
+	rc = dialogue(o, fd, 0, sni != NULL ? sni : o->name);
+	if (rc != 0)
+		return rc;
 	tls = starttls_ctx_client(o->ctx, fd, ipproto(o), o->myname, o->flags,
 	                          sni, peer, sizeof(peer));
-	if (tls < 0)
-		return report_call(o, peer, errno, 0);
+	if (tls < 0) {
+		rc = report_call(o, peer, errno, 0);
+		starttls_hint(o);
+		return rc;
+	}
 	report_call(o, peer, 0, o->exec == NULL);
 	return serve_plain(o, tls, peer, o->myname, sni);
 }
@@ -180,6 +271,9 @@ static int serve_one(const struct options *o, int conn)
 	const char *sni;
 	int tls, rc;
 
+	rc = dialogue(o, conn, 1, NULL);
+	if (rc != 0)
+		return rc;
 	tls = starttls_ctx_server(o->ctx, conn, ipproto(o), o->myname, o->flags,
 	                          check_sni, &seen, peer, sizeof(peer));
 	if (tls < 0) {

@@ -112,6 +112,59 @@ static json_object *openpgp_result_json(const tlspool_openpgp_result *r)
 	return o;
 }
 
+/* --- the --starttls dialogue (cli_prelude) --- */
+
+/* Each line of a report field, with a label. */
+static void prelude_lines(FILE *fp, const char *label, const char *s)
+{
+	while (*s != '\0') {
+		size_t n = strcspn(s, "\n");
+
+		fprintf(fp, "; %-11s %.*s\n", label, (int)n, s);
+		s += n;
+		if (*s == '\n')
+			s++;
+	}
+}
+
+static void prelude_text(FILE *fp, const starttls_prelude *p)
+{
+	fprintf(fp, "; starttls    %s, step %s\n", p->protocol, p->step);
+	prelude_lines(fp, "greeting", p->greeting);
+	prelude_lines(fp, "hello", p->hello);
+	prelude_lines(fp, "capability", p->capabilities);
+	prelude_lines(fp, "request", p->request);
+	prelude_lines(fp, "reply", p->reply);
+}
+
+static json_object *prelude_json(const starttls_prelude *p)
+{
+	json_object *j = json_object_new_object();
+	json_object *caps = json_object_new_array();
+	const char *s = p->capabilities;
+
+	while (*s != '\0') {
+		size_t n = strcspn(s, "\n");
+
+		json_object_array_add(caps,
+		                      json_object_new_string_len(s, (int)n));
+		s += n;
+		if (*s == '\n')
+			s++;
+	}
+	json_object_object_add(j, "protocol",
+	                       json_object_new_string(p->protocol));
+	json_object_object_add(j, "step", json_object_new_string(p->step));
+	json_object_object_add(j, "greeting",
+	                       json_object_new_string(p->greeting));
+	json_object_object_add(j, "hello", json_object_new_string(p->hello));
+	json_object_object_add(j, "capabilities", caps);
+	json_object_object_add(j, "request",
+	                       json_object_new_string(p->request));
+	json_object_object_add(j, "reply", json_object_new_string(p->reply));
+	return j;
+}
+
 const char *end_kind_name(starttls_end_kind kind)
 {
 	switch (kind) {
@@ -248,6 +301,9 @@ static json_object *trace_json(const starttls_trace *t, const char *peer,
 	json_object *doc = json_object_new_object();
 
 	json_object_object_add(doc, "peer", json_object_new_string(peer));
+	if (cli_prelude != NULL)
+		json_object_object_add(doc, "starttls",
+		                       prelude_json(cli_prelude));
 	json_object_object_add(doc, "chain", chain_json(t));
 	if (t->dns != NULL)
 		json_object_object_add(doc, "dns", answer_json(t->dns));
@@ -317,6 +373,8 @@ void print_trace(const struct options *o, const char *peer, int exit_code)
 	if (!o->diagnose)
 		return;
 	fprintf(stderr, "; diagnosis of the peer\n");
+	if (cli_prelude != NULL)
+		prelude_text(stderr, cli_prelude);
 	chain_text(stderr, t);
 	if (t->from_cache)
 		fprintf(stderr,

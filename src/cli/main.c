@@ -32,7 +32,7 @@ static void usage(FILE *fp)
 	        "options: --sni NAME --any-peer --myname ID --exec CMD\n"
 	        "         --sni-allow GLOB --allow-no-sni --max-children N\n"
 	        "         --fd N --config FILE --linger MS --udp --sctp\n"
-	        "         --diagnose --json\n"
+	        "         --diagnose --json --starttls PROTO\n"
 	        "         --peer-cert-optional --no-peer-cert --no-local-cert\n"
 	        "         --no-remote-user --no-remote-domain --no-cache-read\n"
 	        "         --no-cache-write --no-authz -v --help --version\n"
@@ -111,6 +111,7 @@ static int check_role(const struct options *o, int set[])
 	        {"--myname", "cs"},   {"--fd", "cs"},
 	        {"--linger", "cs"},   {"--diagnose", "cs"},
 	        {"--smimea", "l"},    {"--ldap", "l"},
+	        {"--starttls", "cs"},
 	};
 	size_t i;
 
@@ -221,6 +222,7 @@ enum {
 	R_DIAGNOSE,
 	R_SMIMEA,
 	R_LDAP,
+	R_STARTTLS,
 	R_N
 };
 
@@ -326,8 +328,10 @@ static int apply_option(int c, struct options *o, int set[], char **argv)
 		set[R_LINGER] = 1;
 		break;
 	case OPT_STARTTLS:
-		return usage_error(
-		        "--starttls %s: not available in this version", optarg);
+		if (starttls_arg(o, optarg) != 0)
+			return EXIT_USAGE;
+		set[R_STARTTLS] = 1;
+		break;
 	case 'v':
 		o->verbose++;
 		break;

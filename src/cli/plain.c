@@ -83,6 +83,7 @@ static int exit_for_class(starttls_class cls, int e)
 	case STARTTLS_ERR_RESOURCES:
 		return EXIT_CONNECT;
 	case STARTTLS_ERR_TLS:
+	case STARTTLS_ERR_PRELUDE: /* the dialogue before TLS */
 		return EXIT_TLS;
 	case STARTTLS_ERR_PEER_REJECTED:
 	case STARTTLS_ERR_INSECURE:

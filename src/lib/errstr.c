@@ -47,6 +47,7 @@ const char *starttls_class_name(starttls_class cls)
 	        [STARTTLS_ERR_DIRECTORY_UNREACHABLE] = "directory-unreachable",
 	        [STARTTLS_ERR_DIRECTORY_UNAUTHENTICATED] =
 	                "directory-not-authenticated",
+	        [STARTTLS_ERR_PRELUDE] = "prelude",
 	};
 
 	if ((unsigned)cls >= sizeof(names) / sizeof(names[0]) ||

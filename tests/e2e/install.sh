@@ -42,8 +42,8 @@ expect header-cycles 0 -- tsort "$T/edges"
 # The soname is versioned and the library exports only tlspool_* symbols.
 expect soname 0 -- sh -c "readelf -d '$D/usr/lib/libtlspool-validate.so.0' | grep -q 'SONAME.*libtlspool-validate.so.0'"
 expect exports 1 -- sh -c "nm -D --defined-only '$D/usr/lib/libtlspool-validate.so.0' | awk '{print \$3}' | grep -v '^tlspool_' | grep -v '^TLSPOOL_'"
-# libtlspool exports the calls of starttls.h and cache.h and nothing else
-expect exports-tlspool 0 -- sh -c "test \"\$(nm -D --defined-only '$D/usr/lib/libtlspool.so.0' | awk '\$3 !~ /^TLSPOOL/ {sub(/@.*/, \"\", \$3); print \$3}' | sort | tr '\n' ' ')\" = 'starttls_class_name starttls_client starttls_ctx_client starttls_ctx_free starttls_ctx_new starttls_ctx_server starttls_end starttls_errclass starttls_errstr starttls_last_trace starttls_ldap_lookup starttls_ldap_step_free starttls_ldap_verdict_name starttls_server tlspool_cache_backend tlspool_cache_backend_ctx tlspool_cache_flush tlspool_cache_flush_ctx tlspool_cache_list tlspool_cache_list_ctx '"
+# libtlspool exports the calls of starttls.h, prelude.h and cache.h and nothing else
+expect exports-tlspool 0 -- sh -c "test \"\$(nm -D --defined-only '$D/usr/lib/libtlspool.so.0' | awk '\$3 !~ /^TLSPOOL/ {sub(/@.*/, \"\", \$3); print \$3}' | sort | tr '\n' ' ')\" = 'starttls_class_name starttls_client starttls_ctx_client starttls_ctx_free starttls_ctx_new starttls_ctx_server starttls_end starttls_errclass starttls_errstr starttls_last_trace starttls_ldap_lookup starttls_ldap_step_free starttls_ldap_verdict_name starttls_prelude_client starttls_prelude_known starttls_prelude_protocols starttls_prelude_server starttls_server tlspool_cache_backend tlspool_cache_backend_ctx tlspool_cache_flush tlspool_cache_flush_ctx tlspool_cache_list tlspool_cache_list_ctx '"
 
 cat >"$T/prog.c" <<'C'
 #include <stdio.h>
