@@ -59,6 +59,31 @@ int starttls_ctx_server(starttls_ctx *ctx, int fd, int proto,
                         starttls_sni_fn *checksni, void *arg, char *peername,
                         size_t peername_len);
 
+/*
+ * A server found through the DNS (MX, RFC 7672; SRV, RFC 7673) is
+ * authenticated by the TLSA records of its TLSA base domain, which need
+ * not be the name sent as SNI, with more reference identifiers than one
+ * name.  See starttls_ctx_client(3), "Destinations".
+ */
+typedef struct starttls_dane_ref {
+	const char *base; /* the TLSA base domain: TLSA at _PORT._tcp.BASE */
+	unsigned port;    /* PORT of that owner name; 0: the peer's port */
+	const char *const *names; /* reference identifiers that DANE-TA(2)
+	                             name checks accept; nnames 0: base */
+	size_t nnames;
+	const char *peer; /* the identity peername reports; NULL: base */
+	int smtp;         /* RFC 7672 section 3.1.3: PKIX-TA(0), PKIX-EE(1)
+	                     unusable */
+} starttls_dane_ref;
+
+/* starttls_ctx_client() with ref deciding the TLSA owner name, the
+ * reference identifiers and the reported peer.  Not through tlspoold in
+ * this version (EPROTONOSUPPORT with TLSPOOL_SOCKET or [pool] socket). */
+int starttls_ctx_client_dane(starttls_ctx *ctx, int fd, int proto,
+                             const char *myname, int flags, const char *sniname,
+                             const starttls_dane_ref *ref, char *peername,
+                             size_t peername_len);
+
 /* The calling thread's detail of its last failure ("" if none). */
 const char *starttls_errstr(void);
 

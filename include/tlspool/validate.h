@@ -37,6 +37,7 @@ extern "C" {
 /* Resource record types that the library looks up. */
 #define TLSPOOL_RR_A          1
 #define TLSPOOL_RR_CNAME      5
+#define TLSPOOL_RR_MX         15
 #define TLSPOOL_RR_SRV        33
 #define TLSPOOL_RR_AAAA       28
 #define TLSPOOL_RR_TLSA       52
@@ -250,6 +251,124 @@ int tlspool_srv_parse(const unsigned char *rdata, size_t len, tlspool_srv *out);
  */
 void tlspool_srv_order(tlspool_srv *srv, size_t n, uint32_t (*rnd)(void *arg),
                        void *arg);
+
+/* --- destinations: SMTP by MX (RFC 7672), services by SRV (RFC 7673) ---- */
+
+/* What DNSSEC says about the MX or SRV RRset of a destination. */
+typedef enum tlspool_dest_verdict {
+	TLSPOOL_DEST_UNCHECKED = 0,
+	TLSPOOL_DEST_SECURE,     /* secure RRset: each host's DANE below */
+	TLSPOOL_DEST_IMPLICIT,   /* MX: secure NODATA, the domain is its own
+	                            mail host (RFC 5321 section 5.1) */
+	TLSPOOL_DEST_INSECURE,   /* the RRset is insecure: DANE does not apply
+	                            to any host (RFC 7672 section 2.2.1, RFC
+	                            7673 section 3.1) */
+	TLSPOOL_DEST_NO_SERVICE, /* a null MX "0 ." (RFC 7505), an SRV
+	                            target "." (RFC 2782), or secure
+	                            NXDOMAIN/NODATA (SRV, or MX NXDOMAIN) */
+	TLSPOOL_DEST_DNS_ERROR,  /* bogus, servfail, timeout, indeterminate:
+	                            fails closed (RFC 7672 section 2.1.1) */
+} tlspool_dest_verdict;
+
+/* What DANE says about one host of a destination. */
+typedef enum tlspool_host_verdict {
+	TLSPOOL_HOST_UNCHECKED = 0,
+	TLSPOOL_HOST_DANE,       /* secure TLSA with usable records: the host
+	                            must be authenticated by them */
+	TLSPOOL_HOST_UNUSABLE,   /* secure TLSA, none usable: TLS is mandatory
+	                            but cannot authenticate (RFC 7672 section
+	                            2.2, RFC 7671 section 4.1) */
+	TLSPOOL_HOST_NO_TLSA,    /* secure: no TLSA records, no DANE */
+	TLSPOOL_HOST_INSECURE,   /* the RRset, the addresses or the TLSA records
+	                            are insecure: no DANE */
+	TLSPOOL_HOST_NO_ADDRESS, /* secure: no A or AAAA records */
+	TLSPOOL_HOST_DNS_ERROR,  /* an address or TLSA lookup failed: the host
+	                            must not be used (RFC 7672 2.1.1) */
+} tlspool_host_verdict;
+
+#define TLSPOOL_DEST_MAX_NAMES 4
+
+/* One MX host or SRV target, with what was looked up for it. */
+typedef struct tlspool_dest_host {
+	char name[256];      /* the exchange or target as published, final
+	                        dot */
+	uint16_t preference; /* MX preference or SRV priority */
+	uint16_t weight;     /* SRV weight, 0 for MX */
+	uint16_t port;       /* the SRV port, or the MX destination's */
+	/* A and AAAA of name, NULL when not looked up */
+	tlspool_dns_answer *a, *aaaa;
+	tlspool_dns_verdict address; /* both together: an error if either
+	                                fails, insecure if either is, else
+	                                secure (or secure-nodata: none) */
+	char expanded[256];  /* the CNAME-expanded name of name, "" none */
+	int expanded_secure; /* the CNAME chain is secure */
+	/* The TLSA base domain (RFC 7672 section 2.2.3, RFC 7671 section 7)
+	 * and its owner name, "" when no TLSA lookup decided */
+	char base[256], owner[256];
+	/* the TLSA lookup that decided, and the one at the expanded name
+	 * when it found nothing and the original name was asked next */
+	tlspool_dns_answer *tlsa, *tlsa_expanded;
+	tlspool_host_verdict verdict;
+	size_t nusable;   /* usable records in tlsa */
+	char reason[512]; /* the verdict in words */
+	/* Reference identifiers for the certificate's names (DANE-TA):
+	 * the TLSA base domain, name, the expanded name when secure, and
+	 * the next-hop or service domain (RFC 7672 section 3.2.2, RFC 7673
+	 * section 3), without final dots, without repetition. */
+	size_t nnames;
+	char names[TLSPOOL_DEST_MAX_NAMES][256];
+} tlspool_dest_host;
+
+typedef struct tlspool_dest {
+	int srv;          /* 0: MX, 1: SRV */
+	char domain[256]; /* the next-hop or service domain, final dot */
+	char qname[256];  /* where the MX or SRV RRset was asked for */
+	tlspool_dns_answer *rrset; /* that lookup */
+	tlspool_dest_verdict verdict;
+	char reason[512];
+	size_t nhosts;            /* at most 16 */
+	tlspool_dest_host *hosts; /* in the order a client tries them */
+} tlspool_dest;
+
+/*
+ * SMTP to domain (RFC 7672): the MX RRset with its DNSSEC verdict; for
+ * each MX host in preference order (equal ones in random order, RFC 5321
+ * section 5.1; the same host once), its A and AAAA records, and when the
+ * MX RRset and the addresses are secure the TLSA records at
+ * _PORT._tcp.BASE, BASE the CNAME-expanded host name when its chain is
+ * secure and that has TLSA records, else the host name (RFC 7672
+ * section 2.2.3).  PKIX-TA(0) and PKIX-EE(1) records, unknown usages,
+ * selectors and matching types are unusable (RFC 7672 sections 2.2 and
+ * 3.1.3).  A secure "no MX" makes the domain its own host.  port 0
+ * means 25.  Returns 0 with *out for every DNS outcome (the verdicts say
+ * which), -1 with errno EINVAL (not a domain) or ENOMEM and a message in
+ * err.  Free *out with tlspool_dest_free().
+ */
+int tlspool_mx_resolve(tlspool_dns *dns, const char *domain, unsigned port,
+                       tlspool_dest **out, char *err, size_t errlen);
+
+/*
+ * A service by SRV (RFC 7673): the SRV RRset at _SERVICE._tcp.DOMAIN;
+ * when it is secure, each target in the order of RFC 2782 with its
+ * addresses and its TLSA records at _PORT._tcp.TARGET (the same CNAME
+ * rules).  All four usages are usable here (usages 0 and 1 then need a
+ * trust store of the caller's).  Otherwise as tlspool_mx_resolve().
+ */
+int tlspool_srv_resolve(tlspool_dns *dns, const char *service,
+                        const char *domain, tlspool_dest **out, char *err,
+                        size_t errlen);
+void tlspool_dest_free(tlspool_dest *dest);
+
+/* MX rdata (RFC 1035 section 3.3.9): the preference and the exchange
+ * (uncompressed, host name labels, final dot; "." for a null MX).  0, or
+ * -1 with errno EBADMSG. */
+int tlspool_mx_parse(const unsigned char *rdata, size_t len,
+                     uint16_t *preference, char exchange[256]);
+
+/* Short lowercase names ("secure", "no-service", "dane", "no-tlsa", ...)
+ * for printing and JSON. */
+const char *tlspool_dest_verdict_name(tlspool_dest_verdict v);
+const char *tlspool_host_verdict_name(tlspool_host_verdict v);
 
 /* The mnemonic of a type ("TLSA", "OPENPGPKEY", ...), or "TYPEnnn" in a
  * static per-thread buffer. */

@@ -15,6 +15,9 @@ enum {
 	EXIT_AUTH = 4,
 	EXIT_REFUSED = 5,
 	EXIT_DNS = 6,
+	EXIT_NO_DANE = 7, /* --mx/--srv: DNSSEC proves that DANE does not
+	                     apply (an insecure MX or SRV RRset, no host
+	                     with TLSA records) */
 };
 
 #define MAX_SNI_ALLOW        32
@@ -27,6 +30,8 @@ struct options {
 	const char *port;  /* checked: decimal 1..65535 */
 	const char *proto; /* "tcp", "udp", "sctp" */
 	int smimea, ldap, json, verbose, diagnose;
+	int mx;          /* --mx: NAME is a mail domain (RFC 7672) */
+	const char *srv; /* --srv SERVICE: NAME is its domain (RFC 7673) */
 	const char *sni, *myname, *exec, *bind;
 	int fd; /* --fd N, or -1 */
 	int fork, max_children;
@@ -50,6 +55,10 @@ int run_lookup(const struct options *o);
 /* ldap_info.c: --lookup --ldap, and the LDAP step of a trace */
 int run_ldap_lookup(starttls_ctx *ctx, const char *identity, int json);
 void print_ldap_step_text(FILE *fp, const starttls_ldap_step *s);
+
+/* dest.c: --mx and --srv, with --lookup and with --client */
+int run_dest_lookup(const struct options *o);
+int run_dest_client(const struct options *o);
 
 /* cacheadm.c: --cache-list and --cache-flush */
 int run_cache_list(const struct options *o);

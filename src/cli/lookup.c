@@ -252,6 +252,14 @@ int run_lookup(const struct options *o)
 	rc = exit_for(ans);
 	if (rc != EXIT_OK)
 		print_failure(ans);
+	if (rc != EXIT_OK && o->port != NULL && strcmp(o->port, "25") == 0 &&
+	    type == TLSPOOL_RR_TLSA && o->name[0] != '_')
+		/* RFC 7672 section 2.2: a mail domain's TLSA records are at
+		 * its MX hosts, not at the domain */
+		fprintf(stderr,
+		        "%s: for SMTP the TLSA records are at the MX hosts "
+		        "(RFC 7672): try --lookup --mx %s\n",
+		        progname, o->name);
 	tlspool_dns_answer_free(ans);
 	tlspool_dns_free(dns);
 	return rc;

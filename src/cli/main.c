@@ -28,6 +28,8 @@ static void usage(FILE *fp)
 	        "       %s --lookup NAME [PORT] [--udp|--sctp] [--json]\n"
 	        "       %s --lookup USER@DOMAIN [--smimea] [--json]\n"
 	        "       %s --lookup --ldap USER@DOMAIN|DOMAIN [--json]\n"
+	        "       %s --lookup|--client --mx DOMAIN [PORT] [--json]\n"
+	        "       %s --lookup|--client --srv SERVICE DOMAIN [--json]\n"
 	        "       %s --cache-list | --cache-flush [--config FILE]\n"
 	        "options: --sni NAME --any-peer --myname ID --exec CMD\n"
 	        "         --sni-allow GLOB --allow-no-sni --max-children N\n"
@@ -38,7 +40,7 @@ static void usage(FILE *fp)
 	        "         --no-cache-write --no-authz -v --help --version\n"
 	        "See tlspool-connect(1).\n",
 	        progname, progname, progname, progname, progname, progname,
-	        progname);
+	        progname, progname, progname);
 }
 
 int usage_error(const char *fmt, ...)
@@ -96,6 +98,23 @@ static void raise_nofile(void)
 	}
 }
 
+/* --mx and --srv: a destination, not a host (one of them; no --fd, no
+ * --sni: the DNS names the hosts; TCP only). */
+static int check_dest(const struct options *o)
+{
+	if (!o->mx && o->srv == NULL)
+		return 0;
+	if (o->mx && o->srv != NULL)
+		return usage_error("choose one of --mx and --srv");
+	if (o->fd >= 0 || o->sni != NULL || o->any_peer || o->ldap || o->smimea)
+		return usage_error("--mx and --srv take no --fd, --sni, "
+		                   "--any-peer, --ldap or --smimea: the DNS "
+		                   "names the hosts");
+	if (strcmp(o->proto, "tcp") != 0)
+		return usage_error("--mx and --srv are TCP only");
+	return 0;
+}
+
 /* The options of one role only: given in another mode, a usage error
  * rather than silently ignored. */
 static int check_role(const struct options *o, int set[])
@@ -111,6 +130,7 @@ static int check_role(const struct options *o, int set[])
 	        {"--myname", "cs"},   {"--fd", "cs"},
 	        {"--linger", "cs"},   {"--diagnose", "cs"},
 	        {"--smimea", "l"},    {"--ldap", "l"},
+	        {"--mx", "lc"},       {"--srv", "lc"},
 	        {"--starttls", "cs"},
 	};
 	size_t i;
@@ -128,7 +148,7 @@ static int check_role(const struct options *o, int set[])
 		return usage_error("--max-children needs --fork");
 	if (o->allow_no_sni && o->nsni_allow == 0)
 		return usage_error("--allow-no-sni needs --sni-allow");
-	return 0;
+	return check_dest(o);
 }
 
 /* The long options; flags are OPT_FLAG + the STARTTLS_* bit. */
@@ -159,6 +179,8 @@ enum {
 	OPT_ANY_PEER,
 	OPT_ALLOW_NO_SNI,
 	OPT_MAX_CHILDREN,
+	OPT_MX,
+	OPT_SRV,
 	OPT_FLAG,
 };
 
@@ -174,6 +196,8 @@ static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
         {"smimea", no_argument, NULL, OPT_SMIMEA},
         {"ldap", no_argument, NULL, OPT_LDAP},
+        {"mx", no_argument, NULL, OPT_MX},
+        {"srv", required_argument, NULL, OPT_SRV},
         {"sni", required_argument, NULL, OPT_SNI},
         {"any-peer", no_argument, NULL, OPT_ANY_PEER},
         {"myname", required_argument, NULL, OPT_MYNAME},
@@ -222,6 +246,8 @@ enum {
 	R_DIAGNOSE,
 	R_SMIMEA,
 	R_LDAP,
+	R_MX,
+	R_SRV,
 	R_STARTTLS,
 	R_N
 };
@@ -273,6 +299,13 @@ static int apply_option(int c, struct options *o, int set[], char **argv)
 		break;
 	case OPT_SMIMEA:
 		o->smimea = set[R_SMIMEA] = 1;
+		break;
+	case OPT_MX:
+		o->mx = set[R_MX] = 1;
+		break;
+	case OPT_SRV:
+		o->srv = optarg;
+		set[R_SRV] = 1;
 		break;
 	case OPT_SNI:
 		o->sni = optarg;
@@ -354,9 +387,24 @@ static int apply_option(int c, struct options *o, int set[], char **argv)
 	return -1;
 }
 
+/* The operands of --mx (DOMAIN [PORT]) and --srv (DOMAIN). */
+static int take_dest_operands(struct options *o, int nargs, char **argv)
+{
+	if (o->mx ? nargs < 1 || nargs > 2 : nargs != 1)
+		return usage_error(o->mx ? "--mx takes DOMAIN [PORT]"
+		                         : "--srv SERVICE takes DOMAIN");
+	o->name = argv[0];
+	o->port = nargs == 2 ? argv[1] : NULL;
+	if (o->port != NULL && port_arg(o->port, "--mx PORT") != 0)
+		return EXIT_USAGE;
+	return 0;
+}
+
 /* The operands of the mode: 0, or the exit code. */
 static int take_operands(struct options *o, int nargs, char **argv)
 {
+	if (o->mx || o->srv != NULL)
+		return take_dest_operands(o, nargs, argv);
 	switch (o->mode) {
 	case 'l':
 		if (o->ldap && nargs != 1)
@@ -423,6 +471,8 @@ static int run_mode(const struct options *o)
 {
 	switch (o->mode) {
 	case 'l':
+		if (o->mx || o->srv != NULL)
+			return run_dest_lookup(o);
 		return o->ldap ? run_ldap_lookup(o->ctx, o->name, o->json)
 		               : run_lookup(o);
 	case 'L':
@@ -430,6 +480,8 @@ static int run_mode(const struct options *o)
 	case 'F':
 		return run_cache_flush(o);
 	case 'c':
+		if (o->mx || o->srv != NULL)
+			return run_dest_client(o);
 		return run_client(o);
 	default:
 		return run_server(o);

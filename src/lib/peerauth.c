@@ -189,6 +189,12 @@ static int rrset_online(struct tp_peer_check *c, uint16_t type,
 	in.dns_detail = ans->detail;
 	in.names = &refname;
 	in.nnames = 1;
+	if (c->ref != NULL && c->ref->nnames > 0) {
+		in.names = c->ref->names;
+		in.nnames = c->ref->nnames;
+	}
+	if (c->ref != NULL && c->ref->smtp)
+		in.flags |= TLSPOOL_DANE_NO_PKIX;
 	in.now = time(NULL);
 	in.trust = NULL; /* PKIX usages 0/1 need a store: see pkix_fallback */
 	in.purpose = c->server ? TLSPOOL_DANE_PURPOSE_CLIENT
@@ -246,7 +252,8 @@ static int rrset_check(struct tp_peer_check *c, uint16_t type,
 	tp_cache *cache = tp_runtime_cache(c->rt);
 	time_t now = time(NULL), exp = 0;
 	struct tm tm;
-	char when[32], keyowner[340];
+	char when[32], keyowner[1400];
+	size_t len;
 	int r;
 
 	if (nchain > 0 && tlspool_x509_describe(&chain[0], &x) == 0) {
@@ -255,8 +262,18 @@ static int rrset_check(struct tp_peer_check *c, uint16_t type,
 	}
 	/* A result reached with DANE-EE name checks is not the same as one
 	 * reached without: processes that share a cache file may differ. */
-	snprintf(keyowner, sizeof(keyowner), "%s%s", owner,
-	         c->rt->cfg->dane_ee_name_checks ? " +dane-ee-names" : "");
+	len = (size_t)snprintf(
+	        keyowner, sizeof(keyowner), "%s%s", owner,
+	        c->rt->cfg->dane_ee_name_checks ? " +dane-ee-names" : "");
+	/* nor one reached with other reference identifiers (a destination's
+	 * names, starttls_dane_ref) or the SMTP profile */
+	for (size_t i = 0; c->ref != NULL && i < c->ref->nnames; i++)
+		if (len < sizeof(keyowner))
+			len += (size_t)snprintf(keyowner + len,
+			                        sizeof(keyowner) - len, " %s",
+			                        c->ref->names[i]);
+	if (c->ref != NULL && c->ref->smtp && len < sizeof(keyowner))
+		snprintf(keyowner + len, sizeof(keyowner) - len, " +smtp");
 	memset(&key, 0, sizeof(key));
 	key.kind = TP_CACHE_AUTHN;
 	key.a = refname;
@@ -618,6 +635,32 @@ static int server_check(struct tp_peer_check *c, const tlspool_span *chain,
 	return 0;
 }
 
+/* A server found through the DNS (starttls_dane_ref): TLSA at the base
+ * domain that the caller chose (RFC 7672 section 2.2.3, RFC 7673 section
+ * 3), the reference identifiers it gives; the identity reported is its
+ * choice too (the MX host, as Postfix logs it). */
+static int dest_check(struct tp_peer_check *c, const tlspool_span *chain,
+                      size_t ncerts)
+{
+	const starttls_dane_ref *ref = c->ref;
+	unsigned port = ref->port != 0 ? ref->port : c->port;
+	char owner[320];
+
+	if (port == 0)
+		return tp_fail(EINVAL, "fd is not an IPv4 or IPv6 "
+		                       "connection: no port for TLSA");
+	if (tlspool_tlsa_owner(owner, sizeof(owner), port, "tcp", ref->base) <
+	    0)
+		return tp_failc(EKEYREJECTED, STARTTLS_ERR_NO_IDENTITY,
+		                "%s: no TLSA owner name", ref->base);
+	if (rrset_check(c, TLSPOOL_RR_TLSA, owner, ref->base, chain, ncerts) !=
+	    0)
+		return -1;
+	snprintf(c->peer, sizeof(c->peer), "%s",
+	         ref->peer != NULL ? ref->peer : ref->base);
+	return 0;
+}
+
 /* The client seen by a server: a user or a domain by its sources. */
 static int client_check(struct tp_peer_check *c, const tlspool_span *chain,
                         size_t ncerts)
@@ -668,8 +711,9 @@ int tp_peer_authenticate(struct tp_peer_check *c)
 	tp_trace_chain(c->chain, n);
 	if (tlspool_x509_identity(&c->chain[0], c->peer, sizeof(c->peer)) < 0)
 		c->peer[0] = '\0';
-	if ((c->server ? client_check(c, c->chain, n)
-	               : server_check(c, c->chain, n)) != 0)
+	if ((c->server        ? client_check(c, c->chain, n)
+	     : c->ref != NULL ? dest_check(c, c->chain, n)
+	                      : server_check(c, c->chain, n)) != 0)
 		return -1;
 	return check_identity_kind(c);
 }

@@ -25,6 +25,9 @@ struct tp_peer_check {
 	unsigned port;         /* client: the server's port (TLSA owner) */
 	const char *transport; /* client: "tcp" or "udp" (TLSA owner) */
 	long long deadline;    /* tp_mono_ms() for DNS; 0: [dns] timeout_ms */
+	/* client: the TLSA base domain, reference identifiers and reported
+	 * peer of a destination (MX, SRV); NULL: sniname decides */
+	const starttls_dane_ref *ref;
 	/* out */
 	char peer[320];         /* the authenticated identity, "" anonymous */
 	unsigned char spki[32]; /* SHA2-256 of the peer's SPKI ... */

@@ -84,6 +84,7 @@ struct call {
 	struct tp_deadline_io io; /* the handshake's transport */
 	int cb_errno;             /* a failure inside the ClientHello hook */
 	struct tp_peer_check pc;
+	const starttls_dane_ref *ref; /* starttls_ctx_client_dane(), or NULL */
 };
 
 /* --- failures ------------------------------------------------------------ */
@@ -458,6 +459,7 @@ static int authenticate(struct call *c)
 	c->pc.port = c->port;
 	c->pc.transport = c->datagram ? "udp" : "tcp";
 	c->pc.deadline = c->deadline;
+	c->pc.ref = c->ref;
 	return tp_peer_authenticate(&c->pc);
 }
 
@@ -743,6 +745,70 @@ int starttls_ctx_server(starttls_ctx *ctx, int fd, int proto,
 	c.checksni_arg = arg;
 	if (pool_hook(&c, ctx, fd, proto, peername, peername_len, &rv))
 		return rv;
+	return run(&c, fd, proto, peername, peername_len);
+}
+
+/* The names of a starttls_dane_ref: host names (the peer may also be a
+ * user@domain); 0 or -1 with the failure recorded. */
+static int check_ref(const starttls_dane_ref *ref, int proto)
+{
+	if (proto != IPPROTO_TCP)
+		return tp_fail(EINVAL, "a starttls_dane_ref needs "
+		                       "IPPROTO_TCP");
+	if (ref == NULL || ref->base == NULL ||
+	    tlspool_check_domain(ref->base, 0) != 0)
+		return tp_fail(EINVAL,
+		               "starttls_dane_ref: base \"%.100s\" "
+		               "is not a host name",
+		               ref && ref->base ? ref->base : "(null)");
+	if (ref->port > 65535 || (ref->nnames > 0 && ref->names == NULL))
+		return tp_fail(EINVAL, "starttls_dane_ref: bad port or names");
+	for (size_t i = 0; i < ref->nnames; i++)
+		if (ref->names[i] == NULL ||
+		    tlspool_check_domain(ref->names[i], 0) != 0)
+			return tp_fail(EINVAL,
+			               "starttls_dane_ref: name \"%.100s\" "
+			               "is not a host name",
+			               ref->names[i] ? ref->names[i]
+			                             : "(null)");
+	if (ref->peer != NULL && tp_check_identity(ref->peer) != 0)
+		return tp_fail(EINVAL,
+		               "starttls_dane_ref: peer \"%.100s\" is not a "
+		               "domain or user@domain",
+		               ref->peer);
+	return 0;
+}
+
+int starttls_ctx_client_dane(starttls_ctx *ctx, int fd, int proto,
+                             const char *myname, int flags, const char *sniname,
+                             const starttls_dane_ref *ref, char *peername,
+                             size_t peername_len)
+{
+	char my[320], sni[256];
+	struct call c;
+
+	memset(&c, 0, sizeof(c));
+	c.flags = flags;
+	c.myname = undotted(myname, my, sizeof(my));
+	c.sniname = undotted(sniname, sni, sizeof(sni));
+	c.ref = ref;
+	tp_clear_error();
+	if (check_ref(ref, proto) != 0)
+		return refuse_fd(fd);
+	if (tp_pool_socket(NULL) != NULL) {
+		tp_fail(EPROTONOSUPPORT, "starttls_ctx_client_dane: not "
+		                         "through tlspoold in this version");
+		return refuse_fd(fd);
+	}
+	c.rt = call_runtime(ctx);
+	if (c.rt == NULL)
+		return refuse_fd(fd);
+	if (tp_pool_socket(c.rt->cfg) != NULL) {
+		tp_runtime_release(c.rt);
+		tp_fail(EPROTONOSUPPORT, "starttls_ctx_client_dane: not "
+		                         "through tlspoold in this version");
+		return refuse_fd(fd);
+	}
 	return run(&c, fd, proto, peername, peername_len);
 }
 

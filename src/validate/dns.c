@@ -350,13 +350,35 @@ static void min_ttl(tlspool_dns_answer *ans, uint32_t ttl)
 		ans->ttl = ttl;
 }
 
+/* MX rdata as it is in the packet may hold a compressed name (RFC 1035
+ * section 4.1.4): rebuilt from getdns's fields, the exchange in full. */
+static int mx_rdata(getdns_dict *rr, unsigned char *buf, getdns_bindata *out)
+{
+	getdns_bindata *ex;
+	uint32_t pref;
+
+	if (getdns_dict_get_int(rr, "/rdata/preference", &pref) ||
+	    getdns_dict_get_bindata(rr, "/rdata/exchange", &ex) ||
+	    ex->size > 255)
+		return -1;
+	buf[0] = (unsigned char)(pref >> 8);
+	buf[1] = (unsigned char)pref;
+	memcpy(buf + 2, ex->data, ex->size);
+	out->data = buf;
+	out->size = ex->size + 2;
+	return 0;
+}
+
 static int add_rr(tlspool_dns_answer *ans, getdns_dict *rr)
 {
-	getdns_bindata *raw;
+	getdns_bindata *raw, mx;
+	unsigned char mxbuf[2 + 255];
 	tlspool_rr *grown, *r;
 
-	if (getdns_dict_get_bindata(rr, "/rdata/rdata_raw", &raw) !=
-	    GETDNS_RETURN_GOOD)
+	if (ans->qtype == TLSPOOL_RR_MX && mx_rdata(rr, mxbuf, &mx) == 0)
+		raw = &mx;
+	else if (getdns_dict_get_bindata(rr, "/rdata/rdata_raw", &raw) !=
+	         GETDNS_RETURN_GOOD)
 		return 0; /* nothing to keep */
 	grown = realloc(ans->rr, (ans->nrr + 1) * sizeof(*grown));
 	if (grown == NULL)

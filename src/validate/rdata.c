@@ -206,6 +206,8 @@ const char *tlspool_rr_type_name(uint16_t type)
 		return "CNAME";
 	case TLSPOOL_RR_SRV:
 		return "SRV";
+	case TLSPOOL_RR_MX:
+		return "MX";
 	case TLSPOOL_RR_AAAA:
 		return "AAAA";
 	case TLSPOOL_RR_TLSA:
@@ -268,6 +270,7 @@ int tlspool_rr_format(char *buf, size_t buflen, const char *owner,
 	char addr[INET6_ADDRSTRLEN];
 	tlspool_tlsa t;
 	tlspool_srv srv;
+	uint16_t pref;
 	size_t pos = 0;
 	int rv;
 
@@ -298,6 +301,12 @@ int tlspool_rr_format(char *buf, size_t buflen, const char *owner,
 			goto generic;
 		rv = put(buf, buflen, &pos, "%u %u %u %s", srv.priority,
 		         srv.weight, srv.port, srv.target);
+		break;
+	case TLSPOOL_RR_MX:
+		if (tlspool_mx_parse(rr->rdata, rr->rdlen, &pref, srv.target) !=
+		    0)
+			goto generic;
+		rv = put(buf, buflen, &pos, "%u %s", pref, srv.target);
 		break;
 	case TLSPOOL_RR_A:
 	case TLSPOOL_RR_AAAA:
