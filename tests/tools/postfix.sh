@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/tools/postfix.sh -- a private Postfix instance for the SMTP tests.
 #
-#   tests/tools/postfix.sh start DIR PORT HOSTNAME [CERT KEY] [-- NAME=VALUE...]
+#   tests/tools/postfix.sh start DIR PORT HOSTNAME [CERT KEY] [-- SETTING...]
 #   tests/tools/postfix.sh stop DIR
 #
 # start writes DIR/etc/main.cf and DIR/etc/master.cf (postfix -c DIR/etc),
@@ -14,8 +14,10 @@
 # (owned by postfix), so a test reads what arrived.  With CERT and KEY
 # (PEM files; CERT may hold the chain) smtpd offers STARTTLS
 # (smtpd_tls_security_level = may); without them it offers no STARTTLS.
-# NAME=VALUE pairs after "--" go into main.cf last (postconf -c DIR -e),
-# e.g. the DANE client settings of a sending instance.  Waits until PORT
+# Each SETTING after "--" is either NAME=VALUE, put into main.cf last
+# (postconf -e; e.g. the DANE client settings of a sending instance), or
+# SERVICE/TYPE=ENTRY, a master.cf service (postconf -M; e.g. a second
+# smtpd on another port with "-o smtpd_tls_security_level=none").  Waits until PORT
 # listens.  stop sends SIGTERM to the master (its pid from
 # DIR/queue/pid/master.pid), which ends its children, and waits for it.
 #
@@ -31,7 +33,7 @@ die() {
 
 cmd=${1:-}
 dir=${2:-}
-[ -n "$dir" ] || die "usage: $prog start DIR PORT HOSTNAME [CERT KEY] [-- NAME=VALUE...] | stop DIR"
+[ -n "$dir" ] || die "usage: $prog start DIR PORT HOSTNAME [CERT KEY] [-- SETTING...] | stop DIR"
 PATH=$PATH:/usr/sbin
 
 case $cmd in
@@ -56,7 +58,7 @@ start) ;;
 *) die "unknown command $cmd" ;;
 esac
 
-[ $# -ge 4 ] || die "usage: $prog start DIR PORT HOSTNAME [CERT KEY] [-- NAME=VALUE...]"
+[ $# -ge 4 ] || die "usage: $prog start DIR PORT HOSTNAME [CERT KEY] [-- SETTING...]"
 port=$3 host=$4
 shift 4
 cert= key=
@@ -64,7 +66,7 @@ if [ $# -ge 2 ] && [ "$1" != -- ]; then
 	cert=$1 key=$2
 	shift 2
 fi
-[ $# -eq 0 ] || { [ "$1" = -- ] && shift; } || die "expected -- before NAME=VALUE"
+[ $# -eq 0 ] || { [ "$1" = -- ] && shift; } || die "expected -- before the settings"
 command -v postfix >/dev/null 2>&1 || die "postfix not found (Debian: postfix)"
 [ "$(id -u)" = 0 ] || die "postfix start needs root"
 id postfix >/dev/null 2>&1 || die "no postfix user"
@@ -165,7 +167,11 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
 for kv in "$@"; do
-	postconf -c "$etc" -e "$kv" || die "postconf: $kv"
+	case ${kv%%=*} in
+	*/inet | */unix | */fifo | */pass | */unix-dgram)
+		postconf -c "$etc" -M "$kv" || die "postconf -M: $kv" ;;
+	*) postconf -c "$etc" -e "$kv" || die "postconf -e: $kv" ;;
+	esac
 done
 
 # Postfix waits until main.cf is two seconds old (a file being written is
