@@ -10,6 +10,9 @@
 # loads LDIF with slapadd, starts slapd listening on URLS (slapd -h, e.g.
 # "ldap://127.0.0.1:24389/ ldaps://127.0.0.1:24636/") as the current user,
 # and waits until the first URL's port listens.  The pid is DIR/slapd.pid.
+# With SLAPD_LOG=FILE in the environment slapd runs with "-d stats" in the
+# background instead, its log of every operation (connections, StartTLS,
+# binds, searches, results) in FILE.
 # stop kills that pid (nothing else) and waits for it.
 set -eu
 prog=tests/tools/slapd.sh
@@ -81,8 +84,13 @@ EOF
 } >"$dir/slapd.conf"
 slapadd -q -f "$dir/slapd.conf" -l "$ldif" >"$dir/slapadd.log" 2>&1 ||
     { cat "$dir/slapadd.log" >&2; die "slapadd failed"; }
-slapd -f "$dir/slapd.conf" -h "$urls" >"$dir/slapd.log" 2>&1 ||
-    { cat "$dir/slapd.log" >&2; die "slapd did not start"; }
+if [ -n "${SLAPD_LOG:-}" ]; then
+	# -d keeps slapd in the foreground; it still writes its pidfile
+	slapd -f "$dir/slapd.conf" -h "$urls" -d stats </dev/null >"$SLAPD_LOG" 2>&1 &
+else
+	slapd -f "$dir/slapd.conf" -h "$urls" >"$dir/slapd.log" 2>&1 ||
+	    { cat "$dir/slapd.log" >&2; die "slapd did not start"; }
+fi
 port=$(echo "$urls" | sed -n 's|^[a-z]*://[^:]*:\([0-9]*\).*|\1|p')
 i=0
 until ss -Htln "sport = :$port" | grep -q .; do
