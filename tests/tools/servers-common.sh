@@ -58,7 +58,6 @@ leaf() { # NAME DNSNAME
 		--template "$C/$1.tmpl" --outfile "$C/$1.pem" 2>/dev/null ||
 		{ echo "certtool failed for $1"; exit 1; }
 	cat "$C/$1.pem" "$C/root.pem" >"$C/$1.chain"
-	chmod 644 "$C/$1.key"
 }
 
 tlsa() { # USAGE SELECTOR MTYPE CERT OWNER
@@ -108,5 +107,5 @@ wait_for() {
 }
 
 timed() {
-	echo "$(basename "$0"): $1 after $(echo "$(date +%s.%N) - $SRV_T0" | bc | cut -c1-5) s"
+	echo "$(basename "$0"): $1 after $(awk -v a="$SRV_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
 }
