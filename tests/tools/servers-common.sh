@@ -6,6 +6,7 @@
 #   need_root_and CMD...   skip (exit 77, see tests/run) unless root and
 #                          every CMD is found (in PATH, /usr/sbin or as
 #                          an absolute path)
+#   need_cmds CMD...       the same without the need for root
 #   srv_setup              W=$T/w (searchable by the servers' users),
 #                          C=$W/c holding a test CA (root.pem, root.key)
 #   leaf NAME DNSNAME      C/NAME.key, C/NAME.pem (DNSNAME, issued by
@@ -15,13 +16,17 @@
 #   file_has NAME FILE PATTERN   FILE matches the extended regex
 #   file_lacks NAME FILE PATTERN
 #   timed NAME             print how long the script ran so far
-PATH=$PATH:/usr/sbin:/usr/lib/postgresql/15/bin
+PATH=$PATH:/usr/sbin
 
 need_root_and() {
 	if [ "$(id -u)" != 0 ]; then
 		echo "skip: $(basename "$0") needs root (the servers drop to their own users)"
 		exit 77
 	fi
+	need_cmds "$@"
+}
+
+need_cmds() {
 	local c
 	for c in "$@"; do
 		if [ "${c#/}" != "$c" ]; then
