@@ -6,12 +6,14 @@
 #  - a mail transaction after STARTTLS: the peer is mail.example.test,
 #    the server's replies come back (EHLO after TLS, 250 queued as), the
 #    message is in the mailbox and Postfix logs the TLS connection;
-#    --diagnose shows the dialogue (greeting, capabilities, 220 reply);
+#    --diagnose and --json show the dialogue (greeting, capabilities,
+#    the 220 reply); the same as submission;
 #  - the same through --mx example.test (RFC 7672), and through an MX
 #    list whose first host has a TLSA record of another key;
 #  - failures: TLSA of another key (exit 4, nothing sent), an smtpd that
 #    offers no STARTTLS (exit 3), an smtpd that answers STARTTLS with
-#    501 (exit 3), an MX whose only host has the wrong TLSA (exit 4).
+#    501 (exit 3), each with --json saying where the dialogue stopped;
+#    an MX whose only host has the wrong TLSA (exit 4).
 # Needs root and Postfix; skips (77) otherwise.
 . "$(dirname "$0")/common"
 . scripts/ports.sh
@@ -105,6 +107,21 @@ grep_in err mx-allbad 'badmail\.example\.test'
 no_grep_in out mx-allbad '^250'
 sleep 0.5
 file_lacks none-delivered "$BOX" 'tok-(wrong|notls|refused|allbad)'
+# --json: the dialogue as Postfix spoke it, and where it stopped
+jsonerr() { grep -v -e '^peer: ' -e '^tlspool-connect: ' "$T/err"; }
+jcheck() { # NAME JQ-EXPRESSION
+	if jsonerr | jq -e "$2" >/dev/null 2>&1; then npass=$((npass + 1)); else
+		nfail=$((nfail + 1)); echo "not ok: $1: $(jsonerr | head -c 600)"; fi
+}
+expect json-no-starttls 3 -- send tok-notls --sni mail.example.test --json 127.0.0.1 "${P[notls]}"
+jcheck json-no-starttls '.class == "prelude" and .exit_code == 3 and
+	.starttls.protocol == "smtp" and .starttls.step == "capabilities" and
+	.starttls.greeting == "220 mail.example.test ESMTP tlspool test" and
+	(.starttls.capabilities | index("PIPELINING")) != null and
+	(.starttls.capabilities | index("STARTTLS")) == null'
+expect json-refused 3 -- send tok-refused --sni mail.example.test --json 127.0.0.1 "${P[refuse]}"
+jcheck json-refused '.class == "prelude" and .starttls.request == "STARTTLS" and
+	.starttls.reply == "501 5.5.4 Syntax: STARTTLS"'
 wait_for "$LOG" 'starttls=0/1' || true
 # what Postfix saw: the client's alert after the wrong TLSA (bad
 # certificate), an EHLO and no STARTTLS, the refused STARTTLS
@@ -125,8 +142,18 @@ grep_in out direct '^250-mail\.example\.test'
 no_grep_in out direct 'STARTTLS'
 grep_in out direct '^250 2\.0\.0 Ok: queued as [0-9A-F]+'
 grep_in out direct '^221 '
-wait_for "$BOX" 'sent through tlspool-connect: tok-direct'
+expect direct-json 0 -- send tok-json --sni mail.example.test --json 127.0.0.1 "${P[smtp]}"
+jcheck direct-json '.exit_code == 0 and .verdict == "authenticated" and
+	.starttls.step == "done" and .starttls.hello == "client.example.test" and
+	(.starttls.capabilities | index("STARTTLS")) != null and
+	(.starttls.reply | startswith("220 "))'
+# submission (RFC 6409) speaks the same dialogue; Postfix takes it too
+expect submission 0 -- bash -c "$(declare -f mail); mail tok-sub | timeout 20 '$CLI' --client --starttls submission --myname client.example.test --no-local-cert --sni mail.example.test 127.0.0.1 ${P[smtp]}"
+grep_in err submission '^peer: mail\.example\.test$'
+grep_in out submission '^250 2\.0\.0 Ok: queued as'
+wait_for "$BOX" 'sent through tlspool-connect: tok-sub'
 file_has direct-delivered "$BOX" '^sent through tlspool-connect: tok-direct'
+file_has submission-delivered "$BOX" '^sent through tlspool-connect: tok-sub'
 file_has direct-logged "$LOG" 'TLS connection established from localhost\[127\.0\.0\.1\]'
 
 # --- by MX (RFC 7672): example.test -> mail.example.test ---
