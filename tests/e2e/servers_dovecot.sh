@@ -1,5 +1,5 @@
 #!/bin/bash
-# tlspool-connect --client --starttls imap, pop3 and sieve against a real
+# tlspool-connect --client --starttls imap, pop3, sieve and lmtp against a real
 # Dovecot (tests/tools/dovecot.sh: a private instance on loopback ports,
 # user john, one message in his INBOX), with TLSA records for its
 # certificate in zones signed for this script.  For each protocol:
@@ -9,25 +9,26 @@
 #    the capabilities the server sends again after TLS (RFC 5804 section
 #    2.2), AUTHENTICATE PLAIN, PUTSCRIPT and LISTSCRIPTS; Dovecot logs
 #    the login over TLS;
+#  - LMTP: a delivery over TLS into john's INBOX;
 #  - failures: the TLSA record of another key (exit 4, no login), a
 #    Dovecot with ssl = no, which offers no STARTTLS/STLS (exit 3).
-# Needs root and Dovecot with imapd, pop3d and managesieved; skips (77)
-# otherwise.
+# Needs root and Dovecot with imapd, pop3d, managesieved and lmtpd; skips
+# (77) otherwise.
 . "$(dirname "$0")/common"
 . scripts/ports.sh
 . tests/tools/servers-common.sh
 need_root_and dovecot /usr/lib/dovecot/imap /usr/lib/dovecot/pop3 \
-	/usr/lib/dovecot/managesieve certtool
+	/usr/lib/dovecot/managesieve /usr/lib/dovecot/lmtp certtool
 srv_setup
 leaf mail mail.example.test
 leaf other mail.example.test
 
 declare -A P
-for s in imap pop3 sieve imap0 pop30 sieve0; do P[$s]=$(free_port); done
+for s in imap pop3 sieve lmtp imap0 pop30 sieve0 lmtp0; do P[$s]=$(free_port); done
 {
 	echo "mail IN A 127.0.0.1"
 	echo "badmail IN A 127.0.0.1"
-	for s in imap pop3 sieve imap0 pop30 sieve0; do
+	for s in imap pop3 sieve lmtp imap0 pop30 sieve0 lmtp0; do
 		tlsa 3 1 1 "$C/mail.pem" "_${P[$s]}._tcp.mail.example.test."
 		tlsa 3 1 1 "$C/other.pem" "_${P[$s]}._tcp.badmail.example.test."
 	done
@@ -43,9 +44,9 @@ cleanup_all() {
 	rm -rf "$T"
 }
 trap cleanup_all EXIT
-tests/tools/dovecot.sh start "$D" "${P[imap]}" "${P[pop3]}" "${P[sieve]}" \
+tests/tools/dovecot.sh start "$D" "${P[imap]}" "${P[pop3]}" "${P[sieve]}" "${P[lmtp]}" \
 	mail.example.test "$C/mail.chain" "$C/mail.key" || { echo "dovecot failed"; exit 1; }
-tests/tools/dovecot.sh start "$D0" "${P[imap0]}" "${P[pop30]}" "${P[sieve0]}" \
+tests/tools/dovecot.sh start "$D0" "${P[imap0]}" "${P[pop30]}" "${P[sieve0]}" "${P[lmtp0]}" \
 	mail.example.test || { echo "dovecot (no TLS) failed"; exit 1; }
 LOG="$D/dovecot.log"
 
@@ -91,6 +92,16 @@ sieve_session() {
 	printf 'LOGOUT\r\n'
 	sleep 0.2
 }
+lmtp_session() {
+	printf 'LHLO client.example.test\r\n'
+	sleep 0.2
+	printf 'MAIL FROM:<alice@example.test>\r\nRCPT TO:<john@example.test>\r\nDATA\r\n'
+	sleep 0.3
+	printf 'Subject: by lmtp\r\n\r\ndelivered over LMTP after STARTTLS\r\n.\r\n'
+	sleep 0.3
+	printf 'QUIT\r\n'
+	sleep 0.2
+}
 run() { # PROTO CLI-ARGS...
 	local proto=$1
 	shift
@@ -98,7 +109,7 @@ run() { # PROTO CLI-ARGS...
 }
 
 # --- failures first ---
-for proto in imap pop3 sieve; do
+for proto in imap pop3 sieve lmtp; do
 	expect "$proto-wrong-tlsa" 4 -- run "$proto" --sni badmail.example.test \
 		127.0.0.1 "${P[$proto]}"
 	grep_in err "$proto-wrong-tlsa" "_${P[$proto]}\\._tcp\\.badmail\\.example\\.test\\."
@@ -152,6 +163,17 @@ grep_in out sieve '^OK "Logout completed\."'
 wait_for "$LOG" 'managesieve-login: Info: Login: user=<john>' || true
 file_has sieve-logged "$LOG" 'managesieve-login: Info: Login: user=<john>, method=PLAIN, .*, TLS'
 check sieve-stored test -s "$D/home/john/sieve/tlspool.sieve"
+
+# --- LMTP (RFC 2033) delivery into john's INBOX ---
+expect lmtp 0 -- run lmtp --sni mail.example.test --diagnose 127.0.0.1 "${P[lmtp]}"
+grep_in err lmtp '^peer: mail\.example\.test$'
+grep_in err lmtp '^; greeting +220 mail\.example\.test'
+grep_in err lmtp '^; capability +STARTTLS'
+grep_in out lmtp '^250-mail\.example\.test'
+no_grep_in out lmtp 'STARTTLS'
+grep_in out lmtp '^250 2\.0\.0 <john@example\.test> .*Saved'
+grep_in out lmtp '^221 '
+file_has lmtp-delivered "$D/home/john/mail/inbox" '^delivered over LMTP after STARTTLS'
 
 timed done
 finish

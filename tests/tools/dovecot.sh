@@ -2,19 +2,20 @@
 # tests/tools/dovecot.sh -- a private Dovecot for the IMAP, POP3 and
 # ManageSieve tests.
 #
-#   tests/tools/dovecot.sh start DIR IMAP POP3 SIEVE HOSTNAME [CERT KEY]
+#   tests/tools/dovecot.sh start DIR IMAP POP3 SIEVE LMTP HOSTNAME [CERT KEY]
 #   tests/tools/dovecot.sh stop DIR
 #
 # start writes DIR/dovecot.conf (everything inside DIR: base_dir DIR/run,
 # state in DIR/state, the log in DIR/dovecot.log, mail in DIR/home/USER)
 # and starts "dovecot -c DIR/dovecot.conf" as root (its processes drop to
 # dovecot, dovenull and the owner of DIR/home).  IMAP listens on
-# 127.0.0.1:IMAP, POP3 on 127.0.0.1:POP3 and ManageSieve on
-# 127.0.0.1:SIEVE; a port of 0 leaves that protocol out.  One user, john
+# 127.0.0.1:IMAP, POP3 on 127.0.0.1:POP3, ManageSieve on 127.0.0.1:SIEVE
+# and LMTP (delivery into the INBOX) on 127.0.0.1:LMTP; a port of 0 leaves
+# that protocol out.  One user, john
 # with password "secret" (a passwd-file), whose INBOX holds one message
 # with the subject "hello from dovecot".  With CERT and KEY (PEM; CERT may
-# hold the chain) every protocol offers STARTTLS (IMAP), STLS (POP3) or
-# STARTTLS (ManageSieve); without them, ssl = no, so none is offered.
+# hold the chain) every protocol offers STARTTLS (IMAP, ManageSieve,
+# LMTP) or STLS (POP3); without them, ssl = no, so none is offered.
 # Plaintext logins are allowed before TLS, so a test can tell the
 # capability lists apart.  Waits until every port listens.  stop sends
 # SIGTERM to the master (DIR/run/master.pid) and waits for it.
@@ -33,7 +34,7 @@ die() {
 
 cmd=${1:-}
 dir=${2:-}
-[ -n "$dir" ] || die "usage: $prog start DIR IMAP POP3 SIEVE HOSTNAME [CERT KEY] | stop DIR"
+[ -n "$dir" ] || die "usage: $prog start DIR IMAP POP3 SIEVE LMTP HOSTNAME [CERT KEY] | stop DIR"
 PATH=$PATH:/usr/sbin
 
 case $cmd in
@@ -55,14 +56,15 @@ start) ;;
 *) die "unknown command $cmd" ;;
 esac
 
-[ $# -ge 6 ] || die "usage: $prog start DIR IMAP POP3 SIEVE HOSTNAME [CERT KEY]"
-imap=$3 pop3=$4 sieve=$5 host=$6 cert=${7:-} key=${8:-}
+[ $# -ge 7 ] || die "usage: $prog start DIR IMAP POP3 SIEVE LMTP HOSTNAME [CERT KEY]"
+imap=$3 pop3=$4 sieve=$5 lmtp=$6 host=$7 cert=${8:-} key=${9:-}
 command -v dovecot >/dev/null 2>&1 || die "dovecot not found (Debian: dovecot-core)"
 [ "$(id -u)" = 0 ] || die "dovecot needs root here"
 protos=
 [ "$imap" = 0 ] || { [ -x /usr/lib/dovecot/imap ] || die "no imap (Debian: dovecot-imapd)"; protos="$protos imap"; }
 [ "$pop3" = 0 ] || { [ -x /usr/lib/dovecot/pop3 ] || die "no pop3 (Debian: dovecot-pop3d)"; protos="$protos pop3"; }
 [ "$sieve" = 0 ] || { [ -x /usr/lib/dovecot/managesieve ] || die "no managesieve (Debian: dovecot-managesieved)"; protos="$protos sieve"; }
+[ "$lmtp" = 0 ] || { [ -x /usr/lib/dovecot/lmtp ] || die "no lmtp (Debian: dovecot-lmtpd)"; protos="$protos lmtp"; }
 
 mkdir -p "$dir/run" "$dir/state" "$dir/home/john/mail"
 dir=$(cd "$dir" && pwd -P)
@@ -116,6 +118,8 @@ listen = 127.0.0.1
 shutdown_clients = yes
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# john@example.test (an LMTP recipient) is john
+auth_username_format = %Ln
 mail_location = mbox:~/mail:INBOX=~/mail/inbox
 first_valid_uid = $nob
 last_valid_uid = $nob
@@ -141,6 +145,9 @@ service pop3-login {
 service managesieve-login {
   chroot =
 }
+protocol lmtp {
+  lmtp_save_to_detail_mailbox = no
+}
 protocol sieve {
   managesieve_implementation_string = Dovecot test
 }
@@ -156,11 +163,12 @@ EOF
 	listener imap-login imap "$imap"
 	listener pop3-login pop3 "$pop3"
 	listener managesieve-login sieve "$sieve"
+	listener lmtp lmtp "$lmtp"
 } >"$dir/dovecot.conf"
 
 dovecot -c "$dir/dovecot.conf" >"$dir/start.log" 2>&1 ||
     { cat "$dir/start.log" >&2; tail -20 "$dir/dovecot.log" >&2 2>/dev/null; die "dovecot did not start"; }
-for port in "$imap" "$pop3" "$sieve"; do
+for port in "$imap" "$pop3" "$sieve" "$lmtp"; do
 	[ "$port" = 0 ] && continue
 	i=0
 	until ss -Htln "sport = :$port" | grep -q .; do
