@@ -17,7 +17,8 @@
 #    sent, the responder got it over TLS, tlspool-connect served it);
 #  - failure: MX bad.other.test -> mxbad.other.test whose TLSA names
 #    another key: Postfix defers the mail ("Server certificate not
-#    verified") and nothing arrives.
+#    verified") and nothing arrives;
+#  - posttls-finger -l dane says the same of both domains.
 # Needs root, unshare, ip, Unbound and Postfix; skips (77) otherwise.
 if [ -z "${TLSPOOL_NETNS:-}" ]; then
 	. tests/tools/servers-common.sh
@@ -145,6 +146,17 @@ file_has good-sent "$LOG" 'to=<john@other\.test>, relay=mx\.other\.test\[127\.0\
 file_has good-arrived "$W/received" '^D: delivered by Postfix with DANE: tok-good'
 file_has good-ehlo-after-tls "$W/received" '^C: EHLO sender\.example\.test'
 file_has good-quit "$W/received" '^C: QUIT'
+
+# --- posttls-finger, the tool a mail administrator debugs DANE with ---
+MAIL_CONFIG=$PF/etc timeout 20 posttls-finger -c -l dane -t 5 -T 5 other.test \
+	>"$T/ptf.good" 2>&1
+file_has finger-verified "$T/ptf.good" 'Verified TLS connection established to mx\.other\.test\[127\.0\.0\.2\]:25'
+file_has finger-tlsa "$T/ptf.good" 'mx\.other\.test\[127\.0\.0\.2\]:25: Matched DANE EE certificate at depth 0: 3 1 1 [0-9A-F]{64}'
+MAIL_CONFIG=$PF/etc timeout 20 posttls-finger -c -l dane -t 5 -T 5 bad.other.test \
+	>"$T/ptf.bad" 2>&1
+file_lacks finger-bad "$T/ptf.bad" 'Verified TLS connection established'
+file_has finger-bad "$T/ptf.bad" 'server certificate verification failed for mxbad\.other\.test\[127\.0\.0\.2\]:25: num=65:no matching DANE TLSA records'
+file_has finger-bad "$T/ptf.bad" 'Untrusted TLS connection established to mxbad\.other\.test'
 
 timed done
 finish
