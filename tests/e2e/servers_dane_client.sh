@@ -158,5 +158,5 @@ file_lacks finger-bad "$T/ptf.bad" 'Verified TLS connection established'
 file_has finger-bad "$T/ptf.bad" 'server certificate verification failed for mxbad\.other\.test\[127\.0\.0\.2\]:25: num=65:no matching DANE TLSA records'
 file_has finger-bad "$T/ptf.bad" 'Untrusted TLS connection established to mxbad\.other\.test'
 
-timed done
+timed finished
 finish

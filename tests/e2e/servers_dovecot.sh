@@ -175,5 +175,5 @@ grep_in out lmtp '^250 2\.0\.0 <john@example\.test> .*Saved'
 grep_in out lmtp '^221 '
 file_has lmtp-delivered "$D/home/john/mail/inbox" '^delivered over LMTP after STARTTLS'
 
-timed done
+timed finished
 finish

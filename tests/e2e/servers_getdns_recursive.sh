@@ -67,7 +67,7 @@ sed -e "s|^\\([[:space:]]*\\)ip-address: .*|\\1port: 53|" \
 	-e "s|\"$W/z/root.zone.signed\"|\"$N/root.zone.signed\"|" \
 	"$W/z/nsd.conf" >"$N/nsd.conf"
 nsd -c "$N/nsd.conf" 2>"$N/nsd.stderr" || { cat "$N/nsd.stderr"; echo "nsd failed"; exit 1; }
-for i in $(seq 100); do
+for _ in $(seq 100); do
 	dig @198.41.0.4 +time=1 +tries=1 +norec . SOA 2>/dev/null | grep -q 'status: NOERROR' && break
 	sleep 0.05
 done
@@ -94,5 +94,5 @@ grep_in out secure '^_443\._tcp\.www\.dane-rec\. [0-9]+ IN TLSA 3 1 1 [0-9A-F]{6
 expect secure-json 0 -- "$CLI" --config "$CONF" --lookup www.dane-rec 443 --json
 check secure-json jq -e '.verdict == "secure" and (.records | length) == 1' "$T/out" >/dev/null
 
-timed done
+timed finished
 finish

@@ -102,5 +102,5 @@ expect srv 0 -- run --srv ldap example.test
 grep_in err srv '^peer: ldap\.example\.test$'
 check srv-entry grep -qa 'Example' "$T/out"
 
-timed done
+timed finished
 finish

@@ -15,7 +15,8 @@
 . "$(dirname "$0")/common"
 . scripts/ports.sh
 . tests/tools/servers-common.sh
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)
+pgbin=
+for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pgbin=$d; done
 need_root_and "${pgbin:-/usr/lib/postgresql/bin}/initdb" "$pgbin/psql" setpriv certtool
 srv_setup
 leaf pg pg.example.test
@@ -53,8 +54,11 @@ CONF="$W/tlspool.conf"
 export TLSPOOL_CONFIG="$CONF"
 
 # The frontend's messages (PostgreSQL protocol 3.0, "Message Formats"):
+# (the formats below hold \0 and \x escapes on purpose)
+# shellcheck disable=SC2059
 # be32 N: a 32-bit big-endian integer
 be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
+# shellcheck disable=SC2059
 startup() {
 	local params='user\0postgres\0database\0postgres\0application_name\0tlspool\0\0'
 	local n
@@ -105,7 +109,7 @@ file_has tls-logged "$LOG" 'connection authorized: user=postgres database=postgr
 # --- ssl = off: the SSLRequest answered 'N' ---
 psql_local "ALTER SYSTEM SET ssl = off" >/dev/null
 psql_local "SELECT pg_reload_conf()" >/dev/null
-for i in $(seq 50); do
+for _ in $(seq 50); do
 	[ "$(psql_local 'SHOW ssl')" = off ] && break
 	sleep 0.1
 done
@@ -115,5 +119,5 @@ grep_in err no-ssl 'postgres client: .*answered N to SSLRequest'
 no_grep_in err no-ssl '^peer: '
 check no-ssl-no-output test ! -s "$T/out"
 
-timed done
+timed finished
 finish

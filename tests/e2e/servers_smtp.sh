@@ -169,5 +169,5 @@ wait_for "$BOX" 'tok-fall'
 file_has mx-delivered "$BOX" '^sent through tlspool-connect: tok-mx'
 file_has mx-fall-delivered "$BOX" '^sent through tlspool-connect: tok-fall'
 
-timed done
+timed finished
 finish

@@ -116,5 +116,5 @@ grep_in err direct '^peer: example\.test$'
 grep_in out direct '<jid>john@example\.test/tlspool</jid>'
 grep_in out direct '<name>Prosody</name>'
 
-timed done
+timed finished
 finish

@@ -61,7 +61,7 @@ esac
 [ $# -ge 4 ] || die "usage: $prog start DIR PORT HOSTNAME [CERT KEY] [-- SETTING...]"
 port=$3 host=$4
 shift 4
-cert= key=
+cert='' key=''
 if [ $# -ge 2 ] && [ "$1" != -- ]; then
 	cert=$1 key=$2
 	shift 2

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/tools/servers-common.sh -- sourced by tests/e2e/servers_*.sh, the
 # tests against real servers (Postfix, Dovecot, Prosody, slapd,
 # PostgreSQL) started from Debian's packages in a scratch directory.
@@ -103,8 +104,7 @@ file_lacks() { # NAME FILE PATTERN
 # wait_for FILE PATTERN: up to 5 s until FILE matches (a server's log is
 # written after the client has gone)
 wait_for() {
-	local i
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		grep -qE -- "$2" "$1" 2>/dev/null && return 0
 		sleep 0.05
 	done
