@@ -274,12 +274,12 @@ install: all
 	  starttls_ctx_client_dane; do \
 	  ln -sf starttls_ctx_new.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
 	ln -sf starttls_errclass.3 $(DESTDIR)$(MANDIR)/man3/starttls_class_name.3
-	for f in starttls_prelude_server starttls_prelude_known \
-	  starttls_prelude_protocols; do \
-	  ln -sf starttls_prelude_client.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
 	for f in tlspool_srv_resolve tlspool_dest_free tlspool_dest_verdict_name \
 	  tlspool_host_verdict_name tlspool_mx_parse; do \
 	  ln -sf tlspool_mx_resolve.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
+	for f in starttls_prelude_server starttls_prelude_known \
+	  starttls_prelude_protocols; do \
+	  ln -sf starttls_prelude_client.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
 
 # tlspoold as a service: its units (socket activation), the directory of
 # its socket, and its user.  The user is made on this system only without

@@ -99,6 +99,7 @@ tlsa() { # USAGE SELECTOR MTYPE CERT OWNER
 	echo "mxplain IN A 127.0.0.21"
 	tlsa 3 1 1 "$C/www.pem" "_${P[lookup]}._tcp.mxb.example.test."
 	echo "nullmx IN MX 0 ."
+	echo "plain IN MX 10 mxplain.example.test."
 } >"$W/example.add"
 {
 	echo "@ IN MX 10 mxa.example.test."
@@ -134,13 +135,14 @@ CONF="$W/tlspool.conf"
 } >"$CONF"
 export TLSPOOL_CONFIG="$CONF"
 
+# (every server, and so every "wait" for it, ends within 60 s)
 # server NAME ADDR PORT [OPTIONS...]: a one-connection SMTP server
 # (--starttls smtp) for MX host NAME on ADDR that greets with
 # "served-by-NAME" after the handshake and echoes.
 server() {
 	local n=$1 a=$2 p=$3
 	shift 3
-	"$CLI" --server --starttls smtp --no-peer-cert --bind "$a" \
+	timeout 60 "$CLI" --server --starttls smtp --no-peer-cert --bind "$a" \
 		--myname "$n.example.test" "$@" --exec "echo served-by-$n; cat" \
 		"$p" 2>"$T/server-$n.err" >/dev/null &
 	pids+=($!)
@@ -178,6 +180,11 @@ no_grep_in err insecure-mx '\[127|Connection'
 # a bogus MX RRset fails closed
 expect bogus-mx 6 -- mx expired.test "${P[good]}"
 grep_in err bogus-mx 'MX RRset is bogus'
+
+# a secure MX RRset whose only host has no TLSA records: no DANE
+expect no-tlsa 7 -- mx plain.example.test "${P[good]}"
+grep_in err no-tlsa "mxplain\.example\.test\.: skipped: _${P[good]}\._tcp\.mxplain\.example\.test\.: no TLSA records"
+grep_in err no-tlsa 'no MX host could be used \(no DANE\)'
 
 # a null MX
 expect null-mx 4 -- mx nullmx.example.test "${P[good]}"
@@ -222,7 +229,7 @@ grep_in err refused 'connect: Connection refused'
 
 # an SMTP server without STARTTLS (RFC 3207): that host fails, the next
 # one is used
-python3 - 127.0.0.23 "${P[nostls]}" <<'PY' &
+timeout 60 python3 - 127.0.0.23 "${P[nostls]}" <<'PY' &
 import socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -262,7 +269,7 @@ fi
 wait
 
 # implicit TLS (SMTPS): no --starttls on either side
-"$CLI" --server --no-peer-cert --bind 127.0.0.11 --myname mxa.example.test \
+timeout 60 "$CLI" --server --no-peer-cert --bind 127.0.0.11 --myname mxa.example.test \
 	--exec "echo served-by-mxa; cat" "${P[smtps]}" 2>/dev/null >/dev/null &
 pids+=($!)
 listening 127.0.0.11 "${P[smtps]}"

@@ -87,12 +87,13 @@ CONF="$W/tlspool.conf"
 } >"$CONF"
 export TLSPOOL_CONFIG="$CONF"
 
+# (every server, and so every "wait" for it, ends within 60 s)
 # server NAME ADDR PORT: a one-connection server for target NAME on ADDR
 # that greets with "served-by-NAME" and echoes.
 server() { # NAME ADDR PORT [OPTIONS...]
 	local n=$1 a=$2 p=$3
 	shift 3
-	"$CLI" --server --no-peer-cert --bind "$a" --myname "$n.example.test" \
+	timeout 60 "$CLI" --server --no-peer-cert --bind "$a" --myname "$n.example.test" \
 		"$@" --exec "echo served-by-$n; cat" "$p" 2>"$T/server-$n.err" >/dev/null &
 	pids+=($!)
 	local i

@@ -63,6 +63,10 @@ static const char example_add[] =
         /* an alias into an unsigned zone: the original name's TLSA */
         "mxins IN CNAME mx.insecure.test.\n"
         "_25._tcp.mxins IN TLSA 3 1 1 " H1 "\n"
+        /* equal preferences */
+        "equal IN MX 10 mx1.example.test.\n"
+        "equal IN MX 10 mx2.example.test.\n"
+        "equal IN MX 5 mxplain.example.test.\n"
         /* RFC 7505 null MX; implicit MX */
         "nullmx IN MX 0 .\n"
         "implicit IN A 127.0.0.7\n"
@@ -396,6 +400,27 @@ START_TEST(implicit_mx_and_port)
 }
 END_TEST
 
+/* RFC 5321 section 5.1: equal preferences in random order, lower first */
+START_TEST(equal_preferences_shuffled)
+{
+	tlspool_dns *dns = open_dns();
+	int seen[2] = {0, 0};
+
+	for (int i = 0; i < 24 && !(seen[0] && seen[1]); i++) {
+		tlspool_dest *d = mx(dns, "equal.example.test", 0);
+
+		ck_assert_uint_eq(d->nhosts, 3);
+		ck_assert_str_eq(d->hosts[0].name, "mxplain.example.test.");
+		ck_assert_uint_eq(d->hosts[1].preference, 10);
+		ck_assert_uint_eq(d->hosts[2].preference, 10);
+		seen[strcmp(d->hosts[1].name, "mx1.example.test.") == 0] = 1;
+		tlspool_dest_free(d);
+	}
+	ck_assert_msg(seen[0] && seen[1], "always the same order");
+	tlspool_dns_free(dns);
+}
+END_TEST
+
 START_TEST(mx_rdata)
 {
 	static const unsigned char good[] = {0,   10,  2,   'm', 'x', 4,
@@ -417,6 +442,23 @@ START_TEST(mx_rdata)
 	ck_assert_int_eq(tlspool_mx_parse(null, sizeof(null), &pref, name), 0);
 	ck_assert_uint_eq(pref, 0);
 	ck_assert_str_eq(name, ".");
+	/* printed in zone-file form; malformed rdata in RFC 3597 form */
+	{
+		tlspool_rr rr = {TLSPOOL_RR_MX, 60, sizeof(good),
+		                 (unsigned char *)good};
+		char buf[128];
+
+		ck_assert_int_gt(tlspool_rr_format(buf, sizeof(buf),
+		                                   "example.test.", &rr),
+		                 0);
+		ck_assert_str_eq(buf, "example.test. 60 IN MX 10 mx.test.");
+		rr.rdata = (unsigned char *)ptr;
+		rr.rdlen = sizeof(ptr);
+		ck_assert_int_gt(tlspool_rr_format(buf, sizeof(buf),
+		                                   "example.test.", &rr),
+		                 0);
+		ck_assert_str_eq(buf, "example.test. 60 IN MX \\# 4 000AC00C");
+	}
 }
 END_TEST
 
@@ -563,6 +605,7 @@ static Suite *suite(void)
 	tcase_add_test(pos, cname_rules);
 	tcase_add_test(pos, implicit_mx_and_port);
 	tcase_add_test(pos, mx_rdata);
+	tcase_add_test(pos, equal_preferences_shuffled);
 	tcase_add_test(pos, srv_secure);
 	suite_add_tcase(s, neg);
 	suite_add_tcase(s, pos);
