@@ -35,6 +35,15 @@
 static starttls_prelude dialogue_report;
 const starttls_prelude *cli_prelude;
 
+/* --starttls over a datagram socket: a usage error (its exit code), or 0. */
+static int starttls_stream_only(const struct options *o)
+{
+	if (o->starttls != NULL && sock_type(o) != SOCK_STREAM)
+		return usage_error(
+		        "--starttls needs TCP (not --udp or --sctp)");
+	return 0;
+}
+
 int starttls_arg(struct options *o, const char *proto)
 {
 	if (!starttls_prelude_known(proto, 0)) {
@@ -58,10 +67,6 @@ static int dialogue(const struct options *o, int fd, int server,
 
 	if (o->starttls == NULL)
 		return 0;
-	if (sock_type(o) != SOCK_STREAM) {
-		close(fd);
-		return usage_error("--starttls needs a stream (not --udp)");
-	}
 	memset(&dialogue_report, 0, sizeof(dialogue_report));
 	dialogue_report.protocol = o->starttls;
 	dialogue_report.myname = o->myname;
@@ -167,6 +172,8 @@ int run_client(const struct options *o)
 	int fd, tls, rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (starttls_stream_only(o) != 0)
+		return EXIT_USAGE;
 	if (sni == NULL && o->fd < 0 && !is_address(o->name))
 		sni = o->name; /* socat and openssl s_client do the same */
 	if (sni == NULL && !o->any_peer) {
@@ -476,6 +483,8 @@ int run_server(const struct options *o)
 	int lfd, conn;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (starttls_stream_only(o) != 0)
+		return EXIT_USAGE;
 	if (o->fd >= 0)
 		return serve_one(o, o->fd);
 	lfd = listen_on(o);

@@ -135,7 +135,7 @@ void tp_step(struct tp_pc *c, const char *step)
 	snprintf(c->p->step, sizeof(c->p->step), "%s", step);
 }
 
-int tp_refuse(struct tp_pc *c, const char *fmt, ...)
+void tp_refuse_(struct tp_pc *c, const char *fmt, ...)
 {
 	char msg[400];
 	va_list ap;
@@ -143,8 +143,8 @@ int tp_refuse(struct tp_pc *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return tp_failc(EPROTO, STARTTLS_ERR_PRELUDE, "%s %s: %s", c->pr->name,
-	                c->server ? "server" : "client", msg);
+	tp_failc(EPROTO, STARTTLS_ERR_PRELUDE, "%s %s: %s", c->pr->name,
+	         c->server ? "server" : "client", msg);
 }
 
 /* --- I/O with the deadline -------------------------------------------------

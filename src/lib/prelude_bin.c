@@ -29,6 +29,8 @@ static int xml_tag(struct tp_pc *c, const char **tag, size_t *text)
 {
 	char *lt;
 
+	*tag = NULL;
+	*text = 0;
 	if (tp_read_delim(c, '>') != 0)
 		return -1;
 	lt = memchr(c->line, '<', c->len);
@@ -201,7 +203,7 @@ int tp_xmpp_client(struct tp_pc *c)
 {
 	const char *tag;
 	size_t text;
-	char name[64], v[256];
+	char name[64];
 	int offered = 0, n;
 
 	if (c->p->peerdomain == NULL || c->p->peerdomain[0] == '\0')
@@ -281,7 +283,6 @@ int tp_xmpp_client(struct tp_pc *c)
 			return tp_refuse(c, "<proceed> is not closed: %s",
 			                 tp_show(c, tag, strlen(tag)));
 	}
-	(void)v;
 	return tp_quiet(c);
 }
 
@@ -405,6 +406,7 @@ static int ldap_message(struct tp_pc *c, size_t *total)
 	size_t l, hdr = 2;
 
 	c->len = 0;
+	*total = 0;
 	if (tp_read_exact(c, b, 2) != 0)
 		return -1;
 	c->len = 2;

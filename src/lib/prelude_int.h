@@ -43,9 +43,11 @@ void tp_printable(char *out, size_t cap, const char *in, size_t len);
 /* s quoted and printable, at most 200 octets (in c->shown). */
 const char *tp_show(struct tp_pc *c, const char *s, size_t len);
 void tp_step(struct tp_pc *c, const char *step);
-/* EPROTO, STARTTLS_ERR_PRELUDE, "PROTO client|server: " and the text. */
-int tp_refuse(struct tp_pc *c, const char *fmt, ...)
+/* EPROTO, STARTTLS_ERR_PRELUDE, "PROTO client|server: " and the text;
+ * the macro is -1 where the analyzer can see it. */
+void tp_refuse_(struct tp_pc *c, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
+#define tp_refuse(...) (tp_refuse_(__VA_ARGS__), -1)
 
 int tp_send(struct tp_pc *c, const void *data, size_t len);
 int tp_sendf(struct tp_pc *c, const char *fmt, ...)

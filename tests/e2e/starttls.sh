@@ -22,7 +22,7 @@ for p in $PROTOS; do P[$p]=$(free_port); S[$p]=$(free_port); done
 declare -A F
 for s in nostarttls smtp4xx inject pipelined silent imapno pop3err xmppnone \
 	ldaprefused pgrefused mysqlnossl ftpnoauth nntpnocap sievenone ircno \
-	swaks json longline wrongtlsa mailsc mailcli; do
+	swaks json longline wrongtlsa mailsc mailcli fork; do
 	F[$s]=$(free_port)
 done
 {
@@ -134,6 +134,9 @@ grep_in err unknown-proto 'not a known protocol \(smtp lmtp'
 expect starttls-lookup 1 -- "$CLI" --lookup www.example.test --starttls smtp
 grep_in err starttls-lookup '--starttls is not an option of --lookup'
 expect starttls-udp 1 -- "$CLI" --client --udp --sni www.example.test --starttls smtp 127.0.0.1 "${F[json]}"
+grep_in err starttls-udp 'starttls needs TCP \(not --udp or --sctp\)'
+expect starttls-udp-server 1 -- "$CLI" --server --udp --starttls smtp "${F[json]}"
+grep_in err starttls-udp-server 'starttls needs TCP'
 
 # --- failing cases first: the client against scripted servers ---
 # no STARTTLS in the EHLO reply
@@ -220,6 +223,22 @@ for p in $PROTOS; do
 	grep_in out "cs-$p" "^hello-$p\$"
 	check_server "cs-$p" 0
 done
+
+# --fork: each connection its own dialogue (a failed one does not stop
+# the server)
+"$CLI" --server --bind 127.0.0.1 --myname www.example.test --no-peer-cert \
+	--fork --starttls pop3 --exec cat "${F[fork]}" 2>"$T/fork.err" &
+pids+=($!)
+forkpid=$!
+wait_port "${F[fork]}"
+expect fork-1 0 -- timeout 20 bash -c "echo one | client ${F[fork]} pop3"
+grep_in out fork-1 '^one$'
+peer fork-bad client "${F[fork]}" r "s:STLS\r\nUSER x\r\n" r
+sleep 0.5
+grep_in fork.err fork-bad 'pop3 server: the client sent data after its STARTTLS request'
+expect fork-2 0 -- timeout 20 bash -c "echo two | client ${F[fork]} pop3"
+grep_in out fork-2 '^two$'
+kill "$forkpid" 2>/dev/null
 
 # --diagnose and --json report the dialogue
 server json "${F[json]}" --starttls imap --exec cat

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -493,6 +494,67 @@ START_TEST(client_meets_server)
 }
 END_TEST
 
+/*
+ * Each dialogue of the table, mutated (an octet changed, dropped or
+ * added, the script cut short), 60 times with a fixed seed
+ * (PRELUDE_MUTATIONS=N: N times): the call
+ * returns 0, or -1 with a class of its own (never an internal error),
+ * a message, and a step; under ASAN and valgrind, no bad access.
+ */
+START_TEST(mutated_dialogues)
+{
+	const struct row *r = &happy[_i];
+	size_t plen = r->peerlen ? r->peerlen : strlen(r->peer);
+	unsigned seed = 1234u + (unsigned)_i;
+	const char *env = getenv("PRELUDE_MUTATIONS");
+	int k, times = env != NULL ? atoi(env) : 60;
+
+	for (k = 0; k < times; k++) {
+		char buf[2048];
+		size_t n = plen < sizeof(buf) - 8 ? plen : sizeof(buf) - 8;
+		size_t at;
+		starttls_prelude p;
+		int sv[2], rc;
+		starttls_class cls;
+
+		memcpy(buf, r->peer, n);
+		at = n ? (size_t)rand_r(&seed) % n : 0;
+		switch (rand_r(&seed) % 4) {
+		case 0:
+			buf[at] = (char)rand_r(&seed);
+			break;
+		case 1:
+			memmove(buf + at, buf + at + 1, n - at - 1);
+			n--;
+			break;
+		case 2:
+			memmove(buf + at + 1, buf + at, n - at);
+			buf[at] = (char)rand_r(&seed);
+			n++;
+			break;
+		default:
+			n = at;
+		}
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		ck_assert_int_eq(write(sv[1], buf, n), (ssize_t)n);
+		shutdown(sv[1], SHUT_WR);
+		prepare(&p, r, 2000);
+		rc = r->server ? starttls_prelude_server(sv[0], &p)
+		               : starttls_prelude_client(sv[0], &p);
+		cls = starttls_errclass();
+		ck_assert_msg(rc == 0 || (rc == -1 &&
+		                          (cls == STARTTLS_ERR_PRELUDE ||
+		                           cls == STARTTLS_ERR_CONNECTION) &&
+		                          starttls_errstr()[0] != '\0'),
+		              "%s, mutation %d: rc %d, class %s: %s", r->why, k,
+		              rc, starttls_class_name(cls), starttls_errstr());
+		ck_assert(p.step[0] != '\0');
+		close(sv[0]);
+		close(sv[1]);
+	}
+}
+END_TEST
+
 START_TEST(bad_arguments)
 {
 	starttls_prelude p;
@@ -567,6 +629,8 @@ int main(void)
 	tcase_add_loop_test(pos, dialogue, 0, sizeof(happy) / sizeof(happy[0]));
 	tcase_add_loop_test(pos, split_replies, 0, 12);
 	tcase_add_loop_test(pos, client_meets_server, 0, 14);
+	tcase_add_loop_test(neg, mutated_dialogues, 0,
+	                    sizeof(happy) / sizeof(happy[0]));
 	suite_add_tcase(s, neg);
 	suite_add_tcase(s, pos);
 	return tp_run_suite(s);
