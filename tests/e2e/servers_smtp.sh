@@ -13,7 +13,8 @@
 #  - failures: TLSA of another key (exit 4, nothing sent), an smtpd that
 #    offers no STARTTLS (exit 3), an smtpd that answers STARTTLS with
 #    501 (exit 3), each with --json saying where the dialogue stopped;
-#    an MX whose only host has the wrong TLSA (exit 4).
+#    an MX whose only host has the wrong TLSA (exit 4);
+#  - --lookup --mx shows the MX hosts in order with their TLSA records.
 # Needs root and Postfix; skips (77) otherwise.
 . "$(dirname "$0")/common"
 . scripts/ports.sh
@@ -168,6 +169,14 @@ grep_in out mx-fall '^250 2\.0\.0 Ok: queued as'
 wait_for "$BOX" 'tok-fall'
 file_has mx-delivered "$BOX" '^sent through tlspool-connect: tok-mx'
 file_has mx-fall-delivered "$BOX" '^sent through tlspool-connect: tok-fall'
+
+# --- what a sending MTA would see of example.test (--lookup --mx) ---
+expect lookup-mx 0 -- "$CLI" --lookup --mx example.test "${P[smtp]}"
+grep_in out lookup-mx '^example\.test\. [0-9]+ IN MX 10 mail\.example\.test\.$'
+grep_in out lookup-mx "_${P[smtp]}\\._tcp\\.mail\\.example\\.test\\."
+expect lookup-mx-fall 0 -- "$CLI" --lookup --mx fall.example.test "${P[smtp]}" --json
+check lookup-mx-fall jq -e '[.hosts[] | "\(.name) \(.preference) \(.verdict)"] ==
+	["badmail.example.test. 10 dane", "mail.example.test. 20 dane"]' "$T/out" >/dev/null
 
 timed finished
 finish
