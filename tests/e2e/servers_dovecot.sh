@@ -59,6 +59,7 @@ export TLSPOOL_CONFIG="$CONF"
 
 # the sessions after TLS, with pauses where a client waits for replies
 imap_session() {
+	await_tls
 	printf 'a1 CAPABILITY\r\n'
 	sleep 0.2
 	printf 'a2 LOGIN john secret\r\n'
@@ -69,6 +70,7 @@ imap_session() {
 	sleep 0.2
 }
 pop3_session() {
+	await_tls
 	printf 'USER john\r\n'
 	sleep 0.1
 	printf 'PASS secret\r\n'
@@ -79,6 +81,7 @@ pop3_session() {
 	sleep 0.2
 }
 sieve_session() {
+	await_tls
 	sleep 0.1
 	# AUTHENTICATE PLAIN with "\0john\0secret"
 	printf 'AUTHENTICATE "PLAIN" "%s"\r\n' "$(printf '\0john\0secret' | base64)"
@@ -93,6 +96,7 @@ sieve_session() {
 	sleep 0.2
 }
 lmtp_session() {
+	await_tls
 	printf 'LHLO client.example.test\r\n'
 	sleep 0.2
 	printf 'MAIL FROM:<alice@example.test>\r\nRCPT TO:<john@example.test>\r\nDATA\r\n'

@@ -58,6 +58,7 @@ export TLSPOOL_CONFIG="$CONF"
 # 4.5.1) for the base object dc=example,dc=test with the filter
 # (objectClass=*), in BER; message 3: an UnbindRequest.
 session() {
+	await_tls
 	printf '\x30\x37\x02\x01\x02\x63\x32'
 	printf '\x04\x12dc=example,dc=test'
 	printf '\x0a\x01\x00\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00'

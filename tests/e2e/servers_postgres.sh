@@ -74,6 +74,7 @@ query() { # SQL
 }
 terminate() { printf 'X'; be32 4; }
 session() {
+	await_tls
 	startup
 	sleep 0.2
 	query "SELECT 'tls:' || version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"

@@ -72,6 +72,7 @@ export TLSPOOL_CONFIG="$CONF"
 # pauses where a client waits for the server (Postfix tolerates pipelined
 # MAIL, RCPT and DATA, not the message before the 354)
 mail() {
+	await_tls
 	printf 'EHLO client.example.test\r\n'
 	sleep 0.2
 	printf 'MAIL FROM:<alice@client.example.test>\r\nRCPT TO:<john@example.test>\r\nDATA\r\n'
@@ -149,7 +150,7 @@ jcheck direct-json '.exit_code == 0 and .verdict == "authenticated" and
 	(.starttls.capabilities | index("STARTTLS")) != null and
 	(.starttls.reply | startswith("220 "))'
 # submission (RFC 6409) speaks the same dialogue; Postfix takes it too
-expect submission 0 -- bash -c "$(declare -f mail); mail tok-sub | timeout 20 '$CLI' --client --starttls submission --myname client.example.test --no-local-cert --sni mail.example.test 127.0.0.1 ${P[smtp]}"
+expect submission 0 -- bash -c "T='$T'; $(declare -f await_tls mail); mail tok-sub | timeout 20 '$CLI' --client --starttls submission --myname client.example.test --no-local-cert --sni mail.example.test 127.0.0.1 ${P[smtp]}"
 grep_in err submission '^peer: mail\.example\.test$'
 grep_in out submission '^250 2\.0\.0 Ok: queued as'
 wait_for "$BOX" 'sent through tlspool-connect: tok-sub'

@@ -63,6 +63,7 @@ export TLSPOOL_CONFIG="$CONF"
 # session DOMAIN: the client's side of an XMPP session after STARTTLS
 # (RFC 6120 sections 5.4.3.3, 6, 7), with pauses where it waits
 session() {
+	await_tls
 	local open="<stream:stream to='$1' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
 	printf "<?xml version='1.0'?>%s" "$open"
 	sleep 0.2

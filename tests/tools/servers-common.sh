@@ -16,6 +16,9 @@
 #   check NAME COND...     count a pass when the command COND succeeds
 #   file_has NAME FILE PATTERN   FILE matches the extended regex
 #   file_lacks NAME FILE PATTERN
+#   await_tls              in the feeder of a tlspool-connect run under
+#                          expect: wait until the run is through its
+#                          handshake (or has failed)
 #   timed NAME             print how long the script ran so far
 PATH=$PATH:/usr/sbin
 
@@ -109,6 +112,18 @@ wait_for() {
 		sleep 0.05
 	done
 	return 1
+}
+
+# await_tls: the feeder of "FEEDER | tlspool-connect ..." run by expect
+# (stderr in $T/err) waits until the "peer:" line or an error is there, up
+# to 5 s, so that the protocol after STARTTLS starts once TLS is up and a
+# loaded machine cannot make it run ahead of the server's replies.
+await_tls() {
+	for _ in $(seq 250); do
+		grep -qE '^(peer: |tlspool-connect: )' "$T/err" 2>/dev/null && return 0
+		sleep 0.02
+	done
+	return 0
 }
 
 timed() {
