@@ -31,6 +31,13 @@ die() {
 	exit 1
 }
 
+# Is process $1 alive?  A zombie is not: a daemon that ended is reaped
+# by PID 1, which may take its time (or never come) in a container.
+alive() {
+	kill -0 "$1" 2>/dev/null || return 1
+	[ "$(sed -n 's/^.*) \(.\).*$/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 cmd=${1:-}
 dir=${2:-}
 [ -n "$dir" ] || die "usage: $prog start DIR PORT HOSTNAME [CERT KEY] [-- SETTING...] | stop DIR"
@@ -46,7 +53,7 @@ stop)
 	# stop" does the same after seconds of checks)
 	if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
 		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+		while alive "$pid" && [ $i -lt 100 ]; do
 			sleep 0.05
 			i=$((i + 1))
 		done
