@@ -14,6 +14,8 @@
 #    offers no STARTTLS (exit 3), an smtpd that answers STARTTLS with
 #    501 (exit 3), each with --json saying where the dialogue stopped;
 #    an MX whose only host has the wrong TLSA (exit 4);
+#  - DANE-TA(2) with the chain Postfix sends: by address and by MX, and
+#    a TLSA base name the certificate does not carry (exit 4);
 #  - --lookup --mx shows the MX hosts in order with their TLSA records.
 # Needs root and Postfix; skips (77) otherwise.
 . "$(dirname "$0")/common"
@@ -24,7 +26,7 @@ srv_setup
 leaf mail mail.example.test
 
 declare -A P
-for s in smtp notls refuse; do P[$s]=$(free_port); done
+for s in smtp notls refuse ta; do P[$s]=$(free_port); done
 {
 	echo "mail IN A 127.0.0.1"
 	echo "badmail IN A 127.0.0.1"
@@ -38,6 +40,11 @@ for s in smtp notls refuse; do P[$s]=$(free_port); done
 	# badmail is the same server, but its TLSA names another key
 	leaf other mail.example.test
 	tlsa 3 1 1 "$C/other.pem" "_${P[smtp]}._tcp.badmail.example.test."
+	# DANE-TA(2): the test CA; Postfix sends its chain (leaf, root)
+	tlsa 2 0 1 "$C/root.pem" "_${P[ta]}._tcp.mail.example.test."
+	echo "mailta IN A 127.0.0.1"
+	tlsa 2 0 1 "$C/root.pem" "_${P[ta]}._tcp.mailta.example.test."
+	echo "ta IN MX 10 mail.example.test."
 } >"$W/example.add"
 zones/serve start "$W/z" --add example.test "$W/example.add" 2>/dev/null ||
 	{ echo "zones failed"; exit 1; }
@@ -55,9 +62,10 @@ echo '/^STARTTLS$/ STARTTLS x' >"$W/refuse.regexp"
 tests/tools/postfix.sh start "$PF" "${P[smtp]}" mail.example.test \
 	"$C/mail.chain" "$C/mail.key" -- \
 	"127.0.0.1:${P[notls]}/inet=127.0.0.1:${P[notls]} inet n - n - - smtpd -o smtpd_tls_security_level=none" \
-	"127.0.0.1:${P[refuse]}/inet=127.0.0.1:${P[refuse]} inet n - n - - smtpd -o smtpd_command_filter=regexp:$W/refuse.regexp" ||
+	"127.0.0.1:${P[refuse]}/inet=127.0.0.1:${P[refuse]} inet n - n - - smtpd -o smtpd_command_filter=regexp:$W/refuse.regexp" \
+	"127.0.0.1:${P[ta]}/inet=127.0.0.1:${P[ta]} inet n - n - - smtpd" ||
 	{ echo "postfix failed"; exit 1; }
-wait_port "${P[notls]}" && wait_port "${P[refuse]}" || exit 1
+wait_port "${P[notls]}" && wait_port "${P[refuse]}" && wait_port "${P[ta]}" || exit 1
 LOG="$PF/maillog"
 BOX="$PF/mail/example.test/inbox"
 
@@ -170,6 +178,22 @@ grep_in out mx-fall '^250 2\.0\.0 Ok: queued as'
 wait_for "$BOX" 'tok-fall'
 file_has mx-delivered "$BOX" '^sent through tlspool-connect: tok-mx'
 file_has mx-fall-delivered "$BOX" '^sent through tlspool-connect: tok-fall'
+
+# --- DANE-TA(2) with the chain Postfix sends: the name checks ---
+# mailta.example.test: the CA matches, but the certificate names
+# mail.example.test only
+expect ta-name 4 -- send tok-taname --sni mailta.example.test --diagnose 127.0.0.1 "${P[ta]}"
+grep_in err ta-name '^; record  1: 2 0 1 \(DANE-TA\)'
+grep_in err ta-name 'mailta\.example\.test'
+no_grep_in out ta-name '^250'
+expect ta 0 -- send tok-ta --sni mail.example.test 127.0.0.1 "${P[ta]}"
+grep_in err ta '^peer: mail\.example\.test$'
+grep_in out ta '^250 2\.0\.0 Ok: queued as'
+# by MX: the MX host mail.example.test is a reference name (RFC 7672
+# section 3.2.2)
+expect ta-mx 0 -- send tok-tamx --mx ta.example.test "${P[ta]}"
+grep_in err ta-mx '^peer: mail\.example\.test$'
+grep_in out ta-mx '^250 2\.0\.0 Ok: queued as'
 
 # --- what a sending MTA would see of example.test (--lookup --mx) ---
 expect lookup-mx 0 -- "$CLI" --lookup --mx example.test "${P[smtp]}"
