@@ -10,6 +10,10 @@
 #    query answered by Prosody); Prosody logs the encrypted stream and
 #    the login;
 #  - the same by address, the stream to= the --sni name (example.test);
+#  - server to server (--starttls xmpp-server, from= the --myname), by
+#    address and by --srv xmpp-server: the server's features after TLS
+#    (dialback), Prosody logs the encrypted s2s stream; an SRV target whose
+#    TLSA names another key fails (exit 4);
 #  - failures: an SRV target whose TLSA names another key (exit 4, no
 #    login), a Prosody without a certificate, which offers no STARTTLS
 #    (exit 3), a stream to a domain Prosody does not serve (its
@@ -24,7 +28,7 @@ leaf xmpp xmpp.example.test
 leaf other xmpp.example.test
 
 declare -A P
-for s in tls notls; do P[$s]=$(free_port); done
+for s in tls notls s2s; do P[$s]=$(free_port); done
 {
 	echo "xmpp IN A 127.0.0.1"
 	echo "badxmpp IN A 127.0.0.1"
@@ -35,6 +39,12 @@ for s in tls notls; do P[$s]=$(free_port); done
 	tlsa 3 1 1 "$C/xmpp.pem" "_${P[tls]}._tcp.unknown.example.test."
 	tlsa 3 1 1 "$C/other.pem" "_${P[tls]}._tcp.badxmpp.example.test."
 	tlsa 3 1 1 "$C/xmpp.pem" "_${P[notls]}._tcp.example.test."
+	# server to server
+	echo "_xmpp-server._tcp IN SRV 0 0 ${P[s2s]} xmpp.example.test."
+	echo "_xmpp-server._tcp.bad IN SRV 0 0 ${P[s2s]} badxmpp.example.test."
+	tlsa 3 1 1 "$C/xmpp.pem" "_${P[s2s]}._tcp.xmpp.example.test."
+	tlsa 3 1 1 "$C/xmpp.pem" "_${P[s2s]}._tcp.example.test."
+	tlsa 3 1 1 "$C/other.pem" "_${P[s2s]}._tcp.badxmpp.example.test."
 } >"$W/example.add"
 zones/serve start "$W/z" --add example.test "$W/example.add" 2>/dev/null ||
 	{ echo "zones failed"; exit 1; }
@@ -47,7 +57,7 @@ cleanup_all() {
 	rm -rf "$T"
 }
 trap cleanup_all EXIT
-tests/tools/prosody.sh start "$X" "${P[tls]}" "example.test bad.example.test" \
+S2S_PORT=${P[s2s]} tests/tools/prosody.sh start "$X" "${P[tls]}" "example.test bad.example.test" \
 	"$C/xmpp.chain" "$C/xmpp.key" || { echo "prosody failed"; exit 1; }
 tests/tools/prosody.sh start "$X0" "${P[notls]}" example.test ||
 	{ echo "prosody (no TLS) failed"; exit 1; }
@@ -116,6 +126,34 @@ expect direct 0 -- run example.test --sni example.test 127.0.0.1 "${P[tls]}"
 grep_in err direct '^peer: example\.test$'
 grep_in out direct '<jid>john@example\.test/tlspool</jid>'
 grep_in out direct '<name>Prosody</name>'
+
+# --- server to server (xmpp-server): a stream from client.test ---
+s2s_session() { # DOMAIN
+	await_tls
+	printf "<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' to='%s' from='client.test' version='1.0'>" "$1"
+	sleep 0.3
+	printf "</stream:stream>"
+	sleep 0.2
+}
+s2s() { # DOMAIN CLI-ARGS...
+	local d=$1
+	shift
+	s2s_session "$d" | timeout 20 "$CLI" --client --starttls xmpp-server \
+		--myname client.test --no-local-cert "$@"
+}
+expect s2s-wrong-tlsa 4 -- s2s bad.example.test --srv xmpp-server bad.example.test
+grep_in err s2s-wrong-tlsa "_${P[s2s]}\\._tcp\\.badxmpp\\.example\\.test\\."
+no_grep_in out s2s-wrong-tlsa '.'
+expect s2s 0 -- s2s example.test --sni example.test --diagnose 127.0.0.1 "${P[s2s]}"
+grep_in err s2s '^peer: example\.test$'
+grep_in err s2s '^; starttls +xmpp-server, step done'
+grep_in out s2s "<stream:stream [^>]*from='example\.test'"
+grep_in out s2s "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
+expect s2s-srv 0 -- s2s example.test --srv xmpp-server example.test
+grep_in err s2s-srv '^peer: xmpp\.example\.test$'
+grep_in out s2s-srv "<dialback xmlns='urn:xmpp:features:dialback'/>"
+wait_for "$LOG" 's2sin.*Stream encrypted' || true
+file_has s2s-logged "$LOG" 's2sin[0-9a-f]+[[:space:]]+info[[:space:]]+Stream encrypted \(TLSv1\.[23] '
 
 timed finished
 finish

@@ -12,7 +12,9 @@
 # of the DOMAINS (one argument, separated by spaces).  With CERT and KEY (PEM; CERT may hold the chain) it offers
 # STARTTLS and requires it before authentication
 # (c2s_require_encryption); without them mod_tls is not loaded, so it
-# offers no STARTTLS.  Waits
+# offers no STARTTLS.  With S2S_PORT=N in the environment it also
+# listens for servers (s2s) on 127.0.0.1:N, with the same STARTTLS and
+# dialback.  Waits
 # until PORT listens.  Its pid is DIR/prosody.pid.  stop sends SIGTERM to
 # that pid and waits for it.
 #
@@ -77,6 +79,20 @@ fi
 # handshake for want of a certificate): left out
 tlsmod=
 [ -z "$cert" ] || tlsmod='"tls",'
+enc=false
+[ -z "$cert" ] || enc=true
+if [ -n "${S2S_PORT:-}" ]; then
+	s2sconf="s2s_ports = { $S2S_PORT }
+s2s_secure_auth = false
+s2s_require_encryption = $enc
+modules_enabled = { \"saslauth\", $tlsmod \"dialback\", \"disco\", \"ping\", \"version\", \"roster\" }
+modules_disabled = { \"offline\", \"c2s_direct_tls\", \"s2s_direct_tls\" }"
+else
+	s2sconf="s2s_ports = { }
+s2s_interfaces = { }
+modules_enabled = { \"saslauth\", $tlsmod \"disco\", \"ping\", \"version\", \"roster\" }
+modules_disabled = { \"s2s\", \"offline\", \"c2s_direct_tls\" }"
+fi
 {
 	cat <<EOF
 -- written by $prog
@@ -86,10 +102,7 @@ interfaces = { "127.0.0.1" }
 local_interfaces = { "127.0.0.1" }
 c2s_ports = { $port }
 c2s_direct_tls_ports = { }
-s2s_ports = { }
-s2s_interfaces = { }
-modules_enabled = { "saslauth", $tlsmod "disco", "ping", "version", "roster" }
-modules_disabled = { "s2s", "offline", "c2s_direct_tls" }
+$s2sconf
 authentication = "internal_plain"
 use_dane = false
 plugin_paths = { }
@@ -122,7 +135,8 @@ setpriv --reuid=prosody --regid=prosody --clear-groups -- \
 	prosody --config "$cfg" -F </dev/null >"$dir/stdout.log" 2>&1 &
 echo $! >"$dir/prosody.pid"
 i=0
-until ss -Htln "sport = :$port" | grep -q .; do
+until ss -Htln "sport = :$port" | grep -q . &&
+    { [ -z "${S2S_PORT:-}" ] || ss -Htln "sport = :$S2S_PORT" | grep -q .; }; do
 	i=$((i + 1))
 	[ $i -lt 200 ] || { tail -20 "$dir/prosody.log" "$dir/stdout.log" >&2 2>/dev/null; die "prosody does not listen on port $port"; }
 	kill -0 "$(cat "$dir/prosody.pid")" 2>/dev/null ||
