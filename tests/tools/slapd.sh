@@ -10,6 +10,9 @@
 # loads LDIF with slapadd, starts slapd listening on URLS (slapd -h, e.g.
 # "ldap://127.0.0.1:24389/ ldaps://127.0.0.1:24636/") as the current user,
 # and waits until the first URL's port listens.  The pid is DIR/slapd.pid.
+# With SLAPD_LOG=FILE in the environment slapd runs with "-d stats" in the
+# background instead, its log of every operation (connections, StartTLS,
+# binds, searches, results) in FILE.
 # stop kills that pid (nothing else) and waits for it.
 set -eu
 prog=tests/tools/slapd.sh
@@ -17,6 +20,13 @@ prog=tests/tools/slapd.sh
 die() {
 	echo "$prog: $*" >&2
 	exit 1
+}
+
+# Is process $1 alive?  A zombie is not: a daemon that ended is reaped
+# by PID 1, which may take its time (or never come) in a container.
+alive() {
+	kill -0 "$1" 2>/dev/null || return 1
+	[ "$(sed -n 's/^.*) \(.\).*$/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]
 }
 
 cmd=${1:-}
@@ -29,7 +39,7 @@ stop)
 	pid=$(cat "$dir/slapd.pid")
 	kill "$pid" 2>/dev/null || exit 0
 	i=0
-	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+	while alive "$pid" && [ $i -lt 100 ]; do
 		sleep 0.05
 		i=$((i + 1))
 	done
@@ -81,8 +91,13 @@ EOF
 } >"$dir/slapd.conf"
 slapadd -q -f "$dir/slapd.conf" -l "$ldif" >"$dir/slapadd.log" 2>&1 ||
     { cat "$dir/slapadd.log" >&2; die "slapadd failed"; }
-slapd -f "$dir/slapd.conf" -h "$urls" >"$dir/slapd.log" 2>&1 ||
-    { cat "$dir/slapd.log" >&2; die "slapd did not start"; }
+if [ -n "${SLAPD_LOG:-}" ]; then
+	# -d keeps slapd in the foreground; it still writes its pidfile
+	slapd -f "$dir/slapd.conf" -h "$urls" -d stats </dev/null >"$SLAPD_LOG" 2>&1 &
+else
+	slapd -f "$dir/slapd.conf" -h "$urls" >"$dir/slapd.log" 2>&1 ||
+	    { cat "$dir/slapd.log" >&2; die "slapd did not start"; }
+fi
 port=$(echo "$urls" | sed -n 's|^[a-z]*://[^:]*:\([0-9]*\).*|\1|p')
 i=0
 until ss -Htln "sport = :$port" | grep -q .; do
