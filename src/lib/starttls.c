@@ -132,11 +132,16 @@ static int handshake_failed(struct call *c, int r)
 
 	if (c->cb_errno != 0) {
 		/* RFC 6066 section 3: tell the client why, rather than just
-		 * closing; GnuTLS does not send this alert itself. */
+		 * closing; GnuTLS does not send this alert itself.  A name
+		 * we have no identity for is unrecognized_name; an identity
+		 * we could not load (an untrusted key file, a broken
+		 * certificate) is our fault, not the name's: internal_error
+		 * (RFC 8446 section 6.2). */
 		gnutls_alert_send(c->session, GNUTLS_AL_FATAL,
-		                  c->cb_errno == EPERM
-		                          ? GNUTLS_A_ACCESS_DENIED
-		                          : GNUTLS_A_UNRECOGNIZED_NAME);
+		                  c->cb_errno == EPERM ? GNUTLS_A_ACCESS_DENIED
+		                  : c->cb_errno == ENOKEY
+		                          ? GNUTLS_A_UNRECOGNIZED_NAME
+		                          : GNUTLS_A_INTERNAL_ERROR);
 		errno = c->cb_errno;
 		return -1; /* the hook recorded the detail */
 	}

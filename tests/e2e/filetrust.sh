@@ -34,7 +34,7 @@ certtool --generate-self-signed --load-privkey "$W/www.key" --template "$W/tmpl"
 SPKI=$(openssl pkey -in "$W/www.key" -pubout -outform DER | sha256sum | cut -c1-64)
 
 declare -A P
-for s in forged good link authz key rel; do P[$s]=$(free_port); done
+for s in forged good link authz key rel keysrv; do P[$s]=$(free_port); done
 for s in forged good link authz key rel; do
 	echo "_${P[$s]}._tcp.www IN TLSA 3 1 1 $SPKI"
 done >"$W/add"
@@ -177,6 +177,23 @@ chmod 0644 "$W/open.key"
 export TLSPOOL_CONFIG="$W/key.conf"
 expect key-0644 1 -- client "${P[key]}" --myname client.example.test
 grep_in err key-0644 "client\\.example\\.test: key $W/open\\.key: owner root \\(uid 0\\), mode 0644: readable by group or other; a private key must be 0600 or stricter"
+# A server whose identity's key others can read refuses to load it and
+# tells the client internal_error (its own fault), not unrecognized_name
+# (RFC 8446 section 6.2): the name is one it serves.
+{
+	sed 's/^timeout_ms = .*/timeout_ms = 500/' "$W/z2/tlspool.conf"
+	printf '[identity www.example.test]\nkey = %s\ncertificate = %s\n' "$W/open.key" "$W/www.pem"
+} >"$W/keysrv.conf"
+("$CLI" --server --config "$W/keysrv.conf" --bind 127.0.0.1 --no-peer-cert \
+	--exec cat "${P[keysrv]}" >/dev/null 2>"$T/keysrv.err") &
+pids+=($!)
+wait_port "${P[keysrv]}"
+expect key-0644-server 1 -- timeout 20 gnutls-cli --insecure --sni-hostname www.example.test \
+	-p "${P[keysrv]}" 127.0.0.1 </dev/null
+grep_in out key-0644-server 'Received alert \[80\]: Internal error'
+no_grep_in out key-0644-server 'nrecognized'
+wait "${pids[-1]}" 2>/dev/null
+grep_in keysrv.err key-0644-server "key $W/open\\.key: owner root \\(uid 0\\), mode 0644: readable by group or other"
 # The configuration in $W/rel names its key and trust anchor relatively;
 # the client runs from /.
 mkdir -m 700 "$W/rel"
