@@ -64,7 +64,12 @@ struct tlspool_dns {
 	pthread_mutex_t fast_lock;
 	getdns_context *fast;
 	pthread_mutex_t count_lock;
-	unsigned long nkept, nfull;
+	unsigned long nkept, nfull, nloaded;
+	unsigned keep_ttl; /* [dns] keep_keys_ttl */
+	/* tlspool_dns_set_keystore(): zone keys shared between processes */
+	tlspool_dns_keystore_get *kget;
+	tlspool_dns_keystore_put *kput;
+	void *karg;
 };
 
 const char *tlspool_dns_verdict_name(tlspool_dns_verdict v)
@@ -334,6 +339,7 @@ static int make_fast(tlspool_dns *dns, const tlspool_dns_config *cfg, char *err,
 		tp_err(err, errlen, "getdns: cannot ask for DNSSEC records");
 		return -1;
 	}
+	dns->keep_ttl = cfg->keep_keys_ttl;
 	dns->keys = tp_keyring_new(cfg->keep_keys_ttl);
 	if (dns->keys == NULL) {
 		tp_err(err, errlen, "out of memory");
@@ -427,6 +433,31 @@ void tp_dns_counts(tlspool_dns *dns, unsigned long *kept, unsigned long *full)
 	*kept = dns->nkept;
 	*full = dns->nfull;
 	pthread_mutex_unlock(&dns->count_lock);
+}
+
+unsigned long tp_dns_loaded(tlspool_dns *dns)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&dns->count_lock);
+	n = dns->nloaded;
+	pthread_mutex_unlock(&dns->count_lock);
+	return n;
+}
+
+int tlspool_dns_set_keystore(tlspool_dns *dns, tlspool_dns_keystore_get *get,
+                             tlspool_dns_keystore_put *put, void *arg)
+{
+	if (dns == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&dns->count_lock);
+	dns->kget = get;
+	dns->kput = get != NULL ? put : NULL;
+	dns->karg = get != NULL ? arg : NULL;
+	pthread_mutex_unlock(&dns->count_lock);
+	return 0;
 }
 
 void tlspool_dns_answer_free(tlspool_dns_answer *ans)
@@ -1090,6 +1121,55 @@ int tp_dns_keys_validated(tlspool_dns *dns, const struct getdns_list *chain,
 	return nzones > 0;
 }
 
+/* The keystore's functions, read together. */
+static void keystore_of(tlspool_dns *dns, tlspool_dns_keystore_get **get,
+                        tlspool_dns_keystore_put **put, void **arg)
+{
+	pthread_mutex_lock(&dns->count_lock);
+	*get = dns->kget;
+	*put = dns->kput;
+	*arg = dns->karg;
+	pthread_mutex_unlock(&dns->count_lock);
+}
+
+/*
+ * Put the zone keys of a validated chain into the keystore, zone by zone
+ * (the DNSKEY and DS RRsets with their RRSIGs), each until the time the
+ * keyring keeps it.  Only a zone that this handle does not keep, or keeps
+ * for less than half of that time, is written: each process writes a
+ * zone's keys about twice in their lifetime, not at every full lookup.
+ */
+static void store(tlspool_dns *dns, const getdns_list *chain, time_t now)
+{
+	tlspool_dns_keystore_get *get;
+	tlspool_dns_keystore_put *put;
+	unsigned char *buf;
+	void *arg;
+	size_t i, n = 0;
+
+	keystore_of(dns, &get, &put, &arg);
+	if (put == NULL || (buf = malloc(TLSPOOL_DNS_KEYSTORE_MAX)) == NULL)
+		return;
+	getdns_list_get_length(chain, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char zone[256];
+		time_t until = 0, kept;
+		long len;
+
+		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD ||
+		    rr_int(rr, "type", 0) != TP_RR_DNSKEY ||
+		    rr_name(rr, "name", zone) != 0 || !first_of(chain, i, zone))
+			continue;
+		len = tp_zone_wire(chain, zone, now, dns->keep_ttl, buf,
+		                   TLSPOOL_DNS_KEYSTORE_MAX, &until);
+		kept = tp_keyring_until(dns->keys, zone);
+		if (len > 0 && (kept <= now || kept - now < (until - now) / 2))
+			put(arg, zone, buf, (size_t)len, until);
+	}
+	free(buf);
+}
+
 /* Keep the zone keys of a secure full lookup's validation chain: each of
  * its DNSKEY sets validated once more from the trust anchor, whatever
  * getdns put in the chain.  For lack of memory nothing is kept: the next
@@ -1104,8 +1184,71 @@ static void learn(tlspool_dns *dns, getdns_dict *resp)
 	            GETDNS_DNSSEC_SECURE &&
 	    getdns_dict_get_list(resp, "validation_chain", &chain) ==
 	            GETDNS_RETURN_GOOD &&
-	    tp_dns_keys_validated(dns, chain, now))
+	    tp_dns_keys_validated(dns, chain, now)) {
+		store(dns, chain, now);
 		(void)tp_keyring_learn(dns->keys, chain, now);
+	}
+}
+
+/*
+ * Zone keys from the keystore for name: the entries of name and of each
+ * zone above it up to the root, as one chain.  They are kept only when
+ * one of them is of a zone not kept yet (else the store has nothing new
+ * and is not read again for this lookup), and only when every DNSKEY set
+ * among them validates from the trust anchor (tp_dns_keys_validated()):
+ * a store that was tampered with, or holds keys a rollover retired, adds
+ * nothing, and the lookup is a full one.  Kept no later than the earliest
+ * entry's expiry.  1 when keys were kept, else 0.
+ */
+static int load_stored(tlspool_dns *dns, const char *name, time_t now)
+{
+	tlspool_dns_keystore_get *get;
+	tlspool_dns_keystore_put *put;
+	getdns_list *list = NULL;
+	unsigned char *buf = NULL;
+	const char *z = name;
+	time_t cap = 0;
+	void *arg;
+	int fresh = 0, rv = 0;
+
+	keystore_of(dns, &get, &put, &arg);
+	if (get == NULL || dns->keys == NULL ||
+	    (buf = malloc(TLSPOOL_DNS_KEYSTORE_MAX)) == NULL ||
+	    (list = getdns_list_create()) == NULL)
+		goto out;
+	for (;;) {
+		char zone[256];
+		time_t until = 0;
+		long len;
+
+		snprintf(zone, sizeof(zone), "%s",
+		         z[0] == '\0' || strcmp(z, ".") == 0 ? "." : z);
+		len = get(arg, zone, buf, TLSPOOL_DNS_KEYSTORE_MAX, &until);
+		if (len > TLSPOOL_DNS_KEYSTORE_MAX)
+			goto out;
+		if (len > 0 && until > now) {
+			if (tp_wire_append(list, buf, (size_t)len) != 0)
+				goto out; /* malformed: nothing of it */
+			if (cap == 0 || until < cap)
+				cap = until;
+			if (tp_keyring_until(dns->keys, zone) <= now)
+				fresh = 1;
+		}
+		if (strcmp(zone, ".") == 0)
+			break;
+		z = strchr(z, '.') != NULL ? strchr(z, '.') + 1 : "";
+	}
+	if (fresh && tp_dns_keys_validated(dns, list, now) &&
+	    tp_keyring_learn_until(dns->keys, list, now, cap) == 0) {
+		rv = 1;
+		pthread_mutex_lock(&dns->count_lock);
+		dns->nloaded++;
+		pthread_mutex_unlock(&dns->count_lock);
+	}
+out:
+	getdns_list_destroy(list);
+	free(buf);
+	return rv;
 }
 
 /* One query of the lookup, with what is left of its time: from the kept
@@ -1119,6 +1262,13 @@ static getdns_return_t query(tlspool_dns *dns, const char *name, uint16_t type,
 	/* a caller who asked for the validation chain gets it: the full
 	 * lookup */
 	if (!dns->chain && query_kept(dns, name, type, deadline, resp)) {
+		count(dns, 1);
+		return GETDNS_RETURN_GOOD;
+	}
+	/* keys another process kept, from the keystore */
+	if (!dns->chain && *resp == NULL &&
+	    load_stored(dns, name, time(NULL)) &&
+	    query_kept(dns, name, type, deadline, resp)) {
 		count(dns, 1);
 		return GETDNS_RETURN_GOOD;
 	}
