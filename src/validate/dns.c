@@ -1135,9 +1135,10 @@ static void keystore_of(tlspool_dns *dns, tlspool_dns_keystore_get **get,
 /*
  * Put the zone keys of a validated chain into the keystore, zone by zone
  * (the DNSKEY and DS RRsets with their RRSIGs), each until the time the
- * keyring keeps it.  Only a zone that this handle does not keep, or keeps
- * for less than half of that time, is written: each process writes a
- * zone's keys about twice in their lifetime, not at every full lookup.
+ * keyring keeps it.  Only a zone whose keys this handle does not keep
+ * (new, or other keys after a rollover), or keeps for less than half of
+ * that time, is written: a process writes a zone's keys about twice in
+ * their lifetime, not at every full lookup.
  */
 static void store(tlspool_dns *dns, const getdns_list *chain, time_t now)
 {
@@ -1163,7 +1164,7 @@ static void store(tlspool_dns *dns, const getdns_list *chain, time_t now)
 			continue;
 		len = tp_zone_wire(chain, zone, now, dns->keep_ttl, buf,
 		                   TLSPOOL_DNS_KEYSTORE_MAX, &until);
-		kept = tp_keyring_until(dns->keys, zone);
+		kept = tp_keyring_holds(dns->keys, chain, zone, now);
 		if (len > 0 && (kept <= now || kept - now < (until - now) / 2))
 			put(arg, zone, buf, (size_t)len, until);
 	}

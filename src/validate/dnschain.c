@@ -315,6 +315,60 @@ struct getdns_list *tp_keyring_anchors(struct tp_keyring *k, const char *name,
 	return tas;
 }
 
+/* Is the rdata of rr that of one of the DNSKEYs in keys? */
+static int among(const getdns_dict *rr, const getdns_list *keys)
+{
+	getdns_bindata *a, *b;
+	size_t i, n = 0;
+
+	if (getdns_dict_get_bindata(rr, "/rdata/rdata_raw", &a) !=
+	    GETDNS_RETURN_GOOD)
+		return 0;
+	getdns_list_get_length(keys, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *k;
+
+		if (getdns_list_get_dict(keys, i, &k) == GETDNS_RETURN_GOOD &&
+		    getdns_dict_get_bindata(k, "/rdata/rdata_raw", &b) ==
+		            GETDNS_RETURN_GOOD &&
+		    a->size == b->size &&
+		    memcmp(a->data, b->data, a->size) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+time_t tp_keyring_holds(struct tp_keyring *k, const struct getdns_list *chain,
+                        const char *zone, time_t now)
+{
+	const struct zonekeys *z;
+	getdns_list *keys;
+	size_t i, n = 0, nk = 0, nz = 0;
+	time_t until = 0;
+
+	if (k == NULL || (keys = keys_of(chain, zone)) == NULL)
+		return 0;
+	pthread_mutex_lock(&k->lock);
+	z = find(k, zone);
+	if (z != NULL && z->until > now) {
+		getdns_list_get_length(keys, &nk);
+		getdns_list_get_length(z->keys, &nz);
+		for (i = 0, n = 0; i < nk; i++) {
+			getdns_dict *rr;
+
+			if (getdns_list_get_dict(keys, i, &rr) ==
+			            GETDNS_RETURN_GOOD &&
+			    among(rr, z->keys))
+				n++;
+		}
+		if (n == nk && nk == nz)
+			until = z->until;
+	}
+	pthread_mutex_unlock(&k->lock);
+	getdns_list_destroy(keys);
+	return until;
+}
+
 time_t tp_keyring_until(struct tp_keyring *k, const char *zone)
 {
 	const struct zonekeys *z;

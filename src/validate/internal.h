@@ -97,6 +97,11 @@ int tp_wire_append(struct getdns_list *list, const unsigned char *buf,
 struct getdns_list *tp_keyring_anchors(struct tp_keyring *k, const char *name,
                                        time_t now);
 
+/* Until when zone's keys are kept, if the keyring holds exactly the
+ * DNSKEY set of zone in chain (0: it does not). */
+time_t tp_keyring_holds(struct tp_keyring *k, const struct getdns_list *chain,
+                        const char *zone, time_t now);
+
 /* Until when zone's keys are kept (0: they are not). */
 time_t tp_keyring_until(struct tp_keyring *k, const char *zone);
 
