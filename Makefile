@@ -182,7 +182,7 @@ $(LIBTOOLS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/tools/%.c $(LIB_A) $(VAL
 
 tools: $(TOOL_BIN)
 
-tests: all $(UNIT_BIN) $(TOOL_BIN) $(POOL_LOAD)
+tests: all $(UNIT_BIN) $(TOOL_BIN) $(POOL_LOAD) $(COLDVAL_BENCH)
 
 # `make check` and `make demo` first install what is missing, then run a
 # second make so that pkg-config sees the installed packages.
