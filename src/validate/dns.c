@@ -45,6 +45,7 @@
 #include "internal.h"
 
 #define TP_RR_SOA    6
+#define TP_RR_DS     43
 #define TP_RR_RRSIG  46
 #define TP_RR_DNSKEY 48
 
@@ -999,9 +1000,15 @@ static int kept_secure(getdns_dict *resp, uint16_t type, getdns_list *tas,
 	                           GETDNS_DNSSEC_SECURE) == GETDNS_RETURN_GOOD;
 }
 
+static int child_keys(tlspool_dns *dns, const char *name, getdns_dict *resp,
+                      long long deadline, time_t now);
+
 /*
  * One query for name with the DO bit (RFC 3225), its reply validated
- * offline with the kept keys of the zones above name as trust anchors.  1
+ * offline with the kept keys of the zones above name as trust anchors.
+ * When the reply is signed by a zone below the kept ones (a child zone),
+ * that zone's DS and DNSKEY sets are fetched and validated from the kept
+ * keys (child_keys()), and the reply is validated again with them.  1
  * when the reply is secure: *resp is the response with that status in its
  * reply.  0 when it is not (*resp NULL), or when the query timed out with
  * no time left (*resp the timed-out response).
@@ -1035,6 +1042,12 @@ static int query_kept(tlspool_dns *dns, const char *name, uint16_t type,
 	}
 	ok = r == GETDNS_RETURN_GOOD && kept_secure(*resp, type, tas, now);
 	getdns_list_destroy(tas);
+	if (!ok && r == GETDNS_RETURN_GOOD &&
+	    child_keys(dns, name, *resp, deadline, now) &&
+	    (tas = tp_keyring_anchors(dns->keys, name, now)) != NULL) {
+		ok = kept_secure(*resp, type, tas, now);
+		getdns_list_destroy(tas);
+	}
 	if (!ok) {
 		getdns_dict_destroy(*resp);
 		*resp = NULL;
@@ -1169,6 +1182,217 @@ static void store(tlspool_dns *dns, const getdns_list *chain, time_t now)
 			put(arg, zone, buf, (size_t)len, until);
 	}
 	free(buf);
+}
+
+/* The deepest signer of an RRSIG in the answer or authority section of
+ * resp's reply that encloses name, lies below every kept zone that does,
+ * and is not kept itself, into zone; 0, or -1 when there is none. */
+static int unkept_signer(tlspool_dns *dns, getdns_dict *resp, const char *name,
+                         time_t now, char zone[256])
+{
+	static const char *const sections[] = {"/replies_tree/0/answer",
+	                                       "/replies_tree/0/authority"};
+	size_t s, i, n;
+
+	zone[0] = '\0';
+	for (s = 0; s < 2; s++) {
+		getdns_list *l;
+
+		if (getdns_dict_get_list(resp, sections[s], &l) !=
+		    GETDNS_RETURN_GOOD)
+			continue;
+		n = 0;
+		getdns_list_get_length(l, &n);
+		for (i = 0; i < n; i++) {
+			getdns_dict *rr;
+			char signer[256];
+
+			if (getdns_list_get_dict(l, i, &rr) !=
+			            GETDNS_RETURN_GOOD ||
+			    rr_int(rr, "type", 0) != TP_RR_RRSIG ||
+			    rr_name(rr, "/rdata/signers_name", signer) != 0 ||
+			    !tp_zone_encloses(signer, name) ||
+			    tp_keyring_until(dns->keys, signer) > now ||
+			    strlen(signer) <= strlen(zone))
+				continue;
+			strcpy(zone, signer);
+		}
+	}
+	return zone[0] != '\0' ? 0 : -1;
+}
+
+/* The records of type at zone in the answer of resp, and the RRSIGs over
+ * them, appended to out.  The number of records of type, or -1. */
+static int take(getdns_dict *resp, const char *zone, uint32_t type,
+                getdns_list *out, const char **signer, char buf[256])
+{
+	getdns_list *l;
+	size_t i, n = 0, no = 0;
+	int found = 0;
+
+	if (getdns_dict_get_list(resp, "/replies_tree/0/answer", &l) !=
+	    GETDNS_RETURN_GOOD)
+		return -1;
+	getdns_list_get_length(l, &n);
+	getdns_list_get_length(out, &no);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char owner[256];
+		uint32_t t;
+
+		if (getdns_list_get_dict(l, i, &rr) != GETDNS_RETURN_GOOD ||
+		    rr_name(rr, "name", owner) != 0 ||
+		    !tp_name_equal(owner, zone))
+			continue;
+		t = rr_int(rr, "type", 0);
+		if (t == TP_RR_RRSIG &&
+		    rr_int(rr, "/rdata/type_covered", 0) == type) {
+			if (signer != NULL &&
+			    rr_name(rr, "/rdata/signers_name", buf) == 0)
+				*signer = buf;
+		} else if (t == type) {
+			found++;
+		} else {
+			continue;
+		}
+		if (getdns_list_set_dict(out, no++, rr) != GETDNS_RETURN_GOOD)
+			return -1;
+	}
+	return found;
+}
+
+/* One query of type for zone on the one-query context; NULL if none. */
+static getdns_dict *ask_fast(tlspool_dns *dns, const char *zone, uint16_t type,
+                             long long deadline)
+{
+	getdns_dict *resp = NULL;
+	long long left = deadline - mono_ms();
+	getdns_return_t r;
+
+	if (left <= 0)
+		return NULL;
+	pthread_mutex_lock(&dns->fast_lock);
+	r = getdns_context_set_timeout(dns->fast, (unsigned)left);
+	if (r == GETDNS_RETURN_GOOD)
+		r = getdns_general_sync(dns->fast, zone, type, NULL, &resp);
+	pthread_mutex_unlock(&dns->fast_lock);
+	if (r != GETDNS_RETURN_GOOD) {
+		getdns_dict_destroy(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+/* The records of type in l (not their RRSIGs), as a new list. */
+static getdns_list *only(const getdns_list *l, uint32_t type)
+{
+	getdns_list *out = getdns_list_create();
+	size_t i, n = 0, no = 0;
+
+	if (out == NULL)
+		return NULL;
+	getdns_list_get_length(l, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+
+		if (getdns_list_get_dict(l, i, &rr) == GETDNS_RETURN_GOOD &&
+		    rr_int(rr, "type", 0) == type &&
+		    getdns_list_set_dict(out, no++, rr) != GETDNS_RETURN_GOOD) {
+			getdns_list_destroy(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* Is the DS set (with its RRSIGs) in ds signed by one of the kept keys
+ * tas, and the DNSKEY set (with its RRSIGs) in keys signed by a key that
+ * one of those DS records authenticates?  Two steps, as getdns checks one
+ * signer per call: the DS set with tas as trust anchors, then the DNSKEY
+ * set with the validated DS records as trust anchors (getdns finds the
+ * key a DS names in the support list: the DNSKEY set itself). */
+static int keys_via_ds(getdns_list *ds, getdns_list *keys, getdns_list *tas,
+                       time_t now)
+{
+	getdns_list *none = getdns_list_create(), *dsonly = NULL;
+	int ok = 0;
+
+	if (none != NULL &&
+	    getdns_validate_dnssec2(ds, none, tas, now, 0) ==
+	            GETDNS_DNSSEC_SECURE &&
+	    (dsonly = only(ds, TP_RR_DS)) != NULL)
+		ok = getdns_validate_dnssec2(keys, keys, dsonly, now, 0) ==
+		     GETDNS_DNSSEC_SECURE;
+	getdns_list_destroy(dsonly);
+	getdns_list_destroy(none);
+	return ok;
+}
+
+/*
+ * A reply signed by a zone below the kept ones: fetch that zone's DS set
+ * (from its parent) and DNSKEY set, two queries, and keep the DNSKEYs when
+ * they validate through the DS from the kept keys of the zones above
+ * (RFC 4035 section 5: the DS RRset signed by a kept key, a DNSKEY that
+ * the DS authenticates signing the DNSKEY RRset).  Kept no longer than the
+ * parent's keys, and put into the keystore.  An insecure delegation (no
+ * DS), or anything that does not validate, keeps nothing: the lookup is
+ * then a full one.  1 when keys were kept, else 0.
+ */
+static int child_keys(tlspool_dns *dns, const char *name, getdns_dict *resp,
+                      long long deadline, time_t now)
+{
+	char zone[256], pbuf[256];
+	const char *parent = NULL;
+	getdns_dict *ds = NULL, *dk = NULL;
+	getdns_list *tas = NULL, *support = getdns_list_create(),
+	            *keys = getdns_list_create(), *chain = NULL;
+	size_t i, n = 0, nc = 0;
+	int rv = 0;
+
+	if (support == NULL || keys == NULL ||
+	    unkept_signer(dns, resp, name, now, zone) != 0 ||
+	    (tas = tp_keyring_anchors(dns->keys, zone, now)) == NULL ||
+	    (ds = ask_fast(dns, zone, TP_RR_DS, deadline)) == NULL ||
+	    take(ds, zone, TP_RR_DS, support, &parent, pbuf) <= 0 ||
+	    parent == NULL ||
+	    (dk = ask_fast(dns, zone, TP_RR_DNSKEY, deadline)) == NULL ||
+	    take(dk, zone, TP_RR_DNSKEY, keys, NULL, NULL) <= 0 ||
+	    !keys_via_ds(support, keys, tas, now) ||
+	    (chain = getdns_list_create()) == NULL)
+		goto out;
+	/* the DS set and its RRSIG, then the DNSKEY set and its RRSIGs */
+	getdns_list_get_length(support, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+
+		if (getdns_list_get_dict(support, i, &rr) !=
+		            GETDNS_RETURN_GOOD ||
+		    getdns_list_set_dict(chain, nc++, rr) != GETDNS_RETURN_GOOD)
+			goto out;
+	}
+	n = 0;
+	getdns_list_get_length(keys, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+
+		if (getdns_list_get_dict(keys, i, &rr) != GETDNS_RETURN_GOOD ||
+		    getdns_list_set_dict(chain, nc++, rr) != GETDNS_RETURN_GOOD)
+			goto out;
+	}
+	if (tp_keyring_until(dns->keys, parent) <= now)
+		goto out;
+	store(dns, chain, now);
+	rv = tp_keyring_learn_until(dns->keys, chain, now,
+	                            tp_keyring_until(dns->keys, parent)) == 0 &&
+	     tp_keyring_until(dns->keys, zone) > now;
+out:
+	getdns_list_destroy(chain);
+	getdns_list_destroy(keys);
+	getdns_list_destroy(support);
+	getdns_list_destroy(tas);
+	getdns_dict_destroy(ds);
+	getdns_dict_destroy(dk);
+	return rv;
 }
 
 /* Keep the zone keys of a secure full lookup's validation chain: each of

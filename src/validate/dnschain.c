@@ -264,7 +264,7 @@ int tp_keyring_learn_until(struct tp_keyring *k,
 }
 
 /* Is zone name or one of its ancestors? */
-static int encloses(const char *zone, const char *name)
+int tp_zone_encloses(const char *zone, const char *name)
 {
 	size_t zl = strlen(zone), nl = strlen(name);
 
@@ -292,7 +292,7 @@ struct getdns_list *tp_keyring_anchors(struct tp_keyring *k, const char *name,
 		const struct zonekeys *z = &k->z[i];
 		size_t j, nk = 0;
 
-		if (z->until <= now || !encloses(z->zone, name))
+		if (z->until <= now || !tp_zone_encloses(z->zone, name))
 			continue;
 		if (tas == NULL && (tas = getdns_list_create()) == NULL)
 			break;

@@ -102,6 +102,9 @@ struct getdns_list *tp_keyring_anchors(struct tp_keyring *k, const char *name,
 time_t tp_keyring_holds(struct tp_keyring *k, const struct getdns_list *chain,
                         const char *zone, time_t now);
 
+/* Is zone name, or one of its ancestors?  1 or 0. */
+int tp_zone_encloses(const char *zone, const char *name);
+
 /* Until when zone's keys are kept (0: they are not). */
 time_t tp_keyring_until(struct tp_keyring *k, const char *zone);
 

@@ -225,6 +225,8 @@ struct relay {
 	atomic_int queries;
 	atomic_int drop;  /* count, but do not forward */
 	atomic_int strip; /* answers without authority and additional */
+	atomic_int spoil; /* replies to queries of this type: one octet of
+	                     the first answer record's rdata changed */
 	atomic_int stop;
 	pthread_t thr;
 };
@@ -268,6 +270,28 @@ static size_t strip_reply(unsigned char *msg, size_t n)
 	return off;
 }
 
+/* Change the last octet of the first answer record's rdata of a reply to
+ * a query of type (an on-path attacker); nothing when it is another. */
+static void spoil_reply(unsigned char *msg, size_t n, unsigned type)
+{
+	unsigned qd = (unsigned)msg[4] << 8 | msg[5];
+	unsigned an = (unsigned)msg[6] << 8 | msg[7];
+	size_t off = 12, rdlen;
+
+	if (qd != 1 || an == 0)
+		return;
+	off = skip_name(msg, n, off);
+	if (off == 0 || off + 4 > n ||
+	    ((unsigned)msg[off] << 8 | msg[off + 1]) != type)
+		return;
+	off = skip_name(msg, n, off + 4);
+	if (off == 0 || off + 10 > n)
+		return;
+	rdlen = (size_t)msg[off + 8] << 8 | msg[off + 9];
+	if (rdlen > 0 && off + 10 + rdlen <= n)
+		msg[off + 10 + rdlen - 1] ^= 0x01;
+}
+
 static void *relay_run(void *arg)
 {
 	struct relay *r = arg;
@@ -303,6 +327,10 @@ static void *relay_run(void *arg)
 				if (atomic_load(&r->strip))
 					n = (ssize_t)strip_reply(buf,
 					                         (size_t)n);
+				if (atomic_load(&r->spoil))
+					spoil_reply(buf, (size_t)n,
+					            (unsigned)atomic_load(
+					                    &r->spoil));
 				sendto(r->cfd, buf, (size_t)n, 0,
 				       (struct sockaddr *)&r->client[id],
 				       sizeof(r->client[0]));
@@ -582,6 +610,46 @@ START_TEST(kept_keys_keep_errors)
 	ck_assert_int_eq(a->verdict, TLSPOOL_DNS_BOGUS);
 	ck_assert_str_eq(a->detail, "RRSIG expired");
 	tlspool_dns_answer_free(a);
+	/* child zones of test.: an unsigned one (no DS) and one whose keys
+	 * carry expired signatures are never kept; bogus.test's keys are
+	 * good (only its TLSA RRsets are broken), and kept */
+	ck_assert_int_eq(tp_dns_keys_until(dns, "insecure.test."), 0);
+	ck_assert_int_eq(tp_dns_keys_until(dns, "expired.test."), 0);
+	ck_assert_int_gt(tp_dns_keys_until(dns, "bogus.test."), time(NULL));
+	/* a broken signature in a child zone with kept keys is bogus */
+	ck_assert_int_eq(tlspool_dns_lookup(dns, "_443._tcp.www.bogus.test",
+	                                    TLSA, &a, NULL, 0),
+	                 0);
+	ck_assert_int_eq(a->verdict, TLSPOOL_DNS_BOGUS);
+	tlspool_dns_answer_free(a);
+	tlspool_dns_free(dns);
+	relay_stop(r);
+}
+END_TEST
+
+/* A child zone's DS or DNSKEY set changed on the path: its keys are not
+ * kept and the answer is bogus, as a full lookup finds too. */
+START_TEST(child_zone_keys_spoiled)
+{
+	const char *dir = tp_zones_dir();
+	struct relay *r = relay_start(zones_port(dir));
+	tlspool_dns *dns = open_dns(dir, r, 3600);
+	unsigned types[2] = {43, 48}; /* DS, DNSKEY */
+
+	for (int i = 0; i < 2; i++) {
+		lookup(dns, r, "_443._tcp.www.example.test", TLSA,
+		       TLSPOOL_DNS_SECURE);
+		atomic_store(&r->spoil, (int)types[i]);
+		lookup(dns, r, "_443._tcp.www.other.test", TLSA,
+		       TLSPOOL_DNS_BOGUS);
+		ck_assert_int_eq(tp_dns_keys_until(dns, "other.test."), 0);
+		atomic_store(&r->spoil, 0);
+		ck_assert_int_eq(lookup(dns, r, "_443._tcp.www.other.test",
+		                        TLSA, TLSPOOL_DNS_SECURE),
+		                 3);
+		tlspool_dns_free(dns);
+		dns = open_dns(dir, r, 3600);
+	}
 	tlspool_dns_free(dns);
 	relay_stop(r);
 }
@@ -625,16 +693,23 @@ START_TEST(new_name_in_kept_zone_one_query)
 	ck_assert_int_eq(lookup(dns, r, "_443._tcp.alias.example.test", TLSA,
 	                        TLSPOOL_DNS_SECURE),
 	                 1);
-	/* another zone under a kept parent: its own keys are not kept yet */
-	ck_assert_int_gt(lookup(dns, r, "_443._tcp.www.other.test", TLSA,
-	                        TLSPOOL_DNS_SECURE),
-	                 1);
+	/* another zone under a kept parent: its own keys are not kept yet;
+	 * the reply, then its DS (signed by test.) and DNSKEY sets, and the
+	 * reply validated with them */
+	ck_assert_int_eq(tp_dns_keys_until(dns, "other.test."), 0);
+	q = lookup(dns, r, "_443._tcp.www.other.test", TLSA,
+	           TLSPOOL_DNS_SECURE);
+	fprintf(stderr, "a child zone of a kept zone: %d queries\n", q);
+	ck_assert_int_eq(q, 3);
+	ck_assert_int_gt(tp_dns_keys_until(dns, "other.test."), time(NULL));
+	ck_assert_int_le(tp_dns_keys_until(dns, "other.test."),
+	                 tp_dns_keys_until(dns, "test."));
 	ck_assert_int_eq(lookup(dns, r, "www.other.test", TLSPOOL_RR_A,
 	                        TLSPOOL_DNS_SECURE),
 	                 1);
 	tp_dns_counts(dns, &kept, &full);
-	ck_assert_uint_eq(kept, 7);
-	ck_assert_uint_eq(full, 2);
+	ck_assert_uint_eq(kept, 8);
+	ck_assert_uint_eq(full, 1);
 	tlspool_dns_free(dns);
 	relay_stop(r);
 }
@@ -1073,6 +1148,7 @@ static Suite *suite(void)
 	tcase_add_test(neg, timeout_with_kept_keys_is_timeout);
 	tcase_add_test(neg, kept_keys_keep_errors);
 	tcase_add_test(neg, stored_keys_tampered_are_not_used);
+	tcase_add_test(neg, child_zone_keys_spoiled);
 	tcase_add_test(pos, new_name_in_kept_zone_one_query);
 	tcase_add_test(pos, keys_kept_within_bounds);
 	tcase_add_test(pos, stored_keys_shared_between_processes);
