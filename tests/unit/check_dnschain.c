@@ -860,6 +860,19 @@ START_TEST(stored_keys_shared_between_processes)
 	lookup(dns, r, "_443._tcp.www.insecure.test", TLSA,
 	       TLSPOOL_DNS_INSECURE);
 	ck_assert_uint_eq(tp_dns_loaded(dns), 1);
+	/* a child zone's keys, fetched in three queries, are stored too */
+	ck_assert_int_eq(lookup(dns, r, "_443._tcp.www.other.test", TLSA,
+	                        TLSPOOL_DNS_SECURE),
+	                 3);
+	tlspool_dns_free(dns);
+	n = 0;
+	ck_assert_int_eq(tp_cache_list(c, count_zonekeys, &n, NULL, 0), 0);
+	ck_assert_int_eq(n, 5); /* and bogus.test., whose keys are good */
+	dns = open_shared(dir, r, c);
+	ck_assert_int_eq(lookup(dns, r, "www.other.test", TLSPOOL_RR_A,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	ck_assert_uint_eq(tp_dns_loaded(dns), 1);
 	tlspool_dns_free(dns);
 	/* --cache-flush: gone, and the chain is fetched again */
 	ck_assert_int_eq(tp_cache_flush(c, NULL, 0), 0);
