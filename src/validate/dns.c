@@ -22,6 +22,11 @@
  *      (bogus, a key that is not kept after a rollover, an insecure
  *      delegation, no reply in time) is asked again as a full lookup,
  *      whose verdict counts.  So the verdicts are those of full lookups.
+ *      A reply signed by a child of a kept zone brings that zone's DS and
+ *      DNSKEY sets (two more queries, validated from the kept keys).
+ *      With a keystore (tlspool_dns_set_keystore(), libtlspool's shared
+ *      cache) kept keys are stored per zone, and read back, validated
+ *      from the trust anchor, by handles that do not keep them yet.
  *   5. CNAMEs are followed inside the reply; when the chain leaves the
  *      reply (a target in another zone, which an authoritative server
  *      does not chase) the target is asked for in a new query, at most
