@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -814,10 +815,12 @@ START_TEST(stored_keys_shared_between_processes)
 	char path[600];
 	tp_cache *c;
 	tlspool_dns *dns;
-	int before, status = -1, q, n = 0;
+	int before, status = -1, q, n = 0, fds[2];
+	char verdict = 0;
 	pid_t pid;
 
 	cache_path(path);
+	ck_assert_int_eq(pipe(fds), 0);
 	before = atomic_load(&r->queries);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -829,10 +832,18 @@ START_TEST(stored_keys_shared_between_processes)
 		                            TLSA, &ans, NULL, 0) == 0 &&
 		         ans->verdict == TLSPOOL_DNS_SECURE;
 
-		_exit(ok ? 0 : 2);
+		/* the verdict through the pipe; then gone without exit
+		 * handlers (under valgrind, no leak report of a process that
+		 * is a copy of the test) */
+		(void)!write(fds[1], ok ? "y" : "n", 1);
+		tlspool_dns_answer_free(ans);
+		raise(SIGKILL);
 	}
+	close(fds[1]);
+	ck_assert_int_eq(read(fds[0], &verdict, 1), 1);
+	close(fds[0]);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(verdict, 'y');
 	q = atomic_load(&r->queries) - before;
 	ck_assert_int_ge(q, 4);
 	c = tp_cache_new(path, 86400);
