@@ -190,7 +190,8 @@ $(LIBTOOLS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/tools/%.c $(LIB_A) $(VAL
 
 tools: $(TOOL_BIN)
 
-tests: all $(UNIT_BIN) $(TOOL_BIN) $(POOL_LOAD) $(BENCH_BIN) $(HARNESS)
+tests: all $(UNIT_BIN) $(TOOL_BIN) $(POOL_LOAD) $(BENCH_BIN) $(HARNESS) \
+	$(COLDVAL_BENCH)
 
 # `make check` and `make demo` first install what is missing, then run a
 # second make so that pkg-config sees the installed packages.

@@ -26,6 +26,11 @@ typedef struct tlspool_cache_entry {
 	/* valid 0: what is wrong with it ("signed with another site key",
 	 * "bad signature (altered, ...)", "bad magic", ...) */
 	const char *problem;
+	/* 1: a zone's validated DNSKEY and DS records, kept for resolvers
+	 * (identity: the zone; other: "DNSKEY DS (N octets)"; authz 0, spki
+	 * empty).  At the end of the structure: programs built before it
+	 * keep working. */
+	int zonekeys;
 } tlspool_cache_entry;
 
 /* Called once per entry; a nonzero return stops the walk. */

@@ -166,6 +166,32 @@ void tlspool_dns_answer_free(tlspool_dns_answer *ans);
  * getdns_query +dnssec_return_validation_chain shows it; for diagnosis,
  * since it costs more queries.  0, or -1 with errno ENOMEM or EINVAL. */
 int tlspool_dns_return_chain(tlspool_dns *dns, int on);
+
+/*
+ * A store for the zone keys a resolver keeps (keep_keys_ttl), shared by
+ * processes: libtlspool installs one on the resolvers of configurations
+ * with a [cache] path or backend = redis (docs/architecture.md, "Cold
+ * validation in one query").  The resolver puts a zone's validated DNSKEY
+ * and DS RRsets with their RRSIGs (concatenated resource records in wire
+ * form, RFC 1035 section 4.1.3, at most TLSPOOL_DNS_KEYSTORE_MAX octets)
+ * with the time they may be used until.  get copies the records stored for
+ * zone (a name with a final dot) into buf and returns their length, with
+ * their expiry in *until; 0 when there are none, -1 when the store cannot
+ * be read.  What get returns is never trusted as such: each DNSKEY set is
+ * validated from the trust anchor before it is kept, and nothing of an
+ * entry that does not validate is.  The functions may be called from
+ * several threads at once.  get NULL removes the store.  0, or -1 with
+ * errno EINVAL.
+ */
+#define TLSPOOL_DNS_KEYSTORE_MAX 8192
+typedef long tlspool_dns_keystore_get(void *arg, const char *zone,
+                                      unsigned char *buf, size_t buflen,
+                                      time_t *until);
+typedef void tlspool_dns_keystore_put(void *arg, const char *zone,
+                                      const unsigned char *rec, size_t len,
+                                      time_t until);
+int tlspool_dns_set_keystore(tlspool_dns *dns, tlspool_dns_keystore_get *get,
+                             tlspool_dns_keystore_put *put, void *arg);
 /* One line that says what the answer is, as the libraries and
  * tlspool-connect word it ("OWNER: TLSA RRset is bogus (DETAIL)", "OWNER:
  * no TLSA records: ...", "OWNER: TLSA lookup timed out (...)"); the

@@ -4,6 +4,7 @@
  * Redis server of backend = redis), through tlspool/cache.h.  Which one
  * goes to stderr first; then one line per entry on stdout:
  *   KEY authn|authz pass|fail IDENTITY OTHER SPKI|- EXPIRY [expired]
+ *   KEY zonekeys pass ZONE DNSKEY DS (N octets) - EXPIRY [expired]
  *   KEY unusable: PROBLEM (never used)
  */
 #include <stdio.h>
@@ -12,6 +13,13 @@
 #include <tlspool/cache.h>
 
 #include "cli.h"
+
+/* authn, authz, or zonekeys: a zone's DNSKEY and DS records kept for the
+ * resolver */
+static const char *kind_of(const tlspool_cache_entry *e)
+{
+	return e->zonekeys ? "zonekeys" : e->authz ? "authz" : "authn";
+}
 
 static int print_entry(const tlspool_cache_entry *e, void *arg)
 {
@@ -34,9 +42,7 @@ static int print_entry(const tlspool_cache_entry *e, void *arg)
 			                                       : "malformed"));
 		} else {
 			json_object_object_add(
-			        j, "kind",
-			        json_object_new_string(e->authz ? "authz"
-			                                        : "authn"));
+			        j, "kind", json_object_new_string(kind_of(e)));
 			json_object_object_add(
 			        j, "pass", json_object_new_boolean(e->pass));
 			json_object_object_add(
@@ -46,8 +52,9 @@ static int print_entry(const tlspool_cache_entry *e, void *arg)
 			        j, "other", json_object_new_string(e->other));
 			json_object_object_add(
 			        j, "spki",
-			        json_object_new_string(e->authz ? ""
-			                                        : e->spki));
+			        json_object_new_string(e->authz || e->zonekeys
+			                                       ? ""
+			                                       : e->spki));
 			json_object_object_add(j, "expiry",
 			                       json_object_new_string(when));
 			json_object_object_add(
@@ -62,9 +69,10 @@ static int print_entry(const tlspool_cache_entry *e, void *arg)
 		       e->problem != NULL ? e->problem : "malformed");
 		return 0;
 	}
-	printf("%s %s %s %s %s %s %s%s\n", e->key, e->authz ? "authz" : "authn",
+	printf("%s %s %s %s %s %s %s%s\n", e->key, kind_of(e),
 	       e->pass ? "pass" : "fail", e->identity[0] ? e->identity : "-",
-	       e->other[0] ? e->other : "-", e->authz ? "-" : e->spki, when,
+	       e->other[0] ? e->other : "-",
+	       e->authz || e->zonekeys ? "-" : e->spki, when,
 	       e->expiry <= now ? " expired" : "");
 	return 0;
 }

@@ -41,7 +41,7 @@
 #include "config.h"
 #include "filetrust.h"
 
-#define TP_RECMAX      (TP_CACHE_HDR + 2 * 320)
+#define TP_RECMAX      (TP_CACHE_HDR + 320 + TP_CACHE_DATA_MAX)
 #define TP_MEM_BUCKETS 4096
 #define TP_MEM_MAX     65536
 #define TP_RETRY       5
@@ -86,7 +86,8 @@ static void lower(char *dst, const char *src, size_t len)
 static int key_ok(const struct tp_cache_key *k)
 {
 	return k != NULL &&
-	       (k->kind == TP_CACHE_AUTHN || k->kind == TP_CACHE_AUTHZ) &&
+	       (k->kind == TP_CACHE_AUTHN || k->kind == TP_CACHE_AUTHZ ||
+	        k->kind == TP_CACHE_KEYS) &&
 	       k->a != NULL && k->b != NULL && strlen(k->a) <= 320 &&
 	       strlen(k->b) <= 320;
 }
@@ -141,10 +142,13 @@ static const char *rec_check(const unsigned char *r, size_t len)
 		return "bad magic";
 	if (get16(r + 4) != TP_CACHE_VERSION)
 		return "unknown record version";
-	if ((r[6] != TP_CACHE_AUTHN && r[6] != TP_CACHE_AUTHZ) ||
-	    (r[7] != TP_CACHE_PASS && r[7] != TP_CACHE_FAIL) || get16(r + 30))
+	if ((r[6] != TP_CACHE_AUTHN && r[6] != TP_CACHE_AUTHZ &&
+	     r[6] != TP_CACHE_KEYS) ||
+	    (r[7] != TP_CACHE_PASS && r[7] != TP_CACHE_FAIL) || get16(r + 30) ||
+	    (r[6] == TP_CACHE_KEYS && r[7] != TP_CACHE_PASS))
 		return "bad kind or verdict";
-	if (get16(r + 26) > 320 || get16(r + 28) > 320 ||
+	if (get16(r + 26) > 320 ||
+	    get16(r + 28) > (r[6] == TP_CACHE_KEYS ? TP_CACHE_DATA_MAX : 320) ||
 	    TP_CACHE_HDR + get16(r + 26) + get16(r + 28) != len)
 		return "bad length";
 	if (get64(r + 8) <= get64(r + 16))
@@ -157,11 +161,15 @@ static int rec_matches(const unsigned char *r, const struct tp_cache_key *k)
 {
 	size_t la = strlen(k->a), lb = strlen(k->b);
 
+	if (k->kind == TP_CACHE_KEYS) /* b: the data, not part of the key */
+		lb = get16(r + 28);
 	return r[6] == k->kind && get16(r + 24) == k->type &&
 	       get16(r + 26) == la && get16(r + 28) == lb &&
 	       memcmp(r + 32, k->digest, 32) == 0 &&
 	       strncasecmp((const char *)r + TP_CACHE_HDR, k->a, la) == 0 &&
-	       strncasecmp((const char *)r + TP_CACHE_HDR + la, k->b, lb) == 0;
+	       (k->kind == TP_CACHE_KEYS ||
+	        strncasecmp((const char *)r + TP_CACHE_HDR + la, k->b, lb) ==
+	                0);
 }
 
 /* --- the in-memory store -------------------------------------------------- */
@@ -581,10 +589,13 @@ void tp_cache_free(tp_cache *c)
 	free(c);
 }
 
-int tp_cache_get(tp_cache *c, const struct tp_cache_key *key, time_t now,
-                 time_t *expiry, char *note, size_t notelen)
+/* The record of key into rec (TP_RECMAX octets) and *len, checked: the
+ * verdict, or TP_CACHE_MISS. */
+static int get_rec(tp_cache *c, const struct tp_cache_key *key, time_t now,
+                   unsigned char *rec, size_t *reclen, time_t *expiry,
+                   char *note, size_t notelen)
 {
-	unsigned char k[32], rec[TP_RECMAX];
+	unsigned char k[32];
 	size_t len = 0;
 	const char *bad;
 	struct lenv *l;
@@ -596,7 +607,7 @@ int tp_cache_get(tp_cache *c, const struct tp_cache_key *key, time_t now,
 	if (c->mem != NULL) {
 		found = mem_get(c->mem, k, rec, &len);
 	} else if (c->redis != NULL) {
-		found = tp_redis_get(c->redis, k, rec, &len, sizeof(rec), note,
+		found = tp_redis_get(c->redis, k, rec, &len, TP_RECMAX, note,
 		                     notelen);
 	} else {
 		l = lenv_get(c->path, now, note, notelen);
@@ -630,30 +641,57 @@ int tp_cache_get(tp_cache *c, const struct tp_cache_key *key, time_t now,
 		return TP_CACHE_MISS;
 	if (expiry != NULL)
 		*expiry = (time_t)exp;
+	*reclen = len;
 	return rec[7];
 }
 
-int tp_cache_put(tp_cache *c, const struct tp_cache_key *key, int verdict,
-                 time_t expiry, time_t now, char *note, size_t notelen)
+int tp_cache_get(tp_cache *c, const struct tp_cache_key *key, time_t now,
+                 time_t *expiry, char *note, size_t notelen)
 {
-	unsigned char k[32], rec[TP_RECMAX];
-	struct lenv *l;
+	unsigned char rec[TP_RECMAX];
 	size_t len;
 
-	if (c == NULL || !key_ok(key) ||
-	    (verdict != TP_CACHE_PASS && verdict != TP_CACHE_FAIL)) {
-		snprintf(note, notelen, "cache: bad entry");
-		return -1;
+	if (key != NULL && key->kind == TP_CACHE_KEYS)
+		return TP_CACHE_MISS;
+	return get_rec(c, key, now, rec, &len, expiry, note, notelen);
+}
+
+int tp_cache_get_data(tp_cache *c, const struct tp_cache_key *key, time_t now,
+                      unsigned char *data, size_t max, size_t *len,
+                      time_t *expiry, char *note, size_t notelen)
+{
+	unsigned char *rec;
+	size_t rl = 0, la, lb;
+	int v;
+
+	if (key == NULL || key->kind != TP_CACHE_KEYS ||
+	    (rec = malloc(TP_RECMAX)) == NULL)
+		return TP_CACHE_MISS;
+	v = get_rec(c, key, now, rec, &rl, expiry, note, notelen);
+	la = v == TP_CACHE_PASS ? get16(rec + 26) : 0;
+	lb = v == TP_CACHE_PASS ? get16(rec + 28) : 0;
+	if (v == TP_CACHE_PASS && lb <= max) {
+		memcpy(data, rec + TP_CACHE_HDR + la, lb);
+		*len = lb;
+	} else {
+		v = TP_CACHE_MISS;
 	}
-	if (expiry > now + (time_t)c->max_ttl)
-		expiry = now + (time_t)c->max_ttl;
-	if (expiry <= now)
-		return 0; /* nothing to keep (max_ttl 0, or a TTL of 0) */
+	free(rec);
+	return v;
+}
+
+/* Store the record rec (len octets, made for key) until expiry. */
+static int put_rec(tp_cache *c, const struct tp_cache_key *key,
+                   unsigned char *rec, size_t len, time_t expiry, time_t now,
+                   char *note, size_t notelen)
+{
+	unsigned char k[32];
+	struct lenv *l;
+
 	if (key_digest(key, k) != 0) {
 		snprintf(note, notelen, "cache: SHA2-256 failed");
 		return -1;
 	}
-	len = rec_make(rec, key, verdict, expiry, now);
 	if (c->mem != NULL) {
 		if (mem_put(c->mem, k, rec, len, expiry, now) != 0) {
 			snprintf(note, notelen, "cache: out of memory");
@@ -675,6 +713,58 @@ int tp_cache_put(tp_cache *c, const struct tp_cache_key *key, int verdict,
 	if (l == NULL)
 		return -1;
 	return lmdb_put(l, k, rec, len, now, note, notelen);
+}
+
+int tp_cache_put(tp_cache *c, const struct tp_cache_key *key, int verdict,
+                 time_t expiry, time_t now, char *note, size_t notelen)
+{
+	unsigned char rec[TP_CACHE_HDR + 2 * 320];
+	size_t len;
+
+	if (c == NULL || !key_ok(key) || key->kind == TP_CACHE_KEYS ||
+	    (verdict != TP_CACHE_PASS && verdict != TP_CACHE_FAIL)) {
+		snprintf(note, notelen, "cache: bad entry");
+		return -1;
+	}
+	if (expiry > now + (time_t)c->max_ttl)
+		expiry = now + (time_t)c->max_ttl;
+	if (expiry <= now)
+		return 0; /* nothing to keep (max_ttl 0, or a TTL of 0) */
+	len = rec_make(rec, key, verdict, expiry, now);
+	return put_rec(c, key, rec, len, expiry, now, note, notelen);
+}
+
+int tp_cache_put_data(tp_cache *c, const struct tp_cache_key *key,
+                      const unsigned char *data, size_t len, time_t expiry,
+                      time_t now, char *note, size_t notelen)
+{
+	struct tp_cache_key k;
+	unsigned char *rec;
+	size_t la;
+	int rv;
+
+	if (c == NULL || !key_ok(key) || key->kind != TP_CACHE_KEYS ||
+	    key->b[0] != '\0' || len == 0 || len > TP_CACHE_DATA_MAX) {
+		snprintf(note, notelen, "cache: bad entry");
+		return -1;
+	}
+	if (expiry > now + (time_t)c->max_ttl)
+		expiry = now + (time_t)c->max_ttl;
+	if (expiry <= now)
+		return 0;
+	if ((rec = malloc(TP_RECMAX)) == NULL) {
+		snprintf(note, notelen, "cache: out of memory");
+		return -1;
+	}
+	k = *key;
+	la = strlen(k.a);
+	rec_make(rec, &k, TP_CACHE_PASS, expiry, now);
+	put16(rec + 28, (unsigned)len);
+	memcpy(rec + TP_CACHE_HDR + la, data, len);
+	rv = put_rec(c, key, rec, TP_CACHE_HDR + la + len, expiry, now, note,
+	             notelen);
+	free(rec);
+	return rv;
 }
 
 /* --- administration ----------------------------------------------------------
@@ -705,19 +795,22 @@ static int visit_one(const unsigned char *key, size_t klen,
 
 		e.valid = 1;
 		e.authz = r[6] == TP_CACHE_AUTHZ;
+		e.zonekeys = r[6] == TP_CACHE_KEYS;
 		e.pass = r[7] == TP_CACHE_PASS;
 		e.expiry = (time_t)get64(r + 8);
 		e.stored = (time_t)get64(r + 16);
 		snprintf(a, sizeof(a), "%.*s", (int)la,
 		         (const char *)r + TP_CACHE_HDR);
-		if (e.authz)
+		if (e.zonekeys)
+			snprintf(b, sizeof(b), "DNSKEY DS (%zu octets)", lb);
+		else if (e.authz)
 			snprintf(b, sizeof(b), "%.*s", (int)lb,
 			         (const char *)r + TP_CACHE_HDR + la);
 		else
 			snprintf(b, sizeof(b), "%.*s %s", (int)lb,
 			         (const char *)r + TP_CACHE_HDR + la,
 			         tlspool_rr_type_name((uint16_t)get16(r + 24)));
-		if (!e.authz)
+		if (!e.authz && !e.zonekeys)
 			hexify(e.spki, r + 32, 32);
 	}
 	return visit(&e, arg);

@@ -51,6 +51,7 @@ struct tp_redis_conf {
 enum tp_cache_kind {
 	TP_CACHE_AUTHN = 1, /* a DANE/DNSSEC authentication */
 	TP_CACHE_AUTHZ = 2, /* an authorization plugin's answer */
+	TP_CACHE_KEYS = 3,  /* a zone's validated keys (cache_keys.c) */
 };
 
 enum tp_cache_verdict {
@@ -112,12 +113,32 @@ int tp_cache_list(tp_cache *cache, tlspool_cache_visit *visit, void *arg,
                   char *err, size_t errlen);
 /* Remove every entry.  0, or -1 with the reason in err. */
 int tp_cache_flush(tp_cache *cache, char *err, size_t errlen);
+/*
+ * Data stored with a key of kind TP_CACHE_KEYS (a: the zone, b: "", type
+ * and digest 0): the records of cache_keys.c, at most TP_CACHE_DATA_MAX
+ * octets.  get: their length into *len (TP_CACHE_PASS), or TP_CACHE_MISS
+ * as tp_cache_get().  put: as tp_cache_put().
+ */
+#define TP_CACHE_DATA_MAX 8192
+int tp_cache_get_data(tp_cache *cache, const struct tp_cache_key *key,
+                      time_t now, unsigned char *data, size_t max, size_t *len,
+                      time_t *expiry, char *note, size_t notelen);
+int tp_cache_put_data(tp_cache *cache, const struct tp_cache_key *key,
+                      const unsigned char *data, size_t len, time_t expiry,
+                      time_t now, char *note, size_t notelen);
+
+/* The zone keys of a resolver (tlspool_dns_set_keystore()) in cache,
+ * when it is shared (LMDB or Redis); cache_keys.c. */
+struct tlspool_dns;
+void tp_cache_keys_attach(tp_cache *cache, struct tlspool_dns *dns);
+
 /* "memory", "lmdb PATH" or "redis ADDR, prefix P[, TLS]". */
 const char *tp_cache_describe(const tp_cache *cache);
 
 /*
  * The record format, exposed for the unit tests.  A record is
- * TP_CACHE_HDR bytes of header then the two names:
+ * TP_CACHE_HDR bytes of header then the two names (kind 3: the zone, then
+ * the data, whose length is in place of strlen(b)):
  *   0 magic "TPC\1"   4 version (u16 LE)   6 kind   7 verdict
  *   8 expiry (s64 LE)   16 stored (s64 LE)   24 type (u16 LE)
  *   26 strlen(a) (u16 LE)   28 strlen(b) (u16 LE)   30 zero (u16)

@@ -279,7 +279,7 @@ static void front_put(struct tp_redis *r, const unsigned char key[32],
 {
 	struct front_slot *f;
 
-	if (r->front == NULL || len > TP_REDIS_RECMAX)
+	if (r->front == NULL || len > TP_REDIS_FRONT_RECMAX)
 		return;
 	f = front_slot(r, key);
 	pthread_mutex_lock(&r->front_lock);
@@ -341,7 +341,7 @@ static int unhex(const char *s, unsigned char out[32])
 static int tag_of(const struct tp_redis *r, const unsigned char key[32],
                   const unsigned char *rec, size_t len, unsigned char out[32])
 {
-	unsigned char buf[16 + 32 + 1024];
+	unsigned char buf[16 + 32 + TP_REDIS_RECMAX];
 
 	if (len > sizeof(buf) - 48)
 		return -1;
@@ -422,7 +422,7 @@ int tp_redis_put(struct tp_redis *r, const unsigned char key[32],
                  char *note, size_t notelen)
 {
 	char name[sizeof(r->conf.prefix) + 65], exat[24];
-	unsigned char val[TP_REDIS_HDR + 1024];
+	unsigned char val[TP_REDIS_HDR + TP_REDIS_RECMAX];
 	const char *argv[5] = {"SET", name, (const char *)val, "EXAT", exat};
 	size_t lens[5];
 	redisReply *rep;

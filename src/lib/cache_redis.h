@@ -70,5 +70,7 @@ int tp_redis_flush(struct tp_redis *r, char *err, size_t errlen);
 #define TP_REDIS_MAGIC  "TPR\1"
 #define TP_REDIS_HDR    44
 #define TP_REDIS_KEYMIN 32 /* octets of site key, at least */
+/* The longest record: a zone's keys (cache_keys.c) with its name. */
+#define TP_REDIS_RECMAX (TP_CACHE_HDR + 320 + TP_CACHE_DATA_MAX)
 
 #endif

@@ -26,14 +26,16 @@
 #define TP_REDIS_POOL 4
 /* Slots of the front of verified entries ([cache] redis_local_ttl_ms). */
 #define TP_REDIS_FRONT  512
-#define TP_REDIS_RECMAX 1024
+/* The front keeps validation records (cache.h); zone keys, larger, are
+ * read from Redis each time. */
+#define TP_REDIS_FRONT_RECMAX 1024
 
 /* One verified record, usable without Redis until until (tp mono ms). */
 struct front_slot {
 	unsigned char key[32];
 	long long until; /* 0: empty */
 	size_t len;
-	unsigned char rec[TP_REDIS_RECMAX];
+	unsigned char rec[TP_REDIS_FRONT_RECMAX];
 };
 
 struct rconn {

@@ -96,14 +96,31 @@ void tp_runtime_release(struct tp_runtime *rt)
 
 /* --- the parts ------------------------------------------------------------ */
 
+/* The cache, made on first use.  Locked. */
+static tp_cache *cache_locked(struct tp_runtime *rt)
+{
+	if (rt->cache == NULL && rt->cfg->cache_backend == TP_CACHE_REDIS)
+		rt->cache =
+		        tp_cache_new_redis(&rt->cfg->redis, rt->cfg->max_ttl);
+	else if (rt->cache == NULL)
+		rt->cache = tp_cache_new(rt->cfg->cache_path, rt->cfg->max_ttl);
+	return rt->cache;
+}
+
 tlspool_dns *tp_runtime_resolver(struct tp_runtime *rt, char *err,
                                  size_t errlen)
 {
 	tlspool_dns *dns;
 
 	pthread_mutex_lock(&rt->lock);
-	if (rt->resolver == NULL)
+	if (rt->resolver == NULL) {
 		rt->resolver = tlspool_dns_new(rt->cfg->dns, err, errlen);
+		/* the zone keys it keeps go to the shared cache, if any */
+		if (rt->resolver != NULL &&
+		    (rt->cfg->cache_backend == TP_CACHE_LMDB ||
+		     rt->cfg->cache_backend == TP_CACHE_REDIS))
+			tp_cache_keys_attach(cache_locked(rt), rt->resolver);
+	}
 	dns = rt->resolver;
 	pthread_mutex_unlock(&rt->lock);
 	return dns;
@@ -114,12 +131,7 @@ tp_cache *tp_runtime_cache(struct tp_runtime *rt)
 	tp_cache *c;
 
 	pthread_mutex_lock(&rt->lock);
-	if (rt->cache == NULL && rt->cfg->cache_backend == TP_CACHE_REDIS)
-		rt->cache =
-		        tp_cache_new_redis(&rt->cfg->redis, rt->cfg->max_ttl);
-	else if (rt->cache == NULL)
-		rt->cache = tp_cache_new(rt->cfg->cache_path, rt->cfg->max_ttl);
-	c = rt->cache;
+	c = cache_locked(rt);
 	pthread_mutex_unlock(&rt->lock);
 	return c;
 }

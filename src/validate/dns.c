@@ -22,6 +22,11 @@
  *      (bogus, a key that is not kept after a rollover, an insecure
  *      delegation, no reply in time) is asked again as a full lookup,
  *      whose verdict counts.  So the verdicts are those of full lookups.
+ *      A reply signed by a child of a kept zone brings that zone's DS and
+ *      DNSKEY sets (two more queries, validated from the kept keys).
+ *      With a keystore (tlspool_dns_set_keystore(), libtlspool's shared
+ *      cache) kept keys are stored per zone, and read back, validated
+ *      from the trust anchor, by handles that do not keep them yet.
  *   5. CNAMEs are followed inside the reply; when the chain leaves the
  *      reply (a target in another zone, which an authoritative server
  *      does not chase) the target is asked for in a new query, at most
@@ -45,6 +50,7 @@
 #include "internal.h"
 
 #define TP_RR_SOA    6
+#define TP_RR_DS     43
 #define TP_RR_RRSIG  46
 #define TP_RR_DNSKEY 48
 
@@ -64,7 +70,12 @@ struct tlspool_dns {
 	pthread_mutex_t fast_lock;
 	getdns_context *fast;
 	pthread_mutex_t count_lock;
-	unsigned long nkept, nfull;
+	unsigned long nkept, nfull, nloaded;
+	unsigned keep_ttl; /* [dns] keep_keys_ttl */
+	/* tlspool_dns_set_keystore(): zone keys shared between processes */
+	tlspool_dns_keystore_get *kget;
+	tlspool_dns_keystore_put *kput;
+	void *karg;
 };
 
 const char *tlspool_dns_verdict_name(tlspool_dns_verdict v)
@@ -334,6 +345,7 @@ static int make_fast(tlspool_dns *dns, const tlspool_dns_config *cfg, char *err,
 		tp_err(err, errlen, "getdns: cannot ask for DNSSEC records");
 		return -1;
 	}
+	dns->keep_ttl = cfg->keep_keys_ttl;
 	dns->keys = tp_keyring_new(cfg->keep_keys_ttl);
 	if (dns->keys == NULL) {
 		tp_err(err, errlen, "out of memory");
@@ -427,6 +439,31 @@ void tp_dns_counts(tlspool_dns *dns, unsigned long *kept, unsigned long *full)
 	*kept = dns->nkept;
 	*full = dns->nfull;
 	pthread_mutex_unlock(&dns->count_lock);
+}
+
+unsigned long tp_dns_loaded(tlspool_dns *dns)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&dns->count_lock);
+	n = dns->nloaded;
+	pthread_mutex_unlock(&dns->count_lock);
+	return n;
+}
+
+int tlspool_dns_set_keystore(tlspool_dns *dns, tlspool_dns_keystore_get *get,
+                             tlspool_dns_keystore_put *put, void *arg)
+{
+	if (dns == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&dns->count_lock);
+	dns->kget = get;
+	dns->kput = get != NULL ? put : NULL;
+	dns->karg = get != NULL ? arg : NULL;
+	pthread_mutex_unlock(&dns->count_lock);
+	return 0;
 }
 
 void tlspool_dns_answer_free(tlspool_dns_answer *ans)
@@ -968,9 +1005,15 @@ static int kept_secure(getdns_dict *resp, uint16_t type, getdns_list *tas,
 	                           GETDNS_DNSSEC_SECURE) == GETDNS_RETURN_GOOD;
 }
 
+static int child_keys(tlspool_dns *dns, const char *name, getdns_dict *resp,
+                      long long deadline, time_t now);
+
 /*
  * One query for name with the DO bit (RFC 3225), its reply validated
- * offline with the kept keys of the zones above name as trust anchors.  1
+ * offline with the kept keys of the zones above name as trust anchors.
+ * When the reply is signed by a zone below the kept ones (a child zone),
+ * that zone's DS and DNSKEY sets are fetched and validated from the kept
+ * keys (child_keys()), and the reply is validated again with them.  1
  * when the reply is secure: *resp is the response with that status in its
  * reply.  0 when it is not (*resp NULL), or when the query timed out with
  * no time left (*resp the timed-out response).
@@ -1004,6 +1047,12 @@ static int query_kept(tlspool_dns *dns, const char *name, uint16_t type,
 	}
 	ok = r == GETDNS_RETURN_GOOD && kept_secure(*resp, type, tas, now);
 	getdns_list_destroy(tas);
+	if (!ok && r == GETDNS_RETURN_GOOD &&
+	    child_keys(dns, name, *resp, deadline, now) &&
+	    (tas = tp_keyring_anchors(dns->keys, name, now)) != NULL) {
+		ok = kept_secure(*resp, type, tas, now);
+		getdns_list_destroy(tas);
+	}
 	if (!ok) {
 		getdns_dict_destroy(*resp);
 		*resp = NULL;
@@ -1090,6 +1139,267 @@ int tp_dns_keys_validated(tlspool_dns *dns, const struct getdns_list *chain,
 	return nzones > 0;
 }
 
+/* The keystore's functions, read together. */
+static void keystore_of(tlspool_dns *dns, tlspool_dns_keystore_get **get,
+                        tlspool_dns_keystore_put **put, void **arg)
+{
+	pthread_mutex_lock(&dns->count_lock);
+	*get = dns->kget;
+	*put = dns->kput;
+	*arg = dns->karg;
+	pthread_mutex_unlock(&dns->count_lock);
+}
+
+/*
+ * Put the zone keys of a validated chain into the keystore, zone by zone
+ * (the DNSKEY and DS RRsets with their RRSIGs), each until the time the
+ * keyring keeps it.  Only a zone whose keys this handle does not keep
+ * (new, or other keys after a rollover), or keeps for less than half of
+ * that time, is written: a process writes a zone's keys about twice in
+ * their lifetime, not at every full lookup.
+ */
+static void store(tlspool_dns *dns, const getdns_list *chain, time_t now)
+{
+	tlspool_dns_keystore_get *get;
+	tlspool_dns_keystore_put *put;
+	unsigned char *buf;
+	void *arg;
+	size_t i, n = 0;
+
+	keystore_of(dns, &get, &put, &arg);
+	if (put == NULL || (buf = malloc(TLSPOOL_DNS_KEYSTORE_MAX)) == NULL)
+		return;
+	getdns_list_get_length(chain, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char zone[256];
+		time_t until = 0, kept;
+		long len;
+
+		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD ||
+		    rr_int(rr, "type", 0) != TP_RR_DNSKEY ||
+		    rr_name(rr, "name", zone) != 0 || !first_of(chain, i, zone))
+			continue;
+		len = tp_zone_wire(chain, zone, now, dns->keep_ttl, buf,
+		                   TLSPOOL_DNS_KEYSTORE_MAX, &until);
+		kept = tp_keyring_holds(dns->keys, chain, zone, now);
+		if (len > 0 && (kept <= now || kept - now < (until - now) / 2))
+			put(arg, zone, buf, (size_t)len, until);
+	}
+	free(buf);
+}
+
+/* The deepest signer of an RRSIG in the answer or authority section of
+ * resp's reply that encloses name, lies below every kept zone that does,
+ * and is not kept itself, into zone; 0, or -1 when there is none. */
+static int unkept_signer(tlspool_dns *dns, getdns_dict *resp, const char *name,
+                         time_t now, char zone[256])
+{
+	static const char *const sections[] = {"/replies_tree/0/answer",
+	                                       "/replies_tree/0/authority"};
+	size_t s, i, n;
+
+	zone[0] = '\0';
+	for (s = 0; s < 2; s++) {
+		getdns_list *l;
+
+		if (getdns_dict_get_list(resp, sections[s], &l) !=
+		    GETDNS_RETURN_GOOD)
+			continue;
+		n = 0;
+		getdns_list_get_length(l, &n);
+		for (i = 0; i < n; i++) {
+			getdns_dict *rr;
+			char signer[256];
+
+			if (getdns_list_get_dict(l, i, &rr) !=
+			            GETDNS_RETURN_GOOD ||
+			    rr_int(rr, "type", 0) != TP_RR_RRSIG ||
+			    rr_name(rr, "/rdata/signers_name", signer) != 0 ||
+			    !tp_zone_encloses(signer, name) ||
+			    tp_keyring_until(dns->keys, signer) > now ||
+			    strlen(signer) <= strlen(zone))
+				continue;
+			strcpy(zone, signer);
+		}
+	}
+	return zone[0] != '\0' ? 0 : -1;
+}
+
+/* The records of type at zone in the answer of resp, and the RRSIGs over
+ * them, appended to out.  The number of records of type, or -1. */
+static int take(getdns_dict *resp, const char *zone, uint32_t type,
+                getdns_list *out, const char **signer, char buf[256])
+{
+	getdns_list *l;
+	size_t i, n = 0, no = 0;
+	int found = 0;
+
+	if (getdns_dict_get_list(resp, "/replies_tree/0/answer", &l) !=
+	    GETDNS_RETURN_GOOD)
+		return -1;
+	getdns_list_get_length(l, &n);
+	getdns_list_get_length(out, &no);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char owner[256];
+		uint32_t t;
+
+		if (getdns_list_get_dict(l, i, &rr) != GETDNS_RETURN_GOOD ||
+		    rr_name(rr, "name", owner) != 0 ||
+		    !tp_name_equal(owner, zone))
+			continue;
+		t = rr_int(rr, "type", 0);
+		if (t == TP_RR_RRSIG &&
+		    rr_int(rr, "/rdata/type_covered", 0) == type) {
+			if (signer != NULL &&
+			    rr_name(rr, "/rdata/signers_name", buf) == 0)
+				*signer = buf;
+		} else if (t == type) {
+			found++;
+		} else {
+			continue;
+		}
+		if (getdns_list_set_dict(out, no++, rr) != GETDNS_RETURN_GOOD)
+			return -1;
+	}
+	return found;
+}
+
+/* One query of type for zone on the one-query context; NULL if none. */
+static getdns_dict *ask_fast(tlspool_dns *dns, const char *zone, uint16_t type,
+                             long long deadline)
+{
+	getdns_dict *resp = NULL;
+	long long left = deadline - mono_ms();
+	getdns_return_t r;
+
+	if (left <= 0)
+		return NULL;
+	pthread_mutex_lock(&dns->fast_lock);
+	r = getdns_context_set_timeout(dns->fast, (unsigned)left);
+	if (r == GETDNS_RETURN_GOOD)
+		r = getdns_general_sync(dns->fast, zone, type, NULL, &resp);
+	pthread_mutex_unlock(&dns->fast_lock);
+	if (r != GETDNS_RETURN_GOOD) {
+		getdns_dict_destroy(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+/* The records of type in l (not their RRSIGs), as a new list. */
+static getdns_list *only(const getdns_list *l, uint32_t type)
+{
+	getdns_list *out = getdns_list_create();
+	size_t i, n = 0, no = 0;
+
+	if (out == NULL)
+		return NULL;
+	getdns_list_get_length(l, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+
+		if (getdns_list_get_dict(l, i, &rr) == GETDNS_RETURN_GOOD &&
+		    rr_int(rr, "type", 0) == type &&
+		    getdns_list_set_dict(out, no++, rr) != GETDNS_RETURN_GOOD) {
+			getdns_list_destroy(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* Is the DS set (with its RRSIGs) in ds signed by one of the kept keys
+ * tas, and the DNSKEY set (with its RRSIGs) in keys signed by a key that
+ * one of those DS records authenticates?  Two steps, as getdns checks one
+ * signer per call: the DS set with tas as trust anchors, then the DNSKEY
+ * set with the validated DS records as trust anchors (getdns finds the
+ * key a DS names in the support list: the DNSKEY set itself). */
+static int keys_via_ds(getdns_list *ds, getdns_list *keys, getdns_list *tas,
+                       time_t now)
+{
+	getdns_list *none = getdns_list_create(), *dsonly = NULL;
+	int ok = 0;
+
+	if (none != NULL &&
+	    getdns_validate_dnssec2(ds, none, tas, now, 0) ==
+	            GETDNS_DNSSEC_SECURE &&
+	    (dsonly = only(ds, TP_RR_DS)) != NULL)
+		ok = getdns_validate_dnssec2(keys, keys, dsonly, now, 0) ==
+		     GETDNS_DNSSEC_SECURE;
+	getdns_list_destroy(dsonly);
+	getdns_list_destroy(none);
+	return ok;
+}
+
+/*
+ * A reply signed by a zone below the kept ones: fetch that zone's DS set
+ * (from its parent) and DNSKEY set, two queries, and keep the DNSKEYs when
+ * they validate through the DS from the kept keys of the zones above
+ * (RFC 4035 section 5: the DS RRset signed by a kept key, a DNSKEY that
+ * the DS authenticates signing the DNSKEY RRset).  Kept no longer than the
+ * parent's keys, and put into the keystore.  An insecure delegation (no
+ * DS), or anything that does not validate, keeps nothing: the lookup is
+ * then a full one.  1 when keys were kept, else 0.
+ */
+static int child_keys(tlspool_dns *dns, const char *name, getdns_dict *resp,
+                      long long deadline, time_t now)
+{
+	char zone[256], pbuf[256];
+	const char *parent = NULL;
+	getdns_dict *ds = NULL, *dk = NULL;
+	getdns_list *tas = NULL, *support = getdns_list_create(),
+	            *keys = getdns_list_create(), *chain = NULL;
+	size_t i, n = 0, nc = 0;
+	int rv = 0;
+
+	if (support == NULL || keys == NULL ||
+	    unkept_signer(dns, resp, name, now, zone) != 0 ||
+	    (tas = tp_keyring_anchors(dns->keys, zone, now)) == NULL ||
+	    (ds = ask_fast(dns, zone, TP_RR_DS, deadline)) == NULL ||
+	    take(ds, zone, TP_RR_DS, support, &parent, pbuf) <= 0 ||
+	    parent == NULL ||
+	    (dk = ask_fast(dns, zone, TP_RR_DNSKEY, deadline)) == NULL ||
+	    take(dk, zone, TP_RR_DNSKEY, keys, NULL, NULL) <= 0 ||
+	    !keys_via_ds(support, keys, tas, now) ||
+	    (chain = getdns_list_create()) == NULL)
+		goto out;
+	/* the DS set and its RRSIG, then the DNSKEY set and its RRSIGs */
+	getdns_list_get_length(support, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+
+		if (getdns_list_get_dict(support, i, &rr) !=
+		            GETDNS_RETURN_GOOD ||
+		    getdns_list_set_dict(chain, nc++, rr) != GETDNS_RETURN_GOOD)
+			goto out;
+	}
+	n = 0;
+	getdns_list_get_length(keys, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+
+		if (getdns_list_get_dict(keys, i, &rr) != GETDNS_RETURN_GOOD ||
+		    getdns_list_set_dict(chain, nc++, rr) != GETDNS_RETURN_GOOD)
+			goto out;
+	}
+	if (tp_keyring_until(dns->keys, parent) <= now)
+		goto out;
+	store(dns, chain, now);
+	rv = tp_keyring_learn_until(dns->keys, chain, now,
+	                            tp_keyring_until(dns->keys, parent)) == 0 &&
+	     tp_keyring_until(dns->keys, zone) > now;
+out:
+	getdns_list_destroy(chain);
+	getdns_list_destroy(keys);
+	getdns_list_destroy(support);
+	getdns_list_destroy(tas);
+	getdns_dict_destroy(ds);
+	getdns_dict_destroy(dk);
+	return rv;
+}
+
 /* Keep the zone keys of a secure full lookup's validation chain: each of
  * its DNSKEY sets validated once more from the trust anchor, whatever
  * getdns put in the chain.  For lack of memory nothing is kept: the next
@@ -1104,8 +1414,71 @@ static void learn(tlspool_dns *dns, getdns_dict *resp)
 	            GETDNS_DNSSEC_SECURE &&
 	    getdns_dict_get_list(resp, "validation_chain", &chain) ==
 	            GETDNS_RETURN_GOOD &&
-	    tp_dns_keys_validated(dns, chain, now))
+	    tp_dns_keys_validated(dns, chain, now)) {
+		store(dns, chain, now);
 		(void)tp_keyring_learn(dns->keys, chain, now);
+	}
+}
+
+/*
+ * Zone keys from the keystore for name: the entries of name and of each
+ * zone above it up to the root, as one chain.  They are kept only when
+ * one of them is of a zone not kept yet (else the store has nothing new
+ * and is not read again for this lookup), and only when every DNSKEY set
+ * among them validates from the trust anchor (tp_dns_keys_validated()):
+ * a store that was tampered with, or holds keys a rollover retired, adds
+ * nothing, and the lookup is a full one.  Kept no later than the earliest
+ * entry's expiry.  1 when keys were kept, else 0.
+ */
+static int load_stored(tlspool_dns *dns, const char *name, time_t now)
+{
+	tlspool_dns_keystore_get *get;
+	tlspool_dns_keystore_put *put;
+	getdns_list *list = NULL;
+	unsigned char *buf = NULL;
+	const char *z = name;
+	time_t cap = 0;
+	void *arg;
+	int fresh = 0, rv = 0;
+
+	keystore_of(dns, &get, &put, &arg);
+	if (get == NULL || dns->keys == NULL ||
+	    (buf = malloc(TLSPOOL_DNS_KEYSTORE_MAX)) == NULL ||
+	    (list = getdns_list_create()) == NULL)
+		goto out;
+	for (;;) {
+		char zone[256];
+		time_t until = 0;
+		long len;
+
+		snprintf(zone, sizeof(zone), "%s",
+		         z[0] == '\0' || strcmp(z, ".") == 0 ? "." : z);
+		len = get(arg, zone, buf, TLSPOOL_DNS_KEYSTORE_MAX, &until);
+		if (len > TLSPOOL_DNS_KEYSTORE_MAX)
+			goto out;
+		if (len > 0 && until > now) {
+			if (tp_wire_append(list, buf, (size_t)len) != 0)
+				goto out; /* malformed: nothing of it */
+			if (cap == 0 || until < cap)
+				cap = until;
+			if (tp_keyring_until(dns->keys, zone) <= now)
+				fresh = 1;
+		}
+		if (strcmp(zone, ".") == 0)
+			break;
+		z = strchr(z, '.') != NULL ? strchr(z, '.') + 1 : "";
+	}
+	if (fresh && tp_dns_keys_validated(dns, list, now) &&
+	    tp_keyring_learn_until(dns->keys, list, now, cap) == 0) {
+		rv = 1;
+		pthread_mutex_lock(&dns->count_lock);
+		dns->nloaded++;
+		pthread_mutex_unlock(&dns->count_lock);
+	}
+out:
+	getdns_list_destroy(list);
+	free(buf);
+	return rv;
 }
 
 /* One query of the lookup, with what is left of its time: from the kept
@@ -1119,6 +1492,13 @@ static getdns_return_t query(tlspool_dns *dns, const char *name, uint16_t type,
 	/* a caller who asked for the validation chain gets it: the full
 	 * lookup */
 	if (!dns->chain && query_kept(dns, name, type, deadline, resp)) {
+		count(dns, 1);
+		return GETDNS_RETURN_GOOD;
+	}
+	/* keys another process kept, from the keystore */
+	if (!dns->chain && *resp == NULL &&
+	    load_stored(dns, name, time(NULL)) &&
+	    query_kept(dns, name, type, deadline, resp)) {
 		count(dns, 1);
 		return GETDNS_RETURN_GOOD;
 	}

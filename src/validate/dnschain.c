@@ -217,6 +217,13 @@ static getdns_list *keys_of(const getdns_list *chain, const char *zone)
 int tp_keyring_learn(struct tp_keyring *k, const struct getdns_list *chain,
                      time_t now)
 {
+	return tp_keyring_learn_until(k, chain, now, 0);
+}
+
+int tp_keyring_learn_until(struct tp_keyring *k,
+                           const struct getdns_list *chain, time_t now,
+                           time_t cap)
+{
 	time_t until;
 	size_t i, n = 0;
 	int rv = 0;
@@ -224,6 +231,8 @@ int tp_keyring_learn(struct tp_keyring *k, const struct getdns_list *chain,
 	if (k == NULL || chain == NULL || k->max_ttl == 0)
 		return 0;
 	until = chain_until(chain, now, k->max_ttl);
+	if (cap != 0 && cap < until)
+		until = cap > now ? cap : 0;
 	if (until == 0)
 		return 0;
 	getdns_list_get_length(chain, &n);
@@ -255,7 +264,7 @@ int tp_keyring_learn(struct tp_keyring *k, const struct getdns_list *chain,
 }
 
 /* Is zone name or one of its ancestors? */
-static int encloses(const char *zone, const char *name)
+int tp_zone_encloses(const char *zone, const char *name)
 {
 	size_t zl = strlen(zone), nl = strlen(name);
 
@@ -283,7 +292,7 @@ struct getdns_list *tp_keyring_anchors(struct tp_keyring *k, const char *name,
 		const struct zonekeys *z = &k->z[i];
 		size_t j, nk = 0;
 
-		if (z->until <= now || !encloses(z->zone, name))
+		if (z->until <= now || !tp_zone_encloses(z->zone, name))
 			continue;
 		if (tas == NULL && (tas = getdns_list_create()) == NULL)
 			break;
@@ -306,6 +315,60 @@ struct getdns_list *tp_keyring_anchors(struct tp_keyring *k, const char *name,
 	return tas;
 }
 
+/* Is the rdata of rr that of one of the DNSKEYs in keys? */
+static int among(const getdns_dict *rr, const getdns_list *keys)
+{
+	getdns_bindata *a, *b;
+	size_t i, n = 0;
+
+	if (getdns_dict_get_bindata(rr, "/rdata/rdata_raw", &a) !=
+	    GETDNS_RETURN_GOOD)
+		return 0;
+	getdns_list_get_length(keys, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *k;
+
+		if (getdns_list_get_dict(keys, i, &k) == GETDNS_RETURN_GOOD &&
+		    getdns_dict_get_bindata(k, "/rdata/rdata_raw", &b) ==
+		            GETDNS_RETURN_GOOD &&
+		    a->size == b->size &&
+		    memcmp(a->data, b->data, a->size) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+time_t tp_keyring_holds(struct tp_keyring *k, const struct getdns_list *chain,
+                        const char *zone, time_t now)
+{
+	const struct zonekeys *z;
+	getdns_list *keys;
+	size_t i, n = 0, nk = 0, nz = 0;
+	time_t until = 0;
+
+	if (k == NULL || (keys = keys_of(chain, zone)) == NULL)
+		return 0;
+	pthread_mutex_lock(&k->lock);
+	z = find(k, zone);
+	if (z != NULL && z->until > now) {
+		getdns_list_get_length(keys, &nk);
+		getdns_list_get_length(z->keys, &nz);
+		for (i = 0, n = 0; i < nk; i++) {
+			getdns_dict *rr;
+
+			if (getdns_list_get_dict(keys, i, &rr) ==
+			            GETDNS_RETURN_GOOD &&
+			    among(rr, z->keys))
+				n++;
+		}
+		if (n == nk && nk == nz)
+			until = z->until;
+	}
+	pthread_mutex_unlock(&k->lock);
+	getdns_list_destroy(keys);
+	return until;
+}
+
 time_t tp_keyring_until(struct tp_keyring *k, const char *zone)
 {
 	const struct zonekeys *z;
@@ -319,4 +382,81 @@ time_t tp_keyring_until(struct tp_keyring *k, const char *zone)
 		until = z->until;
 	pthread_mutex_unlock(&k->lock);
 	return until;
+}
+
+/* --- the records of a zone's keys, in wire form, for a shared store --- */
+
+/* Is rr one of zone's key records: its DNSKEY or DS RRset, or an RRSIG
+ * over one of them? */
+static int zone_key_record(const getdns_dict *rr, const char *zone)
+{
+	uint32_t t = rr_u32(rr, "type", 0);
+	char owner[256];
+
+	if (t == TP_RR_RRSIG)
+		t = rr_u32(rr, "/rdata/type_covered", 0);
+	return (t == TP_RR_DNSKEY || t == TP_RR_DS) &&
+	       owner_of(rr, owner) == 0 && tp_name_equal(owner, zone);
+}
+
+long tp_zone_wire(const struct getdns_list *chain, const char *zone, time_t now,
+                  unsigned max_ttl, unsigned char *buf, size_t buflen,
+                  time_t *until)
+{
+	getdns_list *mine = getdns_list_create();
+	size_t i, n = 0, nm = 0, len = 0;
+	long rv = -1;
+
+	if (mine == NULL)
+		return -1;
+	getdns_list_get_length(chain, &n);
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		uint8_t *w = NULL;
+		size_t wl = 0;
+
+		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD)
+			goto out;
+		if (!zone_key_record(rr, zone))
+			continue;
+		if (getdns_rr_dict2wire(rr, &w, &wl) != GETDNS_RETURN_GOOD)
+			goto out;
+		if (len + wl > buflen || getdns_list_set_dict(mine, nm++, rr) !=
+		                                 GETDNS_RETURN_GOOD) {
+			free(w);
+			goto out;
+		}
+		memcpy(buf + len, w, wl);
+		len += wl;
+		free(w);
+	}
+	*until = chain_until(mine, now, max_ttl);
+	rv = nm > 0 && *until != 0 ? (long)len : 0;
+out:
+	getdns_list_destroy(mine);
+	return rv;
+}
+
+int tp_wire_append(struct getdns_list *list, const unsigned char *buf,
+                   size_t len)
+{
+	const uint8_t *p = buf;
+	size_t left = len, n = 0;
+
+	getdns_list_get_length(list, &n);
+	while (left > 0) {
+		getdns_dict *rr = NULL;
+		getdns_return_t r;
+
+		r = getdns_wire2rr_dict_scan(&p, &left, &rr);
+		if (r != GETDNS_RETURN_GOOD || rr == NULL) {
+			getdns_dict_destroy(rr);
+			return -1;
+		}
+		r = getdns_list_set_dict(list, n++, rr);
+		getdns_dict_destroy(rr);
+		if (r != GETDNS_RETURN_GOOD)
+			return -1;
+	}
+	return 0;
 }

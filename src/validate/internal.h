@@ -72,11 +72,38 @@ void tp_keyring_free(struct tp_keyring *k);
 int tp_keyring_learn(struct tp_keyring *k, const struct getdns_list *chain,
                      time_t now);
 
+/* The same, kept no later than cap (0: no cap), for records read back from
+ * a store whose entry expires at cap. */
+int tp_keyring_learn_until(struct tp_keyring *k,
+                           const struct getdns_list *chain, time_t now,
+                           time_t cap);
+
+/* zone's DNSKEY and DS RRsets of chain with their RRSIGs, in wire form
+ * into buf, and in *until the time the keyring would keep them until
+ * (max_ttl at most).  Their length; 0 when there are none or they cannot
+ * be kept; -1 when they do not fit or for lack of memory. */
+long tp_zone_wire(const struct getdns_list *chain, const char *zone, time_t now,
+                  unsigned max_ttl, unsigned char *buf, size_t buflen,
+                  time_t *until);
+
+/* The records of buf (wire form, as tp_zone_wire() writes them) appended
+ * to list.  0, or -1 when buf is malformed or for lack of memory. */
+int tp_wire_append(struct getdns_list *list, const unsigned char *buf,
+                   size_t len);
+
 /* Copies of the DNSKEYs kept, and still valid at now, for the zones that
  * enclose name, as trust anchors for getdns_validate_dnssec2(); NULL
  * when there are none. */
 struct getdns_list *tp_keyring_anchors(struct tp_keyring *k, const char *name,
                                        time_t now);
+
+/* Until when zone's keys are kept, if the keyring holds exactly the
+ * DNSKEY set of zone in chain (0: it does not). */
+time_t tp_keyring_holds(struct tp_keyring *k, const struct getdns_list *chain,
+                        const char *zone, time_t now);
+
+/* Is zone name, or one of its ancestors?  1 or 0. */
+int tp_zone_encloses(const char *zone, const char *name);
 
 /* Until when zone's keys are kept (0: they are not). */
 time_t tp_keyring_until(struct tp_keyring *k, const char *zone);
@@ -93,6 +120,9 @@ time_t tp_dns_keys_until(tlspool_dns *dns, const char *zone);
 /* Lookups of a handle so far: replies validated with kept keys (one
  * query each) and full lookups (getdns's own chain building). */
 void tp_dns_counts(tlspool_dns *dns, unsigned long *kept, unsigned long *full);
+
+/* Times a handle kept zone keys read from its keystore. */
+unsigned long tp_dns_loaded(tlspool_dns *dns);
 
 /* --- DANE (dane.c, x509id.c, der.c, trust.c) --- */
 

@@ -89,10 +89,11 @@ static int child_tamper(const char *path)
 	unsigned char buf[2][1024];
 	size_t n = 0;
 
-	if (mdb_env_create(&env) || mdb_env_set_mapsize(env, TP_CACHE_MAPSIZE) ||
+	if (mdb_env_create(&env) ||
+	    mdb_env_set_mapsize(env, TP_CACHE_MAPSIZE) ||
 	    mdb_env_open(env, path, MDB_NOSUBDIR, 0600) ||
-	    mdb_txn_begin(env, NULL, 0, &txn) || mdb_dbi_open(txn, NULL, 0, &dbi) ||
-	    mdb_cursor_open(txn, dbi, &cur))
+	    mdb_txn_begin(env, NULL, 0, &txn) ||
+	    mdb_dbi_open(txn, NULL, 0, &dbi) || mdb_cursor_open(txn, dbi, &cur))
 		return 2;
 	while (n < 2 && mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
 		keys[n] = k;
@@ -152,7 +153,8 @@ START_TEST(destroy_null_and_bad_arguments)
 	                              sizeof(note)),
 	                 -1);
 	k = key_for("www.example.test", OWNER, 1);
-	ck_assert_int_eq(tp_cache_put(c, &k, 7, now + 9, now, note, sizeof(note)), -1);
+	ck_assert_int_eq(
+	        tp_cache_put(c, &k, 7, now + 9, now, note, sizeof(note)), -1);
 	tp_cache_free(c);
 }
 END_TEST
@@ -188,9 +190,11 @@ START_TEST(missing_directory)
 	struct tp_cache_key k = key_for("www.example.test", OWNER, 1);
 	char note[256] = "";
 
-	ck_assert_int_eq(tp_cache_get(c, &k, time(NULL), NULL, note, sizeof(note)),
-	                 TP_CACHE_MISS);
-	ck_assert_msg(strstr(note, "No such file") != NULL, "note \"%s\"", note);
+	ck_assert_int_eq(
+	        tp_cache_get(c, &k, time(NULL), NULL, note, sizeof(note)),
+	        TP_CACHE_MISS);
+	ck_assert_msg(strstr(note, "No such file") != NULL, "note \"%s\"",
+	              note);
 	tp_cache_free(c);
 }
 END_TEST
@@ -217,17 +221,20 @@ START_TEST(malformed_records_never_answer)
 	tamper_mode = tamper_rows[_i].mode;
 	ck_assert_int_eq(in_child(child_tamper, p), 0);
 	c = tp_cache_new(p, 3600);
-	ck_assert_int_eq(tp_cache_get(c, &k, time(NULL), NULL, note, sizeof(note)),
-	                 TP_CACHE_MISS);
-	ck_assert_msg(note[0] != '\0' && strstr(note, tamper_rows[_i].note) != NULL,
+	ck_assert_int_eq(
+	        tp_cache_get(c, &k, time(NULL), NULL, note, sizeof(note)),
+	        TP_CACHE_MISS);
+	ck_assert_msg(note[0] != '\0' &&
+	                      strstr(note, tamper_rows[_i].note) != NULL,
 	              "%s: note \"%s\"", tamper_rows[_i].mode, note);
 	/* a good store replaces the bad record */
 	note[0] = '\0';
 	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, time(NULL) + 60,
 	                              time(NULL), note, sizeof(note)),
 	                 0);
-	ck_assert_int_eq(tp_cache_get(c, &k, time(NULL), NULL, note, sizeof(note)),
-	                 TP_CACHE_PASS);
+	ck_assert_int_eq(
+	        tp_cache_get(c, &k, time(NULL), NULL, note, sizeof(note)),
+	        TP_CACHE_PASS);
 	tp_cache_free(c);
 }
 END_TEST
@@ -240,20 +247,34 @@ static void expiry_cases(const char *path)
 	time_t now = time(NULL), exp = 0;
 
 	/* expired entries */
-	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 5, now, note, sizeof(note)), 0);
-	ck_assert_int_eq(tp_cache_get(c, &k, now + 4, &exp, note, sizeof(note)), TP_CACHE_PASS);
+	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 5, now, note,
+	                              sizeof(note)),
+	                 0);
+	ck_assert_int_eq(tp_cache_get(c, &k, now + 4, &exp, note, sizeof(note)),
+	                 TP_CACHE_PASS);
 	ck_assert_int_eq(exp, now + 5);
-	ck_assert_int_eq(tp_cache_get(c, &k, now + 5, NULL, note, sizeof(note)), TP_CACHE_MISS);
-	ck_assert_int_eq(tp_cache_get(c, &k, now + 3600, NULL, note, sizeof(note)), TP_CACHE_MISS);
+	ck_assert_int_eq(tp_cache_get(c, &k, now + 5, NULL, note, sizeof(note)),
+	                 TP_CACHE_MISS);
+	ck_assert_int_eq(
+	        tp_cache_get(c, &k, now + 3600, NULL, note, sizeof(note)),
+	        TP_CACHE_MISS);
 	/* max_ttl caps what the record asks */
-	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 86400, now, note, sizeof(note)), 0);
-	ck_assert_int_eq(tp_cache_get(c, &k, now, &exp, note, sizeof(note)), TP_CACHE_PASS);
+	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 86400, now,
+	                              note, sizeof(note)),
+	                 0);
+	ck_assert_int_eq(tp_cache_get(c, &k, now, &exp, note, sizeof(note)),
+	                 TP_CACHE_PASS);
 	ck_assert_int_eq(exp, now + 100);
-	ck_assert_int_eq(tp_cache_get(c, &k, now + 101, NULL, note, sizeof(note)), TP_CACHE_MISS);
+	ck_assert_int_eq(
+	        tp_cache_get(c, &k, now + 101, NULL, note, sizeof(note)),
+	        TP_CACHE_MISS);
 	/* nothing kept for a TTL of 0 */
 	k = key_for("zero.example.test", OWNER, 1);
-	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now, now, note, sizeof(note)), 0);
-	ck_assert_int_eq(tp_cache_get(c, &k, now, NULL, note, sizeof(note)), TP_CACHE_MISS);
+	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now, now, note,
+	                              sizeof(note)),
+	                 0);
+	ck_assert_int_eq(tp_cache_get(c, &k, now, NULL, note, sizeof(note)),
+	                 TP_CACHE_MISS);
 	ck_assert_str_eq(note, "");
 	tp_cache_free(c);
 }
@@ -278,9 +299,15 @@ START_TEST(lowered_max_ttl_applies_to_stored_entries)
 	char note[256] = "";
 	time_t now = time(NULL);
 
-	ck_assert_int_eq(tp_cache_put(a, &k, TP_CACHE_PASS, now + 500, now, note, sizeof(note)), 0);
-	ck_assert_int_eq(tp_cache_get(a, &k, now + 20, NULL, note, sizeof(note)), TP_CACHE_PASS);
-	ck_assert_int_eq(tp_cache_get(b, &k, now + 20, NULL, note, sizeof(note)), TP_CACHE_MISS);
+	ck_assert_int_eq(tp_cache_put(a, &k, TP_CACHE_PASS, now + 500, now,
+	                              note, sizeof(note)),
+	                 0);
+	ck_assert_int_eq(
+	        tp_cache_get(a, &k, now + 20, NULL, note, sizeof(note)),
+	        TP_CACHE_PASS);
+	ck_assert_int_eq(
+	        tp_cache_get(b, &k, now + 20, NULL, note, sizeof(note)),
+	        TP_CACHE_MISS);
 	tp_cache_free(a);
 	tp_cache_free(b);
 }
@@ -294,19 +321,26 @@ START_TEST(negative_entries_never_authenticate)
 	char note[256] = "";
 	time_t now = time(NULL);
 
-	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_FAIL, now + 60, now, note, sizeof(note)), 0);
-	ck_assert_int_eq(tp_cache_get(c, &k, now, NULL, note, sizeof(note)), TP_CACHE_FAIL);
+	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_FAIL, now + 60, now, note,
+	                              sizeof(note)),
+	                 0);
+	ck_assert_int_eq(tp_cache_get(c, &k, now, NULL, note, sizeof(note)),
+	                 TP_CACHE_FAIL);
 	/* another key of the same peer: nothing known */
-	ck_assert_int_eq(tp_cache_get(c, &other, now, NULL, note, sizeof(note)), TP_CACHE_MISS);
+	ck_assert_int_eq(tp_cache_get(c, &other, now, NULL, note, sizeof(note)),
+	                 TP_CACHE_MISS);
 	/* other names, other owner, other type, authz: nothing either */
 	other = key_for("www.example.test", "_25._tcp.www.example.test.", 1);
-	ck_assert_int_eq(tp_cache_get(c, &other, now, NULL, note, sizeof(note)), TP_CACHE_MISS);
+	ck_assert_int_eq(tp_cache_get(c, &other, now, NULL, note, sizeof(note)),
+	                 TP_CACHE_MISS);
 	other = key_for("www.example.test", OWNER, 1);
 	other.type = 53;
-	ck_assert_int_eq(tp_cache_get(c, &other, now, NULL, note, sizeof(note)), TP_CACHE_MISS);
+	ck_assert_int_eq(tp_cache_get(c, &other, now, NULL, note, sizeof(note)),
+	                 TP_CACHE_MISS);
 	other = key_for("www.example.test", OWNER, 1);
 	other.kind = TP_CACHE_AUTHZ;
-	ck_assert_int_eq(tp_cache_get(c, &other, now, NULL, note, sizeof(note)), TP_CACHE_MISS);
+	ck_assert_int_eq(tp_cache_get(c, &other, now, NULL, note, sizeof(note)),
+	                 TP_CACHE_MISS);
 	ck_assert_str_eq(note, "");
 	tp_cache_free(c);
 }
@@ -323,20 +357,42 @@ static const struct {
 	const char *how, *want;
 	int filled; /* a valid file with the entry first */
 } unsafe_rows[] = {
-        {"chmod 0666 c.mdb", "c.mdb: owner root (uid 0), mode 0666: writable by group or other", 1},
-        {"chmod 0620 c.mdb", "c.mdb: owner root (uid 0), mode 0620: writable by group or other", 1},
-        {"chown 65534 c.mdb", "c.mdb: owner nobody (uid 65534), mode 0600: not owned by uid 0", 1},
-        {"chmod 0666 c.mdb-lock", "c.mdb-lock: owner root (uid 0), mode 0666: writable by group or other", 1},
+        {"chmod 0666 c.mdb",
+         "c.mdb: owner root (uid 0), mode 0666: writable by group or other", 1},
+        {"chmod 0620 c.mdb",
+         "c.mdb: owner root (uid 0), mode 0620: writable by group or other", 1},
+        {"chown 65534 c.mdb",
+         "c.mdb: owner nobody (uid 65534), mode 0600: not owned by uid 0", 1},
+        {"chmod 0666 c.mdb-lock",
+         "c.mdb-lock: owner root (uid 0), mode 0666: writable by group or "
+         "other",
+         1},
         {"chown 65534 c.mdb-lock", "c.mdb-lock: owner nobody (uid 65534)", 1},
-        {"chmod 0777 .", "sub: owner root (uid 0), mode 0777: writable by group or other without the sticky bit: c.mdb could be replaced", 1},
-        {"chown 65534 .", "sub: owner nobody (uid 65534), mode 0700: not owned by uid 0", 1},
-        {"chmod 01777 . && chown 65534 c.mdb", "c.mdb: owner nobody (uid 65534), mode 0600: not owned by uid 0", 1},
-        {"mv c.mdb real.mdb && ln -s real.mdb c.mdb", "c.mdb: owner root (uid 0), mode 0777: is a symbolic link, never followed for the cache", 1},
-        {"mv c.mdb-lock real.lock && ln -s real.lock c.mdb-lock", "c.mdb-lock: owner root (uid 0), mode 0777: is a symbolic link", 1},
-        {"mkdir c.mdb", "c.mdb: owner root (uid 0), mode 0755: is a directory, not a regular file", 0},
-        {"mkfifo -m 600 c.mdb", "c.mdb: owner root (uid 0), mode 0600: is a FIFO, not a regular file", 0},
-        {"mknod -m 666 c.mdb c 1 5", "c.mdb: owner root (uid 0), mode 0666: is a character device", 0},
-        {"mkfifo -m 600 c.mdb-lock", "c.mdb-lock: owner root (uid 0), mode 0600: is a FIFO", 0},
+        {"chmod 0777 .",
+         "sub: owner root (uid 0), mode 0777: writable by group or other "
+         "without the sticky bit: c.mdb could be replaced",
+         1},
+        {"chown 65534 .",
+         "sub: owner nobody (uid 65534), mode 0700: not owned by uid 0", 1},
+        {"chmod 01777 . && chown 65534 c.mdb",
+         "c.mdb: owner nobody (uid 65534), mode 0600: not owned by uid 0", 1},
+        {"mv c.mdb real.mdb && ln -s real.mdb c.mdb",
+         "c.mdb: owner root (uid 0), mode 0777: is a symbolic link, never "
+         "followed for the cache",
+         1},
+        {"mv c.mdb-lock real.lock && ln -s real.lock c.mdb-lock",
+         "c.mdb-lock: owner root (uid 0), mode 0777: is a symbolic link", 1},
+        {"mkdir c.mdb",
+         "c.mdb: owner root (uid 0), mode 0755: is a directory, not a regular "
+         "file",
+         0},
+        {"mkfifo -m 600 c.mdb",
+         "c.mdb: owner root (uid 0), mode 0600: is a FIFO, not a regular file",
+         0},
+        {"mknod -m 666 c.mdb c 1 5",
+         "c.mdb: owner root (uid 0), mode 0666: is a character device", 0},
+        {"mkfifo -m 600 c.mdb-lock",
+         "c.mdb-lock: owner root (uid 0), mode 0600: is a FIFO", 0},
 };
 
 START_TEST(unsafe_file_not_used)
@@ -352,15 +408,19 @@ START_TEST(unsafe_file_not_used)
 	snprintf(p, sizeof(p), "%s/c.mdb", sub);
 	if (unsafe_rows[_i].filled)
 		ck_assert_int_eq(in_child(child_put, p), 0);
-	snprintf(cmd, sizeof(cmd), "cd %s && umask 022 && %s", sub, unsafe_rows[_i].how);
+	snprintf(cmd, sizeof(cmd), "cd %s && umask 022 && %s", sub,
+	         unsafe_rows[_i].how);
 	ck_assert_int_eq(system(cmd), 0);
 	c = tp_cache_new(p, 3600);
 	/* The test's timeout stands for a FIFO that hangs. */
-	ck_assert_int_eq(tp_cache_get(c, &k, now, NULL, note, sizeof(note)), TP_CACHE_MISS);
-	ck_assert_msg(strncmp(note, "cache /", 7) == 0 && strstr(note, unsafe_rows[_i].want),
+	ck_assert_int_eq(tp_cache_get(c, &k, now, NULL, note, sizeof(note)),
+	                 TP_CACHE_MISS);
+	ck_assert_msg(strncmp(note, "cache /", 7) == 0 &&
+	                      strstr(note, unsafe_rows[_i].want),
 	              "%s: note \"%s\"", unsafe_rows[_i].how, note);
 	note[0] = '\0';
-	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 60, now, note, sizeof(note)),
+	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 60, now, note,
+	                              sizeof(note)),
 	                 -1);
 	ck_assert_msg(strstr(note, unsafe_rows[_i].want), "put: \"%s\"", note);
 	tp_cache_free(c);
@@ -391,10 +451,13 @@ START_TEST(planted_link_target_untouched)
 	ck_assert_int_eq(symlink(victim, link), 0);
 	sleep(1); /* a write would show in the modification time */
 	c = tp_cache_new(p, 3600);
-	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 60, now, note, sizeof(note)),
+	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 60, now, note,
+	                              sizeof(note)),
 	                 -1);
-	ck_assert_int_eq(tp_cache_get(c, &k, now, NULL, note, sizeof(note)), TP_CACHE_MISS);
-	ck_assert_msg(strstr(note, "is a symbolic link") != NULL, "note \"%s\"", note);
+	ck_assert_int_eq(tp_cache_get(c, &k, now, NULL, note, sizeof(note)),
+	                 TP_CACHE_MISS);
+	ck_assert_msg(strstr(note, "is a symbolic link") != NULL, "note \"%s\"",
+	              note);
 	tp_cache_free(c);
 	ck_assert_int_eq(stat(victim, &after), 0);
 	ck_assert_int_eq(after.st_size, before.st_size);
@@ -410,12 +473,16 @@ START_TEST(names_are_case_insensitive)
 {
 	tp_cache *c = tp_cache_new(NULL, 3600);
 	struct tp_cache_key k = key_for("www.example.test", OWNER, 1);
-	struct tp_cache_key up = key_for("WWW.Example.TEST", "_443._TCP.www.EXAMPLE.test.", 1);
+	struct tp_cache_key up =
+	        key_for("WWW.Example.TEST", "_443._TCP.www.EXAMPLE.test.", 1);
 	char note[256] = "";
 	time_t now = time(NULL);
 
-	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 60, now, note, sizeof(note)), 0);
-	ck_assert_int_eq(tp_cache_get(c, &up, now, NULL, note, sizeof(note)), TP_CACHE_PASS);
+	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 60, now, note,
+	                              sizeof(note)),
+	                 0);
+	ck_assert_int_eq(tp_cache_get(c, &up, now, NULL, note, sizeof(note)),
+	                 TP_CACHE_PASS);
 	tp_cache_free(c);
 }
 END_TEST
@@ -430,8 +497,9 @@ START_TEST(two_processes_share_one_file)
 	/* another process writes, this one reads */
 	ck_assert_int_eq(in_child(child_put, p), 0);
 	c = tp_cache_new(p, 3600);
-	ck_assert_int_eq(tp_cache_get(c, &k, time(NULL), NULL, note, sizeof(note)),
-	                 TP_CACHE_PASS);
+	ck_assert_int_eq(
+	        tp_cache_get(c, &k, time(NULL), NULL, note, sizeof(note)),
+	        TP_CACHE_PASS);
 	ck_assert_str_eq(note, "");
 	tp_cache_free(c);
 }
@@ -458,11 +526,13 @@ START_TEST(list_and_flush)
 	/* the backend, as --cache-list names it */
 	ck_assert_int_eq(strncmp(tp_cache_describe(c), "lmdb /", 6), 0);
 	ck_assert_str_eq(tp_cache_describe(c) + 5, p);
-	ck_assert_int_eq(tp_cache_list(c, count_entry, &n, err, sizeof(err)), 0);
+	ck_assert_int_eq(tp_cache_list(c, count_entry, &n, err, sizeof(err)),
+	                 0);
 	ck_assert_int_eq(n, 2);
 	ck_assert_int_eq(tp_cache_flush(c, err, sizeof(err)), 0);
 	n = 0;
-	ck_assert_int_eq(tp_cache_list(c, count_entry, &n, err, sizeof(err)), 0);
+	ck_assert_int_eq(tp_cache_list(c, count_entry, &n, err, sizeof(err)),
+	                 0);
 	ck_assert_int_eq(n, 0);
 	tp_cache_free(c);
 }
@@ -486,15 +556,16 @@ static void *hammer(void *arg)
 
 		snprintf(id, sizeof(id), "t%d-%d.example.test", h->id, i % 16);
 		k = key_for(id, OWNER, i % 3);
-		if (tp_cache_put(h->c, &k, TP_CACHE_PASS, now + 60, now, h->note,
-		                 sizeof(h->note)) != 0 ||
-		    tp_cache_get(h->c, &k, now, NULL, h->note, sizeof(h->note)) !=
-		            TP_CACHE_PASS)
+		if (tp_cache_put(h->c, &k, TP_CACHE_PASS, now + 60, now,
+		                 h->note, sizeof(h->note)) != 0 ||
+		    tp_cache_get(h->c, &k, now, NULL, h->note,
+		                 sizeof(h->note)) != TP_CACHE_PASS)
 			h->errors++;
 		snprintf(id, sizeof(id), "t%d-%d.example.test", (h->id + 1) % 8,
 		         i % 16);
 		k = key_for(id, OWNER, i % 3);
-		(void)tp_cache_get(h->c, &k, now, NULL, h->note, sizeof(h->note));
+		(void)tp_cache_get(h->c, &k, now, NULL, h->note,
+		                   sizeof(h->note));
 		if (h->note[0] != '\0')
 			h->errors++;
 	}
@@ -541,10 +612,12 @@ START_TEST(new_file_0600_and_sticky_directory)
 	snprintf(p, sizeof(p), "%s/c.mdb", sub);
 	c = tp_cache_new(p, 3600);
 	old = umask(0);
-	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 60, now, note, sizeof(note)),
+	ck_assert_int_eq(tp_cache_put(c, &k, TP_CACHE_PASS, now + 60, now, note,
+	                              sizeof(note)),
 	                 0);
 	umask(old);
-	ck_assert_int_eq(tp_cache_get(c, &k, now, NULL, note, sizeof(note)), TP_CACHE_PASS);
+	ck_assert_int_eq(tp_cache_get(c, &k, now, NULL, note, sizeof(note)),
+	                 TP_CACHE_PASS);
 	ck_assert_str_eq(note, "");
 	tp_cache_free(c);
 	ck_assert_int_eq(stat(p, &st), 0);
@@ -552,6 +625,101 @@ START_TEST(new_file_0600_and_sticky_directory)
 	strcat(p, "-lock");
 	ck_assert_int_eq(stat(p, &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0600);
+}
+END_TEST
+
+/* Zone keys (cache_keys.c): data of their own kind, up to
+ * TP_CACHE_DATA_MAX octets, in memory and in a file; an authentication
+ * lookup never answers from them, nor they from one; --cache-list shows
+ * them as zonekeys. */
+static int zonekeys_entry(const tlspool_cache_entry *e, void *arg)
+{
+	if (e->valid && e->zonekeys && !e->authz && e->spki[0] == '\0' &&
+	    strcmp(e->identity, "example.test.") == 0 &&
+	    strcmp(e->other, "DNSKEY DS (8192 octets)") == 0)
+		(*(int *)arg)++;
+	return 0;
+}
+
+START_TEST(zone_keys_data)
+{
+	static unsigned char data[TP_CACHE_DATA_MAX + 1],
+	        back[TP_CACHE_DATA_MAX];
+	struct tp_cache_key z = {.kind = TP_CACHE_KEYS,
+	                         .a = "example.test.",
+	                         .b = "",
+	                         .type = 48};
+	struct tp_cache_key authn = z;
+	time_t now = time(NULL), exp = 0;
+	char note[256] = "";
+	size_t len = 0;
+	int n;
+
+	authn.kind = TP_CACHE_AUTHN;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 7);
+	for (int lmdb = 0; lmdb < 2; lmdb++) {
+		tp_cache *c = tp_cache_new(lmdb ? fresh_path() : NULL, 3600);
+
+		/* negative first: too long, empty, a verdict put, wrong kinds
+		 */
+		ck_assert_int_eq(tp_cache_put_data(c, &z, data, sizeof(data),
+		                                   now + 60, now, note,
+		                                   sizeof(note)),
+		                 -1);
+		ck_assert_int_eq(tp_cache_put_data(c, &z, data, 0, now + 60,
+		                                   now, note, sizeof(note)),
+		                 -1);
+		ck_assert_int_eq(tp_cache_put_data(c, &authn, data, 10,
+		                                   now + 60, now, note,
+		                                   sizeof(note)),
+		                 -1);
+		ck_assert_int_eq(tp_cache_put(c, &z, TP_CACHE_PASS, now + 60,
+		                              now, note, sizeof(note)),
+		                 -1);
+		ck_assert_int_eq(tp_cache_get_data(c, &z, now, back,
+		                                   sizeof(back), &len, NULL,
+		                                   note, sizeof(note)),
+		                 TP_CACHE_MISS);
+		note[0] = '\0';
+		ck_assert_int_eq(tp_cache_put_data(c, &z, data,
+		                                   TP_CACHE_DATA_MAX, now + 60,
+		                                   now, note, sizeof(note)),
+		                 0);
+		ck_assert_str_eq(note, "");
+		/* not an authentication, and too small a buffer is a miss */
+		ck_assert_int_eq(
+		        tp_cache_get(c, &z, now, NULL, note, sizeof(note)),
+		        TP_CACHE_MISS);
+		ck_assert_int_eq(
+		        tp_cache_get(c, &authn, now, NULL, note, sizeof(note)),
+		        TP_CACHE_MISS);
+		ck_assert_int_eq(tp_cache_get_data(c, &z, now, back, 100, &len,
+		                                   NULL, note, sizeof(note)),
+		                 TP_CACHE_MISS);
+		/* past its expiry */
+		ck_assert_int_eq(tp_cache_get_data(c, &z, now + 60, back,
+		                                   sizeof(back), &len, NULL,
+		                                   note, sizeof(note)),
+		                 TP_CACHE_MISS);
+		ck_assert_int_eq(tp_cache_get_data(c, &z, now, back,
+		                                   sizeof(back), &len, &exp,
+		                                   note, sizeof(note)),
+		                 TP_CACHE_PASS);
+		ck_assert_uint_eq(len, TP_CACHE_DATA_MAX);
+		ck_assert_int_eq(exp, now + 60);
+		ck_assert_int_eq(memcmp(back, data, len), 0);
+		n = 0;
+		ck_assert_int_eq(tp_cache_list(c, zonekeys_entry, &n, NULL, 0),
+		                 0);
+		ck_assert_int_eq(n, 1);
+		ck_assert_int_eq(tp_cache_flush(c, NULL, 0), 0);
+		ck_assert_int_eq(tp_cache_get_data(c, &z, now, back,
+		                                   sizeof(back), &len, NULL,
+		                                   note, sizeof(note)),
+		                 TP_CACHE_MISS);
+		tp_cache_free(c);
+	}
 }
 END_TEST
 
@@ -579,6 +747,7 @@ static Suite *suite(void)
 	tcase_add_test(pos, new_file_0600_and_sticky_directory);
 	tcase_add_test(pos, two_processes_share_one_file);
 	tcase_add_test(pos, list_and_flush);
+	tcase_add_test(pos, zone_keys_data);
 	tcase_add_loop_test(pos, eight_threads_hammer, 0, 2);
 	suite_add_tcase(s, neg);
 	suite_add_tcase(s, pos);

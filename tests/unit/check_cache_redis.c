@@ -1078,6 +1078,46 @@ START_TEST(child_after_fork_uses_its_own_connection)
 }
 END_TEST
 
+/* Zone keys (cache_keys.c) in Redis: up to TP_CACHE_DATA_MAX octets,
+ * signed like every entry; one octet of the data changed and it is not
+ * used. */
+START_TEST(zone_keys_signed)
+{
+	static unsigned char data[TP_CACHE_DATA_MAX], back[TP_CACHE_DATA_MAX];
+	struct tp_cache_key z = {.kind = TP_CACHE_KEYS,
+	                         .a = "example.test.",
+	                         .b = "",
+	                         .type = 48};
+	struct rs s;
+	tp_cache *c;
+	char name[128], note[512] = "";
+	size_t len = 0;
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 13);
+	rs_start(&s, 0, NULL);
+	c = mk(&s, key_file(0, 0600), "tlspool:", 200);
+	ck_assert_msg(tp_cache_put_data(c, &z, data, sizeof(data), now + 600,
+	                                now, note, sizeof(note)) == 0,
+	              "%s", note);
+	ck_assert_int_eq(tp_cache_get_data(c, &z, now, back, sizeof(back), &len,
+	                                   NULL, note, sizeof(note)),
+	                 TP_CACHE_PASS);
+	ck_assert_uint_eq(len, sizeof(data));
+	ck_assert_int_eq(memcmp(back, data, len), 0);
+	name_of(c, "tlspool:", name, sizeof(name));
+	raw_ok(&s, "SETRANGE %s %d %b", name,
+	       (int)(TP_REDIS_HDR + TP_CACHE_HDR + 20), "\xff", (size_t)1);
+	ck_assert_int_eq(tp_cache_get_data(c, &z, now, back, sizeof(back), &len,
+	                                   NULL, note, sizeof(note)),
+	                 TP_CACHE_MISS);
+	ck_assert_ptr_nonnull(strstr(note, "bad signature"));
+	tp_cache_free(c);
+	rs_stop(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("cache_redis");
@@ -1090,6 +1130,7 @@ static Suite *suite(void)
 	                    sizeof(conf_rows) / sizeof(conf_rows[0]));
 	tcase_add_loop_test(neg, site_key_checked_like_a_private_key, 0, 3);
 	tcase_add_test(neg, altered_entry_never_answers);
+	tcase_add_test(neg, zone_keys_signed);
 	tcase_add_test(neg, entry_moved_to_another_key_never_answers);
 	tcase_add_test(neg, huge_reply_refused);
 	tcase_add_test(neg, another_site_key_never_answers);

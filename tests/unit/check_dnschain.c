@@ -13,16 +13,19 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <getdns/getdns.h>
 #include <getdns/getdns_extra.h>
 
+#include "cache.h"
 #include "internal.h"
 #include "testutil.h"
 
@@ -223,6 +226,8 @@ struct relay {
 	atomic_int queries;
 	atomic_int drop;  /* count, but do not forward */
 	atomic_int strip; /* answers without authority and additional */
+	atomic_int spoil; /* replies to queries of this type: one octet of
+	                     the first answer record's rdata changed */
 	atomic_int stop;
 	pthread_t thr;
 };
@@ -266,6 +271,28 @@ static size_t strip_reply(unsigned char *msg, size_t n)
 	return off;
 }
 
+/* Change the last octet of the first answer record's rdata of a reply to
+ * a query of type (an on-path attacker); nothing when it is another. */
+static void spoil_reply(unsigned char *msg, size_t n, unsigned type)
+{
+	unsigned qd = (unsigned)msg[4] << 8 | msg[5];
+	unsigned an = (unsigned)msg[6] << 8 | msg[7];
+	size_t off = 12, rdlen;
+
+	if (qd != 1 || an == 0)
+		return;
+	off = skip_name(msg, n, off);
+	if (off == 0 || off + 4 > n ||
+	    ((unsigned)msg[off] << 8 | msg[off + 1]) != type)
+		return;
+	off = skip_name(msg, n, off + 4);
+	if (off == 0 || off + 10 > n)
+		return;
+	rdlen = (size_t)msg[off + 8] << 8 | msg[off + 9];
+	if (rdlen > 0 && off + 10 + rdlen <= n)
+		msg[off + 10 + rdlen - 1] ^= 0x01;
+}
+
 static void *relay_run(void *arg)
 {
 	struct relay *r = arg;
@@ -301,6 +328,10 @@ static void *relay_run(void *arg)
 				if (atomic_load(&r->strip))
 					n = (ssize_t)strip_reply(buf,
 					                         (size_t)n);
+				if (atomic_load(&r->spoil))
+					spoil_reply(buf, (size_t)n,
+					            (unsigned)atomic_load(
+					                    &r->spoil));
 				sendto(r->cfd, buf, (size_t)n, 0,
 				       (struct sockaddr *)&r->client[id],
 				       sizeof(r->client[0]));
@@ -580,6 +611,46 @@ START_TEST(kept_keys_keep_errors)
 	ck_assert_int_eq(a->verdict, TLSPOOL_DNS_BOGUS);
 	ck_assert_str_eq(a->detail, "RRSIG expired");
 	tlspool_dns_answer_free(a);
+	/* child zones of test.: an unsigned one (no DS) and one whose keys
+	 * carry expired signatures are never kept; bogus.test's keys are
+	 * good (only its TLSA RRsets are broken), and kept */
+	ck_assert_int_eq(tp_dns_keys_until(dns, "insecure.test."), 0);
+	ck_assert_int_eq(tp_dns_keys_until(dns, "expired.test."), 0);
+	ck_assert_int_gt(tp_dns_keys_until(dns, "bogus.test."), time(NULL));
+	/* a broken signature in a child zone with kept keys is bogus */
+	ck_assert_int_eq(tlspool_dns_lookup(dns, "_443._tcp.www.bogus.test",
+	                                    TLSA, &a, NULL, 0),
+	                 0);
+	ck_assert_int_eq(a->verdict, TLSPOOL_DNS_BOGUS);
+	tlspool_dns_answer_free(a);
+	tlspool_dns_free(dns);
+	relay_stop(r);
+}
+END_TEST
+
+/* A child zone's DS or DNSKEY set changed on the path: its keys are not
+ * kept and the answer is bogus, as a full lookup finds too. */
+START_TEST(child_zone_keys_spoiled)
+{
+	const char *dir = tp_zones_dir();
+	struct relay *r = relay_start(zones_port(dir));
+	tlspool_dns *dns = open_dns(dir, r, 3600);
+	unsigned types[2] = {43, 48}; /* DS, DNSKEY */
+
+	for (int i = 0; i < 2; i++) {
+		lookup(dns, r, "_443._tcp.www.example.test", TLSA,
+		       TLSPOOL_DNS_SECURE);
+		atomic_store(&r->spoil, (int)types[i]);
+		lookup(dns, r, "_443._tcp.www.other.test", TLSA,
+		       TLSPOOL_DNS_BOGUS);
+		ck_assert_int_eq(tp_dns_keys_until(dns, "other.test."), 0);
+		atomic_store(&r->spoil, 0);
+		ck_assert_int_eq(lookup(dns, r, "_443._tcp.www.other.test",
+		                        TLSA, TLSPOOL_DNS_SECURE),
+		                 3);
+		tlspool_dns_free(dns);
+		dns = open_dns(dir, r, 3600);
+	}
 	tlspool_dns_free(dns);
 	relay_stop(r);
 }
@@ -623,16 +694,23 @@ START_TEST(new_name_in_kept_zone_one_query)
 	ck_assert_int_eq(lookup(dns, r, "_443._tcp.alias.example.test", TLSA,
 	                        TLSPOOL_DNS_SECURE),
 	                 1);
-	/* another zone under a kept parent: its own keys are not kept yet */
-	ck_assert_int_gt(lookup(dns, r, "_443._tcp.www.other.test", TLSA,
-	                        TLSPOOL_DNS_SECURE),
-	                 1);
+	/* another zone under a kept parent: its own keys are not kept yet;
+	 * the reply, then its DS (signed by test.) and DNSKEY sets, and the
+	 * reply validated with them */
+	ck_assert_int_eq(tp_dns_keys_until(dns, "other.test."), 0);
+	q = lookup(dns, r, "_443._tcp.www.other.test", TLSA,
+	           TLSPOOL_DNS_SECURE);
+	fprintf(stderr, "a child zone of a kept zone: %d queries\n", q);
+	ck_assert_int_eq(q, 3);
+	ck_assert_int_gt(tp_dns_keys_until(dns, "other.test."), time(NULL));
+	ck_assert_int_le(tp_dns_keys_until(dns, "other.test."),
+	                 tp_dns_keys_until(dns, "test."));
 	ck_assert_int_eq(lookup(dns, r, "www.other.test", TLSPOOL_RR_A,
 	                        TLSPOOL_DNS_SECURE),
 	                 1);
 	tp_dns_counts(dns, &kept, &full);
-	ck_assert_uint_eq(kept, 7);
-	ck_assert_uint_eq(full, 2);
+	ck_assert_uint_eq(kept, 8);
+	ck_assert_uint_eq(full, 1);
 	tlspool_dns_free(dns);
 	relay_stop(r);
 }
@@ -659,6 +737,249 @@ START_TEST(keys_kept_within_bounds)
 	ck_assert_int_le(tp_dns_keys_until(dns, "example.test."),
 	                 time(NULL) + 3600);
 	tlspool_dns_free(dns);
+	relay_stop(r);
+}
+END_TEST
+
+/* --- zone keys in the shared cache (libtlspool's cache_keys.c) --- */
+
+/* A new LMDB cache file for one test. */
+static void cache_path(char out[600])
+{
+	char dir[] = "/tmp/tp-dnschain-XXXXXX";
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(out, 600, "%s/cache.mdb", dir);
+}
+
+static void cache_remove(const char *path)
+{
+	char cmd[700];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf \"$(dirname %s)\"", path);
+	(void)!system(cmd);
+}
+
+/* A handle on dir's zones through r with the cache at path. */
+static tlspool_dns *open_shared(const char *dir, struct relay *r, tp_cache *c)
+{
+	tlspool_dns *dns = open_dns(dir, r, 3600);
+
+	tp_cache_keys_attach(c, dns);
+	return dns;
+}
+
+static int count_zonekeys(const tlspool_cache_entry *e, void *arg)
+{
+	if (e->valid && e->zonekeys && e->pass && !e->authz &&
+	    e->expiry > time(NULL) && strncmp(e->other, "DNSKEY DS (", 11) == 0)
+		(*(int *)arg)++;
+	return 0;
+}
+
+/* The stored data of zone's keys into buf (its length). */
+static size_t stored(tp_cache *c, const char *zone, unsigned char *buf,
+                     time_t *until)
+{
+	struct tp_cache_key k = {
+	        .kind = TP_CACHE_KEYS, .a = zone, .b = "", .type = 48};
+	size_t len = 0;
+	char note[256] = "";
+
+	ck_assert_int_eq(tp_cache_get_data(c, &k, time(NULL), buf,
+	                                   TP_CACHE_DATA_MAX, &len, until, note,
+	                                   sizeof(note)),
+	                 TP_CACHE_PASS);
+	return len;
+}
+
+static void restore(tp_cache *c, const char *zone, const unsigned char *buf,
+                    size_t len, time_t until)
+{
+	struct tp_cache_key k = {
+	        .kind = TP_CACHE_KEYS, .a = zone, .b = "", .type = 48};
+	char note[256] = "";
+
+	ck_assert_msg(tp_cache_put_data(c, &k, buf, len, until, time(NULL),
+	                                note, sizeof(note)) == 0,
+	              "%s", note);
+}
+
+/* Process A validates a name (the chain from the root), process B with
+ * the same cache file validates a new name in the zone in one query:
+ * the keys it read from the file, validated from the trust anchor. */
+START_TEST(stored_keys_shared_between_processes)
+{
+	const char *dir = tp_zones_dir();
+	struct relay *r = relay_start(zones_port(dir));
+	char path[600];
+	tp_cache *c;
+	tlspool_dns *dns;
+	int before, status = -1, q, n = 0, fds[2];
+	char verdict = 0;
+	pid_t pid;
+
+	cache_path(path);
+	ck_assert_int_eq(pipe(fds), 0);
+	before = atomic_load(&r->queries);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		tp_cache *ca = tp_cache_new(path, 86400);
+		tlspool_dns *a = open_shared(dir, r, ca);
+		tlspool_dns_answer *ans = NULL;
+		int ok = tlspool_dns_lookup(a, "_443._tcp.www.example.test",
+		                            TLSA, &ans, NULL, 0) == 0 &&
+		         ans->verdict == TLSPOOL_DNS_SECURE;
+
+		/* the verdict through the pipe; then gone without exit
+		 * handlers (under valgrind, no leak report of a process that
+		 * is a copy of the test) */
+		(void)!write(fds[1], ok ? "y" : "n", 1);
+		tlspool_dns_answer_free(ans);
+		raise(SIGKILL);
+	}
+	close(fds[1]);
+	ck_assert_int_eq(read(fds[0], &verdict, 1), 1);
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(verdict, 'y');
+	q = atomic_load(&r->queries) - before;
+	ck_assert_int_ge(q, 4);
+	c = tp_cache_new(path, 86400);
+	ck_assert_int_eq(tp_cache_list(c, count_zonekeys, &n, NULL, 0), 0);
+	ck_assert_int_eq(n, 3); /* ., test., example.test. */
+	dns = open_shared(dir, r, c);
+	ck_assert_uint_eq(tp_dns_loaded(dns), 0);
+	fprintf(stderr, "process A: %d queries; process B: %d\n", q,
+	        lookup(dns, r, "_443._udp.www.example.test", TLSA,
+	               TLSPOOL_DNS_SECURE));
+	ck_assert_uint_eq(tp_dns_loaded(dns), 1);
+	ck_assert_int_gt(tp_dns_keys_until(dns, "example.test."), time(NULL));
+	ck_assert_int_eq(lookup(dns, r, "www.example.test", TLSPOOL_RR_A,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	ck_assert_uint_eq(tp_dns_loaded(dns), 1); /* not read again */
+	tlspool_dns_free(dns);
+	/* once more, for the count (the lookup above was in a message) */
+	dns = open_shared(dir, r, c);
+	ck_assert_int_eq(lookup(dns, r, "_443._tcp.nodata.example.test", TLSA,
+	                        TLSPOOL_DNS_SECURE_NODATA),
+	                 1);
+	/* errors stay errors, and read nothing new from the store */
+	lookup(dns, r, "_443._tcp.www.bogus.test", TLSA, TLSPOOL_DNS_BOGUS);
+	lookup(dns, r, "_443._tcp.www.insecure.test", TLSA,
+	       TLSPOOL_DNS_INSECURE);
+	ck_assert_uint_eq(tp_dns_loaded(dns), 1);
+	/* a child zone's keys, fetched in three queries, are stored too */
+	ck_assert_int_eq(lookup(dns, r, "_443._tcp.www.other.test", TLSA,
+	                        TLSPOOL_DNS_SECURE),
+	                 3);
+	tlspool_dns_free(dns);
+	n = 0;
+	ck_assert_int_eq(tp_cache_list(c, count_zonekeys, &n, NULL, 0), 0);
+	ck_assert_int_eq(n, 5); /* and bogus.test., whose keys are good */
+	dns = open_shared(dir, r, c);
+	ck_assert_int_eq(lookup(dns, r, "www.other.test", TLSPOOL_RR_A,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	ck_assert_uint_eq(tp_dns_loaded(dns), 1);
+	tlspool_dns_free(dns);
+	/* --cache-flush: gone, and the chain is fetched again */
+	ck_assert_int_eq(tp_cache_flush(c, NULL, 0), 0);
+	dns = open_shared(dir, r, c);
+	ck_assert_int_ge(lookup(dns, r, "_443._udp.www.example.test", TLSA,
+	                        TLSPOOL_DNS_SECURE),
+	                 4);
+	ck_assert_uint_eq(tp_dns_loaded(dns), 0);
+	tlspool_dns_free(dns);
+	tp_cache_free(c);
+	cache_remove(path);
+	relay_stop(r);
+}
+END_TEST
+
+/* A stored entry that was tampered with adds no key: an altered octet,
+ * a DNSKEY slipped in, garbage, an entry past its expiry.  The lookup is
+ * a full one with the same verdict, and it stores the right keys again. */
+START_TEST(stored_keys_tampered_are_not_used)
+{
+	const char *dir = tp_zones_dir();
+	struct relay *r = relay_start(zones_port(dir));
+	static unsigned char good[TP_CACHE_DATA_MAX], bad[TP_CACHE_DATA_MAX];
+	char path[600];
+	tp_cache *c;
+	tlspool_dns *dns;
+	getdns_dict *evil = NULL;
+	uint8_t *w = NULL;
+	size_t len, wl = 0;
+	time_t until;
+
+	cache_path(path);
+	c = tp_cache_new(path, 86400);
+	dns = open_shared(dir, r, c);
+	lookup(dns, r, "_443._tcp.www.example.test", TLSA, TLSPOOL_DNS_SECURE);
+	tlspool_dns_free(dns);
+	len = stored(c, "example.test.", good, &until);
+	ck_assert_uint_gt(len, 100);
+
+	/* one octet changed (in the last record: a key or a signature) */
+	memcpy(bad, good, len);
+	bad[len - 1] ^= 0x01;
+	restore(c, "example.test.", bad, len, until);
+	dns = open_shared(dir, r, c);
+	ck_assert_int_ge(lookup(dns, r, "_443._udp.www.example.test", TLSA,
+	                        TLSPOOL_DNS_SECURE),
+	                 4);
+	ck_assert_uint_eq(tp_dns_loaded(dns), 0);
+	tlspool_dns_free(dns);
+	/* that full lookup stored the right keys again */
+	dns = open_shared(dir, r, c);
+	ck_assert_int_eq(lookup(dns, r, "_443._udp.www.example.test", TLSA,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	ck_assert_uint_eq(tp_dns_loaded(dns), 1);
+	tlspool_dns_free(dns);
+
+	/* a DNSKEY of the attacker's added to the zone's set */
+	ck_assert_int_eq(getdns_str2rr_dict("example.test. 3600 IN DNSKEY "
+	                                    "257 3 13 " KEY,
+	                                    &evil, NULL, 3600),
+	                 GETDNS_RETURN_GOOD);
+	ck_assert_int_eq(getdns_rr_dict2wire(evil, &w, &wl),
+	                 GETDNS_RETURN_GOOD);
+	memcpy(bad, good, len);
+	memcpy(bad + len, w, wl);
+	restore(c, "example.test.", bad, len + wl, until);
+	free(w);
+	getdns_dict_destroy(evil);
+	dns = open_shared(dir, r, c);
+	ck_assert_int_ge(lookup(dns, r, "www.example.test", TLSPOOL_RR_A,
+	                        TLSPOOL_DNS_SECURE),
+	                 4);
+	ck_assert_uint_eq(tp_dns_loaded(dns), 0);
+	tlspool_dns_free(dns);
+
+	/* garbage where the records were */
+	restore(c, "example.test.", (const unsigned char *)"\x07garbage", 8,
+	        until);
+	dns = open_shared(dir, r, c);
+	ck_assert_int_ge(lookup(dns, r, "www.example.test", TLSPOOL_RR_A,
+	                        TLSPOOL_DNS_SECURE),
+	                 4);
+	ck_assert_uint_eq(tp_dns_loaded(dns), 0);
+	tlspool_dns_free(dns);
+
+	/* the right records, but the entry has expired */
+	restore(c, "example.test.", good, len, time(NULL) + 1);
+	sleep(2);
+	dns = open_shared(dir, r, c);
+	ck_assert_int_ge(lookup(dns, r, "www.example.test", TLSPOOL_RR_A,
+	                        TLSPOOL_DNS_SECURE),
+	                 2);
+	tlspool_dns_free(dns);
+	tp_cache_free(c);
+	cache_remove(path);
 	relay_stop(r);
 }
 END_TEST
@@ -796,6 +1117,41 @@ START_TEST(expired_dnskey_signature_not_used)
 }
 END_TEST
 
+/* A rolled ZSK after the keys were stored: the stored (old) keys are
+ * read, the answer does not validate with them, the full lookup finds the
+ * new key and stores it in place of the old, for the next process. */
+START_TEST(stored_keys_replaced_after_rollover)
+{
+	struct relay *r = relay_start(zones_port(own));
+	char path[600];
+	tp_cache *c;
+	tlspool_dns *dns;
+
+	cache_path(path);
+	c = tp_cache_new(path, 86400);
+	resign("example.test");
+	dns = open_shared(own, r, c);
+	lookup(dns, r, "_443._tcp.www.example.test", TLSA, TLSPOOL_DNS_SECURE);
+	tlspool_dns_free(dns);
+	resign("example.test");
+	dns = open_shared(own, r, c);
+	ck_assert_int_gt(lookup(dns, r, "_443._udp.www.example.test", TLSA,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	ck_assert_uint_eq(tp_dns_loaded(dns), 1); /* the old keys, not enough */
+	tlspool_dns_free(dns);
+	dns = open_shared(own, r, c);
+	ck_assert_int_eq(lookup(dns, r, "www.example.test", TLSPOOL_RR_A,
+	                        TLSPOOL_DNS_SECURE),
+	                 1);
+	ck_assert_uint_eq(tp_dns_loaded(dns), 1);
+	tlspool_dns_free(dns);
+	tp_cache_free(c);
+	cache_remove(path);
+	relay_stop(r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("dnschain");
@@ -815,12 +1171,16 @@ static Suite *suite(void)
 	tcase_add_test(neg, chain_validated_before_keeping);
 	tcase_add_test(neg, timeout_with_kept_keys_is_timeout);
 	tcase_add_test(neg, kept_keys_keep_errors);
+	tcase_add_test(neg, stored_keys_tampered_are_not_used);
+	tcase_add_test(neg, child_zone_keys_spoiled);
 	tcase_add_test(pos, new_name_in_kept_zone_one_query);
 	tcase_add_test(pos, keys_kept_within_bounds);
+	tcase_add_test(pos, stored_keys_shared_between_processes);
 	tcase_add_unchecked_fixture(roll, own_start, own_stop);
 	tcase_add_test(roll, wildcard_with_kept_keys);
 	tcase_add_test(roll, zsk_rollover_noticed);
 	tcase_add_test(roll, expired_dnskey_signature_not_used);
+	tcase_add_test(roll, stored_keys_replaced_after_rollover);
 	suite_add_tcase(s, ring);
 	suite_add_tcase(s, neg);
 	suite_add_tcase(s, pos);
