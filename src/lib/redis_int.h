@@ -38,7 +38,8 @@ struct front_slot {
 
 struct rconn {
 	pthread_mutex_t lock;
-	int fd; /* -1: none */
+	int fd;               /* -1: none */
+	long long connecting; /* connect() under way since (mono ms), or 0 */
 	gnutls_session_t tls;
 	redisReader *rd;
 };
@@ -63,6 +64,8 @@ struct tp_redis {
 	gnutls_certificate_credentials_t xcred;
 	long long retry_at; /* down until then (tp mono ms) */
 	unsigned backoff;
+	int trouble; /* a failure since the last success: connect in the
+	              * background (redis_conn.c) */
 	char down_why[300];
 
 	struct rconn slot[TP_REDIS_POOL];
