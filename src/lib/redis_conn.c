@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +48,7 @@ static void conn_close(struct rconn *s)
 		close(s->fd);
 	s->fd = -1;
 	s->connecting = 0;
+	s->rcvto = 0;
 }
 
 static void reg_prepare(void)
@@ -262,6 +265,18 @@ static int conn_write(struct rconn *s, const char *p, size_t n,
 	return 0;
 }
 
+/* SO_RCVTIMEO of a blocking connection to ms (> 0); 0 or -1 (errno). */
+static int set_rcvto(struct rconn *s, long long ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000),
+	                     (suseconds_t)(ms % 1000) * 1000};
+
+	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
+		return -1;
+	s->rcvto = ms;
+	return 0;
+}
+
 /* Read one reply; -1 with why (*stale when the peer had closed). */
 static int conn_read(struct rconn *s, long long deadline, unsigned budget,
                      redisReply **out, char *why, size_t whylen, int *stale)
@@ -282,6 +297,32 @@ static int conn_read(struct rconn *s, long long deadline, unsigned budget,
 		if (rep != NULL) {
 			*out = rep;
 			return 0;
+		}
+		if (s->rcvto > 0) {
+			/* blocking, bounded by SO_RCVTIMEO: one system call
+			 * per reply, never a longer wait than the deadline */
+			long long left = deadline - tp_redis_mono_ms();
+
+			if (left <= 0) {
+				snprintf(why, whylen, "no answer within %u ms",
+				         budget);
+				return -1;
+			}
+			if (s->rcvto > left && set_rcvto(s, left) != 0) {
+				snprintf(why, whylen, "SO_RCVTIMEO: %s",
+				         strerror(errno));
+				return -1;
+			}
+			k = recv(s->fd, buf, sizeof(buf), 0);
+			if (k < 0 && (errno == EAGAIN || errno == EINTR))
+				continue; /* the deadline says */
+			if (k < 0) {
+				*stale = got == 0 && errno == ECONNRESET;
+				snprintf(why, whylen, "recv: %s",
+				         strerror(errno));
+				return -1;
+			}
+			goto got;
 		}
 		/* a reply is never there the moment the command is sent:
 		 * wait first, saving a read that would say EAGAIN */
@@ -322,6 +363,7 @@ static int conn_read(struct rconn *s, long long deadline, unsigned budget,
 				return -1;
 			}
 		}
+	got:
 		if (k == 0) {
 			*stale = got == 0;
 			snprintf(why, whylen, "connection closed by Redis");
@@ -483,6 +525,18 @@ static int conn_setup(struct tp_redis *r, struct rconn *s, long long deadline,
 	if (r->conf.tls &&
 	    tls_handshake(r, s, deadline, budget, why, whylen) != 0)
 		return -1;
+	/* a plain connection reads its replies blocking, under
+	 * SO_RCVTIMEO (one system call per reply instead of poll() and
+	 * recv()); it still writes with MSG_DONTWAIT */
+	if (!r->conf.tls) {
+		int fl = fcntl(s->fd, F_GETFL);
+
+		if (fl < 0 || fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK) != 0 ||
+		    set_rcvto(s, r->conf.timeout_ms) != 0) {
+			snprintf(why, whylen, "fcntl: %s", strerror(errno));
+			return -1;
+		}
+	}
 	if (r->password == NULL && r->conf.user[0] == '\0')
 		return 0;
 	{

@@ -40,6 +40,9 @@ struct rconn {
 	pthread_mutex_t lock;
 	int fd;               /* -1: none */
 	long long connecting; /* connect() under way since (mono ms), or 0 */
+	long long rcvto;      /* ms of SO_RCVTIMEO on a blocking plain
+	                       * connection; 0: non-blocking (TLS, or not
+	                       * yet set up) */
 	gnutls_session_t tls;
 	redisReader *rd;
 };
