@@ -308,7 +308,10 @@ static int conn_read(struct rconn *s, long long deadline, unsigned budget,
 				         budget);
 				return -1;
 			}
-			if (s->rcvto > left && set_rcvto(s, left) != 0) {
+			/* never past the deadline; raised again when it
+			 * was lowered for a call that had little left */
+			if ((s->rcvto > left || s->rcvto < left / 2) &&
+			    set_rcvto(s, left) != 0) {
 				snprintf(why, whylen, "SO_RCVTIMEO: %s",
 				         strerror(errno));
 				return -1;
