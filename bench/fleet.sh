@@ -11,9 +11,10 @@
 # NPEERS peers; host2 then validates those and NNEW that host1 never saw:
 # the hit rate on host2 is printed for both groups.  Then, on host2,
 # build/bench/cache_bench measures one warm validation from Redis (over
-# the veth pair) against LMDB, memory and DNS, then the same with the
-# in-process front (redis_local_ttl_ms), and once more with a Redis on
-# host2's loopback.  Target: a warm validation from Redis within 3x of
+# the veth pair) against LMDB, memory and DNS, without the in-process
+# front (redis_local_ttl_ms = 0: one GET per lookup) and with the
+# default front (1000 ms), and both once more with a Redis on host2's
+# loopback.  Target: a warm validation from Redis within 3x of
 # LMDB on loopback.
 #
 # Needs root (ip netns).  Traffic goes only to addresses inside these
@@ -204,13 +205,16 @@ echo "=== fleet: one tlspool-connect connection on host2 (process, handshake, va
 echo "validated from Redis (veth): $conn_redis us   from LMDB: $conn_lmdb us   from DNS: $conn_dns us"
 echo "ratio Redis/LMDB: $(echo "scale=2; $conn_redis / $conn_lmdb" | bc)   DNS/Redis: $(echo "scale=2; $conn_dns / $conn_redis" | bc)"
 
-echo "=== fleet: warm validation on host2, Redis over the veth pair"
-TLSPOOL_CONFIG="$D/h2.conf" in2 "$BUILD/bench/cache_bench" "$D/www.der" \
+# pure: the same configuration without the in-process front, so that
+# every warm lookup is one GET (redis_local_ttl_ms = 0)
+pure() { sed 's|^redis_password_file = .*|&\nredis_local_ttl_ms = 0|' "$1"; }
+pure "$D/h2.conf" >"$D/h2pure.conf"
+echo "=== fleet: warm validation on host2, Redis over the veth pair, no front ([cache] redis_local_ttl_ms = 0)"
+TLSPOOL_CONFIG="$D/h2pure.conf" in2 "$BUILD/bench/cache_bench" "$D/www.der" \
 	_443._tcp.www.example.test. www.example.test "$D/c1.mdb" "$ROUNDS" || exit 1
 
-echo "=== fleet: the same with the in-process front ([cache] redis_local_ttl_ms = 1000)"
-sed 's|^redis_password_file = .*|&\nredis_local_ttl_ms = 1000|' "$D/h2.conf" >"$D/h2front.conf"
-TLSPOOL_CONFIG="$D/h2front.conf" in2 "$BUILD/bench/cache_bench" "$D/www.der" \
+echo "=== fleet: the same with the default in-process front ([cache] redis_local_ttl_ms = 1000)"
+TLSPOOL_CONFIG="$D/h2.conf" in2 "$BUILD/bench/cache_bench" "$D/www.der" \
 	_443._tcp.www.example.test. www.example.test "$D/c3.mdb" "$ROUNDS" || exit 1
 
 echo "=== fleet: warm validation on host2, Redis on host2's loopback"
@@ -227,5 +231,10 @@ echo "raw Redis GET round trip on host2's loopback (redis-benchmark -c 1):" \
 	"$(in2 redis-benchmark -h 127.0.0.1 -p 6379 --user tp -a fleet-pw -c 1 -n 5000 -q \
 		GET tlspool:bench 2>/dev/null | tr '\r' '\n' | sed -n 's/.*p50=\([0-9.]*\) msec.*/\1 ms (p50)/p' | tail -1)"
 conf "$D/z2" 127.0.0.1:6379 >"$D/h2lo.conf"
-TLSPOOL_CONFIG="$D/h2lo.conf" in2 "$BUILD/bench/cache_bench" "$D/www.der" \
+pure "$D/h2lo.conf" >"$D/h2lopure.conf"
+echo "--- no front ([cache] redis_local_ttl_ms = 0)"
+TLSPOOL_CONFIG="$D/h2lopure.conf" in2 "$BUILD/bench/cache_bench" "$D/www.der" \
 	_443._tcp.www.example.test. www.example.test "$D/c2.mdb" "$ROUNDS" || exit 1
+echo "--- the default front ([cache] redis_local_ttl_ms = 1000)"
+TLSPOOL_CONFIG="$D/h2lo.conf" in2 "$BUILD/bench/cache_bench" "$D/www.der" \
+	_443._tcp.www.example.test. www.example.test "$D/c4.mdb" "$ROUNDS" || exit 1

@@ -14,10 +14,18 @@
  *   3. Failure: a connection that fails or times out is closed and Redis
  *      is "down" for a backoff (TP_REDIS_BACKOFF_MIN doubling up to
  *      TP_REDIS_BACKOFF_MAX ms): calls in that time do not touch the
- *      network and say so in their note; the first call after it tries a
- *      new connection within its own deadline, and a success ends the
- *      backoff.  An error reply (full, no permission) is a note for that
- *      call only.  Every failure means a miss: validation goes online.
+ *      network and say so in their note.  The first call after it starts
+ *      a non-blocking connect() and, unless the kernel completes it at
+ *      once (a unix socket, loopback), goes online without waiting; the
+ *      connect() goes on in the kernel, and a later call finds it done
+ *      (poll(2) with no timeout), then runs TLS and AUTH and its command
+ *      within its own deadline; one still under way after
+ *      max(redis_timeout_ms, TP_REDIS_CONNECT_MIN) is a failure.  Only
+ *      while Redis has not failed since its last success (the first
+ *      connection of a process) does a call wait for connect(), within
+ *      its deadline.  A success ends the backoff.  An error reply (full,
+ *      no permission) is a note for that call only.  Every failure means
+ *      a miss: validation goes online, with one note per call.
  *   4. Signatures: the value stored is the record (cache.h) behind a key
  *      id and an HMAC-SHA256 tag over the database key and the record,
  *      with the site key of [cache] key_file, read like a private key

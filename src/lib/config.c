@@ -753,6 +753,9 @@ static struct tp_config *config_new(void)
 	c->ldap.timeout_ms = 5000;
 	strcpy(c->redis.prefix, "tlspool:");
 	c->redis.timeout_ms = 50;
+	/* the front of verified entries (cache_redis.c): a warm lookup at
+	 * the cost of memory, a change by another host seen within 1 s */
+	c->redis.local_ttl_ms = 1000;
 	c->pool.threads = 4;
 	return c;
 }

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@
 #define TP_REDIS_BACKOFF_MIN 250  /* ms */
 #define TP_REDIS_BACKOFF_MAX 4000 /* ms */
 #define TP_REDIS_SETUP_RETRY 5000 /* ms between reading key files again */
+#define TP_REDIS_CONNECT_MIN 1000 /* ms a background connect() may take */
 /* Octets: no entry is near it. */
 #define TP_REDIS_REPLY_MAX (4u << 20)
 
@@ -44,6 +47,8 @@ static void conn_close(struct rconn *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
+	s->connecting = 0;
+	s->rcvto = 0;
 }
 
 static void reg_prepare(void)
@@ -260,6 +265,18 @@ static int conn_write(struct rconn *s, const char *p, size_t n,
 	return 0;
 }
 
+/* SO_RCVTIMEO of a blocking connection to ms (> 0); 0 or -1 (errno). */
+static int set_rcvto(struct rconn *s, long long ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000),
+	                     (suseconds_t)(ms % 1000) * 1000};
+
+	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
+		return -1;
+	s->rcvto = ms;
+	return 0;
+}
+
 /* Read one reply; -1 with why (*stale when the peer had closed). */
 static int conn_read(struct rconn *s, long long deadline, unsigned budget,
                      redisReply **out, char *why, size_t whylen, int *stale)
@@ -280,6 +297,35 @@ static int conn_read(struct rconn *s, long long deadline, unsigned budget,
 		if (rep != NULL) {
 			*out = rep;
 			return 0;
+		}
+		if (s->rcvto > 0) {
+			/* blocking, bounded by SO_RCVTIMEO: one system call
+			 * per reply, never a longer wait than the deadline */
+			long long left = deadline - tp_redis_mono_ms();
+
+			if (left <= 0) {
+				snprintf(why, whylen, "no answer within %u ms",
+				         budget);
+				return -1;
+			}
+			/* never past the deadline; raised again when it
+			 * was lowered for a call that had little left */
+			if ((s->rcvto > left || s->rcvto < left / 2) &&
+			    set_rcvto(s, left) != 0) {
+				snprintf(why, whylen, "SO_RCVTIMEO: %s",
+				         strerror(errno));
+				return -1;
+			}
+			k = recv(s->fd, buf, sizeof(buf), 0);
+			if (k < 0 && (errno == EAGAIN || errno == EINTR))
+				continue; /* the deadline says */
+			if (k < 0) {
+				*stale = got == 0 && errno == ECONNRESET;
+				snprintf(why, whylen, "recv: %s",
+				         strerror(errno));
+				return -1;
+			}
+			goto got;
 		}
 		/* a reply is never there the moment the command is sent:
 		 * wait first, saving a read that would say EAGAIN */
@@ -320,6 +366,7 @@ static int conn_read(struct rconn *s, long long deadline, unsigned budget,
 				return -1;
 			}
 		}
+	got:
 		if (k == 0) {
 			*stale = got == 0;
 			snprintf(why, whylen, "connection closed by Redis");
@@ -412,13 +459,14 @@ static int tls_handshake(struct tp_redis *r, struct rconn *s,
 	}
 }
 
-/* A new connection in s (closed), authenticated; 0, or -1 with why. */
-static int conn_open(struct tp_redis *r, struct rconn *s, long long deadline,
-                     unsigned budget, char *why, size_t whylen)
+/*
+ * Start a connection in s (closed) without waiting: 1 when it is
+ * established, 0 when it is under way (s->connecting), -1 with why.
+ */
+static int conn_start(struct tp_redis *r, struct rconn *s, char *why,
+                      size_t whylen)
 {
-	int one = 1, err = 0, stale;
-	socklen_t elen = sizeof(err);
-	redisReply *rep = NULL;
+	int one = 1;
 
 	if (r->salen == 0) {
 		snprintf(why, whylen, "not an address");
@@ -432,20 +480,46 @@ static int conn_open(struct tp_redis *r, struct rconn *s, long long deadline,
 	}
 	if (r->sa.ss_family != AF_UNIX)
 		setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(s->fd, (struct sockaddr *)&r->sa, r->salen) != 0) {
-		if (errno != EINPROGRESS && errno != EAGAIN) {
-			snprintf(why, whylen, "connect: %s", strerror(errno));
-			return -1;
-		}
-		if (wait_fd(s->fd, POLLOUT, deadline, budget, why, whylen) !=
-		            0 ||
-		    getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
-			return -1;
-		if (err != 0) {
-			snprintf(why, whylen, "connect: %s", strerror(err));
-			return -1;
-		}
+	if (connect(s->fd, (struct sockaddr *)&r->sa, r->salen) == 0)
+		return 1;
+	/* a unix socket connects at once or not at all (EAGAIN: its
+	 * backlog is full) */
+	if (errno != EINPROGRESS) {
+		snprintf(why, whylen, "connect: %s", strerror(errno));
+		return -1;
 	}
+	s->connecting = tp_redis_mono_ms();
+	return 0;
+}
+
+/* A connect() under way in s, looked at without waiting (poll(2) with
+ * 0): 1 established, 0 still under way, -1 failed with why. */
+static int conn_check(struct rconn *s, char *why, size_t whylen)
+{
+	struct pollfd p = {s->fd, POLLOUT, 0};
+	int err = 0;
+	socklen_t elen = sizeof(err);
+
+	if (poll(&p, 1, 0) <= 0)
+		return 0; /* (EINTR: next time) */
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+		err = errno;
+	if (err != 0) {
+		snprintf(why, whylen, "connect: %s", strerror(err));
+		return -1;
+	}
+	s->connecting = 0;
+	return 1;
+}
+
+/* An established connection in s made usable: the reader, TLS, AUTH;
+ * 0, or -1 with why. */
+static int conn_setup(struct tp_redis *r, struct rconn *s, long long deadline,
+                      unsigned budget, char *why, size_t whylen)
+{
+	redisReply *rep = NULL;
+	int stale;
+
 	s->rd = redisReaderCreate();
 	if (s->rd == NULL) {
 		snprintf(why, whylen, "out of memory");
@@ -454,6 +528,18 @@ static int conn_open(struct tp_redis *r, struct rconn *s, long long deadline,
 	if (r->conf.tls &&
 	    tls_handshake(r, s, deadline, budget, why, whylen) != 0)
 		return -1;
+	/* a plain connection reads its replies blocking, under
+	 * SO_RCVTIMEO (one system call per reply instead of poll() and
+	 * recv()); it still writes with MSG_DONTWAIT */
+	if (!r->conf.tls) {
+		int fl = fcntl(s->fd, F_GETFL);
+
+		if (fl < 0 || fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK) != 0 ||
+		    set_rcvto(s, r->conf.timeout_ms) != 0) {
+			snprintf(why, whylen, "fcntl: %s", strerror(errno));
+			return -1;
+		}
+	}
 	if (r->password == NULL && r->conf.user[0] == '\0')
 		return 0;
 	{
@@ -483,6 +569,62 @@ static int conn_open(struct tp_redis *r, struct rconn *s, long long deadline,
 	return 0;
 }
 
+/* How long a connect() in the background may take before it counts as
+ * a failure: it delays no call, so longer than one call's budget. */
+static unsigned connect_window(const struct tp_redis *r)
+{
+	return r->conf.timeout_ms > TP_REDIS_CONNECT_MIN ? r->conf.timeout_ms
+	                                                 : TP_REDIS_CONNECT_MIN;
+}
+
+/*
+ * A usable connection in s (closed, or connecting in the background):
+ * 1 when it is ready for a command, 0 when its connect() is still under
+ * way (the call goes on without Redis), -1 with why.  Only when wait
+ * (Redis has not failed since its last success) does this call wait for
+ * connect() to complete, within its deadline; otherwise connect() goes on
+ * in the kernel while the call goes online, and a later call finds it
+ * done (3. Failure, in cache_redis.c).  Once connected, TLS and AUTH run
+ * within the call's deadline.
+ */
+static int conn_ready(struct tp_redis *r, struct rconn *s, int wait,
+                      long long deadline, unsigned budget, char *why,
+                      size_t whylen)
+{
+	int st;
+
+	if (s->fd < 0) {
+		st = conn_start(r, s, why, whylen);
+		if (st == 0)
+			st = conn_check(s, why, whylen);
+	} else {
+		st = conn_check(s, why, whylen);
+		wait = 0; /* already in the background */
+	}
+	if (st == 0 && wait) {
+		if (wait_fd(s->fd, POLLOUT, deadline, budget, why, whylen) !=
+		    0) {
+			snprintf(why, whylen, "connect: no answer within %u ms",
+			         budget);
+			return -1;
+		}
+		st = conn_check(s, why, whylen);
+		if (st == 0) {
+			snprintf(why, whylen, "connect: no answer");
+			return -1;
+		}
+	}
+	if (st == 0 && tp_redis_mono_ms() - s->connecting >=
+	                       (long long)connect_window(r)) {
+		snprintf(why, whylen, "connect: no answer within %u ms",
+		         connect_window(r));
+		return -1;
+	}
+	if (st <= 0)
+		return st;
+	return conn_setup(r, s, deadline, budget, why, whylen) == 0 ? 1 : -1;
+}
+
 /* --- the pool --- */
 
 /* Redis failed: no connection for a backoff; the idle ones are closed
@@ -495,6 +637,7 @@ static void mark_down(struct tp_redis *r, const char *why)
 	                     ? TP_REDIS_BACKOFF_MAX
 	                     : r->backoff * 2;
 	r->retry_at = tp_redis_mono_ms() + r->backoff;
+	r->trouble = 1;
 	snprintf(r->down_why, sizeof(r->down_why), "%s", why);
 	pthread_mutex_unlock(&r->state);
 	for (int i = 0; i < TP_REDIS_POOL; i++)
@@ -563,15 +706,31 @@ int tp_redis_run(struct tp_redis *r, int argc, const char **argv,
 	long long deadline = tp_redis_mono_ms() + budget;
 	struct rconn *s = op_begin(r, deadline, budget, note, notelen);
 	char why[300] = "";
-	int stale = 0;
+	int stale = 0, wait;
 
 	if (s == NULL)
 		return -1;
+	pthread_mutex_lock(&r->state);
+	wait = !r->trouble;
+	pthread_mutex_unlock(&r->state);
 	for (int attempt = 0; attempt < 2; attempt++) {
-		int fresh = s->fd < 0;
+		int fresh = s->fd < 0 || s->connecting != 0, st = 1;
 
-		if (fresh &&
-		    conn_open(r, s, deadline, budget, why, sizeof(why)) != 0)
+		/* a second attempt follows a failure: never waits */
+		if (fresh)
+			st = conn_ready(r, s, wait && attempt == 0, deadline,
+			                budget, why, sizeof(why));
+		if (st == 0) {
+			long long since = tp_redis_mono_ms() - s->connecting;
+
+			pthread_mutex_unlock(&s->lock);
+			snprintf(note, notelen,
+			         "cache %s: connecting in the background "
+			         "(%lld ms so far)",
+			         r->desc, since);
+			return -1;
+		}
+		if (st < 0)
 			break;
 		if (conn_command(s, argc, argv, lens, deadline, budget, out,
 		                 why, sizeof(why), &stale) == 0) {
@@ -579,14 +738,19 @@ int tp_redis_run(struct tp_redis *r, int argc, const char **argv,
 			pthread_mutex_lock(&r->state);
 			r->backoff = 0;
 			r->retry_at = 0;
+			r->trouble = 0;
 			pthread_mutex_unlock(&r->state);
 			return 0;
 		}
 		conn_close(s);
 		/* a kept connection that Redis closed while it was idle:
-		 * once more on a new one */
+		 * once more on a new one (in the background, unless it
+		 * connects at once) */
 		if (fresh || !stale)
 			break;
+		pthread_mutex_lock(&r->state);
+		r->trouble = 1;
+		pthread_mutex_unlock(&r->state);
 	}
 	conn_close(s);
 	pthread_mutex_unlock(&s->lock);

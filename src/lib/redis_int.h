@@ -25,7 +25,7 @@
 
 #define TP_REDIS_POOL 4
 /* Slots of the front of verified entries ([cache] redis_local_ttl_ms). */
-#define TP_REDIS_FRONT  512
+#define TP_REDIS_FRONT 512
 /* The front keeps validation records (cache.h); zone keys, larger, are
  * read from Redis each time. */
 #define TP_REDIS_FRONT_RECMAX 1024
@@ -40,7 +40,11 @@ struct front_slot {
 
 struct rconn {
 	pthread_mutex_t lock;
-	int fd; /* -1: none */
+	int fd;               /* -1: none */
+	long long connecting; /* connect() under way since (mono ms), or 0 */
+	long long rcvto;      /* ms of SO_RCVTIMEO on a blocking plain
+	                       * connection; 0: non-blocking (TLS, or not
+	                       * yet set up) */
 	gnutls_session_t tls;
 	redisReader *rd;
 };
@@ -65,6 +69,8 @@ struct tp_redis {
 	gnutls_certificate_credentials_t xcred;
 	long long retry_at; /* down until then (tp mono ms) */
 	unsigned backoff;
+	int trouble; /* a failure since the last success: connect in the
+	              * background (redis_conn.c) */
 	char down_why[300];
 
 	struct rconn slot[TP_REDIS_POOL];

@@ -189,7 +189,7 @@ RPID=
 t0=$(date +%s%N)
 expect killed 0 -- client "$W/a.conf" "${P[kill]}"
 t1=$(date +%s%N)
-grep_in err killed "warning: cache redis 127\\.0\\.0\\.1:$RPORT, prefix tlspool:: connect: Connection refused; validated online"
+grep_in err killed "warning: cache redis 127\\.0\\.0\\.1:$RPORT, prefix tlspool:, local front 1000 ms: connect: Connection refused; validated online"
 expect killed-list 1 -- "$CLI" --cache-list --config "$W/b.conf"
 grep_in err killed-list 'cache redis unix:.*connect'
 redis_start

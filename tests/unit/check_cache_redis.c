@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -211,7 +214,11 @@ static const char *key_file(int which, int mode)
 	return p[which];
 }
 
-static unsigned front_ms; /* [cache] redis_local_ttl_ms of mk()'s caches */
+/* [cache] redis_local_ttl_ms of mk()'s caches: 0 (no front) unless a
+ * test says otherwise, so that the tests see Redis itself on every call
+ * (the default of the configuration, 1000, is checked by config_accepts
+ * and used by cache_redis.sh) */
+static unsigned front_ms;
 
 static tp_cache *mk(const struct rs *s, const char *key, const char *prefix,
                     unsigned timeout_ms)
@@ -354,7 +361,8 @@ START_TEST(config_accepts)
 	ck_assert_int_eq(cfg->cache_backend, TP_CACHE_MEMORY);
 	ck_assert_str_eq(cfg->redis.prefix, "tlspool:");
 	ck_assert_uint_eq(cfg->redis.timeout_ms, 50);
-	ck_assert_uint_eq(cfg->redis.local_ttl_ms, 0); /* no front */
+	/* the front of verified entries is on by default, for 1 s */
+	ck_assert_uint_eq(cfg->redis.local_ttl_ms, 1000);
 	tp_config_free(cfg);
 	write_file(path, 0644, "[cache]\npath = c.mdb\n");
 	ck_assert_int_eq(tp_config_load(path, 0, &cfg, err, sizeof(err)), 0);
@@ -626,6 +634,174 @@ START_TEST(redis_killed_and_restarted)
 	get_is(c, &k, TP_CACHE_PASS, NULL);
 	tp_cache_free(c);
 	rs_stop(&s);
+}
+END_TEST
+
+/* --- reconnecting in the background ------------------------------------ */
+
+/*
+ * A loopback listener on port (SO_REUSEADDR) that never accepts.  With
+ * backlog 16 the kernel completes every handshake and nothing answers (a
+ * Redis that accepts TCP and never replies); with backlog 0 and its one
+ * place taken by *filler, further SYNs are dropped and connect() stays
+ * under way (a Redis host that has gone).  The descriptor.
+ */
+static int listener(int port, int full, int *filler)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	ck_assert_int_ge(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((unsigned short)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, full ? 0 : 16), 0);
+	*filler = -1;
+	if (full) {
+		struct pollfd p;
+		int probe;
+
+		*filler = socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_eq(
+		        connect(*filler, (struct sockaddr *)&sa, sizeof(sa)),
+		        0);
+		/* the queue is full: a connect() now stays under way */
+		probe = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		ck_assert_int_eq(
+		        connect(probe, (struct sockaddr *)&sa, sizeof(sa)), -1);
+		ck_assert_int_eq(errno, EINPROGRESS);
+		p.fd = probe;
+		p.events = POLLOUT;
+		ck_assert_int_eq(poll(&p, 1, 300), 0);
+		close(probe);
+	}
+	return fd;
+}
+
+/* The longest of the calls (get) made during ms, in ms; every note seen
+ * is in notes (one per call, each call has one: a miss). */
+static long long calls_during(tp_cache *c, const struct tp_cache_key *k,
+                              long long ms, char *notes, size_t len)
+{
+	long long until = mono_ms() + ms, worst = 0;
+	size_t n = 0;
+
+	notes[0] = '\0';
+	while (mono_ms() < until) {
+		char note[512] = "";
+		long long t0 = mono_ms(), dt;
+		int got = tp_cache_get(c, k, time(NULL), NULL, note,
+		                       sizeof(note));
+
+		dt = mono_ms() - t0;
+		ck_assert_msg(got == TP_CACHE_MISS, "got %d (%s)", got, note);
+		ck_assert_msg(note[0] != '\0' && strchr(note, '\n') == NULL,
+		              "one note per call: \"%s\"", note);
+		if (dt > worst)
+			worst = dt;
+		if (n + strlen(note) + 2 < len)
+			n += (size_t)snprintf(notes + n, len - n, "%s|", note);
+		usleep(20 * 1000);
+	}
+	return worst;
+}
+
+/*
+ * Redis's host gone (SYNs unanswered) after it was used: no call waits
+ * for connect(), though redis_timeout_ms is long; connect() goes on in
+ * the background and is given up after max(redis_timeout_ms, 1 s) (then
+ * the backoff, then again); a Redis back at the address is used again
+ * after a few calls.  A new process (a fresh cache) waits for its first
+ * connect() within the timeout, and after that failure no more.
+ */
+START_TEST(redis_host_gone_reconnects_in_the_background)
+{
+	struct rs s;
+	struct tp_cache_key k = key_for("www.example.test", 1);
+	tp_cache *c, *c2;
+	char notes[16384];
+	long long worst, t0, dt;
+	int lfd, filler, back = 0;
+
+	rs_start(&s, 1, NULL);
+	c = mk(&s, key_file(0, 0600), "tlspool:", 1500);
+	put_ok(c, &k, TP_CACHE_PASS, time(NULL) + 600);
+	get_is(c, &k, TP_CACHE_PASS, NULL);
+	rs_stop(&s);
+	lfd = listener(s.port, 1, &filler);
+	worst = calls_during(c, &k, 2500, notes, sizeof(notes));
+	ck_assert_msg(worst < 500, "a call took %lld ms (timeout 1500): %s",
+	              worst, notes);
+	ck_assert_msg(strstr(notes, "connecting in the background") != NULL,
+	              "%s", notes);
+	ck_assert_msg(strstr(notes, "connect: no answer within 1500 ms") !=
+	                      NULL,
+	              "%s", notes);
+	ck_assert_msg(strstr(notes, "next attempt in") != NULL, "%s", notes);
+
+	/* a fresh cache: its first connect() waits, within the timeout */
+	c2 = mk(&s, key_file(0, 0600), "tlspool:", 300);
+	t0 = mono_ms();
+	get_is(c2, &k, TP_CACHE_MISS, "connect: no answer within 300 ms");
+	dt = mono_ms() - t0;
+	ck_assert_msg(dt >= 280 && dt < 900, "%lld ms", dt);
+	usleep(300 * 1000); /* past the backoff */
+	t0 = mono_ms();
+	get_is(c2, &k, TP_CACHE_MISS, "connecting in the background");
+	ck_assert_int_lt(mono_ms() - t0, 150);
+	tp_cache_free(c2);
+
+	/* Redis back at the address: used again after a few calls */
+	close(filler);
+	close(lfd);
+	ck_assert_int_eq(rs_spawn(&s), 0);
+	t0 = mono_ms();
+	while (!back && mono_ms() - t0 < 8000) {
+		char note[512] = "";
+
+		if (tp_cache_put(c, &k, TP_CACHE_PASS, time(NULL) + 600,
+		                 time(NULL), note, sizeof(note)) == 0 &&
+		    tp_cache_get(c, &k, time(NULL), NULL, note, sizeof(note)) ==
+		            TP_CACHE_PASS)
+			back = 1;
+		else
+			usleep(50 * 1000);
+	}
+	ck_assert_msg(back, "Redis not used again within 8 s");
+	ck_assert_int_eq(raw_int(&s, "DBSIZE%s", ""), 1);
+	get_is(c, &k, TP_CACHE_PASS, NULL);
+	tp_cache_free(c);
+	rs_stop(&s);
+}
+END_TEST
+
+/* A Redis that accepts TCP and never answers: every call ends within
+ * redis_timeout_ms (and most do not wait at all: the backoff). */
+START_TEST(redis_never_answering_bounded_by_timeout)
+{
+	struct rs s;
+	struct tp_cache_key k = key_for("www.example.test", 1);
+	tp_cache *c;
+	char notes[16384];
+	long long worst;
+	int lfd, filler;
+
+	rs_start(&s, 1, NULL);
+	c = mk(&s, key_file(0, 0600), "tlspool:", 200);
+	put_ok(c, &k, TP_CACHE_PASS, time(NULL) + 600);
+	rs_stop(&s);
+	lfd = listener(s.port, 0, &filler);
+	worst = calls_during(c, &k, 2000, notes, sizeof(notes));
+	ck_assert_msg(worst < 450, "a call took %lld ms (timeout 200): %s",
+	              worst, notes);
+	ck_assert_msg(strstr(notes, "no answer within 200 ms") != NULL, "%s",
+	              notes);
+	ck_assert_msg(strstr(notes, "next attempt in") != NULL, "%s", notes);
+	close(lfd);
+	tp_cache_free(c);
 }
 END_TEST
 
@@ -1137,6 +1313,8 @@ static Suite *suite(void)
 	tcase_add_test(neg, redis_down_then_up);
 	tcase_add_test(neg, redis_stopped_answers_within_timeout);
 	tcase_add_test(neg, redis_killed_and_restarted);
+	tcase_add_test(neg, redis_host_gone_reconnects_in_the_background);
+	tcase_add_test(neg, redis_never_answering_bounded_by_timeout);
 	tcase_add_test(neg, redis_full_and_refusing);
 	tcase_add_test(neg, acl_user_with_password);
 	tcase_add_test(pos, config_accepts);
