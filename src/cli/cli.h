@@ -90,8 +90,6 @@ void print_answer_text(FILE *fp, const tlspool_dns_answer *a);
 json_object *answer_json(const tlspool_dns_answer *a);
 json_object *ldap_step_json(const starttls_ldap_step *s); /* ldap_info.c */
 json_object *hex_string(const unsigned char *p, size_t len);
-json_object *validation_chain_json(const struct options *o, const char *owner,
-                                   uint16_t type);
 void iso_time(char *buf, size_t len, time_t t);
 
 /* openpgp_info.c: an OPENPGPKEY record's key, as comments or JSON */

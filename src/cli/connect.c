@@ -38,7 +38,7 @@ const starttls_prelude *cli_prelude;
 /* --starttls over a datagram socket: a usage error (its exit code), or 0. */
 static int starttls_stream_only(const struct options *o)
 {
-	if (o->starttls != NULL && sock_type(o) != SOCK_STREAM)
+	if (o->starttls != NULL && strcmp(o->proto, "tcp") != 0)
 		return usage_error(
 		        "--starttls needs TCP (not --udp or --sctp)");
 	return 0;

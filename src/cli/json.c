@@ -82,6 +82,8 @@ const char *outcome_name(int rc)
 
 int out_begin(const struct options *o)
 {
+	int e = 0;
+
 	J.verbose = o->verbose;
 	J.mode = mode_name(o->mode);
 	J.t0 = now_ms();
@@ -90,15 +92,14 @@ int out_begin(const struct options *o)
 	if (o->json_file != NULL) {
 		J.fd = open(o->json_file,
 		            O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (J.fd < 0) {
-			fprintf(stderr, "%s: --json-file %s: %s\n", progname,
-			        o->json_file, strerror(errno));
-			return EXIT_USAGE;
-		}
-	} else if (o->mode == 'c' || o->mode == 's') {
+		e = J.fd < 0 ? errno : 0;
+	}
+	/* without --json-file, or when it cannot be written: the mode's
+	 * own channel (the document says why) */
+	if (J.fd < 0 && (o->mode == 'c' || o->mode == 's')) {
 		J.fd = 2;
 		J.on_stderr = 1;
-	} else {
+	} else if (J.fd < 0) {
 		J.fd = 1;
 	}
 	J.on = 1;
@@ -111,6 +112,13 @@ int out_begin(const struct options *o)
 	json_object_object_add(J.doc, "version",
 	                       json_object_new_string(TLSPOOL_VERSION));
 	json_object_object_add(J.doc, "mode", json_object_new_string(J.mode));
+	if (o->json_file != NULL && e != 0) {
+		say("--json-file %s: %s", o->json_file, strerror(e));
+		hint("give a file in a directory that exists and can be "
+		     "written, or --json alone for the document on %s",
+		     J.on_stderr ? "stderr" : "stdout");
+		return EXIT_USAGE;
+	}
 	return 0;
 }
 

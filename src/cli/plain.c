@@ -177,7 +177,8 @@ static int exit_for_alert(int a)
 
 int sock_type(const struct options *o)
 {
-	return strcmp(o->proto, "tcp") == 0 ? SOCK_STREAM : SOCK_DGRAM;
+	/* SCTP's one-to-one style is a stream socket (RFC 6458 section 4) */
+	return strcmp(o->proto, "udp") == 0 ? SOCK_DGRAM : SOCK_STREAM;
 }
 
 int ipproto(const struct options *o)
