@@ -53,9 +53,14 @@ static void usage(FILE *fp)
 	        "         --no-remote-user --no-remote-domain --no-cache-read\n"
 	        "         --no-cache-write --no-authz -v|--verbose --help "
 	        "--version\n"
+	        "starttls protocols: %s\n"
+	        "exit status: 0 ok, 1 usage, 2 connection, 3 TLS, 4 not "
+	        "authenticated,\n"
+	        "             5 refused, 6 DNS, 7 no DANE (--mx, --srv)\n"
 	        "See tlspool-connect(1).\n",
 	        progname, progname, progname, progname, progname, progname,
-	        progname, progname, progname, progname);
+	        progname, progname, progname, progname,
+	        starttls_prelude_protocols());
 }
 
 int usage_error(const char *fmt, ...)
