@@ -259,10 +259,20 @@ int out_finish(int rc)
 
 	/* every failure says what to try next: this where nothing more
 	 * precise did */
-	if (rc != EXIT_OK && !J.hinted && !J.no_hint)
-		hint("-v shows what was done and --diagnose what was learnt "
-		     "of the peer; tlspool-connect(1), EXIT STATUS, explains "
-		     "exit %d",
+	if (rc == EXIT_NO_DANE && !J.hinted && !J.no_hint)
+		/* RFC 7672 section 2.2: an insecure MX RRset or hosts
+		 * without TLSA records; RFC 7673 section 4.1 for SRV */
+		hint("the destination has no DANE: its MX or SRV RRset must "
+		     "be DNSSEC-signed and its hosts must publish TLSA "
+		     "records (--records-for prints them); tlspool does "
+		     "not fall back to unauthenticated TLS");
+	else if (rc != EXIT_OK && !J.hinted && !J.no_hint)
+		hint("-v shows what was done%s; tlspool-connect(1), EXIT "
+		     "STATUS, explains exit %d",
+		     strcmp(J.mode, "client") == 0 ||
+		                     strcmp(J.mode, "server") == 0
+		             ? " and --diagnose what was learnt of the peer"
+		             : "",
 		     rc);
 	if (!J.on)
 		return rc;

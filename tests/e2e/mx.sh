@@ -171,6 +171,7 @@ expect insecure-mx 7 -- mx insecure.test "${P[good]}"
 grep_in err insecure-mx 'MX RRset is insecure.*\(no DANE\)'
 expect insecure-mx-json 7 -- mx insecure.test "${P[good]}" --json
 json_valid insecure-mx-json err
+json_is insecure-mx-json err '.outcome == "no-dane" and .addresses == [] and (.hint | test("DNSSEC-signed"))'
 if jq -e '.verdict == "insecure" and .exit_code == 7 and .attempts == []' "$T/err" >/dev/null; then
 	npass=$((npass + 1))
 else
@@ -205,6 +206,8 @@ server mxd 127.0.0.14 "${P[all]}"
 server mxe 127.0.0.15 "${P[all]}"
 expect all-fail-json 4 -- mx all.example.test "${P[all]}" --json
 json_valid all-fail-json err
+# every address tried is in "addresses", in the order tried
+json_is all-fail-json err '[.addresses[] | select(.role == "connect") | .address] == [.attempts[].address] and ([.addresses[] | select(.role == "connect") | .result] | all(. != "ok"))'
 if jq -e '.type == "MX" and .verdict == "secure" and .exit_code == 4 and (.attempts|length) == 2 and .attempts[0].host == "mxd.example.test." and .attempts[0].address == "127.0.0.14" and .attempts[0].class == "no-match" and .attempts[0].exit_code == 4 and .attempts[1].host == "mxe.example.test." and (.hosts|length) == 2' "$T/err" >/dev/null; then
 	npass=$((npass + 1))
 else
@@ -264,6 +267,7 @@ wait
 server mxa 127.0.0.11 "${P[good]}"
 expect good-json 0 -- mx good.example.test "${P[good]}" --json
 json_valid good-json err
+json_is good-json err '.outcome == "ok" and .addresses[-1].role == "connect" and .addresses[-1].result == "ok" and .addresses[-1].port == '"${P[good]}"
 if jq -e --arg o "_${P[good]}._tcp.mxa.example.test." '.peer == "mxa.example.test" and .starttls.protocol == "smtp" and (.starttls.capabilities | index("STARTTLS")) and .dns.query == $o and .verdict == "authenticated" and .exit_code == 0' "$T/err" >/dev/null; then
 	npass=$((npass + 1))
 else
@@ -344,6 +348,7 @@ else
 fi
 expect lookup-insecure 7 -- "$CLI" --lookup --mx insecure.test --json
 json_valid lookup-insecure out
+json_is lookup-insecure out '.outcome == "no-dane" and (.hint | test("TLSA")) and (.hint | test("--diagnose") | not)'
 if jq -e '.verdict == "insecure" and .exit_code == 7 and .hosts[0].verdict == "insecure"' "$T/out" >/dev/null; then
 	npass=$((npass + 1))
 else
