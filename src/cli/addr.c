@@ -328,7 +328,7 @@ static int connect_within(int fd, const struct sockaddr *sa, socklen_t len,
 	if (r != 0 && errno == EINPROGRESS) {
 		do
 			r = poll(&p, 1, timeout_ms);
-		while (r < 0 && errno == EINTR);
+		while (r < 0 && errno == EINTR && !out_stopped());
 		if (r == 0) {
 			errno = ETIMEDOUT;
 			return -1;

@@ -212,7 +212,13 @@ void out_address(const char *role, const struct sockaddr *sa, unsigned salen,
                  int err);
 void out_connecting(const struct sockaddr *sa, unsigned salen); /* -v */
 void out_status_not_ours(void); /* --exec: the command's status */
-void out_hinted(void);          /* the usage said what to do */
+/* --client/--server --json: SIGINT, SIGTERM and SIGHUP stop the waits
+ * (accept, the data pump) instead of the process, so that the document
+ * is written (outcome "interrupted"); the run then ends by the signal.
+ * out_stopped(): the signal that came, or 0. */
+void out_catch_signals(void);
+int out_stopped(void);
+void out_hinted(void); /* the usage said what to do */
 
 /* records.c: --client --records (the live peer's chain from the trace)
  * and --records-for FILE NAME [PORT]. */

@@ -267,7 +267,7 @@ static int accept_dgram(int fd)
 	char b;
 
 	while (recvfrom(fd, &b, 1, MSG_PEEK, (struct sockaddr *)&ss, &len) < 0)
-		if (errno != EINTR)
+		if (errno != EINTR || out_stopped())
 			return -1;
 	if (connect(fd, (struct sockaddr *)&ss, len) != 0)
 		return -1;
@@ -325,6 +325,8 @@ static int accept_one(int lfd)
 		conn = accept(lfd, NULL, NULL);
 		if (conn >= 0)
 			return conn;
+		if (out_stopped())
+			return -1;
 		r = accept_failed(errno, &said);
 		if (r < 0)
 			return -1;
@@ -398,6 +400,8 @@ static int serve_forking(const struct options *o, int lfd)
 		}
 		r = ppoll(full || tsp != NULL ? NULL : &p,
 		          full || tsp != NULL ? 0 : 1, tsp, &orig);
+		if (out_stopped())
+			return EXIT_CONNECT; /* out_finish() says why */
 		if (r <= 0 || full || !(p.revents & POLLIN))
 			continue; /* a signal, the pause is over, or full */
 		conn = accept(lfd, NULL, NULL);
@@ -454,7 +458,8 @@ int run_server(const struct options *o)
 		}
 		conn = accept_dgram(lfd);
 		if (conn < 0) {
-			say("recvfrom: %s", strerror(errno));
+			if (!out_stopped())
+				say("recvfrom: %s", strerror(errno));
 			close(lfd);
 			return EXIT_CONNECT;
 		}

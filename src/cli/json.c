@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,43 @@ static struct {
 	long long t0; /* now_ms() at the start */
 	json_object *doc, *messages, *events, *addresses;
 } J = {.fd = -1};
+
+/* SIGINT, SIGTERM or SIGHUP that stopped a connection's run (--json) */
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop(int sig)
+{
+	stop_sig = sig;
+}
+
+void out_catch_signals(void)
+{
+	struct sigaction sa;
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	size_t i;
+
+	if (!J.on)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: the waits return EINTR */
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction old;
+
+		/* a signal ignored when we started (nohup, a shell's
+		 * background job) stays ignored */
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+int out_stopped(void)
+{
+	return stop_sig;
+}
 
 static const char *mode_name(int mode)
 {
@@ -257,6 +295,11 @@ int out_finish(int rc)
 	size_t len;
 	json_object *e;
 
+	/* stopped by a signal: the status a shell reports for it */
+	if (stop_sig != 0) {
+		rc = 128 + stop_sig;
+		J.hinted = 1;
+	}
 	/* every failure says what to try next: this where nothing more
 	 * precise did */
 	if (rc == EXIT_NO_DANE && !J.hinted && !J.no_hint)
@@ -283,8 +326,17 @@ int out_finish(int rc)
 	json_object_object_add(J.doc, "messages", J.messages);
 	json_object_object_add(J.doc, "events", J.events);
 	json_object_object_add(J.doc, "addresses", J.addresses);
-	json_object_object_add(J.doc, "outcome",
-	                       json_object_new_string(outcome_name(rc)));
+	json_object_object_add(
+	        J.doc, "outcome",
+	        json_object_new_string(stop_sig != 0 ? "interrupted"
+	                                             : outcome_name(rc)));
+	if (stop_sig != 0)
+		json_object_object_add(
+		        J.doc, "signal",
+		        json_object_new_string(stop_sig == SIGINT ? "SIGINT"
+		                               : stop_sig == SIGTERM
+		                                       ? "SIGTERM"
+		                                       : "SIGHUP"));
 	json_object_object_add(J.doc, "exit_code", json_object_new_int(rc));
 	fflush(stdout);
 	s = json_object_to_json_string_ext(
@@ -319,6 +371,11 @@ int out_finish(int rc)
 		close(J.fd);
 	json_object_put(J.doc);
 	J.doc = NULL;
+	if (stop_sig != 0) {
+		/* end as the signal would have ended the run */
+		signal(stop_sig, SIG_DFL);
+		raise(stop_sig);
+	}
 	return rc;
 }
 

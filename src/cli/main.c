@@ -726,6 +726,8 @@ int main(int argc, char **argv)
 		rc = open_config(&o);
 	if (rc != 0)
 		return out_finish(rc);
+	if (o.mode == 'c' || o.mode == 's')
+		out_catch_signals();
 	rc = run_mode(&o);
 	starttls_ctx_free(o.ctx);
 	return out_finish(rc);

@@ -448,6 +448,10 @@ static int pump(int tls, int linger_ms, int datagram, struct conn_end *e)
 
 		if (np == 0)
 			break;
+		if (out_stopped()) {
+			rv = EXIT_CONNECT; /* out_finish() says why */
+			break;
+		}
 		if (pm->deadline >= 0 && now_ms() >= pm->deadline) {
 			rv = linger_over(pm);
 			break;
@@ -599,8 +603,9 @@ static int run_exec(const struct options *o, int tls, const char *peer,
 	}
 	close(tls);
 	out_status_not_ours();
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR || out_stopped())
+			return EXIT_CONNECT; /* out_finish() says why */
 	/* the child's own status, as a shell would report it */
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -16,11 +16,11 @@ C="$W/c"
 TLSAGEN="$BUILD/tests/tlsagen"
 
 declare -A P
-for s in good wrong two notlsa bogus timeout refused srv srvfail jfile fork alpn gsalpn gsnone; do
+for s in good wrong two notlsa bogus timeout refused srv srvfail jfile fork alpn gsalpn gsnone sigs sigc; do
 	P[$s]=$(free_port)
 done
 {
-	for s in good timeout srv srvfail jfile fork alpn gsalpn gsnone; do
+	for s in good timeout srv srvfail jfile fork alpn gsalpn gsnone sigc; do
 		"$TLSAGEN" 3 1 1 "$C/www.pem" "_${P[$s]}._tcp.www.example.test."
 	done
 	"$TLSAGEN" 3 1 1 "$C/other.pem" "_${P[wrong]}._tcp.www.example.test."
@@ -333,14 +333,20 @@ for i in 1 2; do
 done
 for i in $(seq 100); do [ "$(jq -s length "$W/fork.err" 2>/dev/null)" = 2 ] && break; sleep 0.05; done
 kill "$fpid" 2>/dev/null
+wait "$fpid" 2>/dev/null
+# the two connections' documents, then the listening parent's own
 json_is fork-two "$W/fork.err" 'true'
-if [ "$(jq -s length "$W/fork.err" 2>/dev/null)" = 2 ]; then npass=$((npass + 1)); else
-	nfail=$((nfail + 1)); echo "not ok: fork: not two documents"; head -c 400 "$W/fork.err"; fi
+if [ "$(jq -s length "$W/fork.err" 2>/dev/null)" = 3 ]; then npass=$((npass + 1)); else
+	nfail=$((nfail + 1)); echo "not ok: fork: not three documents"; head -c 400 "$W/fork.err"; fi
 for i in 0 1; do
 	jq -s ".[$i]" "$W/fork.err" >"$W/fork$i.json" 2>/dev/null
 	json_valid "fork-doc-$i" "$W/fork$i.json"
 	json_is "fork-doc-$i" "$W/fork$i.json" '.outcome == "ok" and ([.addresses[].role] == ["listen", "accept"])'
 done
+jq -s ".[2]" "$W/fork.err" >"$W/fork2.json" 2>/dev/null
+json_valid fork-parent "$W/fork2.json"
+json_is fork-parent "$W/fork2.json" '.outcome == "interrupted" and .signal == "SIGTERM" and [.addresses[].role] == ["listen"]'
+
 
 # a server whose client has no certificate: exit 4, outcome agreeing
 server "${P[srvfail]}" --json --exec cat
@@ -349,6 +355,36 @@ rc=$(server_rc)
 json_valid server-fail "$T/server.err"
 agree server-fail "$T/server.err" "$rc"
 json_is server-fail "$T/server.err" '.class == "no-peer-certificate"'
+
+# --- stopped by a signal: the document still comes (outcome
+# interrupted), and the run ends by the signal as it would without --json
+"$CLI" --server --bind 127.0.0.1 --json --no-peer-cert --exec cat "${P[sigs]}" 2>"$W/sigs.err" >/dev/null &
+spid=$!
+pids+=($spid)
+wait_port "${P[sigs]}"
+kill -TERM "$spid"
+wait "$spid"
+rc=$?
+[ "$rc" = 143 ] && npass=$((npass + 1)) || { nfail=$((nfail + 1)); echo "not ok: sig-server: exit $rc, want 143"; }
+json_valid sig-server "$W/sigs.err"
+json_is sig-server "$W/sigs.err" '.mode == "server" and .outcome == "interrupted" and .signal == "SIGTERM" and .exit_code == 143 and .addresses[0].role == "listen"'
+# a client in the middle of its connection (stdin never ends)
+server "${P[sigc]}" --no-peer-cert --exec cat
+mkfifo "$W/sig.fifo"
+exec 9<>"$W/sig.fifo"
+"$CLI" --client --sni www.example.test --json 127.0.0.1 "${P[sigc]}" <"$W/sig.fifo" >/dev/null 2>"$W/sigc.err" &
+cpid=$!
+pids+=($cpid)
+for i in $(seq 100); do grep -q '^peer: ' "$T/server.err" 2>/dev/null && break; sleep 0.05; done
+sleep 0.2
+kill -HUP "$cpid"
+wait "$cpid" 2>/dev/null
+rc=$?
+exec 9>&-
+[ "$rc" = 129 ] && npass=$((npass + 1)) || { nfail=$((nfail + 1)); echo "not ok: sig-client: exit $rc, want 129"; }
+json_valid sig-client "$W/sigc.err"
+json_is sig-client "$W/sigc.err" '.outcome == "interrupted" and .signal == "SIGHUP" and .exit_code == 129 and .verdict == "authenticated" and .addresses[0].result == "ok"'
+server_rc >/dev/null
 
 # --- lookup and the cache modes: stdout ---
 expect lookup 0 -- "$CLI" --json --lookup www.example.test "${P[good]}"
