@@ -207,7 +207,7 @@ server mxe 127.0.0.15 "${P[all]}"
 expect all-fail-json 4 -- mx all.example.test "${P[all]}" --json
 json_valid all-fail-json err
 # every address tried is in "addresses", in the order tried
-json_is all-fail-json err '[.addresses[] | select(.role == "connect") | .address] == [.attempts[].address] and ([.addresses[] | select(.role == "connect") | .result] | all(. != "ok"))'
+json_is all-fail-json err '[.addresses[] | select(.role == "connect") | .address] == [.attempts[].address]'
 if jq -e '.type == "MX" and .verdict == "secure" and .exit_code == 4 and (.attempts|length) == 2 and .attempts[0].host == "mxd.example.test." and .attempts[0].address == "127.0.0.14" and .attempts[0].class == "no-match" and .attempts[0].exit_code == 4 and .attempts[1].host == "mxe.example.test." and (.hosts|length) == 2' "$T/err" >/dev/null; then
 	npass=$((npass + 1))
 else

@@ -147,6 +147,7 @@ wait
 server xa 127.0.0.31 "${P[xa]}" --starttls xmpp
 expect xmpp 0 -- srv xmpp-client good.example.test --starttls xmpp --json
 json_valid xmpp err
+json_is xmpp err '.outcome == "ok" and .addresses[-1].role == "connect" and .addresses[-1].address == "127.0.0.31" and .addresses[-1].result == "ok"'
 grep_in out xmpp '^served-by-xa$'
 if jq -e '.peer == "xa.example.test" and .starttls.protocol == "xmpp" and .starttls.hello == "good.example.test" and .exit_code == 0' "$T/err" >/dev/null; then
 	npass=$((npass + 1))
