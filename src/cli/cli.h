@@ -213,10 +213,13 @@ void out_address(const char *role, const struct sockaddr *sa, unsigned salen,
 void out_connecting(const struct sockaddr *sa, unsigned salen); /* -v */
 void out_status_not_ours(void); /* --exec: the command's status */
 /* --client/--server --json: SIGINT, SIGTERM and SIGHUP stop the waits
- * (accept, the data pump) instead of the process, so that the document
- * is written (outcome "interrupted"); the run then ends by the signal.
- * out_stopped(): the signal that came, or 0. */
+ * (accept, connect, the data pump, --exec's command: between
+ * out_waiting(1) and out_waiting(0)) instead of the process, so that the
+ * document is written (outcome "interrupted"); the run then ends by the
+ * signal.  Outside those waits they end the run at once.  out_stopped():
+ * the signal that came, or 0. */
 void out_catch_signals(void);
+void out_waiting(int on);
 int out_stopped(void);
 void out_hinted(void); /* the usage said what to do */
 

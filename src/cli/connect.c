@@ -266,9 +266,11 @@ static int accept_dgram(int fd)
 	socklen_t len = sizeof(ss);
 	char b;
 
+	out_waiting(1);
 	while (recvfrom(fd, &b, 1, MSG_PEEK, (struct sockaddr *)&ss, &len) < 0)
 		if (errno != EINTR || out_stopped())
 			return -1;
+	out_waiting(0);
 	if (connect(fd, (struct sockaddr *)&ss, len) != 0)
 		return -1;
 	return fd;
@@ -321,10 +323,13 @@ static int accept_one(int lfd)
 {
 	int conn, said = 0, r;
 
+	out_waiting(1);
 	for (;;) {
 		conn = accept(lfd, NULL, NULL);
-		if (conn >= 0)
+		if (conn >= 0) {
+			out_waiting(0);
 			return conn;
+		}
 		if (out_stopped())
 			return -1;
 		r = accept_failed(errno, &said);
@@ -372,6 +377,7 @@ static int serve_forking(const struct options *o, int lfd)
 	sa.sa_flags = SA_NOCLDSTOP; /* no SA_RESTART: ppoll() returns */
 	sigaction(SIGCHLD, &sa, NULL);
 	set_nonblock(lfd);
+	out_waiting(1);
 	for (;;) {
 		struct pollfd p = {lfd, POLLIN, 0};
 		struct timespec ts, *tsp = NULL;
@@ -416,6 +422,7 @@ static int serve_forking(const struct options *o, int lfd)
 		accept_said = 0;
 		pid = fork();
 		if (pid == 0) {
+			out_waiting(0);
 			out_child();
 			close(lfd);
 			signal(SIGCHLD, SIG_DFL);

@@ -38,12 +38,25 @@ static struct {
 	json_object *doc, *messages, *events, *addresses;
 } J = {.fd = -1};
 
-/* SIGINT, SIGTERM or SIGHUP that stopped a connection's run (--json) */
-static volatile sig_atomic_t stop_sig;
+/* SIGINT, SIGTERM or SIGHUP that stopped a connection's run (--json),
+ * caught only while the run waits where it looks at it (out_waiting());
+ * elsewhere (in a library call that does not return on EINTR) the signal
+ * ends the run at once, as without --json. */
+static volatile sig_atomic_t stop_sig, waiting;
 
 static void on_stop(int sig)
 {
+	if (!waiting) {
+		signal(sig, SIG_DFL);
+		raise(sig); /* delivered when the handler returns */
+		return;
+	}
 	stop_sig = sig;
+}
+
+void out_waiting(int on)
+{
+	waiting = on;
 }
 
 void out_catch_signals(void)
@@ -295,6 +308,7 @@ int out_finish(int rc)
 	size_t len;
 	json_object *e;
 
+	waiting = 0; /* a signal from here on ends the run at once */
 	/* stopped by a signal: the status a shell reports for it */
 	if (stop_sig != 0) {
 		rc = 128 + stop_sig;

@@ -442,6 +442,7 @@ static int pump(int tls, int linger_ms, int datagram, struct conn_end *e)
 	pm->up.rdmax = datagram ? DGRAM_MAX : sizeof(pm->up.buf);
 	pm->down.rdmax = sizeof(pm->down.buf);
 	set_nonblock(tls);
+	out_waiting(1);
 	for (;;) {
 		struct pollfd p[3];
 		int idx[3], np = poll_set(pm, p, idx), r;
@@ -472,6 +473,7 @@ static int pump(int tls, int linger_ms, int datagram, struct conn_end *e)
 		if (ends(pm))
 			break;
 	}
+	out_waiting(0);
 	note_end(pm, e);
 	free(pm);
 	return rv;
@@ -603,9 +605,11 @@ static int run_exec(const struct options *o, int tls, const char *peer,
 	}
 	close(tls);
 	out_status_not_ours();
+	out_waiting(1);
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR || out_stopped())
 			return EXIT_CONNECT; /* out_finish() says why */
+	out_waiting(0);
 	/* the child's own status, as a shell would report it */
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -16,7 +16,7 @@ C="$W/c"
 TLSAGEN="$BUILD/tests/tlsagen"
 
 declare -A P
-for s in good wrong two notlsa bogus timeout refused srv srvfail jfile fork alpn gsalpn gsnone sigs sigc; do
+for s in good wrong two notlsa bogus timeout refused srv srvfail jfile fork alpn gsalpn gsnone sigs sigc sigh; do
 	P[$s]=$(free_port)
 done
 {
@@ -385,6 +385,26 @@ exec 9>&-
 json_valid sig-client "$W/sigc.err"
 json_is sig-client "$W/sigc.err" '.outcome == "interrupted" and .signal == "SIGHUP" and .exit_code == 129 and .verdict == "authenticated" and .addresses[0].result == "ok"'
 server_rc >/dev/null
+
+# in the handshake (a peer that accepts and never answers) the signal
+# ends the run at once, as without --json, not after the 5000 ms of
+# [tls] handshake_timeout_ms
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+c, _ = s.accept(); time.sleep(20)' "${P[sigh]}" &
+pids+=($!)
+wait_port "${P[sigh]}"
+"$CLI" --client --sni www.example.test --json 127.0.0.1 "${P[sigh]}" </dev/null >/dev/null 2>"$W/sigh.err" &
+cpid=$!
+sleep 1
+start=$(date +%s%N)
+kill -TERM "$cpid"
+wait "$cpid" 2>/dev/null
+rc=$?
+ms=$((($(date +%s%N) - start) / 1000000))
+if [ "$rc" = 143 ] && [ "$ms" -lt 3000 ]; then npass=$((npass + 1)); else
+	nfail=$((nfail + 1)); echo "not ok: sig-handshake: exit $rc after $ms ms"; fi
 
 # --- lookup and the cache modes: stdout ---
 expect lookup 0 -- "$CLI" --json --lookup www.example.test "${P[good]}"
