@@ -3,9 +3,12 @@
 # against share/tlspool-connect.schema.json, alone on its channel (stderr
 # for --client and --server, stdout for --lookup, the cache modes and
 # --records-for, or --json-file FILE), with an "outcome" that agrees with
-# the exit code; failures after option parsing, refused connections,
-# unresolvable names and DNS failures included.  Records are numbered
-# from 1 in the text of --diagnose and in JSON alike.
+# the exit code; usage errors while and after the options are parsed,
+# refused connections, unresolvable names, DNS failures and a client or
+# server stopped by a signal while it waits included.  Records are
+# numbered from 1 in the text of --diagnose and in JSON alike.  The
+# negotiated ALPN (gnutls-serv --alpn, a tlspool server's --alpn) and
+# the DNSSEC chain of the call's own lookup are in the document.
 . "$(dirname "$0")/common"
 . scripts/ports.sh
 
