@@ -326,9 +326,11 @@ static int connect_within(int fd, const struct sockaddr *sa, socklen_t len,
 	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	r = connect(fd, sa, len);
 	if (r != 0 && errno == EINPROGRESS) {
+		out_waiting(1);
 		do
 			r = poll(&p, 1, timeout_ms);
-		while (r < 0 && errno == EINTR);
+		while (r < 0 && errno == EINTR && !out_stopped());
+		out_waiting(0);
 		if (r == 0) {
 			errno = ETIMEDOUT;
 			return -1;

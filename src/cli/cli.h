@@ -90,8 +90,6 @@ void print_answer_text(FILE *fp, const tlspool_dns_answer *a);
 json_object *answer_json(const tlspool_dns_answer *a);
 json_object *ldap_step_json(const starttls_ldap_step *s); /* ldap_info.c */
 json_object *hex_string(const unsigned char *p, size_t len);
-json_object *validation_chain_json(const struct options *o, const char *owner,
-                                   uint16_t type);
 void iso_time(char *buf, size_t len, time_t t);
 
 /* openpgp_info.c: an OPENPGPKEY record's key, as comments or JSON */
@@ -214,7 +212,16 @@ void out_address(const char *role, const struct sockaddr *sa, unsigned salen,
                  int err);
 void out_connecting(const struct sockaddr *sa, unsigned salen); /* -v */
 void out_status_not_ours(void); /* --exec: the command's status */
-void out_hinted(void);          /* the usage said what to do */
+/* --client/--server --json: SIGINT, SIGTERM and SIGHUP stop the waits
+ * (accept, connect, the data pump, --exec's command: between
+ * out_waiting(1) and out_waiting(0)) instead of the process, so that the
+ * document is written (outcome "interrupted"); the run then ends by the
+ * signal.  Outside those waits they end the run at once.  out_stopped():
+ * the signal that came, or 0. */
+void out_catch_signals(void);
+void out_waiting(int on);
+int out_stopped(void);
+void out_hinted(void); /* the usage said what to do */
 
 /* records.c: --client --records (the live peer's chain from the trace)
  * and --records-for FILE NAME [PORT]. */

@@ -38,7 +38,7 @@ const starttls_prelude *cli_prelude;
 /* --starttls over a datagram socket: a usage error (its exit code), or 0. */
 static int starttls_stream_only(const struct options *o)
 {
-	if (o->starttls != NULL && sock_type(o) != SOCK_STREAM)
+	if (o->starttls != NULL && strcmp(o->proto, "tcp") != 0)
 		return usage_error(
 		        "--starttls needs TCP (not --udp or --sctp)");
 	return 0;
@@ -266,9 +266,11 @@ static int accept_dgram(int fd)
 	socklen_t len = sizeof(ss);
 	char b;
 
+	out_waiting(1);
 	while (recvfrom(fd, &b, 1, MSG_PEEK, (struct sockaddr *)&ss, &len) < 0)
-		if (errno != EINTR)
+		if (errno != EINTR || out_stopped())
 			return -1;
+	out_waiting(0);
 	if (connect(fd, (struct sockaddr *)&ss, len) != 0)
 		return -1;
 	return fd;
@@ -321,10 +323,15 @@ static int accept_one(int lfd)
 {
 	int conn, said = 0, r;
 
+	out_waiting(1);
 	for (;;) {
 		conn = accept(lfd, NULL, NULL);
-		if (conn >= 0)
+		if (conn >= 0) {
+			out_waiting(0);
 			return conn;
+		}
+		if (out_stopped())
+			return -1;
 		r = accept_failed(errno, &said);
 		if (r < 0)
 			return -1;
@@ -370,6 +377,7 @@ static int serve_forking(const struct options *o, int lfd)
 	sa.sa_flags = SA_NOCLDSTOP; /* no SA_RESTART: ppoll() returns */
 	sigaction(SIGCHLD, &sa, NULL);
 	set_nonblock(lfd);
+	out_waiting(1);
 	for (;;) {
 		struct pollfd p = {lfd, POLLIN, 0};
 		struct timespec ts, *tsp = NULL;
@@ -398,6 +406,8 @@ static int serve_forking(const struct options *o, int lfd)
 		}
 		r = ppoll(full || tsp != NULL ? NULL : &p,
 		          full || tsp != NULL ? 0 : 1, tsp, &orig);
+		if (out_stopped())
+			return EXIT_CONNECT; /* out_finish() says why */
 		if (r <= 0 || full || !(p.revents & POLLIN))
 			continue; /* a signal, the pause is over, or full */
 		conn = accept(lfd, NULL, NULL);
@@ -412,6 +422,7 @@ static int serve_forking(const struct options *o, int lfd)
 		accept_said = 0;
 		pid = fork();
 		if (pid == 0) {
+			out_waiting(0);
 			out_child();
 			close(lfd);
 			signal(SIGCHLD, SIG_DFL);
@@ -454,7 +465,8 @@ int run_server(const struct options *o)
 		}
 		conn = accept_dgram(lfd);
 		if (conn < 0) {
-			say("recvfrom: %s", strerror(errno));
+			if (!out_stopped())
+				say("recvfrom: %s", strerror(errno));
 			close(lfd);
 			return EXIT_CONNECT;
 		}

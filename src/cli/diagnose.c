@@ -330,22 +330,6 @@ static json_object *tls_json(const starttls_trace *t)
 	return j;
 }
 
-/* The validation chain of the trace's answer, looked up once per run
- * (the document is made again when the connection ends). */
-static json_object *chain_of(const struct options *o,
-                             const tlspool_dns_answer *a)
-{
-	static json_object *kept;
-	static int looked;
-
-	if (!looked) {
-		looked = 1;
-		if (!tlspool_dns_verdict_is_error(a->verdict))
-			kept = validation_chain_json(o, a->qname, a->qtype);
-	}
-	return kept != NULL ? json_object_get(kept) : NULL;
-}
-
 static json_object *trace_json(const struct options *o, const starttls_trace *t,
                                const char *peer, int exit_code,
                                const struct conn_end *end)
@@ -358,14 +342,10 @@ static json_object *trace_json(const struct options *o, const starttls_trace *t,
 		                       prelude_json(cli_prelude));
 	json_object_object_add(doc, "tls", tls_json(t));
 	json_object_object_add(doc, "chain", chain_json(t, o->show_certs));
-	if (t->dns != NULL) {
-		json_object *dns = answer_json(t->dns);
-		json_object *vc = chain_of(o, t->dns);
-
-		if (vc != NULL)
-			json_object_object_add(dns, "validation_chain", vc);
-		json_object_object_add(doc, "dns", dns);
-	}
+	/* with its "validation_chain" when the lookup returned one (the
+	 * resolver of the call's context, main.c) */
+	if (t->dns != NULL)
+		json_object_object_add(doc, "dns", answer_json(t->dns));
 	if (t->openpgp != NULL)
 		json_object_object_add(doc, "openpgp",
 		                       openpgp_result_json(t->openpgp));

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,56 @@ static struct {
 	long long t0; /* now_ms() at the start */
 	json_object *doc, *messages, *events, *addresses;
 } J = {.fd = -1};
+
+/* SIGINT, SIGTERM or SIGHUP that stopped a connection's run (--json),
+ * caught only while the run waits where it looks at it (out_waiting());
+ * elsewhere (in a library call that does not return on EINTR) the signal
+ * ends the run at once, as without --json. */
+static volatile sig_atomic_t stop_sig, waiting;
+
+static void on_stop(int sig)
+{
+	if (!waiting) {
+		signal(sig, SIG_DFL);
+		raise(sig); /* delivered when the handler returns */
+		return;
+	}
+	stop_sig = sig;
+}
+
+void out_waiting(int on)
+{
+	waiting = on;
+}
+
+void out_catch_signals(void)
+{
+	struct sigaction sa;
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	size_t i;
+
+	if (!J.on)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: the waits return EINTR */
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction old;
+
+		/* a signal ignored when we started (nohup, a shell's
+		 * background job) stays ignored */
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+int out_stopped(void)
+{
+	return stop_sig;
+}
 
 static const char *mode_name(int mode)
 {
@@ -82,6 +133,8 @@ const char *outcome_name(int rc)
 
 int out_begin(const struct options *o)
 {
+	int e = 0;
+
 	J.verbose = o->verbose;
 	J.mode = mode_name(o->mode);
 	J.t0 = now_ms();
@@ -90,15 +143,14 @@ int out_begin(const struct options *o)
 	if (o->json_file != NULL) {
 		J.fd = open(o->json_file,
 		            O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (J.fd < 0) {
-			fprintf(stderr, "%s: --json-file %s: %s\n", progname,
-			        o->json_file, strerror(errno));
-			return EXIT_USAGE;
-		}
-	} else if (o->mode == 'c' || o->mode == 's') {
+		e = J.fd < 0 ? errno : 0;
+	}
+	/* without --json-file, or when it cannot be written: the mode's
+	 * own channel (the document says why) */
+	if (J.fd < 0 && (o->mode == 'c' || o->mode == 's')) {
 		J.fd = 2;
 		J.on_stderr = 1;
-	} else {
+	} else if (J.fd < 0) {
 		J.fd = 1;
 	}
 	J.on = 1;
@@ -111,6 +163,13 @@ int out_begin(const struct options *o)
 	json_object_object_add(J.doc, "version",
 	                       json_object_new_string(TLSPOOL_VERSION));
 	json_object_object_add(J.doc, "mode", json_object_new_string(J.mode));
+	if (o->json_file != NULL && e != 0) {
+		say("--json-file %s: %s", o->json_file, strerror(e));
+		hint("give a file in a directory that exists and can be "
+		     "written, or --json alone for the document on %s",
+		     J.on_stderr ? "stderr" : "stdout");
+		return EXIT_USAGE;
+	}
 	return 0;
 }
 
@@ -249,12 +308,28 @@ int out_finish(int rc)
 	size_t len;
 	json_object *e;
 
+	waiting = 0; /* a signal from here on ends the run at once */
+	/* stopped by a signal: the status a shell reports for it */
+	if (stop_sig != 0) {
+		rc = 128 + stop_sig;
+		J.hinted = 1;
+	}
 	/* every failure says what to try next: this where nothing more
 	 * precise did */
-	if (rc != EXIT_OK && !J.hinted && !J.no_hint)
-		hint("-v shows what was done and --diagnose what was learnt "
-		     "of the peer; tlspool-connect(1), EXIT STATUS, explains "
-		     "exit %d",
+	if (rc == EXIT_NO_DANE && !J.hinted && !J.no_hint)
+		/* RFC 7672 section 2.2: an insecure MX RRset or hosts
+		 * without TLSA records; RFC 7673 section 4.1 for SRV */
+		hint("the destination has no DANE: its MX or SRV RRset must "
+		     "be DNSSEC-signed and its hosts must publish TLSA "
+		     "records (--records-for prints them); tlspool does "
+		     "not fall back to unauthenticated TLS");
+	else if (rc != EXIT_OK && !J.hinted && !J.no_hint)
+		hint("-v shows what was done%s; tlspool-connect(1), EXIT "
+		     "STATUS, explains exit %d",
+		     strcmp(J.mode, "client") == 0 ||
+		                     strcmp(J.mode, "server") == 0
+		             ? " and --diagnose what was learnt of the peer"
+		             : "",
 		     rc);
 	if (!J.on)
 		return rc;
@@ -265,8 +340,17 @@ int out_finish(int rc)
 	json_object_object_add(J.doc, "messages", J.messages);
 	json_object_object_add(J.doc, "events", J.events);
 	json_object_object_add(J.doc, "addresses", J.addresses);
-	json_object_object_add(J.doc, "outcome",
-	                       json_object_new_string(outcome_name(rc)));
+	json_object_object_add(
+	        J.doc, "outcome",
+	        json_object_new_string(stop_sig != 0 ? "interrupted"
+	                                             : outcome_name(rc)));
+	if (stop_sig != 0)
+		json_object_object_add(
+		        J.doc, "signal",
+		        json_object_new_string(stop_sig == SIGINT ? "SIGINT"
+		                               : stop_sig == SIGTERM
+		                                       ? "SIGTERM"
+		                                       : "SIGHUP"));
 	json_object_object_add(J.doc, "exit_code", json_object_new_int(rc));
 	fflush(stdout);
 	s = json_object_to_json_string_ext(
@@ -301,6 +385,11 @@ int out_finish(int rc)
 		close(J.fd);
 	json_object_put(J.doc);
 	J.doc = NULL;
+	if (stop_sig != 0) {
+		/* end as the signal would have ended the run */
+		signal(stop_sig, SIG_DFL);
+		raise(stop_sig);
+	}
 	return rc;
 }
 

@@ -181,34 +181,6 @@ json_object *answer_json(const tlspool_dns_answer *a)
 	return doc;
 }
 
-/* The DNSSEC validation chain of owner's records of type, from a lookup
- * of its own made for the document (the call's lookup does not keep
- * it); NULL when there is none. */
-json_object *validation_chain_json(const struct options *o, const char *owner,
-                                   uint16_t type)
-{
-	char err[512];
-	tlspool_dns_config *cfg =
-	        tlspool_dns_config_load(o->config, err, sizeof(err));
-	tlspool_dns *dns = cfg ? tlspool_dns_new(cfg, err, sizeof(err)) : NULL;
-	tlspool_dns_answer *ans = NULL;
-	json_object *vc = NULL;
-	size_t i;
-
-	tlspool_dns_config_free(cfg);
-	if (dns != NULL && tlspool_dns_return_chain(dns, 1) == 0 &&
-	    tlspool_dns_lookup(dns, owner, type, &ans, err, sizeof(err)) == 0 &&
-	    ans->nchain > 0) {
-		vc = json_object_new_array();
-		for (i = 0; i < ans->nchain; i++)
-			json_object_array_add(
-			        vc, json_object_new_string(ans->chain[i]));
-	}
-	tlspool_dns_answer_free(ans);
-	tlspool_dns_free(dns);
-	return vc;
-}
-
 /* One line on stderr that says what failed, for scripts and logs, in
  * the words the library uses for the same answer. */
 static void print_failure(const tlspool_dns_answer *a)

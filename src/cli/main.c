@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,9 +53,14 @@ static void usage(FILE *fp)
 	        "         --no-remote-user --no-remote-domain --no-cache-read\n"
 	        "         --no-cache-write --no-authz -v|--verbose --help "
 	        "--version\n"
+	        "starttls protocols: %s\n"
+	        "exit status: 0 ok, 1 usage, 2 connection, 3 TLS, 4 not "
+	        "authenticated,\n"
+	        "             5 refused, 6 DNS, 7 no DANE (--mx, --srv)\n"
 	        "See tlspool-connect(1).\n",
 	        progname, progname, progname, progname, progname, progname,
-	        progname, progname, progname, progname);
+	        progname, progname, progname, progname,
+	        starttls_prelude_protocols());
 }
 
 int usage_error(const char *fmt, ...)
@@ -142,6 +149,33 @@ static int check_dest(const struct options *o)
 	return 0;
 }
 
+/* --sctp for a connection: DTLS over SCTP (RFC 6083) is not in this
+ * version, and a kernel without SCTP is named as the first reason; an
+ * error before any socket is made (a server would otherwise wait on a
+ * socket no SCTP client could reach). */
+static int check_sctp(const struct options *o)
+{
+	int probe;
+
+	if (strcmp(o->proto, "sctp") != 0 || (o->mode != 'c' && o->mode != 's'))
+		return 0;
+	probe = socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP);
+	if (probe < 0) {
+		say("--sctp: this kernel has no SCTP (%s), and DTLS over SCTP "
+		    "is not available in this version",
+		    strerror(errno));
+		hint("use TCP (no --sctp), or --udp for DTLS; --lookup --sctp "
+		     "still looks up _PORT._sctp records");
+		return EXIT_USAGE;
+	}
+	close(probe);
+	say("--sctp: DTLS over SCTP (RFC 6083) is not available in this "
+	    "version");
+	hint("use TCP (no --sctp), or --udp for DTLS; --lookup --sctp still "
+	     "looks up _PORT._sctp records");
+	return EXIT_USAGE;
+}
+
 /* The options of one role only: given in another mode, a usage error
  * rather than silently ignored. */
 static int check_role(const struct options *o, int set[])
@@ -178,6 +212,8 @@ static int check_role(const struct options *o, int set[])
 		return usage_error("--max-children needs --fork");
 	if (o->allow_no_sni && o->nsni_allow == 0)
 		return usage_error("--allow-no-sni needs --sni-allow");
+	if (check_sctp(o) != 0)
+		return EXIT_USAGE;
 	return check_dest(o);
 }
 
@@ -479,6 +515,53 @@ static int apply_option(int c, struct options *o, int set[], char **argv)
 	return -1;
 }
 
+/* What out_begin() needs, before the options are parsed for real: --json,
+ * --json-file, the mode (the first one given) and -v.  The same parser
+ * over the same table, so that an option's argument ("--exec --json") and
+ * an abbreviation are read as the real pass reads them; errors are left
+ * to that pass. */
+static const struct options *prescan(int argc, char **argv)
+{
+	static struct options p;
+	char **v = malloc(((size_t)argc + 1) * sizeof(*v));
+	int c;
+
+	if (v == NULL)
+		return &p;
+	/* a copy: getopt_long() permutes what it parses */
+	memcpy(v, argv, ((size_t)argc + 1) * sizeof(*v));
+	while ((c = getopt_long(argc, v, ":v", longopts, NULL)) != -1)
+		switch (c) {
+		case OPT_JSON:
+			p.json = 1;
+			break;
+		case OPT_JSON_FILE:
+			p.json = 1;
+			p.json_file = optarg;
+			break;
+		case 'v':
+			p.verbose++;
+			break;
+		case OPT_LOOKUP:
+		case OPT_CLIENT:
+		case OPT_SERVER:
+		case OPT_CACHE_LIST:
+		case OPT_CACHE_FLUSH:
+		case OPT_RECORDS_FOR:
+			if (p.mode == 0)
+				p.mode = c == OPT_LOOKUP        ? 'l'
+				         : c == OPT_CLIENT      ? 'c'
+				         : c == OPT_SERVER      ? 's'
+				         : c == OPT_CACHE_LIST  ? 'L'
+				         : c == OPT_CACHE_FLUSH ? 'F'
+				                                : 'r';
+			break;
+		}
+	free(v);
+	optind = 0; /* glibc: start again, from argv[1] */
+	return &p;
+}
+
 /* The operands of --mx (DOMAIN [PORT]) and --srv (DOMAIN). */
 static int take_dest_operands(struct options *o, int nargs, char **argv)
 {
@@ -568,6 +651,17 @@ static int open_config(struct options *o)
 	rc = quick_ctx(o);
 	if (rc == 0)
 		rc = quick_identity(o);
+	/* the document of a connection shows the DNSSEC proof of the very
+	 * answer the call validated: the resolver the calls use returns it
+	 * (getdns's dnssec_return_validation_chain), no second lookup.
+	 * Where the resolver cannot be made, the call says why. */
+	if (rc == 0 && o->json && o->ctx != NULL &&
+	    (o->mode == 'c' || o->mode == 's')) {
+		tlspool_dns *dns = starttls_ctx_resolver(o->ctx);
+
+		if (dns != NULL)
+			tlspool_dns_return_chain(dns, 1);
+	}
 	return rc;
 }
 
@@ -607,12 +701,17 @@ int main(int argc, char **argv)
 
 	raise_nofile();
 	opterr = 0; /* our messages, in apply_option() */
+	/* --json and the mode first, so that a usage error found while the
+	 * options are parsed is a document too */
+	rc = out_begin(prescan(argc, argv));
+	if (rc != 0)
+		return out_finish(rc);
 	while ((c = getopt_long(argc, argv, ":v", longopts, NULL)) != -1)
 		if ((rc = apply_option(c, &o, set, argv)) >= 0)
-			return rc;
-	rc = out_begin(&o);
-	if (rc != 0)
-		return rc;
+			/* --help and --version print text, not a document */
+			return c == OPT_HELP || c == OPT_VERSION
+			               ? rc
+			               : out_finish(rc);
 	if (o.mode == 0)
 		return out_finish(usage_error("one of --lookup, --client, "
 		                              "--server, --cache-list, "
@@ -627,6 +726,8 @@ int main(int argc, char **argv)
 		rc = open_config(&o);
 	if (rc != 0)
 		return out_finish(rc);
+	if (o.mode == 'c' || o.mode == 's')
+		out_catch_signals();
 	rc = run_mode(&o);
 	starttls_ctx_free(o.ctx);
 	return out_finish(rc);

@@ -177,7 +177,8 @@ static int exit_for_alert(int a)
 
 int sock_type(const struct options *o)
 {
-	return strcmp(o->proto, "tcp") == 0 ? SOCK_STREAM : SOCK_DGRAM;
+	/* SCTP's one-to-one style is a stream socket (RFC 6458 section 4) */
+	return strcmp(o->proto, "udp") == 0 ? SOCK_DGRAM : SOCK_STREAM;
 }
 
 int ipproto(const struct options *o)
@@ -441,12 +442,17 @@ static int pump(int tls, int linger_ms, int datagram, struct conn_end *e)
 	pm->up.rdmax = datagram ? DGRAM_MAX : sizeof(pm->up.buf);
 	pm->down.rdmax = sizeof(pm->down.buf);
 	set_nonblock(tls);
+	out_waiting(1);
 	for (;;) {
 		struct pollfd p[3];
 		int idx[3], np = poll_set(pm, p, idx), r;
 
 		if (np == 0)
 			break;
+		if (out_stopped()) {
+			rv = EXIT_CONNECT; /* out_finish() says why */
+			break;
+		}
 		if (pm->deadline >= 0 && now_ms() >= pm->deadline) {
 			rv = linger_over(pm);
 			break;
@@ -467,6 +473,7 @@ static int pump(int tls, int linger_ms, int datagram, struct conn_end *e)
 		if (ends(pm))
 			break;
 	}
+	out_waiting(0);
 	note_end(pm, e);
 	free(pm);
 	return rv;
@@ -598,8 +605,11 @@ static int run_exec(const struct options *o, int tls, const char *peer,
 	}
 	close(tls);
 	out_status_not_ours();
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	out_waiting(1);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR || out_stopped())
+			return EXIT_CONNECT; /* out_finish() says why */
+	out_waiting(0);
 	/* the child's own status, as a shell would report it */
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

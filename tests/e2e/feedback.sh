@@ -144,6 +144,16 @@ for o in $opts; do
 	grep_in out "help --$o" "(^|[ [|])--$o( |\$|\\]|\\|)"
 done
 
+# every exit status of tlspool-connect(1), EXIT STATUS, in --help
+sed -n '/^\.Sh EXIT STATUS/,/^\.Sh /s/^\.It \([0-9]\)$/\1/p' man/tlspool-connect.1 >"$T/codes"
+[ "$(wc -l <"$T/codes")" -ge 8 ] && npass=$((npass + 1)) ||
+	{ nfail=$((nfail + 1)); echo "not ok: help: EXIT STATUS not found in the man page"; }
+while read -r n; do
+	grep_in out "help exit $n" "(: | )$n [a-zA-Z]"
+done <"$T/codes"
+grep_in out help-no-dane '7 no DANE \(--mx, --srv\)'
+grep_in out help-protocols '^starttls protocols: smtp .*xmpp'
+
 # --- --version: the libraries and the configuration ---
 expect version 0 -- env TLSPOOL_CONFIG="$CONF" "$CLI" --version
 grep_in out version '^tlspool-connect [0-9]+\.[0-9]+\.[0-9]+$'

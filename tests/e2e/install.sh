@@ -66,6 +66,25 @@ expect completion-file 0 -- bash -c ". '$D/usr/share/bash-completion/completions
 expect completion-key 0 -- bash -c ". '$D/usr/share/bash-completion/completions/tlspool-connect'
 	COMP_WORDS=('$D/usr/bin/tlspool-connect' --ke); COMP_CWORD=1
 	_tlspool_connect; [ \"\${COMPREPLY[*]}\" = '--key' ]"
+# the values of --starttls are the protocols the program knows (its
+# error message lists them), those of --srv some services, of --mtype
+# the matching types
+comp() { # WORDS...: the completions of the last word
+	bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		_tlspool_connect; printf "%s\n" "${COMPREPLY[@]}"' comp \
+		"$D/usr/share/bash-completion/completions/tlspool-connect" "$@"
+}
+known=$("$D/usr/bin/tlspool-connect" --client --starttls nosuch 127.0.0.1 1 2>&1 |
+	sed -n 's/.*not a known protocol (\(.*\)).*/\1/p' | tr ' ' '\n' | sort)
+[ "$(printf '%s\n' "$known" | wc -l)" -ge 5 ] && npass=$((npass + 1)) ||
+	{ nfail=$((nfail + 1)); echo "not ok: completion: no protocols in the --starttls error"; }
+expect completion-starttls 0 -- diff <(printf '%s\n' "$known") <(comp "$D/usr/bin/tlspool-connect" --starttls '' | sort)
+expect completion-starttls-x 0 -- diff <(printf 'xmpp\nxmpp-server\n') <(comp "$D/usr/bin/tlspool-connect" --client --starttls xm | sort)
+expect completion-srv 0 -- diff <(printf 'xmpp-client\nxmpp-server\n') <(comp "$D/usr/bin/tlspool-connect" --srv xmpp- | sort)
+expect completion-mtype 0 -- diff <(printf '0\n1\n2\n') <(comp "$D/usr/bin/tlspool-connect" --mtype '')
+comp "$D/usr/bin/tlspool-connect" --m >"$T/comp-m"
+grep_in comp-m completion-mx '^--mx$'
+grep_in comp-m completion-mx '^--max-children$'
 
 cat >"$T/prog.c" <<'C'
 #include <stdio.h>

@@ -170,7 +170,9 @@ export -f mx
 expect insecure-mx 7 -- mx insecure.test "${P[good]}"
 grep_in err insecure-mx 'MX RRset is insecure.*\(no DANE\)'
 expect insecure-mx-json 7 -- mx insecure.test "${P[good]}" --json
-if grep -v -e '^tlspool-connect: ' "$T/err" | jq -e '.verdict == "insecure" and .exit_code == 7 and .attempts == []' >/dev/null; then
+json_valid insecure-mx-json err
+json_is insecure-mx-json err '.outcome == "no-dane" and .addresses == [] and (.hint | test("DNSSEC-signed"))'
+if jq -e '.verdict == "insecure" and .exit_code == 7 and .attempts == []' "$T/err" >/dev/null; then
 	npass=$((npass + 1))
 else
 	nfail=$((nfail + 1)); echo "not ok: insecure-mx-json: $(head -c 800 "$T/err")"
@@ -203,7 +205,10 @@ wait
 server mxd 127.0.0.14 "${P[all]}"
 server mxe 127.0.0.15 "${P[all]}"
 expect all-fail-json 4 -- mx all.example.test "${P[all]}" --json
-if grep -v -e '^tlspool-connect: ' -e '^peer: ' "$T/err" | jq -e '.type == "MX" and .verdict == "secure" and .exit_code == 4 and (.attempts|length) == 2 and .attempts[0].host == "mxd.example.test." and .attempts[0].address == "127.0.0.14" and .attempts[0].class == "no-match" and .attempts[0].exit_code == 4 and .attempts[1].host == "mxe.example.test." and (.hosts|length) == 2' >/dev/null; then
+json_valid all-fail-json err
+# every address tried is in "addresses", in the order tried
+json_is all-fail-json err '[.addresses[] | select(.role == "connect") | .address] == [.attempts[].address]'
+if jq -e '.type == "MX" and .verdict == "secure" and .exit_code == 4 and (.attempts|length) == 2 and .attempts[0].host == "mxd.example.test." and .attempts[0].address == "127.0.0.14" and .attempts[0].class == "no-match" and .attempts[0].exit_code == 4 and .attempts[1].host == "mxe.example.test." and (.hosts|length) == 2' "$T/err" >/dev/null; then
 	npass=$((npass + 1))
 else
 	nfail=$((nfail + 1)); echo "not ok: all-fail-json: $(head -c 800 "$T/err")"
@@ -261,7 +266,9 @@ wait
 # the trace as JSON: the SMTP dialogue, the TLSA owner, the peer
 server mxa 127.0.0.11 "${P[good]}"
 expect good-json 0 -- mx good.example.test "${P[good]}" --json
-if grep -v -e '^peer: ' -e '^tlspool-connect: ' "$T/err" | jq -e --arg o "_${P[good]}._tcp.mxa.example.test." '.peer == "mxa.example.test" and .starttls.protocol == "smtp" and (.starttls.capabilities | index("STARTTLS")) and .dns.query == $o and .verdict == "authenticated" and .exit_code == 0' >/dev/null; then
+json_valid good-json err
+json_is good-json err '.outcome == "ok" and .addresses[-1].role == "connect" and .addresses[-1].result == "ok" and .addresses[-1].port == '"${P[good]}"
+if jq -e --arg o "_${P[good]}._tcp.mxa.example.test." '.peer == "mxa.example.test" and .starttls.protocol == "smtp" and (.starttls.capabilities | index("STARTTLS")) and .dns.query == $o and .verdict == "authenticated" and .exit_code == 0' "$T/err" >/dev/null; then
 	npass=$((npass + 1))
 else
 	nfail=$((nfail + 1)); echo "not ok: good-json: $(head -c 800 "$T/err")"
@@ -333,12 +340,15 @@ grep_in out lookup "^_${P[lookup]}\\._tcp\\.mxb\\.example\\.test\\. [0-9]+ IN TL
 grep_in out lookup '^; host 2: mxplain\.example\.test\. preference 20'
 grep_in out lookup '^;   verdict no-tlsa: '
 expect lookup-json 0 -- "$CLI" --lookup --mx look.example.test "${P[lookup]}" --json
+json_valid lookup-json out
 if jq -e --arg o "_${P[lookup]}._tcp.mxb.example.test." '.type == "MX" and .verdict == "secure" and .exit_code == 0 and (.hosts|length) == 2 and .hosts[0].name == "mxb.example.test." and .hosts[0].tlsa_owner == $o and .hosts[0].verdict == "dane" and .hosts[0].addresses == ["127.0.0.12"] and .hosts[0].address_verdict == "secure" and (.hosts[0].tlsa.records|length) == 1 and .hosts[0].reference_names == ["mxb.example.test", "look.example.test"] and .hosts[1].verdict == "no-tlsa" and .rrset.verdict == "secure"' "$T/out" >/dev/null; then
 	npass=$((npass + 1))
 else
 	nfail=$((nfail + 1)); echo "not ok: lookup-json: $(head -c 600 "$T/out")"
 fi
 expect lookup-insecure 7 -- "$CLI" --lookup --mx insecure.test --json
+json_valid lookup-insecure out
+json_is lookup-insecure out '.outcome == "no-dane" and (.hint | test("TLSA")) and (.hint | test("--diagnose") | not)'
 if jq -e '.verdict == "insecure" and .exit_code == 7 and .hosts[0].verdict == "insecure"' "$T/out" >/dev/null; then
 	npass=$((npass + 1))
 else

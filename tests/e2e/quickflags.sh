@@ -14,11 +14,11 @@ tests/tools/mkcerts.sh "$W/c" >/dev/null 2>&1 || { echo "mkcerts failed"; exit 1
 C="$W/c"
 TLSAGEN="$BUILD/tests/tlsagen"
 declare -A P
-for s in noid badkey nofile prio prio12 alpn alpnsrv upstream timeout v6; do
+for s in noid badkey nofile prio prio12 alpn alpnsrv upstream timeout v6 p11; do
 	P[$s]=$(free_port)
 done
 DEAD=$(free_port) # nothing listens there: a DNS upstream that never answers
-for s in nofile prio prio12 alpn alpnsrv upstream timeout; do
+for s in nofile prio prio12 alpn alpnsrv upstream timeout p11; do
 	"$TLSAGEN" 3 1 1 "$C/www.pem" "_${P[$s]}._tcp.www.example.test."
 done >"$W/example.add"
 zones/serve start "$W/z" --add example.test "$W/example.add" >/dev/null 2>&1 ||
@@ -168,6 +168,28 @@ bg_server "${P[alpnsrv]}" --config "$ZCONF" --cert "$C/chain.pem" --key "$C/www.
 expect alpn-server 0 -- bash -c "sleep 1 | timeout 20 gnutls-cli --insecure --alpn http/1.1 --alpn spdy/3 --port ${P[alpnsrv]} 127.0.0.1"
 grep_in out alpn-server 'Application protocol: http/1\.1'
 check alpn-server-rc "$(srv_rc)" 0
+
+# --- --key pkcs11:URI: the server's key in a SoftHSM token ---
+mkdir -p "$W/tokens"
+printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$W" >"$W/softhsm2.conf"
+export SOFTHSM2_CONF="$W/softhsm2.conf"
+if softhsm2-util --init-token --free --label qf-test --pin 1234 --so-pin 5678 >/dev/null 2>&1 &&
+	GNUTLS_PIN=1234 p11tool --login --write --load-privkey "$C/www.key" --label www \
+		'pkcs11:token=qf-test' >/dev/null 2>&1; then
+	URI='pkcs11:token=qf-test;object=www;type=private?pin-value=1234'
+	# an object the token does not hold: exit 1 at start, never listening
+	expect p11-missing 1 -- timeout 10 "$CLI" --server --config "$ZCONF" --cert "$C/chain.pem" --key 'pkcs11:token=qf-test;object=nothere;type=private?pin-value=1234' "${P[p11]}"
+	grep_in err p11-missing 'pkcs11:token=qf-test;object=nothere'
+	listening "${P[p11]}" && { nfail=$((nfail + 1)); echo "not ok: p11-missing listens"; }
+	bg_server "${P[p11]}" --config "$ZCONF" --cert "$C/chain.pem" --key "$URI" --no-peer-cert --exec 'echo "hello $TLSPOOL_LOCAL"'
+	expect p11 0 -- timeout 20 "$CLI" --client --config "$ZCONF" www.example.test "${P[p11]}"
+	grep_in out p11 '^hello www\.example\.test$'
+	grep_in err p11 '^peer: www\.example\.test$'
+	check p11-server "$(srv_rc)" 0
+else
+	nfail=$((nfail + 1)); echo "not ok: softhsm token not made"
+fi
+unset SOFTHSM2_CONF
 
 # --- the file's own identity and an override of it: the override wins ---
 printf '[identity www.example.test]\ncertificate = %s\nkey = %s\n' "$C/other.pem" "$C/other.key" >"$W/other.conf"
