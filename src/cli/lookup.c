@@ -183,14 +183,22 @@ json_object *answer_json(const tlspool_dns_answer *a)
 
 /* One line on stderr that says what failed, for scripts and logs, in
  * the words the library uses for the same answer. */
-static void print_failure(const tlspool_dns_answer *a)
+static void print_failure(const struct options *o, const tlspool_dns_answer *a)
 {
 	char line[600];
 
 	fflush(stdout); /* keep the transcript in order on a terminal */
 	tlspool_dns_answer_explain(a, line, sizeof(line));
 	say("%s", line);
-	if (a->verdict == TLSPOOL_DNS_TIMEOUT)
+	if (o->port != NULL && strcmp(o->port, "25") == 0 &&
+	    a->qtype == TLSPOOL_RR_TLSA && o->name[0] != '_' &&
+	    !tlspool_dns_verdict_is_error(a->verdict))
+		/* RFC 7672 section 2.2: a mail domain's TLSA records are at
+		 * its MX hosts, not at the domain */
+		hint("for SMTP the TLSA records are at the MX hosts (RFC "
+		     "7672): --lookup --mx %s",
+		     o->name);
+	else if (a->verdict == TLSPOOL_DNS_TIMEOUT)
 		hint("check that the [dns] upstream answers, or raise [dns] "
 		     "timeout_ms");
 	else if (!tlspool_dns_verdict_is_error(a->verdict))
@@ -279,15 +287,7 @@ int run_lookup(const struct options *o)
 		print_answer_text(stdout, ans);
 	rc = exit_for(ans);
 	if (rc != EXIT_OK)
-		print_failure(ans);
-	if (rc != EXIT_OK && o->port != NULL && strcmp(o->port, "25") == 0 &&
-	    type == TLSPOOL_RR_TLSA && o->name[0] != '_')
-		/* RFC 7672 section 2.2: a mail domain's TLSA records are at
-		 * its MX hosts, not at the domain */
-		fprintf(stderr,
-		        "%s: for SMTP the TLSA records are at the MX hosts "
-		        "(RFC 7672): try --lookup --mx %s\n",
-		        progname, o->name);
+		print_failure(o, ans);
 	tlspool_dns_answer_free(ans);
 	if (own)
 		tlspool_dns_free(dns);

@@ -361,7 +361,7 @@ grep_in out lookup-unusable '^;   verdict unusable: '
 
 # --lookup DOMAIN 25 points a mail administrator at --mx
 expect lookup-hint 4 -- "$CLI" --lookup look.example.test 25
-grep_in err lookup-hint 'try --lookup --mx look\.example\.test'
+grep_in err lookup-hint 'try: for SMTP the TLSA records are at the MX hosts .*--lookup --mx look\.example\.test'
 
 # usage errors
 expect usage-both 1 -- "$CLI" --lookup --mx --srv imaps example.test
