@@ -223,6 +223,14 @@ struct relay {
 	atomic_int queries;
 	atomic_int drop;  /* count, but do not forward */
 	atomic_int strip; /* answers without authority and additional */
+	/* An on-path attacker: TLSA queries go to NSD as type retype, and
+	 * the reply's question says TLSA again (a denial or an answer for
+	 * another type passed off as one for TLSA). */
+	atomic_int retype;
+	/* The query's label "\3aaa" goes to NSD as "\3www": the reply is to
+	 * another question (with rename_back, its question section says
+	 * "aaa" again). */
+	atomic_int rename, rename_back;
 	atomic_int stop;
 	pthread_t thr;
 };
@@ -266,6 +274,49 @@ static size_t strip_reply(unsigned char *msg, size_t n)
 	return off;
 }
 
+/* The offset of the question's QTYPE in msg, or 0. */
+static size_t qtype_at(const unsigned char *msg, size_t n)
+{
+	size_t off = skip_name(msg, n, 12);
+
+	return off != 0 && off + 4 <= n ? off : 0;
+}
+
+/* Replace the label from by to (both "\3xyz") in the question of msg. */
+static void relabel(unsigned char *msg, size_t n, const char *from,
+                    const char *to)
+{
+	size_t end = qtype_at(msg, n);
+
+	for (size_t i = 12; end != 0 && i + 4 <= end; i++)
+		if (memcmp(msg + i, from, 4) == 0)
+			memcpy(msg + i, to, 4);
+}
+
+/* The tampering of an on-path attacker on a query (to NSD) or a reply
+ * (to the resolver). */
+static void tamper(struct relay *r, unsigned char *msg, size_t n, int reply)
+{
+	int rt = atomic_load(&r->retype);
+	size_t q = qtype_at(msg, n);
+
+	if (rt != 0 && q != 0) {
+		unsigned t = (unsigned)msg[q] << 8 | msg[q + 1];
+
+		if (!reply && t == 52) {
+			msg[q] = (unsigned char)(rt >> 8);
+			msg[q + 1] = (unsigned char)rt;
+		} else if (reply && t == (unsigned)rt) {
+			msg[q] = 0;
+			msg[q + 1] = 52;
+		}
+	}
+	if (atomic_load(&r->rename) && !reply)
+		relabel(msg, n, "\3aaa", "\3www");
+	if (atomic_load(&r->rename_back) && reply)
+		relabel(msg, n, "\3www", "\3aaa");
+}
+
 static void *relay_run(void *arg)
 {
 	struct relay *r = arg;
@@ -287,6 +338,7 @@ static void *relay_run(void *arg)
 
 				atomic_fetch_add(&r->queries, 1);
 				r->client[id] = from;
+				tamper(r, buf, (size_t)n, 0);
 				if (!atomic_load(&r->drop))
 					sendto(r->ufd, buf, (size_t)n, 0,
 					       (struct sockaddr *)&r->nsd,
@@ -301,6 +353,7 @@ static void *relay_run(void *arg)
 				if (atomic_load(&r->strip))
 					n = (ssize_t)strip_reply(buf,
 					                         (size_t)n);
+				tamper(r, buf, (size_t)n, 1);
 				sendto(r->cfd, buf, (size_t)n, 0,
 				       (struct sockaddr *)&r->client[id],
 				       sizeof(r->client[0]));
@@ -585,6 +638,84 @@ START_TEST(kept_keys_keep_errors)
 }
 END_TEST
 
+/* The verdict of a lookup of name (a lookup that fails is a test
+ * failure). */
+static tlspool_dns_verdict verdict_of(tlspool_dns *dns, const char *name,
+                                      uint16_t type, char *detail, size_t cap)
+{
+	tlspool_dns_answer *a = NULL;
+	tlspool_dns_verdict v;
+	char err[256];
+
+	ck_assert_msg(
+	        tlspool_dns_lookup(dns, name, type, &a, err, sizeof(err)) == 0,
+	        "%s: %s", name, err);
+	v = a->verdict;
+	snprintf(detail, cap, "%s (%s, %zu records)",
+	         tlspool_dns_verdict_name(v), a->detail, a->nrr);
+	tlspool_dns_answer_free(a);
+	return v;
+}
+
+/* An on-path attacker who answers a TLSA question with what the zone
+ * signed for another question: a denial of another type at the name
+ * (whose NSEC3 bitmap shows TLSA), an answer to another name, or that
+ * answer with the question put back.  Signatures all valid, none of it
+ * answers the question: an error, never a secure denial (that would take
+ * DANE away, RFC 7672 section 2.2) nor a secure answer; with kept keys as
+ * with a full lookup. */
+START_TEST(kept_keys_refuse_answers_to_other_questions)
+{
+	const char *dir = tp_zones_dir();
+	static const unsigned keep[] = {0, 3600};
+
+	for (size_t k = 0; k < 2; k++) {
+		struct relay *r = relay_start(zones_port(dir));
+		tlspool_dns *dns = open_dns(dir, r, keep[k]);
+		tlspool_dns_verdict v;
+		char d[400];
+
+		lookup(dns, r, "_443._tcp.www.example.test", TLSA,
+		       TLSPOOL_DNS_SECURE);
+		/* the denial of TXT at a name that has TLSA records */
+		atomic_store(&r->retype, 16);
+		v = verdict_of(dns, "_443._tcp.www.example.test", TLSA, d,
+		               sizeof(d));
+		ck_assert_msg(tlspool_dns_verdict_is_error(v),
+		              "keep %u: a TXT denial as TLSA: %s", keep[k], d);
+		atomic_store(&r->retype, 0);
+		/* a denial without its proof */
+		atomic_store(&r->strip, 1);
+		v = verdict_of(dns, "_443._tcp.nodata.example.test", TLSA, d,
+		               sizeof(d));
+		ck_assert_msg(tlspool_dns_verdict_is_error(v),
+		              "keep %u: a denial without proof: %s", keep[k],
+		              d);
+		atomic_store(&r->strip, 0);
+		/* the reply to _443._tcp.www for _443._tcp.aaa */
+		atomic_store(&r->rename, 1);
+		v = verdict_of(dns, "_443._tcp.aaa.example.test", TLSA, d,
+		               sizeof(d));
+		ck_assert_msg(tlspool_dns_verdict_is_error(v),
+		              "keep %u: another name's reply: %s", keep[k], d);
+		atomic_store(&r->rename_back, 1);
+		v = verdict_of(dns, "_443._tcp.aaa.example.test", TLSA, d,
+		               sizeof(d));
+		ck_assert_msg(tlspool_dns_verdict_is_error(v),
+		              "keep %u: another name's reply, question put "
+		              "back: %s",
+		              keep[k], d);
+		atomic_store(&r->rename, 0);
+		atomic_store(&r->rename_back, 0);
+		/* and the true answer still validates */
+		lookup(dns, r, "_443._tcp.www.example.test", TLSA,
+		       TLSPOOL_DNS_SECURE);
+		tlspool_dns_free(dns);
+		relay_stop(r);
+	}
+}
+END_TEST
+
 /* The point: after one full lookup, a new name in the zone costs one
  * query, answers and denials alike. */
 START_TEST(new_name_in_kept_zone_one_query)
@@ -815,6 +946,7 @@ static Suite *suite(void)
 	tcase_add_test(neg, chain_validated_before_keeping);
 	tcase_add_test(neg, timeout_with_kept_keys_is_timeout);
 	tcase_add_test(neg, kept_keys_keep_errors);
+	tcase_add_test(neg, kept_keys_refuse_answers_to_other_questions);
 	tcase_add_test(pos, new_name_in_kept_zone_one_query);
 	tcase_add_test(pos, keys_kept_within_bounds);
 	tcase_add_unchecked_fixture(roll, own_start, own_stop);
