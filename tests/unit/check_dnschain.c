@@ -716,6 +716,120 @@ START_TEST(kept_keys_refuse_answers_to_other_questions)
 }
 END_TEST
 
+/* A name in wire form at key of d. */
+static void set_name(getdns_dict *d, const char *key, const char *name)
+{
+	getdns_bindata *b = NULL;
+
+	ck_assert_int_eq(getdns_convert_fqdn_to_dns_name(name, &b),
+	                 GETDNS_RETURN_GOOD);
+	ck_assert_int_eq(getdns_dict_set_bindata(d, key, b),
+	                 GETDNS_RETURN_GOOD);
+	free(b->data);
+	free(b);
+}
+
+/* A reply to (qname, qtype, qclass) whose answer section holds the
+ * records "owner TYPE [cname-target]" of spec, ";" between them. */
+static getdns_dict *reply_of(const char *qname, uint32_t qtype, uint32_t qclass,
+                             const char *spec)
+{
+	getdns_dict *reply = getdns_dict_create(), *q = getdns_dict_create();
+	getdns_list *answer = getdns_list_create();
+	char buf[512], *save = NULL;
+	size_t n = 0;
+
+	set_name(q, "qname", qname);
+	getdns_dict_set_int(q, "qtype", qtype);
+	getdns_dict_set_int(q, "qclass", qclass);
+	getdns_dict_set_dict(reply, "question", q);
+	getdns_dict_destroy(q);
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (char *t = strtok_r(buf, ";", &save); t != NULL;
+	     t = strtok_r(NULL, ";", &save)) {
+		getdns_dict *rr = getdns_dict_create(), *rd;
+		char owner[256], type[16], target[256] = "";
+
+		ck_assert_int_ge(
+		        sscanf(t, "%255s %15s %255s", owner, type, target), 2);
+		set_name(rr, "name", owner);
+		getdns_dict_set_int(rr, "class", GETDNS_RRCLASS_IN);
+		getdns_dict_set_int(rr, "type",
+		                    strcmp(type, "CNAME") == 0   ? 5
+		                    : strcmp(type, "RRSIG") == 0 ? 46
+		                                                 : 52);
+		rd = getdns_dict_create();
+		if (target[0] != '\0')
+			set_name(rd, "cname", target);
+		getdns_dict_set_dict(rr, "rdata", rd);
+		getdns_dict_destroy(rd);
+		getdns_list_set_dict(answer, n++, rr);
+		getdns_dict_destroy(rr);
+	}
+	if (spec[0] != '\0')
+		getdns_dict_set_list(reply, "answer", answer);
+	getdns_list_destroy(answer);
+	return reply;
+}
+
+/* tp_reply_answers(): negative cases first. */
+START_TEST(reply_must_answer_the_question)
+{
+	static const struct {
+		const char *qname;
+		uint32_t qtype, qclass;
+		const char *spec;
+		int want;
+	} c[] = {
+	        /* another question */
+	        {"_443._tcp.www.example.test.", 52, 1, "", 0},
+	        {"_443._tcp.aaa.example.test.", 16, 1, "", 0},
+	        {"_443._tcp.aaa.example.test.", 52, 3, "", 0},
+	        /* the question, answered at another name */
+	        {"_443._tcp.aaa.example.test.", 52, 1,
+	         "_443._tcp.www.example.test. TLSA;"
+	         "_443._tcp.www.example.test. RRSIG",
+	         0},
+	        /* a CNAME of another name, then records at its target */
+	        {"_443._tcp.aaa.example.test.", 52, 1,
+	         "x.example.test. CNAME _443._tcp.www.example.test.;"
+	         "_443._tcp.www.example.test. TLSA",
+	         0},
+	        /* a loop */
+	        {"_443._tcp.aaa.example.test.", 52, 1,
+	         "_443._tcp.aaa.example.test. CNAME b.example.test.;"
+	         "b.example.test. CNAME _443._tcp.aaa.example.test.",
+	         0},
+	        /* the answer, in any case of letters */
+	        {"_443._tcp.aaa.example.test.", 52, 1, "", 1},
+	        {"_443._tcp.AAA.example.test.", 52, 1,
+	         "_443._tcp.aaa.example.TEST. TLSA;"
+	         "_443._tcp.aaa.example.test. RRSIG",
+	         1},
+	        /* a chain of two CNAMEs, out of order, then the records */
+	        {"_443._tcp.aaa.example.test.", 52, 1,
+	         "b.other.test. CNAME c.example.test.;"
+	         "c.example.test. TLSA;"
+	         "_443._tcp.aaa.example.test. CNAME b.other.test.;"
+	         "c.example.test. RRSIG",
+	         1},
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		getdns_dict *reply = reply_of(c[i].qname, c[i].qtype,
+		                              c[i].qclass, c[i].spec);
+
+		ck_assert_msg(tp_reply_answers(reply,
+		                               "_443._tcp.aaa.example.test.",
+		                               52) == c[i].want,
+		              "case %zu: %s %u: %s", i, c[i].qname, c[i].qtype,
+		              c[i].spec);
+		getdns_dict_destroy(reply);
+	}
+	ck_assert_int_eq(tp_reply_answers(NULL, "a.test.", 52), 0);
+}
+END_TEST
+
 /* The point: after one full lookup, a new name in the zone costs one
  * query, answers and denials alike. */
 START_TEST(new_name_in_kept_zone_one_query)
@@ -942,6 +1056,7 @@ static Suite *suite(void)
 	tcase_add_test(ring, keyring_refuses);
 	tcase_add_test(ring, keyring_bounds);
 	tcase_add_test(ring, keyring_is_bounded);
+	tcase_add_test(ring, reply_must_answer_the_question);
 	tcase_add_test(neg, without_kept_keys_the_chain_each_time);
 	tcase_add_test(neg, chain_validated_before_keeping);
 	tcase_add_test(neg, timeout_with_kept_keys_is_timeout);
