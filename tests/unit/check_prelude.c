@@ -127,6 +127,7 @@ static const struct row hostile[] = {
         /* LDAP */
         {"LDAP unwillingToPerform", "ldap", 0, B(LDAP_RESP("\x35")), 1, E_PRE, "ldap client: the server refused StartTLS (RFC 4511 section 4.14.2): ExtendedResponse resultCode 53 (unwillingToPerform)", "1.3.6.1.4.1.1466.20037", "", NULL},
         {"LDAP wrong messageID", "ldap", 0, B("0\x0c\x02\x01\x07x\x07\x0a\x01\x00\x04\x00\x04\x00"), 1, E_PRE, "answered messageID 7, not 1", NULL, "", NULL},
+        {"LDAP a messageID of four octets, the first over 0x7f", "ldap", 0, B("0\x0f\x02\x04\x80\x00\x00\x01x\x07\x0a\x01\x00\x04\x00\x04\x00"), 1, E_PRE, "answered messageID 2147483649, not 1", NULL, "", NULL},
         {"LDAP not a message", "ldap", 0, B("220 hello\r\n"), 1, E_PRE, "the server sent no LDAPMessage", NULL, NULL, NULL},
         {"LDAP a huge message", "ldap", 0, B("0\x83\x10\x00\x00"), 1, E_PRE, "an LDAPMessage of 1048581 octets, more than 16384", NULL, NULL, NULL},
         {"LDAP injection", "ldap", 0, B(LDAP_RESP("\x00") "\x30\x05" "abcde"), 0, E_PRE, "CVE-2011-0411", NULL, "\x30\x05" "abcde", NULL},
