@@ -67,6 +67,31 @@ static const char example_add[] =
         "equal IN MX 10 mx1.example.test.\n"
         "equal IN MX 10 mx2.example.test.\n"
         "equal IN MX 5 mxplain.example.test.\n"
+        /* more hosts than are kept (16), the lowest preferences listed
+         * last; a host listed at a high preference and a low one; a null
+         * MX among others */
+        "many IN MX 40 m20.example.test.\n"
+        "many IN MX 39 m19.example.test.\n"
+        "many IN MX 38 m18.example.test.\n"
+        "many IN MX 37 m17.example.test.\n"
+        "many IN MX 36 m16.example.test.\n"
+        "many IN MX 35 m15.example.test.\n"
+        "many IN MX 34 m14.example.test.\n"
+        "many IN MX 33 m13.example.test.\n"
+        "many IN MX 32 m12.example.test.\n"
+        "many IN MX 31 m11.example.test.\n"
+        "many IN MX 30 m10.example.test.\n"
+        "many IN MX 29 m9.example.test.\n"
+        "many IN MX 28 m8.example.test.\n"
+        "many IN MX 27 m7.example.test.\n"
+        "many IN MX 26 m6.example.test.\n"
+        "many IN MX 25 m5.example.test.\n"
+        "many IN MX 24 m4.example.test.\n"
+        "many IN MX 23 m3.example.test.\n"
+        "many IN MX 22 m2.example.test.\n"
+        "many IN MX 21 m1.example.test.\n"
+        "many IN MX 60000 m1.example.test.\n"
+        "many IN MX 0 .\n"
         /* RFC 7505 null MX; implicit MX */
         "nullmx IN MX 0 .\n"
         "implicit IN A 127.0.0.7\n"
@@ -421,6 +446,28 @@ START_TEST(equal_preferences_shuffled)
 }
 END_TEST
 
+/* More MX hosts than are kept: the lowest preferences, each host once at
+ * its lowest, the null MX among others passed over (RFC 7505 section
+ * 3), in order. */
+START_TEST(many_mx_hosts_lowest_kept)
+{
+	tlspool_dns *dns = open_dns();
+	tlspool_dest *d = mx(dns, "many.example.test", 0);
+	char want[64];
+
+	ck_assert_int_eq(d->verdict, TLSPOOL_DEST_SECURE);
+	ck_assert_uint_eq(d->nhosts, 16);
+	for (size_t i = 0; i < d->nhosts; i++) {
+		snprintf(want, sizeof(want), "m%zu.example.test.", i + 1);
+		ck_assert_str_eq(d->hosts[i].name, want);
+		ck_assert_uint_eq(d->hosts[i].preference, 21 + i);
+		ck_assert_int_eq(d->hosts[i].verdict, TLSPOOL_HOST_NO_ADDRESS);
+	}
+	tlspool_dest_free(d);
+	tlspool_dns_free(dns);
+}
+END_TEST
+
 START_TEST(mx_rdata)
 {
 	static const unsigned char good[] = {0,   10,  2,   'm', 'x', 4,
@@ -606,6 +653,7 @@ static Suite *suite(void)
 	tcase_add_test(pos, implicit_mx_and_port);
 	tcase_add_test(pos, mx_rdata);
 	tcase_add_test(pos, equal_preferences_shuffled);
+	tcase_add_test(pos, many_mx_hosts_lowest_kept);
 	tcase_add_test(pos, srv_secure);
 	suite_add_tcase(s, neg);
 	suite_add_tcase(s, pos);
