@@ -830,6 +830,65 @@ START_TEST(reply_must_answer_the_question)
 }
 END_TEST
 
+/* One thread of concurrent_lookups_share_the_keyring. */
+static void *lookups(void *arg)
+{
+	static const struct {
+		const char *name;
+		uint16_t type;
+		tlspool_dns_verdict want;
+	} q[] = {
+	        {"_443._tcp.www.example.test", TLSA, TLSPOOL_DNS_SECURE},
+	        {"_443._tcp.missing.example.test", TLSA,
+	         TLSPOOL_DNS_SECURE_NXDOMAIN},
+	        {"_443._tcp.www.other.test", TLSA, TLSPOOL_DNS_SECURE},
+	        {"_443._tcp.www.bogus.test", TLSA, TLSPOOL_DNS_BOGUS},
+	        {"_443._tcp.www.insecure.test", TLSA, TLSPOOL_DNS_INSECURE},
+	        {"www.example.test", TLSPOOL_RR_A, TLSPOOL_DNS_SECURE},
+	};
+	tlspool_dns *dns = arg;
+	long bad = 0;
+
+	for (int i = 0; i < 24; i++) {
+		tlspool_dns_answer *a = NULL;
+		size_t k = (size_t)i % (sizeof(q) / sizeof(q[0]));
+
+		if (tlspool_dns_lookup(dns, q[k].name, q[k].type, &a, NULL,
+		                       0) != 0 ||
+		    a->verdict != q[k].want)
+			bad++;
+		tlspool_dns_answer_free(a);
+	}
+	return (void *)bad;
+}
+
+/* Threads that share one handle share its keyring: each lookup's verdict
+ * is a full lookup's (run under ASAN, valgrind or helgrind for the
+ * races). */
+START_TEST(concurrent_lookups_share_the_keyring)
+{
+	const char *dir = tp_zones_dir();
+	struct relay *r = relay_start(zones_port(dir));
+	tlspool_dns *dns = open_dns(dir, r, 3600);
+	pthread_t t[4];
+	unsigned long kept, full;
+
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, lookups, dns), 0);
+	for (int i = 0; i < 4; i++) {
+		void *bad = NULL;
+
+		pthread_join(t[i], &bad);
+		ck_assert_msg(bad == NULL, "thread %d: %ld wrong verdicts", i,
+		              (long)bad);
+	}
+	tp_dns_counts(dns, &kept, &full);
+	ck_assert_uint_gt(kept, 0);
+	tlspool_dns_free(dns);
+	relay_stop(r);
+}
+END_TEST
+
 /* The point: after one full lookup, a new name in the zone costs one
  * query, answers and denials alike. */
 START_TEST(new_name_in_kept_zone_one_query)
@@ -1064,6 +1123,7 @@ static Suite *suite(void)
 	tcase_add_test(neg, kept_keys_refuse_answers_to_other_questions);
 	tcase_add_test(pos, new_name_in_kept_zone_one_query);
 	tcase_add_test(pos, keys_kept_within_bounds);
+	tcase_add_test(pos, concurrent_lookups_share_the_keyring);
 	tcase_add_unchecked_fixture(roll, own_start, own_stop);
 	tcase_add_test(roll, wildcard_with_kept_keys);
 	tcase_add_test(roll, zsk_rollover_noticed);
