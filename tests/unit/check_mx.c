@@ -92,6 +92,17 @@ static const char example_add[] =
         "many IN MX 21 m1.example.test.\n"
         "many IN MX 60000 m1.example.test.\n"
         "many IN MX 0 .\n"
+        /* a CNAME chain secure, then insecure, then secure again: the
+         * expansion is insecure (RFC 7672 section 2.2.3) */
+        "midmail IN MX 10 mxmid.example.test.\n"
+        "mxmid IN CNAME mid.insecure.test.\n"
+        "_25._tcp.mxmid IN TLSA 3 1 1 " H1 "\n"
+        "back IN A 127.0.0.10\n"
+        "_25._tcp.back IN TLSA 3 1 1 " H2 "\n"
+        /* an MX host whose alias loops */
+        "loopmail IN MX 10 mxloop1.example.test.\n"
+        "mxloop1 IN CNAME mxloop2.example.test.\n"
+        "mxloop2 IN CNAME mxloop1.example.test.\n"
         /* RFC 7505 null MX; implicit MX */
         "nullmx IN MX 0 .\n"
         "implicit IN A 127.0.0.7\n"
@@ -109,6 +120,7 @@ static const char example_add[] =
 
 static const char insecure_add[] =
         "@ IN MX 10 mx1.example.test.\n"
+        "mid IN CNAME back.example.test.\n"
         "mx IN A 127.0.0.8\n"
         "_25._tcp.mx IN TLSA 3 1 1 " H1 "\n"
         "_xmpp-client._tcp IN SRV 0 0 5222 xmpp1.example.test.\n";
@@ -403,6 +415,36 @@ START_TEST(cname_rules)
 }
 END_TEST
 
+/* An insecure link in the middle of the chain: the expanded name is not
+ * the TLSA base domain nor a reference identifier, though its own zone is
+ * signed; an alias that loops is a DNS error for that host. */
+START_TEST(cname_chain_insecure_in_the_middle)
+{
+	tlspool_dns *dns = open_dns();
+	tlspool_dest *d = mx(dns, "midmail.example.test", 0);
+	const tlspool_dest_host *h = host(d, "mxmid.example.test.");
+
+	ck_assert_str_eq(h->expanded, "back.example.test.");
+	ck_assert_int_eq(h->expanded_secure, 0);
+	ck_assert_int_eq(h->address, TLSPOOL_DNS_INSECURE);
+	ck_assert_str_eq(h->base, "mxmid.example.test.");
+	ck_assert_str_eq(h->owner, "_25._tcp.mxmid.example.test.");
+	ck_assert_int_eq(h->verdict, TLSPOOL_HOST_DANE);
+	ck_assert(!has_name(h, "back.example.test"));
+	ck_assert(!has_name(h, "mid.insecure.test"));
+	ck_assert(has_name(h, "mxmid.example.test"));
+	ck_assert(has_name(h, "midmail.example.test"));
+	ck_assert_uint_eq(h->nnames, 2);
+	tlspool_dest_free(d);
+	d = mx(dns, "loopmail.example.test", 0);
+	ck_assert_uint_eq(d->nhosts, 1);
+	ck_assert_int_eq(d->hosts[0].verdict, TLSPOOL_HOST_DNS_ERROR);
+	ck_assert_uint_eq(d->hosts[0].nnames, 0);
+	tlspool_dest_free(d);
+	tlspool_dns_free(dns);
+}
+END_TEST
+
 START_TEST(implicit_mx_and_port)
 {
 	tlspool_dns *dns = open_dns();
@@ -646,6 +688,7 @@ static Suite *suite(void)
 	tcase_add_test(neg, insecure_mx_no_dane);
 	tcase_add_test(neg, null_mx);
 	tcase_add_test(neg, bogus_address_skips_host);
+	tcase_add_test(neg, cname_chain_insecure_in_the_middle);
 	tcase_add_test(neg, srv_negative);
 	tcase_add_test(neg, dane_call_arguments);
 	tcase_add_test(pos, secure_mx_hosts);
