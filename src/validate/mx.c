@@ -246,14 +246,16 @@ static void add_name(tlspool_dest_host *h, const char *name)
 		strcpy(h->names[h->nnames++], buf);
 }
 
-/* A TLSA lookup at _PORT._tcp.base; 0 or -1 (err set). */
+/* A TLSA lookup at _PORT._tcp.base; 0, 1 when that name cannot exist
+ * (longer than a domain name may be, RFC 1035 section 2.3.4: no records
+ * there), or -1 (err set). */
 static int tlsa_at(tlspool_dns *dns, const char *base, unsigned port,
                    char owner[256], tlspool_dns_answer **ans, char *err,
                    size_t errlen)
 {
 	if (tlspool_tlsa_owner(owner, 256, port, "tcp", base) < 0) {
-		tp_err(err, errlen, "%s: no TLSA owner name", base);
-		return -1;
+		snprintf(owner, 256, "_%u._tcp.%.200s", port, base);
+		return 1;
 	}
 	return tlspool_dns_lookup(dns, owner, TLSPOOL_RR_TLSA, ans, err,
 	                          errlen);
@@ -275,21 +277,34 @@ static int host_tlsa(tlspool_dns *dns, const tlspool_dest *d,
 {
 	tlspool_dns_answer *t = NULL;
 	char owner[256];
+	int r;
 
 	if (h->expanded[0] != '\0' && h->expanded_secure) {
-		if (tlsa_at(dns, h->expanded, h->port, owner, &t, err,
-		            errlen) != 0)
+		/* no TLSA owner name at the expanded name: nothing there */
+		r = tlsa_at(dns, h->expanded, h->port, owner, &t, err, errlen);
+		if (r < 0)
 			return -1;
-		if (!nothing_there(t)) {
+		if (r == 0 && !nothing_there(t)) {
 			snprintf(h->base, sizeof(h->base), "%s", h->expanded);
 			goto decided;
 		}
 		h->tlsa_expanded = t;
 		t = NULL;
 	}
-	if (tlsa_at(dns, h->name, h->port, owner, &t, err, errlen) != 0)
+	r = tlsa_at(dns, h->name, h->port, owner, &t, err, errlen);
+	if (r < 0)
 		return -1;
 	snprintf(h->base, sizeof(h->base), "%s", h->name);
+	if (r > 0) {
+		/* a host that DANE cannot authenticate: fail closed, the
+		 * other hosts are still tried */
+		h->verdict = TLSPOOL_HOST_DNS_ERROR;
+		snprintf(h->owner, sizeof(h->owner), "%s", owner);
+		snprintf(h->reason, sizeof(h->reason),
+		         "%.200s: no TLSA owner name (longer than 255 octets)",
+		         owner);
+		return 0;
+	}
 decided:
 	h->tlsa = t;
 	snprintf(h->owner, sizeof(h->owner), "%s", owner);

@@ -26,6 +26,11 @@
 static char dir[] = "/tmp/tlspool-mx-XXXXXX";
 
 #define H1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define LONGHOST                                                               \
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."                                                                 \
+	"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb."                                                                 \
+	"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc."                                                                 \
+	"dddddddddddddddddddddddddddddddddddddddd.example.test."
 #define H2 "2222222222222222222222222222222222222222222222222222222222222222"
 
 static const char example_add[] =
@@ -103,6 +108,10 @@ static const char example_add[] =
         "loopmail IN MX 10 mxloop1.example.test.\n"
         "mxloop1 IN CNAME mxloop2.example.test.\n"
         "mxloop2 IN CNAME mxloop1.example.test.\n"
+        /* a host of 245 octets: "_25._tcp." before it makes no name */
+        "longmail IN MX 10 " LONGHOST "\n"
+        "longmail IN MX 20 mx1.example.test.\n"
+        LONGHOST " IN A 127.0.0.11\n"
         /* RFC 7505 null MX; implicit MX */
         "nullmx IN MX 0 .\n"
         "implicit IN A 127.0.0.7\n"
@@ -445,6 +454,26 @@ START_TEST(cname_chain_insecure_in_the_middle)
 }
 END_TEST
 
+/* A host whose TLSA owner name cannot exist (more than 255 octets) is a
+ * host that cannot be authenticated, fail closed; the others are tried
+ * as before. */
+START_TEST(host_too_long_for_tlsa)
+{
+	tlspool_dns *dns = open_dns();
+	tlspool_dest *d = mx(dns, "longmail.example.test", 0);
+	const tlspool_dest_host *h = host(d, LONGHOST);
+
+	ck_assert_int_eq(d->verdict, TLSPOOL_DEST_SECURE);
+	ck_assert_int_eq(h->verdict, TLSPOOL_HOST_DNS_ERROR);
+	ck_assert_ptr_nonnull(strstr(h->reason, "no TLSA owner name"));
+	ck_assert_uint_eq(h->nnames, 0);
+	ck_assert_int_eq(host(d, "mx1.example.test.")->verdict,
+	                 TLSPOOL_HOST_DANE);
+	tlspool_dest_free(d);
+	tlspool_dns_free(dns);
+}
+END_TEST
+
 START_TEST(implicit_mx_and_port)
 {
 	tlspool_dns *dns = open_dns();
@@ -689,6 +718,7 @@ static Suite *suite(void)
 	tcase_add_test(neg, null_mx);
 	tcase_add_test(neg, bogus_address_skips_host);
 	tcase_add_test(neg, cname_chain_insecure_in_the_middle);
+	tcase_add_test(neg, host_too_long_for_tlsa);
 	tcase_add_test(neg, srv_negative);
 	tcase_add_test(neg, dane_call_arguments);
 	tcase_add_test(pos, secure_mx_hosts);
