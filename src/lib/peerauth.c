@@ -276,17 +276,14 @@ static int rrset_check(struct tp_peer_check *c, uint16_t type,
 			                        sizeof(keyowner) - len, " %s",
 			                        c->ref->names[i]);
 	if (c->ref != NULL && c->ref->smtp && len < sizeof(keyowner))
-		len += (size_t)snprintf(keyowner + len, sizeof(keyowner) - len,
-		                        " +smtp");
+		snprintf(keyowner + len, sizeof(keyowner) - len, " +smtp");
 	memset(&key, 0, sizeof(key));
 	key.kind = TP_CACHE_AUTHN;
 	key.a = refname;
 	key.b = keyowner;
 	key.type = type;
 	memcpy(key.digest, c->spki, 32);
-	/* a key cut short could be another call's (other names beyond the
-	 * cut, or no " +smtp"): such a call is not cached */
-	if (!c->have_spki || len >= sizeof(keyowner))
+	if (!c->have_spki)
 		cache = NULL;
 	if (cache != NULL && !(c->flags & STARTTLS_NO_CACHE_READ)) {
 		r = tp_cache_get(cache, &key, now, &exp, c->cache_note,
