@@ -237,8 +237,9 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(VAL_A)
 	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -fsanitize=fuzzer,address \
 	  -o $@ $< $(VAL_A) $(VAL_LIBS)
 
-# The pool's messages (pool.c) are libtlspool's: that target links both.
-$(BUILD)/fuzz/fuzz_pool: tests/fuzz/fuzz_pool.c $(LIB_A) $(VAL_A)
+# The pool's messages (pool.c) and the STARTTLS preludes (prelude*.c) are
+# libtlspool's: those targets link both.
+$(BUILD)/fuzz/fuzz_pool $(BUILD)/fuzz/fuzz_prelude: $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_A) $(VAL_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -fsanitize=fuzzer,address \
 	  -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) $(VAL_LIBS)

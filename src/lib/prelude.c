@@ -435,11 +435,13 @@ static int run(int fd, starttls_prelude *p, int server)
 		c->myname = host;
 	}
 	if (strpbrk(c->myname, " \r\n\t<>'\"&") != NULL) {
+		/* the host name's when p->myname is NULL: not p->myname */
+		tp_fail(EINVAL,
+		        "%s: the local name \"%.100s\" holds a blank or a "
+		        "markup character",
+		        p->protocol, c->myname);
 		free(c);
-		return tp_fail(EINVAL,
-		               "%s: the local name \"%s\" holds a "
-		               "blank or a markup character",
-		               p->protocol, p->myname);
+		return -1;
 	}
 	if (p->peerdomain != NULL &&
 	    strpbrk(p->peerdomain, " \r\n\t<>'\"&") != NULL) {

@@ -475,7 +475,7 @@ int tp_ldap_client(struct tp_pc *c)
 	unsigned tag, rc = 0;
 	size_t len, total;
 	char diag[256] = "", oid[64] = "";
-	int msgid;
+	unsigned msgid; /* up to 4 octets: unsigned, no overflow */
 
 	tp_step(c, "starttls");
 	snprintf(c->p->request, sizeof(c->p->request),
@@ -492,7 +492,7 @@ int tp_ldap_client(struct tp_pc *c)
 	    len > 4)
 		goto bad;
 	for (msgid = 0; len > 0; len--)
-		msgid = (msgid << 8) | *v++;
+		msgid = (msgid << 8) | (unsigned)*v++;
 	if (ber(&p, end, &tag, &op, &len) != 0 || tag != 0x78)
 		goto bad;
 	opend = op + len;
@@ -520,7 +520,7 @@ int tp_ldap_client(struct tp_pc *c)
 		                 "(RFC 4511 section 4.4.1): %s",
 		                 c->p->reply);
 	if (msgid != 1)
-		return tp_refuse(c, "the server answered messageID %d, not 1",
+		return tp_refuse(c, "the server answered messageID %u, not 1",
 		                 msgid);
 	if (rc != 0)
 		return tp_refuse(c,

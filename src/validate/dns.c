@@ -980,8 +980,8 @@ static int trim(getdns_dict *reply, uint16_t type, uint32_t rcode)
  * dnssec_status says so for tp_dns_classify().  Only an answer or a
  * denial (RFC 4035 section 5.4) may be; getdns also checks that the reply
  * answers its question. */
-static int kept_secure(getdns_dict *resp, uint16_t type, getdns_list *tas,
-                       time_t now)
+static int kept_secure(getdns_dict *resp, const char *name, uint16_t type,
+                       getdns_list *tas, time_t now)
 {
 	getdns_list *replies, *none;
 	getdns_dict *reply;
@@ -995,6 +995,8 @@ static int kept_secure(getdns_dict *resp, uint16_t type, getdns_list *tas,
 	rcode = rr_int(reply, "/header/rcode", GETDNS_RCODE_SERVFAIL);
 	if (rcode != GETDNS_RCODE_NOERROR && rcode != GETDNS_RCODE_NXDOMAIN)
 		return 0;
+	if (!tp_reply_answers(reply, name, type))
+		return 0; /* signed, but not for this question */
 	if (trim(reply, type, rcode) != 0 ||
 	    (none = getdns_list_create()) == NULL)
 		return 0;
@@ -1045,12 +1047,13 @@ static int query_kept(tlspool_dns *dns, const char *name, uint16_t type,
 		getdns_list_destroy(tas);
 		return 0; /* a timeout stays one */
 	}
-	ok = r == GETDNS_RETURN_GOOD && kept_secure(*resp, type, tas, now);
+	ok = r == GETDNS_RETURN_GOOD &&
+	     kept_secure(*resp, name, type, tas, now);
 	getdns_list_destroy(tas);
 	if (!ok && r == GETDNS_RETURN_GOOD &&
 	    child_keys(dns, name, *resp, deadline, now) &&
 	    (tas = tp_keyring_anchors(dns->keys, name, now)) != NULL) {
-		ok = kept_secure(*resp, type, tas, now);
+		ok = kept_secure(*resp, name, type, tas, now);
 		getdns_list_destroy(tas);
 	}
 	if (!ok) {

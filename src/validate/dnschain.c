@@ -460,3 +460,83 @@ int tp_wire_append(struct getdns_list *list, const unsigned char *buf,
 	}
 	return 0;
 }
+
+/* The wire name at key of d as text with a final dot, or -1. */
+static int name_at(const getdns_dict *d, const char *key, char out[256])
+{
+	getdns_bindata *b;
+	char *s = NULL;
+	int rv = -1;
+
+	if (getdns_dict_get_bindata(d, key, &b) == GETDNS_RETURN_GOOD &&
+	    getdns_convert_dns_name_to_fqdn(b, &s) == GETDNS_RETURN_GOOD &&
+	    strlen(s) < 256) {
+		strcpy(out, s);
+		rv = 0;
+	}
+	free(s);
+	return rv;
+}
+
+#define TP_RR_CNAME    5
+#define TP_CHAIN_NAMES 17
+
+int tp_reply_answers(const struct getdns_dict *reply, const char *name,
+                     uint16_t type)
+{
+	getdns_list *answer;
+	char chain[TP_CHAIN_NAMES][256], q[256];
+	size_t nchain = 1, i, n = 0;
+	int grew = 1;
+
+	/* RFC 1035 section 7.3: the reply is to the question asked */
+	if (reply == NULL || name_at(reply, "/question/qname", q) != 0 ||
+	    !tp_name_equal(q, name) ||
+	    rr_u32(reply, "/question/qtype", 0) != type ||
+	    rr_u32(reply, "/question/qclass", 0) != GETDNS_RRCLASS_IN)
+		return 0;
+	if (getdns_dict_get_list(reply, "answer", &answer) !=
+	    GETDNS_RETURN_GOOD)
+		return 1; /* nothing answered: a denial, getdns checked it */
+	getdns_list_get_length(answer, &n);
+	snprintf(chain[0], sizeof(chain[0]), "%s", name);
+	/* the names of the CNAME chain from name, in the order it goes */
+	while (grew && nchain < TP_CHAIN_NAMES) {
+		grew = 0;
+		for (i = 0; i < n; i++) {
+			getdns_dict *rr;
+			char owner[256], target[256];
+			size_t j;
+
+			if (getdns_list_get_dict(answer, i, &rr) !=
+			            GETDNS_RETURN_GOOD ||
+			    rr_u32(rr, "type", 0) != TP_RR_CNAME ||
+			    owner_of(rr, owner) != 0 ||
+			    !tp_name_equal(owner, chain[nchain - 1]) ||
+			    name_at(rr, "/rdata/cname", target) != 0)
+				continue;
+			for (j = 0; j < nchain; j++)
+				if (tp_name_equal(chain[j], target))
+					return 0; /* a loop */
+			strcpy(chain[nchain++], target);
+			grew = 1;
+			break;
+		}
+	}
+	/* every record of the answer is at a name of that chain */
+	for (i = 0; i < n; i++) {
+		getdns_dict *rr;
+		char owner[256];
+		size_t j;
+
+		if (getdns_list_get_dict(answer, i, &rr) !=
+		            GETDNS_RETURN_GOOD ||
+		    owner_of(rr, owner) != 0)
+			return 0;
+		for (j = 0; j < nchain && !tp_name_equal(chain[j], owner); j++)
+			;
+		if (j == nchain)
+			return 0;
+	}
+	return 1;
+}

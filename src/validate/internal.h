@@ -108,6 +108,15 @@ int tp_zone_encloses(const char *zone, const char *name);
 /* Until when zone's keys are kept (0: they are not). */
 time_t tp_keyring_until(struct tp_keyring *k, const char *zone);
 
+struct getdns_dict;
+/* Is reply (one of replies_tree) a reply to name, type, class IN, whose
+ * answer section holds only the CNAME chain from name and what is at
+ * its names?  1 or 0.  Validating a reply offline checks its signatures,
+ * not that it answers what was asked (RFC 4035 section 5.3: the
+ * resolver's part). */
+int tp_reply_answers(const struct getdns_dict *reply, const char *name,
+                     uint16_t type);
+
 /* Do the DNSKEY sets of chain (a "validation_chain") validate from the
  * handle's trust anchor at now, with the rest of chain as support?  1 or
  * 0.  Nothing is kept that does not. */

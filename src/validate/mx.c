@@ -132,6 +132,13 @@ static int by_preference(const void *a, const void *b)
 	return (int)x->preference - (int)y->preference;
 }
 
+static int by_priority(const void *a, const void *b)
+{
+	const tlspool_srv *x = a, *y = b;
+
+	return (int)x->priority - (int)y->priority;
+}
+
 /* MX hosts by preference, equal ones shuffled (RFC 5321 section 5.1). */
 static void order_mx(tlspool_dest_host *h, size_t n)
 {
@@ -239,14 +246,16 @@ static void add_name(tlspool_dest_host *h, const char *name)
 		strcpy(h->names[h->nnames++], buf);
 }
 
-/* A TLSA lookup at _PORT._tcp.base; 0 or -1 (err set). */
+/* A TLSA lookup at _PORT._tcp.base; 0, 1 when that name cannot exist
+ * (longer than a domain name may be, RFC 1035 section 2.3.4: no records
+ * there), or -1 (err set). */
 static int tlsa_at(tlspool_dns *dns, const char *base, unsigned port,
                    char owner[256], tlspool_dns_answer **ans, char *err,
                    size_t errlen)
 {
 	if (tlspool_tlsa_owner(owner, 256, port, "tcp", base) < 0) {
-		tp_err(err, errlen, "%s: no TLSA owner name", base);
-		return -1;
+		snprintf(owner, 256, "_%u._tcp.%.200s", port, base);
+		return 1;
 	}
 	return tlspool_dns_lookup(dns, owner, TLSPOOL_RR_TLSA, ans, err,
 	                          errlen);
@@ -268,21 +277,34 @@ static int host_tlsa(tlspool_dns *dns, const tlspool_dest *d,
 {
 	tlspool_dns_answer *t = NULL;
 	char owner[256];
+	int r;
 
 	if (h->expanded[0] != '\0' && h->expanded_secure) {
-		if (tlsa_at(dns, h->expanded, h->port, owner, &t, err,
-		            errlen) != 0)
+		/* no TLSA owner name at the expanded name: nothing there */
+		r = tlsa_at(dns, h->expanded, h->port, owner, &t, err, errlen);
+		if (r < 0)
 			return -1;
-		if (!nothing_there(t)) {
+		if (r == 0 && !nothing_there(t)) {
 			snprintf(h->base, sizeof(h->base), "%s", h->expanded);
 			goto decided;
 		}
 		h->tlsa_expanded = t;
 		t = NULL;
 	}
-	if (tlsa_at(dns, h->name, h->port, owner, &t, err, errlen) != 0)
+	r = tlsa_at(dns, h->name, h->port, owner, &t, err, errlen);
+	if (r < 0)
 		return -1;
 	snprintf(h->base, sizeof(h->base), "%s", h->name);
+	if (r > 0) {
+		/* a host that DANE cannot authenticate: fail closed, the
+		 * other hosts are still tried */
+		h->verdict = TLSPOOL_HOST_DNS_ERROR;
+		snprintf(h->owner, sizeof(h->owner), "%s", owner);
+		snprintf(h->reason, sizeof(h->reason),
+		         "%.200s: no TLSA owner name (longer than 255 octets)",
+		         owner);
+		return 0;
+	}
 decided:
 	h->tlsa = t;
 	snprintf(h->owner, sizeof(h->owner), "%s", owner);
@@ -466,31 +488,45 @@ static int resolve_hosts(tlspool_dns *dns, tlspool_dest *d, char *err,
 	return 0;
 }
 
-/* The MX hosts of the RRset; 1 for a null MX. */
+/* The MX hosts of the RRset; 1 for a null MX, -1 for lack of memory.
+ * The records are taken by preference, whatever order the RRset came in
+ * (resolvers rotate it): the TP_MAX_HOSTS kept are those of the lowest
+ * preferences, and a host listed twice keeps its lowest (RFC 5321
+ * section 5.1). */
 static int mx_hosts(tlspool_dest *d, unsigned port)
 {
 	const tlspool_dns_answer *a = d->rrset;
 	tlspool_dest_host *h;
-	char name[256];
-	uint16_t pref;
+	tlspool_srv *mx;
+	size_t n = 0;
 
 	if (a->nrr == 0) { /* implicit MX: the domain itself */
 		add_host(d, d->domain, port);
 		return 0;
 	}
+	mx = calloc(a->nrr, sizeof(*mx));
+	if (mx == NULL)
+		return -1;
 	for (size_t i = 0; i < a->nrr; i++) {
-		if (tlspool_mx_parse(a->rr[i].rdata, a->rr[i].rdlen, &pref,
-		                     name) != 0)
+		if (tlspool_mx_parse(a->rr[i].rdata, a->rr[i].rdlen,
+		                     &mx[n].priority, mx[n].target) != 0)
 			continue; /* malformed: not a host to try */
-		if (strcmp(name, ".") == 0) {
-			if (a->nrr == 1)
+		if (strcmp(mx[n].target, ".") == 0) {
+			if (a->nrr == 1) {
+				free(mx);
 				return 1;
+			}
 			continue; /* RFC 7505 section 3: only alone */
 		}
-		h = add_host(d, name, port);
-		if (h != NULL)
-			h->preference = pref;
+		n++;
 	}
+	qsort(mx, n, sizeof(*mx), by_priority);
+	for (size_t i = 0; i < n; i++) {
+		h = add_host(d, mx[i].target, port);
+		if (h != NULL)
+			h->preference = mx[i].priority;
+	}
+	free(mx);
 	order_mx(d->hosts, d->nhosts);
 	return 0;
 }
@@ -517,7 +553,14 @@ int tlspool_mx_resolve(tlspool_dns *dns, const char *domain, unsigned port,
 	                       errlen) != 0)
 		goto fail;
 	if (!rrset_decides(d)) {
-		if (mx_hosts(d, port))
+		int r = mx_hosts(d, port);
+
+		if (r < 0) {
+			tp_err(err, errlen, "out of memory");
+			errno = ENOMEM;
+			goto fail;
+		}
+		if (r > 0)
 			no_service(d, "a null MX: the domain accepts no mail "
 			              "(RFC 7505)");
 		else if (resolve_hosts(dns, d, err, errlen) != 0)
@@ -534,7 +577,7 @@ int tlspool_srv_resolve(tlspool_dns *dns, const char *service,
                         const char *domain, tlspool_dest **out, char *err,
                         size_t errlen)
 {
-	tlspool_srv srv[TP_MAX_HOSTS];
+	tlspool_srv *srv = NULL;
 	tlspool_dest *d;
 	size_t n = 0;
 	int len;
@@ -568,7 +611,15 @@ int tlspool_srv_resolve(tlspool_dns *dns, const char *service,
 		goto fail;
 	if (rrset_decides(d))
 		goto done;
-	for (size_t i = 0; i < d->rrset->nrr && n < TP_MAX_HOSTS; i++)
+	/* every record, then the order (RFC 2782), then the first
+	 * TP_MAX_HOSTS: not the first records as the RRset came */
+	srv = calloc(d->rrset->nrr ? d->rrset->nrr : 1, sizeof(*srv));
+	if (srv == NULL) {
+		tp_err(err, errlen, "out of memory");
+		errno = ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < d->rrset->nrr; i++)
 		if (tlspool_srv_parse(d->rrset->rr[i].rdata,
 		                      d->rrset->rr[i].rdlen, &srv[n]) == 0)
 			n++;
@@ -592,9 +643,11 @@ int tlspool_srv_resolve(tlspool_dns *dns, const char *service,
 	if (resolve_hosts(dns, d, err, errlen) != 0)
 		goto fail;
 done:
+	free(srv);
 	*out = d;
 	return 0;
 fail:
+	free(srv);
 	tlspool_dest_free(d);
 	return -1;
 }

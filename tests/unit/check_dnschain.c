@@ -228,6 +228,14 @@ struct relay {
 	atomic_int strip; /* answers without authority and additional */
 	atomic_int spoil; /* replies to queries of this type: one octet of
 	                     the first answer record's rdata changed */
+	/* An on-path attacker: TLSA queries go to NSD as type retype, and
+	 * the reply's question says TLSA again (a denial or an answer for
+	 * another type passed off as one for TLSA). */
+	atomic_int retype;
+	/* The query's label "\3aaa" goes to NSD as "\3www": the reply is to
+	 * another question (with rename_back, its question section says
+	 * "aaa" again). */
+	atomic_int rename, rename_back;
 	atomic_int stop;
 	pthread_t thr;
 };
@@ -293,6 +301,49 @@ static void spoil_reply(unsigned char *msg, size_t n, unsigned type)
 		msg[off + 10 + rdlen - 1] ^= 0x01;
 }
 
+/* The offset of the question's QTYPE in msg, or 0. */
+static size_t qtype_at(const unsigned char *msg, size_t n)
+{
+	size_t off = skip_name(msg, n, 12);
+
+	return off != 0 && off + 4 <= n ? off : 0;
+}
+
+/* Replace the label from by to (both "\3xyz") in the question of msg. */
+static void relabel(unsigned char *msg, size_t n, const char *from,
+                    const char *to)
+{
+	size_t end = qtype_at(msg, n);
+
+	for (size_t i = 12; end != 0 && i + 4 <= end; i++)
+		if (memcmp(msg + i, from, 4) == 0)
+			memcpy(msg + i, to, 4);
+}
+
+/* The tampering of an on-path attacker on a query (to NSD) or a reply
+ * (to the resolver). */
+static void tamper(struct relay *r, unsigned char *msg, size_t n, int reply)
+{
+	int rt = atomic_load(&r->retype);
+	size_t q = qtype_at(msg, n);
+
+	if (rt != 0 && q != 0) {
+		unsigned t = (unsigned)msg[q] << 8 | msg[q + 1];
+
+		if (!reply && t == 52) {
+			msg[q] = (unsigned char)(rt >> 8);
+			msg[q + 1] = (unsigned char)rt;
+		} else if (reply && t == (unsigned)rt) {
+			msg[q] = 0;
+			msg[q + 1] = 52;
+		}
+	}
+	if (atomic_load(&r->rename) && !reply)
+		relabel(msg, n, "\3aaa", "\3www");
+	if (atomic_load(&r->rename_back) && reply)
+		relabel(msg, n, "\3www", "\3aaa");
+}
+
 static void *relay_run(void *arg)
 {
 	struct relay *r = arg;
@@ -314,6 +365,7 @@ static void *relay_run(void *arg)
 
 				atomic_fetch_add(&r->queries, 1);
 				r->client[id] = from;
+				tamper(r, buf, (size_t)n, 0);
 				if (!atomic_load(&r->drop))
 					sendto(r->ufd, buf, (size_t)n, 0,
 					       (struct sockaddr *)&r->nsd,
@@ -332,6 +384,7 @@ static void *relay_run(void *arg)
 					spoil_reply(buf, (size_t)n,
 					            (unsigned)atomic_load(
 					                    &r->spoil));
+				tamper(r, buf, (size_t)n, 1);
 				sendto(r->cfd, buf, (size_t)n, 0,
 				       (struct sockaddr *)&r->client[id],
 				       sizeof(r->client[0]));
@@ -651,6 +704,257 @@ START_TEST(child_zone_keys_spoiled)
 		tlspool_dns_free(dns);
 		dns = open_dns(dir, r, 3600);
 	}
+	tlspool_dns_free(dns);
+	relay_stop(r);
+}
+END_TEST
+
+/* The verdict of a lookup of name (a lookup that fails is a test
+ * failure). */
+static tlspool_dns_verdict verdict_of(tlspool_dns *dns, const char *name,
+                                      uint16_t type, char *detail, size_t cap)
+{
+	tlspool_dns_answer *a = NULL;
+	tlspool_dns_verdict v;
+	char err[256];
+
+	ck_assert_msg(
+	        tlspool_dns_lookup(dns, name, type, &a, err, sizeof(err)) == 0,
+	        "%s: %s", name, err);
+	v = a->verdict;
+	snprintf(detail, cap, "%s (%s, %zu records)",
+	         tlspool_dns_verdict_name(v), a->detail, a->nrr);
+	tlspool_dns_answer_free(a);
+	return v;
+}
+
+/* An on-path attacker who answers a TLSA question with what the zone
+ * signed for another question: a denial of another type at the name
+ * (whose NSEC3 bitmap shows TLSA), an answer to another name, or that
+ * answer with the question put back.  Signatures all valid, none of it
+ * answers the question: an error, never a secure denial (that would take
+ * DANE away, RFC 7672 section 2.2) nor a secure answer; with kept keys as
+ * with a full lookup. */
+START_TEST(kept_keys_refuse_answers_to_other_questions)
+{
+	const char *dir = tp_zones_dir();
+	static const unsigned keep[] = {0, 3600};
+
+	for (size_t k = 0; k < 2; k++) {
+		struct relay *r = relay_start(zones_port(dir));
+		tlspool_dns *dns = open_dns(dir, r, keep[k]);
+		tlspool_dns_verdict v;
+		char d[400];
+
+		lookup(dns, r, "_443._tcp.www.example.test", TLSA,
+		       TLSPOOL_DNS_SECURE);
+		/* the denial of TXT at a name that has TLSA records */
+		atomic_store(&r->retype, 16);
+		v = verdict_of(dns, "_443._tcp.www.example.test", TLSA, d,
+		               sizeof(d));
+		ck_assert_msg(tlspool_dns_verdict_is_error(v),
+		              "keep %u: a TXT denial as TLSA: %s", keep[k], d);
+		atomic_store(&r->retype, 0);
+		/* a denial without its proof */
+		atomic_store(&r->strip, 1);
+		v = verdict_of(dns, "_443._tcp.nodata.example.test", TLSA, d,
+		               sizeof(d));
+		ck_assert_msg(tlspool_dns_verdict_is_error(v),
+		              "keep %u: a denial without proof: %s", keep[k],
+		              d);
+		atomic_store(&r->strip, 0);
+		/* the reply to _443._tcp.www for _443._tcp.aaa */
+		atomic_store(&r->rename, 1);
+		v = verdict_of(dns, "_443._tcp.aaa.example.test", TLSA, d,
+		               sizeof(d));
+		ck_assert_msg(tlspool_dns_verdict_is_error(v),
+		              "keep %u: another name's reply: %s", keep[k], d);
+		atomic_store(&r->rename_back, 1);
+		v = verdict_of(dns, "_443._tcp.aaa.example.test", TLSA, d,
+		               sizeof(d));
+		ck_assert_msg(tlspool_dns_verdict_is_error(v),
+		              "keep %u: another name's reply, question put "
+		              "back: %s",
+		              keep[k], d);
+		atomic_store(&r->rename, 0);
+		atomic_store(&r->rename_back, 0);
+		/* and the true answer still validates */
+		lookup(dns, r, "_443._tcp.www.example.test", TLSA,
+		       TLSPOOL_DNS_SECURE);
+		tlspool_dns_free(dns);
+		relay_stop(r);
+	}
+}
+END_TEST
+
+/* A name in wire form at key of d. */
+static void set_name(getdns_dict *d, const char *key, const char *name)
+{
+	getdns_bindata *b = NULL;
+
+	ck_assert_int_eq(getdns_convert_fqdn_to_dns_name(name, &b),
+	                 GETDNS_RETURN_GOOD);
+	ck_assert_int_eq(getdns_dict_set_bindata(d, key, b),
+	                 GETDNS_RETURN_GOOD);
+	free(b->data);
+	free(b);
+}
+
+/* A reply to (qname, qtype, qclass) whose answer section holds the
+ * records "owner TYPE [cname-target]" of spec, ";" between them. */
+static getdns_dict *reply_of(const char *qname, uint32_t qtype, uint32_t qclass,
+                             const char *spec)
+{
+	getdns_dict *reply = getdns_dict_create(), *q = getdns_dict_create();
+	getdns_list *answer = getdns_list_create();
+	char buf[512], *save = NULL;
+	size_t n = 0;
+
+	set_name(q, "qname", qname);
+	getdns_dict_set_int(q, "qtype", qtype);
+	getdns_dict_set_int(q, "qclass", qclass);
+	getdns_dict_set_dict(reply, "question", q);
+	getdns_dict_destroy(q);
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (char *t = strtok_r(buf, ";", &save); t != NULL;
+	     t = strtok_r(NULL, ";", &save)) {
+		getdns_dict *rr = getdns_dict_create(), *rd;
+		char owner[256], type[16], target[256] = "";
+
+		ck_assert_int_ge(
+		        sscanf(t, "%255s %15s %255s", owner, type, target), 2);
+		set_name(rr, "name", owner);
+		getdns_dict_set_int(rr, "class", GETDNS_RRCLASS_IN);
+		getdns_dict_set_int(rr, "type",
+		                    strcmp(type, "CNAME") == 0   ? 5
+		                    : strcmp(type, "RRSIG") == 0 ? 46
+		                                                 : 52);
+		rd = getdns_dict_create();
+		if (target[0] != '\0')
+			set_name(rd, "cname", target);
+		getdns_dict_set_dict(rr, "rdata", rd);
+		getdns_dict_destroy(rd);
+		getdns_list_set_dict(answer, n++, rr);
+		getdns_dict_destroy(rr);
+	}
+	if (spec[0] != '\0')
+		getdns_dict_set_list(reply, "answer", answer);
+	getdns_list_destroy(answer);
+	return reply;
+}
+
+/* tp_reply_answers(): negative cases first. */
+START_TEST(reply_must_answer_the_question)
+{
+	static const struct {
+		const char *qname;
+		uint32_t qtype, qclass;
+		const char *spec;
+		int want;
+	} c[] = {
+	        /* another question */
+	        {"_443._tcp.www.example.test.", 52, 1, "", 0},
+	        {"_443._tcp.aaa.example.test.", 16, 1, "", 0},
+	        {"_443._tcp.aaa.example.test.", 52, 3, "", 0},
+	        /* the question, answered at another name */
+	        {"_443._tcp.aaa.example.test.", 52, 1,
+	         "_443._tcp.www.example.test. TLSA;"
+	         "_443._tcp.www.example.test. RRSIG",
+	         0},
+	        /* a CNAME of another name, then records at its target */
+	        {"_443._tcp.aaa.example.test.", 52, 1,
+	         "x.example.test. CNAME _443._tcp.www.example.test.;"
+	         "_443._tcp.www.example.test. TLSA",
+	         0},
+	        /* a loop */
+	        {"_443._tcp.aaa.example.test.", 52, 1,
+	         "_443._tcp.aaa.example.test. CNAME b.example.test.;"
+	         "b.example.test. CNAME _443._tcp.aaa.example.test.",
+	         0},
+	        /* the answer, in any case of letters */
+	        {"_443._tcp.aaa.example.test.", 52, 1, "", 1},
+	        {"_443._tcp.AAA.example.test.", 52, 1,
+	         "_443._tcp.aaa.example.TEST. TLSA;"
+	         "_443._tcp.aaa.example.test. RRSIG",
+	         1},
+	        /* a chain of two CNAMEs, out of order, then the records */
+	        {"_443._tcp.aaa.example.test.", 52, 1,
+	         "b.other.test. CNAME c.example.test.;"
+	         "c.example.test. TLSA;"
+	         "_443._tcp.aaa.example.test. CNAME b.other.test.;"
+	         "c.example.test. RRSIG",
+	         1},
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		getdns_dict *reply = reply_of(c[i].qname, c[i].qtype,
+		                              c[i].qclass, c[i].spec);
+
+		ck_assert_msg(tp_reply_answers(reply,
+		                               "_443._tcp.aaa.example.test.",
+		                               52) == c[i].want,
+		              "case %zu: %s %u: %s", i, c[i].qname, c[i].qtype,
+		              c[i].spec);
+		getdns_dict_destroy(reply);
+	}
+	ck_assert_int_eq(tp_reply_answers(NULL, "a.test.", 52), 0);
+}
+END_TEST
+
+/* One thread of concurrent_lookups_share_the_keyring. */
+static void *lookups(void *arg)
+{
+	static const struct {
+		const char *name;
+		uint16_t type;
+		tlspool_dns_verdict want;
+	} q[] = {
+	        {"_443._tcp.www.example.test", TLSA, TLSPOOL_DNS_SECURE},
+	        {"_443._tcp.missing.example.test", TLSA,
+	         TLSPOOL_DNS_SECURE_NXDOMAIN},
+	        {"_443._tcp.www.other.test", TLSA, TLSPOOL_DNS_SECURE},
+	        {"_443._tcp.www.bogus.test", TLSA, TLSPOOL_DNS_BOGUS},
+	        {"_443._tcp.www.insecure.test", TLSA, TLSPOOL_DNS_INSECURE},
+	        {"www.example.test", TLSPOOL_RR_A, TLSPOOL_DNS_SECURE},
+	};
+	tlspool_dns *dns = arg;
+	long bad = 0;
+
+	for (int i = 0; i < 24; i++) {
+		tlspool_dns_answer *a = NULL;
+		size_t k = (size_t)i % (sizeof(q) / sizeof(q[0]));
+
+		if (tlspool_dns_lookup(dns, q[k].name, q[k].type, &a, NULL,
+		                       0) != 0 ||
+		    a->verdict != q[k].want)
+			bad++;
+		tlspool_dns_answer_free(a);
+	}
+	return (void *)bad;
+}
+
+/* Threads that share one handle share its keyring: each lookup's verdict
+ * is a full lookup's (run under ASAN, valgrind or helgrind for the
+ * races). */
+START_TEST(concurrent_lookups_share_the_keyring)
+{
+	const char *dir = tp_zones_dir();
+	struct relay *r = relay_start(zones_port(dir));
+	tlspool_dns *dns = open_dns(dir, r, 3600);
+	pthread_t t[4];
+	unsigned long kept, full;
+
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, lookups, dns), 0);
+	for (int i = 0; i < 4; i++) {
+		void *bad = NULL;
+
+		pthread_join(t[i], &bad);
+		ck_assert_msg(bad == NULL, "thread %d: %ld wrong verdicts", i,
+		              (long)bad);
+	}
+	tp_dns_counts(dns, &kept, &full);
+	ck_assert_uint_gt(kept, 0);
 	tlspool_dns_free(dns);
 	relay_stop(r);
 }
@@ -1167,6 +1471,7 @@ static Suite *suite(void)
 	tcase_add_test(ring, keyring_refuses);
 	tcase_add_test(ring, keyring_bounds);
 	tcase_add_test(ring, keyring_is_bounded);
+	tcase_add_test(ring, reply_must_answer_the_question);
 	tcase_add_test(neg, without_kept_keys_the_chain_each_time);
 	tcase_add_test(neg, chain_validated_before_keeping);
 	tcase_add_test(neg, timeout_with_kept_keys_is_timeout);
@@ -1176,6 +1481,8 @@ static Suite *suite(void)
 	tcase_add_test(pos, new_name_in_kept_zone_one_query);
 	tcase_add_test(pos, keys_kept_within_bounds);
 	tcase_add_test(pos, stored_keys_shared_between_processes);
+	tcase_add_test(neg, kept_keys_refuse_answers_to_other_questions);
+	tcase_add_test(pos, concurrent_lookups_share_the_keyring);
 	tcase_add_unchecked_fixture(roll, own_start, own_stop);
 	tcase_add_test(roll, wildcard_with_kept_keys);
 	tcase_add_test(roll, zsk_rollover_noticed);

@@ -26,6 +26,11 @@
 static char dir[] = "/tmp/tlspool-mx-XXXXXX";
 
 #define H1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define LONGHOST                                                               \
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."                                                                 \
+	"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb."                                                                 \
+	"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc."                                                                 \
+	"dddddddddddddddddddddddddddddddddddddddd.example.test."
 #define H2 "2222222222222222222222222222222222222222222222222222222222222222"
 
 static const char example_add[] =
@@ -67,6 +72,46 @@ static const char example_add[] =
         "equal IN MX 10 mx1.example.test.\n"
         "equal IN MX 10 mx2.example.test.\n"
         "equal IN MX 5 mxplain.example.test.\n"
+        /* more hosts than are kept (16), the lowest preferences listed
+         * last; a host listed at a high preference and a low one; a null
+         * MX among others */
+        "many IN MX 40 m20.example.test.\n"
+        "many IN MX 39 m19.example.test.\n"
+        "many IN MX 38 m18.example.test.\n"
+        "many IN MX 37 m17.example.test.\n"
+        "many IN MX 36 m16.example.test.\n"
+        "many IN MX 35 m15.example.test.\n"
+        "many IN MX 34 m14.example.test.\n"
+        "many IN MX 33 m13.example.test.\n"
+        "many IN MX 32 m12.example.test.\n"
+        "many IN MX 31 m11.example.test.\n"
+        "many IN MX 30 m10.example.test.\n"
+        "many IN MX 29 m9.example.test.\n"
+        "many IN MX 28 m8.example.test.\n"
+        "many IN MX 27 m7.example.test.\n"
+        "many IN MX 26 m6.example.test.\n"
+        "many IN MX 25 m5.example.test.\n"
+        "many IN MX 24 m4.example.test.\n"
+        "many IN MX 23 m3.example.test.\n"
+        "many IN MX 22 m2.example.test.\n"
+        "many IN MX 21 m1.example.test.\n"
+        "many IN MX 60000 m1.example.test.\n"
+        "many IN MX 0 .\n"
+        /* a CNAME chain secure, then insecure, then secure again: the
+         * expansion is insecure (RFC 7672 section 2.2.3) */
+        "midmail IN MX 10 mxmid.example.test.\n"
+        "mxmid IN CNAME mid.insecure.test.\n"
+        "_25._tcp.mxmid IN TLSA 3 1 1 " H1 "\n"
+        "back IN A 127.0.0.10\n"
+        "_25._tcp.back IN TLSA 3 1 1 " H2 "\n"
+        /* an MX host whose alias loops */
+        "loopmail IN MX 10 mxloop1.example.test.\n"
+        "mxloop1 IN CNAME mxloop2.example.test.\n"
+        "mxloop2 IN CNAME mxloop1.example.test.\n"
+        /* a host of 245 octets: "_25._tcp." before it makes no name */
+        "longmail IN MX 10 " LONGHOST "\n"
+        "longmail IN MX 20 mx1.example.test.\n"
+        LONGHOST " IN A 127.0.0.11\n"
         /* RFC 7505 null MX; implicit MX */
         "nullmx IN MX 0 .\n"
         "implicit IN A 127.0.0.7\n"
@@ -84,6 +129,7 @@ static const char example_add[] =
 
 static const char insecure_add[] =
         "@ IN MX 10 mx1.example.test.\n"
+        "mid IN CNAME back.example.test.\n"
         "mx IN A 127.0.0.8\n"
         "_25._tcp.mx IN TLSA 3 1 1 " H1 "\n"
         "_xmpp-client._tcp IN SRV 0 0 5222 xmpp1.example.test.\n";
@@ -378,6 +424,56 @@ START_TEST(cname_rules)
 }
 END_TEST
 
+/* An insecure link in the middle of the chain: the expanded name is not
+ * the TLSA base domain nor a reference identifier, though its own zone is
+ * signed; an alias that loops is a DNS error for that host. */
+START_TEST(cname_chain_insecure_in_the_middle)
+{
+	tlspool_dns *dns = open_dns();
+	tlspool_dest *d = mx(dns, "midmail.example.test", 0);
+	const tlspool_dest_host *h = host(d, "mxmid.example.test.");
+
+	ck_assert_str_eq(h->expanded, "back.example.test.");
+	ck_assert_int_eq(h->expanded_secure, 0);
+	ck_assert_int_eq(h->address, TLSPOOL_DNS_INSECURE);
+	ck_assert_str_eq(h->base, "mxmid.example.test.");
+	ck_assert_str_eq(h->owner, "_25._tcp.mxmid.example.test.");
+	ck_assert_int_eq(h->verdict, TLSPOOL_HOST_DANE);
+	ck_assert(!has_name(h, "back.example.test"));
+	ck_assert(!has_name(h, "mid.insecure.test"));
+	ck_assert(has_name(h, "mxmid.example.test"));
+	ck_assert(has_name(h, "midmail.example.test"));
+	ck_assert_uint_eq(h->nnames, 2);
+	tlspool_dest_free(d);
+	d = mx(dns, "loopmail.example.test", 0);
+	ck_assert_uint_eq(d->nhosts, 1);
+	ck_assert_int_eq(d->hosts[0].verdict, TLSPOOL_HOST_DNS_ERROR);
+	ck_assert_uint_eq(d->hosts[0].nnames, 0);
+	tlspool_dest_free(d);
+	tlspool_dns_free(dns);
+}
+END_TEST
+
+/* A host whose TLSA owner name cannot exist (more than 255 octets) is a
+ * host that cannot be authenticated, fail closed; the others are tried
+ * as before. */
+START_TEST(host_too_long_for_tlsa)
+{
+	tlspool_dns *dns = open_dns();
+	tlspool_dest *d = mx(dns, "longmail.example.test", 0);
+	const tlspool_dest_host *h = host(d, LONGHOST);
+
+	ck_assert_int_eq(d->verdict, TLSPOOL_DEST_SECURE);
+	ck_assert_int_eq(h->verdict, TLSPOOL_HOST_DNS_ERROR);
+	ck_assert_ptr_nonnull(strstr(h->reason, "no TLSA owner name"));
+	ck_assert_uint_eq(h->nnames, 0);
+	ck_assert_int_eq(host(d, "mx1.example.test.")->verdict,
+	                 TLSPOOL_HOST_DANE);
+	tlspool_dest_free(d);
+	tlspool_dns_free(dns);
+}
+END_TEST
+
 START_TEST(implicit_mx_and_port)
 {
 	tlspool_dns *dns = open_dns();
@@ -417,6 +513,28 @@ START_TEST(equal_preferences_shuffled)
 		tlspool_dest_free(d);
 	}
 	ck_assert_msg(seen[0] && seen[1], "always the same order");
+	tlspool_dns_free(dns);
+}
+END_TEST
+
+/* More MX hosts than are kept: the lowest preferences, each host once at
+ * its lowest, the null MX among others passed over (RFC 7505 section
+ * 3), in order. */
+START_TEST(many_mx_hosts_lowest_kept)
+{
+	tlspool_dns *dns = open_dns();
+	tlspool_dest *d = mx(dns, "many.example.test", 0);
+	char want[64];
+
+	ck_assert_int_eq(d->verdict, TLSPOOL_DEST_SECURE);
+	ck_assert_uint_eq(d->nhosts, 16);
+	for (size_t i = 0; i < d->nhosts; i++) {
+		snprintf(want, sizeof(want), "m%zu.example.test.", i + 1);
+		ck_assert_str_eq(d->hosts[i].name, want);
+		ck_assert_uint_eq(d->hosts[i].preference, 21 + i);
+		ck_assert_int_eq(d->hosts[i].verdict, TLSPOOL_HOST_NO_ADDRESS);
+	}
+	tlspool_dest_free(d);
 	tlspool_dns_free(dns);
 }
 END_TEST
@@ -599,6 +717,8 @@ static Suite *suite(void)
 	tcase_add_test(neg, insecure_mx_no_dane);
 	tcase_add_test(neg, null_mx);
 	tcase_add_test(neg, bogus_address_skips_host);
+	tcase_add_test(neg, cname_chain_insecure_in_the_middle);
+	tcase_add_test(neg, host_too_long_for_tlsa);
 	tcase_add_test(neg, srv_negative);
 	tcase_add_test(neg, dane_call_arguments);
 	tcase_add_test(pos, secure_mx_hosts);
@@ -606,6 +726,7 @@ static Suite *suite(void)
 	tcase_add_test(pos, implicit_mx_and_port);
 	tcase_add_test(pos, mx_rdata);
 	tcase_add_test(pos, equal_preferences_shuffled);
+	tcase_add_test(pos, many_mx_hosts_lowest_kept);
 	tcase_add_test(pos, srv_secure);
 	suite_add_tcase(s, neg);
 	suite_add_tcase(s, pos);

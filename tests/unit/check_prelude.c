@@ -58,6 +58,8 @@ struct row {
 /* Filled in by main(): "220 " and 596 "x" (600 octets, no CRLF yet),
  * and a reply line of exactly 512 octets with its CRLF. */
 static char long_line[700], line512[700];
+/* Filled in by main(): a stream header, then a tag of 17000 octets. */
+static char long_tag[18000];
 
 #define SMTP_OK                                                                \
 	"220 mx.example.test ESMTP\r\n250-mx.example.test\r\n250-PIPELINING"   \
@@ -127,6 +129,7 @@ static const struct row hostile[] = {
         /* LDAP */
         {"LDAP unwillingToPerform", "ldap", 0, B(LDAP_RESP("\x35")), 1, E_PRE, "ldap client: the server refused StartTLS (RFC 4511 section 4.14.2): ExtendedResponse resultCode 53 (unwillingToPerform)", "1.3.6.1.4.1.1466.20037", "", NULL},
         {"LDAP wrong messageID", "ldap", 0, B("0\x0c\x02\x01\x07x\x07\x0a\x01\x00\x04\x00\x04\x00"), 1, E_PRE, "answered messageID 7, not 1", NULL, "", NULL},
+        {"LDAP a messageID of four octets, the first over 0x7f", "ldap", 0, B("0\x0f\x02\x04\x80\x00\x00\x01x\x07\x0a\x01\x00\x04\x00\x04\x00"), 1, E_PRE, "answered messageID 2147483649, not 1", NULL, "", NULL},
         {"LDAP not a message", "ldap", 0, B("220 hello\r\n"), 1, E_PRE, "the server sent no LDAPMessage", NULL, NULL, NULL},
         {"LDAP a huge message", "ldap", 0, B("0\x83\x10\x00\x00"), 1, E_PRE, "an LDAPMessage of 1048581 octets, more than 16384", NULL, NULL, NULL},
         {"LDAP injection", "ldap", 0, B(LDAP_RESP("\x00") "\x30\x05" "abcde"), 0, E_PRE, "CVE-2011-0411", NULL, "\x30\x05" "abcde", NULL},
@@ -139,6 +142,28 @@ static const struct row hostile[] = {
         {"MySQL no SSL flag", "mysql", 0, B(MYSQL_GREETING("\x00", "\x82")), 1, E_PRE, "the server offers no SSL (CLIENT_SSL is not among its capability flags 0x00088200)", NULL, "", NULL},
         {"MySQL error packet", "mysql", 0, B("\x17\x00\x00\x00\xff\x69\x04Host is not allowed\x00"), 1, E_PRE, "the server sent error 1129: Host is not allowed", NULL, NULL, NULL},
         {"MySQL a huge packet", "mysql", 0, B("\xff\xff\x00\x00\x0a"), 1, E_PRE, "a packet of 65535 octets, more than 4096", NULL, NULL, NULL},
+        /* attacks on the parsers (tests/fuzz/fuzz_prelude.c runs them at
+         * random): XMPP markup that hides or fakes an offer, a second
+         * stream header; BER and packet lengths that lie */
+        {"XMPP starttls inside a comment", "xmpp", 0, B(XMPP_HEAD "<stream:features><!-- <starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/> --></stream:features><proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"), 1, E_PRE, "sent '>' outside a tag", NULL, NULL, NULL},
+        {"XMPP starttls inside CDATA", "xmpp", 0, B(XMPP_HEAD "<stream:features><![CDATA[<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>]]></stream:features>"), 1, E_PRE, "sent '>' outside a tag", NULL, NULL, NULL},
+        {"XMPP starttls nested, not a feature", "xmpp", 0, B(XMPP_HEAD "<stream:features><x><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></x></stream:features>"), 1, E_PRE, "offers no <starttls", NULL, "", NULL},
+        {"XMPP namespace as an entity", "xmpp", 0, B(XMPP_HEAD "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp&#x2d;tls'/></stream:features>"), 1, E_PRE, "offers no <starttls", NULL, "", NULL},
+        {"XMPP a second stream header", "xmpp", 0, B(XMPP_HEAD XMPP_HEAD "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>"), 1, E_PRE, "where its stream features were due", NULL, NULL, NULL},
+        {"XMPP a tag longer than 16384 octets", "xmpp", 0, long_tag, 0, 1, E_PRE, "sent a tag longer than 16384 octets", NULL, NULL, NULL},
+        {"LDAP a length of zero", "ldap", 0, B("0\x00"), 1, E_PRE, "not an ExtendedResponse", NULL, "", NULL},
+        {"LDAP an indefinite length", "ldap", 0, B("0\x80\x02\x01\x01\x00\x00"), 1, E_PRE, "an LDAPMessage of length form 0x80", NULL, NULL, NULL},
+        {"LDAP a length of four octets", "ldap", 0, B("0\x84\xff\xff\xff\xf0"), 1, E_PRE, "an LDAPMessage of length form 0x84", NULL, NULL, NULL},
+        {"LDAP an inner length past the message", "ldap", 0, B("0\x0c\x02\x01\x01x\x7f\x0a\x01\x00\x04\x00\x04\x00"), 1, E_PRE, "not an ExtendedResponse", NULL, "", NULL},
+        {"LDAP a messageID of five octets", "ldap", 0, B("0\x10\x02\x05\x00\x00\x00\x00\x01x\x07\x0a\x01\x00\x04\x00\x04\x00"), 1, E_PRE, "not an ExtendedResponse", NULL, "", NULL},
+        {"LDAP a message shorter than its header says", "ldap", 0, B("0\x0c\x02\x01\x01"), 1, E_EOF, "during the starttls step", NULL, "", NULL},
+        {"MySQL a packet of length 0", "mysql", 0, B("\x00\x00\x00\x00"), 1, E_PRE, "the server's greeting is not protocol 10", NULL, "", NULL},
+        {"MySQL a version without its NUL", "mysql", 0, B("\x06\x00\x00\x00\x0a" "8.0.1"), 1, E_PRE, "the server's greeting is cut short", NULL, "", NULL},
+        {"server: PostgreSQL a length of -8", "postgres", 1, B("\xff\xff\xff\xf8\x04\xd2\x16\x2f"), 0, E_PRE, "the client sent no SSLRequest (length 4294967288", NULL, NULL, NULL},
+        {"server: MySQL a packet of 16 MiB", "mysql", 1, B("\xff\xff\xff\x01"), 0, E_PRE, "a packet of 16777215 octets, more than 4096", NULL, NULL, NULL},
+        {"server: LDAP a huge message", "ldap", 1, B("0\x83\xff\xff\xff"), 0, E_PRE, "an LDAPMessage of 16777220 octets", NULL, NULL, NULL},
+        {"server: XMPP starttls with the namespace in another attribute", "xmpp", 1, B("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.test' version='1.0'><starttls a='xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"'/>"), 0, E_PRE, "where STARTTLS was due", "policy-violation", NULL, NULL},
+        {"server: SMTP STARTTLS and the ClientHello on one line", "smtp", 1, B("EHLO c\r\nSTARTTLS\x16\x03\x01\r\n"), 1, E_EOF, "during the commands step", "530 5.7.0 Must issue a STARTTLS", "", NULL},
         /* the server side: hostile clients */
         {"server: SMTP command pipelined after STARTTLS", "smtp", 1, B("EHLO c\r\nSTARTTLS\r\nRSET\r\n"), 0, E_PRE, "smtp server: the client sent data after its STARTTLS request, before the answer and the TLS handshake (the command injection of CVE-2011-0411): \"RSET", NULL, NULL, NULL},
         {"server: SMTP a line too long", "smtp", 1, long_line, 0, 1, E_PRE, "the client sent a line longer than 512 octets", NULL, NULL, NULL},
@@ -240,16 +265,20 @@ static void run_row(const struct row *r)
 	starttls_prelude p;
 	size_t plen = r->peerlen ? r->peerlen : strlen(r->peer), ns, nl;
 	size_t wleft = r->left ? strlen(r->left) : 0;
-	int sv[2], rc, e;
+	int sv[2], rc, e, fl;
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	ck_assert_int_eq(write(sv[1], r->peer, plen), (ssize_t)plen);
 	if (r->eof)
 		shutdown(sv[1], SHUT_WR);
 	prepare(&p, r, 2000);
+	fl = fcntl(sv[0], F_GETFL);
 	rc = r->server ? starttls_prelude_server(sv[0], &p)
 	               : starttls_prelude_client(sv[0], &p);
 	e = errno;
+	/* the descriptor as it was: open, its flags (blocking) untouched */
+	ck_assert_msg(fcntl(sv[0], F_GETFL) == fl, "%s: flags changed",
+	              r->why);
 	ns = drain(sv[1], sent, sizeof(sent));
 	nl = drain(sv[0], left, sizeof(left));
 	if (r->err == 0) {
@@ -612,6 +641,8 @@ int main(void)
 
 	memset(long_line, 'x', 600);
 	memcpy(long_line, "220 ", 4);
+	snprintf(long_tag, sizeof(long_tag), "%s<stream:features ", XMPP_HEAD);
+	memset(long_tag + strlen(long_tag), 'a', 17000);
 	memset(line512, 'x', 510);
 	memcpy(line512, "220 ", 4);
 	memcpy(line512 + 510, "\r\n250-mx\r\n250 STARTTLS\r\n220 go\r\n",
