@@ -551,6 +551,19 @@ t0=$(date +%s%N)
 expect sequential 0 -- as "$APP" "$LOAD" -c "$ACONF" -n 1000 127.0.0.1 "${P[bulk]}" www.example.test
 grep_in out sequential '^calls 1000 ok 1000 failed 0 '
 seq_ms=$(elapsed_ms "$t0")
+# one connection carried all of them (protocol 3): the daemon says so
+# when the application exits, and no other connection of its uid closed
+for _ in $(seq 40); do grep -q 'closed by the client after 1000 calls' "$W/daemon.log" && break; sleep 0.05; done
+[ "$(grep -c "uid=$APP pid=[0-9]*: closed by the client after 1000 calls$" "$W/daemon.log")" = 1 ] && ok ||
+	bad "sequential: not one connection for 1000 calls: $(grep 'closed by the client' "$W/daemon.log" | tail -3)"
+# the application's descriptors and memory flat from its 10th call on
+read -r afd0 afd1 arss0 arss1 < <(awk '/^app fds/ {print $3, $4, $6, $7}' "$T/out")
+[ -n "$afd1" ] && [ "$afd1" = "$afd0" ] && ok || bad "sequential: the application's descriptors went from $afd0 to $afd1"
+case "$BUILD" in
+*asan*) ;;
+*) [ -n "$arss1" ] && [ $((arss1 - arss0)) -lt 4096 ] && ok ||
+	bad "sequential: the application's RSS went from $arss0 kB to $arss1 kB" ;;
+esac
 sleep 0.5
 fd1=$(ls "/proc/$dpid/fd" | wc -l)
 rss1=$(awk '/^VmRSS/ {print $2}' "/proc/$dpid/status")
@@ -561,11 +574,39 @@ case "$BUILD" in
 *) [ $((rss1 - rss0)) -lt 4096 ] && ok || bad "sequential: the daemon's RSS went from $rss0 kB to $rss1 kB" ;;
 esac
 echo "# 1000 calls in $seq_ms ms; daemon fds $fd0 -> $fd1, RSS $rss0 -> $rss1 kB"
+lines0=$(wc -l <"$W/daemon.log")
 expect concurrent 0 -- as "$APP" "$LOAD" -c "$ACONF" -n 200 -j 200 127.0.0.1 "${P[bulk]}" www.example.test
 grep_in out concurrent '^calls 200 ok 200 failed 0 '
 sleep 0.5
 fd2=$(ls "/proc/$dpid/fd" | wc -l)
 [ "$fd2" -le $((fd0 + 2)) ] && ok || bad "concurrent: the daemon's descriptors went from $fd0 to $fd2"
+# every call on a connection of its own or one kept from an earlier call,
+# each connection with one call in flight: their counts add up to 200
+conc_calls=$(tail -n +"$((lines0 + 1))" "$W/daemon.log" |
+	sed -n "s/^tlspoold: uid=$APP pid=[0-9]*: closed by the client after \([0-9]*\) calls\{0,1\}$/\1/p" |
+	awk '{s += $1} END {print s + 0}')
+[ "$conc_calls" = 200 ] && ok || bad "concurrent: the connections closed carried $conc_calls calls, not 200"
+
+# --- fork() between calls: the child never uses the parent's connection ---
+expect fork 0 -- as "$APP" "$LOAD" -c "$ACONF" -m fork -n 20 127.0.0.1 "${P[bulk]}" www.example.test
+grep_in out fork '^child pid [0-9]+ idle 0$'
+grep_in out fork '^child calls 20 ok 20 idle 1$'
+grep_in out fork '^parent calls 20 ok 20 idle 1$'
+cpid=$(sed -n 's/^child pid \([0-9]*\) .*/\1/p' "$T/out")
+for _ in $(seq 40); do grep -q "uid=$APP pid=$cpid: closed by the client" "$W/daemon.log" && break; sleep 0.05; done
+# the child's 20 calls came on its own connection (SO_PEERCRED: its pid)
+[ "$(grep -c "uid=$APP pid=$cpid client myname=- sni=www.example.test: ok" "$W/daemon.log")" = 20 ] && ok ||
+	bad "fork: the child's calls: $(grep -c "pid=$cpid " "$W/daemon.log") lines of pid $cpid"
+grep -q "uid=$APP pid=$cpid: closed by the client after 20 calls" "$W/daemon.log" && ok ||
+	bad "fork: the child's connection: $(grep "pid=$cpid:" "$W/daemon.log")"
+
+# --- a connection belongs to the credentials it was made with: a process
+# that changes its effective uid (a setuid program) connects anew, and the
+# ACL sees the new uid ---
+expect euid-switch 0 -- "$LOAD" -c "$ACONF" -m switch -U "$APP:$OTHER" -l client.example.test \
+	127.0.0.1 "${P[bulk]}" www.example.test
+grep_in out euid-switch '^as A: ok$'
+grep_in out euid-switch '^as B: EACCES \(access\): .*does not admit uid 12346'
 
 # --- the daemon killed during a call: the caller fails at once ---
 (as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client --sni www.example.test 127.0.0.1 \
@@ -592,6 +633,41 @@ server "${P[echo]}" --no-peer-cert --exec cat
 expect restarted 0 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
 	--sni www.example.test 127.0.0.1 "${P[echo]}" </dev/null
 server_rc >/dev/null
+
+# --- the daemon killed between two calls of one process: restarted, the
+# second call succeeds on a new connection; not restarted, it fails at
+# once with ECONNREFUSED; neither leaks a descriptor ---
+between() { # RESTART(0/1): pool_load -m pause around a kill -9
+	rm -f "$T/go"
+	mkfifo "$T/go"
+	(as "$APP" "$LOAD" -c "$ACONF" -m pause 127.0.0.1 "${P[bulk]}" www.example.test \
+		<"$T/go" >"$T/between.out" 2>&1; echo $? >"$T/between.rc") &
+	exec 8>"$T/go"
+	for _ in $(seq 100); do grep -q '^first:' "$T/between.out" && break; sleep 0.05; done
+	{ kill -9 "$dpid"; wait "$dpid"; } 2>/dev/null
+	dpid=
+	[ "$1" = 1 ] && start_daemon
+	rm -f "$T/between.rc"
+	t0=$(date +%s%N)
+	echo go >&8
+	exec 8>&-
+	for _ in $(seq 100); do [ -s "$T/between.rc" ] && break; sleep 0.05; done
+	between_ms=$(elapsed_ms "$t0")
+}
+between 1
+grep -qx 'first: ok' "$T/between.out" && grep -qx 'second: ok' "$T/between.out" && ok ||
+	bad "between, restarted: $(cat "$T/between.out")"
+read -r bfd0 bfd1 bidle < <(awk '/^fds/ {print $2, $3, $5}' "$T/between.out")
+[ -n "$bfd1" ] && [ "$bfd1" = "$bfd0" ] && [ "$bidle" = 1 ] && ok ||
+	bad "between, restarted: descriptors $bfd0 -> $bfd1, $bidle kept"
+between 0
+grep -qx 'first: ok' "$T/between.out" && grep -q '^second: ECONNREFUSED (connection): no tlspoold listens at' "$T/between.out" &&
+	ok || bad "between, not restarted: $(cat "$T/between.out")"
+[ "$between_ms" -lt 2000 ] && ok || bad "between, not restarted: the call took $between_ms ms"
+read -r bfd0 bfd1 bidle < <(awk '/^fds/ {print $2, $3, $5}' "$T/between.out")
+[ -n "$bfd1" ] && [ "$bfd1" = $((bfd0 - 1)) ] && [ "$bidle" = 0 ] && ok ||
+	bad "between, not restarted: descriptors $bfd0 -> $bfd1, $bidle kept"
+start_daemon
 
 # --- SIGTERM: a clean exit, the socket removed ---
 kill -TERM "$dpid"
