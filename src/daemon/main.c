@@ -9,13 +9,12 @@
  * the workers, as the user.
  *
  * One thread runs the loop: an epoll set of the listening socket, a
- * signalfd (SIGHUP reloads, SIGTERM and SIGINT stop), an eventfd by which
- * the workers give connections back, and the connections that have no
- * call in flight.  A request is decoded and checked here (pool.c) and
- * queued; the client's connection then belongs to the worker that runs
- * its call, which gives it back to the loop after the reply (protocol 3:
- * the next call comes on it) or closes it (protocol 2, or an exchange
- * that went wrong).  A connection has at most one call in flight; its
+ * signalfd (SIGHUP reloads, SIGTERM and SIGINT stop), and the
+ * connections that have no call in flight.  A request is decoded and checked
+ * here (pool.c) and queued; the client's connection then belongs to the worker
+ * that runs its call, which gives it back to the loop after the reply (protocol
+ * 3: the next call comes on it; conn_done()) or closes it (protocol 2, or an
+ * exchange that went wrong).  A connection has at most one call in flight; its
  * credentials are those of its connect().  A new connection that sends
  * nothing for REQUEST_WAIT_MS is closed, an idle one after IDLE_MS, as is
  * one that sends anything but a request (after a failure reply that says
@@ -33,7 +32,6 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -57,6 +55,8 @@
  * comes, the longest idle goes (an application finds it closed and
  * connects again); with none idle, the new one is refused. */
 #define PENDING_MAX 1024
+/* The loop's longest sleep. */
+#define BACK_SWEEP_MS 1000
 /* SIGTERM: how long relayed connections get to end on their own. */
 #define STOP_WAIT_MS 5000
 /* Out of descriptors: the listening socket rests this long. */
@@ -64,18 +64,20 @@
 
 struct pending {
 	struct client c;
-	long long since;
+	long long since; /* connected, or its last answer */
+	int added;       /* given back: in the epoll set already */
 	struct pending *prev, *next;
 };
 
 static const char *config_path;
 static char sock_path[108];
 static int own_socket; /* bound here, not given by systemd: unlinked */
-static int ep = -1, lfd = -1, sfd = -1, bfd = -1;
+static int ep = -1, lfd = -1, sfd = -1;
 static struct pending *pendings;
 static size_t npending;
-static char tag_listen, tag_signal, tag_back; /* epoll data of the three */
-/* Connections the workers gave back, for the loop to take. */
+static char tag_listen, tag_signal; /* epoll data of the two */
+/* Connections the workers gave back, already in the epoll set, for the
+ * loop to list (take_back()). */
 static pthread_mutex_t back_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pending *backs;
 static long long accept_paused; /* until then (tp_mono_ms()), or 0 */
@@ -283,17 +285,17 @@ static void drop_pending(struct pending *p)
 	free(p);
 }
 
-/* p into the loop's set and list: 0, or -1 (p is closed and freed). */
-static int enlist(struct pending *p)
+/* p into the loop's list, and into its epoll set unless it is there
+ * (added): 0, or -1 (p is closed and freed). */
+static int enlist(struct pending *p, int added)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
 
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, p->c.fd, &ev) != 0) {
+	if (!added && epoll_ctl(ep, EPOLL_CTL_ADD, p->c.fd, &ev) != 0) {
 		close(p->c.fd);
 		free(p);
 		return -1;
 	}
-	p->since = tp_mono_ms();
 	p->prev = NULL;
 	p->next = pendings;
 	if (pendings != NULL)
@@ -303,10 +305,18 @@ static int enlist(struct pending *p)
 	return 0;
 }
 
+/*
+ * The worker puts the connection back into the epoll set itself, so that
+ * the loop wakes only for the next request (no wake-up to hand it over).
+ * It is listed under back_lock before it can raise an event, and the
+ * loop takes the list after each epoll_wait(), under that lock, before
+ * it looks at any event: an event never names a connection the loop has
+ * not listed.
+ */
 void conn_done(const struct client *c, int ok)
 {
 	struct pending *p = c->conn;
-	uint64_t one = 1;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
 
 	if (!ok || c->broken || c->version < 3 || p == NULL) {
 		close(c->fd);
@@ -315,29 +325,26 @@ void conn_done(const struct client *c, int ok)
 	}
 	p->c = *c;
 	p->c.calls++;
+	p->since = tp_mono_ms();
 	pthread_mutex_lock(&back_lock);
 	p->next = backs;
 	backs = p;
+	p->added = epoll_ctl(ep, EPOLL_CTL_ADD, p->c.fd, &ev) == 0;
 	pthread_mutex_unlock(&back_lock);
-	if (write(bfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		lp_log("eventfd: %s", strerror(errno));
 }
 
-/* The connections the workers gave back, listed again. */
+/* The connections the workers gave back, listed. */
 static void take_back(void)
 {
 	struct pending *p, *n;
-	uint64_t count;
 
-	if (read(bfd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		return;
 	pthread_mutex_lock(&back_lock);
 	p = backs;
 	backs = NULL;
 	pthread_mutex_unlock(&back_lock);
 	for (; p != NULL; p = n) {
 		n = p->next;
-		enlist(p);
+		enlist(p, p->added);
 	}
 }
 
@@ -463,7 +470,7 @@ static void accept_all(void)
 		 * is often here already */
 		if (take(p, 0))
 			continue;
-		enlist(p);
+		enlist(p, 0);
 	}
 	if ((errno == EMFILE || errno == ENFILE) && accept_paused == 0) {
 		/* the socket stays readable: without a rest the loop would
@@ -609,10 +616,16 @@ static void loop(void)
 	for (;;) {
 		int rest = accept_resume(), new_ones = 0;
 
+		take_back();
 		wait = sweep();
 		if (rest >= 0 && (wait < 0 || rest < wait))
 			wait = rest;
+		/* connections given back during the wait are swept after
+		 * it: at most BACK_SWEEP_MS late */
+		if (wait < 0 || wait > BACK_SWEEP_MS)
+			wait = BACK_SWEEP_MS;
 		n = epoll_wait(ep, evs, 64, wait);
+		take_back();
 		if (n < 0 && errno != EINTR) {
 			lp_log("epoll_wait: %s", strerror(errno));
 			exit(1);
@@ -622,8 +635,6 @@ static void loop(void)
 				new_ones = 1;
 			else if (evs[i].data.ptr == &tag_signal)
 				on_signal();
-			else if (evs[i].data.ptr == &tag_back)
-				take_back();
 			else
 				take(evs[i].data.ptr, 1);
 		}
@@ -697,11 +708,8 @@ static int loop_setup(unsigned threads)
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	bfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (sfd < 0 || ep < 0 || bfd < 0 || work_start(threads) != 0)
+	if (sfd < 0 || ep < 0 || work_start(threads) != 0)
 		return -1;
-	ev.data.ptr = &tag_back;
-	epoll_ctl(ep, EPOLL_CTL_ADD, bfd, &ev);
 	ev.data.ptr = &tag_listen;
 	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
 	ev.data.ptr = &tag_signal;

@@ -4,6 +4,7 @@
  *
  * A call through the pool:
  *   library                              daemon
+ *   a kept connection, or                the loop waits on it, or
  *   connect(sock)                        accept; SO_PEERCRED, SO_PEERGROUPS
  *   REQUEST + fd (SCM_RIGHTS)  ------->  decoded, fd checked, queued
  *   close(fd): consumed       <-------   ACCEPTED, only when its
@@ -12,6 +13,8 @@
  *   checksni(sni)  SNI_VERDICT ------->
  *                              <-------  REPLY (+ plaintext fd on success),
  *                                        with the call's trace
+ *   the connection kept for the next     the connection back to the loop
+ *   call (protocol 3)                    (docs/architecture.md, "The pool")
  * The library waits at most twice the longer of the two timeouts plus a
  * second: a call may wait in the daemon's queue as long as its deadline,
  * then run that long.  The request carries the application's timeout, so
