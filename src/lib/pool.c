@@ -828,7 +828,9 @@ static int converse(int s, const char *path, const struct tp_pool_args *a,
  * A connection carries the credentials of its connect() (SO_PEERCRED,
  * SO_PEERGROUPS): it is reused only while the process's effective IDs and
  * groups are still those, only by the process that made it (a child after
- * fork() drops its copies without a word), and only for the same socket.
+ * fork() drops its copies without a word: pthread_atfork(); a child of
+ * clone() or vfork() without it execs, and the connections are
+ * close-on-exec), and only for the same socket.
  */
 struct idle {
 	int fd;
@@ -843,7 +845,6 @@ static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t idle_once = PTHREAD_ONCE_INIT;
 static struct idle idles[TP_POOL_IDLE_MAX]; /* oldest first */
 static size_t nidle;
-static pid_t idle_pid;
 
 /* Forget every connection; under idle_lock. */
 static void idle_drop_all(void)
@@ -851,7 +852,6 @@ static void idle_drop_all(void)
 	for (size_t k = 0; k < nidle; k++)
 		close(idles[k].fd);
 	nidle = 0;
-	idle_pid = getpid();
 }
 
 static void atfork_prepare(void)
@@ -911,7 +911,7 @@ size_t tp_pool_idle_count(void)
 
 	pthread_once(&idle_once, idle_init);
 	pthread_mutex_lock(&idle_lock);
-	n = idle_pid == getpid() ? nidle : 0;
+	n = nidle;
 	pthread_mutex_unlock(&idle_lock);
 	return n;
 }
@@ -920,20 +920,15 @@ size_t tp_pool_idle_count(void)
  * that the daemon closed (it restarted, or the connection idled out
  * there) reads as the end at once: those, and the stale, are dropped
  * here, for any socket (one poll() for all). */
-static int idle_take(const char *path)
+static int idle_take(const char *path, const struct idle *me)
 {
 	struct pollfd p[TP_POOL_IDLE_MAX];
-	struct idle me;
 	long long now = tp_mono_ms();
 	int s = -1;
 	size_t k, n;
 
 	pthread_once(&idle_once, idle_init);
-	if (whoami(&me.euid, &me.egid, &me.groups) != 0)
-		return -1;
 	pthread_mutex_lock(&idle_lock);
-	if (idle_pid != getpid())
-		idle_drop_all(); /* a child that no handler told */
 	for (k = 0; k < nidle; k++)
 		p[k] = (struct pollfd){idles[k].fd, POLLIN, 0};
 	if (nidle > 0 && poll(p, nidle, 0) < 0)
@@ -951,8 +946,8 @@ static int idle_take(const char *path)
 	for (k = nidle; k-- > 0;) {
 		struct idle *i = &idles[k];
 
-		if (strcmp(i->path, path) != 0 || i->euid != me.euid ||
-		    i->egid != me.egid || i->groups != me.groups)
+		if (strcmp(i->path, path) != 0 || i->euid != me->euid ||
+		    i->egid != me->egid || i->groups != me->groups)
 			continue;
 		s = i->fd;
 		memmove(i, i + 1, (nidle - k - 1) * sizeof(*i));
@@ -971,8 +966,6 @@ static void idle_put(int s, const char *path, const struct idle *cred)
 
 	pthread_once(&idle_once, idle_init);
 	pthread_mutex_lock(&idle_lock);
-	if (idle_pid != getpid())
-		idle_drop_all();
 	if (nidle == TP_POOL_IDLE_MAX) {
 		close(idles[0].fd);
 		memmove(idles, idles + 1, --nidle * sizeof(*idles));
@@ -997,10 +990,13 @@ static void idle_put(int s, const char *path, const struct idle *cred)
 static int deliver(const char *path, const struct tp_pool_args *a,
                    const struct tp_pool_msg *m, struct idle *cred)
 {
-	int s = idle_take(path), fresh = s < 0, e;
+	int s = -1, fresh, e;
 
 	if (whoami(&cred->euid, &cred->egid, &cred->groups) != 0)
-		cred->euid = (uid_t)-1; /* never kept */
+		cred->euid = (uid_t)-1; /* never kept, nor taken */
+	else
+		s = idle_take(path, cred);
+	fresh = s < 0;
 	for (;;) {
 		if (s < 0 && (s = pool_connect(path, a->timeout_ms)) < 0)
 			return -1;

@@ -427,7 +427,7 @@ req = struct.pack(">IiIIII", 0, 6, 0, 0, 0, 10000) + b"\0" * 320 + b"\0" * 256
 cases = []
 s = conn(); s.send(os.urandom(300)); cases.append(("random", answer(s)))
 s = conn(); s.send(hdr(1, len(req), v=1) + req); cases.append(("version 1", answer(s)))
-s = conn(); s.send(hdr(1, len(req), v=3) + req); cases.append(("version 3", answer(s)))
+s = conn(); s.send(hdr(1, len(req), v=4) + req); cases.append(("version 4", answer(s)))
 s = conn(); s.send(hdr(1, len(req)) + req); cases.append(("no fd", answer(s)))
 s = conn(); s.send(hdr(1, len(req) - 1) + req[:-1]); cases.append(("short body", answer(s)))
 s = conn(); s.send(hdr(3, 256) + b"\0" * 256); cases.append(("wrong first type", answer(s)))
@@ -436,6 +436,25 @@ s = conn(); s.send(hdr(1, len(req)) + req[:24] + bad + b"\0" * 256); cases.appen
 f = os.open("/etc/hostname", os.O_RDONLY)
 s = conn(); socket.send_fds(s, [hdr(1, len(req)) + req], [f]); cases.append(("file fd", answer(s)))
 s = conn(); s.close(); cases.append(("closed", "-"))
+# the answer comes in the request's version; after it a connection of
+# version 2 is closed, one of version 3 takes the next request
+def vanswer(s):
+    try:
+        m = s.recv(2048)
+    except socket.timeout:
+        return "timeout"
+    if not m:
+        return "closed"
+    return "v%d %s" % (struct.unpack(">H", m[4:6])[0],
+                       "reply %d %d" % struct.unpack(">ii", m[12:20]))
+s = conn()
+socket.send_fds(s, [hdr(1, len(req), v=2) + req], [f])
+cases.append(("keep v2", vanswer(s) + ", " + vanswer(s)))
+s = conn()
+socket.send_fds(s, [hdr(1, len(req), v=3) + req], [f])
+a = vanswer(s)
+socket.send_fds(s, [hdr(1, len(req), v=3) + req], [f])
+cases.append(("keep v3", a + ", " + vanswer(s)))
 r, w = os.pipe()
 s = conn(); socket.send_fds(s, [hdr(1, len(req)) + req], [r, w]); cases.append(("two fds", answer(s)))
 # a good call whose client goes away while it runs (its peer never
@@ -447,7 +466,8 @@ time.sleep(0.5); s.close()  # gone while its call runs
 for name, got in cases:
     print("%s: %s" % (name, got))
 PY
-for want in 'random: reply -1 71' 'version 1: reply -1 71' 'version 3: reply -1 71' 'no fd: reply -1 71' \
+for want in 'random: reply -1 71' 'version 1: reply -1 71' 'version 4: reply -1 71' 'no fd: reply -1 71' \
+	'keep v2: v2 reply -1 22, closed' 'keep v3: v3 reply -1 22, v3 reply -1 22' \
 	'short body: reply -1 71' 'wrong first type: reply -1 71' 'no NUL: reply -1 71' \
 	'file fd: reply -1 22' 'two fds: reply -1 71'; do
 	grep -qx -- "$want" "$T/garbage.out" && ok || bad "garbage: no '$want' in: $(cat "$T/garbage.out")"
