@@ -6,8 +6,10 @@
 # checksni round trips, truncation and alerts as in the process (DTLS
 # too), starttls_last_trace() in the application,
 # starttls_end() through the daemon, a daemon that is not there or is
-# killed mid-call, garbage on its socket, descriptors and memory flat over
-# 1,000 calls, 200 calls at once, SIGHUP and SIGTERM; tlspool-connect
+# killed mid-call or between two calls, garbage on its socket, protocol 2
+# and 3 connections, descriptors and memory flat over 1,000 calls on one
+# kept connection, 200 calls at once, fork() between calls, a changed euid,
+# SIGHUP and SIGTERM; tlspool-connect
 # unchanged through TLSPOOL_SOCKET and through [pool] socket.
 . "$(dirname "$0")/common"
 . scripts/ports.sh

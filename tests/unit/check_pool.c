@@ -2,8 +2,10 @@
  * The pool's protocol (pool.c) and the library's side of a call handed to
  * tlspoold: the decoder's rules one by one (negative cases first), the
  * descriptors a message may carry, the call's answers to a daemon that is
- * missing, silent, dying or confused, the [pool] section, and the ACL
- * checked against a caller's credentials.  tests/e2e/pool.sh runs the
+ * missing, silent, dying or confused, the connections kept from call to
+ * call (reuse, a restart, a send that fails, fork(), a daemon of protocol
+ * 2), the [pool] section, and the ACL checked against a caller's
+ * credentials.  tests/e2e/pool.sh runs the
  * real daemon.
  *
  * The daemon's side of the conversation here is a thread that speaks the
