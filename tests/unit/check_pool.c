@@ -1255,6 +1255,7 @@ enum keep_script {
 	K_SERVE,    /* answer every request, keep every connection */
 	K_SHUT_RD,  /* after each answer, stop reading that connection */
 	K_VERSION2, /* answer as a daemon of protocol 2 that refuses 3 */
+	K_DIE,      /* from the second request on: close, no answer */
 };
 
 /* A daemon that serves calls one after another on each connection, and
@@ -1289,6 +1290,14 @@ static void keeper_answer(int c)
 	kp.requests++;
 	kp.last_ino = st.st_ino;
 	pthread_mutex_unlock(&kp.mu);
+	if (kp.script == K_DIE && kp.requests > 1) {
+		/* the daemon dies during the call */
+		close(c);
+		for (int k = 0; k < kp.nconns; k++)
+			if (kp.conns[k] == c)
+				kp.conns[k] = kp.conns[--kp.nconns];
+		return;
+	}
 	memset(&m, 0, sizeof(m));
 	m.type = TP_POOL_REPLY;
 	m.version = kp.script == K_VERSION2 ? 2 : 0;
@@ -1462,6 +1471,28 @@ START_TEST(kept_connection_send_fails)
 }
 END_TEST
 
+START_TEST(kept_connection_dies_in_call)
+{
+	int before;
+
+	/* the request went out on a kept connection, and the daemon died
+	 * with it: ECONNRESET, the descriptor consumed and never sent
+	 * again (one connection, two requests) */
+	keeper_start(K_DIE);
+	ck_assert_int_eq(kept_call(), EKEYREJECTED);
+	before = count_fds();
+	ck_assert_int_eq(kept_call(), ECONNRESET);
+	ck_assert_ptr_nonnull(strstr(starttls_errstr(),
+	                             "closed the connection during the call"));
+	ck_assert_int_eq(kp.accepts, 1);
+	ck_assert_int_eq(kp.requests, 2);
+	ck_assert_uint_eq(tp_pool_idle_count(), 0);
+	ck_assert_int_eq(count_fds(), before - 2); /* ours, the keeper's */
+	keeper_stop();
+	unsetenv("TLSPOOL_SOCKET");
+}
+END_TEST
+
 START_TEST(kept_connection_fork)
 {
 	pid_t pid;
@@ -1518,6 +1549,7 @@ static Suite *suite(void)
 	tcase_add_test(neg, acl_for_a_caller);
 	tcase_add_test(neg, kept_connection_gone);
 	tcase_add_test(neg, kept_connection_send_fails);
+	tcase_add_test(neg, kept_connection_dies_in_call);
 	tcase_add_test(pos, kept_connection_reused);
 	tcase_add_test(pos, kept_connection_fork);
 	tcase_add_test(pos, round_trips);
