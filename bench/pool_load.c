@@ -29,18 +29,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <tlspool/dane.h>
 #include <tlspool/starttls.h>
 
+#include "pool.h" /* tp_pool_idle_count() */
+
 static starttls_ctx *ctx;
 static const char *host, *sni, *myname, *mode = "echo";
 static int port, calls = 1, nthreads = 1, udp, warm;
 static int next_call, nok, nfail, *held, nheld;
+static int fds10 = -1;
+static long rss10 = -1;
+static const char *uids; /* -m switch: "A:B" */
 static char first_failure[600];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -74,6 +82,34 @@ static int dial(void)
 		return -1;
 	}
 	return fd;
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n - 3; /* ".", "..", and d's own */
+}
+
+static long rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	long kb = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
 }
 
 /* One call and its echo: 0, or -1 with why. */
@@ -139,6 +175,11 @@ static void *run(void *arg)
 			         why);
 		if (keep >= 0)
 			held[nheld++] = keep;
+		if (n == 9 && nthreads == 1) {
+			/* warm: what the process holds from here on */
+			fds10 = count_fds();
+			rss10 = rss_kb();
+		}
 		pthread_mutex_unlock(&mu);
 	}
 }
@@ -197,6 +238,92 @@ static int read_mode(void)
 	return 0;
 }
 
+/* One call, said in one line as "what: ok" or "what: ERRNAME: detail";
+ * 0 for a success. */
+static int said(const char *what)
+{
+	char why[600];
+	int keep, r = one(0, why, sizeof(why), &keep);
+
+	printf("%s: %s\n", what, r == 0 ? "ok" : why);
+	fflush(stdout);
+	return r;
+}
+
+/*
+ * -m pause: a call, a line from stdin (the test restarts the daemon
+ * meanwhile), another call; the descriptors before and after.
+ * -m fork: a call, then fork(): child and parent make -n calls each.
+ * -m switch (as root, -U A:B): a call as effective uid A, then one as B.
+ */
+static int step_mode(void)
+{
+	char line[16];
+	int fail = 0, fds;
+
+	if (strcmp(mode, "pause") == 0) {
+		fail |= said("first");
+		fds = count_fds();
+		if (fgets(line, sizeof(line), stdin) == NULL)
+			return 2;
+		fail |= said("second");
+		printf("fds %d %d idle %zu\n", fds, count_fds(),
+		       tp_pool_idle_count());
+		return fail ? 1 : 0;
+	}
+	if (strcmp(mode, "fork") == 0) {
+		pid_t pid;
+		int st, ok = 0;
+		char why[600];
+
+		fail |= said("parent first");
+		pid = fork();
+		if (pid < 0)
+			return 2;
+		/* the child has none of the parent's connections */
+		if (pid == 0)
+			printf("child pid %d idle %zu\n", (int)getpid(),
+			       tp_pool_idle_count());
+		fflush(stdout);
+		for (int i = 0; i < calls; i++) {
+			int keep;
+
+			if (one(i, why, sizeof(why), &keep) == 0)
+				ok++;
+			else
+				fprintf(stderr, "%s\n", why);
+		}
+		printf("%s calls %d ok %d idle %zu\n",
+		       pid == 0 ? "child" : "parent", calls, ok,
+		       tp_pool_idle_count());
+		fflush(stdout);
+		if (pid == 0)
+			_exit(ok == calls ? 0 : 1);
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0)
+			fail = 1;
+		return fail || ok != calls ? 1 : 0;
+	}
+	if (strcmp(mode, "switch") == 0) {
+		unsigned a, b;
+
+		if (uids == NULL || sscanf(uids, "%u:%u", &a, &b) != 2 ||
+		    seteuid(a) != 0)
+			return 2;
+		fail |= said("as A");
+		if (seteuid(0) != 0 || seteuid(b) != 0)
+			return 2;
+		said("as B");
+		/* root again, and dumpable again (a change of euid clears
+		 * it): LeakSanitizer reads this process at exit */
+		if (seteuid(0) != 0)
+			return 2;
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+		return fail;
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *conf = NULL;
@@ -205,7 +332,7 @@ int main(int argc, char **argv)
 	char c;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "c:n:j:m:l:uw:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:n:j:m:l:uw:U:")) != -1) {
 		switch (opt) {
 		case 'c':
 			conf = optarg;
@@ -228,14 +355,18 @@ int main(int argc, char **argv)
 		case 'w':
 			warm = atoi(optarg);
 			break;
+		case 'U':
+			uids = optarg;
+			break;
 		default:
 			return 2;
 		}
 	}
 	if (argc - optind != 3 || calls < 1 || nthreads < 1) {
-		fprintf(stderr, "usage: pool_load [-c CONF] [-n CALLS] "
-		                "[-j THREADS] [-m echo|hold|read] [-l MYNAME] "
-		                "[-u] HOST PORT SNI\n");
+		fprintf(stderr,
+		        "usage: pool_load [-c CONF] [-n CALLS] "
+		        "[-j THREADS] [-m echo|hold|read|pause|fork|switch] "
+		        "[-l MYNAME] [-U A:B] [-u] HOST PORT SNI\n");
 		return 2;
 	}
 	host = argv[optind];
@@ -248,6 +379,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(mode, "read") == 0)
 		return read_mode();
+	if ((opt = step_mode()) >= 0)
+		return opt;
 	for (int i = 0; i < warm; i++) {
 		char why[600];
 		int keep;
@@ -270,6 +403,9 @@ int main(int argc, char **argv)
 	       calls, nok, nfail, dt, cpu_s() - c0, nok / dt);
 	if (nfail > 0)
 		printf("first failure: %s\n", first_failure);
+	if (fds10 >= 0)
+		printf("app fds %d %d rss %ld %ld kB\n", fds10, count_fds(),
+		       rss10, rss_kb());
 	if (strcmp(mode, "hold") == 0) {
 		printf("held %d\n", nheld);
 		fflush(stdout);

@@ -9,12 +9,16 @@
  * the workers, as the user.
  *
  * One thread runs the loop: an epoll set of the listening socket, a
- * signalfd (SIGHUP reloads, SIGTERM and SIGINT stop) and the connections
- * that have not sent their request yet.  A request is decoded and checked
- * here (pool.c) and queued; the client's connection then belongs to the
- * worker that runs its call.  A connection that sends nothing for
- * REQUEST_WAIT_MS is closed, as is one that sends anything but a request
- * (after a failure reply that says why).
+ * signalfd (SIGHUP reloads, SIGTERM and SIGINT stop), and the
+ * connections that have no call in flight.  A request is decoded and checked
+ * here (pool.c) and queued; the client's connection then belongs to the worker
+ * that runs its call, which gives it back to the loop after the reply (protocol
+ * 3: the next call comes on it; conn_done()) or closes it (protocol 2, or an
+ * exchange that went wrong).  A connection has at most one call in flight; its
+ * credentials are those of its connect().  A new connection that sends
+ * nothing for REQUEST_WAIT_MS is closed, an idle one after IDLE_MS, as is
+ * one that sends anything but a request (after a failure reply that says
+ * why).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -42,8 +48,15 @@
 #define DEFAULT_USER   "tlspool"
 /* A client that connected sends its request within this. */
 #define REQUEST_WAIT_MS 5000
-/* At most this many connections wait for their request. */
+/* A connection idle after a call: closed after this (the library keeps
+ * one half as long, TP_POOL_IDLE_MS). */
+#define IDLE_MS TP_POOL_DAEMON_IDLE_MS
+/* At most this many connections without a call in flight: when a new one
+ * comes, the longest idle goes (an application finds it closed and
+ * connects again); with none idle, the new one is refused. */
 #define PENDING_MAX 1024
+/* The loop's longest sleep. */
+#define BACK_SWEEP_MS 1000
 /* SIGTERM: how long relayed connections get to end on their own. */
 #define STOP_WAIT_MS 5000
 /* Out of descriptors: the listening socket rests this long. */
@@ -51,7 +64,8 @@
 
 struct pending {
 	struct client c;
-	long long since;
+	long long since; /* connected, or its last answer */
+	int added;       /* given back: in the epoll set already */
 	struct pending *prev, *next;
 };
 
@@ -62,7 +76,11 @@ static int ep = -1, lfd = -1, sfd = -1;
 static struct pending *pendings;
 static size_t npending;
 static char tag_listen, tag_signal; /* epoll data of the two */
-static long long accept_paused;     /* until then (tp_mono_ms()), or 0 */
+/* Connections the workers gave back, already in the epoll set, for the
+ * loop to list (take_back()). */
+static pthread_mutex_t back_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pending *backs;
+static long long accept_paused; /* until then (tp_mono_ms()), or 0 */
 
 static void usage(FILE *fp)
 {
@@ -247,7 +265,8 @@ static void peer_groups(int fd, struct tp_caller *who)
 		who->ngroups = (size_t)n;
 }
 
-static void drop_pending(struct pending *p)
+/* p off the loop's set and list (not freed). */
+static void unlist(struct pending *p)
 {
 	epoll_ctl(ep, EPOLL_CTL_DEL, p->c.fd, NULL);
 	if (p->prev != NULL)
@@ -256,8 +275,96 @@ static void drop_pending(struct pending *p)
 		pendings = p->next;
 	if (p->next != NULL)
 		p->next->prev = p->prev;
+	p->prev = p->next = NULL;
 	npending--;
+}
+
+static void drop_pending(struct pending *p)
+{
+	unlist(p);
 	free(p);
+}
+
+/* p into the loop's list, and into its epoll set unless it is there
+ * (added): 0, or -1 (p is closed and freed). */
+static int enlist(struct pending *p, int added)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
+
+	if (!added && epoll_ctl(ep, EPOLL_CTL_ADD, p->c.fd, &ev) != 0) {
+		close(p->c.fd);
+		free(p);
+		return -1;
+	}
+	p->prev = NULL;
+	p->next = pendings;
+	if (pendings != NULL)
+		pendings->prev = p;
+	pendings = p;
+	npending++;
+	return 0;
+}
+
+/*
+ * The worker puts the connection back into the epoll set itself, so that
+ * the loop wakes only for the next request (no wake-up to hand it over).
+ * It is listed under back_lock before it can raise an event, and the
+ * loop takes the list after each epoll_wait(), under that lock, before
+ * it looks at any event: an event never names a connection the loop has
+ * not listed.
+ */
+void conn_done(const struct client *c, int ok)
+{
+	struct pending *p = c->conn;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
+
+	if (!ok || c->broken || c->version < 3 || p == NULL) {
+		close(c->fd);
+		free(p);
+		return;
+	}
+	p->c = *c;
+	p->c.calls++;
+	p->since = tp_mono_ms();
+	pthread_mutex_lock(&back_lock);
+	p->next = backs;
+	backs = p;
+	p->added = epoll_ctl(ep, EPOLL_CTL_ADD, p->c.fd, &ev) == 0;
+	pthread_mutex_unlock(&back_lock);
+}
+
+/* The connections the workers gave back, listed. */
+static void take_back(void)
+{
+	struct pending *p, *n;
+
+	pthread_mutex_lock(&back_lock);
+	p = backs;
+	backs = NULL;
+	pthread_mutex_unlock(&back_lock);
+	for (; p != NULL; p = n) {
+		n = p->next;
+		enlist(p, p->added);
+	}
+}
+
+/* The connection idle longest, to make room: 1 when one went. */
+static int drop_oldest_idle(void)
+{
+	struct pending *old = NULL;
+	char who[64];
+
+	for (struct pending *p = pendings; p != NULL; p = p->next)
+		if (p->c.calls > 0 && (old == NULL || p->since < old->since))
+			old = p;
+	if (old == NULL)
+		return 0;
+	lp_log("%s: idle after %u calls, closed for a new connection (%d "
+	       "without a call in flight)",
+	       lp_who(&old->c, who, sizeof(who)), old->c.calls, PENDING_MAX);
+	close(old->c.fd);
+	drop_pending(old);
+	return 1;
 }
 
 /*
@@ -276,15 +383,22 @@ static int take(struct pending *p, int listed)
 	r = tp_pool_recv(c.fd, &m, &fd, 0, why, sizeof(why));
 	if (r < 0 && errno == EAGAIN)
 		return 0;
-	/* from here c.fd is ours to pass on or close */
+	/* from here c.fd is ours to pass on or close, and p goes with it */
 	if (listed)
-		drop_pending(p);
-	else
-		free(p);
+		unlist(p);
+	c.conn = p;
+	c.broken = 0;
+	if (r == 1)
+		c.version = m.version; /* the answer's */
 	lp_who(&c, who, sizeof(who));
 	if (r == 0) {
-		lp_log("%s: closed without a request", who);
+		if (c.calls == 0)
+			lp_log("%s: closed without a request", who);
+		else
+			lp_log("%s: closed by the client after %u call%s", who,
+			       c.calls, c.calls == 1 ? "" : "s");
 		close(c.fd);
+		free(p);
 		return 1;
 	}
 	if (r < 0) {
@@ -293,6 +407,7 @@ static int take(struct pending *p, int listed)
 		lp_log("%s: refused: %s", who, detail);
 		work_refuse(&c, EPROTO, STARTTLS_ERR_INTERNAL, detail);
 		close(c.fd);
+		free(p);
 		return 1;
 	}
 	if (m.type == TP_POOL_END_ASK) {
@@ -306,6 +421,7 @@ static int take(struct pending *p, int listed)
 		work_refuse(&c, EPROTO, STARTTLS_ERR_INTERNAL,
 		            "tlspoold: a call starts with a request");
 		close(c.fd);
+		free(p);
 		return 1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
@@ -315,8 +431,8 @@ static int take(struct pending *p, int listed)
 		         strerror(ENOTSOCK));
 		lp_log("%s: refused: %s", who, detail);
 		close(fd);
-		work_refuse(&c, EINVAL, STARTTLS_ERR_ARGUMENT, detail);
-		close(c.fd);
+		conn_done(&c, work_refuse(&c, EINVAL, STARTTLS_ERR_ARGUMENT,
+		                          detail) == 0);
 		return 1;
 	}
 	work_queue(&c, &m.u.req, fd);
@@ -325,7 +441,6 @@ static int take(struct pending *p, int listed)
 
 static void accept_all(void)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
 	struct ucred uc;
 	socklen_t len;
 	struct pending *p;
@@ -334,6 +449,8 @@ static void accept_all(void)
 	while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >=
 	       0) {
 		len = sizeof(uc);
+		if (npending >= PENDING_MAX)
+			drop_oldest_idle();
 		if (npending >= PENDING_MAX ||
 		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
 		    (p = calloc(1, sizeof(*p))) == NULL) {
@@ -353,17 +470,7 @@ static void accept_all(void)
 		 * is often here already */
 		if (take(p, 0))
 			continue;
-		ev.data.ptr = p;
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-			close(fd);
-			free(p);
-			continue;
-		}
-		p->next = pendings;
-		if (pendings != NULL)
-			pendings->prev = p;
-		pendings = p;
-		npending++;
+		enlist(p, 0);
 	}
 	if ((errno == EMFILE || errno == ENFILE) && accept_paused == 0) {
 		/* the socket stays readable: without a rest the loop would
@@ -394,8 +501,8 @@ static int accept_resume(void)
 	return -1;
 }
 
-/* Connections that sent nothing in time; the wait until the next one is
- * due (-1: none). */
+/* Connections that sent nothing in time (a new one its first request,
+ * an idle one its next); the wait until the next one is due (-1: none). */
 static int sweep(void)
 {
 	long long now = tp_mono_ms(), next = -1;
@@ -403,17 +510,27 @@ static int sweep(void)
 	char who[64];
 
 	for (; p != NULL; p = n) {
+		long long limit = p->c.calls ? IDLE_MS : REQUEST_WAIT_MS;
+
 		n = p->next;
-		if (now - p->since >= REQUEST_WAIT_MS) {
+		if (now - p->since < limit) {
+			if (next < 0 || p->since + limit - now < next)
+				next = p->since + limit - now;
+			continue;
+		}
+		/* a request that came just now is served, not cut */
+		if (take(p, 1))
+			continue;
+		if (p->c.calls == 0)
 			lp_log("%s: no request within %d ms: closed",
 			       lp_who(&p->c, who, sizeof(who)),
 			       REQUEST_WAIT_MS);
-			close(p->c.fd);
-			drop_pending(p);
-		} else if (next < 0 ||
-		           p->since + REQUEST_WAIT_MS - now < next) {
-			next = p->since + REQUEST_WAIT_MS - now;
-		}
+		else
+			lp_log("%s: idle for %d ms after %u call%s: closed",
+			       lp_who(&p->c, who, sizeof(who)), IDLE_MS,
+			       p->c.calls, p->c.calls == 1 ? "" : "s");
+		close(p->c.fd);
+		drop_pending(p);
 	}
 	return (int)next;
 }
@@ -497,24 +614,34 @@ static void loop(void)
 	int n, wait;
 
 	for (;;) {
-		int rest = accept_resume();
+		int rest = accept_resume(), new_ones = 0;
 
+		take_back();
 		wait = sweep();
 		if (rest >= 0 && (wait < 0 || rest < wait))
 			wait = rest;
+		/* connections given back during the wait are swept after
+		 * it: at most BACK_SWEEP_MS late */
+		if (wait < 0 || wait > BACK_SWEEP_MS)
+			wait = BACK_SWEEP_MS;
 		n = epoll_wait(ep, evs, 64, wait);
+		take_back();
 		if (n < 0 && errno != EINTR) {
 			lp_log("epoll_wait: %s", strerror(errno));
 			exit(1);
 		}
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == &tag_listen)
-				accept_all();
+				new_ones = 1;
 			else if (evs[i].data.ptr == &tag_signal)
 				on_signal();
 			else
 				take(evs[i].data.ptr, 1);
 		}
+		/* after the batch: making room frees a connection that may
+		 * be in it */
+		if (new_ones)
+			accept_all();
 	}
 }
 

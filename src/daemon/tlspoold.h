@@ -25,7 +25,18 @@ struct client {
 	int fd;
 	pid_t pid;
 	struct tp_caller who;
+	unsigned version; /* of the message in hand: the answer's (0: ours) */
+	unsigned calls;   /* the messages answered on this connection */
+	int broken;       /* an exchange went wrong: the connection goes */
+	void *conn;       /* main.c's record of it */
 };
+
+/* --- main.c --- */
+
+/* The exchange of c's message is over: with ok (the answer went out) and
+ * version 3, the connection goes back to the loop for c's next message,
+ * else it is closed.  Any thread. */
+void conn_done(const struct client *c, int ok);
 
 /* --- log.c --- */
 
@@ -56,17 +67,19 @@ int work_start(unsigned nthreads);
 
 /*
  * Queue the call of request q from c with its descriptor fd: takes both
- * c->fd and fd in every case.  0 queued, or -1 when the queue is full
- * (the client has its answer).
+ * c->fd (given back by conn_done()) and fd in every case.  0 queued, or -1 when
+ * the queue is full (the client has its answer).
  */
 int work_queue(const struct client *c, const struct tp_pool_request *q, int fd);
 
-/* Answer c's starttls_end() question about fd; closes fd. */
+/* Answer c's starttls_end() question about fd; closes fd, and c->fd
+ * (conn_done()). */
 void work_end(const struct client *c, int fd);
 
-/* Send c a failure reply (err, cls, detail). */
-void work_refuse(const struct client *c, int err, starttls_class cls,
-                 const char *detail);
+/* Send c a failure reply (err, cls, detail): 0, or -1 when it did not
+ * go out. */
+int work_refuse(const struct client *c, int err, starttls_class cls,
+                const char *detail);
 
 /* Stop taking calls: the queued ones are refused, the running ones end;
  * returns when every worker has. */

@@ -219,8 +219,8 @@ void work_end(const struct client *c, int fd)
 		         info.detail);
 	}
 	close(fd);
-	(void)tp_pool_send(c->fd, &m, -1);
-	close(c->fd);
+	m.version = c->version;
+	conn_done(c, tp_pool_send(c->fd, &m, -1) == 0);
 }
 
 /* --- the queue ----------------------------------------------------------- */
@@ -240,18 +240,19 @@ static int stopping;
 static pthread_t *workers;
 static unsigned nworkers;
 
-void work_refuse(const struct client *c, int err, starttls_class cls,
-                 const char *detail)
+int work_refuse(const struct client *c, int err, starttls_class cls,
+                const char *detail)
 {
 	struct tp_pool_msg m;
 
 	memset(&m, 0, sizeof(m));
+	m.version = c->version;
 	m.type = TP_POOL_REPLY;
 	m.u.reply.result = -1;
 	m.u.reply.err = err;
 	m.u.reply.cls = cls;
 	snprintf(m.u.reply.detail, sizeof(m.u.reply.detail), "%s", detail);
-	(void)tp_pool_send(c->fd, &m, -1);
+	return tp_pool_send(c->fd, &m, -1);
 }
 
 /* A call refused before it ran: its descriptor shut down and closed, as a
@@ -260,13 +261,14 @@ static void refuse_job(struct job *j, int err, starttls_class cls,
                        const char *detail)
 {
 	char who[64];
+	int sent;
 
 	shutdown(j->fd, SHUT_RDWR);
 	close(j->fd);
-	work_refuse(&j->c, err, cls, detail);
+	sent = work_refuse(&j->c, err, cls, detail) == 0;
 	lp_log("%s %s: %s", lp_who(&j->c, who, sizeof(who)),
 	       j->q.role ? "server" : "client", detail);
-	close(j->c.fd);
+	conn_done(&j->c, sent);
 	free(j);
 }
 
@@ -280,9 +282,8 @@ int work_queue(const struct client *c, const struct tp_pool_request *q, int fd)
 	if (j == NULL) {
 		shutdown(fd, SHUT_RDWR);
 		close(fd);
-		work_refuse(c, ENOMEM, STARTTLS_ERR_RESOURCES,
-		            "tlspoold: out of memory");
-		close(c->fd);
+		conn_done(c, work_refuse(c, ENOMEM, STARTTLS_ERR_RESOURCES,
+		                         "tlspoold: out of memory") == 0);
 		return -1;
 	}
 	j->c = *c;
@@ -302,6 +303,7 @@ int work_queue(const struct client *c, const struct tp_pool_request *q, int fd)
 	 * when ours is longer (pool.c) */
 	g = gen_acquire();
 	memset(&m, 0, sizeof(m));
+	m.version = c->version;
 	m.type = TP_POOL_ACCEPTED;
 	m.u.timeout_ms = g->cfg->handshake_timeout_ms;
 	gen_release(g);
@@ -336,14 +338,23 @@ static int ask_sni(const char *sni, void *arg)
 	int fd, r;
 
 	memset(&m, 0, sizeof(m));
+	m.version = j->c.version;
 	m.type = TP_POOL_SNI_ASK;
 	snprintf(m.u.sni, sizeof(m.u.sni), "%s", sni);
-	if (tp_pool_send(j->c.fd, &m, -1) != 0)
+	if (tp_pool_send(j->c.fd, &m, -1) != 0) {
+		j->c.broken = 1;
 		return 0;
+	}
 	r = tp_pool_recv(j->c.fd, &m, &fd, j->deadline, why, sizeof(why));
+	if (fd >= 0)
+		close(fd); /* a request out of turn */
 	if (r == 1)
 		tp_pool_msg_clear(&m);
-	return r == 1 && m.type == TP_POOL_SNI_VERDICT && m.u.accept == 1;
+	if (r == 1 && m.type == TP_POOL_SNI_VERDICT)
+		return m.u.accept == 1;
+	/* no verdict: the connection is out of step with the call */
+	j->c.broken = 1;
+	return 0;
 }
 
 static int may_skip_authz(const struct tp_pool_conf *p,
@@ -391,9 +402,9 @@ static int job_refused(struct job *j, const struct gen *g, long long now)
 }
 
 /* The reply to the application (with the plaintext descriptor on
- * success), and one line in the log. */
-static void reply_and_log(struct job *j, int tls, int err, const char *peer,
-                          long long start)
+ * success), and one line in the log: did it go out? */
+static int reply_and_log(struct job *j, int tls, int err, const char *peer,
+                         long long start)
 {
 	const struct tp_pool_request *q = &j->q;
 	const char *myname = q->opts & TP_POOL_HAS_MYNAME ? q->myname : NULL;
@@ -403,6 +414,7 @@ static void reply_and_log(struct job *j, int tls, int err, const char *peer,
 	int sent;
 
 	memset(&m, 0, sizeof(m));
+	m.version = j->c.version;
 	m.type = TP_POOL_REPLY;
 	m.u.reply.result = tls < 0 ? -1 : 0;
 	m.u.reply.err = tls < 0 ? (err > 0 && err < 4096 ? err : EIO) : 0;
@@ -441,6 +453,7 @@ static void reply_and_log(struct job *j, int tls, int err, const char *peer,
 		               : "?",
 		       starttls_class_name((starttls_class)m.u.reply.cls),
 		       m.u.reply.detail, sent ? "" : "; the client went away");
+	return sent;
 }
 
 static void run_job(struct job *j)
@@ -451,7 +464,7 @@ static void run_job(struct job *j)
 	size_t plen = 0;
 	struct gen *g = gen_acquire();
 	long long start = tp_mono_ms();
-	int tls, err;
+	int tls, err, sent;
 
 	if (job_refused(j, g, start)) {
 		gen_release(g);
@@ -476,8 +489,8 @@ static void run_job(struct job *j)
 		        plen);
 	err = errno;
 	tp_cred_act_for(NULL);
-	reply_and_log(j, tls, err, peer, start);
-	close(j->c.fd);
+	sent = reply_and_log(j, tls, err, peer, start);
+	conn_done(&j->c, sent);
 	gen_release(g);
 	free(j);
 }

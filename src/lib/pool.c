@@ -4,6 +4,7 @@
  *
  * A call through the pool:
  *   library                              daemon
+ *   a kept connection, or                the loop waits on it, or
  *   connect(sock)                        accept; SO_PEERCRED, SO_PEERGROUPS
  *   REQUEST + fd (SCM_RIGHTS)  ------->  decoded, fd checked, queued
  *   close(fd): consumed       <-------   ACCEPTED, only when its
@@ -12,6 +13,8 @@
  *   checksni(sni)  SNI_VERDICT ------->
  *                              <-------  REPLY (+ plaintext fd on success),
  *                                        with the call's trace
+ *   the connection kept for the next     the connection back to the loop
+ *   call (protocol 3)                    (docs/architecture.md, "The pool")
  * The library waits at most twice the longer of the two timeouts plus a
  * second: a call may wait in the daemon's queue as long as its deadline,
  * then run that long.  The request carries the application's timeout, so
@@ -208,10 +211,13 @@ size_t tp_pool_encode(const struct tp_pool_msg *m, unsigned char *buf,
 		blen += m->u.reply.trace_len;
 	}
 	if (blen == (size_t)-1 || len < TP_POOL_HEADER + blen ||
-	    check_msg(m) != NULL)
+	    check_msg(m) != NULL ||
+	    (m->version != 0 && (m->version < TP_POOL_VERSION_MIN ||
+	                         m->version > TP_POOL_VERSION)))
 		return 0;
 	put32(&p, TP_POOL_MAGIC);
-	put32(&p, (uint32_t)TP_POOL_VERSION << 16 | (uint32_t)m->type);
+	put32(&p, (uint32_t)(m->version ? m->version : TP_POOL_VERSION) << 16 |
+	                  (uint32_t)m->type);
 	put32(&p, (uint32_t)blen);
 	switch (m->type) {
 	case TP_POOL_REQUEST:
@@ -275,12 +281,13 @@ int tp_pool_decode(const unsigned char *buf, size_t len, struct tp_pool_msg *m,
 	blen = get32(&p);
 	if (magic != TP_POOL_MAGIC)
 		return why_fail(why, whylen, EPROTO, "not a tlspool message");
-	if (vt >> 16 != TP_POOL_VERSION) {
-		snprintf(why, whylen, "protocol version %u, not %u", vt >> 16,
-		         TP_POOL_VERSION);
+	if (vt >> 16 < TP_POOL_VERSION_MIN || vt >> 16 > TP_POOL_VERSION) {
+		snprintf(why, whylen, "protocol version %u, not %u to %u",
+		         vt >> 16, TP_POOL_VERSION_MIN, TP_POOL_VERSION);
 		errno = EPROTONOSUPPORT;
 		return -1;
 	}
+	m->version = vt >> 16;
 	m->type = (enum tp_pool_type)(vt & 0xffff);
 	if (body_len(m->type) == (size_t)-1)
 		return why_fail(why, whylen, EPROTO, "unknown message type");
@@ -748,7 +755,8 @@ static int take_reply(const char *path, const struct tp_pool_reply *r, int tls,
 
 /* The daemon's messages until its reply: the plaintext descriptor, or -1
  * with errno and the detail. */
-static int converse(int s, const char *path, const struct tp_pool_args *a)
+static int converse(int s, const char *path, const struct tp_pool_args *a,
+                    int *clean)
 {
 	long long deadline = tp_mono_ms() + 2LL * a->timeout_ms + 1000;
 	struct tp_pool_msg m;
@@ -773,6 +781,18 @@ static int converse(int s, const char *path, const struct tp_pool_args *a)
 		if (r < 0)
 			return tp_fail(errno, "tlspoold at %s: %s", path,
 			               strerror(errno));
+		if (m.version != TP_POOL_VERSION) {
+			/* a daemon of version 2 refuses a request of 3 before
+			 * it runs anything; the descriptor is gone with it */
+			tp_pool_msg_clear(&m);
+			if (fd >= 0)
+				close(fd);
+			return tp_failc(
+			        EPROTO, STARTTLS_ERR_INTERNAL,
+			        "tlspoold at %s speaks protocol version "
+			        "%u, this library %u: upgrade tlspoold",
+			        path, m.version, TP_POOL_VERSION);
+		}
 		switch (m.type) {
 		case TP_POOL_ACCEPTED:
 			deadline = tp_mono_ms() + 2LL * m.u.timeout_ms + 1000;
@@ -789,6 +809,8 @@ static int converse(int s, const char *path, const struct tp_pool_args *a)
 			                         m.u.reply.trace_len);
 			r = take_reply(path, &m.u.reply, fd, a);
 			tp_pool_msg_clear(&m);
+			*clean =
+			        1; /* the exchange is over: the next may come */
 			return r;
 		default:
 			tp_pool_msg_clear(&m);
@@ -800,11 +822,203 @@ static int converse(int s, const char *path, const struct tp_pool_args *a)
 	}
 }
 
+/* --- the connections kept for the next call --------------------------- */
+
+/*
+ * A connection carries the credentials of its connect() (SO_PEERCRED,
+ * SO_PEERGROUPS): it is reused only while the process's effective IDs and
+ * groups are still those, only by the process that made it (a child after
+ * fork() drops its copies without a word: pthread_atfork(); a child of
+ * clone() or vfork() without it execs, and the connections are
+ * close-on-exec), and only for the same socket.
+ */
+struct idle {
+	int fd;
+	long long since; /* tp_mono_ms() of its last reply */
+	uid_t euid;
+	gid_t egid;
+	uint64_t groups; /* a hash of getgroups() */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t idle_once = PTHREAD_ONCE_INIT;
+static struct idle idles[TP_POOL_IDLE_MAX]; /* oldest first */
+static size_t nidle;
+
+/* Forget every connection; under idle_lock. */
+static void idle_drop_all(void)
+{
+	for (size_t k = 0; k < nidle; k++)
+		close(idles[k].fd);
+	nidle = 0;
+}
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&idle_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&idle_lock);
+}
+
+/* The child's copies close: nothing is sent, the parent's stay open. */
+static void atfork_child(void)
+{
+	idle_drop_all();
+	pthread_mutex_unlock(&idle_lock);
+}
+
+static void idle_init(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* Who this process is now: 0, or -1 when it cannot tell (then nothing
+ * is kept). */
+static int whoami(uid_t *euid, gid_t *egid, uint64_t *groups)
+{
+	gid_t g[64];
+	int n = getgroups(64, g);
+	uint64_t h = 1469598103934665603u; /* FNV-1a */
+
+	if (n < 0)
+		return -1;
+	for (int k = 0; k < n; k++) {
+		h ^= (uint64_t)g[k];
+		h *= 1099511628211u;
+	}
+	h ^= (uint64_t)n;
+	*euid = geteuid();
+	*egid = getegid();
+	*groups = h;
+	return 0;
+}
+
+void tp_pool_forget(void)
+{
+	pthread_once(&idle_once, idle_init);
+	pthread_mutex_lock(&idle_lock);
+	idle_drop_all();
+	pthread_mutex_unlock(&idle_lock);
+}
+
+size_t tp_pool_idle_count(void)
+{
+	size_t n;
+
+	pthread_once(&idle_once, idle_init);
+	pthread_mutex_lock(&idle_lock);
+	n = nidle;
+	pthread_mutex_unlock(&idle_lock);
+	return n;
+}
+
+/* A kept connection to path for this process as it is now, or -1.  One
+ * that the daemon closed (it restarted, or the connection idled out
+ * there) reads as the end at once: those, and the stale, are dropped
+ * here, for any socket (one poll() for all). */
+static int idle_take(const char *path, const struct idle *me)
+{
+	struct pollfd p[TP_POOL_IDLE_MAX];
+	long long now = tp_mono_ms();
+	int s = -1;
+	size_t k, n;
+
+	pthread_once(&idle_once, idle_init);
+	pthread_mutex_lock(&idle_lock);
+	for (k = 0; k < nidle; k++)
+		p[k] = (struct pollfd){idles[k].fd, POLLIN, 0};
+	if (nidle > 0 && poll(p, nidle, 0) < 0)
+		for (k = 0; k < nidle; k++)
+			p[k].revents = POLLERR;
+	/* anything readable on an idle connection is its end, or a message
+	 * out of turn: either way not for a call */
+	for (k = n = 0; k < nidle; k++) {
+		if (p[k].revents != 0 || now - idles[k].since > TP_POOL_IDLE_MS)
+			close(idles[k].fd);
+		else
+			idles[n++] = idles[k];
+	}
+	nidle = n;
+	for (k = nidle; k-- > 0;) {
+		struct idle *i = &idles[k];
+
+		if (strcmp(i->path, path) != 0 || i->euid != me->euid ||
+		    i->egid != me->egid || i->groups != me->groups)
+			continue;
+		s = i->fd;
+		memmove(i, i + 1, (nidle - k - 1) * sizeof(*i));
+		nidle--;
+		break;
+	}
+	pthread_mutex_unlock(&idle_lock);
+	return s;
+}
+
+/* s, made for path by this process as it was at connect(), is free for
+ * the next call: kept (the oldest goes when all places are taken). */
+static void idle_put(int s, const char *path, const struct idle *cred)
+{
+	struct idle *i;
+
+	pthread_once(&idle_once, idle_init);
+	pthread_mutex_lock(&idle_lock);
+	if (nidle == TP_POOL_IDLE_MAX) {
+		close(idles[0].fd);
+		memmove(idles, idles + 1, --nidle * sizeof(*idles));
+	}
+	i = &idles[nidle++];
+	*i = *cred;
+	i->fd = s;
+	i->since = tp_mono_ms();
+	snprintf(i->path, sizeof(i->path), "%s", path);
+	pthread_mutex_unlock(&idle_lock);
+}
+
+/*
+ * The request m with fd on a connection to path: the connection, or -1
+ * with the call's failure.  A kept connection is tried first; when its
+ * send fails with the connection's end (the daemon restarted or dropped
+ * it between the check and the send), nothing was delivered: sendmsg()
+ * on a SOCK_SEQPACKET socket sends the whole record with its descriptor
+ * or nothing.  Then the request goes once more, on a fresh connection.
+ * A send that fails on a fresh connection is the call's failure.
+ */
+static int deliver(const char *path, const struct tp_pool_args *a,
+                   const struct tp_pool_msg *m, struct idle *cred)
+{
+	int s = -1, fresh, e;
+
+	if (whoami(&cred->euid, &cred->egid, &cred->groups) != 0)
+		cred->euid = (uid_t)-1; /* never kept, nor taken */
+	else
+		s = idle_take(path, cred);
+	fresh = s < 0;
+	for (;;) {
+		if (s < 0 && (s = pool_connect(path, a->timeout_ms)) < 0)
+			return -1;
+		if (tp_pool_send(s, m, a->fd) == 0)
+			return s;
+		e = errno;
+		close(s);
+		s = -1;
+		if (fresh || (e != EPIPE && e != ECONNRESET && e != ENOTCONN))
+			return tp_fail(ECONNRESET,
+			               "tlspoold at %s: sending the call: %s",
+			               path, strerror(e));
+		fresh = 1;
+	}
+}
+
 int tp_pool_call(const char *path, const struct tp_pool_args *arg)
 {
 	struct tp_pool_args args = *arg, *a = &args;
 	struct tp_pool_msg m;
-	int s, rv;
+	struct idle cred;
+	int s, rv, clean = 0;
 
 	if (a->timeout_ms == 0 || a->timeout_ms > 3600000)
 		a->timeout_ms = 10000; /* the default of [tls] */
@@ -812,19 +1026,20 @@ int tp_pool_call(const char *path, const struct tp_pool_args *arg)
 		return tp_fail(EINVAL, "fd %d: %s", a->fd, strerror(errno));
 	if (make_request(a, &m) != 0)
 		return refuse(a->fd);
-	s = pool_connect(path, a->timeout_ms);
+	s = deliver(path, a, &m, &cred);
 	if (s < 0)
 		return refuse(a->fd);
-	if (tp_pool_send(s, &m, a->fd) != 0) {
-		tp_fail(ECONNRESET, "tlspoold at %s: sending the call: %s",
-		        path, strerror(errno));
-		close(s);
-		return refuse(a->fd);
-	}
 	/* The daemon has its copy: ours goes now, consumed as always. */
 	close(a->fd);
-	rv = converse(s, path, a);
-	close(s);
+	rv = converse(s, path, a, &clean);
+	if (clean && cred.euid != (uid_t)-1) {
+		int e = errno;
+
+		idle_put(s, path, &cred);
+		errno = e;
+	} else {
+		close(s);
+	}
 	return rv;
 }
 

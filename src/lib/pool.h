@@ -22,10 +22,14 @@
 #include "config.h"
 #include "lib.h"
 
-#define TP_POOL_MAGIC     0x544c5350u /* "TLSP" */
-#define TP_POOL_VERSION   2 /* 2: the reply carries the call's trace */
-#define TP_POOL_HEADER    12
-#define TP_POOL_TRACE_MAX 65536
+#define TP_POOL_MAGIC 0x544c5350u /* "TLSP" */
+/* 2: the reply carries the call's trace; 3: the connection stays for the
+ * next call after a reply (a daemon of 3 still serves 2, one call a
+ * connection) */
+#define TP_POOL_VERSION     3
+#define TP_POOL_VERSION_MIN 2
+#define TP_POOL_HEADER      12
+#define TP_POOL_TRACE_MAX   65536
 /* larger than any message: a reply with the largest trace */
 #define TP_POOL_MAX (TP_POOL_HEADER + 3 * 4 + 320 + 512 + 4 + TP_POOL_TRACE_MAX)
 
@@ -85,6 +89,9 @@ struct tp_pool_end_reply {
 
 struct tp_pool_msg {
 	enum tp_pool_type type;
+	/* TP_POOL_VERSION_MIN to TP_POOL_VERSION: the decoder's is the
+	 * header's; the encoder's 0 is TP_POOL_VERSION */
+	unsigned version;
 	union {
 		struct tp_pool_request req;
 		uint32_t timeout_ms;   /* ACCEPTED: 1 to 3600000 */
@@ -179,6 +186,17 @@ int tp_pool_call(const char *sock, const struct tp_pool_args *a);
  * -1 with errno ENOENT (no pool, or the daemon does not know fd's
  * connection, or it is another user's). */
 int tp_pool_end(int fd, starttls_end_info *info);
+
+/* The idle connections to the daemon this process keeps (tlspoold(8),
+ * PROTOCOL): at most TP_POOL_IDLE_MAX, each for TP_POOL_IDLE_MS after its
+ * last call (the daemon keeps one TP_POOL_DAEMON_IDLE_MS). */
+#define TP_POOL_IDLE_MAX       8
+#define TP_POOL_IDLE_MS        30000
+#define TP_POOL_DAEMON_IDLE_MS 60000
+/* Close them all now (tests; the process's own business otherwise). */
+void tp_pool_forget(void);
+/* How many there are (tests). */
+size_t tp_pool_idle_count(void);
 
 /* The configuration of a context (defined in starttls.c), for
  * tlspoold. */

@@ -6,8 +6,10 @@
 # checksni round trips, truncation and alerts as in the process (DTLS
 # too), starttls_last_trace() in the application,
 # starttls_end() through the daemon, a daemon that is not there or is
-# killed mid-call, garbage on its socket, descriptors and memory flat over
-# 1,000 calls, 200 calls at once, SIGHUP and SIGTERM; tlspool-connect
+# killed mid-call or between two calls, garbage on its socket, protocol 2
+# and 3 connections, descriptors and memory flat over 1,000 calls on one
+# kept connection, 200 calls at once, fork() between calls, a changed euid,
+# SIGHUP and SIGTERM; tlspool-connect
 # unchanged through TLSPOOL_SOCKET and through [pool] socket.
 . "$(dirname "$0")/common"
 . scripts/ports.sh
@@ -427,7 +429,7 @@ req = struct.pack(">IiIIII", 0, 6, 0, 0, 0, 10000) + b"\0" * 320 + b"\0" * 256
 cases = []
 s = conn(); s.send(os.urandom(300)); cases.append(("random", answer(s)))
 s = conn(); s.send(hdr(1, len(req), v=1) + req); cases.append(("version 1", answer(s)))
-s = conn(); s.send(hdr(1, len(req), v=3) + req); cases.append(("version 3", answer(s)))
+s = conn(); s.send(hdr(1, len(req), v=4) + req); cases.append(("version 4", answer(s)))
 s = conn(); s.send(hdr(1, len(req)) + req); cases.append(("no fd", answer(s)))
 s = conn(); s.send(hdr(1, len(req) - 1) + req[:-1]); cases.append(("short body", answer(s)))
 s = conn(); s.send(hdr(3, 256) + b"\0" * 256); cases.append(("wrong first type", answer(s)))
@@ -436,6 +438,25 @@ s = conn(); s.send(hdr(1, len(req)) + req[:24] + bad + b"\0" * 256); cases.appen
 f = os.open("/etc/hostname", os.O_RDONLY)
 s = conn(); socket.send_fds(s, [hdr(1, len(req)) + req], [f]); cases.append(("file fd", answer(s)))
 s = conn(); s.close(); cases.append(("closed", "-"))
+# the answer comes in the request's version; after it a connection of
+# version 2 is closed, one of version 3 takes the next request
+def vanswer(s):
+    try:
+        m = s.recv(2048)
+    except socket.timeout:
+        return "timeout"
+    if not m:
+        return "closed"
+    return "v%d %s" % (struct.unpack(">H", m[4:6])[0],
+                       "reply %d %d" % struct.unpack(">ii", m[12:20]))
+s = conn()
+socket.send_fds(s, [hdr(1, len(req), v=2) + req], [f])
+cases.append(("keep v2", vanswer(s) + ", " + vanswer(s)))
+s = conn()
+socket.send_fds(s, [hdr(1, len(req), v=3) + req], [f])
+a = vanswer(s)
+socket.send_fds(s, [hdr(1, len(req), v=3) + req], [f])
+cases.append(("keep v3", a + ", " + vanswer(s)))
 r, w = os.pipe()
 s = conn(); socket.send_fds(s, [hdr(1, len(req)) + req], [r, w]); cases.append(("two fds", answer(s)))
 # a good call whose client goes away while it runs (its peer never
@@ -447,7 +468,8 @@ time.sleep(0.5); s.close()  # gone while its call runs
 for name, got in cases:
     print("%s: %s" % (name, got))
 PY
-for want in 'random: reply -1 71' 'version 1: reply -1 71' 'version 3: reply -1 71' 'no fd: reply -1 71' \
+for want in 'random: reply -1 71' 'version 1: reply -1 71' 'version 4: reply -1 71' 'no fd: reply -1 71' \
+	'keep v2: v2 reply -1 22, closed' 'keep v3: v3 reply -1 22, v3 reply -1 22' \
 	'short body: reply -1 71' 'wrong first type: reply -1 71' 'no NUL: reply -1 71' \
 	'file fd: reply -1 22' 'two fds: reply -1 71'; do
 	grep -qx -- "$want" "$T/garbage.out" && ok || bad "garbage: no '$want' in: $(cat "$T/garbage.out")"
@@ -551,6 +573,19 @@ t0=$(date +%s%N)
 expect sequential 0 -- as "$APP" "$LOAD" -c "$ACONF" -n 1000 127.0.0.1 "${P[bulk]}" www.example.test
 grep_in out sequential '^calls 1000 ok 1000 failed 0 '
 seq_ms=$(elapsed_ms "$t0")
+# one connection carried all of them (protocol 3): the daemon says so
+# when the application exits, and no other connection of its uid closed
+for _ in $(seq 40); do grep -q 'closed by the client after 1000 calls' "$W/daemon.log" && break; sleep 0.05; done
+[ "$(grep -c "uid=$APP pid=[0-9]*: closed by the client after 1000 calls$" "$W/daemon.log")" = 1 ] && ok ||
+	bad "sequential: not one connection for 1000 calls: $(grep 'closed by the client' "$W/daemon.log" | tail -3)"
+# the application's descriptors and memory flat from its 10th call on
+read -r afd0 afd1 arss0 arss1 < <(awk '/^app fds/ {print $3, $4, $6, $7}' "$T/out")
+[ -n "$afd1" ] && [ "$afd1" = "$afd0" ] && ok || bad "sequential: the application's descriptors went from $afd0 to $afd1"
+case "$BUILD" in
+*asan*) ;;
+*) [ -n "$arss1" ] && [ $((arss1 - arss0)) -lt 4096 ] && ok ||
+	bad "sequential: the application's RSS went from $arss0 kB to $arss1 kB" ;;
+esac
 sleep 0.5
 fd1=$(ls "/proc/$dpid/fd" | wc -l)
 rss1=$(awk '/^VmRSS/ {print $2}' "/proc/$dpid/status")
@@ -561,11 +596,39 @@ case "$BUILD" in
 *) [ $((rss1 - rss0)) -lt 4096 ] && ok || bad "sequential: the daemon's RSS went from $rss0 kB to $rss1 kB" ;;
 esac
 echo "# 1000 calls in $seq_ms ms; daemon fds $fd0 -> $fd1, RSS $rss0 -> $rss1 kB"
+lines0=$(wc -l <"$W/daemon.log")
 expect concurrent 0 -- as "$APP" "$LOAD" -c "$ACONF" -n 200 -j 200 127.0.0.1 "${P[bulk]}" www.example.test
 grep_in out concurrent '^calls 200 ok 200 failed 0 '
 sleep 0.5
 fd2=$(ls "/proc/$dpid/fd" | wc -l)
 [ "$fd2" -le $((fd0 + 2)) ] && ok || bad "concurrent: the daemon's descriptors went from $fd0 to $fd2"
+# every call on a connection of its own or one kept from an earlier call,
+# each connection with one call in flight: their counts add up to 200
+conc_calls=$(tail -n +"$((lines0 + 1))" "$W/daemon.log" |
+	sed -n "s/^tlspoold: uid=$APP pid=[0-9]*: closed by the client after \([0-9]*\) calls\{0,1\}$/\1/p" |
+	awk '{s += $1} END {print s + 0}')
+[ "$conc_calls" = 200 ] && ok || bad "concurrent: the connections closed carried $conc_calls calls, not 200"
+
+# --- fork() between calls: the child never uses the parent's connection ---
+expect fork 0 -- as "$APP" "$LOAD" -c "$ACONF" -m fork -n 20 127.0.0.1 "${P[bulk]}" www.example.test
+grep_in out fork '^child pid [0-9]+ idle 0$'
+grep_in out fork '^child calls 20 ok 20 idle 1$'
+grep_in out fork '^parent calls 20 ok 20 idle 1$'
+cpid=$(sed -n 's/^child pid \([0-9]*\) .*/\1/p' "$T/out")
+for _ in $(seq 40); do grep -q "uid=$APP pid=$cpid: closed by the client" "$W/daemon.log" && break; sleep 0.05; done
+# the child's 20 calls came on its own connection (SO_PEERCRED: its pid)
+[ "$(grep -c "uid=$APP pid=$cpid client myname=- sni=www.example.test: ok" "$W/daemon.log")" = 20 ] && ok ||
+	bad "fork: the child's calls: $(grep -c "pid=$cpid " "$W/daemon.log") lines of pid $cpid"
+grep -q "uid=$APP pid=$cpid: closed by the client after 20 calls" "$W/daemon.log" && ok ||
+	bad "fork: the child's connection: $(grep "pid=$cpid:" "$W/daemon.log")"
+
+# --- a connection belongs to the credentials it was made with: a process
+# that changes its effective uid (a setuid program) connects anew, and the
+# ACL sees the new uid ---
+expect euid-switch 0 -- "$LOAD" -c "$ACONF" -m switch -U "$APP:$OTHER" -l client.example.test \
+	127.0.0.1 "${P[bulk]}" www.example.test
+grep_in out euid-switch '^as A: ok$'
+grep_in out euid-switch '^as B: EACCES \(access\): .*does not admit uid 12346'
 
 # --- the daemon killed during a call: the caller fails at once ---
 (as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client --sni www.example.test 127.0.0.1 \
@@ -592,6 +655,41 @@ server "${P[echo]}" --no-peer-cert --exec cat
 expect restarted 0 -- as "$APP" env TLSPOOL_SOCKET="$SOCK" "$CLI" --client \
 	--sni www.example.test 127.0.0.1 "${P[echo]}" </dev/null
 server_rc >/dev/null
+
+# --- the daemon killed between two calls of one process: restarted, the
+# second call succeeds on a new connection; not restarted, it fails at
+# once with ECONNREFUSED; neither leaks a descriptor ---
+between() { # RESTART(0/1): pool_load -m pause around a kill -9
+	rm -f "$T/go"
+	mkfifo "$T/go"
+	(as "$APP" "$LOAD" -c "$ACONF" -m pause 127.0.0.1 "${P[bulk]}" www.example.test \
+		<"$T/go" >"$T/between.out" 2>&1; echo $? >"$T/between.rc") &
+	exec 8>"$T/go"
+	for _ in $(seq 100); do grep -q '^first:' "$T/between.out" && break; sleep 0.05; done
+	{ kill -9 "$dpid"; wait "$dpid"; } 2>/dev/null
+	dpid=
+	[ "$1" = 1 ] && start_daemon
+	rm -f "$T/between.rc"
+	t0=$(date +%s%N)
+	echo go >&8
+	exec 8>&-
+	for _ in $(seq 100); do [ -s "$T/between.rc" ] && break; sleep 0.05; done
+	between_ms=$(elapsed_ms "$t0")
+}
+between 1
+grep -qx 'first: ok' "$T/between.out" && grep -qx 'second: ok' "$T/between.out" && ok ||
+	bad "between, restarted: $(cat "$T/between.out")"
+read -r bfd0 bfd1 bidle < <(awk '/^fds/ {print $2, $3, $5}' "$T/between.out")
+[ -n "$bfd1" ] && [ "$bfd1" = "$bfd0" ] && [ "$bidle" = 1 ] && ok ||
+	bad "between, restarted: descriptors $bfd0 -> $bfd1, $bidle kept"
+between 0
+grep -qx 'first: ok' "$T/between.out" && grep -q '^second: ECONNREFUSED (connection): no tlspoold listens at' "$T/between.out" &&
+	ok || bad "between, not restarted: $(cat "$T/between.out")"
+[ "$between_ms" -lt 2000 ] && ok || bad "between, not restarted: the call took $between_ms ms"
+read -r bfd0 bfd1 bidle < <(awk '/^fds/ {print $2, $3, $5}' "$T/between.out")
+[ -n "$bfd1" ] && [ "$bfd1" = $((bfd0 - 1)) ] && [ "$bidle" = 0 ] && ok ||
+	bad "between, not restarted: descriptors $bfd0 -> $bfd1, $bidle kept"
+start_daemon
 
 # --- SIGTERM: a clean exit, the socket removed ---
 kill -TERM "$dpid"

@@ -2,8 +2,10 @@
  * The pool's protocol (pool.c) and the library's side of a call handed to
  * tlspoold: the decoder's rules one by one (negative cases first), the
  * descriptors a message may carry, the call's answers to a daemon that is
- * missing, silent, dying or confused, the [pool] section, and the ACL
- * checked against a caller's credentials.  tests/e2e/pool.sh runs the
+ * missing, silent, dying or confused, the connections kept from call to
+ * call (reuse, a restart, a send that fails, fork(), a daemon of protocol
+ * 2), the [pool] section, and the ACL checked against a caller's
+ * credentials.  tests/e2e/pool.sh runs the
  * real daemon.
  *
  * The daemon's side of the conversation here is a thread that speaks the
@@ -21,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +64,7 @@ static struct tp_pool_msg request(void)
 	struct tp_pool_msg m;
 
 	memset(&m, 0, sizeof(m));
+	m.version = TP_POOL_VERSION;
 	m.type = TP_POOL_REQUEST;
 	m.u.req.proto = IPPROTO_TCP;
 	m.u.req.opts = TP_POOL_HAS_SNINAME | TP_POOL_HAS_PEERNAME;
@@ -117,9 +121,9 @@ START_TEST(decode_header)
 	refused(n, EPROTO, "not a tlspool message");
 	buf[0] ^= 1;
 	put32_at(4, 1u << 16 | TP_POOL_REQUEST);
-	refused(n, EPROTONOSUPPORT, "protocol version 1, not 2");
-	put32_at(4, 3u << 16 | TP_POOL_REQUEST);
-	refused(n, EPROTONOSUPPORT, "protocol version 3, not 2");
+	refused(n, EPROTONOSUPPORT, "protocol version 1, not 2 to 3");
+	put32_at(4, 4u << 16 | TP_POOL_REQUEST);
+	refused(n, EPROTONOSUPPORT, "protocol version 4, not 2 to 3");
 	put32_at(4, 0u << 16 | TP_POOL_REQUEST);
 	refused(n, EPROTONOSUPPORT, "protocol version 0");
 	put32_at(4, (uint32_t)TP_POOL_VERSION << 16 | 0);
@@ -658,6 +662,7 @@ START_TEST(round_trips)
 	char why[160];
 
 	memset(&m, 0, sizeof(m));
+	m.version = TP_POOL_VERSION;
 	m.type = TP_POOL_REPLY;
 	m.u.reply.result = -1;
 	m.u.reply.err = EKEYREJECTED;
@@ -667,6 +672,7 @@ START_TEST(round_trips)
 	        tp_pool_decode(buf, encode(&m), &got, why, sizeof(why)), 0);
 	ck_assert_int_eq(memcmp(&m, &got, sizeof(m)), 0);
 	memset(&m, 0, sizeof(m));
+	m.version = TP_POOL_VERSION;
 	m.type = TP_POOL_END_REPLY;
 	m.u.end.kind = STARTTLS_END_ALERT;
 	m.u.end.alert = 42;
@@ -916,6 +922,9 @@ static int scripted(enum script script, char *peer, size_t len, int *err)
 	*err = errno;
 	call_ms = tp_mono_ms() - t0;
 	fake_stop();
+	/* the script serves one call a connection: the one the library
+	 * kept is closed at the other end */
+	tp_pool_forget();
 	ck_assert(gone(fd, ino) || rv == fd);
 	ck_assert_uint_eq(fake.ino, ino); /* the daemon got our socket */
 	return rv;
@@ -1240,6 +1249,282 @@ START_TEST(daemon_runs_its_own_calls)
 }
 END_TEST
 
+/* --- connections kept from call to call (protocol 3) ------------------ */
+
+enum keep_script {
+	K_SERVE,    /* answer every request, keep every connection */
+	K_SHUT_RD,  /* after each answer, stop reading that connection */
+	K_VERSION2, /* answer as a daemon of protocol 2 that refuses 3 */
+	K_DIE,      /* from the second request on: close, no answer */
+};
+
+/* A daemon that serves calls one after another on each connection, and
+ * counts what it sees. */
+static struct keeper {
+	char dir[64], path[128];
+	int listener, stop[2];
+	enum keep_script script;
+	pthread_t thread;
+	int accepts, requests, conns[16], nconns;
+	ino_t last_ino;
+	pthread_mutex_t mu;
+} kp;
+
+static void keeper_answer(int c)
+{
+	struct tp_pool_msg m;
+	struct stat st;
+	char why[160];
+	int fd;
+
+	if (tp_pool_recv(c, &m, &fd, 0, why, sizeof(why)) != 1) {
+		close(c);
+		for (int k = 0; k < kp.nconns; k++)
+			if (kp.conns[k] == c)
+				kp.conns[k] = kp.conns[--kp.nconns];
+		return;
+	}
+	fstat(fd, &st);
+	close(fd);
+	pthread_mutex_lock(&kp.mu);
+	kp.requests++;
+	kp.last_ino = st.st_ino;
+	pthread_mutex_unlock(&kp.mu);
+	if (kp.script == K_DIE && kp.requests > 1) {
+		/* the daemon dies during the call */
+		close(c);
+		for (int k = 0; k < kp.nconns; k++)
+			if (kp.conns[k] == c)
+				kp.conns[k] = kp.conns[--kp.nconns];
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = TP_POOL_REPLY;
+	m.version = kp.script == K_VERSION2 ? 2 : 0;
+	m.u.reply.result = -1;
+	m.u.reply.err = kp.script == K_VERSION2 ? EPROTO : EKEYREJECTED;
+	m.u.reply.cls = kp.script == K_VERSION2 ? STARTTLS_ERR_INTERNAL
+	                                        : STARTTLS_ERR_NO_MATCH;
+	strcpy(m.u.reply.detail, kp.script == K_VERSION2
+	                                 ? "tlspoold: protocol version 3, not 2"
+	                                 : "no record matched");
+	tp_pool_send(c, &m, -1);
+	if (kp.script == K_SHUT_RD)
+		shutdown(c, SHUT_RD);
+}
+
+static void *keeper(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct pollfd p[18];
+		int n = 0;
+
+		p[n++] = (struct pollfd){kp.stop[0], POLLIN, 0};
+		p[n++] = (struct pollfd){kp.listener, POLLIN, 0};
+		for (int k = 0; k < kp.nconns; k++)
+			p[n++] = (struct pollfd){kp.conns[k], POLLIN, 0};
+		if (poll(p, (nfds_t)n, -1) < 0)
+			continue;
+		if (p[0].revents)
+			break;
+		if (p[1].revents && kp.nconns < 16) {
+			pthread_mutex_lock(&kp.mu);
+			kp.accepts++;
+			pthread_mutex_unlock(&kp.mu);
+			kp.conns[kp.nconns++] = accept(kp.listener, NULL, NULL);
+		}
+		for (int k = 2; k < n; k++)
+			if (p[k].revents)
+				keeper_answer(p[k].fd);
+	}
+	return NULL;
+}
+
+static void keeper_start(enum keep_script script)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	memset(&kp, 0, sizeof(kp));
+	pthread_mutex_init(&kp.mu, NULL);
+	kp.script = script;
+	strcpy(kp.dir, "/tmp/tlspool-keep-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(kp.dir));
+	snprintf(kp.path, sizeof(kp.path), "%s/sock", kp.dir);
+	strcpy(sa.sun_path, kp.path);
+	kp.listener = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	ck_assert_int_eq(bind(kp.listener, (struct sockaddr *)&sa, sizeof(sa)),
+	                 0);
+	ck_assert_int_eq(listen(kp.listener, 16), 0);
+	ck_assert_int_eq(pipe(kp.stop), 0);
+	pthread_create(&kp.thread, NULL, keeper, NULL);
+	setenv("TLSPOOL_SOCKET", kp.path, 1);
+}
+
+/* The daemon gone: its connections and its socket closed (a restart
+ * follows with keeper_start()). */
+static void keeper_stop(void)
+{
+	ck_assert_int_eq(write(kp.stop[1], "x", 1), 1);
+	pthread_join(kp.thread, NULL);
+	for (int k = 0; k < kp.nconns; k++)
+		close(kp.conns[k]);
+	close(kp.listener);
+	close(kp.stop[0]);
+	close(kp.stop[1]);
+	unlink(kp.path);
+	rmdir(kp.dir);
+}
+
+/* One call against the keeper: its errno (every call fails there), and
+ * the descriptor checked consumed. */
+static int kept_call(void)
+{
+	ino_t ino;
+	int fd = app_socket(&ino), e;
+
+	ck_assert_int_eq(client_call(fd, NULL, 0), -1);
+	e = errno;
+	ck_assert(gone(fd, ino));
+	return e;
+}
+
+START_TEST(kept_connection_gone)
+{
+	char sock[128];
+	int before = count_fds();
+
+	/* the daemon gone between two calls, no new one: the next call finds
+	 * the kept connection closed and fails at once with ECONNREFUSED */
+	keeper_start(K_SERVE);
+	ck_assert_int_eq(kept_call(), EKEYREJECTED);
+	ck_assert_uint_eq(tp_pool_idle_count(), 1);
+	snprintf(sock, sizeof(sock), "%s", kp.path);
+	keeper_stop();
+	ck_assert_int_eq(mkdir(kp.dir, 0700), 0); /* the socket stays away */
+	setenv("TLSPOOL_SOCKET", sock, 1);
+	ck_assert_int_eq(kept_call(), ECONNREFUSED);
+	ck_assert_uint_eq(tp_pool_idle_count(), 0);
+	ck_assert_int_eq(count_fds(), before);
+	rmdir(kp.dir);
+	/* a daemon of protocol 2 refuses a request of 3: EPROTO, said so */
+	keeper_start(K_VERSION2);
+	ck_assert_int_eq(kept_call(), EPROTO);
+	ck_assert_ptr_nonnull(
+	        strstr(starttls_errstr(), "speaks protocol version 2"));
+	ck_assert_uint_eq(tp_pool_idle_count(), 0);
+	keeper_stop();
+	ck_assert_int_eq(count_fds(), before);
+	unsetenv("TLSPOOL_SOCKET");
+}
+END_TEST
+
+START_TEST(kept_connection_reused)
+{
+	int before, after;
+
+	keeper_start(K_SERVE);
+	ck_assert_int_eq(kept_call(), EKEYREJECTED);
+	before = count_fds();
+	for (int k = 0; k < 1000; k++)
+		ck_assert_int_eq(kept_call(), EKEYREJECTED);
+	after = count_fds();
+	ck_assert_int_eq(kp.accepts, 1);
+	ck_assert_int_eq(kp.requests, 1001);
+	ck_assert_int_eq(after, before);
+	ck_assert_uint_eq(tp_pool_idle_count(), 1);
+	/* a restart: the kept connection is found closed, a new one made */
+	keeper_stop();
+	keeper_start(K_SERVE);
+	ck_assert_int_eq(kept_call(), EKEYREJECTED);
+	ck_assert_int_eq(kp.accepts, 1);
+	ck_assert_int_eq(kp.requests, 1);
+	ck_assert_int_eq(count_fds(), before);
+	keeper_stop();
+	tp_pool_forget();
+	unsetenv("TLSPOOL_SOCKET");
+}
+END_TEST
+
+START_TEST(kept_connection_send_fails)
+{
+	ino_t ino;
+	int fd;
+
+	/* the daemon stops reading a kept connection: nothing shows on it
+	 * until the send fails (EPIPE), with nothing delivered; the call
+	 * goes once more on a new connection, and its descriptor arrives
+	 * there, once */
+	keeper_start(K_SHUT_RD);
+	ck_assert_int_eq(kept_call(), EKEYREJECTED);
+	ck_assert_uint_eq(tp_pool_idle_count(), 1);
+	fd = app_socket(&ino);
+	ck_assert_int_eq(client_call(fd, NULL, 0), -1);
+	ck_assert_int_eq(errno, EKEYREJECTED);
+	ck_assert(gone(fd, ino));
+	ck_assert_int_eq(kp.accepts, 2);
+	ck_assert_int_eq(kp.requests, 2);
+	ck_assert_uint_eq(kp.last_ino, ino);
+	keeper_stop();
+	tp_pool_forget();
+	unsetenv("TLSPOOL_SOCKET");
+}
+END_TEST
+
+START_TEST(kept_connection_dies_in_call)
+{
+	int before;
+
+	/* the request went out on a kept connection, and the daemon died
+	 * with it: ECONNRESET, the descriptor consumed and never sent
+	 * again (one connection, two requests) */
+	keeper_start(K_DIE);
+	ck_assert_int_eq(kept_call(), EKEYREJECTED);
+	before = count_fds();
+	ck_assert_int_eq(kept_call(), ECONNRESET);
+	ck_assert_ptr_nonnull(strstr(starttls_errstr(),
+	                             "closed the connection during the call"));
+	ck_assert_int_eq(kp.accepts, 1);
+	ck_assert_int_eq(kp.requests, 2);
+	ck_assert_uint_eq(tp_pool_idle_count(), 0);
+	ck_assert_int_eq(count_fds(), before - 2); /* ours, the keeper's */
+	keeper_stop();
+	unsetenv("TLSPOOL_SOCKET");
+}
+END_TEST
+
+START_TEST(kept_connection_fork)
+{
+	pid_t pid;
+	int st;
+
+	keeper_start(K_SERVE);
+	ck_assert_int_eq(kept_call(), EKEYREJECTED);
+	ck_assert_uint_eq(tp_pool_idle_count(), 1);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* none of the parent's; the child's calls on its own */
+		int ok = tp_pool_idle_count() == 0;
+
+		for (int k = 0; k < 20; k++)
+			ok &= kept_call() == EKEYREJECTED;
+		ok &= tp_pool_idle_count() == 1;
+		_exit(ok ? 0 : 1);
+	}
+	for (int k = 0; k < 20; k++)
+		ck_assert_int_eq(kept_call(), EKEYREJECTED);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ck_assert_uint_eq(tp_pool_idle_count(), 1);
+	ck_assert_int_eq(kp.accepts, 2); /* the parent's and the child's */
+	ck_assert_int_eq(kp.requests, 41);
+	keeper_stop();
+	tp_pool_forget();
+	unsetenv("TLSPOOL_SOCKET");
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("pool");
@@ -1262,6 +1547,11 @@ static Suite *suite(void)
 	tcase_add_loop_test(neg, pool_config_errors, 0,
 	                    sizeof(bad_pool) / sizeof(bad_pool[0]));
 	tcase_add_test(neg, acl_for_a_caller);
+	tcase_add_test(neg, kept_connection_gone);
+	tcase_add_test(neg, kept_connection_send_fails);
+	tcase_add_test(neg, kept_connection_dies_in_call);
+	tcase_add_test(pos, kept_connection_reused);
+	tcase_add_test(pos, kept_connection_fork);
 	tcase_add_test(pos, round_trips);
 	tcase_add_test(pos, trace_round_trip);
 	tcase_add_test(pos, trace_too_large);
