@@ -286,5 +286,9 @@ int main(int argc, char **argv)
 	starttls_ctx_free(kept);
 	starttls_ctx_free(full);
 	starttls_ctx_free(warm);
+	free(rf);
+	free(rk);
+	free(rn);
+	free(rw);
 	return 0;
 }
