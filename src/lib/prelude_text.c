@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "prelude_int.h"
 
@@ -180,6 +181,18 @@ static int read_dotted(struct tp_pc *c, char *dst, size_t cap)
 /* --- SMTP, LMTP, submission: RFC 3207, RFC 2033 ----------------------------
  */
 
+/* The client leaves an SMTP session it will not secure with QUIT (RFC
+ * 5321 section 4.1.1.10), as a sending MTA does, rather than dropping
+ * it; the reply is not awaited, and a failure to send changes nothing. */
+static int smtp_quit(struct tp_pc *c, int rc)
+{
+	int e = errno;
+
+	(void)!send(c->fd, "QUIT\r\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT);
+	errno = e;
+	return rc;
+}
+
 int tp_smtp_client(struct tp_pc *c)
 {
 	const char *hello = strcmp(c->pr->name, "lmtp") == 0 ? "LHLO" : "EHLO";
@@ -201,21 +214,25 @@ int tp_smtp_client(struct tp_pc *c)
 	if (code < 0)
 		return -1;
 	if (code != 250)
-		return tp_refuse(c, "the server answered %s with: %s", hello,
-		                 last(c));
+		return smtp_quit(c,
+		                 tp_refuse(c, "the server answered %s with: %s",
+		                           hello, last(c)));
 	if (!has_cap(c->p->capabilities, "STARTTLS"))
-		return tp_refuse(c,
-		                 "the server offers no STARTTLS (RFC 3207 "
-		                 "section 4) in its %s reply: %s",
-		                 hello, caps_list(c));
+		return smtp_quit(c, tp_refuse(c,
+		                              "the server offers no STARTTLS "
+		                              "(RFC 3207 section 4) in its %s "
+		                              "reply: %s",
+		                              hello, caps_list(c)));
 	if (request(c, "STARTTLS") != 0)
 		return -1;
 	code = read_reply(c, RR_WHOLE, REP(c, reply), REP(c, reply));
 	if (code < 0)
 		return -1;
 	if (code != 220)
-		return tp_refuse(c, "the server answered STARTTLS with: %s",
-		                 last(c));
+		return smtp_quit(c, tp_refuse(c,
+		                              "the server answered STARTTLS "
+		                              "with: %s",
+		                              last(c)));
 	return tp_quiet(c);
 }
 
@@ -538,20 +555,25 @@ static int sieve_status(const char *l)
 	return -1;
 }
 
-/* Capability lines up to the response: each as NAME VALUE. */
+/* Capability lines up to the response: each as NAME VALUE; the OK that
+ * ends them is the greeting (RFC 5804 section 1.7). */
 static int sieve_caps(struct tp_pc *c)
 {
 	int n;
 
 	c->p->capabilities[0] = '\0';
 	for (n = 0; n < MAX_LINES; n++) {
-		char name[128], value[1024] = "";
+		char name[128], value[1024] = "",
+		                cap[sizeof(name) + 1 + sizeof(value)];
 
 		if (tp_read_line(c) != 0)
 			return -1;
 		if (c->line[0] != '"') {
-			if (sieve_status(c->line) == 1)
+			if (sieve_status(c->line) == 1) {
+				tp_report_add(REP(c, greeting), c->line,
+				              c->len);
 				return 0;
+			}
 			return tp_refuse(c,
 			                 "the server sent %s where a "
 			                 "capability or OK was due",
@@ -560,17 +582,9 @@ static int sieve_caps(struct tp_pc *c)
 		if (sscanf(c->line, "\"%127[^\"]\" \"%1023[^\"]\"", name,
 		           value) < 1)
 			return tp_refuse(c, "not a capability: %s", last(c));
-		if (strcasecmp(name, "IMPLEMENTATION") == 0)
-			tp_report_add(REP(c, greeting), value, strlen(value));
-		if (value[0] != '\0') {
-			size_t l = strlen(name);
-
-			snprintf(name + l, sizeof(name) - l, " ");
-			l = strlen(name);
-			snprintf(name + l, sizeof(name) - l, "%.*s",
-			         (int)(sizeof(name) - l - 1), value);
-		}
-		tp_report_add(REP(c, capabilities), name, strlen(name));
+		snprintf(cap, sizeof(cap), "%s%s%s", name,
+		         value[0] != '\0' ? " " : "", value);
+		tp_report_add(REP(c, capabilities), cap, strlen(cap));
 	}
 	return tp_refuse(c, "the server sent more than %d lines", MAX_LINES);
 }
