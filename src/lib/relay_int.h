@@ -62,6 +62,7 @@ struct end {
 	struct conn *c;
 	int fd;
 	bool rd, wr;
+	bool out; /* EPOLLOUT registered (tp_relay_want_out) */
 };
 
 /* Read-ahead from a stream's network socket (relay_io.c, tp_relay_pull):
@@ -95,14 +96,19 @@ struct conn {
 	enum down_state downs;
 	bool datagram;
 	bool queued;
-	bool recv_wants_wr; /* gnutls_record_recv blocked on a write */
-	bool app_rdhup;     /* epoll saw the application shut its end */
-	bool lag;           /* stream: the byte at appfd's head was forwarded */
-	bool draining;      /* DOWN_CUT, counted in the worker's ndrain */
-	bool give_up;       /* DOWN_CUT: the drain timeout passed */
-	bool idling;        /* datagram, counted in the worker's ndgram */
-	long long last_ms;  /* datagram: the last progress, for idling;
-	                       DOWN_CUT: the last delivery, for giving up */
+	bool taken;          /* on the worker's live list (take_incoming) */
+	bool early;          /* an event came before it was taken */
+	int add_err;         /* tp_relay_add could not register netfd */
+	atomic_int late_err; /* tp_relay_add_pair could not send the byte */
+	bool late_seen;      /* late_err acted on */
+	bool recv_wants_wr;  /* gnutls_record_recv blocked on a write */
+	bool app_rdhup;      /* epoll saw the application shut its end */
+	bool lag;          /* stream: the byte at appfd's head was forwarded */
+	bool draining;     /* DOWN_CUT, counted in the worker's ndrain */
+	bool give_up;      /* DOWN_CUT: the drain timeout passed */
+	bool idling;       /* datagram, counted in the worker's ndgram */
+	long long last_ms; /* datagram: the last progress, for idling;
+	                      DOWN_CUT: the last delivery, for giving up */
 	atomic_bool up_done; /* ups == UP_DONE, for tp_relay_flush */
 	/* The application's end: its number when handed over, and its
 	 * identity, by which starttls_end() and the reset find it. */
@@ -119,16 +125,17 @@ struct conn {
 struct worker {
 	tp_relay *r;
 	pthread_t tid;
-	int epfd, evfd;
+	int epfd, evfd; /* evfd: tp_relay_free's wake-up */
 	atomic_size_t nconn;
 	atomic_bool stop;
 	pthread_mutex_t mu; /* protects incoming */
 	struct conn *incoming;
-	struct conn *live;                   /* worker thread only */
-	struct conn *rhead, **rtail;         /* worker thread only */
-	size_t ndgram;                       /* worker thread only */
-	size_t ndrain;                       /* worker thread only */
-	long long next_idle_ms;              /* worker thread only */
+	struct conn *live;           /* worker thread only */
+	struct conn *rhead, **rtail; /* worker thread only */
+	size_t ndgram;               /* worker thread only */
+	size_t ndrain;               /* worker thread only */
+	size_t nearly;          /* connections with an event, not yet taken */
+	long long next_idle_ms; /* worker thread only */
 	unsigned char scratch[UP_CHUNK + 1]; /* worker thread only */
 };
 
@@ -168,6 +175,11 @@ size_t tp_relay_closing(tp_relay *r);
 void tp_relay_app_reset(struct conn *c);
 /* Release appfd cleanly: the application reads EOF. */
 void tp_relay_app_finish(struct conn *c, unsigned char *scratch);
+
+/* A write on e found no room: clear e->wr and register EPOLLOUT, once
+ * for the connection's life (relay.c, "Events").  -1 with errno if
+ * epoll_ctl failed. */
+int tp_relay_want_out(struct end *e);
 
 /* --- a connection in its worker (relay_io.c) --- */
 
