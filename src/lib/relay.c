@@ -14,40 +14,48 @@
  * Outline
  *
  *   Threads.  tp_relay_new() starts nthreads workers.  Each owns an epoll
- *   set, an eventfd that tp_relay_free() wakes it with, a list of its live
- *   connections and a run queue.  tp_relay_add() validates and prepares
- *   the descriptors in the caller's thread (so that bad arguments fail
- *   synchronously), picks the least loaded worker, registers both
- *   descriptors with that worker's epoll set itself (epoll_ctl is
- *   thread-safe), then appends the connection to the worker's mutex
- *   protected "incoming" list.  The registration reports what is ready
- *   (appfd always is: it holds the stream's byte and has room), which
- *   wakes the worker: no eventfd write, no second wake-up.  A worker that
- *   gets an event for a connection it has not taken yet takes the
- *   incoming list; if the caller has not appended it yet (it is between
- *   its epoll_ctl and the append), the worker keeps what the event said
- *   ("early", not run) and looks again every millisecond until it has it.
- *   If appfd cannot be registered the call fails at once; if netfd cannot,
- *   the worker may already hold an event for appfd, so the connection is
- *   handed over all the same and the worker cuts it (the application's
- *   end is reset).
- *   From then on exactly one thread touches the connection and its GnuTLS
- *   session, so the per-connection state needs no locks (except what
- *   starttls_end() reads, below).
-
+ *   set, an eventfd, a list of its live connections and a run queue.
+ *   tp_relay_add() validates and prepares the descriptors in the caller's
+ *   thread (so that bad arguments fail synchronously), picks the least
+ *   loaded worker, registers both descriptors with that worker's epoll set
+ *   itself (epoll_ctl is thread-safe), then appends the connection to the
+ *   worker's mutex protected "incoming" list and wakes the worker.  For a
+ *   stream pair of tp_relay_add_pair() the wake-up is the pair's byte
+ *   ("Resetting"), sent only now, just before the append: one wake-up, no
+ *   eventfd.  Otherwise it is the eventfd (datagrams: appfd holds
+ *   nothing), or, for tp_relay_add(), the byte already in appfd, reported
+ *   by its registration.  A worker that gets an event for a connection it
+ *   has not taken yet takes the incoming list; if the caller has not
+ *   appended it yet (it is between its epoll_ctl and the append), the
+ *   worker keeps what the event said ("early", not run) and sets
+ *   early_wait under the mutex, and the caller, appending under the same
+ *   mutex, sees it and wakes the worker with the eventfd.  After the
+ *   append the caller touches the connection no more.  If appfd cannot be
+ *   registered the call fails at once; if netfd cannot, or the byte cannot
+ *   be sent, the worker may already hold an event that names the
+ *   connection, so it is handed over all the same and the worker cuts it
+ *   (no close_notify; the application's end is reset, and for the byte
+ *   the call fails).  From then on exactly one thread touches the
+ *   connection and its GnuTLS session, so the per-connection state needs
+ *   no locks (except what starttls_end() reads, below).
+ *
  *   Events.  Both descriptors are registered once, edge-triggered, for
- *   reading and writing (no epoll_ctl per state change).  An event only
- *   records readiness in the end's rd/wr flags and queues the connection; a
- *   flag is cleared when a call on that descriptor reports EAGAIN.  The
- *   flags start cleared: the registration reports what is ready already,
- *   so the first pass calls nothing that would only say EAGAIN.  The run
- *   queue then "pumps" each queued connection: it makes as much progress as
- *   the flags allow, for a bounded number of steps so that one busy
- *   connection cannot starve the others (a connection that used its budget
- *   is queued again and epoll_wait does not block).  Releasing happens only
- *   in the pump, after every event of the batch was recorded, so no stale
- *   event can name a freed connection.
-
+ *   reading; EPOLLOUT is added (EPOLL_CTL_MOD, tp_relay_want_out) the
+ *   first time a write on that descriptor finds no room, and stays.  So
+ *   the registration reports only what is there to read, and an
+ *   application that reads what the relay wrote does not wake it until a
+ *   write had to wait.  An event only records readiness in the end's rd/wr
+ *   flags and queues the connection; a flag is cleared when a call on that
+ *   descriptor reports EAGAIN.  The rd flags start cleared (the
+ *   registration reports what is there already, so the first pass reads
+ *   nothing epoll did not announce), the wr flags set (a fresh socket has
+ *   room).  The run queue then "pumps" each queued connection: it makes as
+ *   much progress as the flags allow, for a bounded number of steps so
+ *   that one busy connection cannot starve the others (a connection that
+ *   used its budget is queued again and epoll_wait does not block).
+ *   Releasing happens only in the pump, after every event of the batch
+ *   was recorded, so no stale event can name a freed connection.
+ *
  *   Data.  Each direction reads into the worker's scratch buffer (one
  *   record, 16 KiB) and forwards at once.  Only what the other side would
  *   not take is copied into a per-connection spill buffer, allocated then
@@ -211,7 +219,7 @@ static void on_event(struct worker *w, struct end *e, uint32_t ev)
 		enqueue(w, c);
 	} else if (!c->early) {
 		/* Registered, not yet on the incoming list: what the event
-		 * said is kept, and the worker looks for it again soon. */
+		 * said is kept until it is (settle_early). */
 		c->early = true;
 		w->nearly++;
 	}
@@ -219,14 +227,10 @@ static void on_event(struct worker *w, struct end *e, uint32_t ev)
 
 /* Take the connections handed over by tp_relay_add, which registered
  * them with epoll itself before it put them on the incoming list. */
-static void take_incoming(struct worker *w)
+static void take_list(struct worker *w, struct conn *c)
 {
-	struct conn *c, *next;
+	struct conn *next;
 
-	pthread_mutex_lock(&w->mu);
-	c = w->incoming;
-	w->incoming = NULL;
-	pthread_mutex_unlock(&w->mu);
 	for (; c != NULL; c = next) {
 		next = c->next;
 		c->prev = NULL;
@@ -253,6 +257,37 @@ static void take_incoming(struct worker *w)
 		/* Try both sides at once: gnutls may already hold records
 		 * that arrived with the end of the handshake. */
 		enqueue(w, c);
+	}
+}
+
+static void take_incoming(struct worker *w)
+{
+	struct conn *c;
+
+	pthread_mutex_lock(&w->mu);
+	c = w->incoming;
+	w->incoming = NULL;
+	pthread_mutex_unlock(&w->mu);
+	take_list(w, c);
+}
+
+/* Connections whose registration reported an event before tp_relay_add
+ * put them on the incoming list: take them if they are there now, else
+ * ask (under the mutex, so that no append is missed) to be woken by the
+ * eventfd when one comes. */
+static void settle_early(struct worker *w)
+{
+	struct conn *c;
+
+	while (w->nearly > 0) {
+		pthread_mutex_lock(&w->mu);
+		c = w->incoming;
+		w->incoming = NULL;
+		w->early_wait = c == NULL;
+		pthread_mutex_unlock(&w->mu);
+		if (c == NULL)
+			return;
+		take_list(w, c);
 	}
 }
 
@@ -290,10 +325,9 @@ static void *worker_main(void *arg)
 
 	while (!atomic_load(&w->stop)) {
 		bool tick = w->ndgram > 0 || w->ndrain > 0;
-		bool take = w->nearly > 0;
+		bool take = false;
 		int n = epoll_wait(w->epfd, ev, 64,
 		                   w->rhead != NULL ? 0
-		                   : w->nearly > 0  ? 1
 		                   : tick           ? IDLE_TICK_MS
 		                                    : -1);
 
@@ -319,6 +353,7 @@ static void *worker_main(void *arg)
 		for (int i = 0; i < n; i++)
 			if (ev[i].data.ptr != NULL)
 				on_event(w, ev[i].data.ptr, ev[i].events);
+		settle_early(w);
 		run_queue(w);
 		if (w->ndgram > 0 || w->ndrain > 0)
 			sweep(w);
@@ -601,7 +636,8 @@ static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 {
 	struct conn *c = NULL;
 	struct worker *w;
-	int err;
+	int err, late = 0;
+	bool wake;
 
 	if (r == NULL || session == NULL || netfd == appfd ||
 	    appfd_peer == appfd || appfd_peer == netfd) {
@@ -665,26 +701,31 @@ static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 	atomic_fetch_add(&w->nconn, 1);
 	atomic_fetch_add(&r->count, 1);
 	tp_relay_reg_add(c);
+	/* What wakes the worker to take it: a stream pair's byte, sent just
+	 * before c goes on the list (a worker that comes before c is there
+	 * asks for the eventfd: early_wait), else the eventfd.  Without its
+	 * byte appfd could not be reset: the worker cuts c, the call fails. */
+	if (trusted && !c->datagram &&
+	    send(appfd_peer, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
+		late = errno;
+		if (c->add_err == 0)
+			c->add_err = late;
+	}
+	wake = !trusted || c->datagram || c->add_err != 0;
+	/* From the append on, c is the worker's: not touched here again. */
 	pthread_mutex_lock(&w->mu);
 	c->next = w->incoming;
 	w->incoming = c;
+	wake = wake || w->early_wait;
+	w->early_wait = false;
 	pthread_mutex_unlock(&w->mu);
-	/* What wakes the worker to take it: a stream pair's byte, sent once
-	 * c is on the list (the worker finds it there, and does not wait on
-	 * the mutex), else the eventfd. */
-	if (trusted && !c->datagram &&
-	    send(appfd_peer, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
-		/* Without its byte appfd could not be reset: the worker cuts
-		 * c (tp_relay_pump) and the call fails. */
-		err = errno;
-		atomic_store(&c->late_err, err);
+	if (wake)
 		eventfd_write(w->evfd, 1);
-		tp_fail(err, "relay: appfd_peer: %s", strerror(err));
-		errno = err;
+	if (late != 0) {
+		tp_fail(late, "relay: appfd_peer: %s", strerror(late));
+		errno = late;
 		return -1;
 	}
-	if (!trusted || c->datagram || c->add_err != 0)
-		eventfd_write(w->evfd, 1);
 	return 0;
 
 err:

@@ -96,19 +96,17 @@ struct conn {
 	enum down_state downs;
 	bool datagram;
 	bool queued;
-	bool taken;          /* on the worker's live list (take_incoming) */
-	bool early;          /* an event came before it was taken */
-	int add_err;         /* tp_relay_add could not register netfd */
-	atomic_int late_err; /* tp_relay_add_pair could not send the byte */
-	bool late_seen;      /* late_err acted on */
-	bool recv_wants_wr;  /* gnutls_record_recv blocked on a write */
-	bool app_rdhup;      /* epoll saw the application shut its end */
-	bool lag;          /* stream: the byte at appfd's head was forwarded */
-	bool draining;     /* DOWN_CUT, counted in the worker's ndrain */
-	bool give_up;      /* DOWN_CUT: the drain timeout passed */
-	bool idling;       /* datagram, counted in the worker's ndgram */
-	long long last_ms; /* datagram: the last progress, for idling;
-	                      DOWN_CUT: the last delivery, for giving up */
+	bool taken;         /* on the worker's live list (take_incoming) */
+	bool early;         /* an event came before it was taken */
+	int add_err;        /* tp_relay_add could not register netfd */
+	bool recv_wants_wr; /* gnutls_record_recv blocked on a write */
+	bool app_rdhup;     /* epoll saw the application shut its end */
+	bool lag;           /* stream: the byte at appfd's head was forwarded */
+	bool draining;      /* DOWN_CUT, counted in the worker's ndrain */
+	bool give_up;       /* DOWN_CUT: the drain timeout passed */
+	bool idling;        /* datagram, counted in the worker's ndgram */
+	long long last_ms;  /* datagram: the last progress, for idling;
+	                       DOWN_CUT: the last delivery, for giving up */
 	atomic_bool up_done; /* ups == UP_DONE, for tp_relay_flush */
 	/* The application's end: its number when handed over, and its
 	 * identity, by which starttls_end() and the reset find it. */
@@ -128,7 +126,8 @@ struct worker {
 	int epfd, evfd; /* evfd: tp_relay_free's wake-up */
 	atomic_size_t nconn;
 	atomic_bool stop;
-	pthread_mutex_t mu; /* protects incoming */
+	pthread_mutex_t mu; /* protects incoming and early_wait */
+	bool early_wait;    /* the worker waits for an early connection */
 	struct conn *incoming;
 	struct conn *live;           /* worker thread only */
 	struct conn *rhead, **rtail; /* worker thread only */

@@ -626,12 +626,7 @@ static int step_down(struct conn *c, unsigned char *scratch)
 
 enum pump_result tp_relay_pump(struct conn *c, unsigned char *scratch)
 {
-	int budget = BUDGET, up, down, e;
-
-	if (!c->late_seen && (e = atomic_load(&c->late_err)) != 0) {
-		c->late_seen = true;
-		tp_relay_cut(c, STARTTLS_END_ERROR, WHY_ERRNO, e);
-	}
+	int budget = BUDGET, up, down;
 
 	for (;;) {
 		up = step_up(c, scratch);
