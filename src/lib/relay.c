@@ -21,7 +21,7 @@
  *   itself (epoll_ctl is thread-safe), then appends the connection to the
  *   worker's mutex protected "incoming" list and wakes the worker.  For a
  *   stream pair of tp_relay_add_pair() the wake-up is the pair's byte
- *   ("Resetting"), sent only now, just before the append: one wake-up, no
+ *   ("Resetting"), sent only now, just after the append: one wake-up, no
  *   eventfd.  Otherwise it is the eventfd (datagrams: appfd holds
  *   nothing), or, for tp_relay_add(), the byte already in appfd, reported
  *   by its registration.  A worker that gets an event for a connection it
@@ -30,7 +30,9 @@
  *   worker keeps what the event said ("early", not run) and sets
  *   early_wait under the mutex, and the caller, appending under the same
  *   mutex, sees it and wakes the worker with the eventfd.  After the
- *   append the caller touches the connection no more.  If appfd cannot be
+ *   append the worker may release the connection at any time; the
+ *   caller's reference (refs) keeps its memory until the call returns.
+ *   If appfd cannot be
  *   registered the call fails at once; if netfd cannot, or the byte cannot
  *   be sent, the worker may already hold an event that names the
  *   connection, so it is handed over all the same and the worker cuts it
@@ -637,7 +639,7 @@ static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 	struct conn *c = NULL;
 	struct worker *w;
 	int err, late = 0;
-	bool wake;
+	bool wake, byte;
 
 	if (r == NULL || session == NULL || netfd == appfd ||
 	    appfd_peer == appfd || appfd_peer == netfd) {
@@ -702,17 +704,12 @@ static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 	atomic_fetch_add(&r->count, 1);
 	tp_relay_reg_add(c);
 	/* What wakes the worker to take it: a stream pair's byte, sent just
-	 * before c goes on the list (a worker that comes before c is there
-	 * asks for the eventfd: early_wait), else the eventfd.  Without its
-	 * byte appfd could not be reset: the worker cuts c, the call fails. */
-	if (trusted && !c->datagram &&
-	    send(appfd_peer, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
-		late = errno;
-		if (c->add_err == 0)
-			c->add_err = late;
-	}
-	wake = !trusted || c->datagram || c->add_err != 0;
-	/* From the append on, c is the worker's: not touched here again. */
+	 * after c goes on the list (the worker finds it there), else the
+	 * eventfd; and the eventfd for a worker that had an event of c
+	 * before the append (early_wait). */
+	byte = trusted && !c->datagram;
+	wake = !byte || c->add_err != 0;
+	atomic_store(&c->refs, 2); /* the worker's, and this call's */
 	pthread_mutex_lock(&w->mu);
 	c->next = w->incoming;
 	w->incoming = c;
@@ -721,6 +718,16 @@ static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 	pthread_mutex_unlock(&w->mu);
 	if (wake)
 		eventfd_write(w->evfd, 1);
+	/* c may be released by the worker from here on; this call's
+	 * reference keeps its memory.  Without its byte appfd could not be
+	 * reset: the worker cuts c at its next pass (the application's
+	 * end, closed by the caller, gives it one) and the call fails. */
+	if (byte && send(appfd_peer, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
+		late = errno;
+		atomic_store(&c->late_err, late);
+		eventfd_write(w->evfd, 1);
+	}
+	tp_relay_conn_unref(c);
 	if (late != 0) {
 		tp_fail(late, "relay: appfd_peer: %s", strerror(late));
 		errno = late;

@@ -96,17 +96,21 @@ struct conn {
 	enum down_state downs;
 	bool datagram;
 	bool queued;
-	bool taken;         /* on the worker's live list (take_incoming) */
-	bool early;         /* an event came before it was taken */
-	int add_err;        /* tp_relay_add could not register netfd */
-	bool recv_wants_wr; /* gnutls_record_recv blocked on a write */
-	bool app_rdhup;     /* epoll saw the application shut its end */
-	bool lag;           /* stream: the byte at appfd's head was forwarded */
-	bool draining;      /* DOWN_CUT, counted in the worker's ndrain */
-	bool give_up;       /* DOWN_CUT: the drain timeout passed */
-	bool idling;        /* datagram, counted in the worker's ndgram */
-	long long last_ms;  /* datagram: the last progress, for idling;
-	                       DOWN_CUT: the last delivery, for giving up */
+	bool taken;          /* on the worker's live list (take_incoming) */
+	bool early;          /* an event came before it was taken */
+	int add_err;         /* tp_relay_add could not register netfd */
+	atomic_int late_err; /* tp_relay_add_pair could not send the byte */
+	bool late_seen;      /* late_err acted on */
+	atomic_int refs;     /* the worker's, and tp_relay_add's until it
+	                        returns */
+	bool recv_wants_wr;  /* gnutls_record_recv blocked on a write */
+	bool app_rdhup;      /* epoll saw the application shut its end */
+	bool lag;          /* stream: the byte at appfd's head was forwarded */
+	bool draining;     /* DOWN_CUT, counted in the worker's ndrain */
+	bool give_up;      /* DOWN_CUT: the drain timeout passed */
+	bool idling;       /* datagram, counted in the worker's ndgram */
+	long long last_ms; /* datagram: the last progress, for idling;
+	                      DOWN_CUT: the last delivery, for giving up */
 	atomic_bool up_done; /* ups == UP_DONE, for tp_relay_flush */
 	/* The application's end: its number when handed over, and its
 	 * identity, by which starttls_end() and the reset find it. */
@@ -194,6 +198,8 @@ void tp_relay_release_session(tp_relay *r, gnutls_session_t s);
 /* Record the end, close both descriptors, free c (worker thread, or
  * tp_relay_free after the workers stopped). */
 void tp_relay_conn_release(struct conn *c);
+/* Drop a reference to c; the last frees it. */
+void tp_relay_conn_unref(struct conn *c);
 /* End c other than by the peer's close_notify. */
 void tp_relay_cut(struct conn *c, starttls_end_kind kind, enum why why,
                   int code);

@@ -161,7 +161,13 @@ void tp_relay_conn_release(struct conn *c)
 		w->ndrain--;
 	atomic_fetch_sub(&w->nconn, 1);
 	atomic_fetch_sub(&w->r->count, 1);
-	free(c);
+	tp_relay_conn_unref(c);
+}
+
+void tp_relay_conn_unref(struct conn *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) == 1)
+		free(c);
 }
 
 /*
@@ -626,7 +632,13 @@ static int step_down(struct conn *c, unsigned char *scratch)
 
 enum pump_result tp_relay_pump(struct conn *c, unsigned char *scratch)
 {
-	int budget = BUDGET, up, down;
+	int budget = BUDGET, up, down, e;
+
+	/* tp_relay_add_pair could not send the byte (relay.c, "Threads") */
+	if (!c->late_seen && (e = atomic_load(&c->late_err)) != 0) {
+		c->late_seen = true;
+		tp_relay_cut(c, STARTTLS_END_ERROR, WHY_ERRNO, e);
+	}
 
 	for (;;) {
 		up = step_up(c, scratch);
