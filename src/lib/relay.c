@@ -719,10 +719,15 @@ static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 	if (wake)
 		eventfd_write(w->evfd, 1);
 	/* c may be released by the worker from here on; this call's
-	 * reference keeps its memory.  Without its byte appfd could not be
-	 * reset: the worker cuts c at its next pass (the application's
-	 * end, closed by the caller, gives it one) and the call fails. */
-	if (byte && send(appfd_peer, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
+	 * reference keeps its memory.  EPIPE: it was, appfd is closed (a
+	 * peer that ended the connection at once), and the application's
+	 * end was reset or finished all the same (relay_end.c finds the end
+	 * in this process): not an error.  Otherwise, without its byte
+	 * appfd could not be reset: the worker cuts c at its next pass (the
+	 * application's end, closed by the caller, gives it one) and the
+	 * call fails. */
+	if (byte && send(appfd_peer, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1 &&
+	    errno != EPIPE) {
 		late = errno;
 		atomic_store(&c->late_err, late);
 		eventfd_write(w->evfd, 1);
