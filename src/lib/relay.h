@@ -61,8 +61,11 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
  * MSG_DONTWAIT); for a datagram they must be non-blocking (GnuTLS's DTLS
  * reads with plain recv()).  The checks that prove this are skipped
  * (seven system calls per connection, docs/architecture.md
- * "Performance"); the rest, the byte from appfd_peer included, is the
- * same.
+ * "Performance"); the rest is the same, except that a stream's byte from
+ * appfd_peer is sent last, once the connection is the worker's: its
+ * arrival is what wakes the worker.  A connection the peer ended at
+ * once may be over by then; the application's end then reads as it
+ * ended (starttls_end() says how).
  */
 int tp_relay_add_pair(tp_relay *r, gnutls_session_t session, int netfd,
                       int appfd, int appfd_peer, int datagram);
