@@ -126,8 +126,9 @@ bench_bare_handshake(int fd, int server, gnutls_priority_t prio,
 	gnutls_session_t s;
 	int r;
 
+	/* GNUTLS_NO_TICKETS: as tlspool's sessions (starttls.c) */
 	if (gnutls_init(&s, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
-	                            GNUTLS_NO_SIGNAL) < 0)
+	                            GNUTLS_NO_SIGNAL | GNUTLS_NO_TICKETS) < 0)
 		return NULL;
 	gnutls_priority_set(s, prio);
 	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, creds);

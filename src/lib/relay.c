@@ -14,25 +14,49 @@
  * Outline
  *
  *   Threads.  tp_relay_new() starts nthreads workers.  Each owns an epoll
- *   set, an eventfd that wakes it, a list of its live connections and a run
- *   queue.  tp_relay_add() validates and prepares the descriptors in the
- *   caller's thread (so that bad arguments fail synchronously), picks the
- *   least loaded worker, appends the connection to that worker's mutex
- *   protected "incoming" list and writes the eventfd.  From then on exactly
- *   one thread touches the connection and its GnuTLS session, so the
- *   per-connection state needs no locks (except what starttls_end() reads,
- *   below).
+ *   set, an eventfd, a list of its live connections and a run queue.
+ *   tp_relay_add() validates and prepares the descriptors in the caller's
+ *   thread (so that bad arguments fail synchronously), picks the least
+ *   loaded worker, registers both descriptors with that worker's epoll set
+ *   itself (epoll_ctl is thread-safe), then appends the connection to the
+ *   worker's mutex protected "incoming" list and wakes the worker.  For a
+ *   stream pair of tp_relay_add_pair() the wake-up is the pair's byte
+ *   ("Resetting"), sent only now, just after the append: one wake-up, no
+ *   eventfd.  Otherwise it is the eventfd (datagrams: appfd holds
+ *   nothing), or, for tp_relay_add(), the byte already in appfd, reported
+ *   by its registration.  A worker that gets an event for a connection it
+ *   has not taken yet takes the incoming list; if the caller has not
+ *   appended it yet (it is between its epoll_ctl and the append), the
+ *   worker keeps what the event said ("early", not run) and sets
+ *   early_wait under the mutex, and the caller, appending under the same
+ *   mutex, sees it and wakes the worker with the eventfd.  After the
+ *   append the worker may release the connection at any time; the
+ *   caller's reference (refs) keeps its memory until the call returns.
+ *   If appfd cannot be
+ *   registered the call fails at once; if netfd cannot, or the byte cannot
+ *   be sent, the worker may already hold an event that names the
+ *   connection, so it is handed over all the same and the worker cuts it
+ *   (no close_notify; the application's end is reset, and for the byte
+ *   the call fails).  From then on exactly one thread touches the
+ *   connection and its GnuTLS session, so the per-connection state needs
+ *   no locks (except what starttls_end() reads, below).
  *
  *   Events.  Both descriptors are registered once, edge-triggered, for
- *   reading and writing (no epoll_ctl per state change).  An event only
- *   records readiness in the end's rd/wr flags and queues the connection; a
- *   flag is cleared when a call on that descriptor reports EAGAIN.  The run
- *   queue then "pumps" each queued connection: it makes as much progress as
- *   the flags allow, for a bounded number of steps so that one busy
- *   connection cannot starve the others (a connection that used its budget
- *   is queued again and epoll_wait does not block).  Releasing happens only
- *   in the pump, after every event of the batch was recorded, so no stale
- *   event can name a freed connection.
+ *   reading; EPOLLOUT is added (EPOLL_CTL_MOD, tp_relay_want_out) the
+ *   first time a write on that descriptor finds no room, and stays.  So
+ *   the registration reports only what is there to read, and an
+ *   application that reads what the relay wrote does not wake it until a
+ *   write had to wait.  An event only records readiness in the end's rd/wr
+ *   flags and queues the connection; a flag is cleared when a call on that
+ *   descriptor reports EAGAIN.  The rd flags start cleared (the
+ *   registration reports what is there already, so the first pass reads
+ *   nothing epoll did not announce), the wr flags set (a fresh socket has
+ *   room).  The run queue then "pumps" each queued connection: it makes as
+ *   much progress as the flags allow, for a bounded number of steps so
+ *   that one busy connection cannot starve the others (a connection that
+ *   used its budget is queued again and epoll_wait does not block).
+ *   Releasing happens only in the pump, after every event of the batch
+ *   was recorded, so no stale event can name a freed connection.
  *
  *   Data.  Each direction reads into the worker's scratch buffer (one
  *   record, 16 KiB) and forwards at once.  Only what the other side would
@@ -194,40 +218,29 @@ static void on_event(struct worker *w, struct end *e, uint32_t ev)
 		tp_relay_spill_drop(&c->down);
 		c->downs = DOWN_DONE;
 	}
-	enqueue(w, c);
+	if (c->taken) {
+		enqueue(w, c);
+	} else if (!c->early) {
+		/* Registered, not yet on the incoming list: what the event
+		 * said is kept until it is (settle_early). */
+		c->early = true;
+		w->nearly++;
+	}
 }
 
-static int watch(struct worker *w, struct end *e)
+/* Take the connections handed over by tp_relay_add, which registered
+ * them with epoll itself before it put them on the incoming list. */
+static void take_list(struct worker *w, struct conn *c)
 {
-	struct epoll_event ev = {
-	        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-	        .data.ptr = e,
-	};
+	struct conn *next;
 
-	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, e->fd, &ev);
-}
-
-/* Register the connections handed over by tp_relay_add.  A failure here
- * (ENOMEM, ENOSPC: max_user_watches) can only release the connection. */
-static void take_incoming(struct worker *w)
-{
-	struct conn *c, *next;
-	eventfd_t v;
-
-	eventfd_read(w->evfd, &v);
-	pthread_mutex_lock(&w->mu);
-	c = w->incoming;
-	w->incoming = NULL;
-	pthread_mutex_unlock(&w->mu);
 	for (; c != NULL; c = next) {
 		next = c->next;
-		c->prev = c->next = NULL;
-		/* On the live list only once registered: a connection that
-		 * fails here is released from no list. */
-		if (watch(w, &c->net) < 0 || watch(w, &c->app) < 0) {
-			tp_relay_cut(c, STARTTLS_END_ERROR, WHY_ERRNO, errno);
-			tp_relay_conn_release(c);
-			continue;
+		c->prev = NULL;
+		c->taken = true;
+		if (c->early) {
+			c->early = false;
+			w->nearly--;
 		}
 		c->next = w->live;
 		if (w->live != NULL)
@@ -238,9 +251,46 @@ static void take_incoming(struct worker *w)
 			c->idling = true;
 			w->ndgram++;
 		}
+		/* netfd could not be registered (ENOMEM, ENOSPC:
+		 * max_user_watches): cut, released by the pump after this
+		 * batch's events, as always. */
+		if (c->add_err != 0)
+			tp_relay_cut(c, STARTTLS_END_ERROR, WHY_ERRNO,
+			             c->add_err);
 		/* Try both sides at once: gnutls may already hold records
 		 * that arrived with the end of the handshake. */
 		enqueue(w, c);
+	}
+}
+
+static void take_incoming(struct worker *w)
+{
+	struct conn *c;
+
+	pthread_mutex_lock(&w->mu);
+	c = w->incoming;
+	w->incoming = NULL;
+	pthread_mutex_unlock(&w->mu);
+	take_list(w, c);
+}
+
+/* Connections whose registration reported an event before tp_relay_add
+ * put them on the incoming list: take them if they are there now, else
+ * ask (under the mutex, so that no append is missed) to be woken by the
+ * eventfd when one comes. */
+static void settle_early(struct worker *w)
+{
+	struct conn *c;
+
+	while (w->nearly > 0) {
+		pthread_mutex_lock(&w->mu);
+		c = w->incoming;
+		w->incoming = NULL;
+		w->early_wait = c == NULL;
+		pthread_mutex_unlock(&w->mu);
+		if (c == NULL)
+			return;
+		take_list(w, c);
 	}
 }
 
@@ -278,6 +328,7 @@ static void *worker_main(void *arg)
 
 	while (!atomic_load(&w->stop)) {
 		bool tick = w->ndgram > 0 || w->ndrain > 0;
+		bool take = false;
 		int n = epoll_wait(w->epfd, ev, 64,
 		                   w->rhead != NULL ? 0
 		                   : tick           ? IDLE_TICK_MS
@@ -288,12 +339,24 @@ static void *worker_main(void *arg)
 				continue;
 			break; /* cannot happen with a valid epfd */
 		}
+		/* An event for a connection not taken yet: its registration
+		 * reported readiness (tp_relay_add). */
 		for (int i = 0; i < n; i++) {
-			if (ev[i].data.ptr == NULL)
-				take_incoming(w);
-			else
-				on_event(w, ev[i].data.ptr, ev[i].events);
+			struct end *e = ev[i].data.ptr;
+			eventfd_t v;
+
+			/* the eventfd: a connection to take, or stop */
+			if (e == NULL)
+				eventfd_read(w->evfd, &v);
+			if (e == NULL || !e->c->taken)
+				take = true;
 		}
+		if (take)
+			take_incoming(w);
+		for (int i = 0; i < n; i++)
+			if (ev[i].data.ptr != NULL)
+				on_event(w, ev[i].data.ptr, ev[i].events);
+		settle_early(w);
 		run_queue(w);
 		if (w->ndgram > 0 || w->ndrain > 0)
 			sweep(w);
@@ -544,6 +607,10 @@ static int check_peer(struct conn *c, int appfd_peer, bool trusted)
 	c->app_peer = appfd_peer;
 	c->app_dev = st.st_dev;
 	c->app_ino = st.st_ino;
+	c->lag = !c->datagram;
+	/* a stream pair the caller made itself: the byte goes last (add) */
+	if (trusted && !c->datagram)
+		return 0;
 	if (send(appfd_peer, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
 		if (errno == ENOTCONN || errno == EPIPE)
 			errno = EINVAL;
@@ -551,15 +618,35 @@ static int check_peer(struct conn *c, int appfd_peer, bool trusted)
 	}
 	if (c->datagram && keep_dgram_head(c))
 		return 0;
-	/* a pair the caller made itself: the stream's byte is there */
 	if (c->datagram ? recv(c->app.fd, &b, 1, MSG_DONTWAIT) != 1
-	    : trusted   ? 0
 	                : ioctl(c->app.fd, SIOCINQ, &q) < 0 || q != 1) {
 		errno = EINVAL;
 		return -1;
 	}
-	c->lag = !c->datagram;
 	return 0;
+}
+
+/* Edge-triggered, for reading; for writing too once a write found no
+ * room (tp_relay_want_out).  See "Events" in the outline. */
+static int watch(struct worker *w, struct end *e, int op)
+{
+	struct epoll_event ev = {
+	        .events = EPOLLIN | EPOLLRDHUP | EPOLLET |
+	                  (e->out ? EPOLLOUT : 0),
+	        .data.ptr = e,
+	};
+
+	return epoll_ctl(w->epfd, op, e->fd, &ev);
+}
+
+int tp_relay_want_out(struct end *e)
+{
+	e->wr = false;
+	if (e->out)
+		return 0;
+	e->out = true;
+	/* The registration reports at once whether there is room now. */
+	return watch(e->c->w, e, EPOLL_CTL_MOD);
 }
 
 static struct worker *least_loaded(tp_relay *r)
@@ -577,7 +664,8 @@ static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 {
 	struct conn *c = NULL;
 	struct worker *w;
-	int err;
+	int err, late = 0;
+	bool wake, byte;
 
 	if (r == NULL || session == NULL || netfd == appfd ||
 	    appfd_peer == appfd || appfd_peer == netfd) {
@@ -602,7 +690,9 @@ static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 		goto err;
 	}
 	c->datagram = datagram != 0;
-	c->app = (struct end){.c = c, .fd = appfd, .rd = true, .wr = true};
+	/* Room to write until a write finds none; data to read when epoll
+	 * says so (the registration reports what is there already). */
+	c->app = (struct end){.c = c, .fd = appfd, .wr = true};
 	if (check_peer(c, appfd_peer, trusted) < 0) {
 		tp_fail(errno, "relay: appfd_peer: %s",
 		        errno == EINVAL ? "not the other end of appfd"
@@ -621,18 +711,59 @@ static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 		gnutls_transport_set_vec_push_function(session, tp_relay_push);
 	}
 	c->s = session;
-	c->net = (struct end){.c = c, .fd = netfd, .rd = true, .wr = true};
+	c->net = (struct end){.c = c, .fd = netfd, .wr = true};
 	c->w = w = least_loaded(r);
-	/* Counted before the worker sees it, so that tp_relay_count never
+	/* Registered here, in the caller's thread (epoll_ctl is
+	 * thread-safe), before the connection goes on the incoming list; see
+	 * "Threads" in the outline.  A failure of the first fails the call. */
+	if (watch(w, &c->app, EPOLL_CTL_ADD) < 0) {
+		tp_fail(errno, "relay: epoll: %s", strerror(errno));
+		goto err;
+	}
+	/* The worker may hold an event that names c already (appfd of
+	 * tp_relay_add holds a byte): c is the worker's to release now. */
+	if (watch(w, &c->net, EPOLL_CTL_ADD) < 0)
+		c->add_err = errno;
+	/* Counted before the worker takes it, so that tp_relay_count never
 	 * misses a connection in transit. */
 	atomic_fetch_add(&w->nconn, 1);
 	atomic_fetch_add(&r->count, 1);
 	tp_relay_reg_add(c);
+	/* What wakes the worker to take it: a stream pair's byte, sent just
+	 * after c goes on the list (the worker finds it there), else the
+	 * eventfd; and the eventfd for a worker that had an event of c
+	 * before the append (early_wait). */
+	byte = trusted && !c->datagram;
+	wake = !byte || c->add_err != 0;
+	atomic_store(&c->refs, 2); /* the worker's, and this call's */
 	pthread_mutex_lock(&w->mu);
 	c->next = w->incoming;
 	w->incoming = c;
+	wake = wake || w->early_wait;
+	w->early_wait = false;
 	pthread_mutex_unlock(&w->mu);
-	eventfd_write(w->evfd, 1);
+	if (wake)
+		eventfd_write(w->evfd, 1);
+	/* c may be released by the worker from here on; this call's
+	 * reference keeps its memory.  EPIPE: it was, appfd is closed (a
+	 * peer that ended the connection at once), and the application's
+	 * end was reset or finished all the same (relay_end.c finds the end
+	 * in this process): not an error.  Otherwise, without its byte
+	 * appfd could not be reset: the worker cuts c at its next pass (the
+	 * application's end, closed by the caller, gives it one) and the
+	 * call fails. */
+	if (byte && send(appfd_peer, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1 &&
+	    errno != EPIPE) {
+		late = errno;
+		atomic_store(&c->late_err, late);
+		eventfd_write(w->evfd, 1);
+	}
+	tp_relay_conn_unref(c);
+	if (late != 0) {
+		tp_fail(late, "relay: appfd_peer: %s", strerror(late));
+		errno = late;
+		return -1;
+	}
 	return 0;
 
 err:

@@ -24,7 +24,7 @@ tp_relay *tp_relay_new(unsigned nthreads);
  * Hand over a connection whose handshake is complete.  Takes ownership of
  * session, netfd and appfd in every case: on failure they are released
  * (gnutls_deinit, close) before returning -1 with errno (EINVAL, EBADF,
- * ENOTSOCK, ENOMEM) and a detail for starttls_errstr().
+ * ENOTSOCK, ENOMEM, ENOSPC) and a detail for starttls_errstr().
  *
  * Both descriptors must be sockets; they are made non-blocking and
  * close-on-exec.  The session's transport is set to netfd and its push
@@ -55,11 +55,17 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 
 /*
  * tp_relay_add() for descriptors the caller made itself (starttls.c's
- * hand-off): netfd and appfd are already non-blocking and close-on-exec,
- * netfd a socket and appfd/appfd_peer a fresh socketpair of the kind the
- * mode needs.  The checks that prove this are skipped (seven system calls
- * per connection, docs/architecture.md "Performance"); the rest, the byte
- * from appfd_peer included, is the same.
+ * hand-off): netfd and appfd are close-on-exec, netfd a socket and
+ * appfd/appfd_peer a fresh socketpair of the kind the mode needs.  For a
+ * stream they may be blocking (every call of the relay on them passes
+ * MSG_DONTWAIT); for a datagram they must be non-blocking (GnuTLS's DTLS
+ * reads with plain recv()).  The checks that prove this are skipped
+ * (seven system calls per connection, docs/architecture.md
+ * "Performance"); the rest is the same, except that a stream's byte from
+ * appfd_peer is sent last, once the connection is the worker's: its
+ * arrival is what wakes the worker.  A connection the peer ended at
+ * once may be over by then; the application's end then reads as it
+ * ended (starttls_end() says how).
  */
 int tp_relay_add_pair(tp_relay *r, gnutls_session_t session, int netfd,
                       int appfd, int appfd_peer, int datagram);

@@ -326,11 +326,17 @@ void tp_relay_app_reset(struct conn *c)
 }
 
 /* A clean end: EOF for the application, and nothing left in appfd that
- * would turn the close into a reset. */
+ * would turn the close into a reset.  Once shut, appfd gets nothing more:
+ * a stream's recv() that returns less than it asked for took the rest
+ * (usually the kept byte alone: one call); a SOCK_SEQPACKET recv() takes
+ * one message. */
 void tp_relay_app_finish(struct conn *c, unsigned char *scratch)
 {
 	shutdown(c->app.fd, SHUT_RDWR);
-	for (int i = 0; i < 64; i++)
-		if (recv(c->app.fd, scratch, BLOCK, MSG_DONTWAIT) <= 0)
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = recv(c->app.fd, scratch, BLOCK, MSG_DONTWAIT);
+
+		if (n <= 0 || (!c->datagram && n < BLOCK))
 			break;
+	}
 }

@@ -62,6 +62,7 @@ struct end {
 	struct conn *c;
 	int fd;
 	bool rd, wr;
+	bool out; /* EPOLLOUT registered (tp_relay_want_out) */
 };
 
 /* Read-ahead from a stream's network socket (relay_io.c, tp_relay_pull):
@@ -95,17 +96,24 @@ struct conn {
 	enum down_state downs;
 	bool datagram;
 	bool queued;
-	bool recv_wants_wr; /* gnutls_record_recv blocked on a write */
-	bool app_rdhup;     /* epoll saw the application shut its end */
-	bool lag;           /* stream: the byte at appfd's head was forwarded */
-	bool keep_head;     /* datagram: the message at appfd's head was
-	                       forwarded; new ones are peeked behind it
-	                       (relay_io.c, app_recv_kept) */
-	bool draining;      /* DOWN_CUT, counted in the worker's ndrain */
-	bool give_up;       /* DOWN_CUT: the drain timeout passed */
-	bool idling;        /* datagram, counted in the worker's ndgram */
-	long long last_ms;  /* datagram: the last progress, for idling;
-	                       DOWN_CUT: the last delivery, for giving up */
+	bool taken;          /* on the worker's live list (take_incoming) */
+	bool early;          /* an event came before it was taken */
+	int add_err;         /* tp_relay_add could not register netfd */
+	atomic_int late_err; /* tp_relay_add_pair could not send the byte */
+	bool late_seen;      /* late_err acted on */
+	atomic_int refs;     /* the worker's, and tp_relay_add's until it
+	                        returns */
+	bool recv_wants_wr;  /* gnutls_record_recv blocked on a write */
+	bool app_rdhup;      /* epoll saw the application shut its end */
+	bool lag;          /* stream: the byte at appfd's head was forwarded */
+	bool keep_head;    /* datagram: the message at appfd's head was
+	                      forwarded; new ones are peeked behind it
+	                      (relay_io.c, app_recv_kept) */
+	bool draining;     /* DOWN_CUT, counted in the worker's ndrain */
+	bool give_up;      /* DOWN_CUT: the drain timeout passed */
+	bool idling;       /* datagram, counted in the worker's ndgram */
+	long long last_ms; /* datagram: the last progress, for idling;
+	                      DOWN_CUT: the last delivery, for giving up */
 	atomic_bool up_done; /* ups == UP_DONE, for tp_relay_flush */
 	/* The application's end: its number when handed over, and its
 	 * identity, by which starttls_end() and the reset find it. */
@@ -122,16 +130,18 @@ struct conn {
 struct worker {
 	tp_relay *r;
 	pthread_t tid;
-	int epfd, evfd;
+	int epfd, evfd; /* evfd: tp_relay_free's wake-up */
 	atomic_size_t nconn;
 	atomic_bool stop;
-	pthread_mutex_t mu; /* protects incoming */
+	pthread_mutex_t mu; /* protects incoming and early_wait */
+	bool early_wait;    /* the worker waits for an early connection */
 	struct conn *incoming;
-	struct conn *live;                   /* worker thread only */
-	struct conn *rhead, **rtail;         /* worker thread only */
-	size_t ndgram;                       /* worker thread only */
-	size_t ndrain;                       /* worker thread only */
-	long long next_idle_ms;              /* worker thread only */
+	struct conn *live;           /* worker thread only */
+	struct conn *rhead, **rtail; /* worker thread only */
+	size_t ndgram;               /* worker thread only */
+	size_t ndrain;               /* worker thread only */
+	size_t nearly;          /* connections with an event, not yet taken */
+	long long next_idle_ms; /* worker thread only */
 	unsigned char scratch[UP_CHUNK + 1]; /* worker thread only */
 };
 
@@ -172,6 +182,11 @@ void tp_relay_app_reset(struct conn *c);
 /* Release appfd cleanly: the application reads EOF. */
 void tp_relay_app_finish(struct conn *c, unsigned char *scratch);
 
+/* A write on e found no room: clear e->wr and register EPOLLOUT, once
+ * for the connection's life (relay.c, "Events").  -1 with errno if
+ * epoll_ctl failed. */
+int tp_relay_want_out(struct end *e);
+
 /* --- a connection in its worker (relay_io.c) --- */
 
 void tp_relay_spill_drop(struct spill *sp);
@@ -186,6 +201,8 @@ void tp_relay_release_session(tp_relay *r, gnutls_session_t s);
 /* Record the end, close both descriptors, free c (worker thread, or
  * tp_relay_free after the workers stopped). */
 void tp_relay_conn_release(struct conn *c);
+/* Drop a reference to c; the last frees it. */
+void tp_relay_conn_unref(struct conn *c);
 /* End c other than by the peer's close_notify. */
 void tp_relay_cut(struct conn *c, starttls_end_kind kind, enum why why,
                   int code);

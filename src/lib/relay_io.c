@@ -84,14 +84,15 @@ int tp_relay_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
 
 /* gnutls's own push uses send() without MSG_NOSIGNAL unless the session
  * was made with GNUTLS_NO_SIGNAL; a peer that resets must not kill the
- * application with SIGPIPE, whatever flags the session had. */
+ * application with SIGPIPE, whatever flags the session had.  MSG_DONTWAIT:
+ * a stream's network descriptor may be blocking (tp_relay_add_pair). */
 ssize_t tp_relay_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
 {
 	struct conn *c = p;
 	struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov,
 	                   .msg_iovlen = (size_t)iovcnt};
 
-	return sendmsg(c->net.fd, &m, MSG_NOSIGNAL);
+	return sendmsg(c->net.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 /* The session goes first, then what it used (the hook). */
@@ -160,7 +161,13 @@ void tp_relay_conn_release(struct conn *c)
 		w->ndrain--;
 	atomic_fetch_sub(&w->nconn, 1);
 	atomic_fetch_sub(&w->r->count, 1);
-	free(c);
+	tp_relay_conn_unref(c);
+}
+
+void tp_relay_conn_unref(struct conn *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) == 1)
+		free(c);
 }
 
 /*
@@ -232,6 +239,14 @@ static void up_failed(struct conn *c, int err, int e)
 
 /* --- moving data --- */
 
+/* A write on e found no room: wait for EPOLLOUT.  If it cannot be
+ * registered, nothing would ever wake the connection: cut. */
+static void blocked_out(struct conn *c, struct end *e)
+{
+	if (tp_relay_want_out(e) < 0)
+		tp_relay_cut(c, STARTTLS_END_ERROR, WHY_ERRNO, errno);
+}
+
 static void count(atomic_ullong *a, size_t n)
 {
 	atomic_store_explicit(a,
@@ -277,7 +292,7 @@ static int tls_send(struct conn *c, const unsigned char *p, size_t len,
 			*sent += (size_t)r;
 			count(&c->bytes_out, (size_t)r);
 		} else if (r == GNUTLS_E_AGAIN) {
-			c->net.wr = false;
+			blocked_out(c, &c->net);
 			return 0;
 		} else if (r == GNUTLS_E_INTERRUPTED) {
 			continue;
@@ -302,7 +317,7 @@ static ssize_t app_send(struct conn *c, const unsigned char *p, size_t len)
 		n = send(c->app.fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		c->app.wr = false;
+		blocked_out(c, &c->app);
 		return 0;
 	}
 	if (n > 0)
@@ -472,7 +487,7 @@ static int step_up(struct conn *c, unsigned char *scratch)
 	/* UP_BYE with nothing left: close_notify (RFC 8446 s6.1). */
 	r = gnutls_bye(c->s, GNUTLS_SHUT_WR);
 	if (r == GNUTLS_E_AGAIN) {
-		c->net.wr = false;
+		blocked_out(c, &c->net);
 		return 0;
 	}
 	if (r == GNUTLS_E_INTERRUPTED)
@@ -551,8 +566,12 @@ static int down_cut(struct conn *c)
 		c->last_ms = tp_relay_mono_ms();
 		return 1;
 	}
-	if (!c->give_up && app_unread(c))
-		return 0; /* woken by EPOLLOUT as it reads, or the tick */
+	if (!c->give_up && app_unread(c)) {
+		/* woken by EPOLLOUT as it reads, or the tick */
+		if (!c->app.out && tp_relay_want_out(&c->app) < 0)
+			c->give_up = true;
+		return 0;
+	}
 	tp_relay_spill_drop(&c->down);
 	c->downs = DOWN_DONE;
 	return 1;
@@ -584,7 +603,7 @@ static int recv_again(struct conn *c)
 	/* A TLS 1.3 KeyUpdate reply can block recv on a write. */
 	if (gnutls_record_get_direction(c->s) == 1) {
 		c->recv_wants_wr = true;
-		c->net.wr = false;
+		blocked_out(c, &c->net);
 		return 0;
 	}
 	/* GnuTLS also answers AGAIN after a post-handshake message (a TLS
@@ -657,7 +676,13 @@ static int step_down(struct conn *c, unsigned char *scratch)
 
 enum pump_result tp_relay_pump(struct conn *c, unsigned char *scratch)
 {
-	int budget = BUDGET, up, down;
+	int budget = BUDGET, up, down, e;
+
+	/* tp_relay_add_pair could not send the byte (relay.c, "Threads") */
+	if (!c->late_seen && (e = atomic_load(&c->late_err)) != 0) {
+		c->late_seen = true;
+		tp_relay_cut(c, STARTTLS_END_ERROR, WHY_ERRNO, e);
+	}
 
 	for (;;) {
 		up = step_up(c, scratch);

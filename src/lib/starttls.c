@@ -398,10 +398,14 @@ static int start_session(struct call *c)
 	if (!c->server && client_credentials(c, &creds) != 0)
 		return -1;
 	/* GNUTLS_NO_SIGNAL: a peer that vanishes must not raise SIGPIPE in
-	 * the application's process. */
+	 * the application's process.  GNUTLS_NO_TICKETS: no session is ever
+	 * resumed (a resumed session shows no certificate to authenticate),
+	 * so a client asks for no tickets (RFC 8446 s4.2.9: no
+	 * psk_key_exchange_modes, the server sends no NewSessionTicket) and
+	 * a server makes none; docs/architecture.md, "Performance". */
 	r = gnutls_init(&c->session,
 	                (c->server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
-	                        GNUTLS_NO_SIGNAL |
+	                        GNUTLS_NO_SIGNAL | GNUTLS_NO_TICKETS |
 	                        (c->datagram ? GNUTLS_DATAGRAM : 0));
 	if (r < 0)
 		return tp_fail(ENOMEM, "gnutls_init: %s", gnutls_strerror(r));
@@ -595,17 +599,21 @@ static int hand_off(struct call *c)
 	int pair[2], rv, off = 0, on = 1;
 	tp_relay *r;
 
-	/* Both ends non-blocking and close-on-exec from the start, the
-	 * application's made blocking again, the network's non-blocking: three
-	 * system calls where fcntl's get-and-set took eight
+	/* Close-on-exec from the start.  A stream's descriptors stay as they
+	 * are: the relay passes MSG_DONTWAIT on every call it makes on them,
+	 * and the application's end is blocking.  A datagram's relay end and
+	 * network descriptor must be non-blocking (GnuTLS's DTLS reads with
+	 * plain recv()): the pair is made so, the application's end made
+	 * blocking again, the network's made non-blocking, one ioctl each
 	 * (docs/architecture.md, "Performance"). */
 	if (socketpair(AF_UNIX,
-	               (c->datagram ? SOCK_SEQPACKET : SOCK_STREAM) |
-	                       SOCK_CLOEXEC | SOCK_NONBLOCK,
+	               c->datagram
+	                       ? SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK
+	                       : SOCK_STREAM | SOCK_CLOEXEC,
 	               0, pair) != 0)
 		return tp_fail(errno, "socketpair: %s", strerror(errno));
-	if (ioctl(pair[0], FIONBIO, &off) != 0 ||
-	    ioctl(c->net, FIONBIO, &on) != 0) {
+	if (c->datagram && (ioctl(pair[0], FIONBIO, &off) != 0 ||
+	                    ioctl(c->net, FIONBIO, &on) != 0)) {
 		rv = errno;
 		close(pair[0]);
 		close(pair[1]);

@@ -918,6 +918,55 @@ START_TEST(checksni_sees_long_sni)
 }
 END_TEST
 
+/* A raw GnuTLS client that asks for session tickets: does the server
+ * (starttls_server, echoing) send one before its echo?  1 if it did. */
+static int raw_client_got_ticket(unsigned p)
+{
+	gnutls_session_t ses;
+	gnutls_certificate_credentials_t cred;
+	char buf[16];
+	int fd = connect_to(p), got;
+	ssize_t n;
+
+	gnutls_certificate_allocate_credentials(&cred);
+	gnutls_init(&ses, GNUTLS_CLIENT);
+	gnutls_set_default_priority(ses);
+	gnutls_credentials_set(ses, GNUTLS_CRD_CERTIFICATE, cred);
+	gnutls_server_name_set(ses, GNUTLS_NAME_DNS, "www.example.test", 16);
+	gnutls_transport_set_int(ses, fd);
+	gnutls_handshake_set_timeout(ses, 3000);
+	ck_assert_int_eq(gnutls_handshake(ses), 0);
+	ck_assert_int_eq(gnutls_protocol_get_version(ses), GNUTLS_TLS1_3);
+	ck_assert_int_eq(gnutls_record_send(ses, "ping\n", 5), 5);
+	/* a NewSessionTicket comes before the echo (RFC 8446 s4.6.1) */
+	do
+		n = gnutls_record_recv(ses, buf, sizeof(buf));
+	while (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED);
+	ck_assert_int_eq(n, 5);
+	got = (gnutls_session_get_flags(ses) & GNUTLS_SFLAGS_SESSION_TICKET) !=
+	      0;
+	gnutls_bye(ses, GNUTLS_SHUT_WR);
+	gnutls_deinit(ses);
+	gnutls_certificate_free_credentials(cred);
+	close(fd);
+	return got;
+}
+
+/* No session is ever resumed (a resumed session shows no certificate to
+ * authenticate): a server issues no ticket, which also spares the work
+ * (docs/architecture.md, "Performance"). */
+START_TEST(server_issues_no_ticket)
+{
+	struct server *s = start_server(L_SNI, "www.example.test",
+	                                STARTTLS_PEERCERT_NONE, NULL, 1);
+
+	ck_assert_int_eq(raw_client_got_ticket(port[L_SNI]), 0);
+	join_server(s);
+	ck_assert_int_ge(s->rv, 0);
+	free(s);
+}
+END_TEST
+
 /* --- the context API -------------------------------------------------------- */
 
 struct sni_count {
@@ -1058,6 +1107,7 @@ static Suite *suite(void)
 	tcase_add_test(neg, context_errors);
 	tcase_add_test(pos, two_contexts);
 	tcase_add_test(pos, server_authenticated);
+	tcase_add_test(pos, server_issues_no_ticket);
 	tcase_add_test(pos, reference_name_from_certificate);
 	tcase_add_test(pos, mutual_domains);
 	tcase_add_test(pos, no_descriptor_leaks);
