@@ -32,12 +32,7 @@ die() {
 	exit 1
 }
 
-# Is process $1 alive?  A zombie is not: a daemon that ended is reaped
-# by PID 1, which may take its time (or never come) in a container.
-alive() {
-	kill -0 "$1" 2>/dev/null || return 1
-	[ "$(sed -n 's/^.*) \(.\).*$/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]
-}
+. "$(dirname "$0")/daemon.sh" # alive, stop_pid
 
 cmd=${1:-}
 dir=${2:-}
@@ -49,14 +44,7 @@ stop)
 	pidf=$dir/run/master.pid
 	[ -s "$pidf" ] || exit 0
 	pid=$(cat "$pidf")
-	if kill "$pid" 2>/dev/null; then
-		i=0
-		while alive "$pid" && [ $i -lt 100 ]; do
-			sleep 0.05
-			i=$((i + 1))
-		done
-		kill -9 "$pid" 2>/dev/null || true
-	fi
+	stop_pid "$pid"
 	exit 0
 	;;
 start) ;;

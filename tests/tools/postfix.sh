@@ -31,12 +31,7 @@ die() {
 	exit 1
 }
 
-# Is process $1 alive?  A zombie is not: a daemon that ended is reaped
-# by PID 1, which may take its time (or never come) in a container.
-alive() {
-	kill -0 "$1" 2>/dev/null || return 1
-	[ "$(sed -n 's/^.*) \(.\).*$/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]
-}
+. "$(dirname "$0")/daemon.sh" # alive, stop_pid
 
 cmd=${1:-}
 dir=${2:-}
@@ -51,14 +46,7 @@ stop)
 	[ -s "$pidf" ] && pid=$(tr -d ' ' <"$pidf")
 	# SIGTERM: the master passes it to its children and ends ("postfix
 	# stop" does the same after seconds of checks)
-	if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
-		i=0
-		while alive "$pid" && [ $i -lt 100 ]; do
-			sleep 0.05
-			i=$((i + 1))
-		done
-		kill -9 "$pid" 2>/dev/null || true
-	fi
+	[ -z "$pid" ] || stop_pid "$pid"
 	exit 0
 	;;
 start) ;;
