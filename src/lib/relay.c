@@ -660,7 +660,8 @@ static struct worker *least_loaded(tp_relay *r)
 }
 
 static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
-               int appfd_peer, int datagram, bool trusted)
+               int appfd_peer, int datagram, bool trusted,
+               struct tp_ahead *ahead)
 {
 	struct conn *c = NULL;
 	struct worker *w;
@@ -712,6 +713,12 @@ static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 	}
 	c->s = session;
 	c->net = (struct end){.c = c, .fd = netfd, .wr = true};
+	/* Read before the hand-off: the first pump gives it to the session
+	 * (tp_relay_pump looks at c->ra), epoll could not announce it. */
+	if (ahead != NULL && ahead->len > 0 && !c->datagram) {
+		c->ra = *ahead;
+		*ahead = (struct tp_ahead){0};
+	}
 	c->w = w = least_loaded(r);
 	/* Registered here, in the caller's thread (epoll_ctl is
 	 * thread-safe), before the connection goes on the incoming list; see
@@ -758,6 +765,8 @@ static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 		atomic_store(&c->late_err, late);
 		eventfd_write(w->evfd, 1);
 	}
+	if (ahead != NULL)
+		tp_ahead_drop(ahead); /* held nothing */
 	tp_relay_conn_unref(c);
 	if (late != 0) {
 		tp_fail(late, "relay: appfd_peer: %s", strerror(late));
@@ -768,7 +777,11 @@ static int add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
 
 err:
 	err = errno;
+	if (c != NULL)
+		tp_ahead_drop(&c->ra);
 	free(c);
+	if (ahead != NULL)
+		tp_ahead_drop(ahead);
 	if (session != NULL)
 		tp_relay_release_session(r, session);
 	close(netfd);
@@ -781,11 +794,12 @@ err:
 int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
                  int appfd_peer, int datagram)
 {
-	return add(r, session, netfd, appfd, appfd_peer, datagram, false);
+	return add(r, session, netfd, appfd, appfd_peer, datagram, false, NULL);
 }
 
 int tp_relay_add_pair(tp_relay *r, gnutls_session_t session, int netfd,
-                      int appfd, int appfd_peer, int datagram)
+                      int appfd, int appfd_peer, int datagram,
+                      struct tp_ahead *ahead)
 {
-	return add(r, session, netfd, appfd, appfd_peer, datagram, true);
+	return add(r, session, netfd, appfd, appfd_peer, datagram, true, ahead);
 }

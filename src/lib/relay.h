@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "tlspool/starttls.h"
+#include "transport.h"
 
 typedef struct tp_relay tp_relay;
 
@@ -66,9 +67,15 @@ int tp_relay_add(tp_relay *r, gnutls_session_t session, int netfd, int appfd,
  * arrival is what wakes the worker.  A connection the peer ended at
  * once may be over by then; the application's end then reads as it
  * ended (starttls_end() says how).
+ *
+ * ahead (may be NULL) holds what the handshake's transport read from
+ * netfd beyond what the session took (transport.h): the relay gives it
+ * to the session before anything it reads itself, and takes the buffer
+ * in every case (*ahead is left empty).
  */
 int tp_relay_add_pair(tp_relay *r, gnutls_session_t session, int netfd,
-                      int appfd, int appfd_peer, int datagram);
+                      int appfd, int appfd_peer, int datagram,
+                      struct tp_ahead *ahead);
 
 /*
  * hook(gnutls_session_get_ptr(session)) runs after each session handed

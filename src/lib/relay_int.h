@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "relay.h"
+#include "transport.h"
 
 /* One TLS record of plaintext (RFC 8446 s5.1, RFC 5246 s6.2.1). */
 #define BLOCK 16384
@@ -65,16 +66,10 @@ struct end {
 	bool out; /* EPOLLOUT registered (tp_relay_want_out) */
 };
 
-/* Read-ahead from a stream's network socket (relay_io.c, tp_relay_pull):
- * one recv() serves several records (GnuTLS asks for a record's 5-byte
- * header, then its body), and is freed once empty: an idle connection
- * holds none.  See docs/architecture.md, "Performance". */
-#define READAHEAD 65536
-
-struct readahead {
-	unsigned char *buf;
-	unsigned off, len;
-};
+/* Read-ahead from a stream's network socket (relay_io.c, tp_relay_pull;
+ * struct tp_ahead in transport.h): freed once empty, so that an idle
+ * connection holds none.  See docs/architecture.md, "Performance". */
+#define READAHEAD TP_READAHEAD
 
 /* Data read from one side that the other side has not yet taken. */
 struct spill {
@@ -91,7 +86,7 @@ struct conn {
 	struct conn *prev, *next; /* the worker's live list */
 	struct conn *rnext;       /* the run queue */
 	struct spill up, down;
-	struct readahead ra; /* stream: network bytes GnuTLS has not taken */
+	struct tp_ahead ra; /* stream: network bytes GnuTLS has not taken */
 	enum up_state ups;
 	enum down_state downs;
 	bool datagram;

@@ -32,13 +32,6 @@ void tp_relay_spill_drop(struct spill *sp)
 
 /* --- the network transport of a stream --- */
 
-static void ra_drop(struct readahead *ra)
-{
-	free(ra->buf);
-	ra->buf = NULL;
-	ra->off = ra->len = 0;
-}
-
 /* GnuTLS's reads of the network: from the read-ahead while it holds
  * bytes, else one recv() of up to READAHEAD bytes (straight into buf when
  * GnuTLS asks for that much, or without memory).  EOF and errors come
@@ -58,7 +51,7 @@ ssize_t tp_relay_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 		if (n <= 0) {
 			int e = errno;
 
-			ra_drop(&c->ra); /* idle or ended: hold nothing */
+			tp_ahead_drop(&c->ra); /* idle or ended: hold nothing */
 			errno = e;
 			return n;
 		}
@@ -153,7 +146,7 @@ void tp_relay_conn_release(struct conn *c)
 	close(c->app.fd);
 	tp_relay_spill_drop(&c->up);
 	tp_relay_spill_drop(&c->down);
-	ra_drop(&c->ra);
+	tp_ahead_drop(&c->ra);
 	live_unlink(w, c);
 	if (c->idling)
 		w->ndgram--;

@@ -437,6 +437,7 @@ static int start_session(struct call *c)
 	}
 	c->io.fd = c->net;
 	c->io.deadline = c->deadline;
+	c->io.stream = !c->datagram;
 	tp_transport_deadline(c->session, &c->io);
 	if (left < 1)
 		left = 1;
@@ -634,7 +635,7 @@ static int hand_off(struct call *c)
 	tp_runtime_ref(c->rt);
 	gnutls_session_set_ptr(c->session, c->rt);
 	rv = tp_relay_add_pair(r, c->session, c->net, pair[1], pair[0],
-	                       c->datagram);
+	                       c->datagram, &c->io.ra);
 	c->session = NULL;
 	c->net = -1;
 	if (rv != 0) {
@@ -699,6 +700,7 @@ static int run(struct call *c, int fd, int proto, char *peername,
 		shutdown(c->net, SHUT_RDWR);
 		close(c->net);
 	}
+	tp_ahead_drop(&c->io.ra);
 	tp_runtime_release(c->rt);
 	errno = saved;
 	return rv;

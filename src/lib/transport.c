@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -42,19 +43,26 @@ static int wait_deadline(struct tp_deadline_io *c, short ev, long long cap_ms)
 	}
 }
 
+void tp_ahead_drop(struct tp_ahead *ra)
+{
+	free(ra->buf);
+	ra->buf = NULL;
+	ra->off = ra->len = 0;
+}
+
 static int deadline_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
 {
 	struct tp_deadline_io *c = p;
 
+	if (c->ra.len > 0)
+		return 1;
 	return wait_deadline(c, POLLIN,
 	                     ms == GNUTLS_INDEFINITE_TIMEOUT ? -1
 	                                                     : (long long)ms);
 }
 
-static ssize_t deadline_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+static ssize_t recv_deadline(struct tp_deadline_io *c, void *buf, size_t len)
 {
-	struct tp_deadline_io *c = p;
-
 	for (;;) {
 		ssize_t n = recv(c->fd, buf, len, MSG_DONTWAIT);
 
@@ -63,6 +71,32 @@ static ssize_t deadline_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 		if (wait_deadline(c, POLLIN, -1) < 0)
 			return -1;
 	}
+}
+
+/* A stream reads ahead (struct tp_ahead); EOF and errors come through
+ * once what was read before them is taken. */
+static ssize_t deadline_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	struct tp_deadline_io *c = p;
+	ssize_t n;
+	size_t k;
+
+	if (c->ra.len == 0) {
+		if (!c->stream || len >= TP_READAHEAD ||
+		    (c->ra.buf == NULL &&
+		     (c->ra.buf = malloc(TP_READAHEAD)) == NULL))
+			return recv_deadline(c, buf, len);
+		n = recv_deadline(c, c->ra.buf, TP_READAHEAD);
+		if (n <= 0)
+			return n;
+		c->ra.off = 0;
+		c->ra.len = (unsigned)n;
+	}
+	k = len < c->ra.len ? len : c->ra.len;
+	memcpy(buf, c->ra.buf + c->ra.off, k);
+	c->ra.off += (unsigned)k;
+	c->ra.len -= (unsigned)k;
+	return (ssize_t)k;
 }
 
 static ssize_t deadline_push(gnutls_transport_ptr_t p, const giovec_t *iov,

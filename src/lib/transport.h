@@ -5,14 +5,36 @@
 
 #include <gnutls/gnutls.h>
 
+/*
+ * Bytes read from a stream's socket that GnuTLS has not taken yet: one
+ * recv() of up to TP_READAHEAD bytes serves the 5-byte header and the body
+ * of every record that arrived together (a whole flight of the
+ * handshake), where GnuTLS alone makes two recv() per record.  buf holds
+ * TP_READAHEAD bytes, or is NULL (nothing held: an idle connection keeps
+ * no buffer).  The handshake's read-ahead goes to the relay at hand-off
+ * (tp_relay_add_pair), so that no byte is lost or read twice.
+ */
+#define TP_READAHEAD 65536
+
+struct tp_ahead {
+	unsigned char *buf;
+	unsigned off, len;
+};
+
+void tp_ahead_drop(struct tp_ahead *ra);
+
 struct tp_deadline_io {
 	int fd;
 	long long deadline; /* tp_mono_ms() */
 	int timed_out;      /* set when a wait met the deadline */
+	int stream;         /* read ahead into ra (not for datagrams) */
+	struct tp_ahead ra;
 };
 
 /* The session reads and writes io->fd, never waiting past io->deadline;
- * io must outlive the handshake. */
+ * io must outlive the handshake.  With io->stream set it reads ahead into
+ * io->ra (zeroed by the caller), which the caller hands to the relay or
+ * frees (tp_ahead_drop). */
 void tp_transport_deadline(gnutls_session_t s, struct tp_deadline_io *io);
 
 /* Plain blocking-style functions on fd again (for the relay, which makes

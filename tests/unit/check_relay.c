@@ -578,6 +578,73 @@ START_TEST(peer_garbage)
 }
 END_TEST
 
+/* What the handshake's transport read ahead (transport.h) goes to the
+ * session first, with nothing left in the socket for epoll to announce:
+ * records read together with the end of the handshake reach the
+ * application, and bytes that are no record cut the connection.  _i: 0
+ * records, 1 garbage. */
+static int relay_side_ahead(tp_relay *r, gnutls_session_t s, int netfd,
+                            const void *p, size_t len)
+{
+	struct tp_ahead ra = {malloc(TP_READAHEAD), 3, (unsigned)len};
+	int sp[2];
+
+	ck_assert_ptr_nonnull(ra.buf);
+	memset(ra.buf, 0x5a, 3); /* taken already: never given again */
+	memcpy(ra.buf + 3, p, len);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
+	                 0);
+	ck_assert_int_eq(tp_relay_add_pair(r, s, netfd, sp[1], sp[0], 0, &ra),
+	                 0);
+	ck_assert_ptr_null(ra.buf); /* the relay's now */
+	ck_assert_uint_eq(ra.len, 0);
+	return sp[0];
+}
+
+START_TEST(read_ahead_handed_over)
+{
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_new();
+	unsigned char wire[1024], junk[5 + 64] = {23, 3, 3, 0, 64};
+	char buf[11];
+	ssize_t n = 0;
+	int app;
+
+	memset(junk + 5, 0xa5, 64);
+	if (_i == 0) {
+		/* two records, read off the socket as the transport would */
+		tls_write(k.cli, "hello", 5);
+		tls_write(k.cli, " ahead", 6);
+		for (size_t got = 0; got < 2 * (5 + 5 + 17);) {
+			ssize_t m = recv(k.sfd, wire + n,
+			                 sizeof(wire) - (size_t)n, 0);
+
+			ck_assert_int_gt(m, 0);
+			n += m;
+			got = (size_t)n;
+		}
+		app = relay_side_ahead(r, k.srv, k.sfd, wire, (size_t)n);
+		app_read(app, buf, 11);
+		ck_assert_mem_eq(buf, "hello ahead", 11);
+		/* then what the socket brings */
+		tls_write(k.cli, "after", 5);
+		app_read(app, buf, 5);
+		ck_assert_mem_eq(buf, "after", 5);
+		app_write(app, "back!", 5);
+		tls_read(k.cli, buf, 5);
+		ck_assert_mem_eq(buf, "back!", 5);
+	} else {
+		app = relay_side_ahead(r, k.srv, k.sfd, junk, sizeof(junk));
+		ck_assert_int_eq(app_wait_end(app, 5000), 0);
+		expect_end(app, STARTTLS_END_ERROR, 0);
+	}
+	close(app);
+	wait_count(r, 0, 5000);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
+}
+END_TEST
+
 /* The peer resets (TCP) or vanishes (a Unix socket, where the relay's next
  * send fails with EPIPE at once) while the application is sending.  The
  * process keeps SIGPIPE's default action: a send without MSG_NOSIGNAL
@@ -1549,6 +1616,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(neg, add_rejects, 0,
 	                    sizeof(bad_adds) / sizeof(bad_adds[0]));
 	tcase_add_test(neg, peer_garbage);
+	tcase_add_loop_test(neg, read_ahead_handed_over, 0, 2);
 	tcase_add_loop_test(neg, peer_reset, 0, 2);
 	tcase_add_test(neg, app_closes_early);
 	tcase_add_loop_test(neg, peer_fin_without_close_notify, 0,
