@@ -61,8 +61,20 @@ static int deadline_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
 	                                                     : (long long)ms);
 }
 
+/* A read that follows a flight we sent waits for the peer's answer
+ * (round trip and the peer's work) almost always: it waits first, one
+ * system call less than a recv() that finds nothing.  A lone
+ * ChangeCipherSpec record is no flight: a TLS 1.3 client sends it right
+ * after the ServerHello (RFC 8446 appendix D.4), before its own work, so
+ * a server that received one alone waits for the rest, and a client that
+ * sent one finds the rest of the server's flight there already. */
 static ssize_t recv_deadline(struct tp_deadline_io *c, void *buf, size_t len)
 {
+	if (c->wait_first) {
+		c->wait_first = 0;
+		if (wait_deadline(c, POLLIN, -1) < 0)
+			return -1;
+	}
 	for (;;) {
 		ssize_t n = recv(c->fd, buf, len, MSG_DONTWAIT);
 
@@ -89,6 +101,7 @@ static ssize_t deadline_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 		n = recv_deadline(c, c->ra.buf, TP_READAHEAD);
 		if (n <= 0)
 			return n;
+		c->wait_first = n == 6 && c->ra.buf[0] == 20;
 		c->ra.off = 0;
 		c->ra.len = (unsigned)n;
 	}
@@ -97,6 +110,17 @@ static ssize_t deadline_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 	c->ra.off += (unsigned)k;
 	c->ra.len -= (unsigned)k;
 	return (ssize_t)k;
+}
+
+/* Is the write one ChangeCipherSpec record (type 20, one byte)? */
+static int lone_ccs(const giovec_t *iov, int iovcnt)
+{
+	size_t len = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	return len == 6 && iov[0].iov_len > 0 &&
+	       ((const unsigned char *)iov[0].iov_base)[0] == 20;
 }
 
 static ssize_t deadline_push(gnutls_transport_ptr_t p, const giovec_t *iov,
@@ -111,6 +135,8 @@ static ssize_t deadline_push(gnutls_transport_ptr_t p, const giovec_t *iov,
 	for (;;) {
 		ssize_t n = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 
+		if (n > 0 && c->stream)
+			c->wait_first = !lone_ccs(iov, iovcnt);
 		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
 			return n;
 		if (wait_deadline(c, POLLOUT, -1) < 0)

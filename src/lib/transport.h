@@ -28,6 +28,7 @@ struct tp_deadline_io {
 	long long deadline; /* tp_mono_ms() */
 	int timed_out;      /* set when a wait met the deadline */
 	int stream;         /* read ahead into ra (not for datagrams) */
+	int wait_first;     /* stream: the next read waits for the peer */
 	struct tp_ahead ra;
 };
 
