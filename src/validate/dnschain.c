@@ -39,9 +39,10 @@
 #define TP_KEYRING_MAX 256
 
 struct zonekeys {
-	char zone[256];    /* with a final dot */
-	getdns_list *keys; /* the DNSKEY rr_dicts */
-	time_t until;      /* not used from then on */
+	char zone[256];        /* with a final dot */
+	getdns_list *keys;     /* the DNSKEY rr_dicts */
+	struct tp_zkeys *fast; /* their public keys, for rrsig.c */
+	time_t until;          /* not used from then on */
 };
 
 struct tp_keyring {
@@ -71,8 +72,10 @@ void tp_keyring_free(struct tp_keyring *k)
 
 	if (k == NULL)
 		return;
-	for (i = 0; i < k->n; i++)
+	for (i = 0; i < k->n; i++) {
 		getdns_list_destroy(k->z[i].keys);
+		tp_zkeys_free(k->z[i].fast);
+	}
 	free(k->z);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
@@ -255,8 +258,11 @@ int tp_keyring_learn_until(struct tp_keyring *k,
 			break;
 		}
 		getdns_list_destroy(z->keys);
+		tp_zkeys_free(z->fast);
 		strcpy(z->zone, zone);
 		z->keys = keys;
+		/* without it (no memory) rrsig.c leaves replies to getdns */
+		z->fast = tp_zkeys_new(keys);
 		z->until = until;
 	}
 	pthread_mutex_unlock(&k->lock);
@@ -313,6 +319,51 @@ struct getdns_list *tp_keyring_anchors(struct tp_keyring *k, const char *name,
 		return NULL;
 	}
 	return tas;
+}
+
+int tp_keyring_covers(struct tp_keyring *k, const char *name, time_t now)
+{
+	size_t i;
+	int found = 0;
+
+	if (k == NULL)
+		return 0;
+	pthread_mutex_lock(&k->lock);
+	for (i = 0; i < k->n && !found; i++)
+		found = k->z[i].until > now &&
+		        tp_zone_encloses(k->z[i].zone, name);
+	pthread_mutex_unlock(&k->lock);
+	return found;
+}
+
+struct fast_arg {
+	struct tp_keyring *k;
+	time_t now;
+};
+
+/* tp_zkeys_for: the keys of exactly zone signer, valid at now. */
+static struct tp_zkeys *fast_keys(void *arg, const char *signer)
+{
+	struct fast_arg *a = arg;
+	const struct zonekeys *z;
+	struct tp_zkeys *keys = NULL;
+
+	pthread_mutex_lock(&a->k->lock);
+	z = find(a->k, signer);
+	if (z != NULL && z->until > a->now)
+		keys = tp_zkeys_ref(z->fast);
+	pthread_mutex_unlock(&a->k->lock);
+	return keys;
+}
+
+int tp_keyring_check(struct tp_keyring *k, const unsigned char *pkt, size_t len,
+                     const char *name, uint16_t type, time_t now)
+{
+	struct fast_arg a = {k, now};
+
+	if (k == NULL)
+		return TP_FAST_UNDECIDED;
+	return tp_rrsig_check(pkt, len, name, type, fast_keys, &a, now);
 }
 
 /* Is the rdata of rr that of one of the DNSKEYs in keys? */
