@@ -71,7 +71,8 @@ struct tlspool_dns {
 	getdns_context *fast;
 	pthread_mutex_t count_lock;
 	unsigned long nkept, nfull, nloaded;
-	unsigned keep_ttl; /* [dns] keep_keys_ttl */
+	unsigned long nfast, nfastbad; /* rrsig.c's secure and bad replies */
+	unsigned keep_ttl;             /* [dns] keep_keys_ttl */
 	/* tlspool_dns_set_keystore(): zone keys shared between processes */
 	tlspool_dns_keystore_get *kget;
 	tlspool_dns_keystore_put *kput;
@@ -438,6 +439,15 @@ void tp_dns_counts(tlspool_dns *dns, unsigned long *kept, unsigned long *full)
 	pthread_mutex_lock(&dns->count_lock);
 	*kept = dns->nkept;
 	*full = dns->nfull;
+	pthread_mutex_unlock(&dns->count_lock);
+}
+
+void tp_dns_fast_counts(tlspool_dns *dns, unsigned long *secure,
+                        unsigned long *bad)
+{
+	pthread_mutex_lock(&dns->count_lock);
+	*secure = dns->nfast;
+	*bad = dns->nfastbad;
 	pthread_mutex_unlock(&dns->count_lock);
 }
 
@@ -1018,6 +1028,7 @@ static int fast_secure(tlspool_dns *dns, getdns_dict *resp, const char *name,
 	getdns_bindata *wire;
 	getdns_dict *reply;
 	size_t nf = 0, nt = 0, na = 0;
+	int rv;
 
 	if (getdns_dict_get_list(resp, "replies_full", &full) !=
 	            GETDNS_RETURN_GOOD ||
@@ -1034,8 +1045,17 @@ static int fast_secure(tlspool_dns *dns, getdns_dict *resp, const char *name,
 	    wire->size < 12 ||
 	    na != ((size_t)wire->data[6] << 8 | wire->data[7]))
 		return 0;
-	return tp_keyring_check(dns->keys, wire->data, wire->size, name, type,
-	                        now) == 1 &&
+	rv = tp_keyring_check(dns->keys, wire->data, wire->size, name, type,
+	                      now);
+	if (rv != TP_FAST_UNDECIDED) {
+		pthread_mutex_lock(&dns->count_lock);
+		if (rv == 1)
+			dns->nfast++;
+		else
+			dns->nfastbad++;
+		pthread_mutex_unlock(&dns->count_lock);
+	}
+	return rv == 1 &&
 	       getdns_dict_set_int(reply, "dnssec_status",
 	                           GETDNS_DNSSEC_SECURE) == GETDNS_RETURN_GOOD;
 }

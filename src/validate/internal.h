@@ -173,6 +173,12 @@ time_t tp_dns_keys_until(tlspool_dns *dns, const char *zone);
  * query each) and full lookups (getdns's own chain building). */
 void tp_dns_counts(tlspool_dns *dns, unsigned long *kept, unsigned long *full);
 
+/* Of the replies validated with kept keys, those that rrsig.c found
+ * secure, and those whose signatures it found bad (then left to
+ * getdns). */
+void tp_dns_fast_counts(tlspool_dns *dns, unsigned long *secure,
+                        unsigned long *bad);
+
 /* Times a handle kept zone keys read from its keystore. */
 unsigned long tp_dns_loaded(tlspool_dns *dns);
 
