@@ -338,18 +338,29 @@ int tp_keyring_covers(struct tp_keyring *k, const char *name, time_t now)
 
 struct fast_arg {
 	struct tp_keyring *k;
+	const char *name;
 	time_t now;
 };
 
-/* tp_zkeys_for: the keys of exactly zone signer, valid at now. */
+/* tp_zkeys_for: the keys of exactly zone signer, valid at now, when no
+ * kept zone lies between signer and the name: the RRSIG's signer is the
+ * zone that holds the RRset (RFC 4035 section 5.3.1), and a zone below
+ * signer that encloses the name is known to be a zone of its own (getdns
+ * decides such a reply). */
 static struct tp_zkeys *fast_keys(void *arg, const char *signer)
 {
 	struct fast_arg *a = arg;
 	const struct zonekeys *z;
 	struct tp_zkeys *keys = NULL;
+	size_t i, sl = strlen(signer);
 
 	pthread_mutex_lock(&a->k->lock);
 	z = find(a->k, signer);
+	for (i = 0; z != NULL && i < a->k->n; i++)
+		if (a->k->z[i].until > a->now && strlen(a->k->z[i].zone) > sl &&
+		    tp_zone_encloses(a->k->z[i].zone, a->name) &&
+		    tp_zone_encloses(signer, a->k->z[i].zone))
+			z = NULL;
 	if (z != NULL && z->until > a->now)
 		keys = tp_zkeys_ref(z->fast);
 	pthread_mutex_unlock(&a->k->lock);
@@ -359,7 +370,7 @@ static struct tp_zkeys *fast_keys(void *arg, const char *signer)
 int tp_keyring_check(struct tp_keyring *k, const unsigned char *pkt, size_t len,
                      const char *name, uint16_t type, time_t now)
 {
-	struct fast_arg a = {k, now};
+	struct fast_arg a = {k, name, now};
 
 	if (k == NULL)
 		return TP_FAST_UNDECIDED;

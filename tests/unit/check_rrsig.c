@@ -744,6 +744,107 @@ START_TEST(key_tag)
 }
 END_TEST
 
+/* --- through the keyring (dnschain.c) --- */
+
+static void set_owner(getdns_dict *rr, const char *zone)
+{
+	unsigned char w[256];
+	getdns_bindata b = {0, w};
+
+	b.size = wire(zone, w);
+	ck_assert_int_eq(getdns_dict_set_bindata(rr, "name", &b), 0);
+}
+
+/* Keep s's key as zone's DNSKEY set, with an RRSIG over it valid for a
+ * day (the keyring reads its times; it checks no signature). */
+static void keep(struct tp_keyring *k, const char *zone, const struct signer *s)
+{
+	getdns_list *chain = getdns_list_create();
+	getdns_dict *key = getdns_dict_create(), *sig = getdns_dict_create();
+	getdns_bindata rd = {s->dklen, (uint8_t *)s->dnskey};
+	time_t now = time(NULL);
+
+	set_owner(key, zone);
+	set_owner(sig, zone);
+	ck_assert_int_eq(getdns_dict_set_int(key, "type", 48), 0);
+	ck_assert_int_eq(getdns_dict_set_int(key, "ttl", 3600), 0);
+	ck_assert_int_eq(getdns_dict_set_bindata(key, "/rdata/rdata_raw", &rd),
+	                 0);
+	ck_assert_int_eq(getdns_dict_set_int(sig, "type", 46), 0);
+	ck_assert_int_eq(getdns_dict_set_int(sig, "ttl", 3600), 0);
+	ck_assert_int_eq(getdns_dict_set_int(sig, "/rdata/type_covered", 48),
+	                 0);
+	ck_assert_int_eq(getdns_dict_set_int(sig, "/rdata/signature_inception",
+	                                     (uint32_t)(now - 60)),
+	                 0);
+	ck_assert_int_eq(getdns_dict_set_int(sig, "/rdata/signature_expiration",
+	                                     (uint32_t)(now + 86400)),
+	                 0);
+	ck_assert_int_eq(getdns_list_set_dict(chain, 0, key), 0);
+	ck_assert_int_eq(getdns_list_set_dict(chain, 1, sig), 0);
+	ck_assert_int_eq(tp_keyring_learn(k, chain, now), 0);
+	ck_assert_int_gt(tp_keyring_until(k, zone), now);
+	getdns_dict_destroy(key);
+	getdns_dict_destroy(sig);
+	getdns_list_destroy(chain);
+}
+
+/* The keyring hands rrsig.c the keys of exactly the signer, while they
+ * are kept, and none when a kept zone lies between the signer and the
+ * name (RFC 4035 section 5.3.1: the signer is the zone of the RRset). */
+START_TEST(keyring_keys_of_the_signer)
+{
+	struct fix f;
+	struct signer child;
+	struct msg m;
+	struct tp_keyring *k = tp_keyring_new(3600);
+	time_t now = time(NULL);
+
+	fix_new(&f, 13, 257);
+	make_signer(&child, 15, 257);
+	reply(&f, &GOOD, &m);
+	/* nothing kept */
+	ck_assert_int_eq(tp_keyring_check(k, m.b, m.len, NAME, TLSA, now),
+	                 TP_FAST_UNDECIDED);
+	ck_assert_int_eq(tp_keyring_covers(k, NAME, now), 0);
+	keep(k, ZONE, &f.s);
+	ck_assert_int_eq(tp_keyring_covers(k, NAME, now), 1);
+	ck_assert_int_eq(tp_keyring_check(k, m.b, m.len, NAME, TLSA, now), 1);
+	/* past the keys' time */
+	ck_assert_int_eq(
+	        tp_keyring_check(k, m.b, m.len, NAME, TLSA, now + 7200),
+	        TP_FAST_UNDECIDED);
+	/* a changed rdata octet */
+	m.b[m.ttl[1] + 6] ^= 1;
+	ck_assert_int_eq(tp_keyring_check(k, m.b, m.len, NAME, TLSA, now),
+	                 TP_FAST_BAD);
+	m.b[m.ttl[1] + 6] ^= 1;
+	/* a.example.test. kept as a zone of its own: example.test.'s key
+	 * does not sign below it */
+	keep(k, "a.example.test.", &child);
+	ck_assert_int_eq(tp_keyring_check(k, m.b, m.len, NAME, TLSA, now),
+	                 TP_FAST_UNDECIDED);
+	/* whose own signature is taken */
+	{
+		struct fix g = f;
+		struct sigspec sp = GOOD;
+
+		g.s = child;
+		sp.signer = "a.example.test.";
+		reply(&g, &sp, &m);
+		ck_assert_int_eq(
+		        tp_keyring_check(k, m.b, m.len, NAME, TLSA, now), 1);
+	}
+	/* the zone's keys replaced (a rollover): the old key's signatures
+	 * are not taken */
+	keep(k, "a.example.test.", &f.s);
+	ck_assert_int_ne(tp_keyring_check(k, m.b, m.len, NAME, TLSA, now), 1);
+	tp_keyring_free(k);
+	gnutls_privkey_deinit(child.priv);
+	fix_free(&f);
+}
+END_TEST
+
 /* --- zones signed by ldns-signzone --- */
 
 static void sh(const char *cmd)
@@ -1074,6 +1175,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, owner_case);
 	tcase_add_test(tc, several_rrsigs);
 	tcase_add_test(tc, key_tag);
+	tcase_add_test(tc, keyring_keys_of_the_signer);
 	tcase_add_test(tc, ldns_signed_algorithms);
 	tcase_add_test(tc, nsd_replies);
 	suite_add_tcase(s, tc);
