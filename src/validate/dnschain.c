@@ -223,12 +223,17 @@ int tp_keyring_learn(struct tp_keyring *k, const struct getdns_list *chain,
 	return tp_keyring_learn_until(k, chain, now, 0);
 }
 
+/* Most zones one chain brings: a chain from the root has one per label
+ * at most; beyond that the deeper ones are not kept. */
+#define TP_CHAIN_ZONES 32
+
 int tp_keyring_learn_until(struct tp_keyring *k,
                            const struct getdns_list *chain, time_t now,
                            time_t cap)
 {
+	struct zonekeys *add, *old;
 	time_t until;
-	size_t i, n = 0;
+	size_t i, j, n = 0, na = 0, nold = 0;
 	int rv = 0;
 
 	if (k == NULL || chain == NULL || k->max_ttl == 0)
@@ -238,34 +243,53 @@ int tp_keyring_learn_until(struct tp_keyring *k,
 		until = cap > now ? cap : 0;
 	if (until == 0)
 		return 0;
+	add = calloc(2 * TP_CHAIN_ZONES, sizeof(*add));
+	if (add == NULL)
+		return -1;
+	old = add + TP_CHAIN_ZONES;
+	/* each zone once, its public keys made before the lock is taken */
 	getdns_list_get_length(chain, &n);
-	pthread_mutex_lock(&k->lock);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && na < TP_CHAIN_ZONES; i++) {
 		getdns_dict *rr;
-		char zone[256];
-		struct zonekeys *z;
-		getdns_list *keys;
+		struct zonekeys *z = &add[na];
 
 		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD ||
 		    rr_u32(rr, "type", 0) != TP_RR_DNSKEY ||
-		    owner_of(rr, zone) != 0)
+		    owner_of(rr, z->zone) != 0)
 			continue;
-		keys = keys_of(chain, zone);
-		z = keys != NULL ? slot(k, zone, now) : NULL;
-		if (z == NULL) {
-			getdns_list_destroy(keys);
+		for (j = 0; j < na && !tp_name_equal(add[j].zone, z->zone); j++)
+			;
+		if (j < na)
+			continue;
+		z->keys = keys_of(chain, z->zone);
+		if (z->keys == NULL) {
 			rv = -1;
 			break;
 		}
-		getdns_list_destroy(z->keys);
-		tp_zkeys_free(z->fast);
-		strcpy(z->zone, zone);
-		z->keys = keys;
 		/* without it (no memory) rrsig.c leaves replies to getdns */
-		z->fast = tp_zkeys_new(keys);
+		z->fast = tp_zkeys_new(z->keys);
 		z->until = until;
+		na++;
+	}
+	pthread_mutex_lock(&k->lock);
+	for (i = 0; i < na; i++) {
+		struct zonekeys *z = slot(k, add[i].zone, now);
+
+		if (z == NULL) {
+			rv = -1;
+			old[nold++] = add[i]; /* not kept */
+			continue;
+		}
+		if (z->keys != NULL)
+			old[nold++] = *z;
+		*z = add[i];
 	}
 	pthread_mutex_unlock(&k->lock);
+	for (i = 0; i < nold; i++) {
+		getdns_list_destroy(old[i].keys);
+		tp_zkeys_free(old[i].fast);
+	}
+	free(add);
 	return rv;
 }
 
