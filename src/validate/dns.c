@@ -1116,7 +1116,8 @@ static int query_kept(tlspool_dns *dns, const char *name, uint16_t type,
 	      anchors_secure(dns, *resp, name, type, now));
 	if (!ok && r == GETDNS_RETURN_GOOD &&
 	    child_keys(dns, name, *resp, deadline, now))
-		ok = anchors_secure(dns, *resp, name, type, now);
+		ok = fast_secure(dns, *resp, name, type, now) ||
+		     anchors_secure(dns, *resp, name, type, now);
 	if (!ok) {
 		getdns_dict_destroy(*resp);
 		*resp = NULL;
