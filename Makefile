@@ -22,12 +22,13 @@ BUILD    ?= build
 SAN      ?=
 
 # Each library links what it uses: libtlspool-validate GnuTLS, libgcrypt
-# (openpgp_verify.c: the OpenPGP algorithms GnuTLS lacks), getdns
+# (openpgp_verify.c: the OpenPGP algorithms GnuTLS lacks), libcrypto
+# (rrsig.c: DNSSEC signatures with keys made once), getdns
 # (dns.c), inih (conffile.c); libtlspool GnuTLS, LMDB (cache.c), hiredis
 # (cache_redis.c), libldap (ldapcheck.c; Debian's libldap-dev may ship no
 # pkg-config file, so it is named directly) and dlopen (authz.c) on top
 # of it; tlspool-connect json-c on top of both.
-VAL_PKGS := gnutls getdns inih libgcrypt
+VAL_PKGS := gnutls getdns inih libgcrypt libcrypto
 LIB_PKGS := gnutls lmdb hiredis
 CLI_PKGS := json-c
 DEPCFLAGS = $(shell pkg-config --cflags $(VAL_PKGS) $(LIB_PKGS) $(CLI_PKGS))

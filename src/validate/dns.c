@@ -71,7 +71,8 @@ struct tlspool_dns {
 	getdns_context *fast;
 	pthread_mutex_t count_lock;
 	unsigned long nkept, nfull, nloaded;
-	unsigned keep_ttl; /* [dns] keep_keys_ttl */
+	unsigned long nfast, nfastbad; /* rrsig.c's secure and bad replies */
+	unsigned keep_ttl;             /* [dns] keep_keys_ttl */
 	/* tlspool_dns_set_keystore(): zone keys shared between processes */
 	tlspool_dns_keystore_get *kget;
 	tlspool_dns_keystore_put *kput;
@@ -438,6 +439,15 @@ void tp_dns_counts(tlspool_dns *dns, unsigned long *kept, unsigned long *full)
 	pthread_mutex_lock(&dns->count_lock);
 	*kept = dns->nkept;
 	*full = dns->nfull;
+	pthread_mutex_unlock(&dns->count_lock);
+}
+
+void tp_dns_fast_counts(tlspool_dns *dns, unsigned long *secure,
+                        unsigned long *bad)
+{
+	pthread_mutex_lock(&dns->count_lock);
+	*secure = dns->nfast;
+	*bad = dns->nfastbad;
 	pthread_mutex_unlock(&dns->count_lock);
 }
 
@@ -1007,12 +1017,71 @@ static int kept_secure(getdns_dict *resp, const char *name, uint16_t type,
 	                           GETDNS_DNSSEC_SECURE) == GETDNS_RETURN_GOOD;
 }
 
+/* Is the one reply of resp a plain answer that rrsig.c verifies with the
+ * kept keys at now?  Its dnssec_status says so for tp_dns_classify(),
+ * which reads the answer section of the reply's tree: the same records as
+ * its wire form, which rrsig.c checked (the same number of them). */
+static int fast_secure(tlspool_dns *dns, getdns_dict *resp, const char *name,
+                       uint16_t type, time_t now)
+{
+	getdns_list *full, *tree, *answer;
+	getdns_bindata *wire;
+	getdns_dict *reply;
+	size_t nf = 0, nt = 0, na = 0;
+	int rv;
+
+	if (getdns_dict_get_list(resp, "replies_full", &full) !=
+	            GETDNS_RETURN_GOOD ||
+	    getdns_dict_get_list(resp, "replies_tree", &tree) !=
+	            GETDNS_RETURN_GOOD ||
+	    getdns_list_get_length(full, &nf) != GETDNS_RETURN_GOOD ||
+	    getdns_list_get_length(tree, &nt) != GETDNS_RETURN_GOOD ||
+	    nf != 1 || nt != 1 ||
+	    getdns_list_get_bindata(full, 0, &wire) != GETDNS_RETURN_GOOD ||
+	    getdns_list_get_dict(tree, 0, &reply) != GETDNS_RETURN_GOOD ||
+	    getdns_dict_get_list(reply, "answer", &answer) !=
+	            GETDNS_RETURN_GOOD ||
+	    getdns_list_get_length(answer, &na) != GETDNS_RETURN_GOOD ||
+	    wire->size < 12 ||
+	    na != ((size_t)wire->data[6] << 8 | wire->data[7]))
+		return 0;
+	rv = tp_keyring_check(dns->keys, wire->data, wire->size, name, type,
+	                      now);
+	if (rv != TP_FAST_UNDECIDED) {
+		pthread_mutex_lock(&dns->count_lock);
+		if (rv == 1)
+			dns->nfast++;
+		else
+			dns->nfastbad++;
+		pthread_mutex_unlock(&dns->count_lock);
+	}
+	return rv == 1 &&
+	       getdns_dict_set_int(reply, "dnssec_status",
+	                           GETDNS_DNSSEC_SECURE) == GETDNS_RETURN_GOOD;
+}
+
+/* The same with getdns: the kept keys of the zones above name as trust
+ * anchors. */
+static int anchors_secure(tlspool_dns *dns, getdns_dict *resp, const char *name,
+                          uint16_t type, time_t now)
+{
+	getdns_list *tas = tp_keyring_anchors(dns->keys, name, now);
+	int ok;
+
+	if (tas == NULL)
+		return 0;
+	ok = kept_secure(resp, name, type, tas, now);
+	getdns_list_destroy(tas);
+	return ok;
+}
+
 static int child_keys(tlspool_dns *dns, const char *name, getdns_dict *resp,
                       long long deadline, time_t now);
 
 /*
  * One query for name with the DO bit (RFC 3225), its reply validated
- * offline with the kept keys of the zones above name as trust anchors.
+ * offline with the kept keys of the zones above name: by rrsig.c when it
+ * is a plain answer, else by getdns with those keys as trust anchors.
  * When the reply is signed by a zone below the kept ones (a child zone),
  * that zone's DS and DNSKEY sets are fetched and validated from the kept
  * keys (child_keys()), and the reply is validated again with them.  1
@@ -1023,7 +1092,6 @@ static int child_keys(tlspool_dns *dns, const char *name, getdns_dict *resp,
 static int query_kept(tlspool_dns *dns, const char *name, uint16_t type,
                       long long deadline, getdns_dict **resp)
 {
-	getdns_list *tas;
 	getdns_return_t r;
 	time_t now = time(NULL);
 	long long left = deadline - mono_ms();
@@ -1031,10 +1099,8 @@ static int query_kept(tlspool_dns *dns, const char *name, uint16_t type,
 	int ok;
 
 	*resp = NULL;
-	if (dns->keys == NULL || left <= 0)
-		return 0;
-	tas = tp_keyring_anchors(dns->keys, name, now);
-	if (tas == NULL)
+	if (dns->keys == NULL || left <= 0 ||
+	    !tp_keyring_covers(dns->keys, name, now))
 		return 0;
 	pthread_mutex_lock(&dns->fast_lock);
 	r = getdns_context_set_timeout(dns->fast, (unsigned)left);
@@ -1043,19 +1109,15 @@ static int query_kept(tlspool_dns *dns, const char *name, uint16_t type,
 	pthread_mutex_unlock(&dns->fast_lock);
 	if (r == GETDNS_RETURN_GOOD)
 		getdns_dict_get_int(*resp, "status", &status);
-	if (status == GETDNS_RESPSTATUS_ALL_TIMEOUT && deadline <= mono_ms()) {
-		getdns_list_destroy(tas);
+	if (status == GETDNS_RESPSTATUS_ALL_TIMEOUT && deadline <= mono_ms())
 		return 0; /* a timeout stays one */
-	}
 	ok = r == GETDNS_RETURN_GOOD &&
-	     kept_secure(*resp, name, type, tas, now);
-	getdns_list_destroy(tas);
+	     (fast_secure(dns, *resp, name, type, now) ||
+	      anchors_secure(dns, *resp, name, type, now));
 	if (!ok && r == GETDNS_RETURN_GOOD &&
-	    child_keys(dns, name, *resp, deadline, now) &&
-	    (tas = tp_keyring_anchors(dns->keys, name, now)) != NULL) {
-		ok = kept_secure(*resp, name, type, tas, now);
-		getdns_list_destroy(tas);
-	}
+	    child_keys(dns, name, *resp, deadline, now))
+		ok = fast_secure(dns, *resp, name, type, now) ||
+		     anchors_secure(dns, *resp, name, type, now);
 	if (!ok) {
 		getdns_dict_destroy(*resp);
 		*resp = NULL;

@@ -39,9 +39,10 @@
 #define TP_KEYRING_MAX 256
 
 struct zonekeys {
-	char zone[256];    /* with a final dot */
-	getdns_list *keys; /* the DNSKEY rr_dicts */
-	time_t until;      /* not used from then on */
+	char zone[256];        /* with a final dot */
+	getdns_list *keys;     /* the DNSKEY rr_dicts */
+	struct tp_zkeys *fast; /* their public keys, for rrsig.c */
+	time_t until;          /* not used from then on */
 };
 
 struct tp_keyring {
@@ -71,8 +72,10 @@ void tp_keyring_free(struct tp_keyring *k)
 
 	if (k == NULL)
 		return;
-	for (i = 0; i < k->n; i++)
+	for (i = 0; i < k->n; i++) {
 		getdns_list_destroy(k->z[i].keys);
+		tp_zkeys_free(k->z[i].fast);
+	}
 	free(k->z);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
@@ -220,12 +223,17 @@ int tp_keyring_learn(struct tp_keyring *k, const struct getdns_list *chain,
 	return tp_keyring_learn_until(k, chain, now, 0);
 }
 
+/* Most zones one chain brings: a chain from the root has one per label
+ * at most; beyond that the deeper ones are not kept. */
+#define TP_CHAIN_ZONES 32
+
 int tp_keyring_learn_until(struct tp_keyring *k,
                            const struct getdns_list *chain, time_t now,
                            time_t cap)
 {
+	struct zonekeys *add, *old;
 	time_t until;
-	size_t i, n = 0;
+	size_t i, j, n = 0, na = 0, nold = 0;
 	int rv = 0;
 
 	if (k == NULL || chain == NULL || k->max_ttl == 0)
@@ -235,31 +243,53 @@ int tp_keyring_learn_until(struct tp_keyring *k,
 		until = cap > now ? cap : 0;
 	if (until == 0)
 		return 0;
+	add = calloc(2 * TP_CHAIN_ZONES, sizeof(*add));
+	if (add == NULL)
+		return -1;
+	old = add + TP_CHAIN_ZONES;
+	/* each zone once, its public keys made before the lock is taken */
 	getdns_list_get_length(chain, &n);
-	pthread_mutex_lock(&k->lock);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && na < TP_CHAIN_ZONES; i++) {
 		getdns_dict *rr;
-		char zone[256];
-		struct zonekeys *z;
-		getdns_list *keys;
+		struct zonekeys *z = &add[na];
 
 		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD ||
 		    rr_u32(rr, "type", 0) != TP_RR_DNSKEY ||
-		    owner_of(rr, zone) != 0)
+		    owner_of(rr, z->zone) != 0)
 			continue;
-		keys = keys_of(chain, zone);
-		z = keys != NULL ? slot(k, zone, now) : NULL;
-		if (z == NULL) {
-			getdns_list_destroy(keys);
+		for (j = 0; j < na && !tp_name_equal(add[j].zone, z->zone); j++)
+			;
+		if (j < na)
+			continue;
+		z->keys = keys_of(chain, z->zone);
+		if (z->keys == NULL) {
 			rv = -1;
 			break;
 		}
-		getdns_list_destroy(z->keys);
-		strcpy(z->zone, zone);
-		z->keys = keys;
+		/* without it (no memory) rrsig.c leaves replies to getdns */
+		z->fast = tp_zkeys_new(z->keys);
 		z->until = until;
+		na++;
+	}
+	pthread_mutex_lock(&k->lock);
+	for (i = 0; i < na; i++) {
+		struct zonekeys *z = slot(k, add[i].zone, now);
+
+		if (z == NULL) {
+			rv = -1;
+			old[nold++] = add[i]; /* not kept */
+			continue;
+		}
+		if (z->keys != NULL)
+			old[nold++] = *z;
+		*z = add[i];
 	}
 	pthread_mutex_unlock(&k->lock);
+	for (i = 0; i < nold; i++) {
+		getdns_list_destroy(old[i].keys);
+		tp_zkeys_free(old[i].fast);
+	}
+	free(add);
 	return rv;
 }
 
@@ -313,6 +343,62 @@ struct getdns_list *tp_keyring_anchors(struct tp_keyring *k, const char *name,
 		return NULL;
 	}
 	return tas;
+}
+
+int tp_keyring_covers(struct tp_keyring *k, const char *name, time_t now)
+{
+	size_t i;
+	int found = 0;
+
+	if (k == NULL)
+		return 0;
+	pthread_mutex_lock(&k->lock);
+	for (i = 0; i < k->n && !found; i++)
+		found = k->z[i].until > now &&
+		        tp_zone_encloses(k->z[i].zone, name);
+	pthread_mutex_unlock(&k->lock);
+	return found;
+}
+
+struct fast_arg {
+	struct tp_keyring *k;
+	const char *name;
+	time_t now;
+};
+
+/* tp_zkeys_for: the keys of exactly zone signer, valid at now, when no
+ * kept zone lies between signer and the name: the RRSIG's signer is the
+ * zone that holds the RRset (RFC 4035 section 5.3.1), and a zone below
+ * signer that encloses the name is known to be a zone of its own (getdns
+ * decides such a reply). */
+static struct tp_zkeys *fast_keys(void *arg, const char *signer)
+{
+	struct fast_arg *a = arg;
+	const struct zonekeys *z;
+	struct tp_zkeys *keys = NULL;
+	size_t i, sl = strlen(signer);
+
+	pthread_mutex_lock(&a->k->lock);
+	z = find(a->k, signer);
+	for (i = 0; z != NULL && i < a->k->n; i++)
+		if (a->k->z[i].until > a->now && strlen(a->k->z[i].zone) > sl &&
+		    tp_zone_encloses(a->k->z[i].zone, a->name) &&
+		    tp_zone_encloses(signer, a->k->z[i].zone))
+			z = NULL;
+	if (z != NULL && z->until > a->now)
+		keys = tp_zkeys_ref(z->fast);
+	pthread_mutex_unlock(&a->k->lock);
+	return keys;
+}
+
+int tp_keyring_check(struct tp_keyring *k, const unsigned char *pkt, size_t len,
+                     const char *name, uint16_t type, time_t now)
+{
+	struct fast_arg a = {k, name, now};
+
+	if (k == NULL)
+		return TP_FAST_UNDECIDED;
+	return tp_rrsig_check(pkt, len, name, type, fast_keys, &a, now);
 }
 
 /* Is the rdata of rr that of one of the DNSKEYs in keys? */

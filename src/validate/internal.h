@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <gnutls/x509.h>
@@ -108,6 +109,48 @@ int tp_zone_encloses(const char *zone, const char *name);
 /* Until when zone's keys are kept (0: they are not). */
 time_t tp_keyring_until(struct tp_keyring *k, const char *zone);
 
+/* --- a fast check of a positive answer with kept keys (rrsig.c) --- */
+
+/* The public keys of one kept zone's DNSKEY set, made once; shared by
+ * reference count. */
+struct tp_zkeys;
+
+/* What tp_rrsig_check() found besides "secure" (1): nothing it decides
+ * (the reply is for getdns), or a signature that does not hold. */
+#define TP_FAST_UNDECIDED 0
+#define TP_FAST_BAD       (-1)
+
+/* The keys of keys (DNSKEY rr_dicts) that rrsig.c verifies with: ZONE
+ * flag, protocol 3, not revoked, an algorithm it handles.  NULL for lack
+ * of memory. */
+struct tp_zkeys *tp_zkeys_new(const struct getdns_list *keys);
+struct tp_zkeys *tp_zkeys_ref(struct tp_zkeys *z);
+/* Drops one reference. */
+void tp_zkeys_free(struct tp_zkeys *z);
+
+/* RFC 4034 appendix B over a DNSKEY rdata. */
+uint16_t tp_key_tag(const unsigned char *rdata, size_t len);
+
+/* The kept keys of zone signer (text, final dot), a new reference, or
+ * NULL when it is not kept. */
+typedef struct tp_zkeys *tp_zkeys_for(void *arg, const char *signer);
+
+/* Does the reply pkt (wire form) answer (name, type, IN) with exactly one
+ * RRset and RRSIGs over it, one of which verifies at now with the keys of
+ * its signer (keys_for)?  1; TP_FAST_BAD when a signature fails or is
+ * out of its validity; TP_FAST_UNDECIDED for any reply it does not
+ * check (the caller validates those otherwise). */
+int tp_rrsig_check(const unsigned char *pkt, size_t len, const char *name,
+                   uint16_t type, tp_zkeys_for *keys_for, void *arg,
+                   time_t now);
+
+/* tp_rrsig_check() with the keys kept in k at now. */
+int tp_keyring_check(struct tp_keyring *k, const unsigned char *pkt, size_t len,
+                     const char *name, uint16_t type, time_t now);
+
+/* Does k keep, valid at now, the keys of a zone that encloses name? */
+int tp_keyring_covers(struct tp_keyring *k, const char *name, time_t now);
+
 struct getdns_dict;
 /* Is reply (one of replies_tree) a reply to name, type, class IN, whose
  * answer section holds only the CNAME chain from name and what is at
@@ -129,6 +172,12 @@ time_t tp_dns_keys_until(tlspool_dns *dns, const char *zone);
 /* Lookups of a handle so far: replies validated with kept keys (one
  * query each) and full lookups (getdns's own chain building). */
 void tp_dns_counts(tlspool_dns *dns, unsigned long *kept, unsigned long *full);
+
+/* Of the replies validated with kept keys, those that rrsig.c found
+ * secure, and those whose signatures it found bad (then left to
+ * getdns). */
+void tp_dns_fast_counts(tlspool_dns *dns, unsigned long *secure,
+                        unsigned long *bad);
 
 /* Times a handle kept zone keys read from its keystore. */
 unsigned long tp_dns_loaded(tlspool_dns *dns);
