@@ -1548,11 +1548,43 @@ out:
 
 /* One query of the lookup, with what is left of its time: from the kept
  * keys when they validate the reply, else a full lookup. */
+/* The full lookup: getdns builds and validates the chain from the trust
+ * anchor. */
+static getdns_return_t query_full(tlspool_dns *dns, const char *name,
+                                  uint16_t type, long long deadline,
+                                  getdns_dict **resp)
+{
+	getdns_return_t r;
+	long long left = deadline - mono_ms();
+
+	if (left <= 0)
+		left = 1; /* getdns reports the timeout */
+	count(dns, 0);
+	pthread_mutex_lock(&dns->lock);
+	r = getdns_context_set_timeout(dns->ctx, (unsigned)left);
+	if (r == GETDNS_RETURN_GOOD)
+		r = getdns_general_sync(dns->ctx, name, type,
+		                        dns->chain ? dns->ext_chain : dns->ext,
+		                        resp);
+	pthread_mutex_unlock(&dns->lock);
+	if (r == GETDNS_RETURN_GOOD)
+		learn(dns, *resp);
+	return r;
+}
+
+/* The DNSSEC status getdns gave the first reply of resp (0: none). */
+static uint32_t reply_status(getdns_dict *resp)
+{
+	uint32_t st = 0;
+
+	getdns_dict_get_int(resp, "/replies_tree/0/dnssec_status", &st);
+	return st;
+}
+
 static getdns_return_t query(tlspool_dns *dns, const char *name, uint16_t type,
                              long long deadline, getdns_dict **resp)
 {
 	getdns_return_t r;
-	long long left;
 
 	/* a caller who asked for the validation chain gets it: the full
 	 * lookup */
@@ -1569,19 +1601,20 @@ static getdns_return_t query(tlspool_dns *dns, const char *name, uint16_t type,
 	}
 	if (*resp != NULL)
 		return GETDNS_RETURN_GOOD; /* timed out */
-	left = deadline - mono_ms();
-	if (left <= 0)
-		left = 1; /* getdns reports the timeout */
-	count(dns, 0);
-	pthread_mutex_lock(&dns->lock);
-	r = getdns_context_set_timeout(dns->ctx, (unsigned)left);
-	if (r == GETDNS_RETURN_GOOD)
-		r = getdns_general_sync(dns->ctx, name, type,
-		                        dns->chain ? dns->ext_chain : dns->ext,
-		                        resp);
-	pthread_mutex_unlock(&dns->lock);
-	if (r == GETDNS_RETURN_GOOD)
-		learn(dns, *resp);
+	r = query_full(dns, name, type, deadline, resp);
+	/* A bogus verdict is asked for once more while time is left, as a
+	 * validating resolver retries a bogus answer before it believes it
+	 * (Unbound's val-bogus retries): a chain query that got no answer in
+	 * time makes getdns call the whole answer bogus, where the next try
+	 * validates.  Only a secure answer is ever taken from either; a
+	 * zone that is really broken is bogus twice. */
+	if (r == GETDNS_RETURN_GOOD &&
+	    reply_status(*resp) == GETDNS_DNSSEC_BOGUS &&
+	    deadline - mono_ms() > 0) {
+		getdns_dict_destroy(*resp);
+		*resp = NULL;
+		r = query_full(dns, name, type, deadline, resp);
+	}
 	return r;
 }
 
