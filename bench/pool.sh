@@ -79,7 +79,7 @@ wait_port "$PORT" || exit 1
 dpid=$!
 for _ in $(seq 100); do [ -S "$D/run/sock" ] && break; sleep 0.05; done
 
-for j in 1 "$CONC"; do
+for j in ${JS:-1 $CONC}; do
 	"$LOAD" -m pair -c "$D/inproc.conf" -p "$D/pool.conf" -P "$dpid" -r "$ROUNDS" \
 		-b "$PAIRS" -n $((CALLS * j)) -w "$WARM" -j "$j" 127.0.0.1 "$PORT" www.example.test ||
 		{ echo "bench: pool_load -m pair failed" >&2; exit 1; }

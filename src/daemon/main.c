@@ -380,7 +380,7 @@ static int take(struct pending *p, int listed)
 	char why[160], who[64], detail[300];
 	int fd, r;
 
-	r = tp_pool_recv(c.fd, &m, &fd, 0, why, sizeof(why));
+	r = tp_pool_recv_small(c.fd, &m, &fd, 0, why, sizeof(why));
 	if (r < 0 && errno == EAGAIN)
 		return 0;
 	/* from here c.fd is ours to pass on or close, and p goes with it */

@@ -234,6 +234,10 @@ struct job {
 	struct job *next;
 };
 
+/* Each worker's buffer for the trace of its call's reply: one per
+ * thread for its life, not a large block per call. */
+static __thread unsigned char *trace_buf;
+
 static struct job *head, *tail;
 static size_t queued;
 static int stopping;
@@ -345,7 +349,7 @@ static int ask_sni(const char *sni, void *arg)
 		j->c.broken = 1;
 		return 0;
 	}
-	r = tp_pool_recv(j->c.fd, &m, &fd, j->deadline, why, sizeof(why));
+	r = tp_pool_recv_small(j->c.fd, &m, &fd, j->deadline, why, sizeof(why));
 	if (fd >= 0)
 		close(fd); /* a request out of turn */
 	if (r == 1)
@@ -428,13 +432,12 @@ static int reply_and_log(struct job *j, int tls, int err, const char *peer,
 		owner_add(tls, j->c.who.uid);
 	}
 	/* this worker's thread ran the call: its trace is the call's */
-	m.u.reply.trace = malloc(TP_POOL_TRACE_MAX);
+	m.u.reply.trace = trace_buf;
 	if (m.u.reply.trace != NULL)
 		m.u.reply.trace_len = (uint32_t)tp_pool_trace_encode(
 		        starttls_last_trace(), m.u.reply.trace,
 		        TP_POOL_TRACE_MAX);
 	sent = tp_pool_send(j->c.fd, &m, tls) == 0;
-	free(m.u.reply.trace);
 	if (tls >= 0)
 		close(tls); /* the client has its copy, or none: closed */
 	lp_who(&j->c, who, sizeof(who));
@@ -501,6 +504,7 @@ static void *worker(void *arg)
 	int stop;
 
 	(void)arg;
+	trace_buf = malloc(TP_POOL_TRACE_MAX);
 	for (;;) {
 		pthread_mutex_lock(&lock);
 		while (head == NULL && !stopping)
@@ -514,8 +518,11 @@ static void *worker(void *arg)
 		}
 		stop = stopping;
 		pthread_mutex_unlock(&lock);
-		if (j == NULL)
+		if (j == NULL) {
+			free(trace_buf);
+			trace_buf = NULL;
 			return NULL;
+		}
 		if (stop)
 			refuse_job(j, ECONNRESET, STARTTLS_ERR_CONNECTION,
 			           "tlspoold is stopping");
