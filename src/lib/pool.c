@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dtls.h"
@@ -498,14 +499,39 @@ static int take_fds(struct msghdr *mh, int *fd)
 	return count;
 }
 
+/* How long ago the message arrived, in ms, when the socket stamps its
+ * messages (SO_TIMESTAMPNS, the real-time clock), else 0. */
+static long long waited(struct msghdr *mh)
+{
+	struct timespec at, now;
+	long long ms;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
+	     c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET ||
+		    c->cmsg_type != SCM_TIMESTAMPNS ||
+		    c->cmsg_len < CMSG_LEN(sizeof(at)))
+			continue;
+		memcpy(&at, CMSG_DATA(c), sizeof(at));
+		clock_gettime(CLOCK_REALTIME, &now);
+		ms = (long long)(now.tv_sec - at.tv_sec) * 1000 +
+		     (now.tv_nsec - at.tv_nsec) / 1000000;
+		return ms > 0 ? ms : 0;
+	}
+	return 0;
+}
+
 /* tp_pool_recv() into a buffer of cap octets: on the stack when it is
  * small (a message without a trace), else allocated. */
 static int recv_cap(int sock, struct tp_pool_msg *m, int *fd,
-                    long long deadline, char *why, size_t whylen, size_t cap)
+                    long long deadline, char *why, size_t whylen, size_t cap,
+                    long long *waited_ms)
 {
 	unsigned char small[TP_POOL_SMALL], *buf = small;
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		/* a descriptor, and the time of arrival (SO_TIMESTAMPNS) */
+		char buf[CMSG_SPACE(sizeof(int)) +
+		         CMSG_SPACE(sizeof(struct timespec))];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov;
@@ -537,6 +563,8 @@ static int recv_cap(int sock, struct tp_pool_msg *m, int *fd,
 		return -1;
 	}
 	count = take_fds(&mh, fd);
+	if (waited_ms != NULL)
+		*waited_ms = waited(&mh);
 	if (n == 0 && count == 0) {
 		if (buf != small)
 			free(buf);
@@ -575,13 +603,15 @@ drop:
 int tp_pool_recv(int sock, struct tp_pool_msg *m, int *fd, long long deadline,
                  char *why, size_t whylen)
 {
-	return recv_cap(sock, m, fd, deadline, why, whylen, TP_POOL_MAX);
+	return recv_cap(sock, m, fd, deadline, why, whylen, TP_POOL_MAX, NULL);
 }
 
 int tp_pool_recv_small(int sock, struct tp_pool_msg *m, int *fd,
-                       long long deadline, char *why, size_t whylen)
+                       long long deadline, char *why, size_t whylen,
+                       long long *waited_ms)
 {
-	return recv_cap(sock, m, fd, deadline, why, whylen, TP_POOL_SMALL);
+	return recv_cap(sock, m, fd, deadline, why, whylen, TP_POOL_SMALL,
+	                waited_ms);
 }
 
 /* --- the library's side --------------------------------------------------

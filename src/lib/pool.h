@@ -147,9 +147,12 @@ int tp_pool_send(int sock, const struct tp_pool_msg *m, int fd);
 int tp_pool_recv(int sock, struct tp_pool_msg *m, int *fd, long long deadline,
                  char *why, size_t whylen);
 /* The same for a side that takes no reply (the daemon): a message longer
- * than TP_POOL_SMALL fails with EPROTO; nothing is allocated. */
+ * than TP_POOL_SMALL fails with EPROTO; nothing is allocated.  With
+ * waited_ms: how long ago the message arrived when sock has SO_TIMESTAMPNS
+ * (else 0). */
 int tp_pool_recv_small(int sock, struct tp_pool_msg *m, int *fd,
-                       long long deadline, char *why, size_t whylen);
+                       long long deadline, char *why, size_t whylen,
+                       long long *waited_ms);
 
 /* --- the library's side ---------------------------------------------- */
 
