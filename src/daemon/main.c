@@ -72,6 +72,7 @@ struct pending {
 	long long since; /* connected, or its last answer */
 	int listed;      /* on the list: no call in flight */
 	int cut;         /* shut down by the loop: its worker closes it */
+	long long early; /* accepted with its request there: then, else 0 */
 	struct pending *prev, *next;
 };
 
@@ -412,6 +413,9 @@ static void take(struct pending *p)
 		rearm(p, 0); /* nothing after all */
 		return;
 	}
+	if (p->early > 0 && tp_mono_ms() - p->early > waited_ms)
+		waited_ms = tp_mono_ms() - p->early;
+	p->early = 0;
 	/* from here c.fd is ours to pass on or close, and p goes with it */
 	c.conn = p;
 	c.broken = 0;
@@ -524,9 +528,30 @@ static void accept_all(void)
 		if (full ||
 		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
 		    (p = calloc(1, sizeof(*p))) == NULL) {
-			lp_log("a connection refused: %zu wait for their "
-			       "request",
-			       npending);
+			struct client busy = {.fd = fd};
+			struct tp_pool_msg m;
+			char why[64];
+			int cfd;
+
+			lp_log("a connection refused: %d wait for a request "
+			       "or a worker",
+			       PENDING_MAX);
+			/* the client reads why, once its request is read (a
+			 * socket closed with something unread resets its
+			 * peer); the call's descriptor ends as a failed call
+			 * leaves it */
+			if (tp_pool_recv_small(fd, &m, &cfd, 0, why,
+			                       sizeof(why), NULL) == 1) {
+				busy.version = m.version;
+				tp_pool_msg_clear(&m);
+			}
+			if (cfd >= 0) {
+				shutdown(cfd, SHUT_RDWR);
+				close(cfd);
+			}
+			work_refuse(&busy, EAGAIN, STARTTLS_ERR_RESOURCES,
+			            "tlspoold is busy: too many connections "
+			            "wait for a request or a worker");
 			close(fd);
 			continue;
 		}
@@ -537,8 +562,10 @@ static void accept_all(void)
 		peer_groups(fd, &p->c.who);
 		p->since = tp_mono_ms();
 		/* each request says when it came: the time it waited for a
-		 * worker is bounded */
+		 * worker is bounded.  The option stamps what comes after it;
+		 * a request there already waits from now on. */
 		setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+		p->early = readable(fd) ? p->since : 0;
 		rearm(p, 1);
 	}
 	if ((errno == EMFILE || errno == ENFILE) && accept_paused == 0) {
