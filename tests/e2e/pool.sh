@@ -839,5 +839,12 @@ if command -v systemd-analyze >/dev/null; then
 	[ -s "$T/err" ] && bad "units: $(cat "$T/err")" || ok
 fi
 
+# the sanitizers' reports of the daemons (BUILD=build-asan) land in its log
+if grep -qE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$W/daemon.log"; then
+	bad "sanitizer: $(grep -m3 -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$W/daemon.log")"
+else
+	ok
+fi
+
 [ "$nfail" = 0 ] || sed "s/^/  daemon: /" "$W/daemon.log" | grep -v "client myname=- sni=www.example.test: ok" | tail -40
 finish
