@@ -479,23 +479,21 @@ static double quantile(double *v, int n, double q)
 }
 
 /* "median (quartiles q1-q3, 95% c.i. lo-hi)" of v into buf: the
- * confidence interval of the median from the order statistics (ranks
- * n/2 -+ 0.98 sqrt(n), distribution-free) */
+ * confidence interval of the median from the order statistics, ranks j
+ * = floor(n/2 - 0.98 sqrt(n)) and n - j + 1 (distribution-free) */
 static const char *spread(double *v, int n, char *buf, size_t len)
 {
 	double q1 = quantile(v, n, 0.25), m = quantile(v, n, 0.5),
-	       q3 = quantile(v, n, 0.75);
-	int h = 0, lo, hi;
+	       q3 = quantile(v, n, 0.75), r = n;
+	int j;
 
-	while ((h + 1) * (h + 1) <= 0.9604 * n) /* h: 0.98 sqrt(n) */
-		h++;
-	lo = n / 2 - h - 1;
-	hi = (n + 1) / 2 + h;
-
-	lo = lo < 0 ? 0 : lo;
-	hi = hi > n - 1 ? n - 1 : hi;
+	for (int i = 0; i < 40; i++) /* sqrt(n), without libm */
+		r = (r + n / r) / 2;
+	j = (int)(n / 2.0 - 0.98 * r);
+	if (j < 1)
+		j = 1;
 	snprintf(buf, len, "%.3f (quartiles %.3f-%.3f, 95%% c.i. %.3f-%.3f)", m,
-	         q1, q3, v[lo], v[hi]);
+	         q1, q3, v[j - 1], v[n - j]);
 	return buf;
 }
 
