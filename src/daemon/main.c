@@ -487,8 +487,13 @@ int conn_serve(void)
 
 	/* stopping: what is there already, then no more */
 	n = epoll_wait(cep, evs, stop ? 8 : 1, stop ? 0 : -1);
-	if (n < 0)
-		return errno == EINTR ? 0 : -1;
+	if (n < 0 && errno == EINTR)
+		return 0;
+	if (n < 0) {
+		lp_log("a worker: epoll_wait: %s; the worker ends",
+		       strerror(errno));
+		return -1;
+	}
 	for (int i = 0; i < n; i++) {
 		struct pending *p = evs[i].data.ptr;
 		int was_cut;
