@@ -1,26 +1,33 @@
 #!/bin/bash
 # make bench: handshakes per second through tlspoold against the same
-# calls in the process, side by side (build/bench/pool_load: each call
-# connects, runs starttls_ctx_client() against gnutls-serv --echo, echoes
-# a line and closes), one after another and CONC at a time.  Paired
-# rounds: each round runs CALLS calls in the process and CALLS through the
-# daemon back to back (A B, then B A, so neither side always goes first),
-# and gives one ratio pool/in-process; the result is the median of the
-# ROUNDS ratios with their quartiles (target >= 0.9).  Load that comes and
-# goes on these shared machines hits both halves of a round alike, so a
-# ratio per round is steadier than a ratio of medians.  Beside the rate,
-# the CPU time per call: the application's, plus the daemon's for the
-# pool (gnutls-serv's, the same for both, left out).
+# calls in the process, side by side.  Each call connects, runs
+# starttls_ctx_client() against a bare GnuTLS echo server, echoes a line
+# and closes.  One process (build/bench/pool_load -m pair) holds both
+# contexts, in the process (A) and through the daemon (B), and runs ROUNDS
+# rounds, each of PAIRS pairs of short blocks (CALLS calls per thread),
+# A B then B A, so neither side always goes first; a round's ratio is of
+# its blocks' sums, so that load that comes and goes on these shared
+# machines (on a scale of blocks, a few ms) falls on both sides alike;
+# then the median of the rounds' ratios with their quartiles and the 95%
+# confidence interval of the median (target >= 0.9), 1 and CONC at a time.
+# Beside the rate, the CPU time per call: the application's (its relay's
+# threads included), plus the daemon's threads' for the pool (the peer's,
+# the same for both, left out).  The peer (pool_load -m serve) is bare
+# GnuTLS with a thread per connection: it never makes a call wait for
+# another (gnutls-serv --echo, one thread, did).
 # Then the daemon's resident memory per relayed connection: HOLD
 # connections opened through it and kept open.  These machines are
 # shared: only ratios of runs made side by side mean anything.
+# LOAD and DAEMON may name other builds (a "before" side by side).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 . scripts/ports.sh
 BUILD=${BUILD:-build}
-LOAD="$BUILD/bench/pool_load"
-CALLS=${CALLS:-100}
-WARM=${WARM:-5} # calls before each timed run, not counted
+LOAD=${LOAD:-$BUILD/bench/pool_load}
+DAEMON=${DAEMON:-$BUILD/tlspoold}
+CALLS=${CALLS:-5} # per block and thread: J at a time, blocks of J * CALLS
+PAIRS=${PAIRS:-16} # pairs of blocks (A B, B A, ...) per round
+WARM=${WARM:-40} # calls on each side before the rounds, not counted
 CONC=${CONC:-8}
 ROUNDS=${ROUNDS:-21}
 HOLD=${HOLD:-500}
@@ -42,7 +49,7 @@ certtool --generate-privkey --key-type ecdsa --outfile "$D/www.key" 2>/dev/null
 printf 'dns_name = www.example.test\nexpiration_days = 2\nsigning_key\n' >"$D/tmpl"
 certtool --generate-self-signed --load-privkey "$D/www.key" --template "$D/tmpl" \
 	--outfile "$D/www.pem" 2>/dev/null
-# below the ephemeral range: nothing's source port when gnutls-serv binds it
+# below the ephemeral range: nothing's source port when the peer binds it
 PORT=$(while :; do p=$((20000 + RANDOM % 12000)); ss -Htuan "sport = :$p" | grep -q . || { echo "$p"; break; }; done)
 echo "_$PORT._tcp.www IN TLSA 3 1 1 $(openssl pkey -in "$D/www.key" -pubout -outform DER | sha256sum | cut -c1-64)" >"$D/add"
 zones/serve start "$D/z" --add example.test "$D/add" 2>/dev/null || exit 1
@@ -65,64 +72,17 @@ mkdir "$D/run"
 chmod 0644 "$D/inproc.conf" "$D/pool.conf"
 [ "$(id -u)" = 0 ] && chown nobody "$D/run"
 
-gnutls-serv --echo -p "$PORT" --x509keyfile "$D/www.key" --x509certfile "$D/www.pem" \
-	>/dev/null 2>&1 &
+"$LOAD" -m serve -k "$D/www.key" -x "$D/www.pem" 127.0.0.1 "$PORT" - >/dev/null &
 pids+=($!)
 wait_port "$PORT" || exit 1
-"$BUILD/tlspoold" -c "$D/pool.conf" 2>"$D/daemon.log" &
+"$DAEMON" -c "$D/pool.conf" 2>"$D/daemon.log" &
 dpid=$!
 for _ in $(seq 100); do [ -S "$D/run/sock" ] && break; sleep 0.05; done
 
-# The daemon's CPU time so far, in seconds: the run time of each of its
-# threads (/proc/PID/task/*/schedstat, nanoseconds; its threads live as
-# long as it does), not /proc/PID/stat, whose 10 ms ticks are coarser than
-# a round's share.
-daemon_cpu() {
-	cat /proc/"$dpid"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.6f\n", s / 1e9}'
-}
-# run CONF N J: "RATE CPU_US_PER_CALL" of N calls, J at a time, the
-# daemon's CPU counted in for the pool; or exit
-run() {
-	local out d0 d1
-	d0=$(daemon_cpu)
-	out=$("$LOAD" -c "$1" -w "$WARM" -n "$2" -j "$3" 127.0.0.1 "$PORT" www.example.test) ||
-		{ echo "bench: pool_load failed: $out" >&2; exit 1; }
-	d1=$(daemon_cpu)
-	[ "$1" = "$D/inproc.conf" ] && d1=$d0
-	# the application's CPU is its timed calls'; the daemon's, measured
-	# around the whole run, is shared out over the warm-up calls too
-	awk -v n="$2" -v w="$WARM" -v d="$(echo "$d1 - $d0" | bc -l)" \
-		'{print $NF, ($(NF - 2) / n + d / (n + w)) * 1e6}' <<<"$out"
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-# quartiles of the numbers: "Q1 Q3"
-quartiles() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 3) / 4)], a[int((3 * NR + 3) / 4)]}'; }
-
-# warm both validation caches and the daemon's threads
-run "$D/inproc.conf" 20 1 >/dev/null
-run "$D/pool.conf" 20 1 >/dev/null
-for j in 1 "$CONC"; do
-	echo "=== handshakes per second: $ROUNDS paired rounds of $CALLS calls, $j at a time, in the process (A) vs through tlspoold (B)"
-	ratio=() cratio=() ri=() rp=() ci=() cp=()
-	for r in $(seq "$ROUNDS"); do
-		if [ $((r % 2)) = 1 ]; then
-			read -r a ca < <(run "$D/inproc.conf" "$CALLS" "$j")
-			read -r b cb < <(run "$D/pool.conf" "$CALLS" "$j")
-		else
-			read -r b cb < <(run "$D/pool.conf" "$CALLS" "$j")
-			read -r a ca < <(run "$D/inproc.conf" "$CALLS" "$j")
-		fi
-		ri+=("$a") rp+=("$b") ci+=("$ca") cp+=("$cb")
-		ratio+=("$(echo "$b / $a" | bc -l)") cratio+=("$(echo "$cb / $ca" | bc -l)")
-		printf 'round %2d %s: A %7.1f/s %5.0f us CPU/call   B %7.1f/s %5.0f us CPU/call   rate B/A %.2f\n' \
-			"$r" "$([ $((r % 2)) = 1 ] && echo AB || echo BA)" "$a" "$ca" "$b" "$cb" "${ratio[-1]}"
-	done
-	read -r q1 q3 < <(quartiles "${ratio[@]}")
-	read -r c1 c3 < <(quartiles "${cratio[@]}")
-	printf 'medians: A %7.1f/s %5.0f us CPU/call   B %7.1f/s %5.0f us CPU/call (app + daemon)\n' \
-		"$(median "${ri[@]}")" "$(median "${ci[@]}")" "$(median "${rp[@]}")" "$(median "${cp[@]}")"
-	printf 'RESULT %s at a time: rate B/A median %.2f (quartiles %.2f-%.2f; target >= 0.9), CPU per call B/A median %.2f (quartiles %.2f-%.2f)\n' \
-		"$j" "$(median "${ratio[@]}")" "$q1" "$q3" "$(median "${cratio[@]}")" "$c1" "$c3"
+for j in ${JS:-1 $CONC}; do
+	"$LOAD" -m pair -c "$D/inproc.conf" -p "$D/pool.conf" -P "$dpid" -r "$ROUNDS" \
+		-b "$PAIRS" -n $((CALLS * j)) -w "$WARM" -j "$j" 127.0.0.1 "$PORT" www.example.test ||
+		{ echo "bench: pool_load -m pair failed" >&2; exit 1; }
 done
 
 # Instructions, which the machine's load does not change: the same calls
@@ -148,7 +108,7 @@ if [ "${CALLGRIND:-1}" = 1 ] && command -v valgrind >/dev/null; then
 	cg_pool() {
 		rm -f "$D/run2/sock"
 		"${as_daemon[@]}" valgrind --tool=callgrind --callgrind-out-file="$D/cg/daemon.$1" \
-			"$BUILD/tlspoold" -c "$D/pool2.conf" 2>"$D/daemon2.log" &
+			"$DAEMON" -c "$D/pool2.conf" 2>"$D/daemon2.log" &
 		local cgpid=$!
 		for _ in $(seq 600); do [ -S "$D/run2/sock" ] && break; sleep 0.05; done
 		valgrind --tool=callgrind --callgrind-out-file="$D/cg/app.$1" \

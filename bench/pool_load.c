@@ -14,6 +14,18 @@
  *   read  one call; print what arrives, then how reading ended, what
  *         starttls_end() says and what starttls_last_trace() kept
  *
+ *   pair  the bench (bench/pool.sh): ROUNDS rounds (-r), each of PAIRS
+ *         (-b) pairs of blocks: CALLS calls in this process (-c CONF, A)
+ *         and CALLS through tlspoold (-p POOLCONF, B), J at a time, in
+ *         alternating order (A B, B A, ...), each block timed alone; a
+ *         round's rate and CPU per call of each side are its blocks'
+ *         sums, so that load that comes and goes on a shared machine
+ *         falls on both sides alike.  The daemon's CPU (-P PID: the run
+ *         time of its threads) is counted in for B
+ *   serve a bare GnuTLS echo server (-k KEY -x CERT) on 127.0.0.1:PORT,
+ *         a thread per connection, until killed: the peer of the bench
+ *         (handshake, then every record back until the end)
+ *
  * -u: DTLS over UDP instead of TLS over TCP.  -w W: W calls first, not
  * counted (the validation cache, the relay's threads, the resolver are
  * then warm in this process as they are in a running daemon).
@@ -26,6 +38,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +54,7 @@
 #include <tlspool/dane.h>
 #include <tlspool/starttls.h>
 
+#include "bench_util.h"
 #include "pool.h" /* tp_pool_idle_count() */
 
 static starttls_ctx *ctx;
@@ -324,15 +339,247 @@ static int step_mode(void)
 	return -1;
 }
 
+/* --- -m serve: the bench's peer ------------------------------------------ */
+
+static gnutls_certificate_credentials_t serve_creds;
+static gnutls_priority_t serve_prio;
+
+/* One connection of the echo server: the handshake, then every record
+ * back until the end. */
+static void *serve_one(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	gnutls_session_t s;
+	char buf[4096];
+	ssize_t n;
+
+	bench_nodelay(fd);
+	s = bench_bare_handshake(fd, 1, serve_prio, serve_creds, 0, NULL);
+	if (s != NULL) {
+		do {
+			n = gnutls_record_recv(s, buf, sizeof(buf));
+			if (n > 0 && gnutls_record_send(s, buf, (size_t)n) < 0)
+				n = -1;
+		} while (n > 0 || n == GNUTLS_E_AGAIN ||
+		         n == GNUTLS_E_INTERRUPTED);
+		gnutls_deinit(s);
+	}
+	close(fd);
+	return NULL;
+}
+
+/* A thread per connection (the held ones of the bench too), until
+ * killed. */
+static _Noreturn void serve_mode(const char *key, const char *cert)
+{
+	int lfd = bench_listen(port);
+	pthread_attr_t at;
+
+	serve_creds = bench_creds(key, cert);
+	serve_prio = bench_priority();
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&at, 256 * 1024);
+	printf("serving on %d\n", port);
+	fflush(stdout);
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		pthread_t t;
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				usleep(10000);
+			continue;
+		}
+		if (pthread_create(&t, &at, serve_one, (void *)(intptr_t)fd) !=
+		    0)
+			close(fd);
+	}
+}
+
+/* --- -m pair: in the process against through the pool -------------------- */
+
+/* The run time of the daemon's threads so far, in microseconds
+ * (/proc/PID/task/TID/schedstat, nanoseconds: finer than /proc/PID/stat's
+ * ticks); 0 without a daemon. */
+static double daemon_cpu_us(int dpid)
+{
+	char path[64];
+	struct dirent *e;
+	double sum = 0;
+	DIR *d;
+
+	if (dpid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", dpid);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		unsigned long long ns;
+		char sp[300];
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(sp, sizeof(sp), "/proc/%d/task/%s/schedstat", dpid,
+		         e->d_name);
+		if ((f = fopen(sp, "r")) == NULL)
+			continue;
+		if (fscanf(f, "%llu", &ns) == 1)
+			sum += (double)ns / 1e3;
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+/* What one side did in a round. */
+struct tally {
+	double us, cpu_us; /* wall time, CPU time (the daemon's with it) */
+	int calls;
+};
+
+/* A block: CALLS calls with ctx c, nthreads at a time, added to *t (the
+ * daemon's CPU, read outside the timed part, counted in when dpid). */
+static int block(starttls_ctx *c, int dpid, struct tally *t)
+{
+	pthread_t th[256];
+	double t0, c0, d0, dt, dc;
+	int n = nthreads < 256 ? nthreads : 256;
+
+	ctx = c;
+	next_call = nok = nfail = 0;
+	d0 = daemon_cpu_us(dpid);
+	c0 = bench_cpu_us();
+	t0 = bench_now_us();
+	for (int i = 0; i < n; i++)
+		pthread_create(&th[i], NULL, run, NULL);
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	dt = bench_now_us() - t0;
+	dc = bench_cpu_us() - c0;
+	t->us += dt;
+	t->cpu_us += dc + daemon_cpu_us(dpid) - d0;
+	t->calls += nok;
+	if (nfail > 0) {
+		fprintf(stderr, "pool_load: %d of %d calls failed: %s\n", nfail,
+		        calls, first_failure);
+		return -1;
+	}
+	return 0;
+}
+
+static double quantile(double *v, int n, double q)
+{
+	double x = q * (n - 1);
+	int i = (int)x;
+
+	qsort(v, (size_t)n, sizeof(*v), bench_cmp_double);
+	return i + 1 < n ? v[i] + (x - i) * (v[i + 1] - v[i]) : v[n - 1];
+}
+
+/* "median (quartiles q1-q3, 95% c.i. lo-hi)" of v into buf: the
+ * confidence interval of the median from the order statistics, ranks j
+ * = floor(n/2 - 0.98 sqrt(n)) and n - j + 1 (distribution-free) */
+static const char *spread(double *v, int n, char *buf, size_t len)
+{
+	double q1 = quantile(v, n, 0.25), m = quantile(v, n, 0.5),
+	       q3 = quantile(v, n, 0.75), r = n;
+	int j;
+
+	for (int i = 0; i < 40; i++) /* sqrt(n), without libm */
+		r = (r + n / r) / 2;
+	j = (int)(n / 2.0 - 0.98 * r);
+	if (j < 1)
+		j = 1;
+	snprintf(buf, len, "%.3f (quartiles %.3f-%.3f, 95%% c.i. %.3f-%.3f)", m,
+	         q1, q3, v[j - 1], v[n - j]);
+	return buf;
+}
+
+static int pair_mode(starttls_ctx *a, const char *poolconf, int dpid,
+                     int rounds, int pairs)
+{
+	starttls_ctx *b = starttls_ctx_new(poolconf);
+	double *v = calloc((size_t)rounds * 6, sizeof(double));
+	double *ra = v, *rb = v + rounds, *ca = v + 2 * rounds,
+	       *cb = v + 3 * rounds, *rr = v + 4 * rounds, *cr = v + 5 * rounds;
+	struct tally ta, tb;
+	char s1[120], s2[120];
+
+	if (b == NULL || v == NULL) {
+		fprintf(stderr, "pool_load: %s: %s\n", poolconf,
+		        b ? "out of memory" : starttls_errstr());
+		return 2;
+	}
+	/* both warm: the validation caches, the relays' threads, the
+	 * daemon's workers, the kept connections to the daemon */
+	if (warm > 0) {
+		int n = calls;
+
+		calls = warm;
+		if (block(a, 0, &ta) != 0 || block(b, dpid, &tb) != 0)
+			return 1;
+		calls = n;
+	}
+	printf("=== %d rounds of %d pairs of blocks of %d calls, %d at a "
+	       "time: in the process (A) vs through tlspoold (B)\n",
+	       rounds, pairs, calls, nthreads);
+	for (int r = 0; r < rounds; r++) {
+		memset(&ta, 0, sizeof(ta));
+		memset(&tb, 0, sizeof(tb));
+		for (int k = 0; k < pairs; k++) {
+			int ab = (r + k) % 2 == 0;
+
+			if (block(ab ? a : b, ab ? 0 : dpid, ab ? &ta : &tb) !=
+			            0 ||
+			    block(ab ? b : a, ab ? dpid : 0, ab ? &tb : &ta) !=
+			            0)
+				return 1;
+		}
+		ra[r] = ta.calls / ta.us * 1e6;
+		rb[r] = tb.calls / tb.us * 1e6;
+		ca[r] = ta.cpu_us / ta.calls;
+		cb[r] = tb.cpu_us / tb.calls;
+		rr[r] = rb[r] / ra[r];
+		cr[r] = cb[r] / ca[r];
+		printf("round %2d: A %7.1f/s %5.0f us CPU/call   B %7.1f/s "
+		       "%5.0f us CPU/call   rate B/A %.3f  CPU B/A %.3f\n",
+		       r + 1, ra[r], ca[r], rb[r], cb[r], rr[r], cr[r]);
+		fflush(stdout);
+	}
+	printf("medians: A %.1f/s %.0f us CPU/call   B %.1f/s %.0f us "
+	       "CPU/call (application + daemon)\n",
+	       quantile(ra, rounds, 0.5), quantile(ca, rounds, 0.5),
+	       quantile(rb, rounds, 0.5), quantile(cb, rounds, 0.5));
+	printf("RESULT %d at a time: rate B/A median %s; target >= 0.9; CPU "
+	       "per call B/A median %s\n",
+	       nthreads, spread(rr, rounds, s1, sizeof(s1)),
+	       spread(cr, rounds, s2, sizeof(s2)));
+	/* the form of bench/report.sh: NAME TLSPOOLD IN-PROCESS RATIO */
+	printf("RESULT pool_rate_j%d %.1f %.1f %.3f\n", nthreads,
+	       quantile(rb, rounds, 0.5), quantile(ra, rounds, 0.5),
+	       quantile(rr, rounds, 0.5));
+	printf("RESULT pool_cpu_j%d %.0f %.0f %.3f\n", nthreads,
+	       quantile(cb, rounds, 0.5), quantile(ca, rounds, 0.5),
+	       quantile(cr, rounds, 0.5));
+	fflush(stdout);
+	free(v);
+	starttls_ctx_free(b);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	const char *conf = NULL;
+	const char *conf = NULL, *poolconf = NULL, *key = NULL, *cert = NULL;
+	int dpid = 0, rounds = 20, pairs = 10;
 	pthread_t *t;
 	double t0, dt, c0;
 	char c;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "c:n:j:m:l:uw:U:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:n:j:m:l:uw:U:p:P:r:b:k:x:")) !=
+	       -1) {
 		switch (opt) {
 		case 'c':
 			conf = optarg;
@@ -358,20 +605,48 @@ int main(int argc, char **argv)
 		case 'U':
 			uids = optarg;
 			break;
+		case 'p':
+			poolconf = optarg;
+			break;
+		case 'P':
+			dpid = atoi(optarg);
+			break;
+		case 'r':
+			rounds = atoi(optarg);
+			break;
+		case 'b':
+			pairs = atoi(optarg);
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'x':
+			cert = optarg;
+			break;
 		default:
 			return 2;
 		}
 	}
-	if (argc - optind != 3 || calls < 1 || nthreads < 1) {
+	if (argc - optind != 3 || calls < 1 || nthreads < 1 || rounds < 1 ||
+	    pairs < 1 || (strcmp(mode, "pair") == 0 && poolconf == NULL) ||
+	    (strcmp(mode, "serve") == 0 && (key == NULL || cert == NULL))) {
 		fprintf(stderr,
 		        "usage: pool_load [-c CONF] [-n CALLS] "
 		        "[-j THREADS] [-m echo|hold|read|pause|fork|switch] "
-		        "[-l MYNAME] [-U A:B] [-u] HOST PORT SNI\n");
+		        "[-l MYNAME] [-U A:B] [-u] HOST PORT SNI\n"
+		        "       pool_load -m pair -c CONF -p POOLCONF [-P PID] "
+		        "[-r ROUNDS] [-b PAIRS] [-n CALLS] [-j THREADS] [-w W] "
+		        "HOST PORT "
+		        "SNI\n"
+		        "       pool_load -m serve -k KEY -x CERT HOST PORT "
+		        "SNI\n");
 		return 2;
 	}
 	host = argv[optind];
 	port = atoi(argv[optind + 1]);
 	sni = argv[optind + 2];
+	if (strcmp(mode, "serve") == 0)
+		serve_mode(key, cert);
 	ctx = starttls_ctx_new(conf);
 	if (ctx == NULL) {
 		fprintf(stderr, "pool_load: %s\n", starttls_errstr());
@@ -381,6 +656,11 @@ int main(int argc, char **argv)
 		return read_mode();
 	if ((opt = step_mode()) >= 0)
 		return opt;
+	if (strcmp(mode, "pair") == 0) {
+		opt = pair_mode(ctx, poolconf, dpid, rounds, pairs);
+		starttls_ctx_free(ctx);
+		return opt;
+	}
 	for (int i = 0; i < warm; i++) {
 		char why[600];
 		int keep;

@@ -8,17 +8,20 @@
  * that user; start the workers (work.c).  Keys are read on first use by
  * the workers, as the user.
  *
- * One thread runs the loop: an epoll set of the listening socket, a
- * signalfd (SIGHUP reloads, SIGTERM and SIGINT stop), and the
- * connections that have no call in flight.  A request is decoded and checked
- * here (pool.c) and queued; the client's connection then belongs to the worker
- * that runs its call, which gives it back to the loop after the reply (protocol
- * 3: the next call comes on it; conn_done()) or closes it (protocol 2, or an
- * exchange that went wrong).  A connection has at most one call in flight; its
- * credentials are those of its connect().  A new connection that sends
- * nothing for REQUEST_WAIT_MS is closed, an idle one after IDLE_MS, as is
- * one that sends anything but a request (after a failure reply that says
- * why).
+ * One thread runs the loop: an epoll set of the listening socket and a
+ * signalfd (SIGHUP reloads, SIGTERM and SIGINT stop); it accepts, and
+ * closes the connections that send nothing in time.  The workers (work.c)
+ * wait on a second epoll set, of the connections that have no call in
+ * flight (EPOLLONESHOT): the worker woken by a request reads it, checks
+ * it (pool.c) and runs the call itself, then arms the connection again
+ * for its next request (protocol 3; conn_done()) or closes it (protocol
+ * 2, or an exchange that went wrong).  No thread hands a request to
+ * another.  A connection has at most one call in flight; its credentials
+ * are those of its connect().  A new connection that sends nothing for
+ * REQUEST_WAIT_MS is closed, an idle one after IDLE_MS, as is one that
+ * sends anything but a request (after a failure reply that says why).
+ * A request that waited longer than handshake_timeout_ms for a worker
+ * (its arrival: SO_TIMESTAMPNS) is refused without running.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,8 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -65,21 +70,23 @@
 struct pending {
 	struct client c;
 	long long since; /* connected, or its last answer */
-	int added;       /* given back: in the epoll set already */
+	int listed;      /* on the list: no call in flight */
+	int cut;         /* shut down by the loop: its worker closes it */
+	long long early; /* accepted with its request there: then, else 0 */
 	struct pending *prev, *next;
 };
 
 static const char *config_path;
 static char sock_path[108];
 static int own_socket; /* bound here, not given by systemd: unlinked */
-static int ep = -1, lfd = -1, sfd = -1;
-static struct pending *pendings;
-static size_t npending;
-static char tag_listen, tag_signal; /* epoll data of the two */
-/* Connections the workers gave back, already in the epoll set, for the
- * loop to list (take_back()). */
-static pthread_mutex_t back_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct pending *backs;
+/* ep: the loop's (the listening socket, signals); cep: the workers'
+ * (the connections, and stopfd) */
+static int ep = -1, cep = -1, lfd = -1, sfd = -1, stopfd = -1;
+static pthread_mutex_t plock = PTHREAD_MUTEX_INITIALIZER;
+static struct pending *pendings; /* under plock */
+static size_t npending;          /* under plock: listed, not cut */
+static atomic_int stopping;
+static char tag_listen, tag_signal, tag_stop; /* epoll data of the three */
 static long long accept_paused; /* until then (tp_mono_ms()), or 0 */
 
 static void usage(FILE *fp)
@@ -265,10 +272,34 @@ static void peer_groups(int fd, struct tp_caller *who)
 		who->ngroups = (size_t)n;
 }
 
-/* p off the loop's set and list (not freed). */
-static void unlist(struct pending *p)
+/*
+ * The connections without a call in flight are listed (under plock) and
+ * armed in the workers' epoll set with EPOLLONESHOT: the worker that gets
+ * a connection's event owns it until it gives it back (conn_done()), and
+ * only that worker frees it.  The loop never frees a connection that may
+ * have an event on its way to a worker: to close one (it sent nothing in
+ * time, or room is made for a new one) it shuts it down and marks it cut;
+ * the shutdown raises its event, and the worker that takes it closes it.
+ */
+
+/* p onto the list; under plock. */
+static void plist(struct pending *p)
 {
-	epoll_ctl(ep, EPOLL_CTL_DEL, p->c.fd, NULL);
+	p->prev = NULL;
+	p->next = pendings;
+	if (pendings != NULL)
+		pendings->prev = p;
+	pendings = p;
+	p->listed = 1;
+	if (!p->cut)
+		npending++;
+}
+
+/* p off the list; under plock. */
+static void punlist(struct pending *p)
+{
+	if (!p->listed)
+		return;
 	if (p->prev != NULL)
 		p->prev->next = p->next;
 	else
@@ -276,49 +307,63 @@ static void unlist(struct pending *p)
 	if (p->next != NULL)
 		p->next->prev = p->prev;
 	p->prev = p->next = NULL;
+	p->listed = 0;
+	if (!p->cut)
+		npending--;
+}
+
+/* Listed p closed by the loop: shut down now, closed and freed by the
+ * worker that takes its event; under plock. */
+static void cut(struct pending *p)
+{
+	p->cut = 1;
 	npending--;
+	shutdown(p->c.fd, SHUT_RDWR);
 }
 
-static void drop_pending(struct pending *p)
+/* Something to read on fd (a request that came just now)? */
+static int readable(int fd)
 {
-	unlist(p);
-	free(p);
+	char b;
+
+	return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
-/* p into the loop's list, and into its epoll set unless it is there
- * (added): 0, or -1 (p is closed and freed). */
-static int enlist(struct pending *p, int added)
+/* p armed in the workers' set again, listed: 0, or -1 (p is closed and
+ * freed). */
+static int rearm(struct pending *p, int add)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT,
+	                         .data.ptr = p};
 
-	if (!added && epoll_ctl(ep, EPOLL_CTL_ADD, p->c.fd, &ev) != 0) {
+	pthread_mutex_lock(&plock);
+	plist(p);
+	pthread_mutex_unlock(&plock);
+	/* armed after it is listed: the worker that takes its event finds
+	 * it on the list */
+	if (epoll_ctl(cep, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, p->c.fd, &ev) !=
+	    0) {
+		pthread_mutex_lock(&plock);
+		punlist(p);
+		pthread_mutex_unlock(&plock);
 		close(p->c.fd);
 		free(p);
 		return -1;
 	}
-	p->prev = NULL;
-	p->next = pendings;
-	if (pendings != NULL)
-		pendings->prev = p;
-	pendings = p;
-	npending++;
 	return 0;
 }
 
 /*
- * The worker puts the connection back into the epoll set itself, so that
- * the loop wakes only for the next request (no wake-up to hand it over).
- * It is listed under back_lock before it can raise an event, and the
- * loop takes the list after each epoll_wait(), under that lock, before
- * it looks at any event: an event never names a connection the loop has
- * not listed.
+ * The worker gives the connection back: with ok (the answer went out)
+ * and version 3 it is armed for c's next message, else closed.  The
+ * next request's event may come to any worker.
  */
 void conn_done(const struct client *c, int ok)
 {
 	struct pending *p = c->conn;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
 
-	if (!ok || c->broken || c->version < 3 || p == NULL) {
+	if (!ok || c->broken || c->version < 3 || p == NULL ||
+	    atomic_load(&stopping)) {
 		close(c->fd);
 		free(p);
 		return;
@@ -326,66 +371,52 @@ void conn_done(const struct client *c, int ok)
 	p->c = *c;
 	p->c.calls++;
 	p->since = tp_mono_ms();
-	pthread_mutex_lock(&back_lock);
-	p->next = backs;
-	backs = p;
-	p->added = epoll_ctl(ep, EPOLL_CTL_ADD, p->c.fd, &ev) == 0;
-	pthread_mutex_unlock(&back_lock);
+	rearm(p, 0);
 }
 
-/* The connections the workers gave back, listed. */
-static void take_back(void)
-{
-	struct pending *p, *n;
-
-	pthread_mutex_lock(&back_lock);
-	p = backs;
-	backs = NULL;
-	pthread_mutex_unlock(&back_lock);
-	for (; p != NULL; p = n) {
-		n = p->next;
-		enlist(p, p->added);
-	}
-}
-
-/* The connection idle longest, to make room: 1 when one went. */
+/* The connection idle longest, to make room: 1 when one went; under
+ * plock. */
 static int drop_oldest_idle(void)
 {
 	struct pending *old = NULL;
 	char who[64];
 
 	for (struct pending *p = pendings; p != NULL; p = p->next)
-		if (p->c.calls > 0 && (old == NULL || p->since < old->since))
+		if (!p->cut && p->c.calls > 0 &&
+		    (old == NULL || p->since < old->since) &&
+		    !readable(p->c.fd))
 			old = p;
 	if (old == NULL)
 		return 0;
 	lp_log("%s: idle after %u calls, closed for a new connection (%d "
 	       "without a call in flight)",
 	       lp_who(&old->c, who, sizeof(who)), old->c.calls, PENDING_MAX);
-	close(old->c.fd);
-	drop_pending(old);
+	cut(old);
 	return 1;
 }
 
 /*
- * The request (or starttls_end() question) of p, or its end: 1 when it
- * was taken (p is freed, and unlisted when listed), 0 when nothing came
- * yet.
+ * A worker's connection with something to read: its request (or
+ * starttls_end() question) served, or its end.
  */
-static int take(struct pending *p, int listed)
+static void take(struct pending *p)
 {
 	struct tp_pool_msg m;
 	struct client c = p->c;
 	struct stat st;
 	char why[160], who[64], detail[300];
+	long long waited_ms = 0;
 	int fd, r;
 
-	r = tp_pool_recv(c.fd, &m, &fd, 0, why, sizeof(why));
-	if (r < 0 && errno == EAGAIN)
-		return 0;
+	r = tp_pool_recv_small(c.fd, &m, &fd, 0, why, sizeof(why), &waited_ms);
+	if (r < 0 && errno == EAGAIN) {
+		rearm(p, 0); /* nothing after all */
+		return;
+	}
+	if (p->early > 0 && tp_mono_ms() - p->early > waited_ms)
+		waited_ms = tp_mono_ms() - p->early;
+	p->early = 0;
 	/* from here c.fd is ours to pass on or close, and p goes with it */
-	if (listed)
-		unlist(p);
 	c.conn = p;
 	c.broken = 0;
 	if (r == 1)
@@ -399,7 +430,7 @@ static int take(struct pending *p, int listed)
 			       c.calls, c.calls == 1 ? "" : "s");
 		close(c.fd);
 		free(p);
-		return 1;
+		return;
 	}
 	if (r < 0) {
 		snprintf(detail, sizeof(detail), "tlspoold: %s",
@@ -408,11 +439,11 @@ static int take(struct pending *p, int listed)
 		work_refuse(&c, EPROTO, STARTTLS_ERR_INTERNAL, detail);
 		close(c.fd);
 		free(p);
-		return 1;
+		return;
 	}
 	if (m.type == TP_POOL_END_ASK) {
 		work_end(&c, fd);
-		return 1;
+		return;
 	}
 	if (m.type != TP_POOL_REQUEST) {
 		tp_pool_msg_clear(&m);
@@ -422,7 +453,7 @@ static int take(struct pending *p, int listed)
 		            "tlspoold: a call starts with a request");
 		close(c.fd);
 		free(p);
-		return 1;
+		return;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
 		/* no call on it: a client cannot make the daemon read or
@@ -433,10 +464,55 @@ static int take(struct pending *p, int listed)
 		close(fd);
 		conn_done(&c, work_refuse(&c, EINVAL, STARTTLS_ERR_ARGUMENT,
 		                          detail) == 0);
-		return 1;
+		return;
 	}
-	work_queue(&c, &m.u.req, fd);
-	return 1;
+	if (atomic_load(&stopping)) {
+		lp_log("%s %s: tlspoold is stopping", who,
+		       m.u.req.role ? "server" : "client");
+		shutdown(fd, SHUT_RDWR);
+		close(fd);
+		work_refuse(&c, ECONNRESET, STARTTLS_ERR_CONNECTION,
+		            "tlspoold is stopping");
+		close(c.fd);
+		free(p);
+		return;
+	}
+	work_run(&c, &m.u.req, fd, waited_ms);
+}
+
+int conn_serve(void)
+{
+	struct epoll_event evs[8];
+	int stop = atomic_load(&stopping), n, conns = 0;
+
+	/* stopping: what is there already, then no more */
+	n = epoll_wait(cep, evs, stop ? 8 : 1, stop ? 0 : -1);
+	if (n < 0 && errno == EINTR)
+		return 0;
+	if (n < 0) {
+		lp_log("a worker: epoll_wait: %s; the worker ends",
+		       strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		struct pending *p = evs[i].data.ptr;
+		int was_cut;
+
+		if (p == (void *)&tag_stop)
+			continue;
+		conns++;
+		pthread_mutex_lock(&plock);
+		was_cut = p->cut;
+		punlist(p);
+		pthread_mutex_unlock(&plock);
+		if (was_cut) {
+			close(p->c.fd);
+			free(p);
+		} else {
+			take(p);
+		}
+	}
+	return stop && conns == 0 ? -1 : 0;
 }
 
 static void accept_all(void)
@@ -444,19 +520,43 @@ static void accept_all(void)
 	struct ucred uc;
 	socklen_t len;
 	struct pending *p;
-	int fd;
+	int fd, full, on = 1;
 
 	while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >=
 	       0) {
 		len = sizeof(uc);
+		pthread_mutex_lock(&plock);
 		if (npending >= PENDING_MAX)
 			drop_oldest_idle();
-		if (npending >= PENDING_MAX ||
+		full = npending >= PENDING_MAX;
+		pthread_mutex_unlock(&plock);
+		if (full ||
 		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
 		    (p = calloc(1, sizeof(*p))) == NULL) {
-			lp_log("a connection refused: %zu wait for their "
-			       "request",
-			       npending);
+			struct client busy = {.fd = fd};
+			struct tp_pool_msg m;
+			char why[64];
+			int cfd;
+
+			lp_log("a connection refused: %d wait for a request "
+			       "or a worker",
+			       PENDING_MAX);
+			/* the client reads why, once its request is read (a
+			 * socket closed with something unread resets its
+			 * peer); the call's descriptor ends as a failed call
+			 * leaves it */
+			if (tp_pool_recv_small(fd, &m, &cfd, 0, why,
+			                       sizeof(why), NULL) == 1) {
+				busy.version = m.version;
+				tp_pool_msg_clear(&m);
+			}
+			if (cfd >= 0) {
+				shutdown(cfd, SHUT_RDWR);
+				close(cfd);
+			}
+			work_refuse(&busy, EAGAIN, STARTTLS_ERR_RESOURCES,
+			            "tlspoold is busy: too many connections "
+			            "wait for a request or a worker");
 			close(fd);
 			continue;
 		}
@@ -466,11 +566,12 @@ static void accept_all(void)
 		p->c.who.gid = uc.gid;
 		peer_groups(fd, &p->c.who);
 		p->since = tp_mono_ms();
-		/* a client sends its request as soon as it is connected: it
-		 * is often here already */
-		if (take(p, 0))
-			continue;
-		enlist(p, 0);
+		/* each request says when it came: the time it waited for a
+		 * worker is bounded.  The option stamps what comes after it;
+		 * a request there already waits from now on. */
+		setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+		p->early = readable(fd) ? p->since : 0;
+		rearm(p, 1);
 	}
 	if ((errno == EMFILE || errno == ENFILE) && accept_paused == 0) {
 		/* the socket stays readable: without a rest the loop would
@@ -502,24 +603,27 @@ static int accept_resume(void)
 }
 
 /* Connections that sent nothing in time (a new one its first request,
- * an idle one its next); the wait until the next one is due (-1: none). */
+ * an idle one its next) are cut; the wait until the next one is due (-1:
+ * none). */
 static int sweep(void)
 {
 	long long now = tp_mono_ms(), next = -1;
-	struct pending *p = pendings, *n;
 	char who[64];
 
-	for (; p != NULL; p = n) {
+	pthread_mutex_lock(&plock);
+	for (struct pending *p = pendings; p != NULL; p = p->next) {
 		long long limit = p->c.calls ? IDLE_MS : REQUEST_WAIT_MS;
 
-		n = p->next;
+		if (p->cut)
+			continue;
 		if (now - p->since < limit) {
 			if (next < 0 || p->since + limit - now < next)
 				next = p->since + limit - now;
 			continue;
 		}
-		/* a request that came just now is served, not cut */
-		if (take(p, 1))
+		/* a request that came just now is served, not cut: its
+		 * event is on its way to a worker */
+		if (readable(p->c.fd))
 			continue;
 		if (p->c.calls == 0)
 			lp_log("%s: no request within %d ms: closed",
@@ -529,9 +633,9 @@ static int sweep(void)
 			lp_log("%s: idle for %d ms after %u call%s: closed",
 			       lp_who(&p->c, who, sizeof(who)), IDLE_MS,
 			       p->c.calls, p->c.calls == 1 ? "" : "s");
-		close(p->c.fd);
-		drop_pending(p);
+		cut(p);
 	}
+	pthread_mutex_unlock(&plock);
 	return (int)next;
 }
 
@@ -575,6 +679,12 @@ static void stop(int sig)
 	if (own_socket && unlink(sock_path) != 0)
 		lp_log("%s stays: %s (a new tlspoold replaces it)", sock_path,
 		       strerror(errno));
+	/* the workers refuse the requests that are there, finish the calls
+	 * they run and end; then the connections left are closed */
+	atomic_store(&stopping, 1);
+	if (write(stopfd, &(uint64_t){1}, sizeof(uint64_t)) < 0)
+		lp_log("waking the workers: %s", strerror(errno));
+	work_stop();
 	for (struct pending *p = pendings, *n; p != NULL; p = n) {
 		n = p->next;
 		close(p->c.fd);
@@ -582,7 +692,6 @@ static void stop(int sig)
 	}
 	pendings = NULL;
 	npending = 0;
-	work_stop();
 	/* the process's relay, if a call ever started it (0 threads
 	 * starts none) */
 	r = tp_process_relay(0);
@@ -616,7 +725,6 @@ static void loop(void)
 	for (;;) {
 		int rest = accept_resume(), new_ones = 0;
 
-		take_back();
 		wait = sweep();
 		if (rest >= 0 && (wait < 0 || rest < wait))
 			wait = rest;
@@ -625,7 +733,6 @@ static void loop(void)
 		if (wait < 0 || wait > BACK_SWEEP_MS)
 			wait = BACK_SWEEP_MS;
 		n = epoll_wait(ep, evs, 64, wait);
-		take_back();
 		if (n < 0 && errno != EINTR) {
 			lp_log("epoll_wait: %s", strerror(errno));
 			exit(1);
@@ -635,11 +742,7 @@ static void loop(void)
 				new_ones = 1;
 			else if (evs[i].data.ptr == &tag_signal)
 				on_signal();
-			else
-				take(evs[i].data.ptr, 1);
 		}
-		/* after the batch: making room frees a connection that may
-		 * be in it */
 		if (new_ones)
 			accept_all();
 	}
@@ -708,7 +811,14 @@ static int loop_setup(unsigned threads)
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (sfd < 0 || ep < 0 || work_start(threads) != 0)
+	cep = epoll_create1(EPOLL_CLOEXEC);
+	stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (sfd < 0 || ep < 0 || cep < 0 || stopfd < 0)
+		return -1;
+	/* level-triggered: it wakes every worker, once written */
+	ev.data.ptr = &tag_stop;
+	if (epoll_ctl(cep, EPOLL_CTL_ADD, stopfd, &ev) != 0 ||
+	    work_start(threads) != 0)
 		return -1;
 	ev.data.ptr = &tag_listen;
 	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);

@@ -5,10 +5,11 @@
  * checking each identity's ACL against the caller's peer credentials.
  *
  *   main.c  start-up: the configuration, the socket, the user switch;
- *           the event loop (epoll): accepting, reading requests, signals
- *   work.c  the configuration in use (reloaded on SIGHUP), the queue and
- *           the fixed pool of workers that run the calls, checksni round
- *           trips, starttls_end() for the descriptors it handed out
+ *           the event loop (epoll): accepting, idle connections, signals;
+ *           the connections' requests, which the workers wait for
+ *   work.c  the configuration in use (reloaded on SIGHUP), the fixed pool
+ *           of workers that run the calls, checksni round trips,
+ *           starttls_end() for the descriptors it handed out
  *   log.c   one line per event on stderr
  */
 #ifndef TLSPOOLD_H
@@ -34,9 +35,13 @@ struct client {
 /* --- main.c --- */
 
 /* The exchange of c's message is over: with ok (the answer went out) and
- * version 3, the connection goes back to the loop for c's next message,
- * else it is closed.  Any thread. */
+ * version 3, the connection waits for c's next message again, else it
+ * is closed.  Any thread. */
 void conn_done(const struct client *c, int ok);
+
+/* A worker's turn: wait for a connection's message and serve it (a call
+ * runs in this thread).  0 to go on, -1 when the daemon stops. */
+int conn_serve(void);
 
 /* --- log.c --- */
 
@@ -66,11 +71,12 @@ void gen_release(struct gen *g);
 int work_start(unsigned nthreads);
 
 /*
- * Queue the call of request q from c with its descriptor fd: takes both
- * c->fd (given back by conn_done()) and fd in every case.  0 queued, or -1 when
- * the queue is full (the client has its answer).
+ * Run the call of request q from c with its descriptor fd, which arrived
+ * waited_ms ago, in this thread: takes both c->fd (given back by
+ * conn_done()) and fd.
  */
-int work_queue(const struct client *c, const struct tp_pool_request *q, int fd);
+void work_run(const struct client *c, const struct tp_pool_request *q, int fd,
+              long long waited_ms);
 
 /* Answer c's starttls_end() question about fd; closes fd, and c->fd
  * (conn_done()). */
@@ -81,8 +87,8 @@ void work_end(const struct client *c, int fd);
 int work_refuse(const struct client *c, int err, starttls_class cls,
                 const char *detail);
 
-/* Stop taking calls: the queued ones are refused, the running ones end;
- * returns when every worker has. */
+/* Wait for every worker to end (main.c told them to stop: the requests
+ * there are refused, the running calls end). */
 void work_stop(void);
 
 /* The PKCS#11 PIN from [pool] pin_file (read again on reload). */

@@ -1,8 +1,9 @@
 /*
- * The calls: a queue and a fixed pool of worker threads that run them, so
- * that a slow peer holds up one worker for at most handshake_timeout_ms
- * and never the event loop; the configuration in use; starttls_end() for
- * the descriptors handed out.
+ * The calls: a fixed pool of worker threads that take the requests from
+ * the connections themselves (main.c, conn_serve()) and run them, so that
+ * a slow peer holds up one worker for at most handshake_timeout_ms and
+ * never the event loop; the configuration in use; starttls_end() for the
+ * descriptors handed out.
  *
  * A worker runs the call as libtlspool runs it in an application, on the
  * descriptor the client sent, with the daemon's context: the ACL of the
@@ -26,13 +27,10 @@
 #include "relay.h"
 #include "tlspoold.h"
 
-/* More calls than this waiting for a worker: refused with EAGAIN. */
-#define QUEUE_MAX 4096
 /* Descriptors handed out whose starttls_end() the daemon answers. */
 #define OWNERS_MAX 4096
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 
 /* --- the configuration in use ---------------------------------------- */
 
@@ -223,20 +221,20 @@ void work_end(const struct client *c, int fd)
 	conn_done(c, tp_pool_send(c->fd, &m, -1) == 0);
 }
 
-/* --- the queue ----------------------------------------------------------- */
+/* --- the calls ---------------------------------------------------------- */
 
 struct job {
 	struct client c;
 	struct tp_pool_request q;
 	int fd;             /* the descriptor to secure */
-	long long queued;   /* tp_mono_ms() */
+	long long queued;   /* tp_mono_ms() of the request's arrival */
 	long long deadline; /* of the call, for the checksni round trip */
-	struct job *next;
 };
 
-static struct job *head, *tail;
-static size_t queued;
-static int stopping;
+/* Each worker's buffer for the trace of its call's reply: one per
+ * thread for its life, not a large block per call. */
+static __thread unsigned char *trace_buf;
+
 static pthread_t *workers;
 static unsigned nworkers;
 
@@ -269,60 +267,6 @@ static void refuse_job(struct job *j, int err, starttls_class cls,
 	lp_log("%s %s: %s", lp_who(&j->c, who, sizeof(who)),
 	       j->q.role ? "server" : "client", detail);
 	conn_done(&j->c, sent);
-	free(j);
-}
-
-int work_queue(const struct client *c, const struct tp_pool_request *q, int fd)
-{
-	struct job *j = calloc(1, sizeof(*j));
-	struct tp_pool_msg m;
-	struct gen *g;
-	int full;
-
-	if (j == NULL) {
-		shutdown(fd, SHUT_RDWR);
-		close(fd);
-		conn_done(c, work_refuse(c, ENOMEM, STARTTLS_ERR_RESOURCES,
-		                         "tlspoold: out of memory") == 0);
-		return -1;
-	}
-	j->c = *c;
-	j->q = *q;
-	j->fd = fd;
-	j->queued = tp_mono_ms();
-	pthread_mutex_lock(&lock);
-	full = queued >= QUEUE_MAX || stopping;
-	pthread_mutex_unlock(&lock);
-	if (full) {
-		refuse_job(
-		        j, EAGAIN, STARTTLS_ERR_RESOURCES,
-		        "tlspoold is busy: too many calls wait for a worker");
-		return -1;
-	}
-	/* the client bounds its wait by its own timeout; it hears ours only
-	 * when ours is longer (pool.c) */
-	g = gen_acquire();
-	memset(&m, 0, sizeof(m));
-	m.version = c->version;
-	m.type = TP_POOL_ACCEPTED;
-	m.u.timeout_ms = g->cfg->handshake_timeout_ms;
-	gen_release(g);
-	if (m.u.timeout_ms > q->timeout_ms &&
-	    tp_pool_send(c->fd, &m, -1) != 0) {
-		refuse_job(j, ECONNRESET, STARTTLS_ERR_CONNECTION,
-		           "the client went away before its call ran");
-		return -1;
-	}
-	pthread_mutex_lock(&lock);
-	if (tail != NULL)
-		tail->next = j;
-	else
-		head = j;
-	tail = j;
-	queued++;
-	pthread_cond_signal(&wake);
-	pthread_mutex_unlock(&lock);
-	return 0;
 }
 
 /* --- one call -------------------------------------------------------------
@@ -345,7 +289,8 @@ static int ask_sni(const char *sni, void *arg)
 		j->c.broken = 1;
 		return 0;
 	}
-	r = tp_pool_recv(j->c.fd, &m, &fd, j->deadline, why, sizeof(why));
+	r = tp_pool_recv_small(j->c.fd, &m, &fd, j->deadline, why, sizeof(why),
+	                       NULL);
 	if (fd >= 0)
 		close(fd); /* a request out of turn */
 	if (r == 1)
@@ -428,13 +373,12 @@ static int reply_and_log(struct job *j, int tls, int err, const char *peer,
 		owner_add(tls, j->c.who.uid);
 	}
 	/* this worker's thread ran the call: its trace is the call's */
-	m.u.reply.trace = malloc(TP_POOL_TRACE_MAX);
+	m.u.reply.trace = trace_buf;
 	if (m.u.reply.trace != NULL)
 		m.u.reply.trace_len = (uint32_t)tp_pool_trace_encode(
 		        starttls_last_trace(), m.u.reply.trace,
 		        TP_POOL_TRACE_MAX);
 	sent = tp_pool_send(j->c.fd, &m, tls) == 0;
-	free(m.u.reply.trace);
 	if (tls >= 0)
 		close(tls); /* the client has its copy, or none: closed */
 	lp_who(&j->c, who, sizeof(who));
@@ -492,36 +436,48 @@ static void run_job(struct job *j)
 	sent = reply_and_log(j, tls, err, peer, start);
 	conn_done(&j->c, sent);
 	gen_release(g);
-	free(j);
 }
 
+void work_run(const struct client *c, const struct tp_pool_request *q, int fd,
+              long long waited_ms)
+{
+	struct job j;
+	struct tp_pool_msg m;
+	struct gen *g;
+
+	memset(&j, 0, sizeof(j));
+	j.c = *c;
+	j.q = *q;
+	j.fd = fd;
+	j.queued = tp_mono_ms() - waited_ms;
+	/* the client bounds its wait by its own timeout; it hears ours only
+	 * when ours is longer (pool.c) */
+	g = gen_acquire();
+	memset(&m, 0, sizeof(m));
+	m.version = c->version;
+	m.type = TP_POOL_ACCEPTED;
+	m.u.timeout_ms = g->cfg->handshake_timeout_ms;
+	gen_release(g);
+	if (m.u.timeout_ms > q->timeout_ms &&
+	    tp_pool_send(c->fd, &m, -1) != 0) {
+		refuse_job(&j, ECONNRESET, STARTTLS_ERR_CONNECTION,
+		           "the client went away before its call ran");
+		return;
+	}
+	run_job(&j);
+}
+
+/* A worker: the connections' requests as they come (main.c), until the
+ * daemon stops. */
 static void *worker(void *arg)
 {
-	struct job *j;
-	int stop;
-
 	(void)arg;
-	for (;;) {
-		pthread_mutex_lock(&lock);
-		while (head == NULL && !stopping)
-			pthread_cond_wait(&wake, &lock);
-		j = head;
-		if (j != NULL) {
-			head = j->next;
-			if (head == NULL)
-				tail = NULL;
-			queued--;
-		}
-		stop = stopping;
-		pthread_mutex_unlock(&lock);
-		if (j == NULL)
-			return NULL;
-		if (stop)
-			refuse_job(j, ECONNRESET, STARTTLS_ERR_CONNECTION,
-			           "tlspoold is stopping");
-		else
-			run_job(j);
-	}
+	trace_buf = malloc(TP_POOL_TRACE_MAX);
+	while (conn_serve() == 0)
+		;
+	free(trace_buf);
+	trace_buf = NULL;
+	return NULL;
 }
 
 int work_start(unsigned nthreads)
@@ -542,10 +498,6 @@ int work_start(unsigned nthreads)
 
 void work_stop(void)
 {
-	pthread_mutex_lock(&lock);
-	stopping = 1;
-	pthread_cond_broadcast(&wake);
-	pthread_mutex_unlock(&lock);
 	for (unsigned k = 0; k < nworkers; k++)
 		pthread_join(workers[k], NULL);
 	free(workers);

@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dtls.h"
@@ -41,6 +42,11 @@
 #define REQUEST_LEN   (6 * 4 + TP_POOL_NAME + TP_POOL_SNI)
 #define REPLY_LEN     (3 * 4 + TP_POOL_NAME + TP_POOL_DETAIL + 4)
 #define END_REPLY_LEN (4 * 4 + 2 * 8 + TP_POOL_END)
+_Static_assert(TP_POOL_HEADER + REQUEST_LEN <= TP_POOL_SMALL &&
+                       TP_POOL_HEADER + REPLY_LEN <= TP_POOL_SMALL &&
+                       TP_POOL_HEADER + END_REPLY_LEN <= TP_POOL_SMALL &&
+                       TP_POOL_HEADER + TP_POOL_SNI <= TP_POOL_SMALL,
+               "every message but a reply's trace fits TP_POOL_SMALL");
 
 static size_t body_len(enum tp_pool_type t)
 {
@@ -395,9 +401,12 @@ int tp_pool_send(int sock, const struct tp_pool_msg *m, int fd)
 	ssize_t r;
 	int e;
 
-	if (m->type == TP_POOL_REPLY && m->u.reply.trace_len > 0) {
-		cap = TP_POOL_MAX;
-		if ((buf = malloc(cap)) == NULL)
+	/* a reply's trace: the buffer it needs, not the largest one (a
+	 * large block freed per call is given back to the kernel) */
+	if (m->type == TP_POOL_REPLY && m->u.reply.trace_len > 0 &&
+	    m->u.reply.trace_len <= TP_POOL_TRACE_MAX) {
+		cap = TP_POOL_HEADER + REPLY_LEN + m->u.reply.trace_len;
+		if (cap > sizeof(small) && (buf = malloc(cap)) == NULL)
 			return -1;
 	}
 	n = tp_pool_encode(m, buf, cap);
@@ -490,12 +499,39 @@ static int take_fds(struct msghdr *mh, int *fd)
 	return count;
 }
 
-int tp_pool_recv(int sock, struct tp_pool_msg *m, int *fd, long long deadline,
-                 char *why, size_t whylen)
+/* How long ago the message arrived, in ms, when the socket stamps its
+ * messages (SO_TIMESTAMPNS, the real-time clock), else 0. */
+static long long waited(struct msghdr *mh)
 {
-	unsigned char *buf;
+	struct timespec at, now;
+	long long ms;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
+	     c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET ||
+		    c->cmsg_type != SCM_TIMESTAMPNS ||
+		    c->cmsg_len < CMSG_LEN(sizeof(at)))
+			continue;
+		memcpy(&at, CMSG_DATA(c), sizeof(at));
+		clock_gettime(CLOCK_REALTIME, &now);
+		ms = (long long)(now.tv_sec - at.tv_sec) * 1000 +
+		     (now.tv_nsec - at.tv_nsec) / 1000000;
+		return ms > 0 ? ms : 0;
+	}
+	return 0;
+}
+
+/* tp_pool_recv() into a buffer of cap octets: on the stack when it is
+ * small (a message without a trace), else allocated. */
+static int recv_cap(int sock, struct tp_pool_msg *m, int *fd,
+                    long long deadline, char *why, size_t whylen, size_t cap,
+                    long long *waited_ms)
+{
+	unsigned char small[TP_POOL_SMALL], *buf = small;
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		/* a descriptor, and the time of arrival (SO_TIMESTAMPNS) */
+		char buf[CMSG_SPACE(sizeof(int)) +
+		         CMSG_SPACE(sizeof(struct timespec))];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov;
@@ -507,10 +543,10 @@ int tp_pool_recv(int sock, struct tp_pool_msg *m, int *fd, long long deadline,
 	why[0] = '\0';
 	if (deadline != 0 && wait_readable(sock, deadline) != 0)
 		return -1;
-	if ((buf = malloc(TP_POOL_MAX)) == NULL)
+	if (cap > sizeof(small) && (buf = malloc(cap)) == NULL)
 		return -1;
 	iov.iov_base = buf;
-	iov.iov_len = TP_POOL_MAX;
+	iov.iov_len = cap;
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
@@ -521,13 +557,17 @@ int tp_pool_recv(int sock, struct tp_pool_msg *m, int *fd, long long deadline,
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		e = errno;
-		free(buf);
+		if (buf != small)
+			free(buf);
 		errno = e;
 		return -1;
 	}
 	count = take_fds(&mh, fd);
+	if (waited_ms != NULL)
+		*waited_ms = waited(&mh);
 	if (n == 0 && count == 0) {
-		free(buf);
+		if (buf != small)
+			free(buf);
 		return 0;
 	}
 	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
@@ -546,16 +586,32 @@ int tp_pool_recv(int sock, struct tp_pool_msg *m, int *fd, long long deadline,
 		                      : "a descriptor where none belongs");
 		goto drop;
 	}
-	free(buf);
+	if (buf != small)
+		free(buf);
 	return 1;
 drop:
 	e = errno;
-	free(buf);
+	if (buf != small)
+		free(buf);
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
 	errno = e;
 	return -1;
+}
+
+int tp_pool_recv(int sock, struct tp_pool_msg *m, int *fd, long long deadline,
+                 char *why, size_t whylen)
+{
+	return recv_cap(sock, m, fd, deadline, why, whylen, TP_POOL_MAX, NULL);
+}
+
+int tp_pool_recv_small(int sock, struct tp_pool_msg *m, int *fd,
+                       long long deadline, char *why, size_t whylen,
+                       long long *waited_ms)
+{
+	return recv_cap(sock, m, fd, deadline, why, whylen, TP_POOL_SMALL,
+	                waited_ms);
 }
 
 /* --- the library's side --------------------------------------------------

@@ -32,6 +32,8 @@
 #define TP_POOL_TRACE_MAX   65536
 /* larger than any message: a reply with the largest trace */
 #define TP_POOL_MAX (TP_POOL_HEADER + 3 * 4 + 320 + 512 + 4 + TP_POOL_TRACE_MAX)
+/* Every message but a reply with its trace fits in this many octets. */
+#define TP_POOL_SMALL 1024
 
 /* The fixed fields, in octets, their NUL included. */
 #define TP_POOL_NAME   320 /* myname, the peer's identity */
@@ -144,6 +146,13 @@ int tp_pool_send(int sock, const struct tp_pool_msg *m, int fd);
  */
 int tp_pool_recv(int sock, struct tp_pool_msg *m, int *fd, long long deadline,
                  char *why, size_t whylen);
+/* The same for a side that takes no reply (the daemon): a message longer
+ * than TP_POOL_SMALL fails with EPROTO; nothing is allocated.  With
+ * waited_ms: how long ago the message arrived when sock has SO_TIMESTAMPNS
+ * (else 0). */
+int tp_pool_recv_small(int sock, struct tp_pool_msg *m, int *fd,
+                       long long deadline, char *why, size_t whylen,
+                       long long *waited_ms);
 
 /* --- the library's side ---------------------------------------------- */
 

@@ -758,6 +758,68 @@ kill -TERM "$dpid"
 wait "$dpid"
 dpid=
 
+# --- one worker, 400 ms handshakes: a request that waited longer than
+# that for the worker is refused without running (its wait counts from its
+# arrival); with 1024 connections without a call, the next one is refused
+# with EAGAIN; a connection that sends nothing is cut after 5 s ---
+QSOCK="$W/run/one.sock"
+sed -e "s|^socket = .*|socket = $QSOCK|" -e 's|^threads = .*|threads = 1|' \
+	-e 's|^handshake_timeout_ms = .*|handshake_timeout_ms = 400|' "$DCONF" >"$W/one.conf"
+chmod 0644 "$W/one.conf"
+"$DAEMON" -c "$W/one.conf" 2>>"$W/daemon.log" &
+dpid=$!
+for _ in $(seq 100); do [ -S "$QSOCK" ] && break; sleep 0.05; done
+python3 - "$QSOCK" <<'PY' >"$T/full.out" 2>&1 &
+import os, resource, socket, struct, sys, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(10)
+    s.connect(sys.argv[1])
+    return s
+t0 = time.monotonic()
+held = [conn() for _ in range(1024)]
+time.sleep(0.5)
+req = struct.pack(">IiIIII", 0, 6, 0, 0, 0, 10000) + b"\0" * 576
+a, b = socket.socketpair()
+s = conn()
+socket.send_fds(s, [struct.pack(">IHHI", 0x544C5350, 3, 1, len(req)) + req], [a.fileno()])
+m = s.recv(2048)
+print("full: reply %d %d" % struct.unpack(">ii", m[12:20]) if len(m) >= 20 else "full: %r" % m, flush=True)
+for h in held[1:]:
+    h.close()
+try:
+    eof = held[0].recv(16) == b""
+except socket.timeout:
+    eof = False
+print("cut: %s after %.1f s" % ("EOF" if eof else "nothing", time.monotonic() - t0), flush=True)
+PY
+fpid=$!
+for _ in $(seq 200); do grep -q '^full:' "$T/full.out" && break; sleep 0.05; done
+grep -qx 'full: reply -1 11' "$T/full.out" && ok || bad "full: $(cat "$T/full.out")"
+grep -q 'a connection refused: 1024 wait for a request or a worker' "$W/daemon.log" && ok ||
+	bad "full: no log line: $(tail -2 "$W/daemon.log")"
+sleep 0.3
+for k in 1 2 3; do
+	(as "$APP" env TLSPOOL_SOCKET="$QSOCK" "$CLI" --client --sni www.example.test \
+		127.0.0.1 "${P[silent]}" </dev/null >/dev/null 2>"$T/wait$k.err"; echo $? >"$T/wait$k.rc") &
+done
+wait "$fpid"
+for k in 1 2 3; do
+	for _ in $(seq 100); do [ -s "$T/wait$k.rc" ] && break; sleep 0.05; done
+done
+[ "$(cat "$T"/wait[123].rc | sort -u)" = 2 ] && ok || bad "one worker: exits $(cat "$T"/wait[123].rc)"
+grep -Eq 'the call waited [0-9]+ ms for a worker of tlspoold \(\[tls\] handshake_timeout_ms 400\)' \
+	"$T"/wait[123].err && ok || bad "one worker: no call refused for its wait: $(cat "$T"/wait[123].err)"
+grep -q 'TLS handshake did not finish within 400 ms' "$T"/wait[123].err && ok ||
+	bad "one worker: no call ran: $(cat "$T"/wait[123].err)"
+grep -Eq '^cut: EOF after (4\.[5-9]|5\.[0-9]|6\.[0-9]) s$' "$T/full.out" && ok || bad "cut: $(cat "$T/full.out")"
+grep -q 'no request within 5000 ms: closed' "$W/daemon.log" && ok || bad "cut: no log line"
+kill -TERM "$dpid"
+wait "$dpid"
+dpid=
+
 # --- make install-daemon: the units, the tmpfiles entry, the man page ---
 D="$T/root"
 expect install-daemon 0 -- make -s install-daemon BUILD="$BUILD" DESTDIR="$D" PREFIX=/usr
@@ -775,6 +837,13 @@ if command -v systemd-analyze >/dev/null; then
 	done
 	expect units 0 -- systemd-analyze verify --man=no "$T/units/tlspoold.socket" "$T/units/tlspoold.service"
 	[ -s "$T/err" ] && bad "units: $(cat "$T/err")" || ok
+fi
+
+# the sanitizers' reports of the daemons (BUILD=build-asan) land in its log
+if grep -qE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$W/daemon.log"; then
+	bad "sanitizer: $(grep -m3 -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$W/daemon.log")"
+else
+	ok
 fi
 
 [ "$nfail" = 0 ] || sed "s/^/  daemon: /" "$W/daemon.log" | grep -v "client myname=- sni=www.example.test: ok" | tail -40
