@@ -166,7 +166,7 @@ $(COLDVAL_BENCH): bench/coldval_bench.c $(LIB_A) $(VAL_A)
 	  $(VAL_LIBS)
 
 # Calls through the pool or in the process (bench/pool.sh, tests/e2e/pool.sh).
-$(POOL_LOAD): bench/pool_load.c $(LIB_A) $(VAL_A)
+$(POOL_LOAD): bench/pool_load.c bench/bench_util.h $(LIB_A) $(VAL_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(VAL_A) $(LIB_LIBS) \
 	  $(VAL_LIBS)
