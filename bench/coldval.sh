@@ -41,4 +41,8 @@ cp "$D/z/tlspool.conf" "$D/kept.conf"
 } >"$D/full.conf"
 echo "=== cold validation: a new name each handshake, zone keys kept or not, vs the floor"
 ${WRAP:-} "$BUILD/bench/coldval_bench" "$D/www.pem" "$D/www.key" "$P" "$D/kept.conf" \
-	"$D/full.conf" "$ROUNDS" "$BLOCK"
+	"$D/full.conf" "$ROUNDS" "$BLOCK" >"$D/out"
+rc=$?
+cat "$D/out"
+[ "$rc" = 0 ] || exit "$rc"
+grep '^RESULT coldval_' "$D/out" >>"${RESULTS:-/dev/null}"

@@ -283,6 +283,7 @@ int main(int argc, char **argv)
 	       lookup_us(argv[5], "f", block, rounds));
 	printf("kept keys / no kept keys: %.2fx (medians of %d rounds of %d)\n",
 	       k / n, rounds, block);
+	printf("RESULT coldval_rate %.1f %.1f %.3f\n", k, f, k / f);
 	starttls_ctx_free(kept);
 	starttls_ctx_free(full);
 	starttls_ctx_free(warm);

@@ -81,8 +81,10 @@ for _ in $(seq 100); do [ -S "$D/run/sock" ] && break; sleep 0.05; done
 
 for j in ${JS:-1 $CONC}; do
 	"$LOAD" -m pair -c "$D/inproc.conf" -p "$D/pool.conf" -P "$dpid" -r "$ROUNDS" \
-		-b "$PAIRS" -n $((CALLS * j)) -w "$WARM" -j "$j" 127.0.0.1 "$PORT" www.example.test ||
-		{ echo "bench: pool_load -m pair failed" >&2; exit 1; }
+		-b "$PAIRS" -n $((CALLS * j)) -w "$WARM" -j "$j" 127.0.0.1 "$PORT" www.example.test \
+		>"$D/pair.out" || { echo "bench: pool_load -m pair failed" >&2; exit 1; }
+	cat "$D/pair.out"
+	grep '^RESULT pool_' "$D/pair.out" >>"${RESULTS:-/dev/null}"
 done
 
 # Instructions, which the machine's load does not change: the same calls
@@ -149,3 +151,4 @@ exec 7>&-
 wait "$lpid"
 printf 'held %s: RSS %d -> %d KiB, %.1f KiB per connection; descriptors %d -> %d\n' \
 	"$n" "$r0" "$r1" "$(echo "($r1 - $r0) / ${n:-1}" | bc -l)" "$f0" "$f1"
+printf 'RESULT pool_kib %.1f 0 0\n' "$(echo "($r1 - $r0) / ${n:-1}" | bc -l)" >>"${RESULTS:-/dev/null}"
