@@ -197,6 +197,7 @@ struct dir {
 	size_t len, off;
 	unsigned long long nread, nwritten;
 	int eof;
+	int to_nb; /* to is non-blocking: write at once what was read */
 };
 
 int set_nonblock(int fd)
@@ -219,6 +220,9 @@ static int step(struct dir *d, int readable, int writable)
 		} else if (n > 0) {
 			d->len = (size_t)n, d->off = 0;
 			d->nread += (unsigned long long)n;
+			/* room is the rule: no poll() between (EAGAIN
+			 * keeps it for the next pass) */
+			writable |= d->to_nb;
 		} else if (errno != EAGAIN && errno != EINTR) {
 			return -1;
 		}
@@ -437,7 +441,7 @@ static int pump(int tls, int linger_ms, int datagram, struct conn_end *e)
 	}
 	pm->tls = tls, pm->datagram = datagram, pm->linger_ms = linger_ms;
 	pm->deadline = -1;
-	pm->up.from = 0, pm->up.to = tls;
+	pm->up.from = 0, pm->up.to = tls, pm->up.to_nb = 1;
 	pm->down.from = tls, pm->down.to = 1;
 	pm->up.rdmax = datagram ? DGRAM_MAX : sizeof(pm->up.buf);
 	pm->down.rdmax = sizeof(pm->down.buf);
