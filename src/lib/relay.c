@@ -58,14 +58,17 @@
  *   Releasing happens only in the pump, after every event of the batch
  *   was recorded, so no stale event can name a freed connection.
  *
- *   Data.  Each direction reads into the worker's scratch buffer (one
- *   record, 16 KiB) and forwards at once.  Only what the other side would
- *   not take is copied into a per-connection spill buffer, allocated then
- *   and freed once drained: an idle connection holds no buffer.  While a
- *   direction's spill is not empty its source is not read: that is the
- *   back-pressure, and it bounds memory to one block per direction.
- *   gnutls may hold decrypted records that epoll cannot announce, so the
- *   TLS side is also read when gnutls_record_check_pending() says so.
+ *   Data.  Each direction reads into the worker's scratch buffer (up to
+ *   UP_CHUNK, 64 KiB: upstream one read of the application, sent as full
+ *   records; downstream the records already in memory, read ahead or
+ *   decrypted, recv_batch in relay_io.c) and forwards at once.  Only what
+ *   the other side would not take is copied into a per-connection spill
+ *   buffer, allocated then and freed once drained: an idle connection
+ *   holds no buffer.  While a direction's spill is not empty its source
+ *   is not read: that is the back-pressure, and it bounds memory to one
+ *   chunk per direction.  gnutls may hold decrypted records that epoll
+ *   cannot announce, so the TLS side is also read when
+ *   gnutls_record_check_pending() says so.
  *
  *   Close (the state machine, per direction):
  *     up   (app -> net): OPEN --app EOF--> BYE --close_notify sent--> DONE

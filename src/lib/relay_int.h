@@ -99,7 +99,9 @@ struct conn {
 	atomic_int refs;     /* the worker's, and tp_relay_add's until it
 	                        returns */
 	bool recv_wants_wr;  /* gnutls_record_recv blocked on a write */
-	bool app_rdhup;      /* epoll saw the application shut its end */
+	bool held;           /* held_r is the next gnutls_record_recv result */
+	int held_r, held_errno;
+	bool app_rdhup;    /* epoll saw the application shut its end */
 	bool lag;          /* stream: the byte at appfd's head was forwarded */
 	bool keep_head;    /* datagram: the message at appfd's head was
 	                      forwarded; new ones are peeked behind it

@@ -614,6 +614,37 @@ static int recv_again(struct conn *c)
 	return 1; /* try again: data or EOF is waiting */
 }
 
+/*
+ * The records a stream holds in memory already (read ahead, or decrypted
+ * by GnuTLS), up to UP_CHUNK bytes, for one send to the application: one
+ * write and one wake-up of the reader per 64 KiB rather than per record.
+ * The first gnutls_record_recv() result is returned as always; a later
+ * call that gives no data (close_notify, AGAIN, an error) is held, with
+ * its errno, and is the next step's result, after the data before it was
+ * delivered.  Datagrams keep one record per message.
+ */
+static ssize_t recv_batch(struct conn *c, unsigned char *scratch)
+{
+	ssize_t r = gnutls_record_recv(c->s, scratch, BLOCK), k;
+	size_t got;
+
+	if (r <= 0 || c->datagram || !c->app.wr)
+		return r;
+	for (got = (size_t)r;
+	     got + BLOCK <= UP_CHUNK &&
+	     (c->ra.len > 0 || gnutls_record_check_pending(c->s) > 0);
+	     got += (size_t)k) {
+		k = gnutls_record_recv(c->s, scratch + got, BLOCK);
+		if (k <= 0) {
+			c->held = true;
+			c->held_r = (int)k;
+			c->held_errno = errno;
+			break;
+		}
+	}
+	return (ssize_t)got;
+}
+
 /* Network to application.  Returns 1 on progress, 0 when blocked. */
 static int step_down(struct conn *c, unsigned char *scratch)
 {
@@ -631,9 +662,16 @@ static int step_down(struct conn *c, unsigned char *scratch)
 	}
 	if (c->down.len > 0)
 		return drain_down(c);
-	if (!can_recv(c))
-		return 0;
-	r = gnutls_record_recv(c->s, scratch, BLOCK);
+	if (c->held) {
+		/* what the last batch read after its records */
+		c->held = false;
+		r = c->held_r;
+		errno = c->held_errno;
+	} else {
+		if (!can_recv(c))
+			return 0;
+		r = recv_batch(c, scratch);
+	}
 	c->recv_wants_wr = false;
 	if (r == 0) {
 		/* close_notify: the only end that is EOF. */

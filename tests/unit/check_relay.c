@@ -633,10 +633,51 @@ START_TEST(read_ahead_handed_over)
 		app_write(app, "back!", 5);
 		tls_read(k.cli, buf, 5);
 		ck_assert_mem_eq(buf, "back!", 5);
-	} else {
+	} else if (_i == 1) {
 		app = relay_side_ahead(r, k.srv, k.sfd, junk, sizeof(junk));
 		ck_assert_int_eq(app_wait_end(app, 5000), 0);
 		expect_end(app, STARTTLS_END_ERROR, 0);
+	} else {
+		/* Three records, then close_notify (2) or bytes that are no
+		 * record (3), all read at once: one batch for the
+		 * application, then the end that came after it (relay_io.c,
+		 * recv_batch). */
+		static unsigned char big[3 * 10000 + 4096], got[3 * 10000 + 16];
+		size_t nb = 0, g;
+		int end;
+
+		for (int j = 0; j < 3; j++) {
+			unsigned char rec[10000];
+
+			memset(rec, 'a' + j, sizeof(rec));
+			tls_write(k.cli, rec, sizeof(rec));
+		}
+		if (_i == 2)
+			ck_assert_int_eq(gnutls_bye(k.cli, GNUTLS_SHUT_WR), 0);
+		else
+			ck_assert_int_eq(write(k.cfd, junk, sizeof(junk)),
+			                 (ssize_t)sizeof(junk));
+		shutdown(k.cfd, SHUT_WR);
+		for (;;) {
+			ssize_t m = recv(k.sfd, big + nb, sizeof(big) - nb, 0);
+
+			ck_assert_int_ge(m, 0);
+			if (m == 0)
+				break;
+			nb += (size_t)m;
+		}
+		app = relay_side_ahead(r, k.srv, k.sfd, big, nb);
+		g = app_read_to_end(app, got, sizeof(got), &end);
+		ck_assert_uint_eq(g, 30000);
+		for (size_t j = 0; j < g; j++)
+			ck_assert_int_eq(got[j], 'a' + (int)(j / 10000));
+		if (_i == 2) {
+			ck_assert_int_eq(end, 0);
+			expect_end(app, STARTTLS_END_CLOSE_NOTIFY, 30000);
+		} else {
+			ck_assert_int_eq(end, ECONNRESET);
+			expect_end(app, STARTTLS_END_ERROR, 30000);
+		}
 	}
 	close(app);
 	wait_count(r, 0, 5000);
@@ -1616,7 +1657,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(neg, add_rejects, 0,
 	                    sizeof(bad_adds) / sizeof(bad_adds[0]));
 	tcase_add_test(neg, peer_garbage);
-	tcase_add_loop_test(neg, read_ahead_handed_over, 0, 2);
+	tcase_add_loop_test(neg, read_ahead_handed_over, 0, 4);
 	tcase_add_loop_test(neg, peer_reset, 0, 2);
 	tcase_add_test(neg, app_closes_early);
 	tcase_add_loop_test(neg, peer_fin_without_close_notify, 0,
