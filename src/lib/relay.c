@@ -595,11 +595,26 @@ static int keep_dgram_head(struct conn *c)
 	return 1;
 }
 
+/*
+ * The application's end of a stream gets a send buffer of at least
+ * APP_SNDBUF (Linux doubles what is asked, up to net.core.wmem_max).  The
+ * relay keeps the newest unread byte in appfd ("Resetting"), and with it
+ * the whole buffer that byte came in, which counts against the sender
+ * until it is read; a Unix socket is writable only while what it has in
+ * flight is below a quarter of its send buffer (unix_writable()).  A
+ * write() makes buffers of at most about 32 KiB, but sendfile(2) and
+ * splice(2) hand over up to 16 pages in one (splice_to_socket()): with
+ * the default 208 KiB (a quarter is 52 KiB) such a sender stalled for
+ * good once the relay kept a byte of one (check_relay.c,
+ * sendfile_into_app_end).  Best effort: a failure leaves the default.
+ */
+#define APP_SNDBUF (192 * 1024)
+
 static int check_peer(struct conn *c, int appfd_peer, bool trusted)
 {
 	struct stat st;
 	unsigned char b;
-	int q = 0;
+	int q = 0, sb = APP_SNDBUF;
 
 	if (fstat(appfd_peer, &st) < 0)
 		return -1;
@@ -607,6 +622,9 @@ static int check_peer(struct conn *c, int appfd_peer, bool trusted)
 		errno = ENOTSOCK;
 		return -1;
 	}
+	if (!c->datagram)
+		(void)setsockopt(appfd_peer, SOL_SOCKET, SO_SNDBUF, &sb,
+		                 sizeof(sb));
 	c->app_peer = appfd_peer;
 	c->app_dev = st.st_dev;
 	c->app_ino = st.st_ino;

@@ -19,6 +19,7 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1353,6 +1354,70 @@ START_TEST(bulk_both_ways)
 }
 END_TEST
 
+/* An application that sends with sendfile(2) (or splice(2)) into its
+ * end: the kernel queues page-backed buffers of up to about 64 KiB, and
+ * the relay keeps the last byte of the newest unread ("Resetting" in
+ * relay.c), which holds that whole buffer against the sender's budget.
+ * With a Unix socket's default send buffer, a sender is writable only
+ * below a quarter of it (about 52 KiB): the transfer stalled after its
+ * first buffer until the relay gave the application's end a larger send
+ * buffer. */
+START_TEST(sendfile_into_app_end)
+{
+	const size_t len = 4u << 20;
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_new();
+	int app = relay_side(r, k.srv, k.sfd);
+	char path[] = "/tmp/check_relay.XXXXXX";
+	int f = mkstemp(path);
+	unsigned char *blk = malloc(1 << 16), *got = malloc(len);
+	off_t off = 0;
+	size_t have = 0;
+
+	ck_assert_int_ge(f, 0);
+	unlink(path);
+	for (size_t i = 0; i < (1 << 16); i++)
+		blk[i] = (unsigned char)(i * 7);
+	for (size_t i = 0; i < len; i += 1 << 16)
+		ck_assert_int_eq(write(f, blk, 1 << 16), 1 << 16);
+	set_nonblock(app, 1);
+	set_nonblock(k.cfd, 1);
+	for (int idle = 0; have < len && idle < 500;) {
+		struct pollfd p[2] = {{app, off < (off_t)len ? POLLOUT : 0, 0},
+		                      {k.cfd, POLLIN, 0}};
+		ssize_t n;
+
+		if (gnutls_record_check_pending(k.cli) == 0 &&
+		    poll(p, 2, 10) == 0) {
+			idle++; /* 5 s without progress: stalled */
+			continue;
+		}
+		if (off < (off_t)len && (p[0].revents & POLLOUT))
+			(void)sendfile(app, f, &off, len - (size_t)off);
+		n = gnutls_record_recv(k.cli, got + have, len - have);
+		if (n > 0) {
+			have += (size_t)n;
+			idle = 0;
+		} else {
+			ck_assert_msg(n == GNUTLS_E_AGAIN, "recv: %s",
+			              gnutls_strerror((int)n));
+		}
+	}
+	ck_assert_msg(have == len, "%zu of %zu bytes arrived (sent %lld)", have,
+	              len, (long long)off);
+	for (size_t i = 0; i < len; i++)
+		if (got[i] != (unsigned char)((i % (1 << 16)) * 7))
+			ck_abort_msg("byte %zu differs", i);
+	close(f);
+	close(app);
+	wait_count(r, 0, 5000);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
+	free(blk);
+	free(got);
+}
+END_TEST
+
 /* Half-close through two relays, like socat. */
 START_TEST(half_close)
 {
@@ -1680,6 +1745,7 @@ static Suite *suite(void)
 	tcase_add_test(pos, slow_reader_gets_all_before_reset);
 	tcase_add_test(pos, one_write_one_record);
 	tcase_add_test(pos, bulk_both_ways);
+	tcase_add_test(pos, sendfile_into_app_end);
 	tcase_add_loop_test(pos, half_close, 0,
 	                    sizeof(versions) / sizeof(versions[0]));
 	tcase_add_test(pos, half_close_tls_peer);
