@@ -40,7 +40,6 @@ ssize_t tp_relay_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 {
 	struct conn *c = p;
 	ssize_t n;
-	size_t k;
 
 	if (c->ra.len == 0) {
 		if (len >= READAHEAD ||
@@ -55,14 +54,9 @@ ssize_t tp_relay_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 			errno = e;
 			return n;
 		}
-		c->ra.off = 0;
-		c->ra.len = (unsigned)n;
+		tp_ahead_fill(&c->ra, (size_t)n);
 	}
-	k = len < c->ra.len ? len : c->ra.len;
-	memcpy(buf, c->ra.buf + c->ra.off, k);
-	c->ra.off += (unsigned)k;
-	c->ra.len -= (unsigned)k;
-	return (ssize_t)k;
+	return tp_ahead_take(&c->ra, buf, len);
 }
 
 int tp_relay_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)

@@ -50,6 +50,22 @@ void tp_ahead_drop(struct tp_ahead *ra)
 	ra->off = ra->len = 0;
 }
 
+void tp_ahead_fill(struct tp_ahead *ra, size_t n)
+{
+	ra->off = 0;
+	ra->len = (unsigned)n;
+}
+
+ssize_t tp_ahead_take(struct tp_ahead *ra, void *buf, size_t len)
+{
+	size_t k = len < ra->len ? len : ra->len;
+
+	memcpy(buf, ra->buf + ra->off, k);
+	ra->off += (unsigned)k;
+	ra->len -= (unsigned)k;
+	return (ssize_t)k;
+}
+
 static int deadline_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
 {
 	struct tp_deadline_io *c = p;
@@ -91,7 +107,6 @@ static ssize_t deadline_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 {
 	struct tp_deadline_io *c = p;
 	ssize_t n;
-	size_t k;
 
 	if (c->ra.len == 0) {
 		if (!c->stream || len >= TP_READAHEAD ||
@@ -102,14 +117,9 @@ static ssize_t deadline_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 		if (n <= 0)
 			return n;
 		c->wait_first = n == 6 && c->ra.buf[0] == 20;
-		c->ra.off = 0;
-		c->ra.len = (unsigned)n;
+		tp_ahead_fill(&c->ra, (size_t)n);
 	}
-	k = len < c->ra.len ? len : c->ra.len;
-	memcpy(buf, c->ra.buf + c->ra.off, k);
-	c->ra.off += (unsigned)k;
-	c->ra.len -= (unsigned)k;
-	return (ssize_t)k;
+	return tp_ahead_take(&c->ra, buf, len);
 }
 
 /* Is the write one ChangeCipherSpec record (type 20, one byte)? */

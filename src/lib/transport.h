@@ -23,6 +23,13 @@ struct tp_ahead {
 
 void tp_ahead_drop(struct tp_ahead *ra);
 
+/* n bytes just read into ra->buf are what it holds now. */
+void tp_ahead_fill(struct tp_ahead *ra, size_t n);
+
+/* Up to len of the bytes ra holds into buf (ra must hold some): how
+ * many. */
+ssize_t tp_ahead_take(struct tp_ahead *ra, void *buf, size_t len);
+
 struct tp_deadline_io {
 	int fd;
 	long long deadline; /* tp_mono_ms() */
