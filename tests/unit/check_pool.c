@@ -1308,9 +1308,12 @@ static void keeper_answer(int c)
 	strcpy(m.u.reply.detail, kp.script == K_VERSION2
 	                                 ? "tlspoold: protocol version 3, not 2"
 	                                 : "no record matched");
-	tp_pool_send(c, &m, -1);
+	/* shut before the answer, so that the caller's next send on this
+	 * connection surely finds it shut (after the answer it raced with
+	 * the keeper's thread) */
 	if (kp.script == K_SHUT_RD)
 		shutdown(c, SHUT_RD);
+	tp_pool_send(c, &m, -1);
 }
 
 static void *keeper(void *arg)
