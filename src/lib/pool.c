@@ -633,17 +633,28 @@ int tp_pool_is_serving(void)
 	return serving;
 }
 
-const char *tp_pool_socket(const struct tp_config *cfg)
+const char *tp_pool_socket_env(void)
 {
-	const char *env = getenv("TLSPOOL_SOCKET");
+	const char *env;
 
 	if (serving)
 		return NULL;
-	if (env != NULL && env[0] != '\0')
-		return env;
-	if (cfg != NULL && cfg->pool.socket[0] != '\0')
-		return cfg->pool.socket;
-	return NULL;
+	env = getenv("TLSPOOL_SOCKET");
+	return env != NULL && env[0] != '\0' ? env : NULL;
+}
+
+const char *tp_pool_socket_cfg(const struct tp_config *cfg)
+{
+	if (serving || cfg == NULL || cfg->pool.socket[0] == '\0')
+		return NULL;
+	return cfg->pool.socket;
+}
+
+const char *tp_pool_socket(const struct tp_config *cfg)
+{
+	const char *env = tp_pool_socket_env();
+
+	return env != NULL ? env : tp_pool_socket_cfg(cfg);
 }
 
 /* A connection to the daemon at path, or -1 with errno.  A daemon that

@@ -161,6 +161,11 @@ int tp_pool_recv_small(int sock, struct tp_pool_msg *m, int *fd,
  * and always NULL in tlspoold itself (tp_pool_serving()). */
 const char *tp_pool_socket(const struct tp_config *cfg);
 
+/* Its two halves, for a caller that asks the environment once:
+ * TLSPOOL_SOCKET alone, [pool] socket alone. */
+const char *tp_pool_socket_env(void);
+const char *tp_pool_socket_cfg(const struct tp_config *cfg);
+
 /* tlspoold: this process is the pool; its own calls run in it. */
 void tp_pool_serving(void);
 /* Is it?  (The relay then hands ends to other processes.) */

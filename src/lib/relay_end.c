@@ -329,10 +329,13 @@ void tp_relay_app_reset(struct conn *c)
  * would turn the close into a reset.  Once shut, appfd gets nothing more:
  * a stream's recv() that returns less than it asked for took the rest
  * (usually the kept byte alone: one call); a SOCK_SEQPACKET recv() takes
- * one message. */
+ * one message.  A stream whose application shut its end for writing (or
+ * closed it: c->app_rdhup) gets nothing more already; the close that
+ * follows gives its reads EOF and its writes EPIPE as the shutdown would. */
 void tp_relay_app_finish(struct conn *c, unsigned char *scratch)
 {
-	shutdown(c->app.fd, SHUT_RDWR);
+	if (c->datagram || !c->app_rdhup)
+		shutdown(c->app.fd, SHUT_RDWR);
 	for (int i = 0; i < 64; i++) {
 		ssize_t n = recv(c->app.fd, scratch, BLOCK, MSG_DONTWAIT);
 

@@ -102,6 +102,8 @@ struct conn {
 	bool held;           /* held_r is the next gnutls_record_recv result */
 	int held_r, held_errno;
 	bool app_rdhup;    /* epoll saw the application shut its end */
+	bool fin_next;     /* stream: close_notify goes out with the FIN
+	                      (tp_relay_push) */
 	bool lag;          /* stream: the byte at appfd's head was forwarded */
 	bool keep_head;    /* datagram: the message at appfd's head was
 	                      forwarded; new ones are peeked behind it

@@ -44,7 +44,7 @@ ssize_t tp_relay_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 	if (c->ra.len == 0) {
 		if (len >= READAHEAD ||
 		    (c->ra.buf == NULL &&
-		     (c->ra.buf = malloc(READAHEAD)) == NULL))
+		     (c->ra.buf = tp_ahead_alloc()) == NULL))
 			return recv(c->net.fd, buf, len, MSG_DONTWAIT);
 		n = recv(c->net.fd, c->ra.buf, READAHEAD, MSG_DONTWAIT);
 		if (n <= 0) {
@@ -72,14 +72,19 @@ int tp_relay_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
 /* gnutls's own push uses send() without MSG_NOSIGNAL unless the session
  * was made with GNUTLS_NO_SIGNAL; a peer that resets must not kill the
  * application with SIGPIPE, whatever flags the session had.  MSG_DONTWAIT:
- * a stream's network descriptor may be blocking (tp_relay_add_pair). */
+ * a stream's network descriptor may be blocking (tp_relay_add_pair).
+ * MSG_MORE for close_notify (c->fin_next): the shutdown(SHUT_WR) that
+ * follows it at once puts the FIN on the same segment (tcp_send_fin),
+ * so the peer gets both in one packet and one wake-up, not two. */
 ssize_t tp_relay_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
 {
 	struct conn *c = p;
 	struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov,
 	                   .msg_iovlen = (size_t)iovcnt};
 
-	return sendmsg(c->net.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return sendmsg(c->net.fd, &m,
+	               MSG_NOSIGNAL | MSG_DONTWAIT |
+	                       (c->fin_next ? MSG_MORE : 0));
 }
 
 /* The session goes first, then what it used (the hook). */
@@ -472,7 +477,9 @@ static int step_up(struct conn *c, unsigned char *scratch)
 		return 1;
 	}
 	/* UP_BYE with nothing left: close_notify (RFC 8446 s6.1). */
+	c->fin_next = !c->datagram;
 	r = gnutls_bye(c->s, GNUTLS_SHUT_WR);
+	c->fin_next = false;
 	if (r == GNUTLS_E_AGAIN) {
 		blocked_out(c, &c->net);
 		return 0;

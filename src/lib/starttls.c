@@ -760,7 +760,7 @@ static int refuse_fd(int fd)
 static int pool_hook(struct call *c, starttls_ctx *ctx, int fd, int proto,
                      char *peername, size_t peername_len, int *rv)
 {
-	const char *sock = tp_pool_socket(NULL);
+	const char *sock = tp_pool_socket_env();
 	struct tp_pool_args a = {
 	        c->server,       fd,         proto,        c->flags,
 	        c->myname,       c->sniname, c->checksni,  c->checksni_fn,
@@ -772,7 +772,7 @@ static int pool_hook(struct call *c, starttls_ctx *ctx, int fd, int proto,
 			*rv = refuse_fd(fd);
 			return 1;
 		}
-		sock = tp_pool_socket(c->rt->cfg);
+		sock = tp_pool_socket_cfg(c->rt->cfg);
 		if (sock == NULL)
 			return 0;
 		a.timeout_ms = c->rt->cfg->handshake_timeout_ms;

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +44,36 @@ static int wait_deadline(struct tp_deadline_io *c, short ev, long long cap_ms)
 	}
 }
 
+static pthread_key_t kept_key;
+static int kept_ok;
+
+static void kept_init(void)
+{
+	kept_ok = pthread_key_create(&kept_key, free) == 0;
+}
+
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+
+unsigned char *tp_ahead_alloc(void)
+{
+	unsigned char *b;
+
+	pthread_once(&kept_once, kept_init);
+	if (kept_ok && (b = pthread_getspecific(kept_key)) != NULL) {
+		pthread_setspecific(kept_key, NULL);
+		return b;
+	}
+	return malloc(TP_READAHEAD);
+}
+
 void tp_ahead_drop(struct tp_ahead *ra)
 {
-	free(ra->buf);
+	if (ra->buf != NULL) {
+		pthread_once(&kept_once, kept_init);
+		if (!kept_ok || pthread_getspecific(kept_key) != NULL ||
+		    pthread_setspecific(kept_key, ra->buf) != 0)
+			free(ra->buf);
+	}
 	ra->buf = NULL;
 	ra->off = ra->len = 0;
 }
@@ -111,7 +139,7 @@ static ssize_t deadline_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 	if (c->ra.len == 0) {
 		if (!c->stream || len >= TP_READAHEAD ||
 		    (c->ra.buf == NULL &&
-		     (c->ra.buf = malloc(TP_READAHEAD)) == NULL))
+		     (c->ra.buf = tp_ahead_alloc()) == NULL))
 			return recv_deadline(c, buf, len);
 		n = recv_deadline(c, c->ra.buf, TP_READAHEAD);
 		if (n <= 0)

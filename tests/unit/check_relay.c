@@ -1469,6 +1469,96 @@ START_TEST(half_close_tls_peer)
 }
 END_TEST
 
+/* The segments a TCP socket received (tcpi_segs_in, Linux 4.2): glibc's
+ * struct tcp_info stops before it; the kernel's goes on with four 64-bit
+ * counters and tcpi_segs_out. */
+static unsigned segs_in(int fd)
+{
+	struct {
+		struct tcp_info base;
+		uint64_t pacing_rate, max_pacing_rate, bytes_acked,
+		        bytes_received;
+		uint32_t segs_out, segs_in;
+	} ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	ck_assert_uint_ge(len, sizeof(ti));
+	return ti.segs_in;
+}
+
+/* The application closes its end: close_notify and the FIN reach the peer
+ * in one segment (MSG_MORE, then shutdown), which wakes it once. */
+START_TEST(close_notify_with_fin)
+{
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_new();
+	int app = relay_side(r, k.srv, k.sfd);
+	struct pollfd p = {k.cfd, POLLRDHUP, 0};
+	unsigned before;
+	char buf[8];
+
+	app_write(app, "last", 4);
+	tls_read(k.cli, buf, 4);
+	ck_assert_mem_eq(buf, "last", 4);
+	before = segs_in(k.cfd);
+	close(app);
+	for (int i = 0; i < 500 && !(p.revents & POLLRDHUP); i++) {
+		ck_assert_int_ge(poll(&p, 1, 10), 0);
+	}
+	ck_assert_msg(p.revents & POLLRDHUP, "no FIN");
+	ck_assert_uint_eq(segs_in(k.cfd) - before, 1);
+	ck_assert_int_eq(gnutls_record_recv(k.cli, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(recv(k.cfd, buf, sizeof(buf), 0), 0);
+	wait_count(r, 0, 5000);
+	peer_close(k.cli, k.cfd);
+	tp_relay_free(r);
+}
+END_TEST
+
+static void *ahead_in_thread(void *arg)
+{
+	struct tp_ahead a = {tp_ahead_alloc(), 0, 0};
+
+	(void)arg;
+	ck_assert_ptr_nonnull(a.buf);
+	tp_ahead_drop(&a); /* kept by this thread, freed when it exits */
+	return NULL;
+}
+
+/* A read-ahead buffer is kept for the thread's next handshake or burst
+ * (one per thread, freed when the thread exits: the leak checkers of make
+ * check-asan and check-valgrind see the rest). */
+START_TEST(read_ahead_buffer_kept)
+{
+	struct tp_ahead a = {tp_ahead_alloc(), 0, 0};
+	struct tp_ahead b = {tp_ahead_alloc(), 0, 0};
+	unsigned char *first = a.buf;
+	pthread_t t;
+
+	ck_assert_ptr_nonnull(a.buf);
+	ck_assert_ptr_nonnull(b.buf);
+	ck_assert_ptr_ne(a.buf, b.buf);
+	a.buf[TP_READAHEAD - 1] = 1; /* the whole size is there */
+	tp_ahead_drop(&a);
+	ck_assert_ptr_null(a.buf);
+	tp_ahead_drop(&b); /* one is kept already: freed */
+	a.buf = tp_ahead_alloc();
+	ck_assert_ptr_eq(a.buf, first);
+	b.buf = tp_ahead_alloc(); /* none kept now: a new one */
+	ck_assert_ptr_nonnull(b.buf);
+	ck_assert_ptr_ne(b.buf, first);
+	tp_ahead_drop(&b);
+	tp_ahead_drop(&a);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(
+		        pthread_create(&t, NULL, ahead_in_thread, NULL), 0);
+		pthread_join(t, NULL);
+	}
+}
+END_TEST
+
 #define MANY 200
 
 /* Many connections on one thread: no thread per connection. */
@@ -1749,6 +1839,8 @@ static Suite *suite(void)
 	tcase_add_loop_test(pos, half_close, 0,
 	                    sizeof(versions) / sizeof(versions[0]));
 	tcase_add_test(pos, half_close_tls_peer);
+	tcase_add_test(pos, close_notify_with_fin);
+	tcase_add_test(pos, read_ahead_buffer_kept);
 	tcase_add_test(pos, many_connections);
 	tcase_add_test(pos, no_fd_leak);
 	tcase_add_test(pos, free_live);
