@@ -554,23 +554,6 @@ static int keep_chain(tlspool_dns_answer *ans, getdns_dict *resp)
 	return 0;
 }
 
-/* The owner or CNAME target of rr as text with a final dot; 0 or -1. */
-static int rr_name(getdns_dict *rr, const char *key, char out[256])
-{
-	getdns_bindata *b;
-	char *s = NULL;
-	int rv = -1;
-
-	if (getdns_dict_get_bindata(rr, key, &b) == GETDNS_RETURN_GOOD &&
-	    getdns_convert_dns_name_to_fqdn(b, &s) == GETDNS_RETURN_GOOD &&
-	    strlen(s) < 256) {
-		strcpy(out, s);
-		rv = 0;
-	}
-	free(s);
-	return rv;
-}
-
 static uint32_t rr_int(getdns_dict *rr, const char *key, uint32_t dflt)
 {
 	uint32_t v;
@@ -791,9 +774,9 @@ static getdns_dict *cname_at(getdns_list *answer, const char *cur,
 
 		if (getdns_list_get_dict(answer, i, &rr) == 0 &&
 		    rr_int(rr, "type", 0) == TLSPOOL_RR_CNAME &&
-		    rr_name(rr, "name", owner) == 0 &&
+		    tp_rr_name(rr, "name", owner) == 0 &&
 		    tp_name_equal(owner, cur) &&
-		    rr_name(rr, "/rdata/cname", target) == 0)
+		    tp_rr_name(rr, "/rdata/cname", target) == 0)
 			return rr;
 	}
 	return NULL;
@@ -843,7 +826,7 @@ static int collect(tlspool_dns_answer *ans, getdns_list *answer,
 
 		if (getdns_list_get_dict(answer, i, &rr) ||
 		    rr_int(rr, "type", 0) != ans->qtype ||
-		    rr_name(rr, "name", name) || !tp_name_equal(name, owner))
+		    tp_rr_name(rr, "name", name) || !tp_name_equal(name, owner))
 			continue;
 		if (add_rr(ans, rr))
 			return -1;
@@ -955,7 +938,7 @@ static int plain_answer(getdns_dict *reply, uint16_t type)
 		if (t == type)
 			found = 1;
 		if (t == TP_RR_RRSIG &&
-		    (rr_name(rr, "name", owner) != 0 ||
+		    (tp_rr_name(rr, "name", owner) != 0 ||
 		     rr_int(rr, "/rdata/labels", 0) < label_count(owner)))
 			return 0;
 	}
@@ -1136,7 +1119,7 @@ static int first_of(const getdns_list *chain, size_t i, const char *zone)
 
 		if (getdns_list_get_dict(chain, j, &rr) == GETDNS_RETURN_GOOD &&
 		    rr_int(rr, "type", 0) == TP_RR_DNSKEY &&
-		    rr_name(rr, "name", owner) == 0 &&
+		    tp_rr_name(rr, "name", owner) == 0 &&
 		    tp_name_equal(owner, zone))
 			return 0;
 	}
@@ -1166,7 +1149,7 @@ static int zone_keys_secure(const getdns_list *chain, const char *zone,
 		if ((t != TP_RR_DNSKEY &&
 		     (t != TP_RR_RRSIG ||
 		      rr_int(rr, "/rdata/type_covered", 0) != TP_RR_DNSKEY)) ||
-		    rr_name(rr, "name", owner) != 0 ||
+		    tp_rr_name(rr, "name", owner) != 0 ||
 		    !tp_name_equal(owner, zone))
 			continue;
 		if (getdns_list_set_dict(keys, nk++, rr) != GETDNS_RETURN_GOOD)
@@ -1190,7 +1173,7 @@ int tp_dns_keys_validated(tlspool_dns *dns, const struct getdns_list *chain,
 		char zone[256];
 
 		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD ||
-		    rr_name(rr, "name", zone) != 0)
+		    tp_rr_name(rr, "name", zone) != 0)
 			return 0;
 		if (rr_int(rr, "type", 0) != TP_RR_DNSKEY)
 			continue;
@@ -1243,7 +1226,8 @@ static void store(tlspool_dns *dns, const getdns_list *chain, time_t now)
 
 		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD ||
 		    rr_int(rr, "type", 0) != TP_RR_DNSKEY ||
-		    rr_name(rr, "name", zone) != 0 || !first_of(chain, i, zone))
+		    tp_rr_name(rr, "name", zone) != 0 ||
+		    !first_of(chain, i, zone))
 			continue;
 		len = tp_zone_wire(chain, zone, now, dns->keep_ttl, buf,
 		                   TLSPOOL_DNS_KEYSTORE_MAX, &until);
@@ -1280,7 +1264,8 @@ static int unkept_signer(tlspool_dns *dns, getdns_dict *resp, const char *name,
 			if (getdns_list_get_dict(l, i, &rr) !=
 			            GETDNS_RETURN_GOOD ||
 			    rr_int(rr, "type", 0) != TP_RR_RRSIG ||
-			    rr_name(rr, "/rdata/signers_name", signer) != 0 ||
+			    tp_rr_name(rr, "/rdata/signers_name", signer) !=
+			            0 ||
 			    !tp_zone_encloses(signer, name) ||
 			    tp_keyring_until(dns->keys, signer) > now ||
 			    strlen(signer) <= strlen(zone))
@@ -1311,14 +1296,14 @@ static int take(getdns_dict *resp, const char *zone, uint32_t type,
 		uint32_t t;
 
 		if (getdns_list_get_dict(l, i, &rr) != GETDNS_RETURN_GOOD ||
-		    rr_name(rr, "name", owner) != 0 ||
+		    tp_rr_name(rr, "name", owner) != 0 ||
 		    !tp_name_equal(owner, zone))
 			continue;
 		t = rr_int(rr, "type", 0);
 		if (t == TP_RR_RRSIG &&
 		    rr_int(rr, "/rdata/type_covered", 0) == type) {
 			if (signer != NULL &&
-			    rr_name(rr, "/rdata/signers_name", buf) == 0)
+			    tp_rr_name(rr, "/rdata/signers_name", buf) == 0)
 				*signer = buf;
 		} else if (t == type) {
 			found++;

@@ -547,23 +547,6 @@ int tp_wire_append(struct getdns_list *list, const unsigned char *buf,
 	return 0;
 }
 
-/* The wire name at key of d as text with a final dot, or -1. */
-static int name_at(const getdns_dict *d, const char *key, char out[256])
-{
-	getdns_bindata *b;
-	char *s = NULL;
-	int rv = -1;
-
-	if (getdns_dict_get_bindata(d, key, &b) == GETDNS_RETURN_GOOD &&
-	    getdns_convert_dns_name_to_fqdn(b, &s) == GETDNS_RETURN_GOOD &&
-	    strlen(s) < 256) {
-		strcpy(out, s);
-		rv = 0;
-	}
-	free(s);
-	return rv;
-}
-
 #define TP_RR_CNAME    5
 #define TP_CHAIN_NAMES 17
 
@@ -576,7 +559,7 @@ int tp_reply_answers(const struct getdns_dict *reply, const char *name,
 	int grew = 1;
 
 	/* RFC 1035 section 7.3: the reply is to the question asked */
-	if (reply == NULL || name_at(reply, "/question/qname", q) != 0 ||
+	if (reply == NULL || tp_rr_name(reply, "/question/qname", q) != 0 ||
 	    !tp_name_equal(q, name) ||
 	    rr_u32(reply, "/question/qtype", 0) != type ||
 	    rr_u32(reply, "/question/qclass", 0) != GETDNS_RRCLASS_IN)
@@ -599,7 +582,7 @@ int tp_reply_answers(const struct getdns_dict *reply, const char *name,
 			    rr_u32(rr, "type", 0) != TP_RR_CNAME ||
 			    owner_of(rr, owner) != 0 ||
 			    !tp_name_equal(owner, chain[nchain - 1]) ||
-			    name_at(rr, "/rdata/cname", target) != 0)
+			    tp_rr_name(rr, "/rdata/cname", target) != 0)
 				continue;
 			for (j = 0; j < nchain; j++)
 				if (tp_name_equal(chain[j], target))

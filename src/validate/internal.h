@@ -47,6 +47,11 @@ int tp_parse_upstream(const char *s, struct tp_upstream *out);
 int tp_name_equal(const char *a, const char *b);
 
 struct getdns_dict;
+
+/* The wire-format name at key of d ("name", "/rdata/cname",
+ * "/question/qname", ...) as text with a final dot into out: 0, or -1
+ * when there is none or it does not fit. */
+int tp_rr_name(const struct getdns_dict *d, const char *key, char out[256]);
 enum tp_step { TP_STEP_DONE, TP_STEP_FOLLOW };
 
 /*
