@@ -10,7 +10,7 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,36 +44,36 @@ static int wait_deadline(struct tp_deadline_io *c, short ev, long long cap_ms)
 	}
 }
 
-static pthread_key_t kept_key;
-static int kept_ok;
-
-static void kept_init(void)
-{
-	kept_ok = pthread_key_create(&kept_key, free) == 0;
-}
-
-static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+/* Buffers given back, for the next tp_ahead_alloc() of any thread: a
+ * few slots taken and filled with atomic exchanges (no lock, so nothing
+ * for fork() to catch half-held). */
+#define KEPT_MAX 4
+static _Atomic(unsigned char *) kept[KEPT_MAX];
 
 unsigned char *tp_ahead_alloc(void)
 {
-	unsigned char *b;
+	for (int i = 0; i < KEPT_MAX; i++) {
+		unsigned char *b;
 
-	pthread_once(&kept_once, kept_init);
-	if (kept_ok && (b = pthread_getspecific(kept_key)) != NULL) {
-		pthread_setspecific(kept_key, NULL);
-		return b;
+		if (atomic_load_explicit(&kept[i], memory_order_relaxed) !=
+		            NULL &&
+		    (b = atomic_exchange(&kept[i], NULL)) != NULL)
+			return b;
 	}
 	return malloc(TP_READAHEAD);
 }
 
 void tp_ahead_drop(struct tp_ahead *ra)
 {
-	if (ra->buf != NULL) {
-		pthread_once(&kept_once, kept_init);
-		if (!kept_ok || pthread_getspecific(kept_key) != NULL ||
-		    pthread_setspecific(kept_key, ra->buf) != 0)
-			free(ra->buf);
+	unsigned char *b = ra->buf;
+
+	for (int i = 0; b != NULL && i < KEPT_MAX; i++) {
+		unsigned char *none = NULL;
+
+		if (atomic_compare_exchange_strong(&kept[i], &none, b))
+			b = NULL;
 	}
+	free(b);
 	ra->buf = NULL;
 	ra->off = ra->len = 0;
 }

@@ -21,15 +21,17 @@ struct tp_ahead {
 	unsigned off, len;
 };
 
-/* A buffer of TP_READAHEAD bytes: the one this thread kept
- * (tp_ahead_drop), else a new one; NULL without memory. */
+/* A buffer of TP_READAHEAD bytes: one given back before (tp_ahead_drop),
+ * else a new one; NULL without memory. */
 unsigned char *tp_ahead_alloc(void);
 
-/* Holds nothing from now on.  The buffer is kept for this thread's next
- * tp_ahead_alloc() if it keeps none yet (freed when the thread exits),
- * else freed: a handshake or a burst of the relay reuses it, where a
+/* Holds nothing from now on.  The buffer is kept for the next
+ * tp_ahead_alloc() of any thread while fewer than four are kept, else
+ * freed: handshakes and the relay's bursts reuse a few buffers, where a
  * malloc() and free() of 64 KiB each time made glibc shrink and grow the
- * heap (brk, page faults, a TLB flush on every CPU of the process). */
+ * heap (brk, page faults, a TLB flush on every CPU of the process).  Not
+ * one per thread: a server with a thread per connection would keep one
+ * for each. */
 void tp_ahead_drop(struct tp_ahead *ra);
 
 /* n bytes just read into ra->buf are what it holds now. */
