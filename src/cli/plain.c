@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -343,11 +344,19 @@ static int poll_set(const struct pump *pm, struct pollfd p[3], int idx[3])
 	return np;
 }
 
-/* The linger time is over: input read and not sent is lost, which is an
- * error (input that merely has not ended, a terminal, is not). */
+/* The linger time is over: input read and not sent is lost, and so is
+ * input waiting to be read (FIONREAD: a file not read to its end, a pipe
+ * or socket with bytes in it); either is an error.  Input that merely
+ * has not ended, with nothing waiting (a terminal, a quiet pipe), is
+ * not. */
 static int linger_over(const struct pump *pm)
 {
-	if (pm->datagram || pm->up.len == 0)
+	int waiting = 0;
+
+	if (pm->datagram)
+		return EXIT_OK;
+	if (pm->up.len == 0 &&
+	    (pm->up.eof || ioctl(0, FIONREAD, &waiting) != 0 || waiting <= 0))
 		return EXIT_OK;
 	say("the peer closed its side; stopped sending after %llu "
 	    "bytes with more to send: standard input not finished "
