@@ -89,23 +89,6 @@ static uint32_t rr_u32(const getdns_dict *rr, const char *key, uint32_t dflt)
 	                                                              : dflt;
 }
 
-/* The owner of rr as text with a final dot, or -1. */
-static int owner_of(const getdns_dict *rr, char out[256])
-{
-	getdns_bindata *b;
-	char *s = NULL;
-	int rv = -1;
-
-	if (getdns_dict_get_bindata(rr, "name", &b) == GETDNS_RETURN_GOOD &&
-	    getdns_convert_dns_name_to_fqdn(b, &s) == GETDNS_RETURN_GOOD &&
-	    strlen(s) < 256) {
-		strcpy(out, s);
-		rv = 0;
-	}
-	free(s);
-	return rv;
-}
-
 /* The time until which the chain may be used: the earliest TTL and
  * RRSIG expiration among its records, capped by max_ttl; 0 when some
  * signature is already expired or not yet valid. */
@@ -202,7 +185,8 @@ static getdns_list *keys_of(const getdns_list *chain, const char *zone)
 
 		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD ||
 		    rr_u32(rr, "type", 0) != TP_RR_DNSKEY ||
-		    owner_of(rr, owner) != 0 || !tp_name_equal(owner, zone))
+		    tp_rr_name(rr, "name", owner) != 0 ||
+		    !tp_name_equal(owner, zone))
 			continue;
 		if (getdns_list_set_dict(keys, nk, rr) != GETDNS_RETURN_GOOD) {
 			getdns_list_destroy(keys);
@@ -255,7 +239,7 @@ int tp_keyring_learn_until(struct tp_keyring *k,
 
 		if (getdns_list_get_dict(chain, i, &rr) != GETDNS_RETURN_GOOD ||
 		    rr_u32(rr, "type", 0) != TP_RR_DNSKEY ||
-		    owner_of(rr, z->zone) != 0)
+		    tp_rr_name(rr, "name", z->zone) != 0)
 			continue;
 		for (j = 0; j < na && !tp_name_equal(add[j].zone, z->zone); j++)
 			;
@@ -482,7 +466,7 @@ static int zone_key_record(const getdns_dict *rr, const char *zone)
 	if (t == TP_RR_RRSIG)
 		t = rr_u32(rr, "/rdata/type_covered", 0);
 	return (t == TP_RR_DNSKEY || t == TP_RR_DS) &&
-	       owner_of(rr, owner) == 0 && tp_name_equal(owner, zone);
+	       tp_rr_name(rr, "name", owner) == 0 && tp_name_equal(owner, zone);
 }
 
 long tp_zone_wire(const struct getdns_list *chain, const char *zone, time_t now,
@@ -580,7 +564,7 @@ int tp_reply_answers(const struct getdns_dict *reply, const char *name,
 			if (getdns_list_get_dict(answer, i, &rr) !=
 			            GETDNS_RETURN_GOOD ||
 			    rr_u32(rr, "type", 0) != TP_RR_CNAME ||
-			    owner_of(rr, owner) != 0 ||
+			    tp_rr_name(rr, "name", owner) != 0 ||
 			    !tp_name_equal(owner, chain[nchain - 1]) ||
 			    tp_rr_name(rr, "/rdata/cname", target) != 0)
 				continue;
@@ -600,7 +584,7 @@ int tp_reply_answers(const struct getdns_dict *reply, const char *name,
 
 		if (getdns_list_get_dict(answer, i, &rr) !=
 		            GETDNS_RETURN_GOOD ||
-		    owner_of(rr, owner) != 0)
+		    tp_rr_name(rr, "name", owner) != 0)
 			return 0;
 		for (j = 0; j < nchain && !tp_name_equal(chain[j], owner); j++)
 			;
