@@ -278,6 +278,71 @@ static const char *args_of(const char *l)
 	return l;
 }
 
+/*
+ * The command loop of the simpler servers (POP3, ManageSieve, FTP, NNTP):
+ * the command that starts TLS (with, for FTP, the arguments it must
+ * have), a few commands answered with a fixed reply, the one that quits,
+ * and one answer for everything else.
+ */
+struct simple_server {
+	/* the greeting: pre, our name, post ("post" alone without pre);
+	 * sent as it is with CRLF, or as wire */
+	const char *pre, *post, *wire;
+	const char *caps;                /* one a line, for the report */
+	const char *starttls, *go_ahead; /* the command, its reply */
+	const char *const *args;         /* accepted arguments, or NULL */
+	const char *bad_args;            /* the reply to other arguments */
+	const char *quit, *bye;          /* the command, its reply */
+	const char *otherwise;
+	struct {
+		const char *command, *reply;
+	} fixed[3]; /* up to a NULL command */
+};
+
+static int serve_simple(struct tp_pc *c, const struct simple_server *sv)
+{
+	int n;
+
+	tp_step(c, "greeting");
+	snprintf(c->p->greeting, sizeof(c->p->greeting), "%s%s%s",
+	         sv->pre ? sv->pre : "", sv->pre ? c->myname : "", sv->post);
+	snprintf(c->p->capabilities, sizeof(c->p->capabilities), "%s",
+	         sv->caps);
+	if ((sv->wire ? tp_sendf(c, "%s", sv->wire)
+	              : tp_sendf(c, "%s\r\n", c->p->greeting)) != 0)
+		return -1;
+	tp_step(c, "commands");
+	for (n = 0; n < MAX_COMMANDS; n++) {
+		const char *reply = sv->otherwise;
+		int i;
+
+		if (tp_read_line(c) != 0)
+			return -1;
+		if (is_word(c->line, sv->starttls)) {
+			if (sv->args == NULL)
+				return go_ahead(c, sv->starttls, "%s",
+				                sv->go_ahead);
+			for (i = 0; sv->args[i] != NULL; i++)
+				if (strcasecmp(args_of(c->line), sv->args[i]) ==
+				    0)
+					return go_ahead(c, c->line, "%s",
+					                sv->go_ahead);
+			reply = sv->bad_args;
+		} else if (is_word(c->line, sv->quit)) {
+			tp_sendf(c, "%s", sv->bye);
+			return quit(c);
+		}
+		for (i = 0; reply == sv->otherwise && i < 3 &&
+		            sv->fixed[i].command != NULL;
+		     i++)
+			if (is_word(c->line, sv->fixed[i].command))
+				reply = sv->fixed[i].reply;
+		if (tp_sendf(c, "%s", reply) != 0)
+			return -1;
+	}
+	return too_many(c);
+}
+
 int tp_smtp_server(struct tp_pc *c)
 {
 	int lmtp = strcmp(c->pr->name, "lmtp") == 0, n;
@@ -509,36 +574,19 @@ int tp_pop3_client(struct tp_pc *c)
 
 int tp_pop3_server(struct tp_pc *c)
 {
-	int n;
+	static const struct simple_server sv = {
+	        .pre = "+OK ",
+	        .post = " tlspool ready",
+	        .caps = "STLS\nPIPELINING",
+	        .starttls = "STLS",
+	        .go_ahead = "+OK Begin TLS negotiation\r\n",
+	        .quit = "QUIT",
+	        .bye = "+OK Bye\r\n",
+	        .otherwise = "-ERR STLS first\r\n",
+	        .fixed = {{"CAPA", "+OK Capability list follows\r\n"
+	                           "STLS\r\nPIPELINING\r\n.\r\n"}}};
 
-	tp_step(c, "greeting");
-	snprintf(c->p->greeting, sizeof(c->p->greeting), "+OK %s tlspool ready",
-	         c->myname);
-	snprintf(c->p->capabilities, sizeof(c->p->capabilities),
-	         "STLS\nPIPELINING");
-	if (tp_sendf(c, "%s\r\n", c->p->greeting) != 0)
-		return -1;
-	tp_step(c, "commands");
-	for (n = 0; n < MAX_COMMANDS; n++) {
-		int r;
-
-		if (tp_read_line(c) != 0)
-			return -1;
-		if (is_word(c->line, "STLS"))
-			return go_ahead(c, "STLS",
-			                "+OK Begin TLS negotiation\r\n");
-		if (is_word(c->line, "CAPA"))
-			r = tp_sendf(c, "+OK Capability list follows\r\n"
-			                "STLS\r\nPIPELINING\r\n.\r\n");
-		else if (is_word(c->line, "QUIT")) {
-			tp_sendf(c, "+OK Bye\r\n");
-			return quit(c);
-		} else
-			r = tp_sendf(c, "-ERR STLS first\r\n");
-		if (r != 0)
-			return -1;
-	}
-	return too_many(c);
+	return serve_simple(c, &sv);
 }
 
 /* --- ManageSieve: RFC 5804 sections 1.7, 2.2 -------------------------------
@@ -614,37 +662,20 @@ int tp_sieve_client(struct tp_pc *c)
 
 int tp_sieve_server(struct tp_pc *c)
 {
-	int n;
+	static const struct simple_server sv = {
+	        .post = "tlspool",
+	        .wire = SIEVE_CAPS,
+	        .caps = "IMPLEMENTATION tlspool\nSIEVE "
+	                "fileinto\nSTARTTLS\nVERSION 1.0",
+	        .starttls = "STARTTLS",
+	        .go_ahead = "OK \"Begin TLS negotiation now\"\r\n",
+	        .quit = "LOGOUT",
+	        .bye = "OK \"Bye\"\r\n",
+	        .otherwise = "NO \"STARTTLS first\"\r\n",
+	        .fixed = {{"CAPABILITY", SIEVE_CAPS},
+	                  {"NOOP", "OK \"NOOP\"\r\n"}}};
 
-	tp_step(c, "greeting");
-	snprintf(c->p->greeting, sizeof(c->p->greeting), "tlspool");
-	snprintf(c->p->capabilities, sizeof(c->p->capabilities),
-	         "IMPLEMENTATION tlspool\nSIEVE fileinto\nSTARTTLS\n"
-	         "VERSION 1.0");
-	if (tp_sendf(c, SIEVE_CAPS) != 0)
-		return -1;
-	tp_step(c, "commands");
-	for (n = 0; n < MAX_COMMANDS; n++) {
-		int r;
-
-		if (tp_read_line(c) != 0)
-			return -1;
-		if (is_word(c->line, "STARTTLS"))
-			return go_ahead(c, "STARTTLS",
-			                "OK \"Begin TLS negotiation now\"\r\n");
-		if (is_word(c->line, "CAPABILITY"))
-			r = tp_sendf(c, SIEVE_CAPS);
-		else if (is_word(c->line, "NOOP"))
-			r = tp_sendf(c, "OK \"NOOP\"\r\n");
-		else if (is_word(c->line, "LOGOUT")) {
-			tp_sendf(c, "OK \"Bye\"\r\n");
-			return quit(c);
-		} else
-			r = tp_sendf(c, "NO \"STARTTLS first\"\r\n");
-		if (r != 0)
-			return -1;
-	}
-	return too_many(c);
+	return serve_simple(c, &sv);
 }
 
 /* --- FTP: RFC 4217 section 4, RFC 2389 FEAT --------------------------------
@@ -715,40 +746,22 @@ int tp_ftp_client(struct tp_pc *c)
 
 int tp_ftp_server(struct tp_pc *c)
 {
-	int n;
+	static const char *const tls[] = {"TLS", "TLS-C", NULL};
+	static const struct simple_server sv = {
+	        .pre = "220 ",
+	        .post = " tlspool FTP ready",
+	        .caps = "AUTH TLS",
+	        .starttls = "AUTH",
+	        .go_ahead = "234 AUTH TLS successful\r\n",
+	        .args = tls,
+	        .bad_args = "504 AUTH TLS only\r\n",
+	        .quit = "QUIT",
+	        .bye = "221 Goodbye\r\n",
+	        .otherwise = "530 AUTH TLS first\r\n",
+	        .fixed = {{"FEAT", "211-Features:\r\n AUTH TLS\r\n211 End\r\n"},
+	                  {"NOOP", "200 OK\r\n"}}};
 
-	tp_step(c, "greeting");
-	snprintf(c->p->greeting, sizeof(c->p->greeting),
-	         "220 %s tlspool FTP ready", c->myname);
-	snprintf(c->p->capabilities, sizeof(c->p->capabilities), "AUTH TLS");
-	if (tp_sendf(c, "%s\r\n", c->p->greeting) != 0)
-		return -1;
-	tp_step(c, "commands");
-	for (n = 0; n < MAX_COMMANDS; n++) {
-		int r;
-
-		if (tp_read_line(c) != 0)
-			return -1;
-		if (is_word(c->line, "AUTH")) {
-			if (strcasecmp(args_of(c->line), "TLS") == 0 ||
-			    strcasecmp(args_of(c->line), "TLS-C") == 0)
-				return go_ahead(c, c->line,
-				                "234 AUTH TLS successful\r\n");
-			r = tp_sendf(c, "504 AUTH TLS only\r\n");
-		} else if (is_word(c->line, "FEAT"))
-			r = tp_sendf(
-			        c, "211-Features:\r\n AUTH TLS\r\n211 End\r\n");
-		else if (is_word(c->line, "NOOP"))
-			r = tp_sendf(c, "200 OK\r\n");
-		else if (is_word(c->line, "QUIT")) {
-			tp_sendf(c, "221 Goodbye\r\n");
-			return quit(c);
-		} else
-			r = tp_sendf(c, "530 AUTH TLS first\r\n");
-		if (r != 0)
-			return -1;
-	}
-	return too_many(c);
+	return serve_simple(c, &sv);
 }
 
 /* --- NNTP: RFC 4642, RFC 3977 ----------------------------------------------
@@ -809,37 +822,19 @@ int tp_nntp_client(struct tp_pc *c)
 
 int tp_nntp_server(struct tp_pc *c)
 {
-	int n;
+	static const struct simple_server sv = {
+	        .pre = "200 ",
+	        .post = " tlspool NNTP ready",
+	        .caps = "VERSION 2\nSTARTTLS",
+	        .starttls = "STARTTLS",
+	        .go_ahead = "382 Continue with TLS negotiation\r\n",
+	        .quit = "QUIT",
+	        .bye = "205 Bye\r\n",
+	        .otherwise = "483 STARTTLS first\r\n",
+	        .fixed = {{"CAPABILITIES", "101 Capability list:\r\n"
+	                                   "VERSION 2\r\nSTARTTLS\r\n.\r\n"}}};
 
-	tp_step(c, "greeting");
-	snprintf(c->p->greeting, sizeof(c->p->greeting),
-	         "200 %s tlspool NNTP ready", c->myname);
-	snprintf(c->p->capabilities, sizeof(c->p->capabilities),
-	         "VERSION 2\nSTARTTLS");
-	if (tp_sendf(c, "%s\r\n", c->p->greeting) != 0)
-		return -1;
-	tp_step(c, "commands");
-	for (n = 0; n < MAX_COMMANDS; n++) {
-		int r;
-
-		if (tp_read_line(c) != 0)
-			return -1;
-		if (is_word(c->line, "STARTTLS"))
-			return go_ahead(
-			        c, "STARTTLS",
-			        "382 Continue with TLS negotiation\r\n");
-		if (is_word(c->line, "CAPABILITIES"))
-			r = tp_sendf(c, "101 Capability list:\r\nVERSION 2\r\n"
-			                "STARTTLS\r\n.\r\n");
-		else if (is_word(c->line, "QUIT")) {
-			tp_sendf(c, "205 Bye\r\n");
-			return quit(c);
-		} else
-			r = tp_sendf(c, "483 STARTTLS first\r\n");
-		if (r != 0)
-			return -1;
-	}
-	return too_many(c);
+	return serve_simple(c, &sv);
 }
 
 /* --- IRC: the IRCv3 tls extension (STARTTLS, 670/691) ----------------------

@@ -372,6 +372,22 @@ static const struct row hostile[] = {
          "smtp server: the client closed the connection during the commands "
          "step",
          "250 STARTTLS", "", NULL},
+        {"server: POP3 QUIT", "pop3", 1, B("USER x\r\nQUIT\r\n"), 1, E_EOF,
+         "pop3 server: the client quit before STARTTLS: \"QUIT\"",
+         "-ERR STLS first\r\n+OK Bye\r\n", "", NULL},
+        {"server: Sieve LOGOUT", "sieve", 1, B("NOOP\r\nLOGOUT\r\n"), 1, E_EOF,
+         "sieve server: the client quit before STARTTLS: \"LOGOUT\"",
+         "OK \"NOOP\"\r\nOK \"Bye\"\r\n", "", NULL},
+        {"server: NNTP 30 commands", "nntp", 1,
+         B("GROUP a\r\nGROUP a\r\nGROUP a\r\nGROUP a\r\nGROUP a\r\n"
+           "GROUP a\r\nGROUP a\r\nGROUP a\r\nGROUP a\r\nGROUP a\r\n"
+           "GROUP a\r\nGROUP a\r\nGROUP a\r\nGROUP a\r\nGROUP a\r\n"
+           "GROUP a\r\nGROUP a\r\nGROUP a\r\nGROUP a\r\nGROUP a\r\n"
+           "GROUP a\r\nGROUP a\r\nGROUP a\r\nGROUP a\r\nGROUP a\r\n"
+           "GROUP a\r\nGROUP a\r\nGROUP a\r\nGROUP a\r\nGROUP a\r\n"
+           "STARTTLS\r\n"),
+         1, E_PRE, "the client sent 30 commands without STARTTLS",
+         "483 STARTTLS first\r\n", "STARTTLS\r\n", NULL},
         {"server: SMTP 30 commands", "smtp", 1,
          B("NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOO"
            "P\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r"
@@ -563,18 +579,23 @@ static const struct row happy[] = {
         {"server: POP3", "pop3", 1, B("CAPA\r\nSTLS\r\n"), 0, OK,
          "+OK Capability list follows\r\nSTLS\r\nPIPELINING\r\n.\r\n+OK Begin "
          "TLS negotiation\r\n",
-         "", NULL},
+         "", "greeting=+OK mx.test tlspool ready"},
         {"server: Sieve", "sieve", 1, B("STARTTLS\r\n"), 0, OK,
          "\"STARTTLS\"\r\n\"VERSION\" \"1.0\"\r\nOK\r\nOK \"Begin TLS "
          "negotiation now\"\r\n",
-         "", NULL},
+         "", "capabilities=IMPLEMENTATION tlspool"},
+        {"server: FTP AUTH SSL, then AUTH TLS-C", "ftp", 1,
+         B("AUTH SSL\r\nNOOP\r\nUSER x\r\nAUTH TLS-C\r\n"), 0, OK,
+         "504 AUTH TLS only\r\n200 OK\r\n530 AUTH TLS first\r\n234 AUTH "
+         "TLS successful\r\n",
+         "", "request=AUTH TLS-C"},
         {"server: FTP", "ftp", 1, B("FEAT\r\nAUTH TLS\r\n"), 0, OK,
          "211-Features:\r\n AUTH TLS\r\n211 End\r\n234 AUTH TLS successful\r\n",
-         "", NULL},
+         "", "greeting=220 mx.test tlspool FTP ready"},
         {"server: NNTP", "nntp", 1, B("CAPABILITIES\r\nSTARTTLS\r\n"), 0, OK,
          "101 Capability list:\r\nVERSION 2\r\nSTARTTLS\r\n.\r\n382 Continue "
          "with TLS negotiation\r\n",
-         "", NULL},
+         "", "greeting=200 mx.test tlspool NNTP ready"},
         {"server: IRC", "irc", 1, B("CAP LS 302\r\nSTARTTLS\r\n"), 0, OK,
          ":mx.test CAP * LS :tls\r\n:mx.test 670 * :STARTTLS successful", "",
          NULL},
