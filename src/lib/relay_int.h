@@ -104,6 +104,8 @@ struct conn {
 	bool app_rdhup;    /* epoll saw the application shut its end */
 	bool fin_next;     /* stream: close_notify goes out with the FIN
 	                      (tp_relay_push) */
+	bool more;         /* stream: another record follows at once */
+	bool pushed_more;  /* a push went out with MSG_MORE */
 	bool lag;          /* stream: the byte at appfd's head was forwarded */
 	bool keep_head;    /* datagram: the message at appfd's head was
 	                      forwarded; new ones are peeked behind it

@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -82,9 +84,16 @@ ssize_t tp_relay_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
 	struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov,
 	                   .msg_iovlen = (size_t)iovcnt};
 
-	return sendmsg(c->net.fd, &m,
-	               MSG_NOSIGNAL | MSG_DONTWAIT |
-	                       (c->fin_next ? MSG_MORE : 0));
+	bool more = c->fin_next || c->more;
+	ssize_t n =
+	        sendmsg(c->net.fd, &m,
+	                MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
+
+	/* held back: a run's records until its last; a push without
+	 * MSG_MORE sends what was held before it */
+	if (n > 0)
+		c->pushed_more = c->more;
+	return n;
 }
 
 /* The session goes first, then what it used (the hook). */
@@ -273,13 +282,21 @@ static void spill_advance(struct spill *sp, size_t n)
  * the same data, as the GnuTLS manual requires: gnutls then flushes the
  * record it already encrypted.
  */
-static int tls_send(struct conn *c, const unsigned char *p, size_t len,
-                    size_t *sent)
+/* One record per gnutls_record_send(); all but the last of a run go out
+ * with MSG_MORE (tp_relay_push), so that the kernel sends the run as a
+ * few large segments (one wake-up of the peer) instead of one per record.
+ * gnutls_record_get_max_size() is what one record carries at most. */
+static int tls_send_records(struct conn *c, const unsigned char *p, size_t len,
+                            size_t *sent)
 {
+	size_t max = c->datagram ? 0 : gnutls_record_get_max_size(c->s);
+
 	*sent = 0;
 	while (*sent < len) {
-		ssize_t r = gnutls_record_send(c->s, p + *sent, len - *sent);
+		ssize_t r;
 
+		c->more = max > 0 && len - *sent > max;
+		r = gnutls_record_send(c->s, p + *sent, len - *sent);
 		if (r > 0) {
 			*sent += (size_t)r;
 			count(&c->bytes_out, (size_t)r);
@@ -296,6 +313,24 @@ static int tls_send(struct conn *c, const unsigned char *p, size_t len,
 		}
 	}
 	return 0;
+}
+
+static int tls_send(struct conn *c, const unsigned char *p, size_t len,
+                    size_t *sent)
+{
+	int rv = tls_send_records(c, p, len, sent);
+
+	/* The last record went out without MSG_MORE; if the run stopped
+	 * before it (EAGAIN, an error), what was held back goes now. */
+	c->more = false;
+	if (c->pushed_more) {
+		int one = 1;
+
+		c->pushed_more = false;
+		setsockopt(c->net.fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		           sizeof(one));
+	}
+	return rv;
 }
 
 /* Write plaintext to the application.  Returns bytes written, 0 when the

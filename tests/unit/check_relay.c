@@ -1517,6 +1517,54 @@ START_TEST(close_notify_with_fin)
 }
 END_TEST
 
+struct zero_writer {
+	int fd;
+	size_t len;
+};
+
+static void *write_zeros(void *arg)
+{
+	struct zero_writer *w = arg;
+	unsigned char *b = calloc(1, w->len);
+
+	ck_assert_ptr_nonnull(b);
+	app_write(w->fd, b, w->len);
+	free(b);
+	return NULL;
+}
+
+/* Upstream, the records of one read of the application go out with
+ * MSG_MORE but the last: the kernel makes a few large segments of them,
+ * not one segment per 16 KiB record (each a wake-up of the peer). */
+START_TEST(records_coalesced)
+{
+	enum { LEN = 4 << 20, RECORDS = LEN / 16384 };
+	tp_relay *r = tp_relay_new(1);
+	struct link k = link_new();
+	int app = relay_side(r, k.srv, k.sfd);
+	struct zero_writer w = {app, LEN};
+	unsigned char *buf = malloc(LEN);
+	unsigned before, segs;
+	pthread_t t;
+
+	ck_assert_ptr_nonnull(buf);
+	before = segs_in(k.cfd);
+	ck_assert_int_eq(pthread_create(&t, NULL, write_zeros, &w), 0);
+	tls_read(k.cli, buf, LEN);
+	pthread_join(t, NULL);
+	segs = segs_in(k.cfd) - before;
+	fprintf(stderr, "records_coalesced: %u segments for %d records\n", segs,
+	        RECORDS);
+	ck_assert_msg(segs <= RECORDS * 3 / 4,
+	              "%u segments for %d records of 16 KiB", segs, RECORDS);
+	free(buf);
+	close(app);
+	peer_close(k.cli, k.cfd);
+	wait_count(r, 0, 5000);
+	tp_relay_free(r);
+}
+END_TEST
+
 static void *ahead_in_thread(void *arg)
 {
 	struct tp_ahead *a = arg;
@@ -1858,6 +1906,7 @@ static Suite *suite(void)
 	                    sizeof(versions) / sizeof(versions[0]));
 	tcase_add_test(pos, half_close_tls_peer);
 	tcase_add_test(pos, close_notify_with_fin);
+	tcase_add_test(pos, records_coalesced);
 	tcase_add_test(pos, read_ahead_buffer_kept);
 	tcase_add_test(pos, many_connections);
 	tcase_add_test(pos, no_fd_leak);
