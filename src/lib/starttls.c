@@ -631,6 +631,7 @@ static int hand_off(struct call *c)
 	 * configuration (its credentials), dropped by the release hook. */
 	if (c->datagram)
 		tp_relay_set_idle_timeout(r, c->rt->cfg->dtls_idle_timeout_ms);
+	tp_transport_flush(&c->io);
 	tp_transport_plain(c->session, c->net);
 	tp_runtime_ref(c->rt);
 	gnutls_session_set_ptr(c->session, c->rt);

@@ -9,6 +9,8 @@
  * turns into its ETIMEDOUT.  The relay gets plain functions at hand-off.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -20,10 +22,22 @@
 #include "dtls.h"
 #include "transport.h"
 
+void tp_transport_flush(struct tp_deadline_io *c)
+{
+	int one = 1;
+
+	if (!c->held)
+		return;
+	c->held = 0;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* Wait for ev on the call's socket: >0 ready, 0 when cap_ms (>= 0) ran
- * out first, -1 with errno (ETIMEDOUT at the deadline). */
+ * out first, -1 with errno (ETIMEDOUT at the deadline).  Nothing held
+ * back waits with us. */
 static int wait_deadline(struct tp_deadline_io *c, short ev, long long cap_ms)
 {
+	tp_transport_flush(c);
 	for (;;) {
 		long long left = c->deadline - tp_mono_ms();
 		struct pollfd p = {c->fd, ev, 0};
@@ -161,20 +175,31 @@ static int lone_ccs(const giovec_t *iov, int iovcnt)
 	       ((const unsigned char *)iov[0].iov_base)[0] == 20;
 }
 
+/* A lone ChangeCipherSpec (the TLS 1.3 middlebox compatibility record a
+ * client sends before its second flight, RFC 8446 appendix D.4, or TLS
+ * 1.2's before Finished) goes out with MSG_MORE: the record that follows
+ * it at once carries it in the same segment, one packet and one wake-up
+ * of the peer fewer.  Should nothing follow, the next wait, or the end
+ * of the handshake, sends it (tp_transport_flush). */
 static ssize_t deadline_push(gnutls_transport_ptr_t p, const giovec_t *iov,
                              int iovcnt)
 {
 	struct tp_deadline_io *c = p;
+	int ccs = c->stream && lone_ccs(iov, iovcnt);
 	struct msghdr m;
 
 	memset(&m, 0, sizeof(m));
 	m.msg_iov = (struct iovec *)(uintptr_t)iov;
 	m.msg_iovlen = (size_t)iovcnt;
 	for (;;) {
-		ssize_t n = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = sendmsg(c->fd, &m,
+		                    MSG_DONTWAIT | MSG_NOSIGNAL |
+		                            (ccs ? MSG_MORE : 0));
 
-		if (n > 0 && c->stream)
-			c->wait_first = !lone_ccs(iov, iovcnt);
+		if (n > 0 && c->stream) {
+			c->wait_first = !ccs;
+			c->held = ccs;
+		}
 		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
 			return n;
 		if (wait_deadline(c, POLLOUT, -1) < 0)

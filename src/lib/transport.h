@@ -47,6 +47,7 @@ struct tp_deadline_io {
 	int timed_out;      /* set when a wait met the deadline */
 	int stream;         /* read ahead into ra (not for datagrams) */
 	int wait_first;     /* stream: the next read waits for the peer */
+	int held;           /* stream: a ChangeCipherSpec held back */
 	struct tp_ahead ra;
 };
 
@@ -55,6 +56,10 @@ struct tp_deadline_io {
  * io->ra (zeroed by the caller), which the caller hands to the relay or
  * frees (tp_ahead_drop). */
 void tp_transport_deadline(gnutls_session_t s, struct tp_deadline_io *io);
+
+/* Send what the transport held back (io->held), if anything: the
+ * handshake is over. */
+void tp_transport_flush(struct tp_deadline_io *io);
 
 /* Plain blocking-style functions on fd again (for the relay, which makes
  * fd non-blocking and sets its own push function). */
