@@ -30,25 +30,14 @@
 #include "fixture.h"
 #include "testutil.h"
 
-enum {
-	L_GOOD,
-	L_WRONG,
-	L_BOGUS,
-	L_EXPIRED,
-	L_INSECURE,
-	L_NOTLSA,
-	L_CLOSER,
-	L_SILENT,
-	L_DRIP,
-	L_SLOWSERVER,
-	L_SNI,
-	L_CTX,
-	L_COUNT
-};
+enum { L_GOOD, L_WRONG, L_BOGUS, L_EXPIRED, L_INSECURE, L_NOTLSA, L_CLOSER,
+       L_SILENT, L_DRIP, L_SLOWSERVER, L_SNI, L_CTX, L_COUNT };
 
 static char dir[] = "/tmp/tlspool-starttls-XXXXXX";
 static int listener[L_COUNT];
 static unsigned port[L_COUNT];
+
+
 
 /* The whole call's deadline: under valgrind DNSSEC validation alone takes
  * longer than the usual 1.5 s. */
@@ -70,6 +59,7 @@ static char *slurp(const char *path)
 	return slurp_into(path, buf, sizeof(buf));
 }
 
+
 static void setup(void)
 {
 	char cmd[8192], spki_s[128], spki_c[128], conf[8192], zconf[1024];
@@ -82,18 +72,12 @@ static void setup(void)
 	for (int i = 0; i < L_COUNT; i++)
 		listener[i] = listen_any(&port[i]);
 	snprintf(cmd, sizeof(cmd),
-	         "cd %s && certtool --generate-privkey --key-type ecdsa "
-	         "--outfile ks.pem 2>/dev/null && "
-	         "certtool --generate-privkey --key-type ecdsa --outfile "
-	         "kc.pem 2>/dev/null && "
-	         "printf 'dns_name = www.example.test\\nexpiration_days = "
-	         "30\\nsigning_key\\n' > tmpl && "
-	         "certtool --generate-self-signed --load-privkey ks.pem "
-	         "--template tmpl --outfile cs.pem 2>/dev/null && "
-	         "openssl pkey -in ks.pem -pubout -outform DER | sha256sum | "
-	         "cut -c1-64 > spki_s && "
-	         "openssl pkey -in kc.pem -pubout -outform DER | sha256sum | "
-	         "cut -c1-64 > spki_c",
+	         "cd %s && certtool --generate-privkey --key-type ecdsa --outfile ks.pem 2>/dev/null && "
+	         "certtool --generate-privkey --key-type ecdsa --outfile kc.pem 2>/dev/null && "
+	         "printf 'dns_name = www.example.test\\nexpiration_days = 30\\nsigning_key\\n' > tmpl && "
+	         "certtool --generate-self-signed --load-privkey ks.pem --template tmpl --outfile cs.pem 2>/dev/null && "
+	         "openssl pkey -in ks.pem -pubout -outform DER | sha256sum | cut -c1-64 > spki_s && "
+	         "openssl pkey -in kc.pem -pubout -outform DER | sha256sum | cut -c1-64 > spki_c",
 	         dir);
 	run_sh(cmd);
 	snprintf(cmd, sizeof(cmd), "%s/spki_s", dir);
@@ -122,13 +106,11 @@ static void setup(void)
 	fclose(fp);
 	snprintf(cmd, sizeof(cmd), "%s/insecure.add", dir);
 	fp = fopen(cmd, "w");
-	fprintf(fp, "_%u._tcp.www IN TLSA 3 1 1 %s\n", port[L_INSECURE],
-	        spki_s);
+	fprintf(fp, "_%u._tcp.www IN TLSA 3 1 1 %s\n", port[L_INSECURE], spki_s);
 	fclose(fp);
 	snprintf(cmd, sizeof(cmd),
 	         "%s/zones/serve start %s/z --add example.test %s/example.add "
-	         "--add bogus.test %s/bogus.add --add expired.test "
-	         "%s/expired.add "
+	         "--add bogus.test %s/bogus.add --add expired.test %s/expired.add "
 	         "--add insecure.test %s/insecure.add 2>/dev/null",
 	         zones, dir, dir, dir, dir, dir);
 	run_sh(cmd);
@@ -136,15 +118,13 @@ static void setup(void)
 	strcpy(zconf, slurp(cmd));
 	snprintf(conf, sizeof(conf),
 	         "%s\n[tls]\nhandshake_timeout_ms = %u\n"
-	         "[identity www.example.test]\nkey = %s/ks.pem\ncertificate = "
-	         "%s/cs.pem\n"
+	         "[identity www.example.test]\nkey = %s/ks.pem\ncertificate = %s/cs.pem\n"
 	         "[identity www.bogus.test]\nkey = %s/ks.pem\n"
 	         "[identity www.expired.test]\nkey = %s/ks.pem\n"
 	         "[identity www.insecure.test]\nkey = %s/ks.pem\n"
 	         "[identity client.example.test]\nkey = %s/kc.pem\n"
 	         "[identity wrongclient.example.test]\nkey = %s/kc.pem\n"
-	         "[identity locked.example.test]\nkey = %s/kc.pem\nallow_users "
-	         "= 4242424\n",
+	         "[identity locked.example.test]\nkey = %s/kc.pem\nallow_users = 4242424\n",
 	         zconf, timeout_ms(), dir, dir, dir, dir, dir, dir, dir, dir);
 	use_config(dir, conf);
 }
@@ -191,8 +171,7 @@ static void assert_closed(int fd)
 	assert_closed_ino(fd, 0);
 }
 
-/* --- a server in a thread --------------------------------------------------
- */
+/* --- a server in a thread -------------------------------------------------- */
 
 struct server {
 	pthread_t thread;
@@ -200,7 +179,7 @@ struct server {
 	char *myname;
 	int flags;
 	int (*checksni)(char *);
-	int echo; /* 1: echo until EOF; 2: keep the descriptor in rv */
+	int echo;      /* 1: echo until EOF; 2: keep the descriptor in rv */
 	int rv, err;
 	char errstr[512], peer[320];
 };
@@ -212,8 +191,8 @@ static void *serve(void *arg)
 	char buf[4096];
 	ssize_t n;
 
-	s->rv = starttls_server(fd, IPPROTO_TCP, s->myname, s->flags,
-	                        s->checksni, s->peer, sizeof(s->peer));
+	s->rv = starttls_server(fd, IPPROTO_TCP, s->myname, s->flags, s->checksni,
+	                        s->peer, sizeof(s->peer));
 	s->err = errno;
 	snprintf(s->errstr, sizeof(s->errstr), "%s", starttls_errstr());
 	if (s->rv >= 0 && s->echo == 2)
@@ -265,8 +244,7 @@ static int client(int which, char *myname, int flags, char *sni, char *peer,
 	return rv;
 }
 
-/* --- negative cases: arguments ----------------------------------------------
- */
+/* --- negative cases: arguments ---------------------------------------------- */
 
 static int pipe_fd(void)
 {
@@ -280,20 +258,15 @@ static int pipe_fd(void)
 START_TEST(bad_arguments)
 {
 	static const struct {
-		int server, proto, flags,
-		        kind; /* kind 0 TCP socket, 1 pipe, 2 UDP socket */
+		int server, proto, flags, kind; /* kind 0 TCP socket, 1 pipe, 2 UDP socket */
 		char *myname, *sni;
 		int want;
 		const char *detail;
 	} rows[] = {
 	        {0, IPPROTO_TCP, 0x100, 0, NULL, NULL, EINVAL, "flags 0x100"},
-	        {0, IPPROTO_TCP, STARTTLS_PEERCERT_NONE, 0, NULL, NULL, EINVAL,
-	         "not for a client"},
-	        {1, IPPROTO_TCP, STARTTLS_LOCALCERT_NONE, 0, NULL, NULL, EINVAL,
-	         "not for a server"},
-	        {1, IPPROTO_TCP,
-	         STARTTLS_PEERCERT_NONE | STARTTLS_PEERCERT_OPTIONAL, 0, NULL,
-	         NULL, EINVAL, "exclude"},
+	        {0, IPPROTO_TCP, STARTTLS_PEERCERT_NONE, 0, NULL, NULL, EINVAL, "not for a client"},
+	        {1, IPPROTO_TCP, STARTTLS_LOCALCERT_NONE, 0, NULL, NULL, EINVAL, "not for a server"},
+	        {1, IPPROTO_TCP, STARTTLS_PEERCERT_NONE | STARTTLS_PEERCERT_OPTIONAL, 0, NULL, NULL, EINVAL, "exclude"},
 	        {0, 99, 0, 0, NULL, NULL, EINVAL, "protocol 99"},
 	        {0, IPPROTO_UDP, 0, 0, NULL, NULL, EINVAL, "SOCK_DGRAM"},
 	        {1, IPPROTO_UDP, 0, 2, NULL, NULL, EINVAL, "connected"},
@@ -313,22 +286,19 @@ START_TEST(bad_arguments)
 
 		errno = 0;
 		rv = rows[i].server
-		             ? starttls_server(fd, rows[i].proto,
-		                               rows[i].myname, rows[i].flags,
-		                               NULL, NULL, 0)
-		             : starttls_client(fd, rows[i].proto,
-		                               rows[i].myname, rows[i].flags,
-		                               rows[i].sni, NULL, 0);
+		             ? starttls_server(fd, rows[i].proto, rows[i].myname,
+		                               rows[i].flags, NULL, NULL, 0)
+		             : starttls_client(fd, rows[i].proto, rows[i].myname,
+		                               rows[i].flags, rows[i].sni, NULL, 0);
 		ck_assert_msg(rv == -1 && errno == rows[i].want,
-		              "row %zu: rv %d errno %d (%s), want %d", i, rv,
-		              errno, starttls_errstr(), rows[i].want);
+		              "row %zu: rv %d errno %d (%s), want %d", i, rv, errno,
+		              starttls_errstr(), rows[i].want);
 		ck_assert_msg(strstr(starttls_errstr(), rows[i].detail) != NULL,
 		              "row %zu: detail \"%s\"", i, starttls_errstr());
 		assert_closed(fd);
 	}
 	/* a descriptor that is not open */
-	ck_assert_int_eq(
-	        starttls_client(-1, IPPROTO_TCP, NULL, 0, NULL, NULL, 0), -1);
+	ck_assert_int_eq(starttls_client(-1, IPPROTO_TCP, NULL, 0, NULL, NULL, 0), -1);
 	ck_assert_int_eq(errno, EINVAL);
 }
 END_TEST
@@ -349,12 +319,10 @@ static int unconnected(char *myname, int flags, char *sni)
 
 START_TEST(no_credential)
 {
-	ck_assert_int_eq(
-	        unconnected("nobody.example.test", 0, "www.example.test"), -1);
+	ck_assert_int_eq(unconnected("nobody.example.test", 0, "www.example.test"), -1);
 	ck_assert_int_eq(errno, ENOKEY);
 	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "nobody.example.test"));
-	ck_assert_int_eq(
-	        unconnected("locked.example.test", 0, "www.example.test"), -1);
+	ck_assert_int_eq(unconnected("locked.example.test", 0, "www.example.test"), -1);
 	ck_assert_int_eq(errno, EACCES);
 }
 END_TEST
@@ -374,8 +342,7 @@ START_TEST(broken_config)
 	setenv("TLSPOOL_CONFIG", saved, 1);
 	free(saved);
 	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_ptr_nonnull(
-	        strstr(starttls_errstr(), "broken.conf:2: handshake_timeout"));
+	ck_assert_ptr_nonnull(strstr(starttls_errstr(), "broken.conf:2: handshake_timeout"));
 }
 END_TEST
 
@@ -398,11 +365,11 @@ START_TEST(dane_fails_closed)
 	struct server *s = start_server(closed_rows[_i].which, NULL,
 	                                STARTTLS_PEERCERT_NONE, NULL, 1);
 	char peer[64] = "untouched";
-	int rv = client(closed_rows[_i].which, NULL, 0, closed_rows[_i].sni,
-	                peer, sizeof(peer));
+	int rv = client(closed_rows[_i].which, NULL, 0, closed_rows[_i].sni, peer,
+	                sizeof(peer));
 
-	ck_assert_msg(rv == -1 && errno == EKEYREJECTED, "rv %d errno %d: %s",
-	              rv, errno, starttls_errstr());
+	ck_assert_msg(rv == -1 && errno == EKEYREJECTED, "rv %d errno %d: %s", rv,
+	              errno, starttls_errstr());
 	ck_assert_msg(strstr(starttls_errstr(), closed_rows[_i].detail) != NULL,
 	              "detail \"%s\"", starttls_errstr());
 	ck_assert_str_eq(peer, "untouched");
@@ -424,8 +391,7 @@ START_TEST(peer_closes_during_handshake)
 		_exit(0);
 	}
 	fd = connect_to(port[L_CLOSER]);
-	rv = starttls_client(fd, IPPROTO_TCP, NULL, 0, "www.example.test", NULL,
-	                     0);
+	rv = starttls_client(fd, IPPROTO_TCP, NULL, 0, "www.example.test", NULL, 0);
 	ck_assert_msg(rv == -1 && errno == ECONNRESET, "errno %d: %s", errno,
 	              starttls_errstr());
 	assert_closed(fd);
@@ -464,8 +430,7 @@ START_TEST(checksni_refuses)
 	join_server(s);
 	ck_assert_int_eq(rv, -1);
 	ck_assert_int_eq(s->rv, -1);
-	ck_assert_msg(s->err == EPERM, "server errno %d: %s", s->err,
-	              s->errstr);
+	ck_assert_msg(s->err == EPERM, "server errno %d: %s", s->err, s->errstr);
 	ck_assert_ptr_nonnull(strstr(s->errstr, "refused by checksni"));
 	free(s);
 }
@@ -473,8 +438,7 @@ END_TEST
 
 START_TEST(sni_without_identity)
 {
-	struct server *s =
-	        start_server(L_GOOD, NULL, STARTTLS_PEERCERT_NONE, NULL, 0);
+	struct server *s = start_server(L_GOOD, NULL, STARTTLS_PEERCERT_NONE, NULL, 0);
 	int rv = client(L_GOOD, NULL, 0, "other.example.test", NULL, 0);
 
 	join_server(s);
@@ -494,8 +458,8 @@ START_TEST(client_certificate_required)
 	int rv = client(L_GOOD, NULL, 0, "www.example.test", NULL, 0);
 
 	join_server(s);
-	ck_assert_msg(s->rv == -1 && s->err == EKEYREJECTED,
-	              "server errno %d: %s", s->err, s->errstr);
+	ck_assert_msg(s->rv == -1 && s->err == EKEYREJECTED, "server errno %d: %s",
+	              s->err, s->errstr);
 	ck_assert_int_eq(strstr(s->errstr, "no certificate") != NULL, 1);
 	if (rv >= 0) {
 		starttls_end_info end;
@@ -510,8 +474,7 @@ START_TEST(client_certificate_required)
 		close(rv);
 	} else {
 		/* TLS 1.2: the alert arrives within the handshake */
-		ck_assert_int_eq(starttls_errclass(),
-		                 STARTTLS_ERR_PEER_REJECTED);
+		ck_assert_int_eq(starttls_errclass(), STARTTLS_ERR_PEER_REJECTED);
 	}
 	free(s);
 }
@@ -541,8 +504,7 @@ START_TEST(refused_client_hears_access_denied)
 		ck_assert_int_eq(end.alert, 49); /* access_denied */
 		close(rv);
 	} else {
-		ck_assert_int_eq(starttls_errclass(),
-		                 STARTTLS_ERR_PEER_REJECTED);
+		ck_assert_int_eq(starttls_errclass(), STARTTLS_ERR_PEER_REJECTED);
 	}
 	free(s);
 }
@@ -551,12 +513,12 @@ END_TEST
 START_TEST(client_with_wrong_record)
 {
 	struct server *s = start_server(L_GOOD, "www.example.test", 0, NULL, 0);
-	int rv = client(L_GOOD, "wrongclient.example.test", 0,
-	                "www.example.test", NULL, 0);
+	int rv = client(L_GOOD, "wrongclient.example.test", 0, "www.example.test",
+	                NULL, 0);
 
 	join_server(s);
-	ck_assert_msg(s->rv == -1 && s->err == EKEYREJECTED,
-	              "server errno %d: %s", s->err, s->errstr);
+	ck_assert_msg(s->rv == -1 && s->err == EKEYREJECTED, "server errno %d: %s",
+	              s->err, s->errstr);
 	ck_assert_ptr_nonnull(strstr(s->errstr, "wrongclient.example.test"));
 	if (rv >= 0)
 		close(rv);
@@ -566,10 +528,9 @@ END_TEST
 
 START_TEST(no_remote_domain)
 {
-	struct server *s =
-	        start_server(L_GOOD, NULL, STARTTLS_PEERCERT_NONE, NULL, 0);
-	int rv = client(L_GOOD, NULL, STARTTLS_NO_REMOTE_DOMAIN,
-	                "www.example.test", NULL, 0);
+	struct server *s = start_server(L_GOOD, NULL, STARTTLS_PEERCERT_NONE, NULL, 0);
+	int rv = client(L_GOOD, NULL, STARTTLS_NO_REMOTE_DOMAIN, "www.example.test",
+	                NULL, 0);
 
 	ck_assert_msg(rv == -1 && errno == EPERM, "errno %d: %s", errno,
 	              starttls_errstr());
@@ -580,8 +541,7 @@ END_TEST
 
 START_TEST(peername_one_byte_short)
 {
-	struct server *s =
-	        start_server(L_GOOD, NULL, STARTTLS_PEERCERT_NONE, NULL, 0);
+	struct server *s = start_server(L_GOOD, NULL, STARTTLS_PEERCERT_NONE, NULL, 0);
 	char buf[32];
 	size_t need = strlen("www.example.test") + 1;
 	int rv;
@@ -597,8 +557,7 @@ START_TEST(peername_one_byte_short)
 }
 END_TEST
 
-/* --- positive cases ----------------------------------------------------------
- */
+/* --- positive cases ---------------------------------------------------------- */
 
 static void echo_check(int fd)
 {
@@ -611,11 +570,9 @@ static void echo_check(int fd)
 
 START_TEST(server_authenticated)
 {
-	struct server *s =
-	        start_server(L_GOOD, NULL, STARTTLS_PEERCERT_OPTIONAL, NULL, 1);
+	struct server *s = start_server(L_GOOD, NULL, STARTTLS_PEERCERT_OPTIONAL, NULL, 1);
 	char peer[64] = "";
-	int rv =
-	        client(L_GOOD, NULL, 0, "www.example.test", peer, sizeof(peer));
+	int rv = client(L_GOOD, NULL, 0, "www.example.test", peer, sizeof(peer));
 
 	ck_assert_msg(rv >= 0, "errno %d: %s", errno, starttls_errstr());
 	ck_assert_str_eq(peer, "www.example.test");
@@ -656,8 +613,8 @@ START_TEST(mutual_domains)
 {
 	struct server *s = start_server(L_GOOD, NULL, 0, NULL, 1);
 	char peer[64] = "";
-	int rv = client(L_GOOD, "client.example.test", 0, "www.example.test",
-	                peer, sizeof(peer));
+	int rv = client(L_GOOD, "client.example.test", 0, "www.example.test", peer,
+	                sizeof(peer));
 
 	ck_assert_msg(rv >= 0, "errno %d: %s", errno, starttls_errstr());
 	echo_check(rv);
@@ -722,8 +679,8 @@ static void *serve_many(void *arg)
 
 	for (int i = 0; i < m->n; i++) {
 		int fd = accept(listener[L_GOOD], NULL, NULL);
-		int rv = starttls_server(fd, IPPROTO_TCP, NULL,
-		                         STARTTLS_PEERCERT_NONE, NULL, NULL, 0);
+		int rv = starttls_server(fd, IPPROTO_TCP, NULL, STARTTLS_PEERCERT_NONE,
+		                         NULL, NULL, 0);
 		char buf[16];
 
 		if (rv < 0)
@@ -750,8 +707,7 @@ START_TEST(no_descriptor_leaks)
 	before = count_fds();
 	for (int i = 0; i < rounds; i++) {
 		ck_assert_int_eq(unconnected("bad..name", 0, NULL), -1);
-		ck_assert_int_eq(unconnected("nobody.example.test", 0, NULL),
-		                 -1);
+		ck_assert_int_eq(unconnected("nobody.example.test", 0, NULL), -1);
 	}
 	pthread_create(&t, NULL, serve_many, &m);
 	for (int i = 0; i < rounds; i++) {
@@ -784,14 +740,11 @@ START_TEST(many_at_once_threads_flat)
 	before = count_threads();
 	/* n connections open at once, each relayed at both ends */
 	for (int i = 0; i < n; i++) {
-		srv[i] = start_server(L_GOOD, NULL, STARTTLS_PEERCERT_NONE,
-		                      NULL, 2);
+		srv[i] = start_server(L_GOOD, NULL, STARTTLS_PEERCERT_NONE, NULL, 2);
 		fds[i] = client(L_GOOD, NULL, 0, "www.example.test", NULL, 0);
-		ck_assert_msg(fds[i] >= 0, "connection %d: %s", i,
-		              starttls_errstr());
+		ck_assert_msg(fds[i] >= 0, "connection %d: %s", i, starttls_errstr());
 		join_server(srv[i]);
-		ck_assert_msg(srv[i]->rv >= 0, "server %d: %s", i,
-		              srv[i]->errstr);
+		ck_assert_msg(srv[i]->rv >= 0, "server %d: %s", i, srv[i]->errstr);
 	}
 	during = count_threads();
 	for (int i = 0; i < n; i++) {
@@ -813,8 +766,8 @@ START_TEST(many_at_once_threads_flat)
 }
 END_TEST
 
-/* --- deadlines: the whole call, however slowly the peer sends ----------------
- */
+
+/* --- deadlines: the whole call, however slowly the peer sends ---------------- */
 
 #include <gnutls/gnutls.h>
 #include <time.h>
@@ -893,8 +846,7 @@ START_TEST(slow_server_meets_deadline)
 }
 END_TEST
 
-/* --- checksni sees every ClientHello
- * ------------------------------------------ */
+/* --- checksni sees every ClientHello ------------------------------------------ */
 
 static char sni_seen[300];
 static int sni_calls;
@@ -1105,8 +1057,7 @@ START_TEST(ccs_rides_with_finished)
 }
 END_TEST
 
-/* --- the context API --------------------------------------------------------
- */
+/* --- the context API -------------------------------------------------------- */
 
 struct sni_count {
 	int calls;
@@ -1159,9 +1110,8 @@ START_TEST(two_contexts)
 	{
 		FILE *fp = fopen(path, "w");
 
-		fprintf(fp,
-		        "[dns]\nupstream = 127.0.0.1@9\ntimeout_ms = 300\n"
-		        "trust_anchor = %s/z/root.key\n",
+		fprintf(fp, "[dns]\nupstream = 127.0.0.1@9\ntimeout_ms = 300\n"
+		            "trust_anchor = %s/z/root.key\n",
 		        dir);
 		fclose(fp);
 	}
