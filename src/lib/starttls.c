@@ -84,6 +84,7 @@ struct call {
 	long long deadline; /* tp_mono_ms() by which the call returns */
 	struct tp_deadline_io io; /* the handshake's transport */
 	int cb_errno;             /* a failure inside the ClientHello hook */
+	int pair[2], have_pair;   /* stream: made while the peer computes */
 	struct tp_peer_check pc;
 	const starttls_dane_ref *ref; /* starttls_ctx_client_dane(), or NULL */
 };
@@ -359,6 +360,20 @@ static int client_credentials(struct call *c,
 	return tp_cred_anonymous(tp_runtime_creds(c->rt), creds);
 }
 
+/* A stream's socketpair for the hand-off, made while we wait for the
+ * peer's answer to our flight (the transport's idle hook): a few
+ * microseconds less between the handshake's end and the application
+ * (and, when it closes at once, close_notify on the wire).  Failing here
+ * is no error: hand_off() tries again and says why. */
+static void early_pair(void *arg)
+{
+	struct call *c = arg;
+
+	if (!c->have_pair &&
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c->pair) == 0)
+		c->have_pair = 1;
+}
+
 /* [tls] alpn: offered by a client, chosen from by a server (RFC 7301
  * section 3.2: the server picks the first of its list that the client
  * offers, and goes on without ALPN when there is none). */
@@ -438,6 +453,10 @@ static int start_session(struct call *c)
 	c->io.fd = c->net;
 	c->io.deadline = c->deadline;
 	c->io.stream = !c->datagram;
+	if (c->io.stream) {
+		c->io.idle = early_pair;
+		c->io.idle_arg = c;
+	}
 	tp_transport_deadline(c->session, &c->io);
 	if (left < 1)
 		left = 1;
@@ -607,12 +626,17 @@ static int hand_off(struct call *c)
 	 * plain recv()): the pair is made so, the application's end made
 	 * blocking again, the network's made non-blocking, one ioctl each
 	 * (docs/architecture.md, "Performance"). */
-	if (socketpair(AF_UNIX,
-	               c->datagram
-	                       ? SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK
-	                       : SOCK_STREAM | SOCK_CLOEXEC,
-	               0, pair) != 0)
+	if (c->have_pair) {
+		pair[0] = c->pair[0];
+		pair[1] = c->pair[1];
+		c->have_pair = 0;
+	} else if (socketpair(AF_UNIX,
+	                      c->datagram ? SOCK_SEQPACKET | SOCK_CLOEXEC |
+	                                            SOCK_NONBLOCK
+	                                  : SOCK_STREAM | SOCK_CLOEXEC,
+	                      0, pair) != 0) {
 		return tp_fail(errno, "socketpair: %s", strerror(errno));
+	}
 	if (c->datagram && (ioctl(pair[0], FIONBIO, &off) != 0 ||
 	                    ioctl(c->net, FIONBIO, &on) != 0)) {
 		rv = errno;
@@ -700,6 +724,10 @@ static int run(struct call *c, int fd, int proto, char *peername,
 	if (c->net >= 0) {
 		shutdown(c->net, SHUT_RDWR);
 		close(c->net);
+	}
+	if (c->have_pair) {
+		close(c->pair[0]);
+		close(c->pair[1]);
 	}
 	tp_ahead_drop(&c->io.ra);
 	tp_runtime_release(c->rt);

@@ -130,6 +130,12 @@ static ssize_t recv_deadline(struct tp_deadline_io *c, void *buf, size_t len)
 {
 	if (c->wait_first) {
 		c->wait_first = 0;
+		if (c->idle != NULL) {
+			void (*idle)(void *) = c->idle;
+
+			c->idle = NULL;
+			idle(c->idle_arg);
+		}
 		if (wait_deadline(c, POLLIN, -1) < 0)
 			return -1;
 	}

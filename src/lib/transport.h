@@ -48,6 +48,10 @@ struct tp_deadline_io {
 	int stream;         /* read ahead into ra (not for datagrams) */
 	int wait_first;     /* stream: the next read waits for the peer */
 	int held;           /* stream: a ChangeCipherSpec held back */
+	/* called once, at the first wait for the peer's answer to a flight
+	 * of ours: work of the caller that would otherwise come later */
+	void (*idle)(void *arg);
+	void *idle_arg;
 	struct tp_ahead ra;
 };
 
