@@ -1469,23 +1469,9 @@ START_TEST(half_close_tls_peer)
 }
 END_TEST
 
-/* The segments a TCP socket received (tcpi_segs_in, Linux 4.2): glibc's
- * struct tcp_info stops before it; the kernel's goes on with four 64-bit
- * counters and tcpi_segs_out. */
 static unsigned segs_in(int fd)
 {
-	struct {
-		struct tcp_info base;
-		uint64_t pacing_rate, max_pacing_rate, bytes_acked,
-		        bytes_received;
-		uint32_t segs_out, segs_in;
-	} ti;
-	socklen_t len = sizeof(ti);
-
-	memset(&ti, 0, sizeof(ti));
-	ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
-	ck_assert_uint_ge(len, sizeof(ti));
-	return ti.segs_in;
+	return tp_tcp_counts(fd).segs_in;
 }
 
 /* The application closes its end: close_notify and the FIN reach the peer

@@ -14,8 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdint.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -969,24 +967,6 @@ START_TEST(server_issues_no_ticket)
 }
 END_TEST
 
-/* The segments with data a TCP socket received (tcpi_data_segs_in, Linux
- * 4.6): glibc's struct tcp_info stops before it. */
-static unsigned data_segs_in(int fd)
-{
-	struct {
-		struct tcp_info base;
-		uint64_t pacing, max_pacing, bytes_acked, bytes_received;
-		uint32_t segs_out, segs_in, notsent_bytes, min_rtt,
-		        data_segs_in;
-	} ti;
-	socklen_t len = sizeof(ti);
-
-	memset(&ti, 0, sizeof(ti));
-	ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
-	ck_assert_uint_ge(len, sizeof(ti));
-	return ti.data_segs_in;
-}
-
 struct raw_server {
 	pthread_t thread;
 	int rv;
@@ -1028,7 +1008,7 @@ static void *raw_serve(void *arg)
 	do
 		rs->rv = gnutls_handshake(s);
 	while (rs->rv < 0 && !gnutls_error_is_fatal(rs->rv));
-	rs->segs = data_segs_in(fd);
+	rs->segs = tp_tcp_counts(fd).data_segs_in;
 	gnutls_bye(s, GNUTLS_SHUT_WR);
 	gnutls_deinit(s);
 	gnutls_certificate_free_credentials(cred);
