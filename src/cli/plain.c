@@ -356,7 +356,8 @@ static int linger_over(const struct pump *pm)
 	if (pm->datagram)
 		return EXIT_OK;
 	if (pm->up.len == 0 &&
-	    (pm->up.eof || ioctl(0, FIONREAD, &waiting) != 0 || waiting <= 0))
+	    (pm->up.eof || ioctl(pm->up.from, FIONREAD, &waiting) != 0 ||
+	     waiting <= 0))
 		return EXIT_OK;
 	say("the peer closed its side; stopped sending after %llu "
 	    "bytes with more to send: standard input not finished "

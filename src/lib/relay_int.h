@@ -67,8 +67,9 @@ struct end {
 };
 
 /* Read-ahead from a stream's network socket (relay_io.c, tp_relay_pull;
- * struct tp_ahead in transport.h): freed once empty, so that an idle
- * connection holds none.  See docs/architecture.md, "Performance". */
+ * struct tp_ahead in transport.h): given back once empty (tp_ahead_drop),
+ * so that an idle connection holds none.  See docs/architecture.md,
+ * "Performance". */
 #define READAHEAD TP_READAHEAD
 
 /* Data read from one side that the other side has not yet taken. */
@@ -102,9 +103,8 @@ struct conn {
 	bool held;           /* held_r is the next gnutls_record_recv result */
 	int held_r, held_errno;
 	bool app_rdhup;    /* epoll saw the application shut its end */
-	bool fin_next;     /* stream: close_notify goes out with the FIN
+	bool more;         /* stream: more follows this push at once
 	                      (tp_relay_push) */
-	bool more;         /* stream: another record follows at once */
 	bool pushed_more;  /* a push went out with MSG_MORE */
 	bool lag;          /* stream: the byte at appfd's head was forwarded */
 	bool keep_head;    /* datagram: the message at appfd's head was

@@ -7,8 +7,6 @@
  */
 #include <errno.h>
 #include <linux/sockios.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,22 +73,19 @@ int tp_relay_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
  * was made with GNUTLS_NO_SIGNAL; a peer that resets must not kill the
  * application with SIGPIPE, whatever flags the session had.  MSG_DONTWAIT:
  * a stream's network descriptor may be blocking (tp_relay_add_pair).
- * MSG_MORE for close_notify (c->fin_next): the shutdown(SHUT_WR) that
- * follows it at once puts the FIN on the same segment (tcp_send_fin),
- * so the peer gets both in one packet and one wake-up, not two. */
+ * MSG_MORE while c->more says that more follows at once: the next record
+ * of a run (tls_send), or the FIN after close_notify (step_up), which
+ * tcp_send_fin() puts on the same segment.  c->pushed_more says that
+ * something is held back: a push without MSG_MORE sends it too. */
 ssize_t tp_relay_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
 {
 	struct conn *c = p;
 	struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov,
 	                   .msg_iovlen = (size_t)iovcnt};
-
-	bool more = c->fin_next || c->more;
 	ssize_t n =
 	        sendmsg(c->net.fd, &m,
-	                MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
+	                MSG_NOSIGNAL | MSG_DONTWAIT | (c->more ? MSG_MORE : 0));
 
-	/* held back: a run's records until its last; a push without
-	 * MSG_MORE sends what was held before it */
 	if (n > 0)
 		c->pushed_more = c->more;
 	return n;
@@ -274,18 +269,9 @@ static void spill_advance(struct spill *sp, size_t n)
 		tp_relay_spill_drop(sp);
 }
 
-/*
- * Hand plaintext to gnutls, one record per call.  *sent counts what gnutls
- * took.  Returns 0 when all was taken or the socket is full (net.wr
- * cleared), or a GnuTLS error with errno as the push left it.  After
- * GNUTLS_E_AGAIN the caller keeps the unsent bytes and calls again with
- * the same data, as the GnuTLS manual requires: gnutls then flushes the
- * record it already encrypted.
- */
-/* One record per gnutls_record_send(); all but the last of a run go out
- * with MSG_MORE (tp_relay_push), so that the kernel sends the run as a
- * few large segments (one wake-up of the peer) instead of one per record.
- * gnutls_record_get_max_size() is what one record carries at most. */
+/* tls_send()'s loop: one record per gnutls_record_send(), all but the
+ * last of the run with MSG_MORE (gnutls_record_get_max_size() is what one
+ * record carries at most). */
 static int tls_send_records(struct conn *c, const unsigned char *p, size_t len,
                             size_t *sent)
 {
@@ -315,20 +301,27 @@ static int tls_send_records(struct conn *c, const unsigned char *p, size_t len,
 	return 0;
 }
 
+/*
+ * Hand plaintext to gnutls, one record per call.  *sent counts what gnutls
+ * took.  Returns 0 when all was taken or the socket is full (net.wr
+ * cleared), or a GnuTLS error with errno as the push left it.  After
+ * GNUTLS_E_AGAIN the caller keeps the unsent bytes and calls again with
+ * the same data, as the GnuTLS manual requires: gnutls then flushes the
+ * record it already encrypted.  The records of one call go out with
+ * MSG_MORE but the last (tp_relay_push), so that the kernel sends them as
+ * a few large segments (one wake-up of the peer) instead of one per
+ * record; a run that stopped before its last record sends what was held
+ * back at once.
+ */
 static int tls_send(struct conn *c, const unsigned char *p, size_t len,
                     size_t *sent)
 {
 	int rv = tls_send_records(c, p, len, sent);
 
-	/* The last record went out without MSG_MORE; if the run stopped
-	 * before it (EAGAIN, an error), what was held back goes now. */
 	c->more = false;
 	if (c->pushed_more) {
-		int one = 1;
-
 		c->pushed_more = false;
-		setsockopt(c->net.fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		           sizeof(one));
+		tp_tcp_push(c->net.fd);
 	}
 	return rv;
 }
@@ -512,9 +505,9 @@ static int step_up(struct conn *c, unsigned char *scratch)
 		return 1;
 	}
 	/* UP_BYE with nothing left: close_notify (RFC 8446 s6.1). */
-	c->fin_next = !c->datagram;
+	c->more = !c->datagram; /* the FIN follows (shutdown below) */
 	r = gnutls_bye(c->s, GNUTLS_SHUT_WR);
-	c->fin_next = false;
+	c->more = false;
 	if (r == GNUTLS_E_AGAIN) {
 		blocked_out(c, &c->net);
 		return 0;

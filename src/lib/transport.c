@@ -22,14 +22,19 @@
 #include "dtls.h"
 #include "transport.h"
 
-void tp_transport_flush(struct tp_deadline_io *c)
+void tp_tcp_push(int fd)
 {
 	int one = 1;
 
-	if (!c->held)
-		return;
-	c->held = 0;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void tp_transport_flush(struct tp_deadline_io *c)
+{
+	if (c->held) {
+		c->held = 0;
+		tp_tcp_push(c->fd);
+	}
 }
 
 /* Wait for ev on the call's socket: >0 ready, 0 when cap_ms (>= 0) ran

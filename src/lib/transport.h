@@ -61,6 +61,11 @@ struct tp_deadline_io {
  * frees (tp_ahead_drop). */
 void tp_transport_deadline(gnutls_session_t s, struct tp_deadline_io *io);
 
+/* Send what a TCP socket holds back after a MSG_MORE: setting
+ * TCP_NODELAY (again) pushes the pending segments out (a no-op on other
+ * sockets). */
+void tp_tcp_push(int fd);
+
 /* Send what the transport held back (io->held), if anything: the
  * handshake is over. */
 void tp_transport_flush(struct tp_deadline_io *io);
